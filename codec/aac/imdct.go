@@ -1,0 +1,117 @@
+package aac
+
+import "math"
+
+// imdct computes the inverse MDCT of ISO/IEC 14496-3 §4.6.11.3.1,
+//
+//	y[n] = 2/N * sum_{k<N/2} X[k] cos(2pi/N (n + n0)(k + 1/2)),  n0 = (N/2+1)/2,
+//
+// for N = 2048 or 256, through a DCT-IV of size M = N/2 computed with an
+// M/2-point complex FFT. All tables are built in newIMDCT; transform does not
+// allocate.
+type imdct struct {
+	m    int          // number of coefficients (N/2)
+	pre  []complex128 // exp(-i pi (4k+1) / 4M) / M, k < M/2 (scale 2/N folded in)
+	post []complex128 // exp(-i pi n / M), n < M/2
+	rev  []int32      // bit reversal permutation of M/2
+	tw   []complex128 // exp(-2 pi i k / (M/2)), k < M/4
+	buf  []complex128 // FFT work area
+	u    []float64    // DCT-IV output
+}
+
+func newIMDCT(n int) *imdct {
+	m := n / 2
+	q := m / 2
+	t := &imdct{
+		m:    m,
+		pre:  make([]complex128, q),
+		post: make([]complex128, q),
+		rev:  make([]int32, q),
+		tw:   make([]complex128, q/2),
+		buf:  make([]complex128, q),
+		u:    make([]float64, m),
+	}
+	for k := range q {
+		a := -math.Pi * float64(4*k+1) / float64(4*m)
+		t.pre[k] = complex(math.Cos(a)/float64(m), math.Sin(a)/float64(m))
+		b := -math.Pi * float64(k) / float64(m)
+		t.post[k] = complex(math.Cos(b), math.Sin(b))
+	}
+	for k := range q / 2 {
+		a := -2 * math.Pi * float64(k) / float64(q)
+		t.tw[k] = complex(math.Cos(a), math.Sin(a))
+	}
+	bits := 0
+	for 1<<bits < q {
+		bits++
+	}
+	for k := range q {
+		r := 0
+		for b := range bits {
+			if k&(1<<b) != 0 {
+				r |= 1 << (bits - 1 - b)
+			}
+		}
+		t.rev[k] = int32(r)
+	}
+	return t
+}
+
+// transform writes the N = 2M outputs for the M coefficients in x to y.
+func (t *imdct) transform(x, y []float64) {
+	m := t.m
+	q := m / 2
+	x = x[:m]
+	y = y[:2*m]
+	buf := t.buf[:q]
+	pre := t.pre[:q]
+	rev := t.rev[:q]
+	for k := range q {
+		buf[rev[k]] = complex(x[2*k], x[m-1-2*k]) * pre[k]
+	}
+	t.fft(buf)
+	u := t.u[:m]
+	post := t.post[:q]
+	for n := range q {
+		r := buf[n] * post[n]
+		u[2*n] = real(r)
+		u[m-1-2*n] = -imag(r)
+	}
+	// Unfold the DCT-IV output u into the 2M IMDCT outputs.
+	h := m / 2
+	for n := range h {
+		y[n] = u[h+n]
+	}
+	for n := h; n < 3*h; n++ {
+		y[n] = -u[3*h-1-n]
+	}
+	for n := 3 * h; n < 2*m; n++ {
+		y[n] = -u[n-3*h]
+	}
+}
+
+// fft is an in-place radix-2 decimation-in-time FFT of x, whose input is
+// already in bit-reversed order.
+func (t *imdct) fft(x []complex128) {
+	n := len(x)
+	// First stage: twiddle 1.
+	for i := 0; i+1 < n; i += 2 {
+		a, b := x[i], x[i+1]
+		x[i], x[i+1] = a+b, a-b
+	}
+	for size := 4; size <= n; size <<= 1 {
+		half := size >> 1
+		step := n / size
+		for start := 0; start < n; start += size {
+			lo := x[start : start+half]
+			hi := x[start+half : start+size]
+			for k := range half {
+				w := t.tw[k*step]
+				b := hi[k] * w
+				a := lo[k]
+				lo[k] = a + b
+				hi[k] = a - b
+			}
+		}
+	}
+}
