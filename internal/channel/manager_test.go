@@ -1,0 +1,353 @@
+package channel_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/channel/fakeclock"
+	"github.com/minirtc/minirtc/internal/errcode"
+)
+
+type rec struct {
+	mu  sync.Mutex
+	evs []channel.Event
+}
+
+func (r *rec) Notify(ev channel.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, ev)
+}
+
+// take returns and clears the recorded events as "kind uid" strings.
+func (r *rec) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ev := range r.evs {
+		s := fmt.Sprintf("%s %d", ev.Kind, ev.UID)
+		if ev.Kind == channel.EventMuteChanged {
+			s += fmt.Sprintf(" %s=%v", ev.Media, ev.Muted)
+		}
+		if ev.Kind == channel.EventKicked {
+			s += " " + ev.Err.Message()
+		}
+		out = append(out, s)
+	}
+	r.evs = nil
+	return out
+}
+
+const app, room = "0123456789abcdef0123456789abcdef", "room"
+
+func newManager(t *testing.T) (*channel.Manager, *fakeclock.Clock) {
+	t.Helper()
+	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
+	m := channel.NewManager(channel.Config{Clock: clk}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return m, clk
+}
+
+func join(t *testing.T, m *channel.Manager, uid uint32, role channel.Role, known ...uint32) (*rec, channel.Ref, channel.JoinResult) {
+	t.Helper()
+	r := &rec{}
+	res, err := m.Join(channel.JoinRequest{App: app, Channel: room, UID: uid, Role: role, Endpoint: r, KnownSpeakers: known})
+	if err != nil {
+		t.Fatalf("join %d: %v", uid, err)
+	}
+	return r, channel.Ref{App: app, Channel: room, UID: uid, Endpoint: r}, res
+}
+
+func code(err error) int {
+	if e, ok := errcode.As(err); ok {
+		return e.Code
+	}
+	return 0
+}
+
+func TestPublishFlow(t *testing.T) {
+	m, _ := newManager(t)
+	ra, a, _ := join(t, m, 111, channel.RoleBroadcaster)
+	rb, b, _ := join(t, m, 222, channel.RoleAudience)
+
+	if _, _, err := m.Publish(b, "u"); code(err) != 433 {
+		t.Fatalf("audience publish: %v", err)
+	}
+	if err := m.MayPublish(app, room, 111); code(err) != 433 {
+		t.Fatalf("may publish before publish: %v", err)
+	}
+	url, already, err := m.Publish(a, "rtmp://x/a")
+	if err != nil || already || url != "rtmp://x/a" {
+		t.Fatalf("publish: %q %v %v", url, already, err)
+	}
+	url, already, _ = m.Publish(a, "rtmp://x/other")
+	if !already || url != "rtmp://x/a" {
+		t.Fatalf("republish: %q %v", url, already)
+	}
+	if err := m.MayPublish(app, room, 111); err != nil {
+		t.Fatal(err)
+	}
+	if got := rb.take(); !slices.Equal(got, []string{"stream-started 111"}) {
+		t.Fatalf("b got %v", got)
+	}
+	if got := ra.take(); len(got) != 0 {
+		t.Fatalf("a got %v", got)
+	}
+	if _, err := m.Subscribe(b, 333); code(err) != 432 {
+		t.Fatalf("subscribe nobody: %v", err)
+	}
+	if _, err := m.Subscribe(a, 111); code(err) != 432 {
+		t.Fatalf("subscribe self: %v", err)
+	}
+	if _, err := m.Subscribe(b, 111); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetRotation(app, room, 111, -90); err != nil {
+		t.Fatal(err)
+	}
+	if mi, _ := m.Member(app, room, 111); mi.Rotation != 270 {
+		t.Fatalf("rotation %d", mi.Rotation)
+	}
+	if got := rb.take(); !slices.Equal(got, []string{"rotation-changed 111"}) {
+		t.Fatalf("b got %v", got)
+	}
+	if err := m.MuteLocal(a, true, channel.MediaAudio, channel.MediaVideo); err != nil {
+		t.Fatal(err)
+	}
+	if got := rb.take(); !slices.Equal(got, []string{"mute-changed 111 audio=true", "mute-changed 111 video=true"}) {
+		t.Fatalf("b got %v", got)
+	}
+	if err := m.SetRole(a, channel.RoleAudience); err != nil {
+		t.Fatal(err)
+	}
+	if got := rb.take(); !slices.Equal(got, []string{"stream-stopped 111"}) {
+		t.Fatalf("b got %v", got)
+	}
+	if mi, _ := m.Member(app, room, 222); len(mi.Subscriptions) != 0 {
+		t.Fatalf("subscription survived the stream: %v", mi.Subscriptions)
+	}
+}
+
+func TestJoinSnapshotAndKnownSpeakers(t *testing.T) {
+	m, _ := newManager(t)
+	_, a, _ := join(t, m, 1, channel.RoleBroadcaster)
+	_, c, _ := join(t, m, 3, channel.RoleBroadcaster)
+	m.Publish(a, "a")
+	m.Publish(c, "c")
+	m.MuteLocal(c, true, channel.MediaVideo)
+	_, _, res := join(t, m, 5, channel.RoleAudience, 5, 1, 4, 4, 9)
+	if len(res.Publishers) != 2 || res.Publishers[0].UID != 1 || res.Publishers[1].UID != 3 || !res.Publishers[1].VideoMuted {
+		t.Fatalf("publishers %+v", res.Publishers)
+	}
+	if !slices.Equal(res.Departed, []uint32{4, 9}) {
+		t.Fatalf("departed %v", res.Departed)
+	}
+}
+
+func TestGraceResumeAndExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rejoin   bool
+		role     channel.Role
+		wantB    []string
+		wantLeft bool
+	}{
+		{"resume as broadcaster", true, channel.RoleBroadcaster, nil, false},
+		{"resume as audience", true, channel.RoleAudience, []string{"stream-stopped 1"}, false},
+		{"grace expires", false, 0, []string{"stream-stopped 1"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, clk := newManager(t)
+			_, a, _ := join(t, m, 1, channel.RoleBroadcaster)
+			rb, _, _ := join(t, m, 2, channel.RoleAudience)
+			m.Publish(a, "a")
+			m.MediaStarted(app, room, 1)
+			rb.take()
+			if err := m.Detach(a, errcode.LeaveTimeout, 15*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Detach(a, errcode.LeaveTimeout, time.Second); err == nil {
+				t.Fatal("second detach with the old endpoint succeeded")
+			}
+			clk.Advance(10 * time.Second)
+			if mi, ok := m.Member(app, room, 1); !ok || !mi.Detached || !mi.Publishing {
+				t.Fatalf("member during grace: %+v %v", mi, ok)
+			}
+			if tc.rejoin {
+				_, a2, res := join(t, m, 1, tc.role)
+				if !res.Resumed || res.Replaced {
+					t.Fatalf("result %+v", res)
+				}
+				url, already, err := m.Publish(a2, "new")
+				if tc.role == channel.RoleBroadcaster && (err != nil || !already || url != "a") {
+					t.Fatalf("publish after resume: %q %v %v", url, already, err)
+				}
+			}
+			clk.Advance(time.Minute)
+			_, ok := m.Member(app, room, 1)
+			if ok == tc.wantLeft {
+				t.Fatalf("member present = %v", ok)
+			}
+			if got := rb.take(); !slices.Equal(got, tc.wantB) {
+				t.Fatalf("b got %v, want %v", got, tc.wantB)
+			}
+		})
+	}
+}
+
+func TestUIDConflictNewestWins(t *testing.T) {
+	m, _ := newManager(t)
+	old, a, _ := join(t, m, 1, channel.RoleBroadcaster)
+	rb, _, _ := join(t, m, 2, channel.RoleAudience)
+	m.Publish(a, "a")
+	rb.take()
+	_, a2, res := join(t, m, 1, channel.RoleBroadcaster)
+	if !res.Replaced {
+		t.Fatalf("%+v", res)
+	}
+	if got := old.take(); !slices.Equal(got, []string{"kicked 1 uid conflict: the same uid joined from another connection"}) {
+		t.Fatalf("old got %v", got)
+	}
+	if err := m.Leave(a, errcode.LeaveNormal); err == nil {
+		t.Fatal("old endpoint could leave for the new one")
+	}
+	if _, already, _ := m.Publish(a2, "b"); !already {
+		t.Fatal("publishing state not taken over")
+	}
+	if got := rb.take(); len(got) != 0 {
+		t.Fatalf("b got %v", got)
+	}
+}
+
+func TestMediaSeam(t *testing.T) {
+	m, clk := newManager(t)
+	ra, a, _ := join(t, m, 1, channel.RoleBroadcaster)
+	rb, _, _ := join(t, m, 2, channel.RoleAudience)
+	var (
+		mu      sync.Mutex
+		stopped []string
+	)
+	m.Observe(func(ev channel.Event) {
+		if ev.Kind == channel.EventStreamStopped {
+			mu.Lock()
+			stopped = append(stopped, fmt.Sprintf("%d %s", ev.UID, ev.StopReason))
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	if err := m.MediaStarted(app, room, 1); code(err) != 432 {
+		t.Fatalf("media before publish: %v", err)
+	}
+	m.Publish(a, "a")
+	clk.Advance(29 * time.Second)
+	m.MediaStarted(app, room, 1)
+	clk.Advance(time.Hour)
+	if mi, _ := m.Member(app, room, 1); !mi.Publishing || !mi.MediaLive {
+		t.Fatalf("%+v", mi)
+	}
+	m.MediaPaused(app, room, 1)
+	m.MediaResumed(app, room, 1)
+	m.MuteLocal(a, true, channel.MediaVideo)
+	m.MediaPaused(app, room, 1)
+	m.MediaResumed(app, room, 1)
+	m.MediaStopped(app, room, 1)
+	clk.Advance(31 * time.Second)
+	want := []string{"stream-started 1", "mute-changed 1 video=true", "mute-changed 1 video=false",
+		"mute-changed 1 video=true", "stream-stopped 1"}
+	if got := rb.take(); !slices.Equal(got, want) {
+		t.Fatalf("b got %v, want %v", got, want)
+	}
+	if got := ra.take(); len(got) != 0 {
+		t.Fatalf("a got %v", got)
+	}
+	if err := m.MayPublish(app, room, 1); code(err) != 433 {
+		t.Fatalf("may publish after timeout: %v", err)
+	}
+	for i := 0; ; i++ {
+		mu.Lock()
+		got := slices.Clone(stopped)
+		mu.Unlock()
+		if slices.Equal(got, []string{"1 media-timeout"}) {
+			break
+		}
+		if i > 500 {
+			t.Fatalf("observer saw %v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLimitsBansAccounts(t *testing.T) {
+	m, clk := newManager(t)
+	join(t, m, 1, channel.RoleAudience)
+	_, err := m.Join(channel.JoinRequest{App: app, Channel: room, UID: 2, Endpoint: &rec{}, MaxUsers: 1})
+	if e, _ := errcode.As(err); e == nil || e.Reason != errcode.ReasonTooManyUsers {
+		t.Fatalf("capacity: %v", err)
+	}
+	// Taking over uid 1 is not a new user.
+	if _, err := m.Join(channel.JoinRequest{App: app, Channel: room, UID: 1, Endpoint: &rec{}, MaxUsers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	acc := &rec{}
+	res, err := m.Join(channel.JoinRequest{App: app, Channel: room, Account: "alice", Endpoint: acc})
+	if err != nil || res.UID < 1<<31 {
+		t.Fatalf("account: %+v %v", res, err)
+	}
+	res2, err := m.Join(channel.JoinRequest{App: app, Channel: room, Account: "alice", Endpoint: &rec{}})
+	if err != nil || res2.UID != res.UID || !res2.Replaced {
+		t.Fatalf("account rejoin: %+v %v", res2, err)
+	}
+	if _, err := m.Join(channel.JoinRequest{App: app, Channel: room, UID: res.UID, Endpoint: &rec{}}); code(err) != 433 {
+		t.Fatalf("numeric uid over an account: %v", err)
+	}
+	if n := m.Ban(channel.BanRule{App: app, Channel: room, UID: 1, Until: clk.Now().Add(time.Minute)}); n != 1 {
+		t.Fatalf("ban kicked %d", n)
+	}
+	_, err = m.Join(channel.JoinRequest{App: app, Channel: room, UID: 1, Endpoint: &rec{}})
+	if e, _ := errcode.As(err); e == nil || e.Reason != errcode.ReasonBanned {
+		t.Fatalf("banned join: %v", err)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, err := m.Join(channel.JoinRequest{App: app, Channel: room, UID: 1, Endpoint: &rec{}}); err != nil {
+		t.Fatalf("after ban expiry: %v", err)
+	}
+	if err := m.Kick(app, room, 77, "x"); !errors.Is(err, errcode.NotFound("")) {
+		t.Fatalf("kick unknown: %v", err)
+	}
+}
+
+func TestChannelLifecycle(t *testing.T) {
+	m, _ := newManager(t)
+	_, a, _ := join(t, m, 1, channel.RoleAudience)
+	_, b, _ := join(t, m, 2, channel.RoleAudience)
+	if got := m.Channels(app); !slices.Equal(got, []string{room}) {
+		t.Fatalf("%v", got)
+	}
+	m.Leave(a, errcode.LeaveNormal)
+	m.Leave(b, errcode.LeaveNormal)
+	if got := m.Channels(app); len(got) != 0 {
+		t.Fatalf("channel not destroyed: %v", got)
+	}
+}
+
+func TestCommunicationProfileLetsEveryonePublish(t *testing.T) {
+	m, _ := newManager(t)
+	r := &rec{}
+	if _, err := m.Join(channel.JoinRequest{App: app, Channel: "c", UID: 1, Profile: channel.ProfileCommunication, Endpoint: r}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Publish(channel.Ref{App: app, Channel: "c", UID: 1, Endpoint: r}, "u"); err != nil {
+		t.Fatal(err)
+	}
+}

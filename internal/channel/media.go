@@ -1,0 +1,169 @@
+package channel
+
+import (
+	"fmt"
+
+	"github.com/minirtc/minirtc/internal/errcode"
+)
+
+// The media plane's seam. The media plane knows streams by (app, channel, uid);
+// these methods are its only way into channel state, and EventStreamStopped
+// (via Observe) is how it learns that an ingest must be dropped.
+
+// MayPublish reports whether uid may push media into channel of app now: it
+// must be a member, allowed to publish by the channel profile and its role
+// (communication: everyone; live: broadcasters), and have announced its stream
+// with Publish. The RTMP server calls it at connect; the error says why not.
+func (m *Manager) MayPublish(app, channel string, uid uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.media(app, channel, uid)
+	if err != nil {
+		return err
+	}
+	if !m.mayPublish(ch, mb) {
+		return errcode.NoAuthorized(fmt.Sprintf("uid %d is audience in a live channel", uid))
+	}
+	if mb.stream == nil {
+		return errcode.NoAuthorized(fmt.Sprintf("uid %d has not called publish", uid))
+	}
+	return nil
+}
+
+func (m *Manager) media(app, channel string, uid uint32) (*chanState, *member, error) {
+	ch := m.channels[chanKey{app, channel}]
+	if ch == nil {
+		return nil, nil, errcode.NotFound(fmt.Sprintf("no channel %q", channel))
+	}
+	mb := ch.members[uid]
+	if mb == nil {
+		return nil, nil, errcode.NotFound(fmt.Sprintf("uid %d is not in channel %q", uid, channel))
+	}
+	return ch, mb, nil
+}
+
+func (m *Manager) mediaStream(app, channel string, uid uint32) (*chanState, *member, error) {
+	ch, mb, err := m.media(app, channel, uid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mb.stream == nil {
+		return nil, nil, notPublishing(uid)
+	}
+	return ch, mb, nil
+}
+
+// MediaStarted reports that the stream's media arrived (RTMP publish began).
+// It cancels the media start timeout. If the stream was paused, it resumes.
+func (m *Manager) MediaStarted(app, channel string, uid uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.mediaStream(app, channel, uid)
+	if err != nil {
+		return err
+	}
+	st := mb.stream
+	if st.timer != nil {
+		st.timer.Stop()
+		st.timer = nil
+	}
+	wasLive := st.live
+	st.live = true
+	if st.paused {
+		m.resume(ch, mb)
+	}
+	if !wasLive {
+		m.emit(m.event(EventMediaStarted, ch, mb))
+	}
+	return nil
+}
+
+// MediaStopped reports that the stream's media ended (the pusher disconnected).
+// The stream stays announced; if media does not start again within the media
+// start timeout, the stream is removed (stream-removed to others).
+func (m *Manager) MediaStopped(app, channel string, uid uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.mediaStream(app, channel, uid)
+	if err != nil {
+		return err
+	}
+	if !mb.stream.live {
+		return nil
+	}
+	mb.stream.live = false
+	m.armStart(ch, mb)
+	m.emit(m.event(EventMediaStopped, ch, mb))
+	return nil
+}
+
+// MediaPaused reports a publisher gap: others get video-mute {mute: true}
+// unless the member muted its video itself.
+func (m *Manager) MediaPaused(app, channel string, uid uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.mediaStream(app, channel, uid)
+	if err != nil {
+		return err
+	}
+	if mb.stream.paused {
+		return nil
+	}
+	mb.stream.paused = true
+	if !mb.videoMuted {
+		ev := m.event(EventMuteChanged, ch, mb)
+		ev.Media, ev.Muted = MediaVideo, true
+		m.emit(ev, ch.others(uid)...)
+	}
+	return nil
+}
+
+// MediaResumed ends a gap: others get video-mute {mute: false} unless the
+// member muted its video itself.
+func (m *Manager) MediaResumed(app, channel string, uid uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.mediaStream(app, channel, uid)
+	if err != nil {
+		return err
+	}
+	if mb.stream.paused {
+		m.resume(ch, mb)
+	}
+	return nil
+}
+
+func (m *Manager) resume(ch *chanState, mb *member) {
+	mb.stream.paused = false
+	if !mb.videoMuted {
+		ev := m.event(EventMuteChanged, ch, mb)
+		ev.Media, ev.Muted = MediaVideo, false
+		m.emit(ev, ch.others(mb.uid)...)
+	}
+}
+
+// SetRotation records the publisher's video rotation (normalized to 0, 90,
+// 180 or 270) and, when it changed, tells the stream's subscribers.
+func (m *Manager) SetRotation(app, channel string, uid uint32, degrees int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.mediaStream(app, channel, uid)
+	if err != nil {
+		return err
+	}
+	rot := ((degrees%360 + 360) % 360) / 90 * 90
+	if mb.stream.rotation == rot {
+		return nil
+	}
+	mb.stream.rotation = rot
+	var subs []Endpoint
+	for _, o := range ch.members {
+		if _, ok := o.subs[uid]; ok && o.ep != nil {
+			subs = append(subs, o.ep)
+		}
+	}
+	ev := m.event(EventRotationChanged, ch, mb)
+	ev.Rotation = rot
+	m.emit(ev, subs...)
+	return nil
+}
