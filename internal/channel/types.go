@@ -104,18 +104,18 @@ type EventKind int
 // "subscribers" the endpoints of members that subscribed to the stream.
 // Observers receive every event.
 const (
-	EventMemberJoined   EventKind = iota // observers only
-	EventMemberLeft                      // observers only; LeaveReason set
-	EventRoleChanged                     // observers only; Role set
-	EventStreamStarted                   // others: a member published (stream-added)
-	EventStreamStopped                   // others: the stream ended (stream-removed); StopReason set. The media plane drops the ingest.
-	EventMuteChanged                     // others: Media and Muted set
-	EventRotationChanged                 // subscribers: Rotation set
-	EventKicked                          // self: Err explains it; LeaveReason is Kicked or UIDConflict. The member is already gone (or taken over).
-	EventMediaStarted                    // observers only
-	EventMediaStopped                    // observers only
-	EventChannelCreated                  // observers only
-	EventChannelDestroyed                // observers only
+	EventMemberJoined     EventKind = iota // observers only
+	EventMemberLeft                        // observers only; LeaveReason set
+	EventRoleChanged                       // observers only; Role set
+	EventStreamStarted                     // others: a member published (stream-added)
+	EventStreamStopped                     // others: the stream ended (stream-removed); StopReason set. The media plane drops the ingest.
+	EventMuteChanged                       // others: Media and Muted set
+	EventRotationChanged                   // subscribers: Rotation set
+	EventKicked                            // self: Err explains it; LeaveReason is Kicked or UIDConflict. The member is already gone (or taken over).
+	EventMediaStarted                      // observers only
+	EventMediaStopped                      // observers only
+	EventChannelCreated                    // observers only
+	EventChannelDestroyed                  // observers only
 )
 
 var eventNames = [...]string{
