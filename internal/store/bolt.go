@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketApps    = []byte("apps")
+	bucketSecrets = []byte("secrets")
+)
+
+// Bolt is the embedded Store, one bbolt file. Every write is a single
+// transaction, fsynced before it returns.
+type Bolt struct {
+	db *bolt.DB
+}
+
+// OpenBolt opens (creating if needed) the store file at path. It fails fast
+// if another process holds the file.
+func OpenBolt(path string) (*Bolt, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: create dir: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store: %s is in use by another minirtc process", path)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketApps, bucketSecrets} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: init %s: %w", path, err)
+	}
+	return &Bolt{db: db}, nil
+}
+
+// App implements Store.
+func (b *Bolt) App(_ context.Context, id string) (App, error) {
+	var a App
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketApps).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("app %s: %w", id, ErrNotFound)
+		}
+		if err := json.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("store: decode app %s: %w", id, err)
+		}
+		return nil
+	})
+	return a, err
+}
+
+// PutApp implements Store.
+func (b *Bolt) PutApp(_ context.Context, a App) error {
+	if err := ValidateApp(a); err != nil {
+		return err
+	}
+	v, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("store: encode app: %w", err)
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketApps).Put([]byte(a.ID), v)
+	})
+}
+
+// Apps implements Store.
+func (b *Bolt) Apps(_ context.Context) ([]App, error) {
+	var out []App
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
+			var a App
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("store: decode app %s: %w", k, err)
+			}
+			out = append(out, a)
+			return nil
+		})
+	})
+	sortApps(out)
+	return out, err
+}
+
+// Secret implements Store.
+func (b *Bolt) Secret(_ context.Context, name string) ([]byte, error) {
+	var s []byte
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketSecrets)
+		if v := bk.Get([]byte(name)); v != nil {
+			s = append([]byte(nil), v...)
+			return nil
+		}
+		var err error
+		if s, err = newSecret(); err != nil {
+			return err
+		}
+		return bk.Put([]byte(name), s)
+	})
+	return s, err
+}
+
+// Close implements Store.
+func (b *Bolt) Close() error { return b.db.Close() }

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Memory is a Store that lives in memory only.
+type Memory struct {
+	mu      sync.Mutex
+	apps    map[string]App
+	secrets map[string][]byte
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{apps: map[string]App{}, secrets: map[string][]byte{}}
+}
+
+// App implements Store.
+func (m *Memory) App(_ context.Context, id string) (App, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.apps[id]
+	if !ok {
+		return App{}, fmt.Errorf("app %s: %w", id, ErrNotFound)
+	}
+	return a, nil
+}
+
+// PutApp implements Store.
+func (m *Memory) PutApp(_ context.Context, a App) error {
+	if err := ValidateApp(a); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.apps[a.ID] = a
+	return nil
+}
+
+// Apps implements Store.
+func (m *Memory) Apps(_ context.Context) ([]App, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]App, 0, len(m.apps))
+	for _, a := range m.apps {
+		out = append(out, a)
+	}
+	sortApps(out)
+	return out, nil
+}
+
+// Secret implements Store.
+func (m *Memory) Secret(_ context.Context, name string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.secrets[name]; ok {
+		return s, nil
+	}
+	s, err := newSecret()
+	if err != nil {
+		return nil, err
+	}
+	m.secrets[name] = s
+	return s, nil
+}
+
+// Close implements Store.
+func (m *Memory) Close() error { return nil }
+
+func sortApps(apps []App) {
+	sort.Slice(apps, func(i, j int) bool {
+		if !apps[i].CreatedAt.Equal(apps[j].CreatedAt) {
+			return apps[i].CreatedAt.Before(apps[j].CreatedAt)
+		}
+		return apps[i].ID < apps[j].ID
+	})
+}

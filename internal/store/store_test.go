@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func openers(t *testing.T) map[string]func() Store {
+	dir := t.TempDir()
+	return map[string]func() Store{
+		"memory": func() Store { return NewMemory() },
+		"bolt": func() Store {
+			b, err := OpenBolt(filepath.Join(dir, "minirtc.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+	}
+}
+
+func TestStoreApps(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range openers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open()
+			defer s.Close()
+			if _, err := s.App(ctx, "00000000000000000000000000000000"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("missing app: %v", err)
+			}
+			a, err := NewApp("first", time.Unix(100, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Settings.MaxUsersPerChannel = 7
+			if err := s.PutApp(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := NewApp("second", time.Unix(200, 0))
+			if err := s.PutApp(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.App(ctx, a.ID)
+			if err != nil || got.Name != "first" || got.Settings.MaxUsersPerChannel != 7 || got.Certificate != a.Certificate {
+				t.Fatalf("get: %+v %v", got, err)
+			}
+			list, err := s.Apps(ctx)
+			if err != nil || len(list) != 2 || list[0].ID != a.ID || list[1].ID != b.ID {
+				t.Fatalf("list: %+v %v", list, err)
+			}
+			s1, _ := s.Secret(ctx, "node")
+			s2, _ := s.Secret(ctx, "node")
+			if len(s1) != 32 || string(s1) != string(s2) {
+				t.Fatalf("secret not stable")
+			}
+		})
+	}
+}
+
+func TestValidateApp(t *testing.T) {
+	good, _ := NewApp("x", time.Now())
+	cases := []struct {
+		name string
+		edit func(*App)
+	}{
+		{"short-id", func(a *App) { a.ID = "abc" }},
+		{"non-hex-cert", func(a *App) { a.Certificate = "zz" + a.Certificate[2:] }},
+		{"negative-limit", func(a *App) { a.Settings.MaxUsersPerChannel = -1 }},
+	}
+	if err := ValidateApp(good); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := good
+			c.edit(&a)
+			if err := ValidateApp(a); err == nil {
+				t.Fatal("accepted")
+			}
+			if err := NewMemory().PutApp(context.Background(), a); err == nil {
+				t.Fatal("memory store accepted")
+			}
+		})
+	}
+}
+
+func TestBoltPersistsAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := NewApp("keep", time.Now())
+	if err := b.PutApp(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	sec, _ := b.Secret(ctx, "node")
+	b.Close()
+	b, err = OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got, err := b.App(ctx, a.ID)
+	if err != nil || got.Certificate != a.Certificate {
+		t.Fatalf("after reopen: %+v %v", got, err)
+	}
+	sec2, _ := b.Secret(ctx, "node")
+	if string(sec) != string(sec2) {
+		t.Fatal("secret changed across reopen")
+	}
+}
+
+// TestBoltSurvivesKill writes apps from a child process that is killed with
+// SIGKILL mid-stream; the file must open and hold only whole records.
+func TestBoltSurvivesKill(t *testing.T) {
+	if os.Getenv("MINIRTC_STORE_WRITER") != "" {
+		b, err := OpenBolt(os.Getenv("MINIRTC_STORE_WRITER"))
+		if err != nil {
+			os.Exit(3)
+		}
+		for i := 0; ; i++ {
+			a, _ := NewApp("app-"+strconv.Itoa(i), time.Now())
+			if err := b.PutApp(context.Background(), a); err != nil {
+				os.Exit(4)
+			}
+			if i == 20 {
+				os.WriteFile(os.Getenv("MINIRTC_STORE_WRITER")+".ready", nil, 0o600)
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBoltSurvivesKill$")
+	cmd.Env = append(os.Environ(), "MINIRTC_STORE_WRITER="+path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(path + ".ready"); err == nil {
+			break
+		}
+		if i > 3000 {
+			cmd.Process.Kill()
+			t.Fatal("writer never got ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatalf("reopen after kill: %v", err)
+	}
+	defer b.Close()
+	apps, err := b.Apps(context.Background())
+	if err != nil {
+		t.Fatalf("read after kill: %v", err)
+	}
+	if len(apps) < 21 {
+		t.Fatalf("only %d apps survived, at least 21 were committed", len(apps))
+	}
+	for _, a := range apps {
+		if err := ValidateApp(a); err != nil {
+			t.Fatalf("corrupt record: %v", err)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package token
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/store"
+)
+
+// Action is what a signed media URL allows.
+type Action string
+
+// Media URL actions.
+const (
+	ActionPublish Action = "publish"
+	ActionPlay    Action = "play"
+)
+
+// maxStreamNameLen bounds a stream name: a 32-char appId, a 64-byte channel
+// in base64 (86 chars), a uid of at most 10 digits and two separators.
+const maxStreamNameLen = 32 + 1 + 86 + 1 + 10
+
+// StreamName is the media stream name of (appID, channel, uid):
+// {appId}_{base64url(channel), no padding}_{uid}.
+func StreamName(appID, channel, uid string) string {
+	return appID + "_" + base64.RawURLEncoding.EncodeToString([]byte(channel)) + "_" + uid
+}
+
+// ParseStreamName splits a stream name made by StreamName. The uid must be a
+// decimal uint32 other than 0.
+func ParseStreamName(name string) (appID, channel, uid string, err error) {
+	if len(name) > maxStreamNameLen {
+		return "", "", "", fmt.Errorf("stream name: %d bytes, at most %d", len(name), maxStreamNameLen)
+	}
+	if len(name) < 32+1+1+1+1 || name[32] != '_' {
+		return "", "", "", errors.New("stream name: want {appId}_{channel}_{uid}")
+	}
+	appID = name[:32]
+	rest := name[33:]
+	i := strings.LastIndexByte(rest, '_')
+	if i <= 0 {
+		return "", "", "", errors.New("stream name: want {appId}_{channel}_{uid}")
+	}
+	ch, err := base64.RawURLEncoding.Strict().DecodeString(rest[:i])
+	if err != nil {
+		return "", "", "", fmt.Errorf("stream name: channel is not base64url: %w", err)
+	}
+	uid = rest[i+1:]
+	if n, err := strconv.ParseUint(uid, 10, 32); err != nil || n == 0 || strconv.FormatUint(n, 10) != uid {
+		return "", "", "", fmt.Errorf("stream name: uid %q is not a decimal uint32 above 0", uid)
+	}
+	return appID, string(ch), uid, nil
+}
+
+// URLSigner signs and checks media URLs with the node secret:
+// sign = base64url(HMAC-SHA256(secret, "{action}\n{stream}\n{expire}")).
+type URLSigner struct {
+	secret []byte
+}
+
+// NewURLSigner returns a signer using secret.
+func NewURLSigner(secret []byte) *URLSigner {
+	return &URLSigner{secret: append([]byte(nil), secret...)}
+}
+
+func (s *URLSigner) sign(action Action, stream, expire string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(action))
+	m.Write([]byte{'\n'})
+	m.Write([]byte(stream))
+	m.Write([]byte{'\n'})
+	m.Write([]byte(expire))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Query returns the query string "expire={unix}&sign={sig}" for action on stream.
+func (s *URLSigner) Query(action Action, stream string, expire time.Time) string {
+	e := strconv.FormatInt(expire.Unix(), 10)
+	return "expire=" + e + "&sign=" + s.sign(action, stream, e)
+}
+
+// Verify checks the expire and sign parameters of q for action on stream.
+func (s *URLSigner) Verify(action Action, stream string, q url.Values, now time.Time) error {
+	e, sig := q.Get("expire"), q.Get("sign")
+	if e == "" || sig == "" {
+		return errcode.Unauthorized("media URL is not signed: ask the gateway for a URL (publish/subscribe) or add ?token=")
+	}
+	exp, err := strconv.ParseInt(e, 10, 64)
+	if err != nil {
+		return errcode.Unauthorized("media URL expire is not a unix time")
+	}
+	if !hmac.Equal([]byte(s.sign(action, stream, e)), []byte(sig)) {
+		return errcode.Unauthorized("media URL signature mismatch (wrong stream, action or node)")
+	}
+	if now.Unix() >= exp {
+		return errcode.KeyExpired(time.Unix(exp, 0))
+	}
+	return nil
+}
+
+// MediaGrant says who may use a media connection.
+type MediaGrant struct {
+	AppID, Channel string
+	// UID is the stream's publisher uid.
+	UID string
+	// Viewer is the uid named by a play token; "" for signed URLs.
+	Viewer string
+}
+
+// MediaAuthorizer decides whether an RTMP/FLV/WebRTC connection may publish
+// or play a stream. It is safe for concurrent use.
+type MediaAuthorizer struct {
+	Signer *URLSigner
+	Apps   interface {
+		App(ctx context.Context, id string) (store.App, error)
+	}
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (a *MediaAuthorizer) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Authorize checks q (expire+sign, or token) for action on stream.
+func (a *MediaAuthorizer) Authorize(ctx context.Context, action Action, stream string, q url.Values) (MediaGrant, error) {
+	appID, channel, uid, err := ParseStreamName(stream)
+	if err != nil {
+		return MediaGrant{}, errcode.NotFound(err.Error())
+	}
+	g := MediaGrant{AppID: appID, Channel: channel, UID: uid}
+	app, err := a.Apps.App(ctx, appID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !app.Enabled) {
+		return MediaGrant{}, errcode.InvalidVendorKey("app " + appID + " is unknown or disabled")
+	}
+	if err != nil {
+		return MediaGrant{}, errcode.Internal(err)
+	}
+	now := a.now()
+	tok := q.Get("token")
+	if tok == "" {
+		return g, a.Signer.Verify(action, stream, q, now)
+	}
+	claimUID := uid
+	if action == ActionPlay {
+		// Any valid token for the channel may play; its uid is the viewer's.
+		t, err := Parse(tok)
+		if err != nil {
+			return MediaGrant{}, errcode.MalformedToken().WithCause(err)
+		}
+		if rtc, ok := t.RTC(); ok {
+			claimUID = rtc.UID
+		} else {
+			// A 006 token carries only a CRC of its uid: a viewer with a
+			// uid-bound 006 token names its uid in the URL (&uid=).
+			claimUID = q.Get("uid")
+		}
+		grant, err := t.Verify(Claims{AppID: appID, AppCert: app.Certificate, Channel: channel, UID: claimUID}, now)
+		if err != nil {
+			return MediaGrant{}, err
+		}
+		g.Viewer = grant.UID
+		return g, nil
+	}
+	grant, err := Check(tok, Claims{AppID: appID, AppCert: app.Certificate, Channel: channel, UID: uid}, now)
+	if err != nil {
+		return MediaGrant{}, err
+	}
+	if !grant.CanPublish(now) {
+		return MediaGrant{}, errcode.NoPublishPrivilege()
+	}
+	return g, nil
+}
