@@ -1,0 +1,312 @@
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultYAML is the shipped, commented configuration file; it equals Default().
+//
+//go:embed minirtc.yml
+var DefaultYAML []byte
+
+// Config is the whole configuration of a node.
+type Config struct {
+	// DataDir holds the embedded store.
+	DataDir string `yaml:"dataDir"`
+	// PublicHost is the host name or IP put into URLs handed to clients
+	// (push/play URLs, allocation answers). Empty: the Host the client used.
+	PublicHost string  `yaml:"publicHost"`
+	Log        Log     `yaml:"log"`
+	HTTP       HTTP    `yaml:"http"`
+	RTMP       RTMP    `yaml:"rtmp"`
+	Gateway    Gateway `yaml:"gateway"`
+	Media      Media   `yaml:"media"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// HTTP configures the HTTP(S) listener.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	// TLSCert and TLSKey enable HTTPS/WSS when both are set (PEM files).
+	TLSCert string `yaml:"tlsCert"`
+	TLSKey  string `yaml:"tlsKey"`
+	// ShutdownTimeout bounds a graceful shutdown.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+}
+
+// RTMP configures the RTMP listener.
+type RTMP struct {
+	Addr string `yaml:"addr"`
+}
+
+// Gateway configures the mini program signalling gateway.
+type Gateway struct {
+	// GraceTimeout keeps a member whose socket dropped without leave.
+	GraceTimeout time.Duration `yaml:"graceTimeout"`
+	// IdleTimeout closes a socket that sent nothing (not even a ping).
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// KeyWillExpireLead is how long before token expiry key-will-expire is pushed.
+	KeyWillExpireLead time.Duration `yaml:"keyWillExpireLead"`
+	// MediaStartTimeout removes a published stream whose media never arrives.
+	MediaStartTimeout time.Duration `yaml:"mediaStartTimeout"`
+	// MaxMessageBytes caps one WebSocket message.
+	MaxMessageBytes int `yaml:"maxMessageBytes"`
+	// RequestsPerSecond caps requests per connection (burst: twice as many).
+	RequestsPerSecond int `yaml:"requestsPerSecond"`
+	// MaxUsersPerChannel is the node-wide cap when an app sets none.
+	MaxUsersPerChannel int `yaml:"maxUsersPerChannel"`
+	// PlayFLV makes subscribe answer HTTP-FLV URLs instead of RTMP ones.
+	PlayFLV bool `yaml:"playFLV"`
+	// URLLifetime is how long signed push/play URLs stay valid.
+	URLLifetime time.Duration `yaml:"urlLifetime"`
+}
+
+// Media configures the media hub and its adapters.
+type Media struct {
+	// PublisherGrace keeps readers connected while a publisher is away.
+	PublisherGrace time.Duration `yaml:"publisherGrace"`
+	// HoldTimeout is how long a player that connected before its publisher waits.
+	HoldTimeout time.Duration `yaml:"holdTimeout"`
+	// ReaderQueue is the per-reader queue length in packets.
+	ReaderQueue int `yaml:"readerQueue"`
+	// GOPCacheFrames and GOPCacheBytes cap the cached group of pictures.
+	GOPCacheFrames int `yaml:"gopCacheFrames"`
+	GOPCacheBytes  int `yaml:"gopCacheBytes"`
+	// MaxPublishers caps publishers per node; MaxReadersPerStream readers per stream (0 = no limit).
+	MaxPublishers       int `yaml:"maxPublishers"`
+	MaxReadersPerStream int `yaml:"maxReadersPerStream"`
+	// WriteTimeout bounds one network write to a reader.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		DataDir: "./minirtc-data",
+		Log:     Log{Level: "info", Format: "text"},
+		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second},
+		RTMP:    RTMP{Addr: ":1935"},
+		Gateway: Gateway{
+			GraceTimeout:       15 * time.Second,
+			IdleTimeout:        10 * time.Second,
+			KeyWillExpireLead:  30 * time.Second,
+			MediaStartTimeout:  30 * time.Second,
+			MaxMessageBytes:    64 << 10,
+			RequestsPerSecond:  20,
+			MaxUsersPerChannel: 1000,
+			URLLifetime:        24 * time.Hour,
+		},
+		Media: Media{
+			PublisherGrace: 30 * time.Second,
+			HoldTimeout:    30 * time.Second,
+			ReaderQueue:    512,
+			GOPCacheFrames: 600,
+			GOPCacheBytes:  8 << 20,
+			WriteTimeout:   10 * time.Second,
+		},
+	}
+}
+
+// LoadFile decodes YAML from path over c. Unknown keys are an error.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return c.LoadYAML(b)
+}
+
+// LoadYAML decodes YAML over c. Unknown keys are an error.
+func (c *Config) LoadYAML(b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// EnvPrefix starts every environment variable minirtc reads.
+const EnvPrefix = "MINIRTC_"
+
+// EnvName is the environment variable for a YAML path such as "gateway.graceTimeout".
+func EnvName(path string) string {
+	var b strings.Builder
+	b.WriteString(EnvPrefix)
+	for i, part := range strings.Split(path, ".") {
+		if i > 0 {
+			b.WriteByte('_')
+		}
+		for j, r := range part {
+			if unicode.IsUpper(r) && j > 0 && !unicode.IsUpper(rune(part[j-1])) {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	return b.String()
+}
+
+// Field is one setting: its YAML path and a pointer to its value.
+type Field struct {
+	Path  string
+	value reflect.Value
+}
+
+// Fields lists every setting of c in declaration order.
+func (c *Config) Fields() []Field {
+	var out []Field
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			path := tag
+			if prefix != "" {
+				path = prefix + "." + tag
+			}
+			f := v.Field(i)
+			if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Duration(0)) {
+				walk(f, path)
+				continue
+			}
+			out = append(out, Field{Path: path, value: f})
+		}
+	}
+	walk(reflect.ValueOf(c).Elem(), "")
+	return out
+}
+
+// Set parses s into the field.
+func (f Field) Set(s string) error {
+	switch f.value.Interface().(type) {
+	case string:
+		f.value.SetString(s)
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a boolean", f.Path, s)
+		}
+		f.value.SetBool(b)
+	case int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not an integer", f.Path, s)
+		}
+		f.value.SetInt(int64(n))
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a duration (e.g. 15s, 2m)", f.Path, s)
+		}
+		f.value.SetInt(int64(d))
+	default:
+		return fmt.Errorf("%s: unsupported type %s", f.Path, f.value.Type())
+	}
+	return nil
+}
+
+// LoadEnv applies MINIRTC_* variables found by lookup (os.LookupEnv in production).
+func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
+	for _, f := range c.Fields() {
+		if v, ok := lookup(EnvName(f.Path)); ok {
+			if err := f.Set(v); err != nil {
+				return fmt.Errorf("config: env %s: %w", EnvName(f.Path), err)
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks every setting and names the key and rule that failed.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, rule string) { errs = append(errs, fmt.Errorf("config: %s %s", key, rule)) }
+	if c.DataDir == "" {
+		bad("dataDir", "must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json")
+	}
+	for key, addr := range map[string]string{"http.addr": c.HTTP.Addr, "rtmp.addr": c.RTMP.Addr} {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "must be host:port (e.g. :8080)")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad(key, "port must be 0..65535")
+		}
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tlsCert/http.tlsKey", "must be set together")
+	}
+	positive := map[string]time.Duration{
+		"http.shutdownTimeout":      c.HTTP.ShutdownTimeout,
+		"gateway.graceTimeout":      c.Gateway.GraceTimeout,
+		"gateway.idleTimeout":       c.Gateway.IdleTimeout,
+		"gateway.keyWillExpireLead": c.Gateway.KeyWillExpireLead,
+		"gateway.mediaStartTimeout": c.Gateway.MediaStartTimeout,
+		"gateway.urlLifetime":       c.Gateway.URLLifetime,
+		"media.publisherGrace":      c.Media.PublisherGrace,
+		"media.holdTimeout":         c.Media.HoldTimeout,
+		"media.writeTimeout":        c.Media.WriteTimeout,
+	}
+	for key, d := range positive {
+		if d <= 0 {
+			bad(key, "must be a positive duration")
+		}
+	}
+	if c.Gateway.MaxMessageBytes < 1024 {
+		bad("gateway.maxMessageBytes", "must be at least 1024")
+	}
+	if c.Gateway.RequestsPerSecond < 1 {
+		bad("gateway.requestsPerSecond", "must be at least 1")
+	}
+	if c.Gateway.MaxUsersPerChannel < 1 {
+		bad("gateway.maxUsersPerChannel", "must be at least 1")
+	}
+	if q := c.Media.ReaderQueue; q < 16 || q&(q-1) != 0 {
+		bad("media.readerQueue", "must be a power of two, at least 16")
+	}
+	if c.Media.GOPCacheFrames < 1 || c.Media.GOPCacheBytes < 64<<10 {
+		bad("media.gopCacheFrames/gopCacheBytes", "must be at least 1 frame and 64 KiB")
+	}
+	if c.Media.MaxPublishers < 0 || c.Media.MaxReadersPerStream < 0 {
+		bad("media.maxPublishers/maxReadersPerStream", "must not be negative (0 = no limit)")
+	}
+	return errors.Join(errs...)
+}
+
+// YAML renders c as YAML (for --print-config).
+func (c Config) YAML() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, fmt.Errorf("config: encode: %w", err)
+	}
+	return buf.Bytes(), nil
+}

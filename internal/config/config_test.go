@@ -1,0 +1,139 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestShippedFileEqualsDefault(t *testing.T) {
+	c := Config{}
+	if err := c.LoadYAML(DefaultYAML); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("minirtc.yml differs from Default():\n file %+v\n code %+v", c, Default())
+	}
+	// Every key appears in the shipped file.
+	for _, f := range c.Fields() {
+		leaf := f.Path[strings.LastIndex(f.Path, ".")+1:]
+		if !strings.Contains(string(DefaultYAML), leaf+":") {
+			t.Errorf("minirtc.yml lacks %s", f.Path)
+		}
+	}
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	cases := map[string]string{
+		"gateway.graceTimeout": "MINIRTC_GATEWAY_GRACE_TIMEOUT",
+		"http.addr":            "MINIRTC_HTTP_ADDR",
+		"dataDir":              "MINIRTC_DATA_DIR",
+		"gateway.playFLV":      "MINIRTC_GATEWAY_PLAY_FLV",
+		"media.gopCacheBytes":  "MINIRTC_MEDIA_GOP_CACHE_BYTES",
+		"http.shutdownTimeout": "MINIRTC_HTTP_SHUTDOWN_TIMEOUT",
+	}
+	for in, want := range cases {
+		if got := EnvName(in); got != want {
+			t.Errorf("%s -> %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yml")
+	os.WriteFile(file, []byte("http:\n  addr: :1111\nrtmp:\n  addr: :2222\ngateway:\n  graceTimeout: 3s\n"), 0o600)
+	env := map[string]string{"MINIRTC_RTMP_ADDR": ":3333", "MINIRTC_GATEWAY_GRACE_TIMEOUT": "4s", "MINIRTC_DATA_DIR": "/env"}
+	c := Default()
+	if err := c.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	// flags last
+	for _, f := range c.Fields() {
+		if f.Path == "dataDir" {
+			f.Set("/flag")
+		}
+	}
+	if c.HTTP.Addr != ":1111" || c.RTMP.Addr != ":3333" || c.Gateway.GraceTimeout != 4*time.Second || c.DataDir != "/flag" {
+		t.Fatalf("precedence wrong: %+v", c)
+	}
+	if c.Gateway.IdleTimeout != 10*time.Second {
+		t.Fatal("defaults lost")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"unknown-key", "http:\n  adr: :1\n", "field adr not found"},
+		{"bad-duration", "gateway:\n  graceTimeout: soon\n", "cannot unmarshal !!str `soon` into time.Duration"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Default()
+			err := cfg.LoadYAML([]byte(c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+	cfg := Default()
+	err := cfg.LoadEnv(func(k string) (string, bool) { return "x", k == "MINIRTC_GATEWAY_MAX_USERS_PER_CHANNEL" })
+	if err == nil || !strings.Contains(err.Error(), "MINIRTC_GATEWAY_MAX_USERS_PER_CHANNEL") {
+		t.Fatalf("env error: %v", err)
+	}
+}
+
+func TestValidateErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"data-dir", func(c *Config) { c.DataDir = "" }, "dataDir must not be empty"},
+		{"level", func(c *Config) { c.Log.Level = "loud" }, "log.level must be debug, info, warn or error"},
+		{"format", func(c *Config) { c.Log.Format = "xml" }, "log.format must be text or json"},
+		{"http-addr", func(c *Config) { c.HTTP.Addr = "8080" }, "http.addr must be host:port"},
+		{"rtmp-port", func(c *Config) { c.RTMP.Addr = ":99999" }, "rtmp.addr port must be 0..65535"},
+		{"tls-pair", func(c *Config) { c.HTTP.TLSCert = "a.pem" }, "http.tlsCert/http.tlsKey must be set together"},
+		{"grace", func(c *Config) { c.Gateway.GraceTimeout = 0 }, "gateway.graceTimeout must be a positive duration"},
+		{"msg-size", func(c *Config) { c.Gateway.MaxMessageBytes = 10 }, "gateway.maxMessageBytes must be at least 1024"},
+		{"rate", func(c *Config) { c.Gateway.RequestsPerSecond = 0 }, "gateway.requestsPerSecond must be at least 1"},
+		{"users", func(c *Config) { c.Gateway.MaxUsersPerChannel = 0 }, "gateway.maxUsersPerChannel must be at least 1"},
+		{"queue", func(c *Config) { c.Media.ReaderQueue = 100 }, "media.readerQueue must be a power of two"},
+		{"gop", func(c *Config) { c.Media.GOPCacheFrames = 0 }, "media.gopCacheFrames/gopCacheBytes"},
+		{"limits", func(c *Config) { c.Media.MaxPublishers = -1 }, "media.maxPublishers/maxReadersPerStream must not be negative"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Default()
+			c.edit(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestYAMLRoundTrip(t *testing.T) {
+	b, err := Default().YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Config{}
+	if err := c.LoadYAML(b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("print-config output does not load back:\n%s", b)
+	}
+}

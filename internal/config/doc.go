@@ -1,0 +1,13 @@
+// Package config holds minirtc's configuration: one struct with every
+// setting, its defaults (Default), and loading in one order — defaults, then
+// the YAML file (unknown keys are an error), then MINIRTC_* environment
+// variables, then command-line flags — followed by Validate.
+//
+// Environment variable names are derived from the YAML path: the key
+// gateway.graceTimeout is MINIRTC_GATEWAY_GRACE_TIMEOUT. The shipped
+// minirtc.yml (embedded, see DefaultYAML) lists every key with its default and
+// a test proves it equals Default().
+//
+// The package imports nothing from minirtc; components receive plain values
+// from it, never the whole struct.
+package config
