@@ -1,0 +1,246 @@
+package flv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// authorizer is the one method of token.MediaAuthorizer the server calls.
+type authorizer interface {
+	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
+}
+
+// DefaultWriteTimeout bounds one batch write to a viewer: a viewer whose
+// socket accepts nothing for this long is dropped.
+const DefaultWriteTimeout = 10 * time.Second
+
+// Config holds the FLV server's knobs; zero values mean the defaults.
+type Config struct {
+	WriteTimeout time.Duration
+}
+
+// Server serves HTTP-FLV (GET /live/{stream}.flv, chunked) and WebSocket-FLV
+// (the same URL with a WebSocket upgrade). It is an http.Handler; sessions
+// run on their request goroutines. Close ends them all and waits.
+type Server struct {
+	cfg  Config
+	hub  *media.Hub
+	auth authorizer
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup
+}
+
+// NewServer builds a Server.
+func NewServer(cfg Config, hub *media.Hub, auth authorizer, log *slog.Logger) (*Server, error) {
+	if hub == nil || auth == nil || log == nil {
+		return nil, errors.New("flv: NewServer needs a hub, an authorizer and a logger")
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	return &Server{
+		cfg:      cfg,
+		hub:      hub,
+		auth:     auth,
+		log:      log.With("component", "flv"),
+		sessions: make(map[*session]struct{}),
+	}, nil
+}
+
+// Pattern is the ServeMux pattern the server answers.
+const Pattern = "GET /live/{stream}"
+
+// Register adds the server's route to mux.
+func (s *Server) Register(mux *http.ServeMux) { mux.Handle(Pattern, s) }
+
+// Close ends every session and waits for them. Idempotent.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for ss := range s.sessions {
+		ss.cancel()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("stream")
+	if name == "" {
+		name = strings.TrimPrefix(r.URL.Path, "/live/")
+	}
+	stream, ok := strings.CutSuffix(name, ".flv")
+	log := s.log.With("remote", r.RemoteAddr, "stream", stream)
+	if !ok {
+		writeError(w, errcode.NotFound("FLV URLs end in .flv"))
+		return
+	}
+	grant, err := s.auth.Authorize(r.Context(), token.ActionPlay, stream, r.URL.Query())
+	if err != nil {
+		ec := errcode.From(err)
+		log.Info("flv play refused", "code", ec.Code, "reason", ec.Message(), "err", err)
+		writeError(w, ec)
+		return
+	}
+	ws := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	ss := &session{srv: s, cancel: cancel, log: log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID, "ws", ws)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeError(w, errcode.ServiceExited("node shutting down"))
+		return
+	}
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, ss)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+
+	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, OnClose: func(error) { cancel() }})
+	if err != nil {
+		ec := errcode.From(err)
+		ss.log.Info("flv play refused", "code", ec.Code, "reason", ec.Message())
+		writeError(w, ec)
+		return
+	}
+	defer rd.Close()
+	ss.rd = rd
+
+	var out sink
+	if ws {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			ss.log.Info("flv websocket upgrade failed", "err", err)
+			return
+		}
+		c.SetReadLimit(4096)
+		// Viewers send nothing; reading keeps control frames flowing and
+		// notices a close.
+		ctx = c.CloseRead(ctx)
+		out = &wsSink{c: c, timeout: s.cfg.WriteTimeout}
+		defer c.CloseNow()
+	} else {
+		out = &httpSink{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
+	}
+	ss.log.Info("flv viewer opened", "viewer", grant.Viewer)
+	err = ss.run(ctx, out)
+	ss.log.Info("flv viewer closed", "reason", closeReason(err), "drops", rd.Drops())
+}
+
+func closeReason(err error) string {
+	if ec, ok := errcode.As(err); ok {
+		return ec.Message()
+	}
+	if err == nil {
+		return "done"
+	}
+	return err.Error()
+}
+
+// writeError answers an HTTP request with the catalogue JSON body.
+func writeError(w http.ResponseWriter, ec *errcode.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ec.HTTPStatus())
+	_ = json.NewEncoder(w).Encode(struct {
+		Code   int    `json:"code"`
+		Reason string `json:"reason"`
+	}{ec.Code, ec.Message()})
+}
+
+// sink is where a session writes its tags.
+type sink interface {
+	// start is called once before the first write; a refusal before it can
+	// still become an HTTP error.
+	start() error
+	write(bufs [][]byte) error
+	// fail reports an error that ended the session before start.
+	fail(err error)
+}
+
+type httpSink struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (h *httpSink) start() error {
+	hd := h.w.Header()
+	hd.Set("Content-Type", "video/x-flv")
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("Access-Control-Allow-Origin", "*")
+	h.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *httpSink) write(bufs [][]byte) error {
+	_ = h.rc.SetWriteDeadline(time.Now().Add(h.timeout))
+	for _, b := range bufs {
+		if _, err := h.w.Write(b); err != nil {
+			return fmt.Errorf("flv: write: %w", err)
+		}
+	}
+	if err := h.rc.Flush(); err != nil {
+		return fmt.Errorf("flv: flush: %w", err)
+	}
+	return nil
+}
+
+func (h *httpSink) fail(err error) { writeError(h.w, errcode.From(err)) }
+
+type wsSink struct {
+	c       *websocket.Conn
+	timeout time.Duration
+}
+
+func (s *wsSink) start() error { return nil }
+
+func (s *wsSink) write(bufs [][]byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	w, err := s.c.Writer(ctx, websocket.MessageBinary)
+	if err != nil {
+		return fmt.Errorf("flv: websocket writer: %w", err)
+	}
+	for _, b := range bufs {
+		if _, err := w.Write(b); err != nil {
+			return fmt.Errorf("flv: websocket write: %w", err)
+		}
+	}
+	return w.Close()
+}
+
+func (s *wsSink) fail(err error) {
+	ec := errcode.From(err)
+	reason := ec.Message()
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	_ = s.c.Close(websocket.StatusPolicyViolation, reason)
+}

@@ -1,0 +1,23 @@
+// Package media is minirtc's media hub: the canonical Packet and Track, one
+// Stream per published (app, channel, uid), its GOP cache, timestamp rebasing
+// and the fan-out of packets to per-reader bounded queues.
+//
+// It owns no sockets and speaks no protocol. Ingest adapters (internal/rtmp,
+// later internal/webrtc) call Hub.Publish and Publisher.Write; egress adapters
+// (internal/rtmp, internal/flv, internal/webrtc) call Hub.Subscribe and drain
+// Reader.Next. Stream liveness reaches the channel model through the Observer
+// interface, wired in internal/node. This package must not import any adapter,
+// nor internal/channel or internal/gateway (ARCHITECTURE.md, dependency rule).
+//
+// Goroutine model: media starts no goroutines of its own. Publisher.Write runs
+// on the publisher's goroutine and never blocks on a reader: a packet is pushed
+// by pointer into every reader's bounded ring, and a full ring makes that
+// reader skip to the next keyframe (counted as drops). Each Reader is drained by
+// the one goroutine of its adapter connection. Grace and hold deadlines are
+// time.AfterFunc timers owned by their Stream and stopped when it ends.
+// Observer methods are called synchronously, outside the hub's locks.
+//
+// Packets are immutable once written. Adapters may cache wire bytes built from
+// a packet (an FLV tag, RTMP chunks) in the packet's wire slots, so that the
+// bytes are built once per protocol and shared by all readers.
+package media

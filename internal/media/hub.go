@@ -1,0 +1,287 @@
+package media
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/errcode"
+)
+
+// Key identifies a stream: the publisher's uid in a channel of an app.
+type Key struct {
+	AppID, Channel, UID string
+}
+
+// String is a log form of the key (not the public stream name).
+func (k Key) String() string { return fmt.Sprintf("%s/%q/%s", k.AppID, k.Channel, k.UID) }
+
+// Defaults for Config's zero values.
+const (
+	// DefaultQueueSize holds about 5 s of a 25 fps + AAC stream: long enough to
+	// ride out a short TCP stall, small enough (4 KiB of pointers) per reader.
+	DefaultQueueSize = 512
+	// DefaultGOPMaxPackets bounds the GOP cache: a 10 s GOP at 60 fps with AAC
+	// audio fits; longer GOPs are not cached (new readers wait for an IDR).
+	DefaultGOPMaxPackets = 2048
+	// DefaultGOPMaxBytes bounds the GOP cache memory per stream.
+	DefaultGOPMaxBytes = 16 << 20
+	// DefaultGrace is how long readers wait for an interrupted publisher.
+	DefaultGrace = 30 * time.Second
+	// DefaultHoldTimeout is how long a reader waits for a stream to go live.
+	DefaultHoldTimeout = 20 * time.Second
+)
+
+// Config holds the hub's knobs. Zero values mean the defaults above; limits
+// of 0 mean "no limit".
+type Config struct {
+	QueueSize           int           // per-reader queue, packets
+	GOPMaxPackets       int           // GOP cache cap, packets
+	GOPMaxBytes         int           // GOP cache cap, payload bytes
+	Grace               time.Duration // publisher interruption grace; < 0 means none
+	HoldTimeout         time.Duration // reader wait for a stream to go live
+	MaxPublishers       int           // concurrent publishers on this node
+	MaxReadersPerStream int           // readers of one stream
+}
+
+func (c Config) withDefaults() Config {
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.GOPMaxPackets <= 0 {
+		c.GOPMaxPackets = DefaultGOPMaxPackets
+	}
+	if c.GOPMaxBytes <= 0 {
+		c.GOPMaxBytes = DefaultGOPMaxBytes
+	}
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	if c.Grace < 0 {
+		c.Grace = 0
+	}
+	if c.HoldTimeout <= 0 {
+		c.HoldTimeout = DefaultHoldTimeout
+	}
+	return c
+}
+
+// Info describes a live stream's tracks for observers.
+type Info struct {
+	Video, Audio *Track // nil when the stream has no such track
+}
+
+// Observer learns about stream liveness. The hub calls it synchronously,
+// outside its locks, from the goroutine that caused the change (a publisher,
+// a grace timer, an EndStream caller); it may call back into the Hub but must
+// not block for long.
+type Observer interface {
+	// MediaStarted: the first packet of a stream arrived.
+	MediaStarted(key Key, info Info)
+	// MediaPaused: the publisher went away; readers wait for the grace period.
+	MediaPaused(key Key)
+	// MediaResumed: the publisher came back within the grace period.
+	MediaResumed(key Key, info Info)
+	// MediaStopped: the stream ended; reason is a catalogue error or nil.
+	MediaStopped(key Key, reason error)
+}
+
+// Stats are hub-wide counters.
+type Stats struct {
+	Streams    int
+	Publishers int
+	Readers    int
+	Drops      uint64 // packets readers skipped because they fell behind
+}
+
+// Hub owns the streams of a node. It is safe for concurrent use.
+type Hub struct {
+	cfg Config
+	log *slog.Logger
+	obs Observer
+
+	mu         sync.Mutex
+	streams    map[Key]*Stream
+	publishers int
+	closed     bool
+
+	readers atomic.Int64
+	drops   atomic.Uint64
+}
+
+// NewHub builds a hub. obs may be nil.
+func NewHub(cfg Config, obs Observer, log *slog.Logger) (*Hub, error) {
+	if log == nil {
+		return nil, fmt.Errorf("media: nil logger")
+	}
+	if cfg.MaxPublishers < 0 || cfg.MaxReadersPerStream < 0 {
+		return nil, fmt.Errorf("media: negative limit")
+	}
+	return &Hub{
+		cfg:     cfg.withDefaults(),
+		log:     log.With("component", "media"),
+		obs:     obs,
+		streams: make(map[Key]*Stream),
+	}, nil
+}
+
+// Config returns the effective configuration (defaults applied).
+func (h *Hub) Config() Config { return h.cfg }
+
+// SetObserver sets the observer; call it before the hub is used.
+func (h *Hub) SetObserver(obs Observer) { h.obs = obs }
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{
+		Streams:    len(h.streams),
+		Publishers: h.publishers,
+		Readers:    int(h.readers.Load()),
+		Drops:      h.drops.Load(),
+	}
+}
+
+// stream returns the stream for key, creating it when create is set.
+// Called with h.mu held.
+func (h *Hub) streamLocked(key Key, create bool) *Stream {
+	s := h.streams[key]
+	if s != nil && s.isEnded() {
+		delete(h.streams, key)
+		s = nil
+	}
+	if s == nil && create {
+		s = newStream(h, key)
+		h.streams[key] = s
+	}
+	return s
+}
+
+// remove forgets s if it is still the stream for its key.
+func (h *Hub) remove(s *Stream) {
+	h.mu.Lock()
+	if h.streams[s.key] == s {
+		delete(h.streams, s.key)
+	}
+	h.mu.Unlock()
+}
+
+// Publish starts (or resumes, or takes over) publishing key. onClose is called
+// at most once, outside the hub's locks, when the hub ends this publisher
+// (EndStream, a kick, a newer publisher of the same uid, hub shutdown): the
+// adapter must then close its ingest connection. The adapter calls
+// Publisher.Close when its connection ends on its own.
+func (h *Hub) Publish(key Key, onClose func(reason error)) (*Publisher, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errcode.ServiceExited("media hub is shutting down")
+	}
+	s := h.streamLocked(key, false)
+	replacing := s != nil && s.activePublisher()
+	if !replacing && h.cfg.MaxPublishers > 0 && h.publishers >= h.cfg.MaxPublishers {
+		h.mu.Unlock()
+		return nil, errcode.Overloaded(fmt.Sprintf("publisher limit of this node (%d) reached", h.cfg.MaxPublishers))
+	}
+	if s == nil {
+		s = h.streamLocked(key, true)
+	}
+	if !replacing {
+		h.publishers++
+	}
+	p := &Publisher{stream: s, onClose: onClose}
+	old := s.attachPublisher(p)
+	h.mu.Unlock()
+	if old != nil {
+		old.kill(errcode.Conflict("replaced by a newer publisher of the same uid"))
+	}
+	return p, nil
+}
+
+func (h *Hub) publisherGone() {
+	h.mu.Lock()
+	h.publishers--
+	h.mu.Unlock()
+}
+
+// SubscribeOptions describe a reader.
+type SubscribeOptions struct {
+	// Viewer is the uid the reader plays as, when known (token play); CloseViewer
+	// uses it to close a kicked member's players.
+	Viewer string
+	// OnClose is called at most once, outside the hub's locks, when the hub ends
+	// the reader (stream end, kick, hold timeout): the adapter should close its
+	// connection so that a blocked write returns. May be nil.
+	OnClose func(reason error)
+}
+
+// Subscribe adds a reader to key's stream. The stream need not be live: the
+// reader is held until the publisher's first keyframe (or HoldTimeout).
+func (h *Hub) Subscribe(key Key, opt SubscribeOptions) (*Reader, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errcode.ServiceExited("media hub is shutting down")
+	}
+	s := h.streamLocked(key, true)
+	r, err := s.addReader(opt)
+	h.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// EndStream ends key's stream: its publisher and readers are closed with
+// reason and the observer gets MediaStopped (if the stream had started).
+// It is a no-op for an unknown key.
+func (h *Hub) EndStream(key Key, reason error) {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	if s != nil {
+		s.end(reason)
+	}
+}
+
+// CloseViewer closes the readers that play as viewer uid in app/channel
+// (a kicked member's players).
+func (h *Hub) CloseViewer(appID, channel, viewer string, reason error) {
+	h.mu.Lock()
+	var ss []*Stream
+	for k, s := range h.streams {
+		if k.AppID == appID && k.Channel == channel {
+			ss = append(ss, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range ss {
+		s.closeViewer(viewer, reason)
+	}
+}
+
+// Live reports whether key's stream exists and has a publisher (live or in
+// its grace period).
+func (h *Hub) Live(key Key) bool {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	return s != nil && s.hasPublisher()
+}
+
+// Close ends every stream; later Publish/Subscribe calls fail. Idempotent.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	ss := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		ss = append(ss, s)
+	}
+	h.mu.Unlock()
+	for _, s := range ss {
+		s.end(errcode.ServiceExited("node shutting down"))
+	}
+}

@@ -1,0 +1,141 @@
+package media
+
+import (
+	"context"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Reader is one subscriber of a Stream: a bounded queue of packet pointers
+// filled by the publisher goroutine and drained by the reader's adapter
+// goroutine with Next. A reader that falls behind loses packets up to the next
+// keyframe (Drops counts them); it never slows the publisher or other readers.
+type Reader struct {
+	stream  *Stream
+	viewer  string
+	onClose func(error)
+
+	// Guarded by stream.mu (publisher side).
+	waitKey bool // skip until a sync point (video keyframe, or any packet of an audio-only stream)
+	lagging bool // waitKey because the queue overflowed: skipped packets count as drops
+	started bool // received (or was promised) its first packet
+	removed bool // no longer in stream.readers
+	hold    *time.Timer
+
+	// Queue, guarded by qmu.
+	qmu     sync.Mutex
+	ring    []*Packet
+	mask    int
+	head    int
+	n       int
+	backlog []*Packet // GOP cache snapshot delivered first
+	err     error     // set when the hub ended the reader
+	notify  chan struct{}
+
+	drops     atomic.Uint64
+	closeOnce sync.Once
+	finOnce   sync.Once
+}
+
+func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
+	size = 1 << bits.Len(uint(size-1)) // round up to a power of two
+	return &Reader{
+		stream:  s,
+		viewer:  opt.Viewer,
+		onClose: opt.OnClose,
+		ring:    make([]*Packet, size),
+		mask:    size - 1,
+		notify:  make(chan struct{}, 1),
+	}
+}
+
+// push queues p; false when the queue is full. Publisher goroutine.
+func (r *Reader) push(p *Packet) bool {
+	r.qmu.Lock()
+	if r.n == len(r.ring) {
+		r.qmu.Unlock()
+		return false
+	}
+	r.ring[(r.head+r.n)&r.mask] = p
+	r.n++
+	wake := r.n == 1
+	r.qmu.Unlock()
+	if wake {
+		select {
+		case r.notify <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+func (r *Reader) drop() {
+	r.drops.Add(1)
+	r.stream.hub.drops.Add(1)
+}
+
+// finish ends the reader with reason: Next returns it once the queue is
+// drained, and OnClose is called once.
+func (r *Reader) finish(reason error) {
+	r.finOnce.Do(func() {
+		r.qmu.Lock()
+		r.err = reason
+		r.qmu.Unlock()
+		select {
+		case r.notify <- struct{}{}:
+		default:
+		}
+		if r.onClose != nil {
+			r.onClose(reason)
+		}
+	})
+}
+
+// Next appends the queued packets to dst (in order, the GOP cache first) and
+// returns it, waiting until at least one is queued. It returns the hub's
+// reason (a catalogue error) once the reader was ended and its queue drained,
+// or ctx's error. One goroutine at a time.
+func (r *Reader) Next(ctx context.Context, dst []*Packet) ([]*Packet, error) {
+	for {
+		r.qmu.Lock()
+		if r.backlog != nil {
+			dst = append(dst, r.backlog...)
+			r.backlog = nil
+		}
+		for r.n > 0 {
+			dst = append(dst, r.ring[r.head])
+			r.ring[r.head] = nil
+			r.head = (r.head + 1) & r.mask
+			r.n--
+		}
+		err := r.err
+		r.qmu.Unlock()
+		if len(dst) > 0 {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+		select {
+		case <-r.notify:
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
+	}
+}
+
+// Tracks returns the stream's current tracks (nil for an absent kind).
+func (r *Reader) Tracks() (video, audio *Track) { return r.stream.tracks() }
+
+// Key is the key of the stream being read.
+func (r *Reader) Key() Key { return r.stream.key }
+
+// Drops is the number of packets this reader skipped because it fell behind.
+func (r *Reader) Drops() uint64 { return r.drops.Load() }
+
+// Close removes the reader from its stream. Idempotent.
+func (r *Reader) Close() {
+	r.closeOnce.Do(func() { r.stream.removeReader(r) })
+}

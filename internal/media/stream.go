@@ -1,0 +1,439 @@
+package media
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/errcode"
+)
+
+// Timestamp rebasing limits.
+const (
+	// maxForwardJump: a forward step larger than this between two packets of
+	// one track is a publisher clock jump, not a real gap (a backgrounded
+	// live-pusher still sends its waiting image every second or so).
+	maxForwardJump = 5 * time.Second
+	// maxBackStep: a backward step up to this is jitter and is clamped (the
+	// timestamp is held); a larger one is a publisher clock reset (reconnect
+	// or 32-bit wrap) and rebases the session.
+	maxBackStep = 1 * time.Second
+	// defaultFrameGap is the step used after a jump when the track's frame
+	// interval is not known yet.
+	defaultFrameGap = 20 * time.Millisecond
+)
+
+// Stream is one published (app, channel, uid): its current publisher, tracks,
+// GOP cache and readers. Its lifecycle: pending (readers held, no media) ->
+// live -> paused (publisher gone, grace timer running) -> live again or ended.
+// An ended Stream is never reused; the hub makes a new one for the key.
+type Stream struct {
+	hub *Hub
+	key Key
+
+	mu         sync.Mutex
+	pub        *Publisher
+	ended      bool
+	started    bool // MediaStarted was reported
+	live       bool // the current publisher has written media
+	paused     bool // publisher gone, in the grace period
+	graceTimer *time.Timer
+	video      *Track
+	audio      *Track
+	readers    []*Reader
+
+	gop      []*Packet // from the last video keyframe
+	gopBytes int
+	gopValid bool
+
+	// timestamp rebasing: out = in + offset
+	sessionStarted bool
+	offset         time.Duration
+	lastOut        [2]time.Duration
+	haveLast       [2]bool
+	frameGap       [2]time.Duration
+}
+
+func newStream(h *Hub, key Key) *Stream {
+	return &Stream{hub: h, key: key}
+}
+
+// Key is the stream's key.
+func (s *Stream) Key() Key { return s.key }
+
+func (s *Stream) hasPublisher() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.ended && (s.pub != nil || s.paused)
+}
+
+func (s *Stream) activePublisher() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.ended && s.pub != nil
+}
+
+func (s *Stream) isEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// attachPublisher makes p the stream's publisher and returns the one it replaces.
+func (s *Stream) attachPublisher(p *Publisher) *Publisher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.pub
+	s.pub = p
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+		s.graceTimer = nil
+	}
+	s.live = false
+	s.sessionStarted = false
+	s.clearGOP()
+	return old
+}
+
+func (s *Stream) clearGOP() {
+	clear(s.gop)
+	s.gop = s.gop[:0]
+	s.gopBytes = 0
+	s.gopValid = false
+}
+
+// rebase maps p's publisher timestamps to hub time. Called with s.mu held.
+func (s *Stream) rebase(p *Packet) {
+	k := p.Kind()
+	cts := p.PTS - p.DTS
+	if cts < 0 {
+		cts = 0
+	}
+	if !s.sessionStarted {
+		s.sessionStarted = true
+		var base time.Duration
+		if s.haveLast[KindVideo] || s.haveLast[KindAudio] {
+			base = max(s.lastOut[KindVideo], s.lastOut[KindAudio]) + s.gap(KindVideo)
+		}
+		s.offset = base - p.DTS
+	}
+	out := p.DTS + s.offset
+	if s.haveLast[k] {
+		d := out - s.lastOut[k]
+		switch {
+		case d > maxForwardJump || d < -maxBackStep:
+			out = s.lastOut[k] + s.gap(k)
+			s.offset = out - p.DTS
+		case d < 0:
+			out = s.lastOut[k]
+		case d > 0 && d < time.Second:
+			s.frameGap[k] = d
+		}
+	}
+	s.lastOut[k] = out
+	s.haveLast[k] = true
+	p.DTS = out
+	p.PTS = out + cts
+}
+
+func (s *Stream) gap(k Kind) time.Duration {
+	if g := s.frameGap[k]; g > 0 {
+		return g
+	}
+	if g := s.frameGap[KindAudio]; g > 0 {
+		return g
+	}
+	return defaultFrameGap
+}
+
+// write is Publisher.Write.
+func (s *Stream) write(pub *Publisher, p *Packet) error {
+	if p.Track == nil {
+		return fmt.Errorf("media: packet without track")
+	}
+	s.mu.Lock()
+	if s.ended || s.pub != pub {
+		s.mu.Unlock()
+		return errPublisherGone
+	}
+	s.rebase(p)
+	if p.Kind() == KindVideo {
+		s.video = p.Track
+	} else {
+		s.audio = p.Track
+		p.Keyframe = true
+	}
+
+	var event func()
+	if !s.live {
+		s.live = true
+		info := Info{Video: s.video, Audio: s.audio}
+		obs := s.hub.obs
+		switch {
+		case !s.started:
+			s.started = true
+			if obs != nil {
+				event = func() { obs.MediaStarted(s.key, info) }
+			}
+		case s.paused:
+			s.paused = false
+			if obs != nil {
+				event = func() { obs.MediaResumed(s.key, info) }
+			}
+		}
+	}
+
+	// GOP cache: only for streams with video (audio-only readers start at once).
+	if s.video != nil {
+		if p.Kind() == KindVideo && p.Keyframe {
+			s.clearGOP()
+			s.gopValid = true
+		}
+		if s.gopValid {
+			cfg := &s.hub.cfg
+			if len(s.gop) >= cfg.GOPMaxPackets || s.gopBytes+len(p.Payload) > cfg.GOPMaxBytes {
+				s.clearGOP()
+			} else {
+				s.gop = append(s.gop, p)
+				s.gopBytes += len(p.Payload)
+			}
+		}
+	}
+
+	hasVideo := s.video != nil
+	isSync := !hasVideo || (p.Kind() == KindVideo && p.Keyframe)
+	for _, r := range s.readers {
+		if r.waitKey {
+			if !isSync {
+				if r.lagging {
+					r.drop()
+				}
+				continue
+			}
+			r.waitKey = false
+		}
+		if !r.started {
+			r.started = true
+			if r.hold != nil {
+				r.hold.Stop()
+				r.hold = nil
+			}
+		}
+		if !r.push(p) {
+			r.drop()
+			if hasVideo {
+				r.waitKey = true
+				r.lagging = true
+			}
+		} else {
+			r.lagging = false
+		}
+	}
+	s.mu.Unlock()
+	if event != nil {
+		event()
+	}
+	return nil
+}
+
+// setTracks declares the publisher's tracks before its first packet.
+func (s *Stream) setTracks(pub *Publisher, video, audio *Track) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != pub {
+		return
+	}
+	s.video, s.audio = video, audio
+}
+
+// publisherClosed: the ingest connection ended on its own.
+func (s *Stream) publisherClosed(pub *Publisher, cause error) {
+	s.mu.Lock()
+	if s.ended || s.pub != pub {
+		s.mu.Unlock()
+		return
+	}
+	s.pub = nil
+	s.live = false
+	s.clearGOP()
+	grace := s.hub.cfg.Grace
+	var event func()
+	endNow := false
+	switch {
+	case s.started && grace > 0:
+		s.paused = true
+		s.graceTimer = time.AfterFunc(grace, s.graceExpired)
+		if obs := s.hub.obs; obs != nil {
+			event = func() { obs.MediaPaused(s.key) }
+		}
+	case s.started:
+		endNow = true
+	}
+	gc := !endNow && !s.started && len(s.readers) == 0
+	s.mu.Unlock()
+	s.hub.publisherGone()
+	if event != nil {
+		event()
+	}
+	switch {
+	case endNow:
+		s.end(errcode.NotPublishing("the publisher stopped"))
+	case gc:
+		s.end(nil)
+	}
+	_ = cause
+}
+
+func (s *Stream) graceExpired() {
+	s.mu.Lock()
+	expired := s.paused && s.pub == nil && !s.ended
+	s.mu.Unlock()
+	if expired {
+		s.end(errcode.NotPublishing(fmt.Sprintf("the publisher did not come back within %s", s.hub.cfg.Grace)))
+	}
+}
+
+// end closes the stream's publisher and readers. Idempotent.
+func (s *Stream) end(reason error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended = true
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+		s.graceTimer = nil
+	}
+	pub := s.pub
+	s.pub = nil
+	readers := s.readers
+	s.readers = nil
+	for _, r := range readers {
+		r.removed = true
+		if r.hold != nil {
+			r.hold.Stop()
+			r.hold = nil
+		}
+	}
+	s.clearGOP()
+	started := s.started
+	s.mu.Unlock()
+	s.hub.readers.Add(-int64(len(readers)))
+
+	s.hub.remove(s)
+	if pub != nil {
+		s.hub.publisherGone()
+		pub.kill(reason)
+	}
+	if reason == nil {
+		reason = errcode.NotPublishing("the stream ended")
+	}
+	for _, r := range readers {
+		r.finish(reason)
+	}
+	if started && s.hub.obs != nil {
+		s.hub.obs.MediaStopped(s.key, reason)
+	}
+}
+
+// addReader registers a new reader. Called with hub.mu held.
+func (s *Stream) addReader(opt SubscribeOptions) (*Reader, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return nil, errStreamEnded
+	}
+	if max := s.hub.cfg.MaxReadersPerStream; max > 0 && len(s.readers) >= max {
+		return nil, errcode.TooManyUsers(fmt.Sprintf("reader limit of this stream (%d) reached", max))
+	}
+	r := newReader(s, opt, s.hub.cfg.QueueSize)
+	switch {
+	case s.live && s.video != nil && s.gopValid && len(s.gop) > 0:
+		r.backlog = slices.Clone(s.gop)
+		r.started = true
+	case s.live && s.video != nil:
+		r.waitKey = true
+		r.started = true
+	case s.live:
+		r.started = true
+	default:
+		r.waitKey = true
+		r.hold = time.AfterFunc(s.hub.cfg.HoldTimeout, func() { s.holdExpired(r) })
+	}
+	s.readers = append(s.readers, r)
+	s.hub.readers.Add(1)
+	return r, nil
+}
+
+func (s *Stream) holdExpired(r *Reader) {
+	s.mu.Lock()
+	if r.started || r.removed {
+		s.mu.Unlock()
+		return
+	}
+	s.removeReaderLocked(r)
+	gc := s.idleLocked()
+	s.mu.Unlock()
+	r.finish(errcode.NotPublishing(fmt.Sprintf("the stream did not start within %s", s.hub.cfg.HoldTimeout)))
+	if gc {
+		s.end(nil)
+	}
+}
+
+func (s *Stream) removeReaderLocked(r *Reader) {
+	if r.removed {
+		return
+	}
+	r.removed = true
+	if r.hold != nil {
+		r.hold.Stop()
+		r.hold = nil
+	}
+	if i := slices.Index(s.readers, r); i >= 0 {
+		s.readers = slices.Delete(s.readers, i, i+1)
+	}
+	s.hub.readers.Add(-1)
+}
+
+// idleLocked: nobody publishes, nobody waits, nothing was started.
+func (s *Stream) idleLocked() bool {
+	return !s.ended && s.pub == nil && !s.paused && len(s.readers) == 0
+}
+
+// removeReader is Reader.Close.
+func (s *Stream) removeReader(r *Reader) {
+	s.mu.Lock()
+	wasRemoved := r.removed
+	s.removeReaderLocked(r)
+	gc := !wasRemoved && s.idleLocked()
+	s.mu.Unlock()
+	if gc {
+		s.end(nil)
+	}
+}
+
+func (s *Stream) closeViewer(viewer string, reason error) {
+	s.mu.Lock()
+	var victims []*Reader
+	for _, r := range s.readers {
+		if r.viewer != "" && r.viewer == viewer {
+			victims = append(victims, r)
+		}
+	}
+	for _, r := range victims {
+		s.removeReaderLocked(r)
+	}
+	s.mu.Unlock()
+	for _, r := range victims {
+		r.finish(reason)
+	}
+}
+
+// tracks returns the current tracks.
+func (s *Stream) tracks() (video, audio *Track) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.video, s.audio
+}
