@@ -60,23 +60,9 @@ func newIMDCT(n int) *imdct {
 // transform writes the N = 2M outputs for the M coefficients in x to y.
 func (t *imdct) transform(x, y []float64) {
 	m := t.m
-	q := m / 2
-	x = x[:m]
 	y = y[:2*m]
-	buf := t.buf[:q]
-	pre := t.pre[:q]
-	rev := t.rev[:q]
-	for k := range q {
-		buf[rev[k]] = complex(x[2*k], x[m-1-2*k]) * pre[k]
-	}
-	t.fft(buf)
 	u := t.u[:m]
-	post := t.post[:q]
-	for n := range q {
-		r := buf[n] * post[n]
-		u[2*n] = real(r)
-		u[m-1-2*n] = -imag(r)
-	}
+	t.dct4(x, u)
 	// Unfold the DCT-IV output u into the 2M IMDCT outputs.
 	h := m / 2
 	for n := range h {
@@ -87,6 +73,28 @@ func (t *imdct) transform(x, y []float64) {
 	}
 	for n := 3 * h; n < 2*m; n++ {
 		y[n] = -u[n-3*h]
+	}
+}
+
+// dct4 writes u[n] = 1/M * sum_k x[k] cos(pi/M (n+1/2)(k+1/2)) for the M
+// values of x (a DCT-IV, scaled), using the M/2-point FFT.
+func (t *imdct) dct4(x, u []float64) {
+	m := t.m
+	q := m / 2
+	x = x[:m]
+	u = u[:m]
+	buf := t.buf[:q]
+	pre := t.pre[:q]
+	rev := t.rev[:q]
+	for k := range q {
+		buf[rev[k]] = complex(x[2*k], x[m-1-2*k]) * pre[k]
+	}
+	t.fft(buf)
+	post := t.post[:q]
+	for n := range q {
+		r := buf[n] * post[n]
+		u[2*n] = real(r)
+		u[m-1-2*n] = -imag(r)
 	}
 }
 
