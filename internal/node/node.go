@@ -1,0 +1,233 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/config"
+	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// Version is the minirtc version reported by /healthz and `minirtc version`.
+// Release builds set it with -ldflags "-X github.com/minirtc/minirtc/internal/node.Version=...".
+var Version = "0.1.0-dev"
+
+// DefaultAppName names the app created on first start.
+const DefaultAppName = "default"
+
+// Node is one running minirtc server.
+type Node struct {
+	cfg    config.Config
+	log    *slog.Logger
+	store  store.Store
+	signer *token.URLSigner
+	auth   *token.MediaAuthorizer
+	mux    *http.ServeMux
+
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	started  time.Time
+	services []service
+	// defaultApp is set when New created the default app (first start).
+	defaultApp *store.App
+
+	readyMu sync.Mutex
+	ready   bool
+}
+
+// service is a component with a lifetime: run blocks until ctx is cancelled
+// and the component has stopped.
+type service struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// New opens the store, makes sure an app exists, opens the listeners and
+// builds every component. Nothing runs until Run.
+func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "minirtc.db"))
+	if err != nil {
+		return nil, err
+	}
+	return NewWithStore(cfg, log, st)
+}
+
+// NewWithStore is New with a store the caller opened; the node closes it.
+func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node, err error) {
+	n = &Node{cfg: cfg, log: log, store: st, mux: http.NewServeMux(), started: time.Now()}
+	var cleanups []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+			st.Close()
+		}
+	}()
+	ctx := context.Background()
+	if err := n.ensureApp(ctx); err != nil {
+		return nil, err
+	}
+	secret, err := st.Secret(ctx, "media-url")
+	if err != nil {
+		return nil, fmt.Errorf("node: media URL secret: %w", err)
+	}
+	n.signer = token.NewURLSigner(secret)
+	n.auth = &token.MediaAuthorizer{Signer: n.signer, Apps: st}
+
+	n.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("node: http listen %s: %w", cfg.HTTP.Addr, err)
+	}
+	cleanups = append(cleanups, func() { n.httpLn.Close() })
+	if cfg.HTTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("node: TLS certificate: %w", err)
+		}
+		n.httpLn = tls.NewListener(n.httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+
+	n.mux.HandleFunc("GET /healthz", n.healthz)
+
+	// Components are wired below in dependency order (channel model, gateway,
+	// media hub, adapters). Each adds its HTTP routes to n.mux and its
+	// lifetime to n.services.
+
+	n.httpSrv = &http.Server{
+		Handler:           n.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	return n, nil
+}
+
+func (n *Node) ensureApp(ctx context.Context) error {
+	apps, err := n.store.Apps(ctx)
+	if err != nil {
+		return fmt.Errorf("node: list apps: %w", err)
+	}
+	if len(apps) > 0 {
+		return nil
+	}
+	a, err := store.NewApp(DefaultAppName, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := n.store.PutApp(ctx, a); err != nil {
+		return fmt.Errorf("node: create default app: %w", err)
+	}
+	n.defaultApp = &a
+	return nil
+}
+
+// CreatedDefaultApp returns the app New created because the store had none.
+func (n *Node) CreatedDefaultApp() (store.App, bool) {
+	if n.defaultApp == nil {
+		return store.App{}, false
+	}
+	return *n.defaultApp, true
+}
+
+// HTTPAddr is the address the HTTP listener is bound to.
+func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
+
+// Store is the node's store.
+func (n *Node) Store() store.Store { return n.store }
+
+// Signer signs media URLs for this node.
+func (n *Node) Signer() *token.URLSigner { return n.signer }
+
+// Handler is the node's HTTP handler (for tests that want httptest).
+func (n *Node) Handler() http.Handler { return n.mux }
+
+func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
+	n.readyMu.Lock()
+	ready := n.ready
+	n.readyMu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if !ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]any{"status": "starting"})
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]any{
+		"status":  "ok",
+		"version": Version,
+		"uptime":  time.Since(n.started).Round(time.Second).String(),
+	})
+}
+
+func (n *Node) setReady(v bool) {
+	n.readyMu.Lock()
+	n.ready = v
+	n.readyMu.Unlock()
+}
+
+// Run serves until ctx is cancelled, then shuts down: stop accepting, let
+// components tell their clients and stop, close the store. It returns the
+// first component error, if any.
+func (n *Node) Run(ctx context.Context) error {
+	svcCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(n.services)+1)
+	for _, s := range n.services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.run(svcCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	n.setReady(true)
+	n.log.Info("serving", "http", n.HTTPAddr(), "version", Version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		n.log.Error("component failed, shutting down", "err", runErr)
+	}
+	n.setReady(false)
+	n.log.Info("shutting down", "timeout", n.cfg.HTTP.ShutdownTimeout)
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), n.cfg.HTTP.ShutdownTimeout)
+	defer shutCancel()
+	cancel() // components stop accepting and tell their clients
+	if err := n.httpSrv.Shutdown(shutCtx); err != nil {
+		n.httpSrv.Close()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutCtx.Done():
+		n.log.Warn("components did not stop in time")
+	}
+	if err := n.store.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("store: %w", err)
+	}
+	n.log.Info("stopped")
+	return runErr
+}
