@@ -515,8 +515,8 @@ func (e *Encoder) decideMS() {
 			es += d * d
 		}
 		tms := math.Min(tl, tr) * 0.5
-		peLR := math.Log2((1+el/tl)*(1+er/tr))
-		peMS := math.Log2((1+em/tms)*(1+es/tms))
+		peLR := math.Log2((1 + el/tl) * (1 + er/tr))
+		peMS := math.Log2((1 + em/tms) * (1 + es/tms))
 		if peMS >= peLR {
 			continue
 		}
