@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs minirtc's whole test suite on a fresh Debian/Ubuntu machine: installs
+# what the tests need when it is missing (apt packages, npm packages), then runs
+# go vet, the Go tests with the race detector, and the JavaScript SDK tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Tools the tests drive: ffmpeg/ffprobe (RTMP/FLV clients, AAC reference),
+# espeak-ng and sox (speech samples).
+need=()
+for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox; do
+  bin=${tool%%:*} pkg=${tool##*:}
+  if ! command -v "$bin" >/dev/null 2>&1; then need+=("$pkg"); fi
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  echo "test.sh: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "test.sh: not gofmt-formatted:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+go test -race -timeout 25m ./...
+
+# JavaScript SDKs (Node's test runner), when present.
+for dir in sdk/miniapp sdk/web; do
+  if [ -f "$dir/package.json" ]; then
+    echo "test.sh: $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && npm test)
+  fi
+done
