@@ -116,7 +116,13 @@ func (d *Decoder) stereo(left, right *channelStream) {
 
 // applyTNS runs the TNS synthesis (all-pole) filters over cs.spec (§4.6.9.3).
 func (d *Decoder) applyTNS(cs *channelStream) {
-	info := &cs.info
+	d.tnsFilters(&cs.info, &cs.tnsNFilt, &cs.tns, cs.spec[:], false)
+}
+
+// tnsFilters runs the TNS filters of one channel stream over spec: the
+// decoder's all-pole filters, or with analysis their exact inverse (the
+// encoder's all-zero filters).
+func (d *Decoder) tnsFilters(info *icsInfo, nFilt *[maxWindows]int, filters *[maxWindows][maxTNSFilters]tnsFilter, spec []float64, analysis bool) {
 	tnsMax := d.tnsMaxLong
 	if info.seq == eightShortSequence {
 		tnsMax = d.tnsMaxShort
@@ -125,10 +131,10 @@ func (d *Decoder) applyTNS(cs *channelStream) {
 	var lpc [maxTNSOrderLC + 1]float64
 	var tmp [maxTNSOrderLC + 1]float64
 	for w := range info.numWindows {
-		spec := cs.spec[w*shortLines:]
+		s := spec[w*shortLines:]
 		top := info.numSwb
-		for f := range cs.tnsNFilt[w] {
-			flt := &cs.tns[w][f]
+		for f := range nFilt[w] {
+			flt := &filters[w][f]
 			bottom := max(top-flt.length, 0)
 			p := flt.order
 			start := int(info.swb[min(bottom, lim)])
@@ -149,21 +155,39 @@ func (d *Decoder) applyTNS(cs *channelStream) {
 				lpc[m] = k
 			}
 			a := lpc[1 : p+1]
-			if !flt.down {
+			switch {
+			case !analysis && !flt.down:
 				for n := start; n < end; n++ {
-					v := spec[n]
+					v := s[n]
 					for i := 0; i < p && n-1-i >= start; i++ {
-						v -= a[i] * spec[n-1-i]
+						v -= a[i] * s[n-1-i]
 					}
-					spec[n] = v
+					s[n] = v
 				}
-			} else {
+			case !analysis:
 				for n := end - 1; n >= start; n-- {
-					v := spec[n]
+					v := s[n]
 					for i := 0; i < p && n+1+i < end; i++ {
-						v -= a[i] * spec[n+1+i]
+						v -= a[i] * s[n+1+i]
 					}
-					spec[n] = v
+					s[n] = v
+				}
+			case !flt.down:
+				// FIR on the unfiltered past: run backwards so it is intact.
+				for n := end - 1; n >= start; n-- {
+					v := s[n]
+					for i := 0; i < p && n-1-i >= start; i++ {
+						v += a[i] * s[n-1-i]
+					}
+					s[n] = v
+				}
+			default:
+				for n := start; n < end; n++ {
+					v := s[n]
+					for i := 0; i < p && n+1+i < end; i++ {
+						v += a[i] * s[n+1+i]
+					}
+					s[n] = v
 				}
 			}
 		}
