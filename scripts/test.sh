@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests drive: ffmpeg/ffprobe (RTMP/FLV clients, AAC reference),
-# espeak-ng and sox (speech samples).
+# espeak-ng and sox (speech samples), chromium (WebRTC browser tests),
+# unshare/ip (loopback-only network namespace for the browser).
 need=()
-for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox; do
+for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium unshare:util-linux ip:iproute2 node:nodejs npm:npm; do
   bin=${tool%%:*} pkg=${tool##*:}
   if ! command -v "$bin" >/dev/null 2>&1; then need+=("$pkg"); fi
 done
