@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/minirtc/minirtc/internal/channel"
+)
+
+// Defaults (miniapp-protocol.md); each states its reason.
+const (
+	// DefaultGrace keeps a member whose socket died: the SDK reports 904 and
+	// the tutorial rejoins after ~1 s plus an AP round trip (6.4).
+	DefaultGrace = 15 * time.Second
+	// DefaultIdleTimeout: the SDK pings every 3 s; three missed pings mean
+	// the connection is dead (3.3).
+	DefaultIdleTimeout = 10 * time.Second
+	// DefaultKeyWillExpireLead: key-will-expire goes out 30 s before the join
+	// privilege ends (6.2).
+	DefaultKeyWillExpireLead = 30 * time.Second
+	// DefaultExpiredCloseDelay lets key-expired reach the app before the
+	// terminal close (5).
+	DefaultExpiredCloseDelay = time.Second
+	// DefaultLeaveCloseDelay: after leave the client closes at once; close it
+	// ourselves only if it is still open this much later (3.6).
+	DefaultLeaveCloseDelay = 10 * time.Second
+	// DefaultMaxMessageBytes: the largest legitimate frame (a join with a
+	// 2 KB token and a few dozen known speakers) is far below 64 KiB.
+	DefaultMaxMessageBytes = 64 << 10
+	// DefaultRateLimit and DefaultRateBurst bound requests per connection; the
+	// SDK sends a handful per user action (pings are not counted).
+	DefaultRateLimit = 20.0
+	DefaultRateBurst = 40
+	// DefaultMaxUsersPerChannel applies when the app sets no limit.
+	DefaultMaxUsersPerChannel = 10000
+	// DefaultRTMPPort is the standard RTMP port; it is left out of URLs.
+	DefaultRTMPPort = 1935
+	// DefaultURLTTL: signed media URLs must outlive the token lifetime (24 h)
+	// so pusher reconnects and rejoins keep working (4.3).
+	DefaultURLTTL = 25 * time.Hour
+	// DefaultURLRefreshLead: update-url with fresh URLs goes out this long
+	// before the URLs a session holds expire.
+	DefaultURLRefreshLead = time.Hour
+	// DefaultWriteTimeout bounds one frame write to a slow client.
+	DefaultWriteTimeout = 5 * time.Second
+	// DefaultMaxQueue bounds a session's unsent frames; a client that falls
+	// this far behind is disconnected (and may rejoin).
+	DefaultMaxQueue = 512
+	// DefaultDrainTimeout bounds how long Run waits for sessions at shutdown.
+	DefaultDrainTimeout = 5 * time.Second
+)
+
+// Config holds the gateway's knobs; zero values mean the defaults.
+type Config struct {
+	// Grace keeps the member of a lost socket (no leave) this long so that a
+	// rejoin with the same uid resumes it. Negative: no grace period.
+	Grace time.Duration
+	// IdleTimeout closes a connection that sent nothing (not even a ping)
+	// for this long; its member then gets the grace period and, if nobody
+	// rejoins, leaves with reason 2 (timeout). So a silent client is gone
+	// after IdleTimeout + Grace.
+	IdleTimeout time.Duration
+	// KeyWillExpireLead is how long before the join privilege ends
+	// key-will-expire is pushed.
+	KeyWillExpireLead time.Duration
+	// ExpiredCloseDelay separates the key-expired push from the close.
+	ExpiredCloseDelay time.Duration
+	// LeaveCloseDelay closes a connection still open this long after leave.
+	LeaveCloseDelay time.Duration
+	// MaxMessageBytes is the largest accepted frame; a larger one closes the
+	// connection (the SDK never sends one).
+	MaxMessageBytes int64
+	// RateLimit (requests/s) and RateBurst limit requests per connection;
+	// excess requests get 429.
+	RateLimit float64
+	RateBurst int
+	// MaxUsersPerChannel is the node's channel capacity when the app sets none.
+	MaxUsersPerChannel int
+	// RTMPHost is the public host name of the RTMP service in push/play URLs;
+	// empty: the host the client used for the WebSocket.
+	RTMPHost string
+	// RTMPPort is the public RTMP port (omitted from URLs when 1935).
+	RTMPPort int
+	// HTTPBase is the public base URL for HTTP-FLV play URLs, e.g.
+	// "https://rtc.example.com"; empty: derived from the WebSocket request.
+	HTTPBase string
+	// FLV makes subscribe return HTTP-FLV URLs by default (a request may
+	// still choose with options.flv).
+	FLV bool
+	// URLTTL is the validity of signed media URLs (at least 24 h).
+	URLTTL time.Duration
+	// URLRefreshLead: fresh URLs are pushed (update-url) this long before
+	// the ones a session holds expire.
+	URLRefreshLead time.Duration
+	// PublicAddress is the dotted quad the allocation endpoint reports
+	// (servers[0].address); empty: derived from the request or 127.0.0.1.
+	PublicAddress string
+	// WriteTimeout bounds each frame write.
+	WriteTimeout time.Duration
+	// MaxQueue bounds a session's unsent frames.
+	MaxQueue int
+	// DrainTimeout bounds the wait for sessions when Run ends.
+	DrainTimeout time.Duration
+	// Clock drives token expiry and URL refresh timers (SystemClock when nil).
+	// Idle detection always uses real time.
+	Clock channel.Clock
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Grace, DefaultGrace)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	def(&c.KeyWillExpireLead, DefaultKeyWillExpireLead)
+	def(&c.ExpiredCloseDelay, DefaultExpiredCloseDelay)
+	def(&c.LeaveCloseDelay, DefaultLeaveCloseDelay)
+	def(&c.URLTTL, DefaultURLTTL)
+	def(&c.URLRefreshLead, DefaultURLRefreshLead)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.DrainTimeout, DefaultDrainTimeout)
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = DefaultRateBurst
+	}
+	if c.MaxUsersPerChannel == 0 {
+		c.MaxUsersPerChannel = DefaultMaxUsersPerChannel
+	}
+	if c.RTMPPort == 0 {
+		c.RTMPPort = DefaultRTMPPort
+	}
+	if c.MaxQueue == 0 {
+		c.MaxQueue = DefaultMaxQueue
+	}
+	if c.Clock == nil {
+		c.Clock = channel.SystemClock()
+	}
+	return c
+}

@@ -1,0 +1,264 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// appSource is the one store method the gateway needs.
+type appSource interface {
+	App(ctx context.Context, id string) (store.App, error)
+}
+
+// Gateway serves the allocation endpoint and the WebSocket sessions.
+// Its handlers are safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	apps     appSource
+	channels *channel.Manager
+	signer   *token.URLSigner
+	log      *slog.Logger
+	vid      atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	draining bool
+	wg       sync.WaitGroup // one per live session handler
+}
+
+// New returns a gateway. channels is shared with the media plane; signer
+// signs the media URLs the gateway hands out.
+func New(cfg Config, apps appSource, channels *channel.Manager, signer *token.URLSigner, log *slog.Logger) (*Gateway, error) {
+	if apps == nil || channels == nil || signer == nil || log == nil {
+		return nil, errors.New("gateway: apps, channels, signer and log are required")
+	}
+	cfg = cfg.withDefaults()
+	if cfg.URLTTL < 24*time.Hour {
+		return nil, fmt.Errorf("gateway: URLTTL %v: signed URLs must last at least 24h", cfg.URLTTL)
+	}
+	if cfg.URLRefreshLead >= cfg.URLTTL {
+		return nil, fmt.Errorf("gateway: URLRefreshLead %v must be below URLTTL %v", cfg.URLRefreshLead, cfg.URLTTL)
+	}
+	g := &Gateway{cfg: cfg, apps: apps, channels: channels, signer: signer,
+		log: log.With("component", "gateway"), sessions: make(map[*session]struct{})}
+	n, err := rand.Int(rand.Reader, big.NewInt(1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: random vid: %w", err)
+	}
+	g.vid.Store(n.Int64() + 1)
+	return g, nil
+}
+
+// Register adds POST /api/v1 (allocation) and GET /api (WebSocket) to mux.
+func (g *Gateway) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1", g.ServeAllocate)
+	mux.HandleFunc("GET /api", g.ServeWebSocket)
+}
+
+// Sessions is the number of open WebSocket sessions.
+func (g *Gateway) Sessions() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sessions)
+}
+
+// Run logs members removed after their grace period and, when ctx ends,
+// tells every session to rejoin elsewhere (501), closes them and waits for
+// their handlers (at most DrainTimeout). It returns nil.
+func (g *Gateway) Run(ctx context.Context) error {
+	stop := g.channels.Observe(func(ev channel.Event) {
+		if ev.Kind == channel.EventMemberLeft && ev.Session == "" {
+			g.log.Info("member removed", "app", ev.App, "channel", ev.Channel, "uid", ev.UID,
+				"leave_reason", int(ev.LeaveReason), "reason", ev.LeaveReason.String())
+		}
+	})
+	defer stop()
+	<-ctx.Done()
+	g.mu.Lock()
+	g.draining = true
+	all := make([]*session, 0, len(g.sessions))
+	for s := range g.sessions {
+		all = append(all, s)
+	}
+	g.mu.Unlock()
+	for _, s := range all {
+		s.terminate(encodeErrorPush(errcode.ServiceLost("node shutting down: rejoin")), 0, errcode.LeaveDrain)
+	}
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(g.cfg.DrainTimeout):
+		g.mu.Lock()
+		for s := range g.sessions {
+			_ = s.conn.CloseNow()
+		}
+		g.mu.Unlock()
+		<-done
+	}
+	return nil
+}
+
+// maxAPBody bounds the allocation request body (the SDK sends ~400 bytes).
+const maxAPBody = 16 << 10
+
+type apRequest struct {
+	ServiceName string `json:"service_name"`
+	JSONBody    string `json:"json_body"`
+}
+
+type apInner struct {
+	Command string `json:"command"`
+	SID     string `json:"sid"`
+	AppID   string `json:"appId"`
+	UID     any    `json:"uid"`
+	Cname   string `json:"cname"`
+}
+
+type apServer struct {
+	Address string `json:"address"`
+	WS      int    `json:"ws"`
+}
+
+type apAnswer struct {
+	Code    int        `json:"code"`
+	VID     int64      `json:"vid"`
+	Servers []apServer `json:"servers"`
+	Detail  struct{}   `json:"detail"`
+}
+
+// ServeAllocate answers the SDK's allocation request (miniapp-protocol.md 2):
+// always 200 with a json_body string holding vid and servers, whatever the body.
+func (g *Gateway) ServeAllocate(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAPBody))
+	var req apRequest
+	var inner apInner
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(req.JSONBody), &inner)
+	}
+	vid := g.vid.Add(1)
+	if err != nil {
+		g.log.Info("allocation with a malformed body", "remote", r.RemoteAddr, "vid", vid, "err", err)
+	} else {
+		g.log.Debug("allocation", "remote", r.RemoteAddr, "vid", vid, "app", inner.AppID,
+			"channel", inner.Cname, "uid", inner.UID, "sid", inner.SID)
+	}
+	addr, port := g.publicAddress(r)
+	innerJSON, _ := json.Marshal(apAnswer{Code: 200, VID: vid, Servers: []apServer{{Address: addr, WS: port}}})
+	out, _ := json.Marshal(struct {
+		Code     int    `json:"code"`
+		JSONBody string `json:"json_body"`
+	}{0, string(innerJSON)})
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// publicAddress is the dotted quad and port reported in servers[0].
+func (g *Gateway) publicAddress(r *http.Request) (string, int) {
+	host, portStr, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host, portStr = r.Host, ""
+	}
+	port, _ := strconv.Atoi(portStr)
+	if port == 0 {
+		port = 80
+		if r.TLS != nil {
+			port = 443
+		}
+	}
+	if g.cfg.PublicAddress != "" {
+		return g.cfg.PublicAddress, port
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		return ip.To4().String(), port
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ta, ok := la.(*net.TCPAddr); ok && ta.IP.To4() != nil && !ta.IP.IsUnspecified() {
+			return ta.IP.To4().String(), port
+		}
+	}
+	return "127.0.0.1", port
+}
+
+// ServeWebSocket upgrades GET /api and runs one session until it ends.
+func (g *Gateway) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	if g.draining {
+		g.mu.Unlock()
+		http.Error(w, "node shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	defer g.wg.Done()
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		g.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	conn.SetReadLimit(g.cfg.MaxMessageBytes)
+	s := newSession(g, conn, r)
+	g.mu.Lock()
+	g.sessions[s] = struct{}{}
+	g.mu.Unlock()
+	s.run(r.Context())
+	g.mu.Lock()
+	delete(g.sessions, s)
+	g.mu.Unlock()
+}
+
+func newSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// hosts computes the public RTMP authority and HTTP base for URLs.
+func (g *Gateway) hosts(r *http.Request) (rtmp, httpBase string) {
+	host := g.cfg.RTMPHost
+	if host == "" {
+		host = r.Host
+		if h, _, err := net.SplitHostPort(r.Host); err == nil {
+			host = h
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+			host = "[" + host + "]"
+		}
+	}
+	rtmp = host
+	if g.cfg.RTMPPort != DefaultRTMPPort {
+		rtmp = host + ":" + strconv.Itoa(g.cfg.RTMPPort)
+	}
+	httpBase = g.cfg.HTTPBase
+	if httpBase == "" {
+		scheme := "http"
+		if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+			scheme = "https"
+		}
+		httpBase = scheme + "://" + r.Host
+	}
+	return rtmp, httpBase
+}

@@ -1,0 +1,351 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/channel/fakeclock"
+	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// env is a gateway on loopback with a memory store, a fake clock for token
+// and URL timers, and one app with a certificate.
+type env struct {
+	t      testing.TB
+	clk    *fakeclock.Clock
+	store  *store.Memory
+	mgr    *channel.Manager
+	gw     *Gateway
+	signer *token.URLSigner
+	srv    *httptest.Server
+	app    store.App
+	wsURL  string
+	apURL  string
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	left []channel.Event // EventMemberLeft seen by an observer
+}
+
+func newEnv(t testing.TB, mod func(*Config, *store.App)) *env {
+	t.Helper()
+	e := &env{t: t, clk: fakeclock.New(time.Now().Truncate(time.Second)), store: store.NewMemory()}
+	app, err := store.NewApp("test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Clock: e.clk, RTMPHost: "media.example.com", HTTPBase: "https://media.example.com"}
+	if mod != nil {
+		mod(&cfg, &app)
+	}
+	e.app = app
+	if err := e.store.PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
+	e.mgr = channel.NewManager(channel.Config{Clock: e.clk}, log)
+	e.mgr.Observe(func(ev channel.Event) {
+		if ev.Kind == channel.EventMemberLeft {
+			e.mu.Lock()
+			e.left = append(e.left, ev)
+			e.mu.Unlock()
+		}
+	})
+	e.signer = token.NewURLSigner([]byte("0123456789abcdef0123456789abcdef"))
+	e.gw, err = New(cfg, e.store, e.mgr, e.signer, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	e.gw.Register(mux)
+	e.srv = httptest.NewServer(mux)
+	e.wsURL = "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/api"
+	e.apURL = e.srv.URL + "/api/v1"
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); _ = e.mgr.Run(ctx) }()
+	go func() { defer e.wg.Done(); _ = e.gw.Run(ctx) }()
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *env) close() {
+	e.cancel()
+	e.wg.Wait()
+	e.srv.Close()
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// token builds a 007 token for uid in channel, issued now (fake clock).
+func (e *env) token(ch, uid string, lifetime uint32) string {
+	e.t.Helper()
+	tok, err := token.BuildRTC007(token.RTCOptions{AppID: e.app.ID, AppCert: e.app.Certificate, Channel: ch,
+		UID: uid, Role: token.RolePublisher, IssuedAt: e.clk.Now(), Lifetime: lifetime})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// waitFor polls cond (state reached through other goroutines); it fails the
+// test only if the state never comes.
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatalf("never happened: %s", what)
+}
+
+func (e *env) leftEvents() []channel.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]channel.Event(nil), e.left...)
+}
+
+// msg is a decoded frame (numbers as json.Number, so types can be checked).
+type msg struct {
+	raw []byte
+	m   map[string]any
+}
+
+func (m msg) String() string { return string(m.raw) }
+
+func (m msg) status() map[string]any {
+	st, _ := m.m["serverStatus"].(map[string]any)
+	return st
+}
+
+func (m msg) action() string {
+	a, _ := m.status()["action"].(string)
+	return a
+}
+
+func (m msg) code() string {
+	n, _ := m.m["code"].(json.Number)
+	return n.String()
+}
+
+func (m msg) resp() map[string]any {
+	r, _ := m.m["serverResponse"].(map[string]any)
+	return r
+}
+
+// client is a test WebSocket client speaking the SDK's envelope.
+type client struct {
+	t       testing.TB
+	e       *env
+	conn    *websocket.Conn
+	frames  chan msg
+	done    chan struct{}
+	closeSt websocket.StatusCode
+	closeRs string
+	nextID  int
+	uid     string
+	pending []msg // pushes received while waiting for a reply
+}
+
+func (e *env) dial() *client {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, e.wsURL, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	conn.SetReadLimit(1 << 20)
+	c := &client{t: e.t, e: e, conn: conn, frames: make(chan msg, 1024), done: make(chan struct{}), nextID: 3}
+	go c.readLoop()
+	e.t.Cleanup(func() { c.conn.CloseNow(); <-c.done })
+	return c
+}
+
+func (c *client) readLoop() {
+	defer close(c.done)
+	defer close(c.frames)
+	for {
+		typ, data, err := c.conn.Read(context.Background())
+		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				c.closeSt, c.closeRs = ce.Code, ce.Reason
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			c.t.Errorf("binary frame from server")
+			continue
+		}
+		d := json.NewDecoder(bytes.NewReader(data))
+		d.UseNumber()
+		var m map[string]any
+		if err := d.Decode(&m); err != nil {
+			c.t.Errorf("frame is not a JSON object: %q", data)
+			continue
+		}
+		c.frames <- msg{raw: data, m: m}
+	}
+}
+
+func (c *client) next() (msg, bool) {
+	c.t.Helper()
+	select {
+	case m, ok := <-c.frames:
+		return m, ok
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("no frame from the server within 10 s (the SDK would time out with 903)")
+		return msg{}, false
+	}
+}
+
+func (c *client) sendRaw(data string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.conn.Write(ctx, websocket.MessageText, []byte(data)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// request sends an SDK-shaped request and returns its requestId.
+func (c *client) request(action string, fields map[string]any) int {
+	c.t.Helper()
+	cr := map[string]any{"action": action}
+	for k, v := range fields {
+		cr[k] = v
+	}
+	id := c.nextID
+	c.nextID++
+	b, _ := json.Marshal(map[string]any{"appId": c.e.app.ID, "cname": "room", "uid": c.uid,
+		"sid": "0123456789ABCDEF0123456789ABCDEF", "sdkVersion": "1.1.0", "seq": id - 1, "requestId": id,
+		"ts": time.Now().Unix(), "clientRequest": cr})
+	c.sendRaw(string(b))
+	return id
+}
+
+// wait returns the reply with requestId id; pushes before it are kept.
+func (c *client) wait(id int) msg {
+	c.t.Helper()
+	for {
+		m, ok := c.next()
+		if !ok {
+			c.t.Fatalf("connection closed while waiting for reply %d", id)
+		}
+		if raw, ok := m.m["requestId"]; ok {
+			if n, _ := raw.(json.Number); n.String() != fmt.Sprint(id) {
+				c.t.Fatalf("reply %s while waiting for %d", m, id)
+			}
+			return m
+		}
+		c.pending = append(c.pending, m)
+	}
+}
+
+func (c *client) call(action string, fields map[string]any) msg {
+	c.t.Helper()
+	return c.wait(c.request(action, fields))
+}
+
+// ok calls and requires code 200.
+func (c *client) ok(action string, fields map[string]any) msg {
+	c.t.Helper()
+	r := c.call(action, fields)
+	if r.code() != "200" {
+		c.t.Fatalf("%s: %s", action, r)
+	}
+	return r
+}
+
+// fail calls and requires the given code and reason prefix.
+func (c *client) fail(action string, fields map[string]any, code, reason string) msg {
+	c.t.Helper()
+	r := c.call(action, fields)
+	rs, _ := r.m["reason"].(string)
+	if r.code() != code || !strings.HasPrefix(rs, reason) {
+		c.t.Fatalf("%s: got %s, want code %s reason %q", action, r, code, reason)
+	}
+	return r
+}
+
+func (c *client) joinFields(key, ch, uid, role string) map[string]any {
+	return map[string]any{"role": role, "appId": c.e.app.ID, "customAudioCodec": nil, "key_vocs": key,
+		"key_vos": key, "channel_name": ch, "uid": uid, "vid": "48213", "device": "iPhone 13",
+		"os": "iOS 17.2", "version": "2.6.4", "clientType": "wechat", "audio_only": false, "uidType": 0}
+}
+
+// join joins room with a fresh token.
+func (c *client) join(uid, role string) msg {
+	c.t.Helper()
+	c.uid = uid
+	return c.ok("join", c.joinFields(c.e.token("room", uid, 3600), "room", uid, role))
+}
+
+// sync makes a round trip and returns every push received before its reply:
+// all pushes queued for this session before the call are among them.
+func (c *client) sync() []msg {
+	c.t.Helper()
+	c.ok("ping", nil)
+	p := c.pending
+	c.pending = nil
+	return p
+}
+
+// pushes returns the sync'ed pushes as "action uid" strings.
+func (c *client) pushes() []string {
+	c.t.Helper()
+	var out []string
+	for _, m := range c.sync() {
+		s := m.action()
+		if s == "" {
+			s = "code " + m.code()
+		}
+		if uid, ok := m.status()["uid"]; ok {
+			s += fmt.Sprintf(" %v", uid)
+		}
+		if mute, ok := m.status()["mute"]; ok {
+			s += fmt.Sprintf(" mute=%v", mute)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// closed waits for the server to close the connection and returns the close.
+func (c *client) closed() (websocket.StatusCode, string, []msg) {
+	c.t.Helper()
+	var rest []msg
+	for {
+		m, ok := c.next()
+		if !ok {
+			<-c.done
+			return c.closeSt, c.closeRs, append(c.pending, rest...)
+		}
+		rest = append(rest, m)
+	}
+}

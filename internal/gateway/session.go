@@ -1,0 +1,345 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// session is one WebSocket connection. Its handler goroutine reads and
+// handles requests strictly in order; a writer goroutine (owned by run) sends
+// the queued frames. Channel events arrive through Notify (under the channel
+// lock) and token/URL timers fire on the clock's goroutines; both only take
+// s.mu and queue frames. Nothing holding s.mu ever calls the channel Manager.
+type session struct {
+	g        *Gateway
+	conn     *websocket.Conn
+	id       string
+	remote   string
+	rtmpHost string
+	httpBase string
+	log      *slog.Logger
+	idle     *time.Timer
+	idleHit  atomic.Bool
+
+	// handler goroutine only
+	tokens    float64
+	lastToken time.Time
+
+	mu         sync.Mutex
+	out        [][]byte
+	queued     int
+	closing    bool          // a terminal close is queued; later frames are dropped
+	closeDelay time.Duration // delay before the terminal close frame
+	ended      bool          // the connection is gone
+	abort      bool          // close abruptly (send queue overflow)
+	wake       chan struct{}
+	held       []channel.Event // events that arrive while a join reply is pending
+	holding    bool
+	st         *member // nil when not joined
+	leaveClose *time.Timer
+}
+
+// member is the session's joined state. Timers compare their *member with
+// s.st, so a timer of an old membership does nothing.
+type member struct {
+	app      store.App
+	ref      channel.Ref
+	uidStr   string // decimal uid (stream names)
+	account  string
+	claimUID string // the uid the token must name: decimal uid or account
+	noToken  bool   // joined with the appId as key
+	grant    token.Grant
+	willExp  channel.Timer
+	expired  channel.Timer
+	refresh  channel.Timer
+	subs     map[uint32]bool // subscribed targets -> FLV URL
+}
+
+func (m *member) stopTimers() {
+	for _, t := range []channel.Timer{m.willExp, m.expired, m.refresh} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	m.willExp, m.expired, m.refresh = nil, nil, nil
+}
+
+func newSession(g *Gateway, conn *websocket.Conn, r *http.Request) *session {
+	s := &session{g: g, conn: conn, id: newSessionID(), remote: r.RemoteAddr, wake: make(chan struct{}, 1),
+		tokens: float64(g.cfg.RateBurst), lastToken: time.Now()}
+	s.rtmpHost, s.httpBase = g.hosts(r)
+	s.log = g.log.With("session", s.id, "remote", s.remote)
+	return s
+}
+
+// run serves the connection until it ends, then cleans up.
+func (s *session) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.idle = time.AfterFunc(s.g.cfg.IdleTimeout, func() {
+		s.idleHit.Store(true)
+		_ = s.conn.CloseNow()
+	})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.writeLoop(ctx)
+	}()
+
+	err := s.readLoop(ctx)
+
+	s.idle.Stop()
+	reason := errcode.LeaveNetwork
+	if s.idleHit.Load() {
+		reason = errcode.LeaveTimeout
+	}
+	s.mu.Lock()
+	s.ended = true
+	st := s.st
+	s.st = nil
+	if st != nil {
+		st.stopTimers()
+	}
+	if s.leaveClose != nil {
+		s.leaveClose.Stop()
+	}
+	s.mu.Unlock()
+	if st != nil {
+		grace := s.g.cfg.Grace
+		if derr := s.g.channels.Detach(st.ref, reason, grace); derr == nil {
+			s.log.Info("session lost", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
+				"leave_reason", int(reason), "reason", reason.String(), "grace", grace, "err", err)
+		}
+	}
+	cancel()
+	wg.Wait()
+	_ = s.conn.CloseNow()
+}
+
+func (s *session) readLoop(ctx context.Context) error {
+	for {
+		typ, data, err := s.conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		s.idle.Reset(s.g.cfg.IdleTimeout)
+		if typ != websocket.MessageText {
+			s.send(encodeReply(nil, errcode.BadRequest("binary frames are not supported; send JSON text"), nil))
+			continue
+		}
+		s.handle(ctx, data)
+	}
+}
+
+// writeLoop sends queued frames until the context ends or a terminal close.
+func (s *session) writeLoop(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		frames := s.out
+		s.out, s.queued = nil, 0
+		closing, delay, abort := s.closing, s.closeDelay, s.abort
+		s.mu.Unlock()
+		if abort {
+			_ = s.conn.CloseNow()
+			return
+		}
+		for _, f := range frames {
+			wctx, cancel := context.WithTimeout(ctx, s.g.cfg.WriteTimeout)
+			err := s.conn.Write(wctx, websocket.MessageText, f)
+			cancel()
+			if err != nil {
+				_ = s.conn.CloseNow()
+				return
+			}
+		}
+		if closing {
+			if delay > 0 {
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+			// Reason "close" keeps the SDK from reporting 904 and rejoining (3.6).
+			_ = s.conn.Close(websocket.StatusNormalClosure, "close")
+			return
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// queueLocked queues a frame; s.mu held. A client that falls too far behind
+// is disconnected.
+func (s *session) queueLocked(frame []byte) {
+	if s.closing || s.ended {
+		return
+	}
+	if s.queued >= s.g.cfg.MaxQueue {
+		// The writer drops the queue and closes the connection abruptly; the
+		// member gets its grace period like any lost socket.
+		s.log.Warn("client too slow: closing", "queued", s.queued)
+		s.closing, s.abort = true, true
+		s.out, s.queued = nil, 0
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	s.out = append(s.out, frame)
+	s.queued++
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) send(frames ...[]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range frames {
+		s.queueLocked(f)
+	}
+}
+
+// terminate pushes an explanation and then closes with reason "close" after
+// delay. The member, if any, is left with reason (drain) — callers that
+// already removed it clear s.st first.
+func (s *session) terminate(explanation []byte, delay time.Duration, reason errcode.LeaveReason) {
+	s.mu.Lock()
+	st := s.st
+	s.st = nil
+	if st != nil {
+		st.stopTimers()
+	}
+	s.queueLocked(explanation)
+	s.closing, s.closeDelay = true, delay
+	s.mu.Unlock()
+	if st != nil {
+		_ = s.g.channels.Leave(st.ref, reason)
+		s.log.Info("session closed by server", "app", st.ref.App, "channel", st.ref.Channel,
+			"uid", st.ref.UID, "leave_reason", int(reason), "reason", reason.String())
+	}
+}
+
+// Notify implements channel.Endpoint: it turns channel events into pushes.
+func (s *session) Notify(ev channel.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holding {
+		s.held = append(s.held, ev)
+		return
+	}
+	s.eventLocked(ev)
+}
+
+func (s *session) eventLocked(ev channel.Event) {
+	switch ev.Kind {
+	case channel.EventStreamStarted:
+		s.queueLocked(encodePush(uidStatus("stream-added", ev.UID)))
+	case channel.EventStreamStopped:
+		if s.st != nil {
+			delete(s.st.subs, ev.UID)
+		}
+		s.queueLocked(encodePush(uidStatus("stream-removed", ev.UID)))
+	case channel.EventMuteChanged:
+		action := "audio-mute"
+		if ev.Media == channel.MediaVideo {
+			action = "video-mute"
+		}
+		s.queueLocked(encodePush(muteStatus(action, ev.UID, ev.Muted)))
+	case channel.EventRotationChanged:
+		rot := ev.Rotation
+		uid := ev.UID
+		s.queueLocked(encodePush(&status{Action: "video-rotation", UID: &uid, Rotation: &rot}))
+	case channel.EventKicked:
+		st := s.st
+		if st == nil || st.ref.UID != ev.UID {
+			return
+		}
+		s.st = nil
+		st.stopTimers()
+		if ev.LeaveReason == errcode.LeaveUIDConflict {
+			s.queueLocked(encodeErrorPush(ev.Err))
+		} else {
+			s.queueLocked(encodePush(&status{Action: "client-is-banned-by-server"}))
+		}
+		s.closing = true
+		s.log.Info("session kicked", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
+			"leave_reason", int(ev.LeaveReason), "reason", ev.Err.Message())
+	}
+}
+
+// allow applies the per-connection request rate limit (a token bucket).
+func (s *session) allow() bool {
+	now := time.Now()
+	s.tokens += now.Sub(s.lastToken).Seconds() * s.g.cfg.RateLimit
+	s.lastToken = now
+	if max := float64(s.g.cfg.RateBurst); s.tokens > max {
+		s.tokens = max
+	}
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
+}
+
+type pong struct {
+	Command string `json:"command"`
+	TS      int64  `json:"ts"`
+}
+
+// handle answers one frame; every request gets exactly one reply.
+func (s *session) handle(ctx context.Context, data []byte) {
+	req, err := decodeRequest(data)
+	if err != nil {
+		s.send(encodeReply(req.RequestID, errcode.From(err), nil))
+		return
+	}
+	if req.Command == "ping" {
+		b, _ := json.Marshal(pong{Command: "pong", TS: time.Now().UnixMilli()})
+		s.send(b)
+		return
+	}
+	if !s.allow() {
+		s.send(encodeReply(req.RequestID, errcode.TooManyRequests("at most "+
+			strconv.FormatFloat(s.g.cfg.RateLimit, 'f', -1, 64)+" requests per second per connection"), nil))
+		return
+	}
+	resp, after, err := s.dispatch(ctx, req)
+	if err != nil {
+		e := errcode.From(err)
+		if e.Code == errcode.CodeInternal {
+			s.log.Error("request failed", "action", req.Action, "err", err)
+		}
+		s.send(encodeReply(req.RequestID, e, nil))
+		return
+	}
+	if after != nil {
+		after(encodeReply(req.RequestID, nil, resp))
+		return
+	}
+	s.send(encodeReply(req.RequestID, nil, resp))
+}
+
