@@ -202,16 +202,19 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 	}
 
 	hasVideo := s.video != nil
-	isSync := !hasVideo || (p.Kind() == KindVideo && p.Keyframe)
+	isVideo := p.Kind() == KindVideo
 	for _, r := range s.readers {
-		if r.waitKey {
-			if !isSync {
+		// A reader without a decodable picture skips video up to the next
+		// keyframe; audio needs no sync point and flows on.
+		if r.waitKey && isVideo {
+			if !p.Keyframe {
 				if r.lagging {
 					r.drop()
 				}
 				continue
 			}
 			r.waitKey = false
+			r.lagging = false
 		}
 		if !r.started {
 			r.started = true
@@ -226,8 +229,6 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 				r.waitKey = true
 				r.lagging = true
 			}
-		} else {
-			r.lagging = false
 		}
 	}
 	s.mu.Unlock()

@@ -1,0 +1,204 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// appName is the RTMP application of every minirtc URL (rtmp://host/live/{stream}).
+const appName = "live"
+
+// handle serves one connection until it ends or ctx is cancelled.
+func (s *Server) handle(ctx context.Context, nc net.Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	defer nc.Close()
+	log := s.log.With("remote", nc.RemoteAddr().String())
+
+	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	sc := &gortmplib.ServerConn{RW: nc}
+	if err := sc.Initialize(); err != nil {
+		log.Debug("rtmp handshake failed", "err", err)
+		return
+	}
+	if err := sc.AcceptConn(); err != nil {
+		log.Debug("rtmp command phase failed", "err", err)
+		return
+	}
+	action := token.ActionPlay
+	if sc.Publish {
+		action = token.ActionPublish
+	}
+	stream, q, err := streamFromURL(sc.URL)
+	log = log.With("action", string(action), "stream", stream)
+	if err != nil {
+		refuse(sc, log, errcode.NotFound(err.Error()))
+		return
+	}
+	grant, err := s.auth.Authorize(ctx, action, stream, q)
+	if err != nil {
+		refuse(sc, log, err)
+		return
+	}
+	log = log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID)
+	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
+	if sc.Publish {
+		s.publish(ctx, nc, sc, key, log)
+	} else {
+		s.play(ctx, cancel, nc, sc, key, grant.Viewer, log)
+	}
+}
+
+// refuse logs a refusal with its catalogue reason and answers the action
+// command with an error status; the caller then closes the connection.
+func refuse(sc *gortmplib.ServerConn, log *slog.Logger, err error) {
+	ec := errcode.From(err)
+	log.Info("rtmp refused", "code", ec.Code, "reason", ec.Message(), "err", err)
+	_ = sc.RejectAction()
+}
+
+// streamFromURL extracts the stream name and the query from the URL that
+// gortmplib joined from tcUrl and the stream key. The query may sit in the
+// stream key (rtmp://h/live/{stream}?sign=..., the usual form) or in tcUrl
+// (rtmp://h/live?sign=... then stream key {stream}).
+func streamFromURL(u *url.URL) (string, url.Values, error) {
+	if u == nil {
+		return "", nil, errors.New("rtmp: no URL")
+	}
+	path := strings.TrimPrefix(u.Path, "/")
+	rawQuery := u.RawQuery
+	app, name, _ := strings.Cut(path, "/")
+	if name == "" {
+		if i := strings.LastIndexByte(rawQuery, '/'); i >= 0 {
+			name, rawQuery = rawQuery[i+1:], rawQuery[:i]
+		}
+	}
+	if app != appName {
+		return "", nil, fmt.Errorf("RTMP URLs are rtmp://host/%s/{stream} (got app %q)", appName, app)
+	}
+	if name == "" || strings.Contains(name, "/") {
+		return "", nil, fmt.Errorf("RTMP URL has no stream name")
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", nil, fmt.Errorf("RTMP URL query: %w", err)
+	}
+	return name, q, nil
+}
+
+// publish runs an authorized publish connection.
+func (s *Server) publish(ctx context.Context, nc net.Conn, sc *gortmplib.ServerConn, key media.Key, log *slog.Logger) {
+	if s.gate != nil {
+		if err := s.gate(ctx, key.AppID, key.Channel, key.UID); err != nil {
+			refuse(sc, log, err)
+			return
+		}
+	}
+	var (
+		killMu sync.Mutex
+		killed error
+	)
+	pub, err := s.hub.Publish(key, func(reason error) {
+		killMu.Lock()
+		killed = reason
+		killMu.Unlock()
+		nc.Close()
+	})
+	if err != nil {
+		refuse(sc, log, err)
+		return
+	}
+	if err := sc.AcceptAction(); err != nil {
+		pub.Close(err)
+		return
+	}
+	log.Info("rtmp publish opened")
+	in := newIngest(pub)
+	err = in.run(nc, sc, s.cfg.ReadTimeout)
+	pub.Close(err)
+	killMu.Lock()
+	if killed != nil {
+		err = killed
+	}
+	killMu.Unlock()
+	log.Info("rtmp publish closed", "reason", closeReason(err), "packets", in.packets, "dropped", in.dropped)
+}
+
+func closeReason(err error) string {
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		return "closed by peer"
+	case errors.Is(err, media.ErrPublisherGone):
+		return "ended by the hub"
+	}
+	if ec, ok := errcode.As(err); ok {
+		return ec.Message()
+	}
+	return err.Error()
+}
+
+// play runs an authorized play connection.
+func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, sc *gortmplib.ServerConn, key media.Key, viewer string, log *slog.Logger) {
+	var (
+		killMu sync.Mutex
+		killed error
+	)
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: viewer, OnClose: func(reason error) {
+		killMu.Lock()
+		killed = reason
+		killMu.Unlock()
+		cancel()
+	}})
+	if err != nil {
+		refuse(sc, log, err)
+		return
+	}
+	defer rd.Close()
+	if err := sc.AcceptAction(); err != nil {
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	log.Info("rtmp play opened", "viewer", viewer)
+
+	// The viewer sends little after play (acks, buffer length); read and
+	// discard it, and notice when it leaves.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		var buf [512]byte
+		for {
+			if _, err := nc.Read(buf[:]); err != nil {
+				return
+			}
+		}
+	}()
+	pl := player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout}
+	err = pl.run(ctx)
+	cancel()
+	nc.Close()
+	wg.Wait()
+	killMu.Lock()
+	if killed != nil {
+		err = killed
+	}
+	killMu.Unlock()
+	log.Info("rtmp play closed", "reason", closeReason(err), "drops", rd.Drops())
+}

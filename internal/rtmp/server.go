@@ -1,0 +1,98 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// authorizer is the one method of token.MediaAuthorizer the server calls.
+type authorizer interface {
+	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
+}
+
+// PublishGate decides whether uid may publish in channel right now (it is a
+// member allowed to publish). It returns a catalogue error to refuse.
+type PublishGate func(ctx context.Context, appID, channel, uid string) error
+
+// Defaults for Config's zero values.
+const (
+	// DefaultHandshakeTimeout bounds the handshake and command phase.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultReadTimeout: a publisher that sends nothing for this long is gone
+	// (a backgrounded live-pusher still sends its waiting image).
+	DefaultReadTimeout = 15 * time.Second
+	// DefaultWriteTimeout bounds one batch write to a viewer.
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// Config holds the RTMP server's knobs; zero values mean the defaults.
+type Config struct {
+	HandshakeTimeout time.Duration
+	ReadTimeout      time.Duration
+	WriteTimeout     time.Duration
+}
+
+// Server accepts RTMP connections and connects them to the hub.
+type Server struct {
+	cfg  Config
+	hub  *media.Hub
+	auth authorizer
+	gate PublishGate
+	log  *slog.Logger
+}
+
+// NewServer builds a Server. gate may be nil (every authorized publisher may push).
+func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, log *slog.Logger) (*Server, error) {
+	if hub == nil || auth == nil || log == nil {
+		return nil, errors.New("rtmp: NewServer needs a hub, an authorizer and a logger")
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	return &Server{cfg: cfg, hub: hub, auth: auth, gate: gate, log: log.With("component", "rtmp")}, nil
+}
+
+// Serve accepts connections on ln until ctx is cancelled, then closes ln and
+// every connection and returns once all connection goroutines have exited.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("rtmp: accept: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.handle(ctx, nc)
+		}()
+	}
+}
