@@ -43,6 +43,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = appCmd(args, stdout, stderr)
 	case "token":
 		err = tokenCmd(args, stdout, stderr)
+	case "bench":
+		ctx, stop := signalContext()
+		defer stop()
+		err = benchCmd(ctx, args, stdout, stderr)
 	case "version":
 		err = versionCmd(stdout)
 	case "help", "-h", "--help":
