@@ -29,13 +29,14 @@ func (d *Decoder) reconstruct(cs *channelStream) {
 					off := (win + j) * shortLines
 					q := cs.q[off+lo : off+hi]
 					s := cs.spec[off+lo : off+hi]
+					s = s[:len(q)]
 					for i, v := range q {
-						switch {
-						case v > 0:
-							s[i] = pow43[min(v, maxPow43)] * gain
-						case v < 0:
-							s[i] = -pow43[min(-v, maxPow43)] * gain
+						if v == 0 {
+							continue
 						}
+						m := v >> 31
+						a := min((v^m)-m, maxPow43) // |v|
+						s[i] = math.Copysign(pow43[a]*gain, float64(v))
 					}
 				}
 			}

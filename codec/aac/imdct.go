@@ -14,7 +14,7 @@ type imdct struct {
 	pre  []complex128 // exp(-i pi (4k+1) / 4M) / M, k < M/2 (scale 2/N folded in)
 	post []complex128 // exp(-i pi n / M), n < M/2
 	rev  []int32      // bit reversal permutation of M/2
-	tw   []complex128 // exp(-2 pi i k / (M/2)), k < M/4
+	tw   []complex128 // per FFT stage of size s >= 8: exp(-2 pi i k / s), k < s/2
 	buf  []complex128 // FFT work area
 	u    []float64    // DCT-IV output
 }
@@ -27,7 +27,7 @@ func newIMDCT(n int) *imdct {
 		pre:  make([]complex128, q),
 		post: make([]complex128, q),
 		rev:  make([]int32, q),
-		tw:   make([]complex128, q/2),
+		tw:   make([]complex128, 0, q),
 		buf:  make([]complex128, q),
 		u:    make([]float64, m),
 	}
@@ -37,9 +37,12 @@ func newIMDCT(n int) *imdct {
 		b := -math.Pi * float64(k) / float64(m)
 		t.post[k] = complex(math.Cos(b), math.Sin(b))
 	}
-	for k := range q / 2 {
-		a := -2 * math.Pi * float64(k) / float64(q)
-		t.tw[k] = complex(math.Cos(a), math.Sin(a))
+	// Twiddles of every stage from size 8 up, each stage's run contiguous.
+	for size := 8; size <= q; size <<= 1 {
+		for k := range size / 2 {
+			a := -2 * math.Pi * float64(k) / float64(size)
+			t.tw = append(t.tw, complex(math.Cos(a), math.Sin(a)))
+		}
 	}
 	bits := 0
 	for 1<<bits < q {
@@ -99,24 +102,28 @@ func (t *imdct) dct4(x, u []float64) {
 }
 
 // fft is an in-place radix-2 decimation-in-time FFT of x, whose input is
-// already in bit-reversed order.
+// already in bit-reversed order. The first two stages (twiddles 1 and -i)
+// run together; later stages read their twiddles contiguously from tw.
 func (t *imdct) fft(x []complex128) {
 	n := len(x)
-	// First stage: twiddle 1.
-	for i := 0; i+1 < n; i += 2 {
-		a, b := x[i], x[i+1]
-		x[i], x[i+1] = a+b, a-b
+	for i := 0; i+3 < n; i += 4 {
+		a0, a1, a2, a3 := x[i], x[i+1], x[i+2], x[i+3]
+		b0, b1, b2, b3 := a0+a1, a0-a1, a2+a3, a2-a3
+		b3 = complex(imag(b3), -real(b3)) // times -i
+		x[i], x[i+1], x[i+2], x[i+3] = b0+b2, b1+b3, b0-b2, b1-b3
 	}
-	for size := 4; size <= n; size <<= 1 {
+	tw := t.tw
+	for size := 8; size <= n; size <<= 1 {
 		half := size >> 1
-		step := n / size
+		w := tw[:half]
+		tw = tw[half:]
 		for start := 0; start < n; start += size {
 			lo := x[start : start+half]
 			hi := x[start+half : start+size]
-			for k := range half {
-				w := t.tw[k*step]
-				b := hi[k] * w
-				a := lo[k]
+			hi = hi[:len(lo)]
+			w := w[:len(lo)]
+			for k, a := range lo {
+				b := hi[k] * w[k]
 				lo[k] = a + b
 				hi[k] = a - b
 			}
