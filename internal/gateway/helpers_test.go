@@ -97,7 +97,10 @@ func (e *env) close() {
 
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // token builds a 007 token for uid in channel, issued now (fake clock).
 func (e *env) token(ch, uid string, lifetime uint32) string {

@@ -342,4 +342,3 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	}
 	s.send(encodeReply(req.RequestID, nil, resp))
 }
-
