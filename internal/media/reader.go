@@ -139,3 +139,10 @@ func (r *Reader) Drops() uint64 { return r.drops.Load() }
 func (r *Reader) Close() {
 	r.closeOnce.Do(func() { r.stream.removeReader(r) })
 }
+
+// queued is the number of packets waiting in the queue (tests, stats).
+func (r *Reader) queued() int {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	return r.n + len(r.backlog)
+}
