@@ -99,9 +99,24 @@ type Encoder struct {
 	maxBits   int // hard limit per access unit
 	lastDelta [2]int
 
+	tune encTuning
+
 	w     bitWriter
 	arena []byte
 	aus   [][]byte
+}
+
+// encTuning holds the encoder's tuning constants (one place to change
+// them, and tests can compare settings).
+type encTuning struct {
+	// psyWeight blends the psychoacoustic threshold with a flat noise floor
+	// (log domain): 1 follows the model only, 0 gives white noise.
+	psyWeight   float64
+	attackRatio float64
+}
+
+func defaultTuning() encTuning {
+	return encTuning{psyWeight: 0.35, attackRatio: encAttackRatio}
 }
 
 // frameLayout describes the bands of the current frame, shared by both
@@ -188,6 +203,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	for sf := range e.quantScale {
 		e.quantScale[sf] = math.Pow(2, -0.1875*float64(sf-100))
 	}
+	e.tune = defaultTuning()
 	e.meanBits = float64(cfg.Bitrate) * FrameLength / float64(cfg.SampleRate)
 	e.maxBits = encMaxChannelBits * e.nch
 	e.resMax = float64(e.maxBits) - e.meanBits
@@ -354,7 +370,7 @@ func (e *Encoder) detectAttack() (bool, int) {
 	for j := 0; j <= 8; j++ {
 		k := j + 3
 		ref := (seg[k-1] + seg[k-2] + seg[k-3]) / 3
-		if seg[k] > encAttackFloor && seg[k] > encAttackRatio*ref {
+		if seg[k] > encAttackFloor && seg[k] > e.tune.attackRatio*ref {
 			return true, min(j, 7)
 		}
 	}
@@ -558,7 +574,9 @@ func (e *Encoder) prepareQuant(cs *chanState) {
 			cs.minSf[vb] = 0
 			continue
 		}
-		cs.baseSf[vb] = int(math.Floor(100 + 8.0/3*math.Log2(6.75*cs.thr[vb]/sq) + 0.5))
+		a := e.tune.psyWeight
+		thr := a*math.Log2(cs.thr[vb]) + (1-a)*math.Log2(float64(n))
+		cs.baseSf[vb] = int(math.Floor(100 + 8.0/3*(thr+math.Log2(6.75/sq)) + 0.5))
 		ms := 0
 		if mx > encMaxQuant-encQuantRound {
 			ms = int(math.Ceil(100 + 16.0/3*math.Log2(mx/(encMaxQuant-encQuantRound))))

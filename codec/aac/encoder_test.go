@@ -275,3 +275,280 @@ func TestEncodeDecodesCleanlyInFFmpeg(t *testing.T) {
 		}
 	}
 }
+
+// encCompare encodes pcm with this encoder and with ffmpeg's native AAC
+// encoder at the same bitrate, decodes both with ffmpeg and returns both
+// SNRs against the input, plus our bitrate.
+func encCompare(t *testing.T, dir string, cfg EncoderConfig, pcm []float32) (ours, theirs, kbps float64) {
+	t.Helper()
+	adts, aus := encEncodeADTS(t, cfg, pcm)
+	ourPath := filepath.Join(dir, "ours.aac")
+	if err := os.WriteFile(ourPath, adts, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(dir, "in.f32")
+	encWriteFloats(t, raw, pcm)
+	ffPath := filepath.Join(dir, "ffmpeg.aac")
+	encRun(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "f32le",
+		"-ar", strconv.Itoa(cfg.SampleRate), "-ac", strconv.Itoa(cfg.Channels), "-i", raw,
+		"-c:a", "aac", "-b:a", strconv.Itoa(cfg.Bitrate), "-f", "adts", ffPath)
+	ch := cfg.Channels
+	dec := encFFmpegDecode(t, ourPath)
+	ours = encSNR(pcm, dec, ch, encAlign(pcm, dec, ch, 4096))
+	ffDec := encFFmpegDecode(t, ffPath)
+	theirs = encSNR(pcm, ffDec, ch, encAlign(pcm, ffDec, ch, 4096))
+	bits := 0
+	for _, au := range aus {
+		bits += 8 * len(au)
+	}
+	kbps = float64(bits) / (float64(len(aus)*FrameLength) / float64(cfg.SampleRate)) / 1000
+	return ours, theirs, kbps
+}
+
+// encMaxSNRDeficit is how far (dB) our SNR may fall below ffmpeg's encoder.
+const encMaxSNRDeficit = 3.0
+
+func TestEncodeSNRVersusFFmpeg(t *testing.T) {
+	cases := []struct {
+		name    string
+		sig     func(int) func(*testing.T, string, int, float64) []float32
+		ch      int
+		rate    int
+		bitrate int
+		checked bool // part of the acceptance criteria; others are logged
+	}{
+		{"speech", encSpeech, 1, 48000, 64000, true},
+		{"music", encMusic, 2, 44100, 128000, true},
+		{"speech", encSpeech, 1, 16000, 24000, false},
+		{"speech", encSpeech, 2, 48000, 96000, false},
+		{"music", encMusic, 1, 48000, 64000, false},
+		{"music", encMusic, 2, 48000, 192000, false},
+	}
+	type row struct {
+		name               string
+		ours, theirs, kbps float64
+	}
+	rows := make([]row, len(cases))
+	t.Run("group", func(t *testing.T) {
+		for i, c := range cases {
+			name := fmt.Sprintf("%s/%dch/%d/%dk", c.name, c.ch, c.rate, c.bitrate/1000)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				pcm := c.sig(c.ch)(t, dir, c.rate, 8)
+				ours, theirs, kbps := encCompare(t, dir, EncoderConfig{SampleRate: c.rate, Channels: c.ch, Bitrate: c.bitrate}, pcm)
+				rows[i] = row{name, ours, theirs, kbps}
+				if c.checked && ours < theirs-encMaxSNRDeficit {
+					t.Errorf("SNR %.2f dB, ffmpeg %.2f dB: more than %.0f dB worse", ours, theirs, encMaxSNRDeficit)
+				}
+			})
+		}
+	})
+	t.Logf("%-28s %10s %12s %10s", "signal", "ours dB", "ffmpeg dB", "our kbps")
+	for _, r := range rows {
+		t.Logf("%-28s %10.2f %12.2f %10.1f", r.name, r.ours, r.theirs, r.kbps)
+	}
+}
+
+// encFwSNRseg is the frequency-weighted segmental SNR (Hu and Loizou's
+// fwSNRseg, a common objective speech quality measure that tracks
+// perceived quality much better than the plain SNR): per frame and per
+// critical band (1 Bark wide), 10*log10(X^2/(X-Y)^2) of the band
+// magnitudes of the reference X and the decoded Y, clipped to [-10, 35] dB,
+// weighted by X^0.2 and averaged over bands and then over the frames that
+// are not silent. ref and dec are mono and aligned.
+func encFwSNRseg(ref, dec []float32, rate int) float64 {
+	n := 1
+	for n < rate*32/1000 {
+		n <<= 1
+	}
+	var fft fftPlan
+	fft.init(n)
+	win := make([]float64, n)
+	for i := range win {
+		win[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))
+	}
+	// Band edges in FFT bins, one Bark apart.
+	var edges []int
+	for z := 0.0; ; z++ {
+		f := 1960 * (z + 0.53) / (26.28 - z) // inverse of Traunmueller's formula
+		if z == 0 {
+			f = 0
+		}
+		k := int(f / float64(rate) * float64(n))
+		if k >= n/2 || f <= 0 && z > 0 {
+			break
+		}
+		if len(edges) == 0 || k > edges[len(edges)-1] {
+			edges = append(edges, k)
+		}
+	}
+	edges = append(edges, n/2)
+	re, im := make([]float64, n), make([]float64, n)
+	bands := func(x []float32, start int, out []float64) float64 {
+		for i := range re {
+			re[i], im[i] = float64(x[start+i])*win[i], 0
+		}
+		fft.transform(re, im)
+		total := 0.0
+		for b := 0; b+1 < len(edges); b++ {
+			e := 0.0
+			for k := edges[b]; k < edges[b+1]; k++ {
+				e += re[k]*re[k] + im[k]*im[k]
+			}
+			out[b] = math.Sqrt(e)
+			total += e
+		}
+		return total
+	}
+	nb := len(edges) - 1
+	xb, yb := make([]float64, nb), make([]float64, nb)
+	type fr struct{ score, energy float64 }
+	var frames []fr
+	maxE := 0.0
+	for s := 0; s+n <= len(ref) && s+n <= len(dec); s += n / 4 {
+		ex := bands(ref, s, xb)
+		bands(dec, s, yb)
+		num, den := 0.0, 0.0
+		for b := 0; b < nb; b++ {
+			if xb[b] == 0 {
+				continue
+			}
+			d := xb[b] - yb[b]
+			snr := 35.0
+			if d != 0 {
+				snr = math.Min(math.Max(10*math.Log10(xb[b]*xb[b]/(d*d)), -10), 35)
+			}
+			w := math.Pow(xb[b], 0.2)
+			num += w * snr
+			den += w
+		}
+		if den > 0 {
+			frames = append(frames, fr{num / den, ex})
+			maxE = math.Max(maxE, ex)
+		}
+	}
+	sum, cnt := 0.0, 0
+	for _, f := range frames {
+		if f.energy > maxE*1e-4 { // skip frames 40 dB below the loudest
+			sum += f.score
+			cnt++
+		}
+	}
+	return sum / float64(cnt)
+}
+
+// encBeeps is near silence with a short tone burst every two seconds: the
+// encoder has little to code and must pad to hold its bitrate.
+func encBeeps(channels int) func(t *testing.T, dir string, rate int, seconds float64) []float32 {
+	return func(_ *testing.T, _ string, rate int, seconds float64) []float32 {
+		n := int(seconds * float64(rate))
+		out := make([]float32, n*channels)
+		for i := 0; i < n; i++ {
+			tt := float64(i) / float64(rate)
+			v := 1e-5 * math.Sin(2*math.Pi*50*tt)
+			if math.Mod(tt, 2) < 0.1 {
+				v += 0.5 * math.Sin(2*math.Pi*1000*tt)
+			}
+			for c := 0; c < channels; c++ {
+				out[i*channels+c] = float32(v)
+			}
+		}
+		return out
+	}
+}
+
+func TestEncodeBitrate(t *testing.T) {
+	const seconds = 10
+	cases := []struct {
+		name    string
+		sig     func(int) func(*testing.T, string, int, float64) []float32
+		ch      int
+		rate    int
+		bitrate int
+	}{
+		{"speech", encSpeech, 1, 48000, 64000},
+		{"speech", encSpeech, 1, 16000, 24000},
+		{"music", encMusic, 2, 44100, 128000},
+		{"music", encMusic, 2, 48000, 192000},
+		{"music", encMusic, 1, 22050, 32000},
+		{"beeps", encBeeps, 2, 32000, 96000},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/%dch/%d/%dk", c.name, c.ch, c.rate, c.bitrate/1000), func(t *testing.T) {
+			t.Parallel()
+			pcm := c.sig(c.ch)(t, t.TempDir(), c.rate, seconds)
+			_, aus := encEncodeADTS(t, EncoderConfig{SampleRate: c.rate, Channels: c.ch, Bitrate: c.bitrate}, pcm)
+			bits, maxAU := 0, 0
+			for _, au := range aus {
+				bits += 8 * len(au)
+				maxAU = max(maxAU, 8*len(au))
+			}
+			dur := float64(len(aus)*FrameLength) / float64(c.rate)
+			got := float64(bits) / dur
+			t.Logf("%.1f kbit/s over %.2f s (target %d), largest AU %d bits", got/1000, dur, c.bitrate/1000, maxAU)
+			if math.Abs(got-float64(c.bitrate)) > 0.1*float64(c.bitrate) {
+				t.Errorf("bitrate %.0f, want %d +-10%%", got, c.bitrate)
+			}
+			if maxAU > encMaxChannelBits*c.ch {
+				t.Errorf("access unit of %d bits exceeds %d", maxAU, encMaxChannelBits*c.ch)
+			}
+		})
+	}
+}
+
+// TestEncodeOwnDecoderMatchesFFmpeg decodes our streams with this
+// package's decoder and with ffmpeg: the two must agree.
+func TestEncodeOwnDecoderMatchesFFmpeg(t *testing.T) {
+	const minAgreement = 80.0 // dB
+	for _, c := range []struct {
+		name    string
+		sig     func(int) func(*testing.T, string, int, float64) []float32
+		ch      int
+		rate    int
+		bitrate int
+	}{
+		{"speech", encSpeech, 1, 48000, 64000},
+		{"music", encMusic, 2, 44100, 128000},
+		{"music", encMusic, 2, 16000, 48000},
+		{"speech", encSpeech, 2, 22050, 64000},
+	} {
+		t.Run(fmt.Sprintf("%s/%dch/%d/%dk", c.name, c.ch, c.rate, c.bitrate/1000), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			pcm := c.sig(c.ch)(t, dir, c.rate, 3)
+			cfg := EncoderConfig{SampleRate: c.rate, Channels: c.ch, Bitrate: c.bitrate}
+			e, err := NewEncoder(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			adts, aus := encEncodeADTS(t, cfg, pcm)
+			path := filepath.Join(dir, "x.aac")
+			if err := os.WriteFile(path, adts, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ff := encFFmpegDecode(t, path)
+			d, err := NewDecoder(e.AudioSpecificConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ours []float32
+			for i, au := range aus {
+				out, err := d.Decode(au)
+				if err != nil {
+					t.Fatalf("AU %d: %v", i, err)
+				}
+				ours = append(ours, out...)
+			}
+			if len(ours) != len(ff) {
+				t.Errorf("our decoder gave %d samples, ffmpeg %d", len(ours), len(ff))
+			}
+			n := min(len(ours), len(ff))
+			agree := encSNR(ff[:n], ours[:n], c.ch, 0)
+			t.Logf("agreement %.1f dB", agree)
+			if agree < minAgreement {
+				t.Errorf("our decoder vs ffmpeg: %.1f dB, want >= %.0f", agree, minAgreement)
+			}
+		})
+	}
+}

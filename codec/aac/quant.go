@@ -18,8 +18,7 @@ func (e *Encoder) quantizeBand(cs *chanState, s, n, sf int) int32 {
 	co := cs.coef[s : s+n]
 	q := cs.q[s : s+n]
 	for i, p := range xp {
-		v := int32(p*scale + encQuantRound)
-		v = min(v, encMaxQuant)
+		v := int32(min(p*scale+encQuantRound, encMaxQuant))
 		mx = max(mx, v)
 		if co[i] < 0 {
 			v = -v
