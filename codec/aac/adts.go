@@ -84,7 +84,8 @@ func ParseADTSHeader(b []byte) (ADTSHeader, error) {
 // AppendADTSHeader appends the 7-byte header (protection_absent must be set;
 // no CRC is written) of a frame carrying payloadLen bytes of raw_data_block(s)
 // and returns the extended slice. h.FrameLength is ignored and computed from
-// payloadLen; a zero RawBlocks means 1 and a zero BufferFullness means VBR.
+// payloadLen; a zero RawBlocks means 1 and a zero BufferFullness means VBR
+// (0x7FF; a real fullness of 0 cannot be written, encoders never need it).
 func AppendADTSHeader(dst []byte, h ADTSHeader, payloadLen int) ([]byte, error) {
 	if !h.ProtectionAbsent {
 		return dst, fmt.Errorf("%w: writing ADTS CRC", ErrUnsupported)

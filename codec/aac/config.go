@@ -256,6 +256,9 @@ func (c Config) Marshal() ([]byte, error) {
 	put(frameFlag, 1)
 	put(0, 1) // dependsOnCoreCoder
 	put(0, 1) // extensionFlag
+	if c.ObjectType == 6 || c.ObjectType == 20 {
+		put(0, 3) // layerNr
+	}
 	pad := (8 - n%8) % 8
 	put(0, pad)
 	out := make([]byte, n/8)

@@ -1,0 +1,102 @@
+package aac
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// ascCases feeds TestParseAudioSpecificConfig and the fuzz seeds.
+var ascCases = []struct {
+	name string
+	asc  []byte
+	want Config
+	err  error
+}{
+	{"lc-44100-stereo", []byte{0x12, 0x10}, Config{ObjectType: 2, SampleRate: 44100, SampleRateIndex: 4, ChannelConfig: 2, Channels: 2, FrameLength: 1024}, nil},
+	{"lc-48000-stereo", []byte{0x11, 0x90}, Config{ObjectType: 2, SampleRate: 48000, SampleRateIndex: 3, ChannelConfig: 2, Channels: 2, FrameLength: 1024}, nil},
+	{"lc-8000-mono", []byte{0x15, 0x88}, Config{ObjectType: 2, SampleRate: 8000, SampleRateIndex: 11, ChannelConfig: 1, Channels: 1, FrameLength: 1024}, nil},
+	{"lc-7350-mono", []byte{0x16, 0x08}, Config{ObjectType: 2, SampleRate: 7350, SampleRateIndex: 12, ChannelConfig: 1, Channels: 1, FrameLength: 1024}, nil},
+	// Explicit 24-bit rate (index 15): 44056 Hz = 0x00ac18.
+	{"lc-explicit-44056", []byte{0x17, 0x80, 0x56, 0x0c, 0x10}, Config{ObjectType: 2, SampleRate: 44056, SampleRateIndex: 15, ChannelConfig: 2, Channels: 2, FrameLength: 1024}, nil},
+	{"lc-960", []byte{0x11, 0x94}, Config{ObjectType: 2, SampleRate: 48000, SampleRateIndex: 3, ChannelConfig: 2, Channels: 2, FrameLength: 960}, nil},
+	{"lc-5.1", []byte{0x11, 0xb0}, Config{ObjectType: 2, SampleRate: 48000, SampleRateIndex: 3, ChannelConfig: 6, Channels: 6, FrameLength: 1024}, nil},
+	{"main", []byte{0x0a, 0x10}, Config{ObjectType: 1, SampleRate: 44100, SampleRateIndex: 4, ChannelConfig: 2, Channels: 2, FrameLength: 1024}, nil},
+	{"sbr-hierarchical", []byte{0x2b, 0x11, 0x88, 0x00}, Config{ObjectType: 2, SampleRate: 24000, SampleRateIndex: 6, ChannelConfig: 2, Channels: 2, FrameLength: 1024, SBR: true, ExtensionSampleRate: 48000}, nil},
+	{"ps-hierarchical", []byte{0xeb, 0x11, 0x88, 0x00}, Config{ObjectType: 2, SampleRate: 24000, SampleRateIndex: 6, ChannelConfig: 2, Channels: 2, FrameLength: 1024, SBR: true, PS: true, ExtensionSampleRate: 48000}, nil},
+	{"sbr-backward-compatible", []byte{0x13, 0x10, 0x56, 0xe5, 0x98}, Config{ObjectType: 2, SampleRate: 24000, SampleRateIndex: 6, ChannelConfig: 2, Channels: 2, FrameLength: 1024, SBR: true, ExtensionSampleRate: 48000}, nil},
+	// channelConfiguration 0 with a PCE: one front CPE (stereo), no comment.
+	{"pce-stereo", []byte{0x12, 0x00, 0x05, 0x00, 0x80, 0x00, 0x00, 0x10, 0x00}, Config{ObjectType: 2, SampleRate: 44100, SampleRateIndex: 4, ChannelConfig: 0, Channels: 2, FrameLength: 1024}, nil},
+	{"empty", nil, Config{}, ErrInvalid},
+	{"one-byte", []byte{0x12}, Config{}, ErrInvalid},
+	{"reserved-rate-13", []byte{0x16, 0x90}, Config{}, ErrInvalid},
+	{"explicit-rate-truncated", []byte{0x17, 0x80, 0x56}, Config{}, ErrInvalid},
+	{"pce-truncated", []byte{0x12, 0x00, 0x05}, Config{}, ErrInvalid},
+}
+
+func TestParseAudioSpecificConfig(t *testing.T) {
+	for _, c := range ascCases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ParseAudioSpecificConfig(c.asc)
+			if c.err != nil {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("err = %v, want %v", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Fatalf("got %+v\nwant %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestConfigMarshalRoundTrip(t *testing.T) {
+	for idx, rate := range sampleRates {
+		for _, chConf := range []int{1, 2, 6, 7} {
+			c := Config{ObjectType: ObjectTypeLC, SampleRate: rate, SampleRateIndex: idx, ChannelConfig: chConf,
+				Channels: channelsOfConfig[chConf], FrameLength: FrameLength}
+			b, err := c.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseAudioSpecificConfig(b)
+			if err != nil || got != c {
+				t.Fatalf("round trip of %+v: %x -> %+v, %v", c, b, got, err)
+			}
+		}
+	}
+	// The worked example of aac_lc_syntax.md, and a non-standard rate.
+	b, err := Config{ObjectType: 2, SampleRate: 44100, Channels: 2}.Marshal()
+	if err != nil || !bytes.Equal(b, []byte{0x12, 0x10}) {
+		t.Fatalf("44.1 kHz stereo = %x, %v; want 1210", b, err)
+	}
+	b, err = Config{ObjectType: 2, SampleRate: 44056, Channels: 2}.Marshal()
+	if err != nil || !bytes.Equal(b, []byte{0x17, 0x80, 0x56, 0x0c, 0x10}) {
+		t.Fatalf("44056 Hz stereo = %x, %v", b, err)
+	}
+}
+
+func TestConfigMarshalErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want error
+	}{
+		{"sbr", Config{ObjectType: 2, SampleRate: 48000, Channels: 2, SBR: true}, ErrUnsupported},
+		{"aot-5", Config{ObjectType: 5, SampleRate: 48000, Channels: 2}, ErrUnsupported},
+		{"aot-0", Config{ObjectType: 0, SampleRate: 48000, Channels: 2}, ErrUnsupported},
+		{"3-channels-no-config-7", Config{ObjectType: 2, SampleRate: 48000, Channels: 7}, ErrUnsupported},
+		{"bad-config", Config{ObjectType: 2, SampleRate: 48000, ChannelConfig: 9}, ErrInvalid},
+		{"rate-0", Config{ObjectType: 2, SampleRate: 0, Channels: 2}, ErrInvalid},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := c.cfg.Marshal(); !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
