@@ -202,3 +202,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 	killMu.Unlock()
 	log.Info("rtmp play closed", "reason", closeReason(err), "drops", rd.Drops())
 }
+
+// parseURL parses an RTMP URL as gortmplib does when it joins tcUrl and the
+// stream key (tests and fuzzing).
+func parseURL(s string) (*url.URL, error) { return url.Parse(s) }
