@@ -512,6 +512,8 @@ func TestEncodeOwnDecoderMatchesFFmpeg(t *testing.T) {
 		{"music", encMusic, 2, 44100, 128000},
 		{"music", encMusic, 2, 16000, 48000},
 		{"speech", encSpeech, 2, 22050, 64000},
+		{"loud", encLoud, 2, 48000, 192000},
+		{"loud", encLoud, 1, 24000, 32000},
 	} {
 		t.Run(fmt.Sprintf("%s/%dch/%d/%dk", c.name, c.ch, c.rate, c.bitrate/1000), func(t *testing.T) {
 			t.Parallel()
@@ -687,5 +689,148 @@ func TestEncodePsyBeatsFlat(t *testing.T) {
 				t.Errorf("psy model NMR %.2f dB is not below SNR-flat's %.2f dB", nmr[0], nmr[1])
 			}
 		})
+	}
+}
+
+// encLoud is a near full-scale tone with clicks: large quantized values
+// (escape codebook) and short windows.
+func encLoud(channels int) func(t *testing.T, dir string, rate int, seconds float64) []float32 {
+	return func(_ *testing.T, _ string, rate int, seconds float64) []float32 {
+		n := int(seconds * float64(rate))
+		out := make([]float32, n*channels)
+		for i := 0; i < n; i++ {
+			tt := float64(i) / float64(rate)
+			for c := 0; c < channels; c++ {
+				v := 0.9 * math.Sin(2*math.Pi*(997+float64(c)*300)*tt)
+				if i%(rate/3) < 40 {
+					v = -0.99
+				}
+				out[i*channels+c] = float32(v)
+			}
+		}
+		return out
+	}
+}
+
+func TestNewEncoderRejects(t *testing.T) {
+	for _, cfg := range []EncoderConfig{
+		{SampleRate: 8000, Channels: 1, Bitrate: 32000},
+		{SampleRate: 96000, Channels: 1, Bitrate: 64000},
+		{SampleRate: 48000, Channels: 0, Bitrate: 64000},
+		{SampleRate: 48000, Channels: 3, Bitrate: 64000},
+		{SampleRate: 48000, Channels: 1, Bitrate: 4000},
+		{SampleRate: 48000, Channels: 2, Bitrate: 1000000},
+	} {
+		if _, err := NewEncoder(cfg); err == nil {
+			t.Errorf("NewEncoder(%+v) accepted", cfg)
+		}
+	}
+}
+
+func TestEncoderAPI(t *testing.T) {
+	cases := []struct {
+		cfg EncoderConfig
+		asc []byte
+	}{
+		{EncoderConfig{SampleRate: 44100, Channels: 2, Bitrate: 128000}, []byte{0x12, 0x10}},
+		{EncoderConfig{SampleRate: 48000, Channels: 1, Bitrate: 64000}, []byte{0x11, 0x88}},
+		{EncoderConfig{SampleRate: 16000, Channels: 1, Bitrate: 24000}, []byte{0x14, 0x08}},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%d/%d", c.cfg.SampleRate, c.cfg.Channels), func(t *testing.T) {
+			e, err := NewEncoder(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.AudioSpecificConfig(); !bytes.Equal(got, c.asc) {
+				t.Errorf("AudioSpecificConfig %x, want %x", got, c.asc)
+			}
+			if c.cfg.Channels > 1 {
+				if _, err := e.Encode(make([]float32, 2*c.cfg.Channels+1)); err == nil {
+					t.Error("odd sample count accepted")
+				}
+			}
+			// 2048 sample frames give the first access unit; 5000 in total
+			// need ceil(5000/1024)+1 = 6 access units after Flush.
+			for _, step := range []struct{ frames, wantAUs int }{{2047, 0}, {1, 1}, {5000 - 2048, 2}} {
+				out, err := e.Encode(make([]float32, step.frames*c.cfg.Channels))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out) != step.wantAUs {
+					t.Errorf("after %d more frames: %d AUs, want %d", step.frames, len(out), step.wantAUs)
+				}
+			}
+			out, err := e.Flush()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) != 3 {
+				t.Errorf("Flush gave %d AUs, want 3", len(out))
+			}
+			// After Flush the encoder starts a new stream.
+			out, _ = e.Encode(make([]float32, 2048*c.cfg.Channels))
+			if len(out) != 1 {
+				t.Errorf("new stream: %d AUs, want 1", len(out))
+			}
+		})
+	}
+}
+
+func TestBitWriter(t *testing.T) {
+	var w bitWriter
+	w.writeBits(0x5, 3)      // 101
+	w.writeBits(0x1, 1)      // 1
+	w.writeBits(0x3ffff, 18) // 18 ones
+	w.writeBits(0, 2)
+	w.writeBits(0xabcdef12, 32)
+	w.byteAlign()
+	want := []byte{0xbf, 0xff, 0xfc, 0xab, 0xcd, 0xef, 0x12}
+	if !bytes.Equal(w.bytes(), want) || w.bitCount() != 56 {
+		t.Errorf("got %x (%d bits), want %x", w.bytes(), w.bitCount(), want)
+	}
+}
+
+// TestEscapeCoding writes book 11 pairs and reads them back with the
+// decoder's tables.
+func TestEscapeCoding(t *testing.T) {
+	vals := []int32{0, 16, -17, 100, 8191, -8191, 15, -1, 31, 32, 1000, 0}
+	var w bitWriter
+	hc := huffCosts()
+	hc[escHCB].writeBook(&w, vals, escHCB)
+	if got, want := w.bitCount(), hc[escHCB].bookBits(vals, escHCB); got != want {
+		t.Errorf("wrote %d bits, counted %d", got, want)
+	}
+	w.byteAlign()
+	var r bitReader
+	r.reset(w.bytes())
+	book := &spectralBooks[escHCB]
+	for i := 0; i < len(vals); i += 2 {
+		idx := r.decodeHuff(&book.decode)
+		if idx < 0 {
+			t.Fatalf("pair %d: bad codeword", i/2)
+		}
+		m := [2]int32{int32(book.values[2*idx]), int32(book.values[2*idx+1])}
+		for k := range m {
+			if m[k] != 0 && r.readBit() {
+				m[k] = -m[k]
+			}
+		}
+		for k := range m {
+			if abs32(m[k]) == 16 {
+				n := 0
+				for r.readBit() {
+					n++
+				}
+				v := int32(1<<(n+4)) + int32(r.read(uint(n+4)))
+				if m[k] < 0 {
+					v = -v
+				}
+				m[k] = v
+			}
+		}
+		if m[0] != vals[i] || m[1] != vals[i+1] {
+			t.Errorf("pair %d: got %v, want %v", i/2, m, vals[i:i+2])
+		}
 	}
 }
