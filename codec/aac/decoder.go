@@ -90,6 +90,7 @@ type Decoder struct {
 	rng    uint32
 	out    []float32
 	stats  decodeStats
+	endBit int // bit position of the last END element (tests splice elements there)
 }
 
 // NewDecoder returns a decoder for the stream described by the
@@ -257,6 +258,7 @@ parse:
 			}
 			r.skip(8 * n)
 		case idEND:
+			d.endBit = r.pos - 3
 			break parse
 		}
 	}

@@ -517,3 +517,141 @@ func BenchmarkDecode(b *testing.B) {
 		b.ReportMetric(float64(i)*FrameLength/48000/sec, "x-realtime")
 	}
 }
+
+// testBits is a minimal MSB-first bit writer for splicing access units.
+type testBits struct {
+	b []byte
+	n int
+}
+
+func (w *testBits) put(v uint32, bits int) {
+	for i := bits - 1; i >= 0; i-- {
+		if w.n%8 == 0 {
+			w.b = append(w.b, 0)
+		}
+		if v>>i&1 != 0 {
+			w.b[w.n/8] |= 0x80 >> (w.n % 8)
+		}
+		w.n++
+	}
+}
+
+// spliceBeforeEnd copies the first endBit bits of au, lets add write more
+// elements, then closes the block with END and byte alignment.
+func spliceBeforeEnd(au []byte, endBit int, add func(w *testBits)) []byte {
+	var w testBits
+	for i := range endBit {
+		w.put(uint32(au[i/8]>>(7-i%8))&1, 1)
+	}
+	add(&w)
+	w.put(idEND, 3)
+	return w.b
+}
+
+// TestImplicitSBRDecodesCore adds SBR extension payloads (fill elements with
+// EXT_SBR_DATA, as implicitly signalled HE-AAC carries them) and a data
+// stream element to every access unit: the output must not change.
+func TestImplicitSBRDecodesCore(t *testing.T) {
+	for _, s := range testStreams {
+		frames := loadTestFrames(t, s.file)
+		plain, _ := NewDecoderConfig(fuzzConfigs[s.cfg])
+		spliced, _ := NewDecoderConfig(fuzzConfigs[s.cfg])
+		for i, fr := range frames {
+			want, err := plain.Decode(fr.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			au := spliceBeforeEnd(fr.Payload, plain.endBit, func(w *testBits) {
+				// fill_element, count 15 + esc 20 - 1 = 34 bytes:
+				// extension_type EXT_SBR_DATA (0xd), then junk.
+				w.put(idFIL, 3)
+				w.put(15, 4)
+				w.put(20, 8)
+				w.put(0xd, 4)
+				for k := range 34*8 - 4 {
+					w.put(uint32(k*7+i)&1, 1)
+				}
+				// data_stream_element, byte aligned, 3 bytes.
+				w.put(idDSE, 3)
+				w.put(0, 4)
+				w.put(1, 1)
+				w.put(3, 8)
+				for w.n%8 != 0 {
+					w.put(0, 1)
+				}
+				w.put(0xabcdef, 24)
+			})
+			got, err := spliced.Decode(au)
+			if err != nil {
+				t.Fatalf("%s frame %d with SBR fill: %v", s.file, i, err)
+			}
+			for k := range want {
+				if got[k] != want[k] {
+					t.Fatalf("%s frame %d: sample %d differs", s.file, i, k)
+				}
+			}
+		}
+	}
+}
+
+// TestDecodeADTSVariants decodes frames with a CRC and frames carrying two
+// raw data blocks.
+func TestDecodeADTSVariants(t *testing.T) {
+	frames := loadTestFrames(t, "testdata/stereo48k.aac")
+	ref, _ := NewDecoderConfig(frames[0].Header.Config())
+	crc, _ := NewDecoderConfig(frames[0].Header.Config())
+	multi, _ := NewDecoderConfig(frames[0].Header.Config())
+	var pending []float32
+	for i, fr := range frames {
+		want, err := ref.Decode(fr.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// CRC variant: protection_absent = 0 and two (unchecked) CRC bytes.
+		h := fr.Header
+		hdr, _ := AppendADTSHeader(nil, h, len(fr.Payload)+2)
+		hdr[1] &^= 1
+		got, err := crc.DecodeADTS(append(append(hdr, 0x12, 0x34), fr.Payload...))
+		if err != nil {
+			t.Fatalf("frame %d with CRC: %v", i, err)
+		}
+		if !slicesEqual(got, want) {
+			t.Fatalf("frame %d with CRC decodes differently", i)
+		}
+		// Two raw data blocks per frame.
+		if i%2 == 0 {
+			pending = append(pending[:0], want...)
+			continue
+		}
+		pending = append(pending, want...)
+		two := append(append([]byte(nil), frames[i-1].Payload...), fr.Payload...)
+		h.RawBlocks = 2
+		hdr, _ = AppendADTSHeader(nil, h, len(two))
+		got, err = multi.DecodeADTS(append(hdr, two...))
+		if err != nil {
+			t.Fatalf("frames %d+%d in one ADTS frame: %v", i-1, i, err)
+		}
+		if !slicesEqual(got, pending) {
+			t.Fatalf("frames %d+%d in one ADTS frame decode differently", i-1, i)
+		}
+	}
+	// A header that does not match the stream is refused.
+	h := frames[0].Header
+	h.SampleRateIndex = 4
+	hdr, _ := AppendADTSHeader(nil, h, len(frames[0].Payload))
+	if _, err := ref.DecodeADTS(append(hdr, frames[0].Payload...)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("mismatched header: %v", err)
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
