@@ -1,0 +1,24 @@
+// Package webrtc is minirtc's WebRTC adapter: WHIP (publish) and WHEP (play)
+// over HTTP, with pion/webrtc for ICE, DTLS and SRTP.
+//
+// It owns SDP negotiation rules (H.264 packetization-mode 1 and Opus only),
+// H.264 RTP packetization and depacketization (RFC 6184), the reordering
+// buffer in front of the depacketizer, PLI/NACK handling, the
+// video-orientation header extension (CVO), and the per-stream WebRTC feed:
+// one hub reader per played stream that packetizes video once and runs the
+// AAC -> Opus bridge (internal/transcode) once, shared by every WHEP session
+// of that stream, created with the first session and stopped with the last.
+// A WHIP publisher is one hub publisher whose Opus is bridged to AAC.
+//
+// It imports internal/media, internal/transcode, internal/token,
+// internal/store and internal/errcode. It must not import internal/channel,
+// internal/gateway or the other adapters: channel membership goes through
+// the small Channels interface, wired in internal/node.
+//
+// Goroutine model: the Server's Run owns every goroutine: each feed has one
+// goroutine draining its hub reader; each WHEP session has one goroutine
+// writing its queue to its tracks; each WHIP session has one reader goroutine
+// per remote track (started from pion's OnTrack and tracked in the session's
+// WaitGroup). pion's own goroutines end when a PeerConnection is closed.
+// Sessions end on DELETE, ICE failure, stream end or Server shutdown.
+package webrtc
