@@ -88,6 +88,8 @@ func (d *Decoder) stereo(left, right *channelStream) {
 					scale = -scale
 				}
 				if ms {
+					// ms_used inverts the intensity sign. Like FFmpeg we also
+					// do so under ms_mask_present == 2 (all bands used).
 					scale = -scale
 				}
 				for j := range info.groupLen[g] {
@@ -96,6 +98,18 @@ func (d *Decoder) stereo(left, right *channelStream) {
 					r := right.spec[off+lo : off+hi]
 					for i := range r {
 						r[i] = l[i] * scale
+					}
+				}
+			case ms && bl == noiseHCB && br == noiseHCB:
+				// Both channels are noise and M/S is on: the right channel
+				// reuses the left's random vector at its own energy (§4.6.13.3).
+				ratio := math.Exp2(0.25 * float64(clampInt(int(right.bandVal[base+sfb]), -100, 155)-clampInt(int(left.bandVal[base+sfb]), -100, 155)))
+				for j := range info.groupLen[g] {
+					off := (win + j) * shortLines
+					l := left.spec[off+lo : off+hi]
+					r := right.spec[off+lo : off+hi]
+					for i := range r {
+						r[i] = l[i] * ratio
 					}
 				}
 			case ms && bl < noiseHCB && br < noiseHCB:
