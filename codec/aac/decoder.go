@@ -60,6 +60,7 @@ type channelState struct {
 type decodeStats struct {
 	frames, shortFrames, kbdFrames        int
 	msBands, isBands, pnsBands, tnsFilter int
+	escapes                               int
 }
 
 // Decoder decodes AAC-LC access units of one stream (mono or stereo) to PCM.

@@ -343,6 +343,7 @@ func (d *Decoder) parseSpectralData(cs *channelStream) error {
 									return errInvalid("escape prefix longer than %d", maxEscPrefix)
 								}
 							}
+							d.stats.escapes++
 							m := int32(1)<<(n+4) + int32(r.read(uint(n+4)))
 							if out[i] < 0 {
 								m = -m

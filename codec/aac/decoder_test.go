@@ -325,6 +325,7 @@ const (
 	toolTNS   tool = "tns"
 	toolPNS   tool = "pns"
 	toolShort tool = "short"
+	toolEsc   tool = "escape"
 )
 
 // Encoder options: everything off but what the row asks for.
@@ -358,7 +359,8 @@ func ffmpegCases() []ffmpegCase {
 	cs = append(cs,
 		ffmpegCase{sigSine, 44100, 64000, optsPlain, toolNone},
 		ffmpegCase{sigNoise, 48000, 96000, optsPlain, toolNone},
-		ffmpegCase{sigNoise, 32000, 256000, optsPlain, toolNone},
+		ffmpegCase{sigNoise, 32000, 256000, optsPlain, toolEsc},
+		ffmpegCase{sigStereo, 44100, 128000, append([]string{"-aac_coder", "fast"}, optsAll...), toolNone},
 		ffmpegCase{sigClicks, 44100, 128000, optsPlain, toolShort},
 		ffmpegCase{sigClicks, 16000, 32000, optsTNS, toolShort},
 		ffmpegCase{sigSpeech, 22050, 48000, optsPlain, toolNone},
@@ -387,7 +389,7 @@ func TestDecodeMatchesFFmpeg(t *testing.T) {
 		}
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%-48s %7s %8s %9s  %s\n", "stream", "frames", "SNR dB", "PNS dB", "tools seen")
+	fmt.Fprintf(&table, "\n%-56s %7s %8s %10s  %s\n", "stream", "frames", "SNR dB", "PNS dB", "tools seen")
 	for _, c := range ffmpegCases() {
 		t.Run(c.name(), func(t *testing.T) {
 			adts, ref := encodeWithFFmpeg(t, c.sig, c.rate, c.bitrate, c.opts)
@@ -411,8 +413,8 @@ func TestDecodeMatchesFFmpeg(t *testing.T) {
 			if snr < minSNR {
 				t.Errorf("SNR %.1f dB, want >= %.0f", snr, minSNR)
 			}
-			seen := fmt.Sprintf("short=%d kbd=%d ms=%d is=%d pns=%d tns=%d", st.shortFrames, st.kbdFrames, st.msBands, st.isBands, st.pnsBands, st.tnsFilter)
-			fmt.Fprintf(&table, "%-48s %7d %8.1f %9s  %s\n", c.name(), st.frames, snr, pns, seen)
+			seen := fmt.Sprintf("short=%d kbd=%d esc=%d ms=%d is=%d pns=%d tns=%d", st.shortFrames, st.kbdFrames, st.escapes, st.msBands, st.isBands, st.pnsBands, st.tnsFilter)
+			fmt.Fprintf(&table, "%-56s %7d %8.1f %10s  %s\n", c.name(), st.frames, snr, pns, seen)
 			var used int
 			switch c.tool {
 			case toolMS:
@@ -425,6 +427,8 @@ func TestDecodeMatchesFFmpeg(t *testing.T) {
 				used = st.pnsBands
 			case toolShort:
 				used = st.shortFrames
+			case toolEsc:
+				used = st.escapes
 			default:
 				used = 1
 			}
@@ -434,6 +438,41 @@ func TestDecodeMatchesFFmpeg(t *testing.T) {
 		})
 	}
 	t.Log(table.String())
+}
+
+// TestRejectsUnsupportedStreams feeds real ffmpeg streams this decoder does
+// not handle: 5.1, and AAC Main profile signalled in ADTS.
+func TestRejectsUnsupportedStreams(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "51.aac")
+	run(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+		"sine=frequency=440:sample_rate=48000:duration=0.2", "-af", "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0",
+		"-c:a", "aac", "-b:a", "256k", "-f", "adts", out)
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, err := SplitADTS(data)
+	if err != nil || len(frames) == 0 {
+		t.Fatalf("split: %d frames, %v", len(frames), err)
+	}
+	if _, err := NewDecoderConfig(frames[0].Header.Config()); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("5.1 stream: %v, want ErrUnsupported", err)
+	}
+	// The same stream's frames fed to a stereo decoder are refused, not
+	// misdecoded.
+	d, _ := NewDecoderConfig(fuzzConfigs[1])
+	if _, err := d.DecodeADTS(data[:frames[0].Header.FrameLength]); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("5.1 frame into a stereo decoder: %v", err)
+	}
+	if _, err := d.Decode(frames[0].Payload); err == nil {
+		t.Fatal("5.1 access unit decoded by a stereo decoder")
+	}
+	h := frames[0].Header
+	h.ObjectType = ObjectTypeMain
+	if _, err := NewDecoderConfig(h.Config()); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Main profile: %v", err)
+	}
 }
 
 func TestNewDecoderRejects(t *testing.T) {
