@@ -1,0 +1,187 @@
+'use strict';
+// Argument parsing and the local validation rules of the Agora Miniapp SDK
+// 2.6.4 (miniapp-protocol.md section 8). Local failures are Error objects
+// with the same messages; server and network failures are plain objects
+// {code, reason, ...}, as in the Agora SDK.
+
+var MAX_UID = 4294967295;
+
+/** Error codes raised inside the SDK (error-codes.md). */
+var CODES = {
+  AP_FAILED: 901,
+  TIMEOUT: 903,
+  DISCONNECTED: 904,
+  CONNECT_FAILED: 905
+};
+
+function fail(code, reason, extra) {
+  var e = { code: code, reason: reason };
+  if (extra) {
+    for (var k in extra) {
+      if (Object.prototype.hasOwnProperty.call(extra, k)) e[k] = extra[k];
+    }
+  }
+  return e;
+}
+
+/**
+ * Splits trailing arguments into plain values and the (onSuccess, onFailure)
+ * callbacks: the first function is onSuccess, the next onFailure; values
+ * before the first function fill the optional parameters in order. So both
+ * join(key, ch, uid, onSuccess, onFailure) and
+ * join(key, ch, uid, isAudioOnly, uidType, onSuccess, onFailure) work.
+ */
+function splitArgs(args, from) {
+  var values = [];
+  var fns = [];
+  for (var i = from; i < args.length; i++) {
+    if (typeof args[i] === 'function') fns.push(args[i]);
+    else if (fns.length === 0) values.push(args[i]);
+  }
+  return { values: values, onSuccess: fns[0], onFailure: fns[1] };
+}
+
+/**
+ * Runs the legacy callbacks when p settles and returns p. With an onFailure
+ * callback the rejection counts as handled (callback-style apps never touch
+ * the promise); the promise still rejects for whoever awaits it.
+ * onSuccessArgs maps the resolved value to the callback's arguments.
+ */
+function settle(p, onSuccess, onFailure, onSuccessArgs) {
+  p.then(function (v) {
+    if (typeof onSuccess === 'function') {
+      onSuccess.apply(null, onSuccessArgs ? onSuccessArgs(v) : [v]);
+    }
+  }, function (e) {
+    if (typeof onFailure === 'function') onFailure(e);
+  });
+  return p;
+}
+
+function isNullString(s) {
+  return typeof s === 'string' && s.toLowerCase() === 'null';
+}
+
+function checkAppId(appId) {
+  if (typeof appId !== 'string' || appId.trim() === '' || isNullString(appId.trim())) {
+    throw new Error('Invalid appId');
+  }
+  return appId.trim();
+}
+
+function checkKey(key, appId) {
+  if (!key) return appId;
+  if (typeof key !== 'string' || key === 'null') throw new Error('Invalid channelKey');
+  return key;
+}
+
+function checkChannel(channel) {
+  if (typeof channel !== 'string' || channel === '' || channel === 'null' || channel.length > 128) {
+    throw new Error('Invalid channel name');
+  }
+  return channel;
+}
+
+function checkRole(role) {
+  if (role !== 'broadcaster' && role !== 'audience') throw new Error('Invalid role');
+  return role;
+}
+
+function checkAudioOnly(v) {
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') throw new Error('Invalid isAudioOnly');
+  return v;
+}
+
+function checkUidType(v) {
+  if (v === undefined || v === null) return 0;
+  // compared loosely, like the Agora SDK: 1 and "1" mean a string account
+  // eslint-disable-next-line eqeqeq
+  return v == 1 ? 1 : 0;
+}
+
+/**
+ * Returns the uid as the string sent in join: the account for uidType 1, else
+ * a decimal uint32 (a falsy uid becomes a random one below 10^7).
+ */
+function checkJoinUid(uid, uidType, random) {
+  if (uidType === 1) {
+    if (typeof uid !== 'string' || uid.trim() === '') throw new Error('uid empty');
+    return uid;
+  }
+  if (!uid) uid = 1 + Math.floor(random() * 9999998);
+  var n = parseInt(uid, 10);
+  if (!isFinite(n) || n < 0 || n > MAX_UID) throw new Error('Invalid uid type');
+  return String(n);
+}
+
+/** A remote uid given to subscribe, mute, …: a number in uint32 range. */
+function checkRemoteUid(uid) {
+  if (typeof uid !== 'number' || !isFinite(uid) || Math.floor(uid) !== uid || uid < 0 || uid > MAX_UID) {
+    throw new Error('Invalid uid type');
+  }
+  return uid;
+}
+
+function checkTarget(target) {
+  if (target !== 'audio' && target !== 'video' && target !== 'all') throw new Error('Invalid target');
+  return target;
+}
+
+function checkStreamType(type) {
+  if (type !== 0 && type !== 1) throw new Error('Invalid stream type');
+  return type;
+}
+
+function checkToken(token) {
+  if (typeof token !== 'string' || token === '' || token === 'null') throw new Error('Invalid token');
+  return token;
+}
+
+/** 32 upper-case hex characters (the SDK session id). */
+function newSid(random) {
+  var hex = '0123456789ABCDEF';
+  var s = '';
+  for (var i = 0; i < 32; i++) s += hex.charAt(Math.floor(random() * 16));
+  return s;
+}
+
+/** "https://h:1/x" -> "https://h:1" ("" when apUrl is not an http(s) URL). */
+function origin(url) {
+  var m = /^(https?:\/\/[^/?#]+)/i.exec(String(url || ''));
+  return m ? m[1] : '';
+}
+
+/** The gateway URL next to an allocation URL: https -> wss, path /api. */
+function defaultServer(apUrl) {
+  var o = origin(apUrl);
+  if (!o) return '';
+  return o.replace(/^http/i, 'ws') + '/api';
+}
+
+function sleep(ms) {
+  return new Promise(function (resolve) { setTimeout(resolve, ms); });
+}
+
+module.exports = {
+  CODES: CODES,
+  MAX_UID: MAX_UID,
+  fail: fail,
+  splitArgs: splitArgs,
+  settle: settle,
+  checkAppId: checkAppId,
+  checkKey: checkKey,
+  checkChannel: checkChannel,
+  checkRole: checkRole,
+  checkAudioOnly: checkAudioOnly,
+  checkUidType: checkUidType,
+  checkJoinUid: checkJoinUid,
+  checkRemoteUid: checkRemoteUid,
+  checkTarget: checkTarget,
+  checkStreamType: checkStreamType,
+  checkToken: checkToken,
+  newSid: newSid,
+  origin: origin,
+  defaultServer: defaultServer,
+  sleep: sleep
+};
