@@ -694,3 +694,60 @@ func slicesEqual(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestPulseData decodes a hand-assembled mono access unit with pulse data
+// (ffmpeg's encoder never writes pulses): band 0 coded all-zero with book 1,
+// then pulses of amplitude 3 and 5 at lines 1 and 3.
+func TestPulseData(t *testing.T) {
+	var w testBits
+	w.put(idSCE, 3)
+	w.put(0, 4)   // element_instance_tag
+	w.put(100, 8) // global_gain = scalefactor 100: gain 1
+	w.put(0, 1)   // ics_reserved_bit
+	w.put(onlyLongSequence, 2)
+	w.put(sineShape, 1)
+	w.put(1, 6) // max_sfb
+	w.put(0, 1) // predictor_data_present
+	w.put(1, 4) // sect_cb = 1
+	w.put(1, 5) // sect_len = 1
+	w.put(0, 1) // scalefactor difference 0 (codeword "0")
+	w.put(1, 1) // pulse_data_present
+	w.put(1, 2) // number_pulse: 2 pulses
+	w.put(0, 6) // pulse_start_sfb
+	w.put(1, 5) // pulse_offset
+	w.put(3, 4) // pulse_amp
+	w.put(2, 5)
+	w.put(5, 4)
+	w.put(0, 1) // tns_data_present
+	w.put(0, 1) // gain_control_data_present
+	w.put(0, 1) // book 1 index 40 = (0,0,0,0), codeword "0"
+	w.put(idEND, 3)
+	d, err := NewDecoderConfig(fuzzConfigs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Decode(w.b); err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{0, -math.Pow(3, 4.0/3), 0, -math.Pow(5, 4.0/3), 0}
+	for i, v := range want {
+		if got := d.cs[0].spec[i]; math.Abs(got-v) > 1e-12 {
+			t.Errorf("line %d = %v, want %v", i, got, v)
+		}
+	}
+	// Pulse data is not allowed with short windows.
+	w = testBits{}
+	w.put(idSCE, 3)
+	w.put(0, 4)
+	w.put(100, 8)
+	w.put(0, 1)
+	w.put(eightShortSequence, 2)
+	w.put(sineShape, 1)
+	w.put(0, 4)    // max_sfb
+	w.put(0x7f, 7) // one group of 8
+	w.put(1, 1)    // pulse_data_present
+	w.put(0, 16)
+	if _, err := d.Decode(w.b); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("pulses in a short window: %v", err)
+	}
+}
