@@ -519,10 +519,7 @@ func (s *session) leave(st *member) error {
 		defer s.mu.Unlock()
 		if s.st == nil && !s.closing {
 			s.closing = true
-			select {
-			case s.wake <- struct{}{}:
-			default:
-			}
+			s.kickLocked()
 		}
 	})
 	s.mu.Unlock()

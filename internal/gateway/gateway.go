@@ -102,7 +102,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.mu.Unlock()
 	for _, s := range all {
-		s.terminate(encodeErrorPush(errcode.ServiceLost("node shutting down: rejoin")), 0, errcode.LeaveDrain)
+		s.terminate(drainPush(), 0, errcode.LeaveDrain)
 	}
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
@@ -117,6 +117,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 		<-done
 	}
 	return nil
+}
+
+func drainPush() []byte {
+	return encodeErrorPush(errcode.ServiceLost("node shutting down: rejoin"))
 }
 
 // maxAPBody bounds the allocation request body (the SDK sends ~400 bytes).
@@ -203,7 +207,10 @@ func (g *Gateway) publicAddress(r *http.Request) (string, int) {
 	return "127.0.0.1", port
 }
 
-// ServeWebSocket upgrades GET /api and runs one session until it ends.
+// ServeWebSocket upgrades GET /api and hands the connection to a session
+// goroutine owned by the Gateway (Run waits for it). Returning from the HTTP
+// handler lets net/http's connection goroutine, with its deep stack, exit:
+// an idle session then costs one small goroutine.
 func (g *Gateway) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	if g.draining {
@@ -213,9 +220,9 @@ func (g *Gateway) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	g.wg.Add(1)
 	g.mu.Unlock()
-	defer g.wg.Done()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
+		g.wg.Done()
 		g.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
@@ -223,11 +230,19 @@ func (g *Gateway) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	s := newSession(g, conn, r)
 	g.mu.Lock()
 	g.sessions[s] = struct{}{}
+	draining := g.draining // Run took its snapshot before this session existed
 	g.mu.Unlock()
-	s.run(r.Context())
-	g.mu.Lock()
-	delete(g.sessions, s)
-	g.mu.Unlock()
+	if draining {
+		s.terminate(drainPush(), 0, errcode.LeaveDrain)
+	}
+	go func() {
+		defer g.wg.Done()
+		// Not r.Context(): net/http cancels it when this handler returns.
+		s.run(context.Background())
+		g.mu.Lock()
+		delete(g.sessions, s)
+		g.mu.Unlock()
+	}()
 }
 
 func newSessionID() string {

@@ -45,7 +45,9 @@ type session struct {
 	closeDelay time.Duration // delay before the terminal close frame
 	ended      bool          // the connection is gone
 	abort      bool          // close abruptly (send queue overflow)
-	wake       chan struct{}
+	writing    bool          // a writer goroutine is draining out
+	writers    sync.WaitGroup
+	done       chan struct{} // closed when the connection is gone
 	held       []channel.Event // events that arrive while a join reply is pending
 	holding    bool
 	st         *member // nil when not joined
@@ -78,7 +80,7 @@ func (m *member) stopTimers() {
 }
 
 func newSession(g *Gateway, conn *websocket.Conn, r *http.Request) *session {
-	s := &session{g: g, conn: conn, id: newSessionID(), remote: r.RemoteAddr, wake: make(chan struct{}, 1),
+	s := &session{g: g, conn: conn, id: newSessionID(), remote: r.RemoteAddr, done: make(chan struct{}),
 		tokens: float64(g.cfg.RateBurst), lastToken: time.Now()}
 	s.rtmpHost, s.httpBase = g.hosts(r)
 	s.log = g.log.With("session", s.id, "remote", s.remote)
@@ -87,18 +89,10 @@ func newSession(g *Gateway, conn *websocket.Conn, r *http.Request) *session {
 
 // run serves the connection until it ends, then cleans up.
 func (s *session) run(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	s.idle = time.AfterFunc(s.g.cfg.IdleTimeout, func() {
 		s.idleHit.Store(true)
 		_ = s.conn.CloseNow()
 	})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.writeLoop(ctx)
-	}()
 
 	err := s.readLoop(ctx)
 
@@ -117,6 +111,7 @@ func (s *session) run(ctx context.Context) {
 	if s.leaveClose != nil {
 		s.leaveClose.Stop()
 	}
+	close(s.done)
 	s.mu.Unlock()
 	if st != nil {
 		grace := s.g.cfg.Grace
@@ -125,8 +120,7 @@ func (s *session) run(ctx context.Context) {
 				"leave_reason", int(reason), "reason", reason.String(), "grace", grace, "err", err)
 		}
 	}
-	cancel()
-	wg.Wait()
+	s.writers.Wait()
 	_ = s.conn.CloseNow()
 }
 
@@ -141,50 +135,90 @@ func (s *session) readLoop(ctx context.Context) error {
 			s.send(encodeReply(nil, errcode.BadRequest("binary frames are not supported; send JSON text"), nil))
 			continue
 		}
-		s.handle(ctx, data)
+		s.handleOnFreshStack(ctx, data)
 	}
 }
 
-// writeLoop sends queued frames until the context ends or a terminal close.
-func (s *session) writeLoop(ctx context.Context) {
+// handleOnFreshStack runs handle on a short-lived goroutine and waits for it.
+// Requests stay strictly ordered; the point is memory: JSON and token work
+// grows a stack to 16 KB, and the reader goroutine that idles in Read for the
+// whole session would keep that growth.
+func (s *session) handleOnFreshStack(ctx context.Context, data []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.handle(ctx, data)
+	}()
+	<-done
+}
+
+// kickLocked starts the writer goroutine if there is work and none runs;
+// s.mu held. The writer exits when the queue is empty, so an idle session
+// holds one goroutine (its handler), not two. run waits for it.
+func (s *session) kickLocked() {
+	if s.writing || (len(s.out) == 0 && !s.closing) {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.writing = true
+	s.writers.Add(1)
+	go func() {
+		defer s.writers.Done()
+		s.drain()
+	}()
+}
+
+// drain sends queued frames, then the terminal close if one is queued.
+func (s *session) drain() {
 	for {
 		s.mu.Lock()
 		frames := s.out
 		s.out, s.queued = nil, 0
 		closing, delay, abort := s.closing, s.closeDelay, s.abort
+		if len(frames) == 0 && !closing {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
 		s.mu.Unlock()
 		if abort {
 			_ = s.conn.CloseNow()
 			return
 		}
 		for _, f := range frames {
-			wctx, cancel := context.WithTimeout(ctx, s.g.cfg.WriteTimeout)
-			err := s.conn.Write(wctx, websocket.MessageText, f)
+			ctx, cancel := context.WithTimeout(context.Background(), s.g.cfg.WriteTimeout)
+			err := s.conn.Write(ctx, websocket.MessageText, f)
 			cancel()
 			if err != nil {
 				_ = s.conn.CloseNow()
 				return
 			}
 		}
-		if closing {
-			if delay > 0 {
-				t := time.NewTimer(delay)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-					return
-				}
+		if !closing {
+			continue
+		}
+		s.mu.Lock()
+		more := len(s.out) > 0 // queued before the close was requested
+		s.mu.Unlock()
+		if more {
+			continue
+		}
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return
 			}
-			// Reason "close" keeps the SDK from reporting 904 and rejoining (3.6).
-			_ = s.conn.Close(websocket.StatusNormalClosure, "close")
-			return
 		}
-		select {
-		case <-s.wake:
-		case <-ctx.Done():
-			return
-		}
+		// Reason "close" keeps the SDK from reporting 904 and rejoining (3.6).
+		_ = s.conn.Close(websocket.StatusNormalClosure, "close")
+		return
 	}
 }
 
@@ -200,18 +234,12 @@ func (s *session) queueLocked(frame []byte) {
 		s.log.Warn("client too slow: closing", "queued", s.queued)
 		s.closing, s.abort = true, true
 		s.out, s.queued = nil, 0
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.kickLocked()
 		return
 	}
 	s.out = append(s.out, frame)
 	s.queued++
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.kickLocked()
 }
 
 func (s *session) send(frames ...[]byte) {
@@ -234,6 +262,7 @@ func (s *session) terminate(explanation []byte, delay time.Duration, reason errc
 	}
 	s.queueLocked(explanation)
 	s.closing, s.closeDelay = true, delay
+	s.kickLocked()
 	s.mu.Unlock()
 	if st != nil {
 		_ = s.g.channels.Leave(st.ref, reason)
@@ -285,6 +314,7 @@ func (s *session) eventLocked(ev channel.Event) {
 			s.queueLocked(encodePush(&status{Action: "client-is-banned-by-server"}))
 		}
 		s.closing = true
+		s.kickLocked()
 		s.log.Info("session kicked", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
 			"leave_reason", int(ev.LeaveReason), "reason", ev.Err.Message())
 	}
