@@ -47,7 +47,7 @@ type session struct {
 	abort      bool          // close abruptly (send queue overflow)
 	writing    bool          // a writer goroutine is draining out
 	writers    sync.WaitGroup
-	done       chan struct{} // closed when the connection is gone
+	done       chan struct{}   // closed when the connection is gone
 	held       []channel.Event // events that arrive while a join reply is pending
 	holding    bool
 	st         *member // nil when not joined
