@@ -43,8 +43,12 @@ const (
 	// near silence does not switch windows.
 	encAttackFloor = 2e4
 	encInf         = 1 << 28
-	maxBands       = 8 * 16 // virtual bands: groups x bands, room for 8x15 short
-	inBufLen       = 3 * FrameLength
+	// encMaxInput bounds input samples (full scale is 1): 4 leaves room for
+	// overshoot of float sources while keeping the spectrum well inside what
+	// scalefactor 255 with magnitude 8191 can represent.
+	encMaxInput = 4.0
+	maxBands    = 8 * 16 // virtual bands: groups x bands, room for 8x15 short
+	inBufLen    = 3 * FrameLength
 )
 
 // Encoder is an AAC-LC encoder (ISO/IEC 14496-3 subpart 4). It turns PCM
@@ -113,6 +117,7 @@ type encTuning struct {
 	// (log domain): 1 follows the model only, 0 gives white noise.
 	psyWeight   float64
 	attackRatio float64
+	noMS        bool // code every band as L/R
 }
 
 func defaultTuning() encTuning {
@@ -262,13 +267,13 @@ func (e *Encoder) Encode(pcm []float32) ([][]byte, error) {
 		if e.nch == 1 {
 			dst := e.in[0][e.fill : e.fill+n]
 			for i, v := range pcm[:n] {
-				dst[i] = float64(v) * 32768
+				dst[i] = pcmSample(v)
 			}
 		} else {
 			l, r := e.in[0][e.fill:e.fill+n], e.in[1][e.fill:e.fill+n]
 			for i := range l {
-				l[i] = float64(pcm[2*i]) * 32768
-				r[i] = float64(pcm[2*i+1]) * 32768
+				l[i] = pcmSample(pcm[2*i])
+				r[i] = pcmSample(pcm[2*i+1])
 			}
 		}
 		e.fill += n
@@ -279,6 +284,22 @@ func (e *Encoder) Encode(pcm []float32) ([][]byte, error) {
 		}
 	}
 	return e.aus, nil
+}
+
+// pcmSample scales an input sample to the 16-bit range the MDCT works in.
+// Samples beyond encMaxInput (and NaN) cannot be meaningful audio; they are
+// clipped (NaN becomes 0) so that no arithmetic downstream overflows.
+func pcmSample(v float32) float64 {
+	x := float64(v)
+	if !(x > -encMaxInput) { // also catches NaN
+		if x != x {
+			return 0
+		}
+		x = -encMaxInput
+	} else if x > encMaxInput {
+		x = encMaxInput
+	}
+	return x * 32768
 }
 
 // Flush encodes the remaining input, padded with silence, so that every
@@ -311,7 +332,7 @@ func (e *Encoder) encodeBlock() {
 		e.transform(c, seq)
 		e.analyze(c)
 	}
-	if e.nch == 2 {
+	if e.nch == 2 && !e.tune.noMS {
 		e.decideMS()
 	}
 	for c := 0; c < e.nch; c++ {

@@ -841,3 +841,51 @@ func TestEscapeCoding(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEncode feeds arbitrary samples (including NaN, infinities and huge
+// values) to the encoder: it must not panic, and every access unit must
+// respect the size limit and decode with this package's decoder.
+func FuzzEncode(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x7f, 0, 0, 0xc0, 0x7f}, uint8(1), uint8(0))       // +Inf, NaN
+	f.Add([]byte{0xff, 0xff, 0x7f, 0x7f, 0, 0, 0x80, 0x3f}, uint8(2), uint8(3)) // max float, 1.0
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, uint8(1), uint8(5))
+	rates := []int{16000, 22050, 24000, 32000, 44100, 48000}
+	f.Fuzz(func(t *testing.T, data []byte, chans, rateSel uint8) {
+		ch := int(chans%2) + 1
+		cfg := EncoderConfig{SampleRate: rates[int(rateSel)%len(rates)], Channels: ch, Bitrate: 32000 * ch}
+		e, err := NewEncoder(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := NewDecoder(e.AudioSpecificConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Repeat the pattern to cover a few frames.
+		n := 3 * FrameLength * ch
+		pcm := make([]float32, n)
+		if len(data) >= 4 {
+			for i := range pcm {
+				k := (4 * i) % (len(data) - len(data)%4)
+				pcm[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[k:]))
+			}
+		}
+		check := func(aus [][]byte) {
+			for _, au := range aus {
+				if len(au)*8 > encMaxChannelBits*ch {
+					t.Fatalf("AU of %d bytes", len(au))
+				}
+				if _, err := d.Decode(au); err != nil {
+					t.Fatalf("our decoder: %v", err)
+				}
+			}
+		}
+		aus, err := e.Encode(pcm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(aus)
+		aus, _ = e.Flush()
+		check(aus)
+	})
+}
