@@ -1,21 +1,6 @@
 package aac
 
-import (
-	"errors"
-	"fmt"
-)
-
-// Errors callers may branch on. Every error returned by the parsers and the
-// decoder wraps one of them.
-var (
-	// ErrUnsupported is returned for valid streams that use tools or layouts
-	// this package does not implement (AAC Main, SSR, LTP, explicit SBR/PS,
-	// more than two channels, 960-sample frames, coupling channels, ...).
-	ErrUnsupported = errors.New("aac: unsupported stream")
-	// ErrInvalid is returned for malformed configurations, headers and access
-	// units.
-	ErrInvalid = errors.New("aac: invalid data")
-)
+import "fmt"
 
 // Audio object types (ISO/IEC 14496-3 table 1.17).
 const (
