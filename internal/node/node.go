@@ -10,10 +10,13 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
+	"github.com/minirtc/minirtc/internal/gateway"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -32,7 +35,10 @@ type Node struct {
 	store  store.Store
 	signer *token.URLSigner
 	auth   *token.MediaAuthorizer
-	mux    *http.ServeMux
+	// channels is the channel model shared by the gateway and the media plane.
+	channels *channel.Manager
+	gateway  *gateway.Gateway
+	mux      *http.ServeMux
 
 	httpLn   net.Listener
 	httpSrv  *http.Server
@@ -106,6 +112,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	// Components are wired below in dependency order (channel model, gateway,
 	// media hub, adapters). Each adds its HTTP routes to n.mux and its
 	// lifetime to n.services.
+	if err := n.wireGateway(cfg); err != nil {
+		return nil, err
+	}
 
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,
@@ -147,6 +156,42 @@ func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 
 // Store is the node's store.
 func (n *Node) Store() store.Store { return n.store }
+
+// wireGateway builds the channel model and the mini program gateway
+// (POST /api/v1, GET /api).
+func (n *Node) wireGateway(cfg config.Config) error {
+	n.channels = channel.NewManager(channel.Config{MediaStartTimeout: cfg.Gateway.MediaStartTimeout},
+		n.log.With("component", "channel"))
+	rtmpPort := 0
+	if _, p, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
+		rtmpPort, _ = strconv.Atoi(p)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Grace:              cfg.Gateway.GraceTimeout,
+		IdleTimeout:        cfg.Gateway.IdleTimeout,
+		KeyWillExpireLead:  cfg.Gateway.KeyWillExpireLead,
+		MaxMessageBytes:    int64(cfg.Gateway.MaxMessageBytes),
+		RateLimit:          float64(cfg.Gateway.RequestsPerSecond),
+		RateBurst:          2 * cfg.Gateway.RequestsPerSecond,
+		MaxUsersPerChannel: cfg.Gateway.MaxUsersPerChannel,
+		RTMPHost:           cfg.PublicHost,
+		RTMPPort:           rtmpPort,
+		FLV:                cfg.Gateway.PlayFLV,
+		URLTTL:             cfg.Gateway.URLLifetime,
+	}, n.store, n.channels, n.signer, n.log)
+	if err != nil {
+		return fmt.Errorf("node: gateway: %w", err)
+	}
+	n.gateway = gw
+	gw.Register(n.mux)
+	n.services = append(n.services,
+		service{name: "channel", run: n.channels.Run},
+		service{name: "gateway", run: gw.Run})
+	return nil
+}
+
+// Channels is the node's channel model (the media plane's seam, see internal/channel).
+func (n *Node) Channels() *channel.Manager { return n.channels }
 
 // Signer signs media URLs for this node.
 func (n *Node) Signer() *token.URLSigner { return n.signer }

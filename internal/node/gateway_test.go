@@ -1,0 +1,99 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// TestNodeServesGateway: a served node answers the allocation request and a
+// join with a real token over its WebSocket, then publish hands out a push URL.
+func TestNodeServesGateway(t *testing.T) {
+	n, err := NewWithStore(testConfig(t), slog.New(slog.NewTextHandler(io.Discard, nil)), store.NewMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := n.CreatedDefaultApp()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	base := "http://" + n.HTTPAddr()
+	var res *http.Response
+	for i := 0; ; i++ {
+		res, err = http.Post(base+"/api/v1", "application/json",
+			strings.NewReader(`{"service_name":"miniapp","json_body":"{\"command\":\"convergeAllocateEdge\"}"}`))
+		if err == nil && res.StatusCode == 200 {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("AP never answered: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var outer struct {
+		JSONBody string `json:"json_body"`
+	}
+	json.NewDecoder(res.Body).Decode(&outer)
+	res.Body.Close()
+	if !strings.Contains(outer.JSONBody, `"vid":`) || !strings.Contains(outer.JSONBody, `"servers":[{`) {
+		t.Fatalf("AP answer %q", outer.JSONBody)
+	}
+
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	conn, _, err := websocket.Dial(dctx, "ws://"+n.HTTPAddr()+"/api", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	tok, err := token.BuildRTC007(token.RTCOptions{AppID: app.ID, AppCert: app.Certificate, Channel: "room",
+		UID: "42", Role: token.RolePublisher, IssuedAt: time.Now(), Lifetime: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(id int, req map[string]any) map[string]any {
+		b, _ := json.Marshal(map[string]any{"requestId": id, "clientRequest": req})
+		if err := conn.Write(dctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		_, data, err := conn.Read(dctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		json.Unmarshal(data, &m)
+		if m["code"] != 200.0 || m["requestId"] != float64(id) {
+			t.Fatalf("reply %s", data)
+		}
+		r, _ := m["serverResponse"].(map[string]any)
+		return r
+	}
+	r := call(3, map[string]any{"action": "join", "role": "broadcaster", "appId": app.ID, "key_vos": tok,
+		"channel_name": "room", "uid": "42", "uidType": 0})
+	if r["uid"] != 42.0 {
+		t.Fatalf("join %v", r)
+	}
+	r = call(4, map[string]any{"action": "publish", "uid": 42})
+	if u, _ := r["url"].(string); !strings.HasPrefix(u, "rtmp://") {
+		t.Fatalf("publish %v", r)
+	}
+	if err := n.Channels().MayPublish(app.ID, "room", 42); err != nil {
+		t.Fatalf("media seam: %v", err)
+	}
+}
