@@ -22,6 +22,10 @@ const (
 // data may add up to 15 to a line.
 const maxPow43 = 8191 + 15
 
+// pnsSeed starts the noise generator of PNS (any non-zero value; the
+// generator is not normative).
+const pnsSeed = 0x2545f491
+
 // pcmScale turns the decoder's 16-bit PCM scale into [-1, 1).
 const pcmScale = 1.0 / 32768
 
@@ -143,10 +147,20 @@ func NewDecoderConfig(c Config) (*Decoder, error) {
 		tab:         sharedDecoderTables(),
 		long:        newIMDCT(longWindowLen),
 		short:       newIMDCT(shortWindowLen),
-		rng:         0x2545f491,
+		rng:         pnsSeed,
 		out:         make([]float32, adtsMaxBlocks*FrameLength*c.Channels),
 	}
 	return d, nil
+}
+
+// Reset forgets the overlap carried from the previous frame, as after a
+// seek or a gap in the stream: the next frame decodes as if it were the
+// first.
+func (d *Decoder) Reset() {
+	for ch := range d.state {
+		d.state[ch] = channelState{}
+	}
+	d.rng = pnsSeed
 }
 
 // Config returns the stream configuration the decoder was made for.

@@ -757,3 +757,26 @@ func TestPulseData(t *testing.T) {
 		t.Fatalf("pulses in a short window: %v", err)
 	}
 }
+
+func TestDecoderReset(t *testing.T) {
+	frames := loadTestFrames(t, "testdata/stereo48k.aac")
+	fresh, _ := NewDecoderConfig(frames[0].Header.Config())
+	used, _ := NewDecoderConfig(frames[0].Header.Config())
+	for _, fr := range frames[:5] {
+		if _, err := used.Decode(fr.Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := fresh.Decode(frames[9].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used.Reset()
+	got, err := used.Decode(frames[9].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slicesEqual(got, want) {
+		t.Fatal("a reset decoder differs from a new one")
+	}
+}
