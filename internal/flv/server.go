@@ -28,9 +28,14 @@ type authorizer interface {
 // socket accepts nothing for this long is dropped.
 const DefaultWriteTimeout = 10 * time.Second
 
+// DefaultBatchInterval is the least time between two writes to a viewer
+// (see rtmp.DefaultBatchInterval for the reasoning).
+const DefaultBatchInterval = 100 * time.Millisecond
+
 // Config holds the FLV server's knobs; zero values mean the defaults.
 type Config struct {
-	WriteTimeout time.Duration
+	WriteTimeout  time.Duration
+	BatchInterval time.Duration // < 0: write every batch at once
 }
 
 // Server serves HTTP-FLV (GET /live/{stream}.flv, chunked) and WebSocket-FLV
@@ -55,6 +60,9 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, log *slog.Logger) (*
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.BatchInterval == 0 {
+		cfg.BatchInterval = DefaultBatchInterval
 	}
 	return &Server{
 		cfg:      cfg,

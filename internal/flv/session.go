@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/minirtc/minirtc/internal/media"
 )
@@ -26,7 +27,13 @@ func (ss *session) run(ctx context.Context, out sink) error {
 		started bool
 		last    [2]*media.Track
 		err     error
+		timer   *time.Timer
 	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		batch, err = ss.rd.Next(ctx, batch[:0])
 		if len(batch) == 0 {
@@ -70,6 +77,18 @@ func (ss *session) run(ctx context.Context, out sink) error {
 		clear(batch)
 		if err := out.write(bufs); err != nil {
 			return err
+		}
+		if iv := ss.srv.cfg.BatchInterval; iv > 0 {
+			if timer == nil {
+				timer = time.NewTimer(iv)
+			} else {
+				timer.Reset(iv)
+			}
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 }

@@ -190,7 +190,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 			}
 		}
 	}()
-	pl := player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout}
+	pl := player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval}
 	err = pl.run(ctx)
 	cancel()
 	nc.Close()

@@ -12,9 +12,10 @@ import (
 
 // player writes a reader's packets to one RTMP viewer.
 type player struct {
-	nc      net.Conn
-	rd      *media.Reader
-	timeout time.Duration
+	nc       net.Conn
+	rd       *media.Reader
+	timeout  time.Duration
+	interval time.Duration // minimum time between two writes (batching)
 }
 
 // run writes until the reader ends, the write fails or ctx is cancelled.
@@ -25,7 +26,15 @@ func (pl *player) run(ctx context.Context) error {
 		started bool
 		last    [2]*media.Track
 		err     error
+
+		deadline time.Time // write deadline, refreshed at most once a second
+		timer    *time.Timer
 	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		batch, err = pl.rd.Next(ctx, batch[:0])
 		if len(batch) == 0 {
@@ -53,10 +62,28 @@ func (pl *player) run(ctx context.Context) error {
 			bufs = append(bufs, packetChunks(p)...)
 		}
 		clear(batch)
-		_ = pl.nc.SetWriteDeadline(time.Now().Add(pl.timeout))
+		now := time.Now()
+		if d := now.Add(pl.timeout); d.Sub(deadline) > time.Second {
+			deadline = d
+			_ = pl.nc.SetWriteDeadline(deadline)
+		}
 		nb := net.Buffers(bufs)
 		if _, err := nb.WriteTo(pl.nc); err != nil {
 			return fmt.Errorf("rtmp: write: %w", err)
+		}
+		// Batching: let packets gather for a moment before the next write, so
+		// that a viewer costs one syscall per interval rather than per frame.
+		if pl.interval > 0 {
+			if timer == nil {
+				timer = time.NewTimer(pl.interval)
+			} else {
+				timer.Reset(pl.interval)
+			}
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 }

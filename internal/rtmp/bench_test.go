@@ -1,0 +1,246 @@
+package rtmp
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/message"
+
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// allowAll authorizes every stream name as app/room/uid 1 (benchmarks only).
+type allowAll struct{}
+
+func (allowAll) Authorize(_ context.Context, _ token.Action, _ string, _ url.Values) (token.MediaGrant, error) {
+	return token.MediaGrant{AppID: "bench", Channel: "room", UID: "1"}, nil
+}
+
+// A baseline H.264 SPS/PPS (320x240) so that clients can parse the sequence header.
+var benchVideo = &media.Track{Codec: media.CodecH264,
+	SPS: [][]byte{{0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0xa4, 0x80}},
+	PPS: [][]byte{{0x68, 0xcb, 0x83, 0xcb, 0x20}}, Width: 320, Height: 240, FrameRate: 25}
+var benchAudio = &media.Track{Codec: media.CodecAAC, Config: []byte{0x12, 0x10}, SampleRate: 44100, Channels: 2}
+
+// publishSynthetic writes a 500 kbit/s H.264 (25 fps, 2 s GOP) + 64 kbit/s
+// AAC stream into the hub in real time until ctx ends.
+func publishSynthetic(ctx context.Context, pub *media.Publisher) {
+	pub.SetTracks(benchVideo, benchAudio)
+	avcc := func(n int) []byte {
+		b := make([]byte, n)
+		b[0], b[1], b[2], b[3] = byte((n-4)>>24), byte((n-4)>>16), byte((n-4)>>8), byte(n-4)
+		return b
+	}
+	key, inter, aac := avcc(25000), avcc(2040), make([]byte, 186)
+	start := time.Now()
+	var v, a int
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Since(start)
+		for vt := time.Duration(v) * 40 * time.Millisecond; vt <= now; vt = time.Duration(v) * 40 * time.Millisecond {
+			payload := inter
+			if v%50 == 0 {
+				payload = key
+			}
+			_ = pub.Write(&media.Packet{Track: benchVideo, DTS: vt, PTS: vt, Keyframe: v%50 == 0, Payload: payload})
+			v++
+		}
+		for at := time.Duration(a) * 1024 * time.Second / 44100; at <= now; at = time.Duration(a) * 1024 * time.Second / 44100 {
+			_ = pub.Write(&media.Packet{Track: benchAudio, DTS: at, PTS: at, Keyframe: true, Payload: aac})
+			a++
+		}
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func liveBytes() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
+}
+
+// BenchmarkRTMPFanout is the play load benchmark: one publisher and N RTMP
+// readers on loopback. The readers run in a child process (this test binary,
+// TestBenchReaders), so the CPU and memory figures are the server's alone.
+// Run it once per N:
+//
+//	go test -run XXX -bench RTMPFanout -benchtime 1x ./internal/rtmp
+func BenchmarkRTMPFanout(b *testing.B) {
+	for _, n := range []int{100, 300, 600} {
+		b.Run(fmt.Sprintf("readers=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				runFanout(b, n)
+			}
+		})
+	}
+}
+
+func runFanout(b *testing.B, n int) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub, err := media.NewHub(media.Config{}, nil, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hub.Close()
+	srv, err := NewServer(Config{BatchInterval: benchInterval()}, hub, allowAll{}, nil, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = srv.Serve(ctx, ln) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	pub, err := hub.Publish(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { defer wg.Done(); publishSynthetic(ctx, pub) }()
+	time.Sleep(500 * time.Millisecond)
+	memBefore := liveBytes()
+	// Baseline: the publisher and the runtime with no reader.
+	b0, bt0 := cpuTime(), time.Now()
+	time.Sleep(3 * time.Second)
+	base := float64(cpuTime()-b0) / float64(time.Since(bt0)) * 100
+
+	child := exec.Command(os.Args[0], "-test.run=^TestBenchReaders$", "-test.v=false")
+	child.Env = append(os.Environ(), "MINIRTC_BENCH_ADDR="+ln.Addr().String(), "MINIRTC_BENCH_READERS="+strconv.Itoa(n))
+	out, _ := child.StdoutPipe()
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		b.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	// The child prints "ready" when all readers play, then latencies at the end.
+	if !lines.Scan() || lines.Text() != "ready" {
+		b.Fatalf("reader process: %q %v", lines.Text(), lines.Err())
+	}
+	time.Sleep(time.Second)
+	memAfter := liveBytes()
+	const window = 6 * time.Second
+	c0, t0, d0 := cpuTime(), time.Now(), hub.Stats().Drops
+	time.Sleep(window)
+	c1, t1, d1 := cpuTime(), time.Now(), hub.Stats().Drops
+	hub.EndStream(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
+
+	var lat []time.Duration
+	for lines.Scan() {
+		var res []time.Duration
+		if err := json.Unmarshal(lines.Bytes(), &res); err == nil {
+			lat = res
+		}
+	}
+	_ = child.Wait()
+	if len(lat) != n {
+		b.Fatalf("%d latencies from %d readers", len(lat), n)
+	}
+	slices.Sort(lat)
+	cpu := float64(c1-c0) / float64(t1.Sub(t0)) * 100 // % of one core
+	b.ReportMetric(cpu/float64(n)*100, "%core/100readers")
+	b.ReportMetric((cpu-base)/float64(n)*100, "%core/100readers-marginal")
+	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "ms-p50-keyframe")
+	b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "ms-p99-keyframe")
+	b.ReportMetric(float64(int64(memAfter)-int64(memBefore))/float64(n)/1024, "KB/reader")
+	b.ReportMetric(float64(d1-d0), "drops")
+}
+
+// TestBenchReaders is the reader side of BenchmarkRTMPFanout, run in a child
+// process; without its environment it has nothing to do.
+func TestBenchReaders(t *testing.T) {
+	addr, nStr := os.Getenv("MINIRTC_BENCH_ADDR"), os.Getenv("MINIRTC_BENCH_READERS")
+	if addr == "" {
+		return // only meaningful as the benchmark's child process
+	}
+	n, _ := strconv.Atoi(nStr)
+	u, _ := url.Parse("rtmp://" + addr + "/live/bench")
+	lat := make([]time.Duration, n)
+	var ready, done sync.WaitGroup
+	ready.Add(n)
+	done.Add(n)
+	sem := make(chan struct{}, 4) // a few connects at a time, as viewers arrive
+	for i := range n {
+		go func() {
+			defer done.Done()
+			sem <- struct{}{}
+			start := time.Now()
+			c := &gortmplib.Client{URL: u}
+			err := c.Initialize(context.Background())
+			if err != nil {
+				<-sem
+				ready.Done()
+				t.Errorf("reader %d: %v", i, err)
+				return
+			}
+			defer c.Close()
+			for {
+				msg, err := c.Read()
+				if err != nil {
+					<-sem
+					ready.Done()
+					return
+				}
+				if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU && v.IsKeyFrame {
+					lat[i] = time.Since(start)
+					break
+				}
+			}
+			<-sem
+			ready.Done()
+			// From now on only drain the socket, as cheaply as possible, so
+			// that this process takes little CPU from the server's.
+			buf := make([]byte, 64<<10)
+			nc := c.NetConn()
+			for {
+				if _, err := nc.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	fmt.Println("ready")
+	done.Wait()
+	b, _ := json.Marshal(lat)
+	fmt.Println(string(b))
+}
+
+// benchInterval lets a benchmark run try another batch interval
+// (MINIRTC_BENCH_INTERVAL=100ms); the default is the server's.
+func benchInterval() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("MINIRTC_BENCH_INTERVAL"))
+	return d
+}
