@@ -495,3 +495,18 @@ func TestURLRefresh(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 }
+
+func TestEnforcePublisherToken(t *testing.T) {
+	e := newEnv(t, func(_ *Config, a *store.App) { a.Settings.EnforcePublisherToken = true })
+	sub, err := token.BuildRTC007(token.RTCOptions{AppID: e.app.ID, AppCert: e.app.Certificate, Channel: "room",
+		UID: "5", Role: token.RoleSubscriber, IssuedAt: e.clk.Now(), Lifetime: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial()
+	c.uid = "5"
+	c.ok("join", c.joinFields(sub, "room", "5", "broadcaster"))
+	c.fail("publish", nil, "433", "no authorized: token lacks publish privilege")
+	c.ok("update_key", map[string]any{"key_vos": e.token("room", "5", 600)})
+	c.ok("publish", nil)
+}

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"runtime/debug"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -147,6 +149,13 @@ func (s *session) handleOnFreshStack(ctx context.Context, data []byte) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer func() {
+			// A bug must cost one reply, not the node: answer 500 and log it.
+			if v := recover(); v != nil {
+				s.log.Error("panic while handling a request", "panic", v, "stack", string(debug.Stack()))
+				s.send(encodeReply(nil, errcode.Internal(fmt.Errorf("panic: %v", v)), nil))
+			}
+		}()
 		s.handle(ctx, data)
 	}()
 	<-done
