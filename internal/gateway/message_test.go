@@ -2,8 +2,16 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 // frames are decoder cases; they also seed FuzzDecodeRequest.
@@ -123,3 +131,41 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAllocate: the allocation endpoint answers 200 with a json_body string
+// holding vid and servers, whatever the body (miniapp-protocol.md 2.3).
+func FuzzAllocate(f *testing.F) {
+	f.Add([]byte(`{"service_name":"miniapp","json_body":"{\"command\":\"convergeAllocateEdge\",\"appId\":\"a\",\"uid\":\"1\",\"cname\":\"c\"}"}`))
+	f.Add([]byte(`{"json_body":"{\"uid\":5}"}`))
+	f.Add([]byte(`{"json_body":{}}`))
+	f.Add([]byte(``))
+	g, err := New(Config{}, nopApps{}, channel.NewManager(channel.Config{}, discardLog()), token.NewURLSigner([]byte("k")), discardLog())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		w := httptest.NewRecorder()
+		g.ServeAllocate(w, httptest.NewRequest("POST", "http://rtc.example.com/api/v1", bytes.NewReader(body)))
+		var outer struct {
+			JSONBody string `json:"json_body"`
+		}
+		if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &outer) != nil {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		var inner struct {
+			VID     *int64 `json:"vid"`
+			Servers []struct {
+				Address string `json:"address"`
+			} `json:"servers"`
+		}
+		if json.Unmarshal([]byte(outer.JSONBody), &inner) != nil || inner.VID == nil || len(inner.Servers) != 1 || inner.Servers[0].Address == "" {
+			t.Fatalf("json_body %s", outer.JSONBody)
+		}
+	})
+}
+
+type nopApps struct{}
+
+func (nopApps) App(context.Context, string) (store.App, error) { return store.App{}, store.ErrNotFound }
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
