@@ -38,6 +38,7 @@ type Node struct {
 	// channels is the channel model shared by the gateway and the media plane.
 	channels *channel.Manager
 	gateway  *gateway.Gateway
+	media    *mediaPlane
 	mux      *http.ServeMux
 
 	httpLn   net.Listener
@@ -115,6 +116,10 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireGateway(cfg); err != nil {
 		return nil, err
 	}
+	if err := n.wireMedia(cfg); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { n.media.rtmpLn.Close() })
 
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,

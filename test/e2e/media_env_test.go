@@ -268,3 +268,5 @@ func runWait(cmd *exec.Cmd) error {
 	}
 	return nil
 }
+
+func mediaKey(app, uid string) media.Key { return media.Key{AppID: app, Channel: "room", UID: uid} }

@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config"
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/rtmp"
+)
+
+// mediaPlane is the media hub with its RTMP and FLV adapters.
+type mediaPlane struct {
+	hub    *media.Hub
+	rtmp   *rtmp.Server
+	flv    *flv.Server
+	rtmpLn net.Listener
+}
+
+// wireMedia builds the media hub, connects it to the channel model both ways
+// (liveness reports in, stream stops and kicks out) and adds the RTMP server
+// and the HTTP/WS-FLV route. The RTMP listener opens here so that RTMPAddr is
+// known before Run.
+func (n *Node) wireMedia(cfg config.Config) error {
+	mc := cfg.Media
+	hub, err := media.NewHub(media.Config{
+		QueueSize:           mc.ReaderQueue,
+		GOPMaxPackets:       mc.GOPCacheFrames,
+		GOPMaxBytes:         mc.GOPCacheBytes,
+		Grace:               mc.PublisherGrace,
+		HoldTimeout:         mc.HoldTimeout,
+		MaxPublishers:       mc.MaxPublishers,
+		MaxReadersPerStream: mc.MaxReadersPerStream,
+	}, channelObserver{n.channels, n.log}, n.log)
+	if err != nil {
+		return fmt.Errorf("node: media hub: %w", err)
+	}
+	gate := func(_ context.Context, app, ch, uid string) error {
+		u, err := strconv.ParseUint(uid, 10, 32)
+		if err != nil {
+			return errcode.InvalidUID(err.Error())
+		}
+		return n.channels.MayPublish(app, ch, uint32(u))
+	}
+	auth := n.auth
+	rs, err := rtmp.NewServer(rtmp.Config{WriteTimeout: mc.WriteTimeout}, hub, auth, gate, n.log)
+	if err != nil {
+		return fmt.Errorf("node: rtmp: %w", err)
+	}
+	fs, err := flv.NewServer(flv.Config{WriteTimeout: mc.WriteTimeout}, hub, auth, n.log)
+	if err != nil {
+		return fmt.Errorf("node: flv: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.RTMP.Addr)
+	if err != nil {
+		return fmt.Errorf("node: rtmp listen %s: %w", cfg.RTMP.Addr, err)
+	}
+	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln}
+	fs.Register(n.mux)
+
+	// Channel -> media: a stream that ends in the channel (unpublish, leave,
+	// media start timeout) drops its ingest and players; a kicked or departed
+	// member's players are closed too.
+	stopObs := n.channels.Observe(func(ev channel.Event) {
+		uid := strconv.FormatUint(uint64(ev.UID), 10)
+		switch ev.Kind {
+		case channel.EventStreamStopped:
+			hub.EndStream(media.Key{AppID: ev.App, Channel: ev.Channel, UID: uid},
+				errcode.NotPublishing("the stream was unpublished"))
+		case channel.EventKicked, channel.EventMemberLeft:
+			reason := error(errcode.NotPublishing("the member left the channel"))
+			if ev.Err != nil {
+				reason = ev.Err
+			}
+			hub.EndStream(media.Key{AppID: ev.App, Channel: ev.Channel, UID: uid}, reason)
+			hub.CloseViewer(ev.App, ev.Channel, uid, reason)
+		}
+	})
+	n.services = append(n.services,
+		service{name: "rtmp", run: func(ctx context.Context) error { return rs.Serve(ctx, ln) }},
+		service{name: "media", run: func(ctx context.Context) error {
+			<-ctx.Done()
+			stopObs()
+			hub.Close() // ends every reader, so FLV handlers return
+			fs.Close()
+			return nil
+		}})
+	return nil
+}
+
+// RTMPAddr is the address the RTMP listener is bound to.
+func (n *Node) RTMPAddr() string { return n.media.rtmpLn.Addr().String() }
+
+// Media is the node's media hub.
+func (n *Node) Media() *media.Hub { return n.media.hub }
+
+// channelObserver reports stream liveness from the hub to the channel model.
+type channelObserver struct {
+	ch  *channel.Manager
+	log interface {
+		Debug(msg string, args ...any)
+	}
+}
+
+func (o channelObserver) uid(k media.Key) (uint32, bool) {
+	u, err := strconv.ParseUint(k.UID, 10, 32)
+	return uint32(u), err == nil
+}
+
+func (o channelObserver) report(what string, k media.Key, f func(app, ch string, uid uint32) error) {
+	u, ok := o.uid(k)
+	if !ok {
+		return
+	}
+	if err := f(k.AppID, k.Channel, u); err != nil && !errors.Is(err, context.Canceled) {
+		// The member may have left meanwhile; the channel has already moved on.
+		o.log.Debug("media report not applied", "event", what, "app", k.AppID, "channel", k.Channel, "uid", k.UID, "err", err)
+	}
+}
+
+func (o channelObserver) MediaStarted(k media.Key, _ media.Info) {
+	o.report("started", k, o.ch.MediaStarted)
+}
+func (o channelObserver) MediaPaused(k media.Key) { o.report("paused", k, o.ch.MediaPaused) }
+func (o channelObserver) MediaResumed(k media.Key, _ media.Info) {
+	o.report("resumed", k, o.ch.MediaResumed)
+}
+func (o channelObserver) MediaStopped(k media.Key, _ error) {
+	o.report("stopped", k, o.ch.MediaStopped)
+}
