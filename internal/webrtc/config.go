@@ -1,0 +1,138 @@
+package webrtc
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	pion "github.com/pion/webrtc/v4"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultUDPAddr     = ":8443"
+	DefaultMTU         = 1200 // RTP payload bytes: fits any path with SRTP and a TURN/VPN header
+	DefaultPLIInterval = 2 * time.Second
+	DefaultQueueSize   = 512
+	DefaultReorderWait = 80 * time.Millisecond
+	DefaultMaxSessions = 10000
+)
+
+// Config holds the WebRTC knobs; zero values mean the defaults above.
+type Config struct {
+	// UDPAddr is the one UDP address all peers share (ICE UDP mux), e.g.
+	// ":8443" or "127.0.0.1:0". Ignored when PortMin/PortMax are set.
+	UDPAddr string
+	// PortMin/PortMax select a UDP port range (one port per peer) instead of
+	// the shared port.
+	PortMin, PortMax uint16
+	// PublicIPs are announced instead of the local addresses (NAT 1:1), e.g.
+	// the public address of a cloud VM.
+	PublicIPs []string
+	// Interfaces restricts ICE host candidates to these interface names.
+	Interfaces []string
+	// LoopbackOnly gathers only IPv4 loopback candidates, disables mDNS and
+	// binds to 127.0.0.1 (tests, single-machine setups).
+	LoopbackOnly bool
+	// MTU is the largest RTP payload sent.
+	MTU int
+	// PLIInterval is the longest time a WHIP publisher's stream may go
+	// without a keyframe: minirtc asks for one (PLI) this often when none
+	// arrived, so that RTMP/FLV readers joining late start fast and the GOP
+	// cache stays small. Browsers otherwise send keyframes only on request.
+	PLIInterval time.Duration
+	// QueueSize is each WHEP session's queue of frames.
+	QueueSize int
+	// ReorderWait is how long an RTP gap is waited for (NACK retransmission)
+	// before it is skipped.
+	ReorderWait time.Duration
+	// MaxSessions caps WHIP+WHEP sessions on this node.
+	MaxSessions int
+	// OpusBitrate is the bit rate of Opus made from AAC (0 = 32 kbit/s per channel).
+	OpusBitrate int
+	// AACBitrate is the bit rate of AAC made from Opus (0 = 64 kbit/s per channel).
+	AACBitrate int
+	// AACChannels of AAC made from Opus: 1 (default) or 2.
+	AACChannels int
+}
+
+func (c Config) withDefaults() Config {
+	if c.UDPAddr == "" {
+		c.UDPAddr = DefaultUDPAddr
+		if c.LoopbackOnly {
+			c.UDPAddr = "127.0.0.1:0"
+		}
+	}
+	if c.MTU <= 0 {
+		c.MTU = DefaultMTU
+	}
+	if c.PLIInterval <= 0 {
+		c.PLIInterval = DefaultPLIInterval
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.ReorderWait <= 0 {
+		c.ReorderWait = DefaultReorderWait
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	return c
+}
+
+// newAPI builds the pion API: codecs, interceptors and the network settings.
+// It returns the UDP socket it opened (nil with a port range).
+func newAPI(c Config) (*pion.API, net.PacketConn, ice.UDPMux, error) {
+	m, reg, err := newMediaEngine()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var se pion.SettingEngine
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	se.LoggerFactory = lf
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6})
+	if c.LoopbackOnly {
+		se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	if len(c.Interfaces) > 0 {
+		names := slices.Clone(c.Interfaces)
+		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(names, name) })
+	}
+	if len(c.PublicIPs) > 0 {
+		for _, ip := range c.PublicIPs {
+			if net.ParseIP(ip) == nil {
+				return nil, nil, nil, fmt.Errorf("webrtc: public IP %q is not an IP address", ip)
+			}
+		}
+		se.SetNAT1To1IPs(c.PublicIPs, pion.ICECandidateTypeHost)
+	}
+	var conn net.PacketConn
+	var mux ice.UDPMux
+	if c.PortMin != 0 || c.PortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(c.PortMin, c.PortMax); err != nil {
+			return nil, nil, nil, fmt.Errorf("webrtc: UDP port range %d-%d: %w", c.PortMin, c.PortMax, err)
+		}
+	} else {
+		network := "udp"
+		if c.LoopbackOnly {
+			network = "udp4"
+		}
+		conn, err = net.ListenPacket(network, c.UDPAddr)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("webrtc: listen UDP %s: %w", c.UDPAddr, err)
+		}
+		mux = pion.NewICEUDPMux(lf.NewLogger("ice"), conn)
+		se.SetICEUDPMux(mux)
+	}
+	api := pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(reg), pion.WithSettingEngine(se))
+	return api, conn, mux, nil
+}

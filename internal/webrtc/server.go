@@ -1,0 +1,377 @@
+package webrtc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+	"github.com/pion/ice/v4"
+	pion "github.com/pion/webrtc/v4"
+)
+
+// Authorizer decides whether a media connection may publish or play a
+// stream (token.MediaAuthorizer).
+type Authorizer interface {
+	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
+}
+
+// Channels makes WHIP publishers members of their channel, like a mini
+// program that joined and published, and carries video rotation between the
+// channel and WebRTC. It is implemented over channel.Manager (ChannelBridge)
+// and may be nil (media only).
+type Channels interface {
+	// JoinPublisher makes uid a broadcaster of the channel with a published
+	// stream. kicked is called at most once if the channel removes the member
+	// (kick, ban, the same uid joining elsewhere); leave ends the membership.
+	JoinPublisher(app, channel, uid, session string, kicked func(reason error)) (leave func(), err error)
+	// SetRotation reports the rotation (degrees clockwise) of uid's video.
+	SetRotation(app, channel, uid string, degrees int)
+	// Rotation is the known rotation of uid's video (0 when unknown).
+	Rotation(app, channel, uid string) int
+}
+
+// maxOfferSize bounds the SDP body read from clients.
+const maxOfferSize = 64 << 10
+
+// Server serves WHIP and WHEP. Create it with New, add its routes with
+// Register, and run it with Run.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	hub   *media.Hub
+	auth  Authorizer
+	chans Channels
+	api   *pion.API
+	conn  net.PacketConn
+	mux   ice.UDPMux
+	now   func() time.Time
+
+	mu       sync.Mutex
+	sessions map[string]session
+	feeds    map[media.Key]*feed
+	// publishers are the WHIP sessions by stream, for viewer PLIs.
+	publishers map[media.Key]*whipSession
+	closed     bool
+	wg         sync.WaitGroup // every goroutine the server started
+	stop       chan struct{}  // closed when Run's context ends
+}
+
+// session is a WHIP or WHEP session.
+type session interface {
+	close(reason error)
+	pc() *pion.PeerConnection
+}
+
+// New builds the server and opens its UDP socket. chans may be nil.
+func New(cfg Config, hub *media.Hub, auth Authorizer, chans Channels, log *slog.Logger) (*Server, error) {
+	if log == nil || hub == nil || auth == nil {
+		return nil, errors.New("webrtc: nil logger, hub or authorizer")
+	}
+	cfg = cfg.withDefaults()
+	api, conn, udpMux, err := newAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: log.With("component", "webrtc"), hub: hub, auth: auth, chans: chans,
+		api: api, conn: conn, mux: udpMux, now: time.Now,
+		sessions:   make(map[string]session),
+		feeds:      make(map[media.Key]*feed),
+		publishers: make(map[media.Key]*whipSession),
+		stop:       make(chan struct{}),
+	}
+	return s, nil
+}
+
+// UDPAddr is the shared UDP address (nil with a port range).
+func (s *Server) UDPAddr() net.Addr {
+	if s.conn == nil {
+		return nil
+	}
+	return s.conn.LocalAddr()
+}
+
+// Register adds the WHIP/WHEP routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /whip/{app}/{channel}/{uid}", s.handleWHIP)
+	mux.HandleFunc("POST /whep/{app}/{channel}/{uid}", s.handleWHEP)
+	mux.HandleFunc("OPTIONS /whip/{app}/{channel}/{uid}", s.handleOptions)
+	mux.HandleFunc("OPTIONS /whep/{app}/{channel}/{uid}", s.handleOptions)
+	mux.HandleFunc("DELETE /webrtc/session/{id}", s.handleDelete)
+	mux.HandleFunc("PATCH /webrtc/session/{id}", s.handlePatch)
+	mux.HandleFunc("OPTIONS /webrtc/session/{id}", s.handleOptions)
+	mux.HandleFunc("GET /webrtc/", s.handlePage)
+}
+
+// Run serves until ctx ends, then closes every session and waits for all
+// goroutines.
+func (s *Server) Run(ctx context.Context) error {
+	<-ctx.Done()
+	s.mu.Lock()
+	s.closed = true
+	close(s.stop)
+	sessions := make([]session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	reason := errcode.ServiceExited("node shutting down")
+	for _, ss := range sessions {
+		ss.close(reason)
+	}
+	s.wg.Wait()
+	if s.mux != nil {
+		s.mux.Close()
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	return nil
+}
+
+// Stats are the server's counters.
+type Stats struct{ Sessions, Feeds int }
+
+// Stats returns the current counts.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Sessions: len(s.sessions), Feeds: len(s.feeds)}
+}
+
+// goRun starts f as a server-owned goroutine; false when shutting down.
+func (s *Server) goRun(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func (s *Server) addSession(id string, ss session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errcode.ServiceExited("node shutting down")
+	}
+	if len(s.sessions) >= s.cfg.MaxSessions {
+		return errcode.Overloaded(fmt.Sprintf("WebRTC session limit of this node (%d) reached", s.cfg.MaxSessions))
+	}
+	s.sessions[id] = ss
+	return nil
+}
+
+func (s *Server) removeSession(id string) {
+	s.mu.Lock()
+	delete(s.sessions, id)
+	s.mu.Unlock()
+}
+
+func (s *Server) session(id string) session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// writeError sends a catalogue error as JSON with its HTTP status.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := errcode.From(err)
+	status := e.HTTPStatus()
+	if e.Code == errcode.CodeInternal {
+		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	} else {
+		s.log.Info("request refused", "path", r.URL.Path, "status", status, "reason", e.Message())
+	}
+	setCORS(w)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Code   int    `json:"code"`
+		Reason string `json:"reason"`
+	}{e.Code, e.Message()})
+}
+
+func setCORS(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Location, ETag, Link")
+}
+
+func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) {
+	setCORS(w)
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "POST, DELETE, PATCH, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+	h.Set("Accept-Post", "application/sdp")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// request is a parsed and authorized WHIP/WHEP POST.
+type request struct {
+	key   media.Key
+	grant token.MediaGrant
+	offer string
+	info  offerInfo
+}
+
+// parseRequest checks the path, the token and the offer, in that order.
+func (s *Server) parseRequest(r *http.Request, action token.Action) (request, error) {
+	var req request
+	app, ch, uid := r.PathValue("app"), r.PathValue("channel"), r.PathValue("uid")
+	if app == "" || ch == "" || uid == "" {
+		return req, errcode.BadRequest("the path must be /whip|whep/{appId}/{channel}/{uid}")
+	}
+	authz := r.Header.Get("Authorization")
+	scheme, tok, _ := strings.Cut(authz, " ")
+	tok = strings.TrimSpace(tok)
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return req, errcode.Unauthorized("send Authorization: Bearer <AccessToken> for this channel")
+	}
+	q := url.Values{"token": {tok}}
+	if v := r.URL.Query().Get("uid"); v != "" {
+		q.Set("uid", v) // the viewer uid of a 006 token (WHEP)
+	}
+	grant, err := s.auth.Authorize(r.Context(), action, token.StreamName(app, ch, uid), q)
+	if err != nil {
+		return req, err
+	}
+	req.key = media.Key{AppID: app, Channel: ch, UID: uid}
+	req.grant = grant
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/sdp" {
+		e := errcode.BadRequest("the body must be an SDP offer with Content-Type: application/sdp")
+		e.Status = http.StatusUnsupportedMediaType
+		return req, e
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxOfferSize+1))
+	if err != nil {
+		return req, errcode.BadRequest("reading the offer: " + err.Error())
+	}
+	if len(body) > maxOfferSize {
+		return req, errcode.BadRequest(fmt.Sprintf("the offer is larger than %d bytes", maxOfferSize))
+	}
+	req.offer = string(body)
+	req.info, err = checkOffer(req.offer)
+	return req, err
+}
+
+// answer sets the offer, creates the answer and waits for ICE gathering
+// (host candidates on a shared port: immediate), so the answer is complete.
+func answer(ctx context.Context, pc *pion.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", errcode.CodecNotAcceptable("the offer cannot be answered: " + err.Error())
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", errcode.CodecNotAcceptable("no answer for this offer: " + err.Error())
+	}
+	gathered := pion.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return "", fmt.Errorf("webrtc: set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-time.After(5 * time.Second):
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+func writeAnswer(w http.ResponseWriter, id, sdp string) {
+	setCORS(w)
+	h := w.Header()
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Location", "/webrtc/session/"+id)
+	h.Set("ETag", `"`+id+`"`)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, sdp)
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	ss := s.session(r.PathValue("id"))
+	if ss == nil {
+		s.writeError(w, r, errcode.NotFound("no such WebRTC session"))
+		return
+	}
+	ss.close(nil)
+	setCORS(w)
+	w.WriteHeader(http.StatusOK)
+}
+
+// handlePatch accepts trickled ICE candidates (RFC 9725 §4.3,
+// application/trickle-ice-sdpfrag). ICE restarts are not supported (the
+// client should start a new session).
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
+	ss := s.session(r.PathValue("id"))
+	if ss == nil {
+		s.writeError(w, r, errcode.NotFound("no such WebRTC session"))
+		return
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/trickle-ice-sdpfrag" {
+		e := errcode.BadRequest("PATCH needs Content-Type: application/trickle-ice-sdpfrag")
+		e.Status = http.StatusUnsupportedMediaType
+		s.writeError(w, r, e)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxOfferSize))
+	if err != nil {
+		s.writeError(w, r, errcode.BadRequest("reading the fragment: "+err.Error()))
+		return
+	}
+	pc := ss.pc()
+	mid := ""
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "a=ice-ufrag:"):
+			if ufrag := strings.TrimPrefix(line, "a=ice-ufrag:"); pc.RemoteDescription() != nil &&
+				!strings.Contains(pc.RemoteDescription().SDP, "a=ice-ufrag:"+ufrag) {
+				e := errcode.BadRequest("ICE restart is not supported; start a new session")
+				e.Status = http.StatusUnprocessableEntity
+				s.writeError(w, r, e)
+				return
+			}
+		case strings.HasPrefix(line, "a=mid:"):
+			mid = strings.TrimPrefix(line, "a=mid:")
+		case strings.HasPrefix(line, "a=candidate:"):
+			c := pion.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a=")}
+			if mid != "" {
+				m := mid
+				c.SDPMid = &m
+			}
+			if err := pc.AddICECandidate(c); err != nil {
+				s.writeError(w, r, errcode.BadRequest("bad candidate: "+err.Error()))
+				return
+			}
+		}
+	}
+	setCORS(w)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,233 @@
+package webrtc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+	"github.com/pion/rtcp"
+	pion "github.com/pion/webrtc/v4"
+)
+
+// whepSession plays one hub stream to one WebRTC viewer.
+type whepSession struct {
+	s      *Server
+	id     string
+	key    media.Key
+	viewer string
+	peer   *pion.PeerConnection
+	video  *localTrack // nil when the offer has no video
+	audio  *localTrack
+
+	q    chan *unit
+	feed *feed // set by feed.add
+
+	// Guarded by feed.mu (enqueue side).
+	waitKey bool
+	drops   uint64
+
+	attached  atomic.Bool
+	closeOnce sync.Once
+	done      chan struct{}
+
+	vBase, aBase uint32 // random RTP timestamp origins
+	keyframes    atomic.Uint64
+}
+
+func (w *whepSession) pc() *pion.PeerConnection { return w.peer }
+
+func random32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}
+
+func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
+	req, err := s.parseRequest(r, token.ActionPlay)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !s.hub.Live(req.key) {
+		s.writeError(w, r, errcode.NotFound("uid "+req.key.UID+" is not publishing in this channel"))
+		return
+	}
+	sess, sdp, err := s.newWHEP(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("WHEP session started", "session", sess.id, "stream", req.key, "viewer", req.grant.Viewer)
+	writeAnswer(w, sess.id, sdp)
+}
+
+func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string, error) {
+	pc, err := s.api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		return nil, "", errcode.Internal(err)
+	}
+	sess := &whepSession{
+		s: s, id: newID(), key: req.key, viewer: req.grant.Viewer, peer: pc,
+		q:     make(chan *unit, s.cfg.QueueSize),
+		done:  make(chan struct{}),
+		vBase: random32(), aBase: random32(),
+	}
+	fail := func(err error) (*whepSession, string, error) {
+		_ = pc.Close()
+		return nil, "", err
+	}
+	streamID := "minirtc-" + req.key.UID
+	if req.info.video {
+		sess.video = newLocalTrack(pion.RTPCodecTypeVideo, pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000},
+			"video", streamID, uint16(random32()))
+		if _, err := pc.AddTransceiverFromTrack(sess.video, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
+			return fail(errcode.Internal(err))
+		}
+	}
+	if req.info.audio {
+		sess.audio = newLocalTrack(pion.RTPCodecTypeAudio, pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+			"audio", streamID, uint16(random32()))
+		if _, err := pc.AddTransceiverFromTrack(sess.audio, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
+			return fail(errcode.Internal(err))
+		}
+	}
+	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
+		switch st {
+		case pion.PeerConnectionStateConnected:
+			// Attach only now: RTP written before DTLS is up is dropped, and
+			// the session must start with the cached keyframe.
+			if sess.attached.CompareAndSwap(false, true) {
+				if err := s.attach(sess); err != nil {
+					sess.close(err)
+				}
+				select {
+				case <-sess.done: // closed while attaching
+					s.detach(sess)
+				default:
+				}
+			}
+		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed:
+			sess.close(errcode.ServiceLost("WebRTC connection " + st.String()))
+		}
+	})
+	if err := s.addSession(sess.id, sess); err != nil {
+		return fail(err)
+	}
+	sdp, err := answer(ctx, pc, req.offer)
+	if err != nil {
+		s.removeSession(sess.id)
+		return fail(err)
+	}
+	if !s.goRun(sess.writeLoop) {
+		sess.close(errcode.ServiceExited("node shutting down"))
+		return nil, "", errcode.ServiceExited("node shutting down")
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if snd := tr.Sender(); snd != nil {
+			s.goRun(func() { sess.readRTCP(snd) })
+		}
+	}
+	return sess, sdp, nil
+}
+
+// enqueue queues u without blocking; a full queue skips video to the next
+// keyframe. Called with feed.mu held.
+func (w *whepSession) enqueue(u *unit) {
+	if u.video && w.video == nil || !u.video && w.audio == nil {
+		return
+	}
+	if w.waitKey && u.video {
+		if !u.key {
+			return
+		}
+		w.waitKey = false
+	}
+	select {
+	case w.q <- u:
+	default:
+		w.drops++
+		if u.video {
+			w.waitKey = true
+		}
+	}
+}
+
+// writeLoop sends queued frames until the session closes.
+func (w *whepSession) writeLoop() {
+	for {
+		select {
+		case <-w.done:
+			return
+		case u := <-w.q:
+			if err := w.write(u); err != nil {
+				w.close(errcode.ServiceLost("WebRTC write failed"))
+				return
+			}
+		}
+	}
+}
+
+func (w *whepSession) write(u *unit) error {
+	if u.video {
+		b := w.video.binding()
+		if b == nil {
+			return nil
+		}
+		if u.key {
+			w.keyframes.Add(1)
+		}
+		ts := w.vBase + uint32(int64(u.pts)*90000/int64(time.Second))
+		return w.video.writeFrame(b, u.payloads, ts, u.rotation)
+	}
+	b := w.audio.binding()
+	if b == nil {
+		return nil
+	}
+	ts := w.aBase + uint32(int64(u.pts)*48000/int64(time.Second))
+	return w.audio.writeFrame(b, u.payloads, ts, -1)
+}
+
+// readRTCP drains a sender's RTCP so the interceptors (NACK responder,
+// reports) see it. Viewer PLIs reach a WHIP publisher of the stream; an
+// RTMP publisher cannot be asked, the next keyframe serves them.
+func (w *whepSession) readRTCP(snd *pion.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := snd.Read(buf)
+		if err != nil {
+			return
+		}
+		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					w.s.viewerPLI(w.key)
+				}
+			}
+		}
+	}
+}
+
+// close ends the session once: detach from the feed, close the connection.
+func (w *whepSession) close(reason error) {
+	w.closeOnce.Do(func() {
+		close(w.done)
+		w.s.removeSession(w.id)
+		if w.attached.Load() {
+			w.s.detach(w)
+		}
+		_ = w.peer.Close()
+		if reason != nil {
+			w.s.log.Info("WHEP session ended", "session", w.id, "stream", w.key, "reason", reason)
+		} else {
+			w.s.log.Info("WHEP session ended", "session", w.id, "stream", w.key)
+		}
+	})
+}

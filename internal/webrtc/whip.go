@@ -1,0 +1,346 @@
+package webrtc
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+	"github.com/minirtc/minirtc/internal/transcode"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	pion "github.com/pion/webrtc/v4"
+)
+
+// audioBeforeVideoWait is how long a WHIP publisher whose offer has video
+// may send audio before its first keyframe: that audio is dropped, so that
+// RTMP/FLV readers see the video track from the start.
+const audioBeforeVideoWait = 3 * time.Second
+
+// whipSession ingests one WebRTC publisher into the hub.
+type whipSession struct {
+	s     *Server
+	id    string
+	key   media.Key
+	peer  *pion.PeerConnection
+	info  offerInfo
+	pub   *media.Publisher
+	leave func()
+	t0    time.Time
+
+	wmu          sync.Mutex // serializes Publisher.Write (video and audio goroutines)
+	vTrack       *media.Track
+	aTrack       *media.Track
+	videoStarted bool
+	tracksSet    bool
+
+	videoSSRC atomic.Uint32
+	lastPLI   atomic.Int64 // unix nanos
+	lastKey   atomic.Int64
+	rotation  atomic.Int32
+	plis      atomic.Uint64
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func (w *whipSession) pc() *pion.PeerConnection { return w.peer }
+
+func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
+	req, err := s.parseRequest(r, token.ActionPublish)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sess, sdp, err := s.newWHIP(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("WHIP session started", "session", sess.id, "stream", req.key, "video", req.info.video, "audio", req.info.audio)
+	writeAnswer(w, sess.id, sdp)
+}
+
+func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string, error) {
+	sess := &whipSession{s: s, id: newID(), key: req.key, info: req.info, t0: s.now(), done: make(chan struct{})}
+	sess.rotation.Store(-1)
+	if s.chans != nil {
+		leave, err := s.chans.JoinPublisher(req.key.AppID, req.key.Channel, req.key.UID, sess.id, func(reason error) {
+			sess.close(reason)
+		})
+		if err != nil {
+			return nil, "", err
+		}
+		sess.leave = leave
+	}
+	fail := func(err error) (*whipSession, string, error) {
+		sess.close(err)
+		return nil, "", err
+	}
+	pub, err := s.hub.Publish(req.key, func(reason error) { sess.close(reason) })
+	if err != nil {
+		return fail(err)
+	}
+	sess.pub = pub
+	pc, err := s.api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		return fail(errcode.Internal(err))
+	}
+	sess.peer = pc
+	pc.OnTrack(func(tr *pion.TrackRemote, rcv *pion.RTPReceiver) {
+		s.goRun(func() { drainRTCP(rcv) })
+		switch tr.Kind() {
+		case pion.RTPCodecTypeVideo:
+			cvo := uint8(0)
+			for _, e := range rcv.GetParameters().HeaderExtensions {
+				if e.URI == cvoURI && e.ID > 0 && e.ID < 15 {
+					cvo = uint8(e.ID)
+				}
+			}
+			s.goRun(func() { sess.readVideo(tr, cvo) })
+		case pion.RTPCodecTypeAudio:
+			s.goRun(func() { sess.readAudio(tr) })
+		}
+	})
+	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
+		switch st {
+		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed:
+			sess.close(errcode.ServiceLost("WebRTC connection " + st.String()))
+		}
+	})
+	if err := s.addSession(sess.id, sess); err != nil {
+		return fail(err)
+	}
+	s.mu.Lock()
+	s.publishers[req.key] = sess
+	s.mu.Unlock()
+	sdp, err := answer(ctx, pc, req.offer)
+	if err != nil {
+		return fail(err)
+	}
+	return sess, sdp, nil
+}
+
+func drainRTCP(rcv *pion.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := rcv.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// viewerPLI forwards a WHEP viewer's keyframe request to the stream's WHIP
+// publisher, if it has one on this node.
+func (s *Server) viewerPLI(key media.Key) {
+	s.mu.Lock()
+	p := s.publishers[key]
+	s.mu.Unlock()
+	if p != nil {
+		p.requestKeyframe(false)
+	}
+}
+
+// requestKeyframe sends a PLI to the publisher, at most one per 500 ms
+// unless force.
+func (w *whipSession) requestKeyframe(force bool) {
+	ssrc := w.videoSSRC.Load()
+	if ssrc == 0 || w.peer == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := w.lastPLI.Load()
+	if !force && now-last < int64(500*time.Millisecond) {
+		return
+	}
+	if !w.lastPLI.CompareAndSwap(last, now) {
+		return
+	}
+	w.plis.Add(1)
+	_ = w.peer.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+}
+
+// tsClock maps a track's RTP timestamps to hub time: the first packet is
+// placed at its arrival time since the session began, later ones follow the
+// RTP clock (unwrapped across 32-bit wraparound).
+type tsClock struct {
+	rate    int64
+	started bool
+	last    uint32
+	acc     int64
+	base    time.Duration
+}
+
+func (c *tsClock) pts(ts uint32, since time.Duration) time.Duration {
+	if !c.started {
+		c.started = true
+		c.last = ts
+		c.base = since
+		return since
+	}
+	c.acc += int64(int32(ts - c.last))
+	c.last = ts
+	return c.base + time.Duration(c.acc*int64(time.Second)/c.rate)
+}
+
+func (w *whipSession) readVideo(tr *pion.TrackRemote, cvoID uint8) {
+	w.videoSSRC.Store(uint32(tr.SSRC()))
+	w.requestKeyframe(true)
+	ro := reorder{maxWait: w.s.cfg.ReorderWait}
+	var dp h264Depacketizer
+	clock := tsClock{rate: 90000}
+	needKey := true
+	var sps, pps []byte
+	pliEvery := w.s.cfg.PLIInterval
+	w.lastKey.Store(time.Now().UnixNano())
+	emit := func(p *rtp.Packet, lost bool) {
+		if lost {
+			needKey = true
+			w.requestKeyframe(false)
+		}
+		au := dp.push(p.Payload, p.Timestamp, p.Marker, lost)
+		if au == nil {
+			return
+		}
+		pts := clock.pts(au.timestamp, time.Since(w.t0))
+		if au.sps != nil {
+			sps = au.sps
+		}
+		if au.pps != nil {
+			pps = au.pps
+		}
+		if sps != nil && pps != nil && (w.vTrack == nil || !sameParams(w.vTrack, sps, pps)) {
+			w.vTrack = newH264Track(sps, pps)
+		}
+		if w.vTrack == nil || len(au.avcc) == 0 {
+			return
+		}
+		if needKey && !au.idr {
+			w.requestKeyframe(false)
+			return
+		}
+		if au.idr {
+			needKey = false
+			w.lastKey.Store(time.Now().UnixNano())
+		}
+		w.write(&media.Packet{Track: w.vTrack, DTS: pts, PTS: pts, Keyframe: au.idr, Payload: au.avcc})
+	}
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		if cvoID != 0 {
+			if ext := pkt.GetExtension(cvoID); len(ext) > 0 {
+				w.setRotation(cvoDegrees(ext[0]))
+			}
+		}
+		ro.push(pkt, now, emit)
+		if now.UnixNano()-w.lastKey.Load() > int64(pliEvery) && now.UnixNano()-w.lastPLI.Load() > int64(pliEvery) {
+			w.requestKeyframe(true)
+		}
+	}
+}
+
+func sameParams(t *media.Track, sps, pps []byte) bool {
+	return len(t.SPS) == 1 && len(t.PPS) == 1 && string(t.SPS[0]) == string(sps) && string(t.PPS[0]) == string(pps)
+}
+
+func newH264Track(sps, pps []byte) *media.Track {
+	t := &media.Track{Codec: media.CodecH264, SPS: [][]byte{sps}, PPS: [][]byte{pps}}
+	var p h264.SPS
+	if err := p.Unmarshal(sps); err == nil {
+		t.Width, t.Height, t.FrameRate = p.Width(), p.Height(), p.FPS()
+	}
+	return t
+}
+
+func (w *whipSession) setRotation(deg int) {
+	if old := w.rotation.Swap(int32(deg)); int(old) != deg && w.s.chans != nil {
+		w.s.chans.SetRotation(w.key.AppID, w.key.Channel, w.key.UID, deg)
+	}
+}
+
+func (w *whipSession) readAudio(tr *pion.TrackRemote) {
+	bridge, err := transcode.NewOpusToAAC(transcode.OpusToAACConfig{Channels: w.s.cfg.AACChannels, Bitrate: w.s.cfg.AACBitrate})
+	if err != nil {
+		w.close(errcode.Internal(err))
+		return
+	}
+	track := &media.Track{Codec: media.CodecAAC, Config: bridge.AudioSpecificConfig(), SampleRate: bridge.SampleRate(), Channels: bridge.Channels()}
+	w.wmu.Lock()
+	w.aTrack = track
+	w.wmu.Unlock()
+	ro := reorder{maxWait: w.s.cfg.ReorderWait}
+	clock := tsClock{rate: 48000}
+	var frames []transcode.Frame
+	emit := func(p *rtp.Packet, lost bool) {
+		if len(p.Payload) == 0 {
+			return
+		}
+		pts := clock.pts(p.Timestamp, time.Since(w.t0))
+		frames, err = bridge.Push(frames[:0], p.Payload, pts)
+		for _, f := range frames {
+			w.write(&media.Packet{Track: track, DTS: f.PTS, PTS: f.PTS, Keyframe: true, Payload: f.Payload})
+		}
+	}
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		ro.push(pkt, time.Now(), emit)
+	}
+}
+
+// write hands a packet to the hub (from either track goroutine).
+func (w *whipSession) write(p *media.Packet) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if p.Kind() == media.KindVideo {
+		w.videoStarted = true
+	} else if w.info.video && !w.videoStarted && time.Since(w.t0) < audioBeforeVideoWait {
+		return
+	}
+	if !w.tracksSet {
+		w.tracksSet = true
+		var v *media.Track
+		if w.videoStarted {
+			v = w.vTrack
+		}
+		w.pub.SetTracks(v, w.aTrack)
+	}
+	if err := w.pub.Write(p); err != nil {
+		w.s.goRun(func() { w.close(err) }) // the hub ended us; not under wmu
+	}
+}
+
+// close ends the session once: the hub publisher, the channel membership
+// and the connection.
+func (w *whipSession) close(reason error) {
+	w.closeOnce.Do(func() {
+		close(w.done)
+		w.s.removeSession(w.id)
+		w.s.mu.Lock()
+		if w.s.publishers[w.key] == w {
+			delete(w.s.publishers, w.key)
+		}
+		w.s.mu.Unlock()
+		if w.peer != nil {
+			_ = w.peer.Close()
+		}
+		if w.pub != nil {
+			w.pub.Close(reason)
+		}
+		if w.leave != nil {
+			w.leave()
+		}
+		w.s.log.Info("WHIP session ended", "session", w.id, "stream", w.key, "reason", reason)
+	})
+}
