@@ -111,7 +111,9 @@ func NewDecoder(asc []byte) (*Decoder, error) {
 }
 
 // NewDecoderConfig returns a decoder for a parsed configuration, for example
-// ADTSHeader.Config of a stream's first frame.
+// ADTSHeader.Config of a stream's first frame. With ChannelConfig 0 and no
+// channel count (ADTS carrying the layout in-band), the channel count is
+// taken from the first program_config_element in the stream.
 func NewDecoderConfig(c Config) (*Decoder, error) {
 	switch {
 	case c.SBR && c.PS:
@@ -128,6 +130,9 @@ func NewDecoderConfig(c Config) (*Decoder, error) {
 		return nil, fmt.Errorf("%w: audio object type %d, only AAC-LC (2)", ErrUnsupported, c.ObjectType)
 	case c.FrameLength != FrameLength:
 		return nil, fmt.Errorf("%w: frame length %d, only %d", ErrUnsupported, c.FrameLength, FrameLength)
+	case c.ChannelConfig == 0 && c.Channels == 0:
+		// ADTS with channel_configuration 0: the layout arrives in a PCE
+		// inside the first access unit.
 	case c.Channels < 1 || c.Channels > maxChannels:
 		return nil, fmt.Errorf("%w: %d channels (channel configuration %d), only mono and stereo", ErrUnsupported, c.Channels, c.ChannelConfig)
 	case c.SampleRate <= 0:
@@ -148,7 +153,7 @@ func NewDecoderConfig(c Config) (*Decoder, error) {
 		long:        newIMDCT(longWindowLen),
 		short:       newIMDCT(shortWindowLen),
 		rng:         pnsSeed,
-		out:         make([]float32, adtsMaxBlocks*FrameLength*c.Channels),
+		out:         make([]float32, adtsMaxBlocks*FrameLength*maxChannels),
 	}
 	return d, nil
 }
@@ -175,11 +180,10 @@ func (d *Decoder) Config() Config { return d.cfg }
 // unit decodes normally (with a glitch where the lost frame was).
 func (d *Decoder) Decode(au []byte) ([]float32, error) {
 	d.br.reset(au)
-	out := d.out[:FrameLength*d.channels]
-	if err := d.decodeBlock(out); err != nil {
+	if err := d.decodeBlock(0); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return d.out[:FrameLength*d.channels], nil
 }
 
 // DecodeADTS decodes one complete ADTS frame (header included) and returns
@@ -205,18 +209,17 @@ func (d *Decoder) DecodeADTS(frame []byte) ([]float32, error) {
 		return nil, fmt.Errorf("%w: ADTS frame with CRC and %d raw data blocks", ErrUnsupported, h.RawBlocks)
 	}
 	d.br.reset(frame[h.HeaderLen():h.FrameLength])
-	n := FrameLength * d.channels
 	for b := range h.RawBlocks {
-		if err := d.decodeBlock(d.out[b*n : (b+1)*n]); err != nil {
+		if err := d.decodeBlock(b); err != nil {
 			return nil, err
 		}
 	}
-	return d.out[:h.RawBlocks*n], nil
+	return d.out[:h.RawBlocks*FrameLength*d.channels], nil
 }
 
 // decodeBlock parses one raw_data_block from d.br, then reconstructs and
-// synthesizes every channel into out (interleaved).
-func (d *Decoder) decodeBlock(out []float32) error {
+// synthesizes every channel into block number b of d.out (interleaved).
+func (d *Decoder) decodeBlock(b int) error {
 	r := &d.br
 	got := 0
 	d.msMode = 0
@@ -261,8 +264,16 @@ parse:
 			}
 			r.skip(8 * n)
 		case idPCE:
-			if _, err := skipPCE(r); err != nil {
+			n, err := skipPCE(r)
+			if err != nil {
 				return err
+			}
+			if d.cfg.ChannelConfig == 0 && got == 0 {
+				// The PCE defines the layout when the config does not.
+				if n < 1 || n > maxChannels {
+					return fmt.Errorf("%w: program config element with %d channels, only mono and stereo", ErrUnsupported, n)
+				}
+				d.channels = n
 			}
 		case idFIL:
 			// Extension payloads (SBR data of implicitly signalled HE-AAC,
@@ -281,9 +292,11 @@ parse:
 	if r.overrun() {
 		return errInvalid("access unit truncated")
 	}
-	if got != d.channels {
+	if got != d.channels || got == 0 {
 		return errInvalid("access unit carries %d channels, the configuration %d", got, d.channels)
 	}
+	n := FrameLength * d.channels
+	out := d.out[b*n : (b+1)*n]
 	for ch := range got {
 		d.reconstruct(&d.cs[ch])
 	}

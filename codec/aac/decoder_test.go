@@ -368,6 +368,10 @@ func ffmpegCases() []ffmpegCase {
 		ffmpegCase{sigSpeech, 44100, 96000, optsTNS, toolTNS},
 		ffmpegCase{sigSpeech, 48000, 128000, optsTNS, toolTNS},
 		ffmpegCase{sigStereo, 48000, 160000, optsPlain, toolNone},
+		// Channel layout from a program_config_element (ADTS channel
+		// configuration 0).
+		ffmpegCase{sigStereo, 44100, 128000, append([]string{"-aac_pce", "1"}, optsPlain...), toolNone},
+		ffmpegCase{sigSpeech, 16000, 32000, append([]string{"-aac_pce", "1"}, optsPlain...), toolNone},
 		ffmpegCase{sigStereo, 44100, 96000, optsMS, toolMS},
 		ffmpegCase{sigStereoNear, 48000, 128000, optsMS, toolMS},
 		ffmpegCase{sigStereoNear, 44100, 64000, optsIS, toolIS},
