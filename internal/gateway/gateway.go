@@ -39,6 +39,7 @@ type Gateway struct {
 	signer   *token.URLSigner
 	log      *slog.Logger
 	vid      atomic.Int64
+	rtmpPort atomic.Int32 // Config.RTMPPort, or the real port set later with SetRTMPPort
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -66,7 +67,17 @@ func New(cfg Config, apps appSource, channels *channel.Manager, signer *token.UR
 		return nil, fmt.Errorf("gateway: random vid: %w", err)
 	}
 	g.vid.Store(n.Int64() + 1)
+	g.rtmpPort.Store(int32(cfg.RTMPPort))
 	return g, nil
+}
+
+// SetRTMPPort sets the RTMP port put into the URLs of sessions that connect
+// from now on, for a
+// node whose RTMP listener is bound (e.g. to port 0) after the gateway is built.
+func (g *Gateway) SetRTMPPort(port int) {
+	if port > 0 && port < 1<<16 {
+		g.rtmpPort.Store(int32(port))
+	}
 }
 
 // Register adds POST /api/v1 (allocation) and GET /api (WebSocket) to mux.
@@ -264,8 +275,8 @@ func (g *Gateway) hosts(r *http.Request) (rtmp, httpBase string) {
 		}
 	}
 	rtmp = host
-	if g.cfg.RTMPPort != DefaultRTMPPort {
-		rtmp = host + ":" + strconv.Itoa(g.cfg.RTMPPort)
+	if p := int(g.rtmpPort.Load()); p != DefaultRTMPPort {
+		rtmp = host + ":" + strconv.Itoa(p)
 	}
 	httpBase = g.cfg.HTTPBase
 	if httpBase == "" {

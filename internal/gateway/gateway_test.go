@@ -510,3 +510,13 @@ func TestEnforcePublisherToken(t *testing.T) {
 	c.ok("update_key", map[string]any{"key_vos": e.token("room", "5", 600)})
 	c.ok("publish", nil)
 }
+
+func TestSetRTMPPort(t *testing.T) {
+	e := newEnv(t, nil)
+	e.gw.SetRTMPPort(19350)
+	a := e.dial()
+	a.join("1", "broadcaster")
+	if u := a.ok("publish", nil).resp()["url"].(string); !strings.HasPrefix(u, "rtmp://media.example.com:19350/live/") {
+		t.Fatalf("url %s", u)
+	}
+}
