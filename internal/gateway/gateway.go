@@ -72,8 +72,8 @@ func New(cfg Config, apps appSource, channels *channel.Manager, signer *token.UR
 }
 
 // SetRTMPPort sets the RTMP port put into the URLs of sessions that connect
-// from now on, for a
-// node whose RTMP listener is bound (e.g. to port 0) after the gateway is built.
+// from now on, for a node whose RTMP listener is bound (e.g. to port 0) after
+// the gateway is built.
 func (g *Gateway) SetRTMPPort(port int) {
 	if port > 0 && port < 1<<16 {
 		g.rtmpPort.Store(int32(port))
