@@ -36,8 +36,8 @@ const (
 	// law than plain rounding.
 	encQuantRound = 0.4054
 	// encAttackRatio: a 128-sample segment whose high-pass energy exceeds
-	// the mean of the three segments before it by this factor is an attack.
-	encAttackRatio = 10.0
+	// the energy before it (see detectAttack) by this factor is an attack.
+	encAttackRatio = 15.0
 	// encAttackFloor is the smallest segment energy (16-bit scale, after the
 	// first-difference filter) that counts as an attack, so that noise in
 	// near silence does not switch windows.
@@ -373,7 +373,8 @@ func (e *Encoder) chooseWindow() (seq, attack int) {
 // detectAttack looks at the next block (in[ch][1024:3072]) and reports
 // whether it needs short windows, and in which short window the attack is.
 // Segments of 128 samples starting at block offset 448 line up with the
-// short windows; the three segments before each one are its reference.
+// short windows; the segments before each one are its reference.
+// The first-difference filter keeps low-frequency swells from counting.
 func (e *Encoder) detectAttack() (bool, int) {
 	var seg [12]float64
 	for c := 0; c < e.nch; c++ {
@@ -390,8 +391,12 @@ func (e *Encoder) detectAttack() (bool, int) {
 	}
 	for j := 0; j <= 8; j++ {
 		k := j + 3
+		// Against the three segments before it, or, for an attack that
+		// starts within the previous segment, the pair against the two
+		// before that.
 		ref := (seg[k-1] + seg[k-2] + seg[k-3]) / 3
-		if seg[k] > encAttackFloor && seg[k] > e.tune.attackRatio*ref {
+		pair, ref2 := seg[k]+seg[k-1], seg[k-2]+seg[k-3]
+		if seg[k] > encAttackFloor && (seg[k] > e.tune.attackRatio*ref || pair > e.tune.attackRatio*ref2) {
 			return true, min(j, 7)
 		}
 	}

@@ -249,30 +249,79 @@ var encTestRates = []struct{ rate, bitratePerCh int }{
 }
 
 func TestEncodeDecodesCleanlyInFFmpeg(t *testing.T) {
+	signals := []struct {
+		name string
+		gen  func(int) func(*testing.T, string, int, float64) []float32
+	}{{"music", encMusic}, {"loud", encLoud}}
 	for _, rc := range encTestRates {
 		for _, ch := range []int{1, 2} {
-			t.Run(fmt.Sprintf("%d/%dch", rc.rate, ch), func(t *testing.T) {
-				t.Parallel()
-				dir := t.TempDir()
-				pcm := encMusic(ch)(t, dir, rc.rate, 2)
-				cfg := EncoderConfig{SampleRate: rc.rate, Channels: ch, Bitrate: rc.bitratePerCh * ch}
-				adts, _ := encEncodeADTS(t, cfg, pcm)
-				path := filepath.Join(dir, "x.aac")
-				if err := os.WriteFile(path, adts, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				dec := encFFmpegDecode(t, path)
-				lag := encAlign(pcm, dec, ch, 3000)
-				snr := encSNR(pcm, dec, ch, lag)
-				t.Logf("delay %d, SNR %.1f dB", lag, snr)
-				if lag != FrameLength {
-					t.Errorf("delay %d, want %d", lag, FrameLength)
-				}
-				if snr < 10 {
-					t.Errorf("SNR %.1f dB: decoded audio does not resemble the input", snr)
-				}
-			})
+			for _, sig := range signals {
+				t.Run(fmt.Sprintf("%s/%d/%dch", sig.name, rc.rate, ch), func(t *testing.T) {
+					t.Parallel()
+					dir := t.TempDir()
+					pcm := sig.gen(ch)(t, dir, rc.rate, 2)
+					cfg := EncoderConfig{SampleRate: rc.rate, Channels: ch, Bitrate: rc.bitratePerCh * ch}
+					adts, _ := encEncodeADTS(t, cfg, pcm)
+					path := filepath.Join(dir, "x.aac")
+					if err := os.WriteFile(path, adts, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					dec := encFFmpegDecode(t, path)
+					lag := encAlign(pcm, dec, ch, 3000)
+					snr := encSNR(pcm, dec, ch, lag)
+					t.Logf("delay %d, SNR %.1f dB", lag, snr)
+					if lag != FrameLength {
+						t.Errorf("delay %d, want %d", lag, FrameLength)
+					}
+					if snr < 10 {
+						t.Errorf("SNR %.1f dB: decoded audio does not resemble the input", snr)
+					}
+				})
+			}
 		}
+	}
+}
+
+// TestEncodeWindowSequences checks that transients switch to short windows
+// with the LONG_START / EIGHT_SHORT / LONG_STOP order of §4.6.11.3.2 and
+// that grouping is used.
+func TestEncodeWindowSequences(t *testing.T) {
+	pcm := encLoud(2)(t, "", 48000, 2)
+	e, err := NewEncoder(EncoderConfig{SampleRate: 48000, Channels: 2, Bitrate: 128000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen [4]int
+	groups := map[int]int{}
+	prev := onlyLongSequence
+	for k := 0; k+2048 <= len(pcm); k += 2048 {
+		out, err := e.Encode(pcm[k : k+2048])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) == 0 {
+			continue
+		}
+		seq := e.lay.seq
+		seen[seq]++
+		if seq == eightShortSequence {
+			groups[e.lay.numGroups]++
+		}
+		leftShort := prev == longStartSequence || prev == eightShortSequence
+		rightShortNeeded := seq == eightShortSequence || seq == longStopSequence
+		if leftShort != rightShortNeeded {
+			t.Errorf("window sequence %d after %d", seq, prev)
+		}
+		prev = seq
+	}
+	t.Logf("sequences long/start/short/stop: %v, short frames by group count: %v", seen, groups)
+	for s, n := range seen {
+		if n == 0 {
+			t.Errorf("window sequence %d never used", s)
+		}
+	}
+	if len(groups) < 2 {
+		t.Errorf("short frames always use the same number of groups: %v", groups)
 	}
 }
 
@@ -699,18 +748,20 @@ func TestEncodePsyBeatsFlat(t *testing.T) {
 	}
 }
 
-// encLoud is a near full-scale tone with clicks: large quantized values
-// (escape codebook) and short windows.
+// encLoud is a loud tone with bursts of a near full-scale 3 kHz tone
+// three times a second: large quantized values (escape codebook) and
+// short windows.
 func encLoud(channels int) func(t *testing.T, dir string, rate int, seconds float64) []float32 {
 	return func(_ *testing.T, _ string, rate int, seconds float64) []float32 {
 		n := int(seconds * float64(rate))
 		out := make([]float32, n*channels)
+		burst := rate / 200 // 5 ms
 		for i := 0; i < n; i++ {
 			tt := float64(i) / float64(rate)
 			for c := 0; c < channels; c++ {
-				v := 0.9 * math.Sin(2*math.Pi*(997+float64(c)*300)*tt)
-				if i%(rate/3) < 40 {
-					v = -0.99
+				v := 0.3 * math.Sin(2*math.Pi*(997+float64(c)*300)*tt)
+				if (i+c*burst)%(rate/3) < burst {
+					v += 0.65 * math.Sin(2*math.Pi*3000*tt)
 				}
 				out[i*channels+c] = float32(v)
 			}
