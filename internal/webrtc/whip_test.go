@@ -1,0 +1,182 @@
+package webrtc
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minirtc/minirtc/codec/aac"
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+	pion "github.com/pion/webrtc/v4"
+	"github.com/thesyncim/gopus"
+)
+
+// whipClient publishes the synthetic video and an Opus tone with pion.
+type whipClient struct {
+	pc           *pion.PeerConnection
+	video, audio *localTrack
+}
+
+func newWHIPClient(t *testing.T) *whipClient {
+	pc, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &whipClient{pc: pc}
+	c.video = newLocalTrack(pion.RTPCodecTypeVideo, pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000}, "v", "s", 65000)
+	c.audio = newLocalTrack(pion.RTPCodecTypeAudio, pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", "s", 1)
+	for _, tr := range []*localTrack{c.video, c.audio} {
+		snd, err := pc.AddTransceiverFromTrack(tr, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := snd.Sender().Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return c
+}
+
+// run sends ~25 fps video with rotation and 20 ms Opus frames until ctx ends.
+func (c *whipClient) run(ctx context.Context, t *testing.T, rotation int) {
+	enc, err := gopus.NewEncoder(gopus.EncoderConfig{SampleRate: 48000, Channels: 1, Application: gopus.ApplicationAudio})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	buf := make([]byte, 1500)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		vb, ab := c.video.binding(), c.audio.binding()
+		if vb != nil && ab != nil {
+			if i%2 == 0 {
+				pl, _, err := h264Payloads(testAU(i/2), [][]byte{testSPS}, [][]byte{testPPS}, 1000)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_ = c.video.writeFrame(vb, pl, uint32(i/2*3600), rotation)
+			}
+			n, err := enc.Encode(sineAt(960, 48000, 440, i*960), buf)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_ = c.audio.writeFrame(ab, [][]byte{buf[:n]}, uint32(i*960), -1)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func TestWHIPPublishesIntoHub(t *testing.T) {
+	e := newEnv(t)
+	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "77"}
+	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+
+	c := newWHIPClient(t)
+	defer c.pc.Close()
+	status, body, loc := e.post("whip", "room", "77", e.token("room", "77", token.RolePublisher), offer(t, c.pc))
+	if status != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", status, body)
+	}
+	setAnswer(t, c.pc, body)
+	if n := e.chans.members("77"); n != 1 {
+		t.Fatalf("publisher is %d members", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.run(ctx, t, 270)
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	var video [][]byte
+	var firstKey bool
+	var pcm []float32
+	var dec *aac.Decoder
+	var vTrack *media.Track
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	var pkts []*media.Packet
+	for len(video) < 30 || len(pcm) < 48000 {
+		pkts, err = rd.Next(rctx, pkts[:0])
+		if err != nil {
+			t.Fatalf("reading the hub: %v (video %d, audio %d)", err, len(video), len(pcm))
+		}
+		for _, p := range pkts {
+			switch p.Track.Codec {
+			case media.CodecH264:
+				if len(video) == 0 {
+					firstKey = p.Keyframe
+					vTrack = p.Track
+				}
+				video = append(video, p.Payload)
+			case media.CodecAAC:
+				if dec == nil {
+					if dec, err = aac.NewDecoder(p.Track.Config); err != nil {
+						t.Fatal(err)
+					}
+				}
+				out, err := dec.Decode(p.Payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pcm = append(pcm, out...)
+			}
+		}
+	}
+	if !firstKey || !bytes.Equal(vTrack.SPS[0], testSPS) || !bytes.Equal(vTrack.PPS[0], testPPS) {
+		t.Fatalf("first video packet keyframe=%v track %+v", firstKey, vTrack)
+	}
+	idx := -1
+	for i := 0; i < 10000 && idx < 0; i += 10 {
+		if bytes.Equal(video[0], testAU(i)) {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		t.Fatal("first unit is not a test IDR")
+	}
+	for j, au := range video {
+		if !bytes.Equal(au, testAU(idx+j)) {
+			t.Fatalf("unit %d differs from frame %d", j, idx+j)
+		}
+	}
+	f, rms := zeroCrossFreq(pcm[len(pcm)/2:], 48000, 1)
+	if math.Abs(f-440) > 5 || rms < 0.1 {
+		t.Errorf("AAC tone %.1f Hz rms %.3f, want 440 Hz", f, rms)
+	}
+	if r := e.chans.Rotation(key.AppID, key.Channel, key.UID); r != 270 {
+		t.Errorf("rotation reported %d, want 270", r)
+	}
+	if c := e.delete(loc); c != http.StatusOK {
+		t.Fatalf("DELETE: %d", c)
+	}
+	if n := e.chans.members("77"); n != 0 {
+		t.Fatalf("publisher still a member after DELETE")
+	}
+	if c := e.delete(loc); c != http.StatusNotFound {
+		t.Fatalf("second DELETE: %d", c)
+	}
+}
