@@ -1,0 +1,197 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/bench/synth"
+)
+
+// Protocols a reader can play.
+const (
+	ProtoRTMP = "rtmp"
+	ProtoFLV  = "flv"
+)
+
+// Config describes one bench run. Zero fields take the defaults noted on
+// each (see withDefaults).
+type Config struct {
+	// Signalling mode: the server's HTTP base URL (http://host:port), where
+	// the allocation endpoint (/api/v1) and gateway WebSocket (/api) live.
+	Server string
+	// AppID and AppCert: with a certificate, every user joins with a 007
+	// token built for its uid; without one, with the app id as key (apps
+	// without a certificate).
+	AppID, AppCert string
+	// Channel is the channel every user joins (default "bench").
+	Channel string
+	// Publishers in signalling mode (default 1); readers are spread over
+	// them round-robin.
+	Publishers int
+	// UIDBase: publishers get uids UIDBase+1.., readers UIDBase+100001..
+	// (default 10000000).
+	UIDBase uint32
+
+	// Media-only mode: one publisher pushes to RTMPURL; readers play
+	// PlayURL (default RTMPURL) over RTMP, or FLVURL over HTTP-FLV when set.
+	RTMPURL, PlayURL, FLVURL string
+
+	// Readers to start (default 10).
+	Readers int
+	// Proto of the readers in signalling mode: "rtmp" (default) or "flv".
+	Proto string
+	// Rate is how many readers start per second (default 20).
+	Rate float64
+	// Hold is how long to keep everyone running after the last reader
+	// started (default 30 s).
+	Hold time.Duration
+
+	// Video is the synthetic stream (defaults: 320x240, 30 fps, GOP 60,
+	// 500 kbit/s). Audio adds the 64 kbit/s AAC tone.
+	Video   synth.VideoConfig
+	NoAudio bool
+
+	// ServerPID, when set, is sampled from /proc every Interval.
+	ServerPID int
+	// Timeout bounds each connection step and any silence of a reader
+	// (default 10 s).
+	Timeout time.Duration
+	// Interval is the sampling and progress period (default 1 s).
+	Interval time.Duration
+	// TokenTTL is the lifetime of built tokens (default 24 h).
+	TokenTTL time.Duration
+}
+
+// Mode names.
+const (
+	ModeSignalling = "signalling"
+	ModeMediaOnly  = "media-only"
+)
+
+// Mode reports which mode the configuration selects.
+func (c Config) Mode() string {
+	if c.RTMPURL != "" {
+		return ModeMediaOnly
+	}
+	return ModeSignalling
+}
+
+func (c Config) withDefaults() Config {
+	if c.Channel == "" {
+		c.Channel = "bench"
+	}
+	if c.Publishers == 0 {
+		c.Publishers = 1
+	}
+	if c.UIDBase == 0 {
+		c.UIDBase = 10_000_000
+	}
+	if c.Readers == 0 {
+		c.Readers = 10
+	}
+	if c.Proto == "" {
+		c.Proto = ProtoRTMP
+	}
+	if c.Mode() == ModeMediaOnly {
+		c.Publishers = 1
+		c.Proto = ProtoRTMP
+		if c.FLVURL != "" {
+			c.Proto = ProtoFLV
+		}
+		if c.PlayURL == "" {
+			c.PlayURL = c.RTMPURL
+		}
+	}
+	if c.Rate == 0 {
+		c.Rate = 20
+	}
+	if c.Hold == 0 {
+		c.Hold = 30 * time.Second
+	}
+	if c.Video.Bitrate == 0 {
+		c.Video.Bitrate = 500_000
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Interval == 0 {
+		c.Interval = time.Second
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = 24 * time.Hour
+	}
+	return c
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	switch {
+	case c.Server != "" && c.RTMPURL != "":
+		bad("give either a server URL (signalling mode) or an RTMP URL (media-only mode), not both")
+	case c.Server == "" && c.RTMPURL == "":
+		bad("give a server URL (signalling mode) or an RTMP URL to publish to (media-only mode)")
+	case c.Server != "":
+		if !strings.HasPrefix(c.Server, "http://") && !strings.HasPrefix(c.Server, "https://") {
+			bad("server %q: want http://host:port or https://host", c.Server)
+		}
+		if len(c.AppID) != 32 {
+			bad("app id %q: want the 32-character app id", c.AppID)
+		}
+		if c.AppCert != "" && len(c.AppCert) != 32 {
+			bad("app certificate: want 32 characters (or none for an app without certificate)")
+		}
+		if c.PlayURL != "" || c.FLVURL != "" {
+			bad("play and FLV URLs are for media-only mode; in signalling mode the gateway hands them out")
+		}
+	}
+	if c.Mode() == ModeMediaOnly {
+		if _, err := rtmpClientURL(c.RTMPURL); err != nil {
+			bad("%v", err)
+		}
+		if _, err := rtmpClientURL(c.PlayURL); err != nil {
+			bad("%v", err)
+		}
+		if c.FLVURL != "" && !strings.HasPrefix(c.FLVURL, "http://") && !strings.HasPrefix(c.FLVURL, "https://") {
+			bad("FLV URL %q: want http(s)://", c.FLVURL)
+		}
+	}
+	if c.Proto != ProtoRTMP && c.Proto != ProtoFLV {
+		bad("proto %q: want rtmp or flv", c.Proto)
+	}
+	if c.Publishers < 1 || c.Publishers > 1000 {
+		bad("publishers %d: want 1..1000", c.Publishers)
+	}
+	if c.Readers < 0 || c.Readers > 100_000 {
+		bad("readers %d: want 0..100000", c.Readers)
+	}
+	if c.Rate <= 0 {
+		bad("rate %v: want > 0 readers per second", c.Rate)
+	}
+	if c.Hold < 0 {
+		bad("hold %v: must not be negative", c.Hold)
+	}
+	if c.Timeout < 100*time.Millisecond {
+		bad("timeout %v: want at least 100ms", c.Timeout)
+	}
+	if c.Interval < 100*time.Millisecond {
+		bad("interval %v: want at least 100ms", c.Interval)
+	}
+	if err := c.Video.Validate(); err != nil {
+		bad("%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// synthVideoConfig returns the effective video settings (defaults applied).
+func synthVideoConfig(c synth.VideoConfig) (synth.VideoConfig, error) {
+	v, err := synth.NewVideo(c)
+	if err != nil {
+		return c, err
+	}
+	return v.Config(), nil
+}

@@ -1,0 +1,325 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/bench/stats"
+)
+
+// Report is the outcome of a run; it marshals to the --json output.
+type Report struct {
+	Mode        string    `json:"mode"`
+	Target      string    `json:"target"`
+	Proto       string    `json:"proto"`
+	StartedAt   time.Time `json:"started_at"`
+	DurationS   float64   `json:"duration_s"`
+	RampS       float64   `json:"ramp_s"`
+	HoldS       float64   `json:"hold_s"`
+	Interrupted bool      `json:"interrupted"`
+	Stream      Stream    `json:"stream"`
+
+	Publishers        int `json:"publishers"`
+	PublishersOK      int `json:"publishers_ok"`
+	ReadersPlanned    int `json:"readers_planned"`
+	ReadersStarted    int `json:"readers_started"`
+	ReadersPlaying    int `json:"readers_playing"`     // got a decodable frame
+	ReadersFailed     int `json:"readers_failed"`      // ended with an error
+	ReadersSurvived   int `json:"readers_survived"`    // playing until the stop, no error
+	SignallingUsersOK int `json:"signalling_users_ok"` // joined (signalling mode)
+
+	// Signalling round trips (signalling mode): allocation POST, WebSocket
+	// open, join/publish/subscribe request -> reply.
+	Allocation stats.Summary `json:"allocation"`
+	WSConnect  stats.Summary `json:"ws_connect"`
+	Join       stats.Summary `json:"join_rtt"`
+	Publish    stats.Summary `json:"publish_rtt"`
+	Subscribe  stats.Summary `json:"subscribe_rtt"`
+	// PlayConnect: play URL in hand -> RTMP play accepted / HTTP-FLV
+	// response headers.
+	PlayConnect stats.Summary `json:"play_connect"`
+	// FirstFrame: play URL in hand (the subscribe reply) -> first decodable
+	// video frame (a keyframe with SPS and PPS known).
+	FirstFrame stats.Summary `json:"first_frame"`
+	// Latency: publisher's send time (stamped in the frame) -> reader's
+	// receive time, for frames published after the reader started.
+	Latency stats.Summary `json:"e2e_latency"`
+
+	PublishedKbps float64            `json:"published_kbps"` // per publisher, mean
+	ReaderKbps    stats.FloatSummary `json:"reader_kbps"`    // delivered, per reader
+	Drops         Drops              `json:"drops"`
+
+	Server   *ProcSummary `json:"server,omitempty"`
+	Bench    ProcSummary  `json:"bench"`
+	Timeline []TimePoint  `json:"timeline"`
+
+	Errors  map[string]int `json:"errors,omitempty"` // "stage: error" -> users
+	Readers []ReaderResult `json:"readers"`
+}
+
+// Stream echoes the synthetic stream settings.
+type Stream struct {
+	Width        int  `json:"width"`
+	Height       int  `json:"height"`
+	FPS          int  `json:"fps"`
+	GOP          int  `json:"gop"`
+	VideoBitrate int  `json:"video_bitrate"`
+	Audio        bool `json:"audio"`
+}
+
+// Drops sums the gaps in the frame sequence numbers readers received.
+type Drops struct {
+	Total            int64   `json:"total"`
+	FramesExpected   int64   `json:"frames_expected"` // received + dropped
+	Ratio            float64 `json:"ratio"`
+	ReadersWithDrops int     `json:"readers_with_drops"`
+	MaxPerReader     int64   `json:"max_per_reader"`
+	Reordered        int64   `json:"reordered"`
+	Unstamped        int64   `json:"unstamped"`
+}
+
+// ProcSummary describes a process's CPU (percent of one core) and memory.
+type ProcSummary struct {
+	PID       int     `json:"pid"`
+	CPUAvg    float64 `json:"cpu_avg_pct"`
+	CPUMax    float64 `json:"cpu_max_pct"`
+	CPUHold   float64 `json:"cpu_hold_avg_pct"` // average over the hold phase
+	RSSMaxMB  float64 `json:"rss_max_mb"`
+	RSSEndMB  float64 `json:"rss_end_mb"`
+	LostError string  `json:"lost,omitempty"` // the process vanished during the run
+}
+
+// ReaderResult is one reader's outcome.
+type ReaderResult struct {
+	ID           int     `json:"id"`
+	UID          uint32  `json:"uid,omitempty"`
+	Playing      bool    `json:"playing"`
+	FirstFrameMS float64 `json:"first_frame_ms,omitempty"`
+	Kbps         float64 `json:"kbps"`
+	VideoFrames  int64   `json:"video_frames"`
+	AudioFrames  int64   `json:"audio_frames"`
+	Drops        int64   `json:"drops"`
+	LatencyP50MS float64 `json:"latency_p50_ms,omitempty"`
+	LatencyP99MS float64 `json:"latency_p99_ms,omitempty"`
+	Error        string  `json:"error,omitempty"`
+}
+
+func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.Time, interrupted bool) *Report {
+	cfg := r.cfg
+	vc := cfg.Video
+	rep := &Report{
+		Mode: cfg.Mode(), Proto: cfg.Proto, StartedAt: started, Interrupted: interrupted,
+		DurationS: time.Since(started).Seconds(), RampS: rampEnd.Sub(rampStart).Seconds(), HoldS: stopAt.Sub(rampEnd).Seconds(),
+		Publishers: len(r.pubs), ReadersPlanned: cfg.Readers, ReadersStarted: len(r.readers),
+		Errors: map[string]int{},
+	}
+	rep.Target = cfg.Server
+	if rep.Mode == ModeMediaOnly {
+		rep.Target = cfg.RTMPURL
+	}
+	if v, err := synthVideoConfig(vc); err == nil {
+		rep.Stream = Stream{Width: v.Width, Height: v.Height, FPS: v.FPS, GOP: v.GOP, VideoBitrate: v.Bitrate, Audio: !cfg.NoAudio}
+	}
+	var alloc, ws, join, publish, subscribe, connect, first stats.Samples
+	addSig := func(t sigTiming) {
+		if !t.ok {
+			return
+		}
+		rep.SignallingUsersOK++
+		alloc.Add(t.alloc)
+		ws.Add(t.ws)
+		join.Add(t.join)
+	}
+	fail := func(stage string, err error) {
+		msg := err.Error()
+		if len(msg) > 160 {
+			msg = msg[:160] + "…"
+		}
+		rep.Errors[stage+": "+msg]++
+	}
+	var pubKbps []float64
+	for _, p := range r.pubs {
+		addSig(p.sigTiming)
+		if p.sigTiming.publish > 0 {
+			publish.Add(p.sigTiming.publish)
+		}
+		if !p.ps.started.IsZero() {
+			rep.PublishersOK++
+			if d := p.ps.stopped.Sub(p.ps.started).Seconds(); d > 0 {
+				pubKbps = append(pubKbps, float64(p.ps.bytes.Load())*8/1000/d)
+			}
+		}
+		if p.err != nil {
+			fail("publisher "+p.stage, p.err)
+		}
+	}
+	rep.PublishedKbps = stats.SummarizeFloats(pubKbps).Mean
+
+	var lat stats.Histogram
+	var kbps []float64
+	for _, rd := range r.readers {
+		addSig(rd.sigTiming)
+		if rd.subscribe > 0 {
+			subscribe.Add(rd.subscribe)
+		}
+		if rd.connected {
+			connect.Add(rd.connect)
+		}
+		s := rd.sink
+		res := ReaderResult{ID: rd.idx, UID: rd.uid, Playing: s.playing.Load(),
+			VideoFrames: s.videoFrames.Load(), AudioFrames: s.audioFrames.Load(), Drops: s.drops.Load()}
+		if rep.Mode == ModeMediaOnly {
+			res.UID = 0
+		}
+		if res.Playing {
+			rep.ReadersPlaying++
+			first.Add(s.firstFrame)
+			res.FirstFrameMS = float64(s.firstFrame.Microseconds()) / 1000
+			end := rd.endAt
+			if end.After(stopAt) {
+				end = stopAt
+			}
+			if d := end.Sub(s.firstFrameAt).Seconds(); d > 0.5 {
+				res.Kbps = float64(s.bytes.Load()) * 8 / 1000 / d
+				kbps = append(kbps, res.Kbps)
+			}
+			lat.Merge(&s.latency)
+			res.LatencyP50MS = float64(s.latency.Percentile(50).Microseconds()) / 1000
+			res.LatencyP99MS = float64(s.latency.Percentile(99).Microseconds()) / 1000
+			rep.Drops.Total += res.Drops
+			rep.Drops.FramesExpected += res.VideoFrames - s.unstamped + res.Drops
+			rep.Drops.Reordered += s.reordered
+			rep.Drops.Unstamped += s.unstamped
+			if res.Drops > 0 {
+				rep.Drops.ReadersWithDrops++
+				rep.Drops.MaxPerReader = max(rep.Drops.MaxPerReader, res.Drops)
+			}
+		}
+		if rd.err != nil {
+			rep.ReadersFailed++
+			res.Error = rd.stage + ": " + rd.err.Error()
+			fail(rd.stage, rd.err)
+		} else if res.Playing && !rd.endAt.Before(stopAt) {
+			rep.ReadersSurvived++
+		}
+		rep.Readers = append(rep.Readers, res)
+	}
+	if rep.Drops.FramesExpected > 0 {
+		rep.Drops.Ratio = float64(rep.Drops.Total) / float64(rep.Drops.FramesExpected)
+	}
+	rep.Allocation, rep.WSConnect, rep.Join = alloc.Summary(), ws.Summary(), join.Summary()
+	rep.Publish, rep.Subscribe = publish.Summary(), subscribe.Summary()
+	rep.PlayConnect, rep.FirstFrame, rep.Latency = connect.Summary(), first.Summary(), lat.Summary()
+	rep.ReaderKbps = stats.SummarizeFloats(kbps)
+
+	timeline, srvErr := mon.result()
+	rep.Timeline = timeline
+	rep.Bench = procSummary(timeline, func(p TimePoint) (float64, float64, bool) { return p.BenchCPU, p.BenchRSS, true })
+	if cfg.ServerPID > 0 {
+		s := procSummary(timeline, func(p TimePoint) (float64, float64, bool) { return p.ServerCPU, p.ServerRSS, !p.ServerGone })
+		s.PID = cfg.ServerPID
+		if srvErr != nil {
+			s.LostError = srvErr.Error()
+		}
+		rep.Server = &s
+	}
+	rep.Bench.PID = 0
+	if len(rep.Errors) == 0 {
+		rep.Errors = nil
+	}
+	return rep
+}
+
+func procSummary(tl []TimePoint, get func(TimePoint) (cpu, rss float64, ok bool)) ProcSummary {
+	var s ProcSummary
+	var sum, holdSum float64
+	var n, holdN int
+	for _, p := range tl {
+		cpu, rss, ok := get(p)
+		if !ok {
+			continue
+		}
+		sum += cpu
+		n++
+		if p.Phase == "hold" {
+			holdSum += cpu
+			holdN++
+		}
+		s.CPUMax = max(s.CPUMax, cpu)
+		s.RSSMaxMB = max(s.RSSMaxMB, rss)
+		s.RSSEndMB = rss
+	}
+	if n > 0 {
+		s.CPUAvg = sum / float64(n)
+	}
+	if holdN > 0 {
+		s.CPUHold = holdSum / float64(holdN)
+	}
+	return s
+}
+
+// WriteText writes the human summary.
+func (rep *Report) WriteText(w io.Writer) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("minirtc bench: %s mode, %s, %s readers\n", rep.Mode, rep.Target, rep.Proto)
+	st := rep.Stream
+	audio := "no audio"
+	if st.Audio {
+		audio = "AAC 48 kHz mono 64 kbit/s"
+	}
+	p("stream: H.264 %dx%d %d fps GOP %d, %d kbit/s video + %s\n", st.Width, st.Height, st.FPS, st.GOP, st.VideoBitrate/1000, audio)
+	p("run: %.1f s (ramp %.1f s, hold %.1f s)", rep.DurationS, rep.RampS, rep.HoldS)
+	if rep.Interrupted {
+		p(" INTERRUPTED")
+	}
+	p("\n")
+	p("publishers: %d/%d streaming, %.0f kbit/s each\n", rep.PublishersOK, rep.Publishers, rep.PublishedKbps)
+	p("readers: %d planned, %d started, %d playing, %d played to the end, %d failed\n",
+		rep.ReadersPlanned, rep.ReadersStarted, rep.ReadersPlaying, rep.ReadersSurvived, rep.ReadersFailed)
+	p("\n%-22s %7s %9s %9s %9s %9s %9s\n", "(ms)", "count", "min", "p50", "p95", "p99", "max")
+	row := func(name string, s stats.Summary) {
+		if s.Count == 0 {
+			return
+		}
+		p("%-22s %7d %9.1f %9.1f %9.1f %9.1f %9.1f\n", name, s.Count, s.Min, s.P50, s.P95, s.P99, s.Max)
+	}
+	row("allocation", rep.Allocation)
+	row("websocket open", rep.WSConnect)
+	row("join round trip", rep.Join)
+	row("publish round trip", rep.Publish)
+	row("subscribe round trip", rep.Subscribe)
+	row("play connect", rep.PlayConnect)
+	row("first frame", rep.FirstFrame)
+	row("end-to-end latency", rep.Latency)
+	k := rep.ReaderKbps
+	p("\ndelivered bitrate per reader (kbit/s): min %.0f  p5 %.0f  p50 %.0f  mean %.0f  max %.0f  (published %.0f)\n",
+		k.Min, k.P5, k.P50, k.Mean, k.Max, rep.PublishedKbps)
+	d := rep.Drops
+	p("frame drops: %d of %d frames (%.3f%%), %d readers with drops, at most %d in one reader",
+		d.Total, d.FramesExpected, 100*d.Ratio, d.ReadersWithDrops, d.MaxPerReader)
+	if d.Reordered > 0 || d.Unstamped > 0 {
+		p("; %d repeated/reordered, %d without stamp", d.Reordered, d.Unstamped)
+	}
+	p("\n")
+	if s := rep.Server; s != nil {
+		p("server pid %d: cpu avg %.0f%%, during hold %.0f%%, max %.0f%% (100%% = one core); rss max %.0f MB, end %.0f MB\n",
+			s.PID, s.CPUAvg, s.CPUHold, s.CPUMax, s.RSSMaxMB, s.RSSEndMB)
+		if s.LostError != "" {
+			p("  server process lost: %s\n", s.LostError)
+		}
+	}
+	b := rep.Bench
+	p("bench itself: cpu avg %.0f%%, during hold %.0f%%, max %.0f%%; rss max %.0f MB\n", b.CPUAvg, b.CPUHold, b.CPUMax, b.RSSMaxMB)
+	if len(rep.Errors) > 0 {
+		p("\nerrors (users):\n")
+		keys := slices.Sorted(maps.Keys(rep.Errors))
+		slices.SortStableFunc(keys, func(a, b string) int { return rep.Errors[b] - rep.Errors[a] })
+		for _, k := range keys {
+			p("  %5d  %s\n", rep.Errors[k], strings.TrimSpace(k))
+		}
+	}
+}

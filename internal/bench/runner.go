@@ -1,0 +1,295 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/bench/stats"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// pubState is one publisher. Fields other than ps are written by its
+// goroutine and read by Run after it ended.
+type pubState struct {
+	idx       int
+	uid       uint32
+	ps        pubStats
+	ready     chan struct{} // closed at the first keyframe written
+	exited    chan struct{} // closed when the goroutine ends
+	err       error
+	stage     string
+	url       string
+	sigTiming sigTiming
+}
+
+// readerState is one reader; the same ownership rules as pubState.
+type readerState struct {
+	idx       int
+	uid       uint32
+	target    *pubState
+	sink      *sink
+	err       error
+	stage     string
+	url       string
+	sigTiming sigTiming
+	subscribe time.Duration // subscribe round trip
+	connect   time.Duration // play URL received -> play accepted
+	connected bool
+	endAt     time.Time
+}
+
+// sigTiming holds a user's signalling figures.
+type sigTiming struct {
+	ok                       bool
+	alloc, ws, join, publish time.Duration
+}
+
+type runner struct {
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+	wsURL  string
+
+	mu      sync.Mutex // guards readers (appended while the sampler reads)
+	readers []*readerState
+	pubs    []*pubState
+}
+
+// Run executes one bench run and returns its report. It stops by itself
+// after the ramp and the hold, or early when ctx is cancelled (the report
+// then says so). progress receives a live status line (nil: none).
+func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	r := &runner{cfg: cfg, log: log, client: &http.Client{Transport: &http.Transport{
+		Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true,
+		ResponseHeaderTimeout: cfg.Timeout, IdleConnTimeout: 30 * time.Second,
+	}}}
+	defer r.client.CloseIdleConnections()
+	if cfg.Mode() == ModeSignalling {
+		var err error
+		if r.wsURL, err = wsURL(cfg.Server); err != nil {
+			return nil, err
+		}
+	}
+	pubCtx, stopPubs := context.WithCancel(context.Background())
+	defer stopPubs()
+	readCtx, stopReaders := context.WithCancel(context.Background())
+	defer stopReaders()
+	var pubWG, readWG sync.WaitGroup
+
+	// Publishers first; readers need a live stream to subscribe to.
+	for i := range cfg.Publishers {
+		r.pubs = append(r.pubs, &pubState{idx: i, uid: cfg.UIDBase + 1 + uint32(i), ready: make(chan struct{}), exited: make(chan struct{})})
+	}
+	if cfg.ServerPID > 0 {
+		if _, err := stats.ReadProc(cfg.ServerPID); err != nil {
+			return nil, fmt.Errorf("server pid %d: %w", cfg.ServerPID, err)
+		}
+	}
+	started := time.Now()
+	mon := newMonitor(cfg.ServerPID, cfg.Interval, r, progress, started)
+	var monWG sync.WaitGroup
+	monCtx, stopMon := context.WithCancel(context.Background())
+	monWG.Add(1)
+	go func() { defer monWG.Done(); mon.run(monCtx) }()
+	defer func() { stopMon(); monWG.Wait() }()
+
+	mon.setPhase("publish")
+	for _, p := range r.pubs {
+		pubWG.Add(1)
+		go func() { defer pubWG.Done(); r.runPublisher(pubCtx, p) }()
+	}
+	var live []*pubState
+	interrupted := false
+	for _, p := range r.pubs {
+		select {
+		case <-p.ready:
+			live = append(live, p)
+		case <-p.exited:
+		case <-time.After(3*cfg.Timeout + 2*time.Second):
+		case <-ctx.Done():
+			interrupted = true
+		}
+		if interrupted {
+			break
+		}
+	}
+	var runErr error
+	if len(live) == 0 && !interrupted {
+		runErr = errors.New("no publisher got its stream going (see the errors in the report)")
+	}
+
+	// Ramp: start readers at cfg.Rate per second, round-robin over the
+	// live publishers.
+	rampStart := time.Now()
+	if runErr == nil && !interrupted {
+		mon.setPhase("ramp")
+		tick := time.NewTimer(0)
+		for i := range cfg.Readers {
+			at := rampStart.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
+			tick.Reset(time.Until(at))
+			select {
+			case <-ctx.Done():
+				interrupted = true
+			case <-tick.C:
+			}
+			if interrupted {
+				break
+			}
+			rd := &readerState{idx: i, uid: cfg.UIDBase + 100_001 + uint32(i), target: live[i%len(live)], sink: newSink(time.Time{})}
+			r.mu.Lock()
+			r.readers = append(r.readers, rd)
+			r.mu.Unlock()
+			readWG.Add(1)
+			go func() { defer readWG.Done(); r.runReader(readCtx, rd) }()
+		}
+		tick.Stop()
+	}
+	rampEnd := time.Now()
+	if runErr == nil && !interrupted {
+		mon.setPhase("hold")
+		select {
+		case <-ctx.Done():
+			interrupted = true
+		case <-time.After(cfg.Hold):
+		}
+	}
+	mon.setPhase("stop")
+	stopAt := time.Now()
+	stopReaders()
+	readWG.Wait()
+	stopPubs()
+	pubWG.Wait()
+	stopMon()
+	monWG.Wait()
+
+	rep := r.report(mon, started, rampStart, rampEnd, stopAt, interrupted)
+	return rep, runErr
+}
+
+// user builds a signalling identity.
+func (r *runner) user(uid uint32, role string) (sigUser, error) {
+	u := sigUser{appID: r.cfg.AppID, channel: r.cfg.Channel, uid: uid, role: role, sid: newSID(), key: r.cfg.AppID}
+	if r.cfg.AppCert != "" {
+		tr := token.RolePublisher
+		if role == "audience" {
+			tr = token.RoleSubscriber
+		}
+		k, err := token.BuildRTC007(token.RTCOptions{AppID: r.cfg.AppID, AppCert: r.cfg.AppCert, Channel: r.cfg.Channel,
+			UID: strconv.FormatUint(uint64(uid), 10), Role: tr, IssuedAt: time.Now(), Lifetime: uint32(r.cfg.TokenTTL / time.Second)})
+		if err != nil {
+			return u, fmt.Errorf("token: %w", err)
+		}
+		u.key = k
+	}
+	return u, nil
+}
+
+// signal runs the allocation, WebSocket and join steps of one user.
+func (r *runner) signal(ctx context.Context, uid uint32, role string, t *sigTiming, stage *string) (*sigConn, error) {
+	u, err := r.user(uid, role)
+	if err != nil {
+		*stage = "token"
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	*stage = "allocate"
+	t0 := time.Now()
+	if err := allocate(sctx, r.client, r.cfg.Server, u); err != nil {
+		return nil, err
+	}
+	t.alloc = time.Since(t0)
+	*stage = "websocket"
+	t0 = time.Now()
+	sc, err := dialSig(sctx, r.client, r.wsURL, u)
+	if err != nil {
+		return nil, err
+	}
+	t.ws = time.Since(t0)
+	*stage = "join"
+	if t.join, err = sc.join(sctx); err != nil {
+		sc.close()
+		return nil, err
+	}
+	t.ok = true
+	return sc, nil
+}
+
+func (r *runner) runPublisher(ctx context.Context, p *pubState) {
+	defer close(p.exited)
+	p.url = r.cfg.RTMPURL
+	if r.cfg.Mode() == ModeSignalling {
+		sc, err := r.signal(ctx, p.uid, "broadcaster", &p.sigTiming, &p.stage)
+		if err != nil {
+			p.err = err
+			return
+		}
+		defer sc.close()
+		p.stage = "publish"
+		sctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		p.url, p.sigTiming.publish, err = sc.publish(sctx)
+		cancel()
+		if err != nil {
+			p.err = err
+			return
+		}
+	}
+	p.stage = "rtmp-push"
+	p.err = publishRTMP(ctx, p.url, r.cfg.Video, !r.cfg.NoAudio, r.cfg.Timeout, &p.ps, p.ready)
+}
+
+func (r *runner) runReader(ctx context.Context, rd *readerState) {
+	defer func() { rd.endAt = time.Now() }()
+	flv := r.cfg.Proto == ProtoFLV
+	switch r.cfg.Mode() {
+	case ModeSignalling:
+		sc, err := r.signal(ctx, rd.uid, "audience", &rd.sigTiming, &rd.stage)
+		if err != nil {
+			rd.err = err
+			return
+		}
+		defer sc.close()
+		rd.stage = "subscribe"
+		sctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		rd.url, rd.subscribe, err = sc.subscribe(sctx, rd.target.uid, flv)
+		cancel()
+		if err != nil {
+			rd.err = err
+			return
+		}
+	default:
+		rd.url = r.cfg.PlayURL
+		if flv {
+			rd.url = r.cfg.FLVURL
+		}
+	}
+	rd.sink.start = time.Now()
+	var err error
+	if flv {
+		rd.stage = "flv-play"
+		rd.connect, err = readFLV(ctx, r.client, rd.url, r.cfg.Timeout, rd.sink)
+	} else {
+		rd.stage = "rtmp-play"
+		rd.connect, err = readRTMP(ctx, rd.url, r.cfg.Timeout, rd.sink)
+	}
+	rd.connected = rd.connect > 0
+	rd.err = err
+}
+
+// snapshot returns the readers started so far (for the sampler).
+func (r *runner) snapshot() []*readerState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.readers[:len(r.readers):len(r.readers)]
+}
