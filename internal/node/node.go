@@ -120,6 +120,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { n.media.rtmpLn.Close() })
+	if err := n.wireWebRTC(cfg); err != nil {
+		return nil, err
+	}
 
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,

@@ -10,10 +10,11 @@
 // of that stream, created with the first session and stopped with the last.
 // A WHIP publisher is one hub publisher whose Opus is bridged to AAC.
 //
-// It imports internal/media, internal/transcode, internal/token,
-// internal/store and internal/errcode. It must not import internal/channel,
-// internal/gateway or the other adapters: channel membership goes through
-// the small Channels interface, wired in internal/node.
+// It imports the core (internal/media, internal/channel), internal/transcode,
+// internal/token and internal/errcode. It must not import internal/gateway or
+// the other adapters. The server sees the channel model only through the
+// small Channels interface; ChannelBridge implements it over
+// channel.Manager and internal/node wires it.
 //
 // Goroutine model: the Server's Run owns every goroutine: each feed has one
 // goroutine draining its hub reader; each WHEP session has one goroutine

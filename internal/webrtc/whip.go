@@ -71,7 +71,7 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	sess.rotation.Store(-1)
 	if s.chans != nil {
 		leave, err := s.chans.JoinPublisher(req.key.AppID, req.key.Channel, req.key.UID, sess.id, func(reason error) {
-			sess.close(reason)
+			s.goRun(func() { sess.close(reason) }) // not under the channel model's lock
 		})
 		if err != nil {
 			return nil, "", err
@@ -338,7 +338,7 @@ func (w *whipSession) close(reason error) {
 		if w.pub != nil {
 			w.pub.Close(reason)
 		}
-		if w.leave != nil {
+		if w.leave != nil && !isReplaced(reason) {
 			w.leave()
 		}
 		w.s.log.Info("WHIP session ended", "session", w.id, "stream", w.key, "reason", reason)
