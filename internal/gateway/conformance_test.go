@@ -301,40 +301,7 @@ func TestConformance(t *testing.T) {
 
 	t.Run("10.3 rejoin after a dropped socket", func(t *testing.T) {
 		for _, expired := range []bool{false, true} {
-			e := newEnv(t, nil)
-			p := e.sdk(t, "111")
-			p.sdkJoin(t, "broadcaster", nil)
-			url1 := p.do(t, "publish", map[string]any{"uid": 111}, "200", "url")["url"]
-			e.mgr.MediaStarted(e.app.ID, "room", 111)
-			q := e.sdk(t, "222")
-			q.sdkJoin(t, "broadcaster", nil)
-			q.do(t, "publish", nil, "200", "url")
-			e.mgr.MediaStarted(e.app.ID, "room", 222)
-			r := e.sdk(t, "333")
-			r.sdkJoin(t, "broadcaster", nil)
-			r.do(t, "publish", nil, "200", "url")
-			e.mgr.MediaStarted(e.app.ID, "room", 333)
-			q.sync()
-
-			e.drop(p, 111) // 12.9: abrupt loss; the SDK reports 904 itself
-			r.do(t, "leave", nil, "200")
-			exactly(t, q.sync(), "stream-removed 333")
-			if expired {
-				e.clk.Advance(DefaultGrace + time.Second)
-				exactly(t, q.sync(), "stream-removed 111")
-			}
-			p2 := e.sdk(t, "111")
-			p2.sdkJoin(t, "broadcaster", []any{"111", "222", "333"})
-			exactly(t, p2.sync(), "stream-added 222", "stream-removed 333")
-			url2 := p2.do(t, "publish", map[string]any{"uid": 111}, "200", "url")["url"]
-			if expired {
-				exactly(t, q.sync(), "stream-added 111")
-			} else {
-				exactly(t, q.sync()) // within the grace period nothing is pushed
-				if string(url1) != string(url2) {
-					t.Fatalf("10.3: publish after rejoin %s, want the same URL %s", url2, url1)
-				}
-			}
+			t.Run(map[bool]string{false: "within grace", true: "grace expired"}[expired], func(t *testing.T) { rejoin(t, expired) })
 		}
 	})
 
@@ -404,4 +371,42 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("conflict push %s", rest[0])
 		}
 	})
+}
+
+// rejoin walks sequence 10.3, with the rejoin inside or after the grace period.
+func rejoin(t *testing.T, expired bool) {
+	e := newEnv(t, nil)
+	p := e.sdk(t, "111")
+	p.sdkJoin(t, "broadcaster", nil)
+	url1 := p.do(t, "publish", map[string]any{"uid": 111}, "200", "url")["url"]
+	e.mgr.MediaStarted(e.app.ID, "room", 111)
+	q := e.sdk(t, "222")
+	q.sdkJoin(t, "broadcaster", nil)
+	q.do(t, "publish", nil, "200", "url")
+	e.mgr.MediaStarted(e.app.ID, "room", 222)
+	r := e.sdk(t, "333")
+	r.sdkJoin(t, "broadcaster", nil)
+	r.do(t, "publish", nil, "200", "url")
+	e.mgr.MediaStarted(e.app.ID, "room", 333)
+	q.sync()
+
+	e.drop(p, 111) // 12.9: abrupt loss; the SDK reports 904 itself
+	r.do(t, "leave", nil, "200")
+	exactly(t, q.sync(), "stream-removed 333")
+	if expired {
+		e.clk.Advance(DefaultGrace + time.Second)
+		exactly(t, q.sync(), "stream-removed 111")
+	}
+	p2 := e.sdk(t, "111")
+	p2.sdkJoin(t, "broadcaster", []any{"111", "222", "333"})
+	exactly(t, p2.sync(), "stream-added 222", "stream-removed 333")
+	url2 := p2.do(t, "publish", map[string]any{"uid": 111}, "200", "url")["url"]
+	if expired {
+		exactly(t, q.sync(), "stream-added 111")
+	} else {
+		exactly(t, q.sync()) // within the grace period nothing is pushed
+		if string(url1) != string(url2) {
+			t.Fatalf("10.3: publish after rejoin %s, want the same URL %s", url2, url1)
+		}
+	}
 }

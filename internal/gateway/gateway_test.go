@@ -390,6 +390,7 @@ func TestLeave(t *testing.T) {
 	if _, ok := e.mgr.Member(e.app.ID, "room", 1); ok {
 		t.Fatal("member still there")
 	}
+	e.waitFor("leave event", func() bool { return len(e.leftEvents()) > 0 })
 	if l := e.leftEvents(); len(l) == 0 || l[len(l)-1].LeaveReason != errcode.LeaveNormal {
 		t.Fatalf("leave events %+v", l)
 	}

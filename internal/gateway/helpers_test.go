@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,11 @@ func (e *env) close() {
 	e.cancel()
 	e.wg.Wait()
 	e.srv.Close()
+	// No session goroutine (reader, request, writer) may outlive the gateway.
+	e.waitFor("session goroutines exit", func() bool {
+		buf := make([]byte, 1<<20)
+		return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "gateway.(*session)")
+	})
 }
 
 type testWriter struct{ t testing.TB }

@@ -98,6 +98,7 @@ func TestGraceExpiry(t *testing.T) {
 	want(t, o.pushes())
 	e.clk.Advance(2 * time.Second)
 	want(t, o.pushes(), "stream-removed 1")
+	e.waitFor("leave event", func() bool { return len(e.leftEvents()) > 0 })
 	left := e.leftEvents()
 	if len(left) != 1 || left[0].UID != 1 || left[0].LeaveReason != errcode.LeaveNetwork {
 		t.Fatalf("left %+v", left)
@@ -134,6 +135,7 @@ func TestUIDConflict(t *testing.T) {
 		t.Fatalf("url %v vs %v", got, u)
 	}
 	want(t, o.pushes())
+	e.waitFor("leave event", func() bool { return len(e.leftEvents()) > 0 })
 	if l := e.leftEvents(); len(l) != 1 || l[0].LeaveReason != errcode.LeaveUIDConflict {
 		t.Fatalf("left %+v", l)
 	}
