@@ -268,7 +268,8 @@ func TestHeldReaderStartsAtFirstKeyframe(t *testing.T) {
 	_ = pub.Write(vpkt(10, false)) // no picture to decode yet
 	_ = pub.Write(vpkt(20, true))
 	got := drain(t, r)
-	if len(got) != 2 || got[0].Kind() != KindAudio || !got[1].Keyframe {
+	// The keyframe first, then the audio that arrived before it.
+	if len(got) != 2 || !got[0].Keyframe || got[1].Kind() != KindAudio || got[1].DTS != 0 {
 		t.Fatalf("held reader got %d packets", len(got))
 	}
 }

@@ -22,6 +22,8 @@ type Reader struct {
 	lagging bool // waitKey because the queue overflowed: skipped packets count as drops
 	started bool // received (or was promised) its first packet
 	removed bool // no longer in stream.readers
+	fresh   bool // nothing delivered yet: the first packet must be a keyframe (if the stream has video)
+	preroll []*Packet
 	hold    *time.Timer
 
 	// Queue, guarded by qmu.
@@ -45,6 +47,7 @@ func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
 		stream:  s,
 		viewer:  opt.Viewer,
 		onClose: opt.OnClose,
+		fresh:   true,
 		ring:    make([]*Packet, size),
 		mask:    size - 1,
 		notify:  make(chan struct{}, 1),
@@ -69,6 +72,15 @@ func (r *Reader) push(p *Packet) bool {
 		}
 	}
 	return true
+}
+
+// overflow: the queue was full; skip to the next keyframe. stream.mu held.
+func (r *Reader) overflow(hasVideo bool) {
+	r.drop()
+	if hasVideo {
+		r.waitKey = true
+		r.lagging = true
+	}
 }
 
 func (r *Reader) drop() {

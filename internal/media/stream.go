@@ -22,6 +22,10 @@ const (
 	// defaultFrameGap is the step used after a jump when the track's frame
 	// interval is not known yet.
 	defaultFrameGap = 20 * time.Millisecond
+	// maxPreroll bounds the audio held for a new reader until the first
+	// keyframe: about 1.5 s of AAC. A stream whose video stalls longer
+	// starts its readers with audio.
+	maxPreroll = 64
 )
 
 // Stream is one published (app, channel, uid): its current publisher, tracks,
@@ -204,6 +208,13 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 	hasVideo := s.video != nil
 	isVideo := p.Kind() == KindVideo
 	for _, r := range s.readers {
+		if !r.started {
+			r.started = true
+			if r.hold != nil {
+				r.hold.Stop()
+				r.hold = nil
+			}
+		}
 		// A reader without a decodable picture skips video up to the next
 		// keyframe; audio needs no sync point and flows on.
 		if r.waitKey && isVideo {
@@ -216,19 +227,27 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 			r.waitKey = false
 			r.lagging = false
 		}
-		if !r.started {
-			r.started = true
-			if r.hold != nil {
-				r.hold.Stop()
-				r.hold = nil
+		// A reader that has received nothing yet starts with the picture:
+		// audio that comes first waits (bounded) and follows the keyframe.
+		if r.fresh && hasVideo && !isVideo && len(r.preroll) < maxPreroll {
+			r.preroll = append(r.preroll, p)
+			continue
+		}
+		if r.fresh {
+			r.fresh = false
+			ok := r.push(p)
+			for _, q := range r.preroll {
+				ok = r.push(q) && ok
 			}
+			clear(r.preroll)
+			r.preroll = nil
+			if !ok {
+				r.overflow(hasVideo)
+			}
+			continue
 		}
 		if !r.push(p) {
-			r.drop()
-			if hasVideo {
-				r.waitKey = true
-				r.lagging = true
-			}
+			r.overflow(hasVideo)
 		}
 	}
 	s.mu.Unlock()
@@ -354,6 +373,7 @@ func (s *Stream) addReader(opt SubscribeOptions) (*Reader, error) {
 	case s.live && s.video != nil && s.gopValid && len(s.gop) > 0:
 		r.backlog = slices.Clone(s.gop)
 		r.started = true
+		r.fresh = false
 	case s.live && s.video != nil:
 		r.waitKey = true
 		r.started = true

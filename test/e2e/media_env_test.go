@@ -169,6 +169,11 @@ func needTool(t *testing.T, name string) string {
 
 // publishArgs: ffmpeg as a live-pusher (H.264 without B-frames + AAC).
 func publishArgs(url string, seconds float64, video, audio bool) []string {
+	return publishArgsGOP(url, seconds, video, audio, 50)
+}
+
+// publishArgsGOP is publishArgs with another keyframe interval (frames).
+func publishArgsGOP(url string, seconds float64, video, audio bool, gop int) []string {
 	args := []string{"-hide_banner", "-loglevel", "error", "-re"}
 	if video {
 		args = append(args, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25")
@@ -178,7 +183,7 @@ func publishArgs(url string, seconds float64, video, audio bool) []string {
 	}
 	args = append(args, "-t", fmt.Sprint(seconds))
 	if video {
-		args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50", "-bf", "0", "-pix_fmt", "yuv420p")
+		args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", fmt.Sprint(gop), "-bf", "0", "-pix_fmt", "yuv420p")
 	}
 	if audio {
 		args = append(args, "-c:a", "aac", "-b:a", "64k")

@@ -17,8 +17,14 @@ import (
 // its path and its frame counts.
 func makeSource(t *testing.T, seconds float64, video, audio bool) (string, flvStats) {
 	t.Helper()
+	return makeSourceGOP(t, seconds, video, audio, 50)
+}
+
+// makeSourceGOP is makeSource with another keyframe interval (frames).
+func makeSourceGOP(t *testing.T, seconds float64, video, audio bool, gop int) (string, flvStats) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "src.flv")
-	args := publishArgs(path, seconds, video, audio)
+	args := publishArgsGOP(path, seconds, video, audio, gop)
 	args = append([]string{"-y"}, args...)
 	// not -re for the file
 	for i, a := range args {
