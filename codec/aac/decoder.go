@@ -168,8 +168,14 @@ func (d *Decoder) Reset() {
 	d.rng = pnsSeed
 }
 
-// Config returns the stream configuration the decoder was made for.
-func (d *Decoder) Config() Config { return d.cfg }
+// Config returns the stream configuration the decoder was made for, with
+// Channels as currently decoded (for a layout from an in-band PCE it is 0
+// until the first access unit).
+func (d *Decoder) Config() Config {
+	c := d.cfg
+	c.Channels = d.channels
+	return c
+}
 
 // Decode decodes one access unit (a raw_data_block, as carried in MP4, FLV,
 // RTP or the payload of a one-block ADTS frame) to 1024 interleaved samples

@@ -9,7 +9,20 @@
 //     inverse quantization, M/S and intensity stereo, perceptual noise
 //     substitution, temporal noise shaping and the IMDCT filter bank with sine
 //     and KBD windows (§4.6),
-//   - the encoder (see the encoder files).
+//   - the encoder (Encoder, see its files).
+//
+// Decoding in short: ParseAudioSpecificConfig or ADTS headers give a Config;
+// NewDecoder (from an AudioSpecificConfig) or NewDecoderConfig makes a
+// Decoder; Decode turns one raw access unit into 1024 interleaved float32
+// samples per channel at [-1, 1) scale (sample/32768, not clipped), in a
+// slice the decoder reuses on the next call. ADTS streams are split with
+// SplitADTS and decoded frame by frame with Decode (payload) or DecodeADTS
+// (whole frame). Supported: AAC-LC, mono and stereo, the 13 standard
+// sampling rates and explicit ones, all window sequences and shapes, M/S and
+// intensity stereo, PNS, TNS, pulse data; fill, data stream and program
+// config elements are parsed and skipped, so implicitly signalled HE-AAC
+// decodes its AAC-LC core. Everything else fails with ErrUnsupported, and
+// malformed input with ErrInvalid, never a panic.
 //
 // The normative tables (scalefactor band offsets, Huffman codebooks, TNS
 // coefficients) are generated into tables_gen.go from the TSV data in
