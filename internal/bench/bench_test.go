@@ -197,3 +197,5 @@ func TestRTMPClientURL(t *testing.T) {
 		}
 	}
 }
+
+func timeNow() time.Time { return time.Now() }

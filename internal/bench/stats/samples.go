@@ -97,3 +97,30 @@ func (s *Samples) Summary() Summary {
 		Max: ms(s.Percentile(100)),
 	}
 }
+
+// FloatSummary describes a set of plain numbers (e.g. per-reader bitrates).
+type FloatSummary struct {
+	Count int     `json:"count"`
+	Min   float64 `json:"min"`
+	Mean  float64 `json:"mean"`
+	P5    float64 `json:"p5"`
+	P50   float64 `json:"p50"`
+	P95   float64 `json:"p95"`
+	Max   float64 `json:"max"`
+}
+
+// SummarizeFloats returns nearest-rank percentiles of v (v is not modified).
+func SummarizeFloats(v []float64) FloatSummary {
+	if len(v) == 0 {
+		return FloatSummary{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	var sum float64
+	for _, x := range s {
+		sum += x
+	}
+	at := func(p float64) float64 { return s[rank(p, len(s))-1] }
+	return FloatSummary{Count: len(s), Min: s[0], Mean: sum / float64(len(s)),
+		P5: at(5), P50: at(50), P95: at(95), Max: s[len(s)-1]}
+}

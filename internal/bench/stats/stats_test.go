@@ -223,3 +223,23 @@ func BenchmarkSamplesPercentile(b *testing.B) {
 		_ = s.Percentile(99)
 	}
 }
+
+func TestSummarizeFloats(t *testing.T) {
+	cases := []struct {
+		in   []float64
+		want FloatSummary
+	}{
+		{nil, FloatSummary{}},
+		{[]float64{3}, FloatSummary{Count: 1, Min: 3, Mean: 3, P5: 3, P50: 3, P95: 3, Max: 3}},
+		{[]float64{4, 1, 3, 2}, FloatSummary{Count: 4, Min: 1, Mean: 2.5, P5: 1, P50: 2, P95: 4, Max: 4}},
+	}
+	for _, tc := range cases {
+		in := slices.Clone(tc.in)
+		if got := SummarizeFloats(tc.in); got != tc.want {
+			t.Errorf("%v: %+v, want %+v", tc.in, got, tc.want)
+		}
+		if !slices.Equal(in, tc.in) {
+			t.Errorf("input modified: %v", tc.in)
+		}
+	}
+}
