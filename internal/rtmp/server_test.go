@@ -1,0 +1,199 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/gortmplib/pkg/message"
+
+	"github.com/minirtc/minirtc/internal/media"
+)
+
+func startServer(t *testing.T, hcfg media.Config, cfg Config) (*media.Hub, string) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub, err := media.NewHub(hcfg, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(cfg, hub, allowAll{}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { hub.Close(); cancel(); <-done })
+	return hub, ln.Addr().String()
+}
+
+// TestStalledViewerDoesNotDelayOthers: a viewer that stops reading (tiny
+// receive buffer, never reads) loses packets, counted as drops, while another
+// viewer of the same stream receives every packet.
+func TestStalledViewerDoesNotDelayOthers(t *testing.T) {
+	hub, addr := startServer(t, media.Config{QueueSize: 1024}, Config{BatchInterval: -1})
+	u, _ := url.Parse("rtmp://" + addr + "/live/bench")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	fast := &gortmplib.Client{URL: u}
+	if err := fast.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	stalled := &gortmplib.Client{URL: u, DialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}).DialContext}
+	if err := stalled.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	for hub.Stats().Readers < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	const total = 3000
+	var wg sync.WaitGroup
+	wg.Add(1)
+	received := 0
+	go func() {
+		defer wg.Done()
+		_ = fast.NetConn().SetReadDeadline(time.Now().Add(50 * time.Second))
+		for received < total {
+			msg, err := fast.Read()
+			if err != nil {
+				t.Errorf("fast viewer: %v after %d packets", err, received)
+				return
+			}
+			if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU {
+				received++
+			}
+		}
+	}()
+
+	pub, err := hub.Publish(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.SetTracks(benchVideo, nil)
+	payload := make([]byte, 16<<10)
+	payload[3] = byte(len(payload) - 4)
+	payload[2] = byte((len(payload) - 4) >> 8)
+	for i := range total {
+		d := time.Duration(i) * time.Millisecond
+		if err := pub.Write(&media.Packet{Track: benchVideo, DTS: d, PTS: d, Keyframe: i%50 == 0, Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	if received != total {
+		t.Fatalf("fast viewer got %d of %d packets", received, total)
+	}
+	if hub.Stats().Drops == 0 {
+		t.Fatal("the stalled viewer has no drops")
+	}
+}
+
+// TestHeldViewerTimesOut: a player that connects to a stream that never
+// starts is closed after the hold timeout.
+func TestHeldViewerTimesOut(t *testing.T) {
+	hub, addr := startServer(t, media.Config{HoldTimeout: 50 * time.Millisecond}, Config{})
+	u, _ := url.Parse("rtmp://" + addr + "/live/x")
+	c := &gortmplib.Client{URL: u}
+	if err := c.Initialize(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.NetConn().SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		if _, err := c.Read(); err != nil {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				t.Fatal("held viewer was not closed")
+			}
+			break
+		}
+	}
+	for hub.Stats().Readers != 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestIngestTimestampsAcrossExtendedBoundary: a publisher whose clock crosses
+// the 24-bit RTMP timestamp boundary (extended timestamps on the wire) and
+// then wraps reaches a viewer with continuous, monotonic timestamps.
+func TestIngestTimestampsAcrossExtendedBoundary(t *testing.T) {
+	hub, addr := startServer(t, media.Config{Grace: -1}, Config{BatchInterval: -1})
+	u, _ := url.Parse("rtmp://" + addr + "/live/ts")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	viewer := &gortmplib.Client{URL: u}
+	if err := viewer.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	for hub.Stats().Readers < 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	pubc := &gortmplib.Client{URL: u, Publish: true}
+	if err := pubc.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer pubc.Close()
+	w := &gortmplib.Writer{Conn: pubc, Tracks: []*gortmplib.Track{{Codec: &codecs.H264{SPS: benchVideo.SPS[0], PPS: benchVideo.PPS[0]}}}}
+	if err := w.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	// 0xFFFFFF ms is 4 h 39 min 37 s: start 2 s before it, cross it, then
+	// jump back to 0 as a 32-bit wrap would.
+	const frames = 150
+	base := time.Duration(0xFFFFFF-2000) * time.Millisecond
+	for i := range frames {
+		d := base + time.Duration(i)*40*time.Millisecond
+		if i >= 100 {
+			d = time.Duration(i-100) * 40 * time.Millisecond
+		}
+		nal := []byte{0x41, byte(i)}
+		if i%25 == 0 {
+			nal = []byte{0x65, byte(i)}
+		}
+		if err := w.WriteH264(w.Tracks[0], d, d, [][]byte{nal}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = viewer.NetConn().SetReadDeadline(time.Now().Add(20 * time.Second))
+	var ts []time.Duration
+	for len(ts) < frames-1 { // the publisher's last frame may still be held in its buffers
+		msg, err := viewer.Read()
+		if err != nil {
+			t.Fatalf("after %d frames: %v", len(ts), err)
+		}
+		if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU {
+			ts = append(ts, v.DTS)
+		}
+	}
+	for i := 1; i < len(ts); i++ {
+		if d := ts[i] - ts[i-1]; d <= 0 || d > 100*time.Millisecond {
+			t.Fatalf("step %v at frame %d (%v -> %v)", d, i, ts[i-1], ts[i])
+		}
+	}
+}
