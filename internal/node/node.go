@@ -174,6 +174,10 @@ func (n *Node) wireGateway(cfg config.Config) error {
 	if _, p, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		rtmpPort, _ = strconv.Atoi(p)
 	}
+	publicIP := ""
+	if ip := net.ParseIP(cfg.PublicHost); ip != nil && ip.To4() != nil {
+		publicIP = ip.To4().String()
+	}
 	gw, err := gateway.New(gateway.Config{
 		Grace:              cfg.Gateway.GraceTimeout,
 		IdleTimeout:        cfg.Gateway.IdleTimeout,
@@ -184,6 +188,7 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		MaxUsersPerChannel: cfg.Gateway.MaxUsersPerChannel,
 		RTMPHost:           cfg.PublicHost,
 		RTMPPort:           rtmpPort,
+		PublicAddress:      publicIP,
 		FLV:                cfg.Gateway.PlayFLV,
 		URLTTL:             cfg.Gateway.URLLifetime,
 	}, n.store, n.channels, n.signer, n.log)
