@@ -102,6 +102,7 @@ type Encoder struct {
 	resMax    float64
 	maxBits   int // hard limit per access unit
 	lastDelta [2]int
+	evalDelta int // offset of the last evalFrame
 
 	tune encTuning
 
@@ -593,7 +594,7 @@ func (e *Encoder) prepareQuant(cs *chanState) {
 			p := math.Sqrt(a * r) // a^(3/4)
 			cs.xpow[i] = p
 			sq += r
-			mx = math.Max(mx, p)
+			mx = max(mx, p)
 		}
 		if mx == 0 {
 			cs.baseSf[vb] = encInf

@@ -259,7 +259,7 @@ func TestEncodeDecodesCleanlyInFFmpeg(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/%d/%dch", sig.name, rc.rate, ch), func(t *testing.T) {
 					t.Parallel()
 					dir := t.TempDir()
-					pcm := sig.gen(ch)(t, dir, rc.rate, 2)
+					pcm := sig.gen(ch)(t, dir, rc.rate, 1.5)
 					cfg := EncoderConfig{SampleRate: rc.rate, Channels: ch, Bitrate: rc.bitratePerCh * ch}
 					adts, _ := encEncodeADTS(t, cfg, pcm)
 					path := filepath.Join(dir, "x.aac")
@@ -520,8 +520,6 @@ func TestEncodeBitrate(t *testing.T) {
 		{"speech", encSpeech, 1, 48000, 64000},
 		{"speech", encSpeech, 1, 16000, 24000},
 		{"music", encMusic, 2, 44100, 128000},
-		{"music", encMusic, 2, 48000, 192000},
-		{"music", encMusic, 1, 22050, 32000},
 		{"beeps", encBeeps, 2, 32000, 96000},
 	}
 	for _, c := range cases {
@@ -568,7 +566,7 @@ func TestEncodeOwnDecoderMatchesFFmpeg(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%dch/%d/%dk", c.name, c.ch, c.rate, c.bitrate/1000), func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			pcm := c.sig(c.ch)(t, dir, c.rate, 3)
+			pcm := c.sig(c.ch)(t, dir, c.rate, 2)
 			cfg := EncoderConfig{SampleRate: c.rate, Channels: c.ch, Bitrate: c.bitrate}
 			e, err := NewEncoder(cfg)
 			if err != nil {

@@ -130,20 +130,19 @@ func (h *huffCost) bookBits(q []int32, cb int) int {
 }
 
 // writeBook writes q with spectral codebook cb: codewords, sign bits of the
-// unsigned books, and escape sequences for book 11.
+// unsigned books, and escape sequences for book 11. A codeword and its sign
+// bits go out in one write (at most 16 + 4 bits).
 func (h *huffCost) writeBook(w *bitWriter, q []int32, cb int) {
 	if h.dim == 4 {
 		for i := 0; i+3 < len(q); i += 4 {
-			var idx int32
-			if h.unsigned {
-				idx = abs32(q[i])*27 + abs32(q[i+1])*9 + abs32(q[i+2])*3 + abs32(q[i+3])
-			} else {
-				idx = (q[i]+1)*27 + (q[i+1]+1)*9 + (q[i+2]+1)*3 + (q[i+3] + 1)
+			if !h.unsigned {
+				idx := (q[i]+1)*27 + (q[i+1]+1)*9 + (q[i+2]+1)*3 + (q[i+3] + 1)
+				w.writeBits(h.codes[idx], uint(h.lens[idx]))
+				continue
 			}
-			w.writeBits(h.codes[idx], uint(h.lens[idx]))
-			if h.unsigned {
-				writeSigns(w, q[i:i+4])
-			}
+			idx := abs32(q[i])*27 + abs32(q[i+1])*9 + abs32(q[i+2])*3 + abs32(q[i+3])
+			code, n := signBits(h.codes[idx], uint(h.lens[idx]), q[i:i+4])
+			w.writeBits(code, n)
 		}
 		return
 	}
@@ -155,32 +154,34 @@ func (h *huffCost) writeBook(w *bitWriter, q []int32, cb int) {
 			continue
 		}
 		a, b := abs32(q[i]), abs32(q[i+1])
-		ea, eb := a, b
-		if cb == escHCB {
-			ea, eb = min(a, 16), min(b, 16)
+		if cb != escHCB {
+			idx := a*mod + b
+			code, n := signBits(h.codes[idx], uint(h.lens[idx]), q[i:i+2])
+			w.writeBits(code, n)
+			continue
 		}
-		idx := ea*mod + eb
-		w.writeBits(h.codes[idx], uint(h.lens[idx]))
-		writeSigns(w, q[i:i+2])
-		if cb == escHCB {
-			if a >= 16 {
-				writeEscape(w, a)
-			}
-			if b >= 16 {
-				writeEscape(w, b)
-			}
+		idx := min(a, 16)*mod + min(b, 16)
+		code, n := signBits(h.codes[idx], uint(h.lens[idx]), q[i:i+2])
+		w.writeBits(code, n)
+		if a >= 16 {
+			writeEscape(w, a)
+		}
+		if b >= 16 {
+			writeEscape(w, b)
 		}
 	}
 }
 
-func writeSigns(w *bitWriter, q []int32) {
+// signBits appends to a codeword one sign bit per non-zero value of q
+// (1 = negative).
+func signBits(code uint32, n uint, q []int32) (uint32, uint) {
 	for _, v := range q {
-		if v < 0 {
-			w.writeBits(1, 1)
-		} else if v > 0 {
-			w.writeBits(0, 1)
+		if v != 0 {
+			code = code<<1 | uint32(v)>>31
+			n++
 		}
 	}
+	return code, n
 }
 
 // writeEscape writes the book 11 escape sequence of magnitude m (16..8191).

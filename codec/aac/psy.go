@@ -96,7 +96,7 @@ func (p *psyBands) analyze(spec []float64, lines, glen, maxSfb int, energy, thr 
 			for _, x := range spec[w*lines+lo : w*lines+hi] {
 				x2 := x * x
 				e += x2
-				peak = math.Max(peak, x2)
+				peak = max(peak, x2)
 			}
 		}
 		energy[b] = e
@@ -106,7 +106,7 @@ func (p *psyBands) analyze(spec []float64, lines, glen, maxSfb int, energy, thr 
 		if e > 0 && hi-lo > 1 {
 			mean := e / float64((hi-lo)*glen)
 			t = math.Log(peak/mean) / p.logW[b]
-			t = math.Min(math.Max(t*1.5-0.3, 0), 1)
+			t = min(max(t*1.5-0.3, 0), 1)
 		}
 		if p.noTonal {
 			t = 0
@@ -116,12 +116,12 @@ func (p *psyBands) analyze(spec []float64, lines, glen, maxSfb int, energy, thr 
 	}
 	// Spreading, upwards then downwards, on the thresholds.
 	for b := 1; b < maxSfb && !p.noSpread; b++ {
-		thr[b] = math.Max(thr[b], thr[b-1]*p.up[b])
+		thr[b] = max(thr[b], thr[b-1]*p.up[b])
 	}
 	for b := maxSfb - 2; b >= 0 && !p.noSpread; b-- {
-		thr[b] = math.Max(thr[b], thr[b+1]*p.down[b])
+		thr[b] = max(thr[b], thr[b+1]*p.down[b])
 	}
 	for b := 0; b < maxSfb; b++ {
-		thr[b] = math.Max(thr[b], p.ath[b]*float64(glen))
+		thr[b] = max(thr[b], p.ath[b]*float64(glen))
 	}
 }

@@ -184,6 +184,7 @@ func (e *Encoder) frameOverhead() int {
 // evalFrame returns the bits of the whole frame at offset delta, leaving
 // the quantized state of every channel at that offset.
 func (e *Encoder) evalFrame(delta int) int {
+	e.evalDelta = delta
 	bits := e.frameOverhead()
 	for c := 0; c < e.nch; c++ {
 		bits += e.evalChannel(&e.ch[c], delta)
@@ -248,5 +249,7 @@ func (e *Encoder) rateControl() {
 		}
 	}
 	e.lastDelta[short] = hi
-	e.evalFrame(hi)
+	if e.evalDelta != hi {
+		e.evalFrame(hi)
+	}
 }
