@@ -100,3 +100,34 @@ func TestConfigMarshalErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestExplicitSampleRate: a rate given explicitly (index 15) uses the band
+// tables of the nearest standard rate, and an explicit 48000 decodes exactly
+// like index 3.
+func TestExplicitSampleRate(t *testing.T) {
+	for _, c := range []struct{ rate, idx int }{
+		{96000, 0}, {92017, 0}, {92016, 1}, {48000, 3}, {46009, 3}, {46008, 4},
+		{44056, 4}, {11500, 10}, {9391, 10}, {9390, 11}, {7350, 11}, {1000, 11},
+	} {
+		if got := bandTableIndex(escapeRateIndex, c.rate); got != c.idx {
+			t.Errorf("rate %d uses tables of index %d, want %d", c.rate, got, c.idx)
+		}
+	}
+	frames := loadTestFrames(t, "testdata/stereo48k.aac")
+	asc, err := Config{ObjectType: ObjectTypeLC, SampleRate: 48000, SampleRateIndex: escapeRateIndex, ChannelConfig: 2, Channels: 2, FrameLength: FrameLength}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit, err := NewDecoder(asc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	standard, _ := NewDecoder([]byte{0x11, 0x90})
+	for i, fr := range frames {
+		want, err1 := standard.Decode(fr.Payload)
+		got, err2 := explicit.Decode(fr.Payload)
+		if err1 != nil || err2 != nil || !slicesEqual(got, want) {
+			t.Fatalf("frame %d: explicit rate decodes differently (%v, %v)", i, err1, err2)
+		}
+	}
+}
