@@ -186,7 +186,7 @@ func (m *Manager) emit(ev Event, to ...Endpoint) {
 
 func (m *Manager) event(kind EventKind, ch *chanState, mb *member) Event {
 	return Event{Kind: kind, App: ch.key.app, Channel: ch.key.name, UID: mb.uid, Account: mb.account,
-		Session: mb.session, Role: mb.role}
+		Session: mb.session, Detached: mb.ep == nil, Role: mb.role}
 }
 
 // others are the attached endpoints of every member but uid.
@@ -425,7 +425,7 @@ func (m *Manager) Detach(ref Ref, reason errcode.LeaveReason, grace time.Duratio
 		m.remove(ch, mb, reason)
 		return nil
 	}
-	mb.ep, mb.session = nil, ""
+	mb.ep = nil
 	mb.gen++
 	gen := mb.gen
 	key := ch.key

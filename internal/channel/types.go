@@ -140,7 +140,8 @@ type Event struct {
 	Channel     string
 	UID         uint32 // the member the event is about
 	Account     string // its string account, if it joined with one
-	Session     string // the session id of the member's endpoint ("" when detached)
+	Session     string // the session id of the member's (last) endpoint
+	Detached    bool   // the member had no endpoint (it was in its grace period)
 	Role        Role
 	LeaveReason errcode.LeaveReason
 	StopReason  StopReason
@@ -217,8 +218,8 @@ type MemberInfo struct {
 	Role          Role
 	Profile       Profile
 	JoinedAt      time.Time
-	Session       string
-	Detached      bool // its endpoint is gone; it is in its grace period
+	Session       string // its (last) endpoint's session id
+	Detached      bool   // its endpoint is gone; it is in its grace period
 	AudioMuted    bool
 	VideoMuted    bool
 	Publishing    bool

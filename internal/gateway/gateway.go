@@ -93,14 +93,14 @@ func (g *Gateway) Sessions() int {
 	return len(g.sessions)
 }
 
-// Run logs members removed after their grace period and, when ctx ends,
+// Run logs members removed while detached (grace expiry, kicks) and, when ctx ends,
 // tells every session to rejoin elsewhere (501), closes them and waits for
 // their handlers (at most DrainTimeout). It returns nil.
 func (g *Gateway) Run(ctx context.Context) error {
 	stop := g.channels.Observe(func(ev channel.Event) {
-		if ev.Kind == channel.EventMemberLeft && ev.Session == "" {
+		if ev.Kind == channel.EventMemberLeft && ev.Detached {
 			g.log.Info("member removed", "app", ev.App, "channel", ev.Channel, "uid", ev.UID,
-				"leave_reason", int(ev.LeaveReason), "reason", ev.LeaveReason.String())
+				"session", ev.Session, "leave_reason", int(ev.LeaveReason), "reason", ev.LeaveReason.String())
 		}
 	})
 	defer stop()
