@@ -58,9 +58,14 @@ const (
 //
 // The stream is delayed: the decoded audio of access unit k corresponds
 // to input samples (k-1)*1024 .. k*1024-1, so the decoder's output starts
-// with 1024 samples of silence (the encoder delay). Block switching needs one
+// with EncoderDelay (1024) samples of silence. Block switching needs one
 // frame of look-ahead, so the first access unit is returned once 2048
-// samples per channel have been given.
+// samples per channel have been given; Flush returns the rest.
+//
+// Tools used: long and short windows with block switching and window
+// grouping (sine window shape), per-band M/S in a common-window channel pair,
+// scalefactors and spectral Huffman codebooks 1-11 with sections chosen by
+// bit cost. Not used: TNS, PNS, intensity stereo, pulse data.
 //
 // An Encoder must be used by one goroutine at a time.
 type Encoder struct {
@@ -248,6 +253,12 @@ func (e *Encoder) resetStream() {
 func (e *Encoder) AudioSpecificConfig() []byte {
 	return append([]byte(nil), e.asc...)
 }
+
+// EncoderDelay is the number of samples per channel by which the decoded
+// stream lags the encoder's input: decoded sample n+EncoderDelay is input
+// sample n. Containers that signal priming (MP4 edit lists, iTunSMPB) can
+// use it to trim the start.
+const EncoderDelay = FrameLength
 
 // errPCMLength is returned for input that does not hold whole sample frames.
 var errPCMLength = errors.New("aac: PCM length is not a multiple of the channel count")
