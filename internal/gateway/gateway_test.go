@@ -521,3 +521,20 @@ func TestSetRTMPPort(t *testing.T) {
 		t.Fatalf("url %s", u)
 	}
 }
+
+func TestFLVDefault(t *testing.T) {
+	e := newEnv(t, func(c *Config, _ *store.App) { c.FLV = true; c.HTTPBase = "" })
+	a := e.dial()
+	a.join("1", "broadcaster")
+	a.ok("publish", nil)
+	b := e.dial()
+	b.join("2", "audience")
+	u := b.ok("subscribe", map[string]any{"uid": 1, "options": map[string]any{"audio": true, "video": true}}).resp()["url"].(string)
+	// HTTPBase unset: derived from the host the client used.
+	checkSigned(t, e, u, token.ActionPlay, e.srv.URL+"/live/", "1")
+	if !strings.Contains(u, ".flv?") {
+		t.Fatalf("url %s", u)
+	}
+	u = b.ok("subscribe", map[string]any{"uid": 1, "options": map[string]any{"flv": false}}).resp()["url"].(string)
+	checkSigned(t, e, u, token.ActionPlay, "rtmp://media.example.com/live/", "1")
+}
