@@ -360,6 +360,9 @@ func ffmpegCases() []ffmpegCase {
 		ffmpegCase{sigSine, 44100, 64000, optsPlain, toolNone},
 		ffmpegCase{sigNoise, 48000, 96000, optsPlain, toolNone},
 		ffmpegCase{sigNoise, 32000, 256000, optsPlain, toolEsc},
+		// Bitrate extremes: starved mono, and loud stereo at 96 kHz.
+		ffmpegCase{sigSpeech, 8000, 8000, optsAll, toolNone},
+		ffmpegCase{sigStereo, 96000, 512000, optsAll, toolEsc},
 		ffmpegCase{sigStereo, 44100, 128000, append([]string{"-aac_coder", "fast"}, optsAll...), toolNone},
 		ffmpegCase{sigClicks, 44100, 128000, optsPlain, toolShort},
 		ffmpegCase{sigClicks, 16000, 32000, optsTNS, toolShort},
