@@ -49,8 +49,11 @@ type Report struct {
 	// receive time, for frames published after the reader started.
 	Latency stats.Summary `json:"e2e_latency"`
 
-	PublishedKbps float64            `json:"published_kbps"` // per publisher, mean
-	ReaderKbps    stats.FloatSummary `json:"reader_kbps"`    // delivered, per reader
+	// PublishedKbps (mean per publisher) and ReaderKbps (delivered, per
+	// reader) count media payload bytes over the hold phase (readers that
+	// were playing all through it), else from the first frame to the end.
+	PublishedKbps float64            `json:"published_kbps"`
+	ReaderKbps    stats.FloatSummary `json:"reader_kbps"`
 	Drops         Drops              `json:"drops"`
 
 	Server   *ProcSummary `json:"server,omitempty"`
@@ -141,6 +144,8 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		}
 		rep.Errors[stage+": "+msg]++
 	}
+	holdS := stopAt.Sub(rampEnd).Seconds()
+	hold := !interrupted && holdS >= 1
 	var pubKbps []float64
 	for _, p := range r.pubs {
 		addSig(p.sigTiming)
@@ -149,7 +154,9 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		}
 		if !p.ps.started.IsZero() {
 			rep.PublishersOK++
-			if d := p.ps.stopped.Sub(p.ps.started).Seconds(); d > 0 {
+			if hold {
+				pubKbps = append(pubKbps, float64(p.stopBytes-p.holdBytes)*8/1000/holdS)
+			} else if d := p.ps.stopped.Sub(p.ps.started).Seconds(); d > 0 {
 				pubKbps = append(pubKbps, float64(p.ps.bytes.Load())*8/1000/d)
 			}
 		}
@@ -183,8 +190,13 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 			if end.After(stopAt) {
 				end = stopAt
 			}
-			if d := end.Sub(s.firstFrameAt).Seconds(); d > 0.5 {
-				res.Kbps = float64(s.bytes.Load()) * 8 / 1000 / d
+			switch {
+			case hold && rd.holdBytes >= 0 && !rd.endAt.Before(stopAt):
+				res.Kbps = float64(rd.stopBytes-rd.holdBytes) * 8 / 1000 / holdS
+			case end.Sub(s.firstFrameAt) > 500*time.Millisecond:
+				res.Kbps = float64(s.bytes.Load()) * 8 / 1000 / end.Sub(s.firstFrameAt).Seconds()
+			}
+			if res.Kbps > 0 {
 				kbps = append(kbps, res.Kbps)
 			}
 			lat.Merge(&s.latency)

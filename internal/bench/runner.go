@@ -21,6 +21,8 @@ type pubState struct {
 	idx       int
 	uid       uint32
 	ps        pubStats
+	holdBytes int64         // ps.bytes when the hold phase began (Run only)
+	stopBytes int64         // ps.bytes at the stop (Run only)
 	ready     chan struct{} // closed at the first keyframe written
 	exited    chan struct{} // closed when the goroutine ends
 	err       error
@@ -42,6 +44,10 @@ type readerState struct {
 	subscribe time.Duration // subscribe round trip
 	connect   time.Duration // play URL received -> play accepted
 	connected bool
+	// holdBytes is the sink's byte count when the hold phase began, or -1
+	// when the reader was not playing yet (written and read by Run only).
+	holdBytes int64
+	stopBytes int64
 	endAt     time.Time
 }
 
@@ -158,6 +164,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	rampEnd := time.Now()
 	if runErr == nil && !interrupted {
 		mon.setPhase("hold")
+		// Bitrates are measured over the hold, when every reader is past
+		// the burst a server's GOP cache sends to newcomers.
+		for _, rd := range r.readers {
+			rd.holdBytes = -1
+			if rd.sink.playing.Load() {
+				rd.holdBytes = rd.sink.bytes.Load()
+			}
+		}
+		for _, p := range r.pubs {
+			p.holdBytes = p.ps.bytes.Load()
+		}
 		select {
 		case <-ctx.Done():
 			interrupted = true
@@ -166,6 +183,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	}
 	mon.setPhase("stop")
 	stopAt := time.Now()
+	for _, rd := range r.readers {
+		rd.stopBytes = rd.sink.bytes.Load()
+	}
+	for _, p := range r.pubs {
+		p.stopBytes = p.ps.bytes.Load()
+	}
 	stopReaders()
 	readWG.Wait()
 	stopPubs()
