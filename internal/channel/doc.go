@@ -31,6 +31,11 @@
 //   - SetRotation — video orientation; subscribers get video-rotation.
 //   - EventStreamStopped (Observe) — the stream ended for any reason: drop the ingest.
 //
+// A publisher without a gateway session (WHIP, or RTMP pushed with ?token=)
+// becomes a member the same way: Join with an Endpoint that ignores events and
+// RoleBroadcaster, Publish (others get stream-added), report media, and Leave
+// when it ends.
+//
 // # Sessions
 //
 // Join attaches an Endpoint. Detach keeps a member whose endpoint is gone for a
