@@ -282,6 +282,39 @@ func TestEncodeDecodesCleanlyInFFmpeg(t *testing.T) {
 	}
 }
 
+// TestEncodeExtremeBitrates runs the lowest and highest accepted bitrates
+// through ffmpeg.
+func TestEncodeExtremeBitrates(t *testing.T) {
+	for _, cfg := range []EncoderConfig{
+		{SampleRate: 48000, Channels: 1, Bitrate: 8000},
+		{SampleRate: 16000, Channels: 2, Bitrate: 16000},
+		{SampleRate: 48000, Channels: 2, Bitrate: 288000},
+		{SampleRate: 16000, Channels: 1, Bitrate: 96000},
+	} {
+		t.Run(fmt.Sprintf("%d/%dch/%d", cfg.SampleRate, cfg.Channels, cfg.Bitrate), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			pcm := encLoud(cfg.Channels)(t, dir, cfg.SampleRate, 1.5)
+			adts, aus := encEncodeADTS(t, cfg, pcm)
+			path := filepath.Join(dir, "x.aac")
+			if err := os.WriteFile(path, adts, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			dec := encFFmpegDecode(t, path)
+			bits := 0
+			for _, au := range aus {
+				bits += 8 * len(au)
+			}
+			kbps := float64(bits) / (float64(len(aus)*FrameLength) / float64(cfg.SampleRate)) / 1000
+			snr := encSNR(pcm, dec, cfg.Channels, FrameLength)
+			t.Logf("%.1f kbit/s, SNR %.1f dB", kbps, snr)
+			if snr < 3 {
+				t.Errorf("SNR %.1f dB", snr)
+			}
+		})
+	}
+}
+
 // TestEncodeWindowSequences checks that transients switch to short windows
 // with the LONG_START / EIGHT_SHORT / LONG_STOP order of §4.6.11.3.2 and
 // that grouping is used.

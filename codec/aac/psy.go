@@ -39,7 +39,6 @@ type psyBands struct {
 	down              []float64 // spreading factor from band b+1 into band b
 	ath               []float64 // hearing threshold energy of the band (one window)
 	logW              []float64 // log of the band width, for the tonality measure
-	noSpread, noTonal bool
 }
 
 func newPsyBands(off []int, sampleRate int, lines int) psyBands {
@@ -108,17 +107,14 @@ func (p *psyBands) analyze(spec []float64, lines, glen, maxSfb int, energy, thr 
 			t = math.Log(peak/mean) / p.logW[b]
 			t = min(max(t*1.5-0.3, 0), 1)
 		}
-		if p.noTonal {
-			t = 0
-		}
 		smr := psyNoiseSMR + (psyToneSMR-psyNoiseSMR)*t
 		thr[b] = e * math.Pow(10, -smr/10)
 	}
 	// Spreading, upwards then downwards, on the thresholds.
-	for b := 1; b < maxSfb && !p.noSpread; b++ {
+	for b := 1; b < maxSfb; b++ {
 		thr[b] = max(thr[b], thr[b-1]*p.up[b])
 	}
-	for b := maxSfb - 2; b >= 0 && !p.noSpread; b-- {
+	for b := maxSfb - 2; b >= 0; b-- {
 		thr[b] = max(thr[b], thr[b+1]*p.down[b])
 	}
 	for b := 0; b < maxSfb; b++ {
