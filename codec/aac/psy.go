@@ -33,12 +33,12 @@ const (
 
 // psyBands holds the per-band constants of one window length.
 type psyBands struct {
-	n                 int
-	off               []int     // band offsets within one window
-	up                []float64 // spreading factor from band b-1 into band b
-	down              []float64 // spreading factor from band b+1 into band b
-	ath               []float64 // hearing threshold energy of the band (one window)
-	logW              []float64 // log of the band width, for the tonality measure
+	n    int
+	off  []int     // band offsets within one window
+	up   []float64 // spreading factor from band b-1 into band b
+	down []float64 // spreading factor from band b+1 into band b
+	ath  []float64 // hearing threshold energy of the band (one window)
+	logW []float64 // log of the band width, for the tonality measure
 }
 
 func newPsyBands(off []int, sampleRate int, lines int) psyBands {
