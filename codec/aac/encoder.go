@@ -120,7 +120,10 @@ type Encoder struct {
 // them, and tests can compare settings).
 type encTuning struct {
 	// psyWeight blends the psychoacoustic threshold with a flat noise floor
-	// (log domain): 1 follows the model only, 0 gives white noise.
+	// (log domain): 1 follows the model only, 0 gives white noise. 0.35 was
+	// chosen on speech and music: it keeps the SNR within about 1 dB of
+	// flat noise and gives the lowest noise-to-mask ratio of the settings
+	// tried (0, 0.25, 0.35, 0.5, 0.6, 1).
 	psyWeight   float64
 	attackRatio float64
 	noMS        bool // code every band as L/R
