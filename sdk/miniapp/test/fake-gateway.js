@@ -108,11 +108,6 @@ async function startFakeGateway() {
     const w = { check() { const v = pred(); if (v) { clearTimeout(timer); resolve(v); return true; } return false; } };
     if (!w.check()) gw.waiters.push(w);
   });
-  gw.request = (action, n = 1) => gw.until(() => {
-    const all = gw.conns.flatMap((c) => c.requests.map((m) => ({ conn: c, msg: m })));
-    const hits = all.filter((x) => x.msg.clientRequest.action === action);
-    return hits.length >= n ? hits[n - 1] : null;
-  }, 'request ' + action + ' #' + n);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = server.address().port;
   gw.url = `http://127.0.0.1:${port}`;
