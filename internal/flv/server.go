@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -131,7 +133,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
-	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, OnClose: func(error) { cancel() }})
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, OnClose: func(error) {
+		// Once writing, a blocked write must be interrupted; before that the
+		// session learns the reason from Next and still answers the viewer.
+		if ss.writing.Load() {
+			cancel()
+		}
+	}})
 	if err != nil {
 		ec := errcode.From(err)
 		ss.log.Info("flv play refused", "code", ec.Code, "reason", ec.Message())
@@ -154,11 +162,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx = c.CloseRead(ctx)
 		out = &wsSink{c: c, timeout: s.cfg.WriteTimeout}
 		defer c.CloseNow()
+	} else if r.ProtoMajor == 1 {
+		// HTTP/1.x: take the connection over and write each batch as one
+		// chunk in one writev.
+		nc, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			ss.log.Info("flv hijack failed", "err", err)
+			return
+		}
+		defer nc.Close()
+		var readerDone sync.WaitGroup
+		readerDone.Add(1)
+		go func() {
+			// Viewers send nothing more; a read returns when they leave.
+			defer readerDone.Done()
+			defer cancel()
+			var buf [256]byte
+			for {
+				if _, err := nc.Read(buf[:]); err != nil {
+					return
+				}
+			}
+		}()
+		defer readerDone.Wait()
+		defer nc.Close()
+		// Cancellation interrupts a blocked write or read at once; end() may
+		// still write the chunked terminator with a fresh deadline.
+		stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
+		defer stop()
+		out = &rawSink{nc: nc, timeout: s.cfg.WriteTimeout}
 	} else {
 		out = &httpSink{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
 	}
 	ss.log.Info("flv viewer opened", "viewer", grant.Viewer)
 	err = ss.run(ctx, out)
+	out.end(err)
 	ss.log.Info("flv viewer closed", "reason", closeReason(err), "drops", rd.Drops())
 }
 
@@ -190,6 +228,8 @@ type sink interface {
 	write(bufs [][]byte) error
 	// fail reports an error that ended the session before start.
 	fail(err error)
+	// end finishes a started response after the stream ended with err.
+	end(err error)
 }
 
 type httpSink struct {
@@ -222,6 +262,8 @@ func (h *httpSink) write(bufs [][]byte) error {
 
 func (h *httpSink) fail(err error) { writeError(h.w, errcode.From(err)) }
 
+func (h *httpSink) end(error) {}
+
 type wsSink struct {
 	c       *websocket.Conn
 	timeout time.Duration
@@ -244,6 +286,12 @@ func (s *wsSink) write(bufs [][]byte) error {
 	return w.Close()
 }
 
+func (s *wsSink) end(err error) {
+	if _, ok := errcode.As(err); ok {
+		_ = s.c.Close(websocket.StatusNormalClosure, "stream ended")
+	}
+}
+
 func (s *wsSink) fail(err error) {
 	ec := errcode.From(err)
 	reason := ec.Message()
@@ -251,4 +299,72 @@ func (s *wsSink) fail(err error) {
 		reason = reason[:120]
 	}
 	_ = s.c.Close(websocket.StatusPolicyViolation, reason)
+}
+
+// rawSink writes an HTTP/1.1 chunked response on a hijacked connection: one
+// chunk per batch, header and tags in one writev.
+type rawSink struct {
+	nc       net.Conn
+	timeout  time.Duration
+	deadline time.Time
+	started  bool
+	line     []byte
+	bufs     [][]byte
+}
+
+const flvResponseHead = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: video/x-flv\r\n" +
+	"Transfer-Encoding: chunked\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"Access-Control-Allow-Origin: *\r\n" +
+	"Connection: close\r\n\r\n"
+
+var crlf = []byte("\r\n")
+
+func (s *rawSink) start() error {
+	s.started = true
+	s.line = append(s.line[:0], flvResponseHead...)
+	return nil // sent with the first batch
+}
+
+func (s *rawSink) write(bufs [][]byte) error {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	s.line = strconv.AppendInt(s.line, int64(n), 16)
+	s.line = append(s.line, crlf...)
+	s.bufs = append(append(append(s.bufs[:0], s.line), bufs...), crlf)
+	if now := time.Now(); now.Add(s.timeout).Sub(s.deadline) > time.Second {
+		s.deadline = now.Add(s.timeout)
+		_ = s.nc.SetWriteDeadline(s.deadline)
+	}
+	nb := net.Buffers(s.bufs)
+	_, err := nb.WriteTo(s.nc)
+	s.line = s.line[:0]
+	if err != nil {
+		return fmt.Errorf("flv: write: %w", err)
+	}
+	return nil
+}
+
+// fail writes a whole error response (the viewer is still waiting for one).
+func (s *rawSink) fail(err error) {
+	ec := errcode.From(err)
+	body, _ := json.Marshal(struct {
+		Code   int    `json:"code"`
+		Reason string `json:"reason"`
+	}{ec.Code, ec.Message()})
+	resp := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		ec.HTTPStatus(), http.StatusText(ec.HTTPStatus()), len(body)+1)
+	_ = s.nc.SetWriteDeadline(time.Now().Add(s.timeout))
+	_, _ = s.nc.Write(append(append([]byte(resp), body...), '\n'))
+}
+
+// end terminates the chunked body when the stream ended normally.
+func (s *rawSink) end(err error) {
+	if _, ok := errcode.As(err); ok && s.started {
+		_ = s.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = s.nc.Write([]byte("0\r\n\r\n"))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/media"
@@ -15,6 +16,8 @@ type session struct {
 	cancel context.CancelFunc
 	log    *slog.Logger
 	rd     *media.Reader
+	// writing is set once the response started (see OnClose in ServeHTTP).
+	writing atomic.Bool
 }
 
 // run writes the stream until the reader ends, the viewer goes away or ctx
@@ -46,6 +49,7 @@ func (ss *session) run(ctx context.Context, out sink) error {
 		scratch = scratch[:0]
 		if !started {
 			started = true
+			ss.writing.Store(true)
 			if err := out.start(); err != nil {
 				return err
 			}

@@ -133,7 +133,14 @@ func (r *Reader) Next(ctx context.Context, dst []*Packet) ([]*Packet, error) {
 		select {
 		case <-r.notify:
 		case <-ctx.Done():
-			return dst, ctx.Err()
+			// The hub's reason wins over a cancellation it caused (OnClose).
+			r.qmu.Lock()
+			err := r.err
+			r.qmu.Unlock()
+			if err == nil {
+				err = ctx.Err()
+			}
+			return dst, err
 		}
 	}
 }
