@@ -401,6 +401,9 @@ var __minirtc = (function () {
     var SDK_VERSION = load('version');
 
     var PROTOCOL_VERSION = '1.1.0';
+    // Liveness (autoRejoin only): at least this many pings without any frame in
+    // between before a connection counts as dead.
+    var MIN_UNANSWERED_PINGS = 3;
 
     function Session(params) {
       // params: api, apUrl, servers, appId, channel, uid (string), uidType, key,
@@ -418,6 +421,7 @@ var __minirtc = (function () {
       this.pingTimer = null;
       this.lastFrameAt = 0;
       this.sawPong = false;
+      this.unanswered = 0; // pings sent since the last frame from the server
       this.uid = null; // numeric uid from the join reply
     }
 
@@ -661,13 +665,17 @@ var __minirtc = (function () {
       var t = self.p.timing;
       self.pingTimer = setInterval(function () {
         if (self.state !== 'open') return;
-        if (t.pongTimeout > 0 && self.sawPong && Date.now() - self.lastFrameAt > t.pongTimeout) {
+        // Dead only after several unanswered pings AND pongTimeout of silence: a
+        // mini program frozen in the background resumes with a stale lastFrameAt,
+        // and the first ping after it gets its pong at once.
+        if (t.pongTimeout > 0 && self.sawPong && self.unanswered >= MIN_UNANSWERED_PINGS && Date.now() - self.lastFrameAt > t.pongTimeout) {
           self.lost(1006, 'no answer from the server for ' + t.pongTimeout + ' ms');
           return;
         }
         var ping = self.envelope();
         ping.command = 'ping';
         ping.requestId = ++self.requestId;
+        self.unanswered++;
         log.blind('ping', ping.requestId);
         self.sendFrame(ping);
       }, t.pingInterval);
@@ -699,6 +707,7 @@ var __minirtc = (function () {
 
     Session.prototype.onFrame = function (data) {
       this.lastFrameAt = Date.now();
+      this.unanswered = 0;
       var msg;
       try {
         msg = JSON.parse(data);
