@@ -99,11 +99,13 @@ func (in *ingest) metadata(payload amf0.Data) {
 		default:
 			continue
 		}
+		// A codec id that is absent, or 0 (some encoders write 0 for "none"),
+		// means the publisher has no such track.
 		in.metaVideo, in.metaAudio = -1, -1
-		if _, ok := obj.Get("videocodecid"); ok {
+		if v, ok := obj.Get("videocodecid"); ok && v != 0.0 {
 			in.metaVideo = 1
 		}
-		if _, ok := obj.Get("audiocodecid"); ok {
+		if v, ok := obj.Get("audiocodecid"); ok && v != 0.0 {
 			in.metaAudio = 1
 		}
 		return

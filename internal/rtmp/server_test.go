@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abema/go-mp4"
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/gortmplib/pkg/message"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 
 	"github.com/minirtc/minirtc/internal/media"
 )
@@ -195,5 +197,75 @@ func TestIngestTimestampsAcrossExtendedBoundary(t *testing.T) {
 		if d := ts[i] - ts[i-1]; d <= 0 || d > 100*time.Millisecond {
 			t.Fatalf("step %v at frame %d (%v -> %v)", d, i, ts[i-1], ts[i])
 		}
+	}
+}
+
+// TestEnhancedPassThrough: H.265 and Opus published with enhanced RTMP reach
+// an RTMP viewer as enhanced RTMP, configuration first, then frames.
+func TestEnhancedPassThrough(t *testing.T) {
+	hub, addr := startServer(t, media.Config{}, Config{BatchInterval: -1})
+	u, _ := url.Parse("rtmp://" + addr + "/live/hevc")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	viewer := &gortmplib.Client{URL: u}
+	if err := viewer.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	for hub.Stats().Readers < 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	pubc := &gortmplib.Client{URL: u, Publish: true}
+	if err := pubc.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer pubc.Close()
+	hvcc := &mp4.HvcC{ConfigurationVersion: 1, GeneralProfileIdc: 1, GeneralLevelIdc: 93, LengthSizeMinusOne: 3}
+	msgs := []message.Message{
+		&message.VideoExSequenceStart{ChunkStreamID: 6, MessageStreamID: 0x1000000, FourCC: message.FourCCHEVC, HEVCConfig: hvcc},
+		&message.AudioExSequenceStart{ChunkStreamID: 4, MessageStreamID: 0x1000000, FourCC: message.FourCCOpus,
+			OpusConfig: &opus.IDHeader{Version: 1, ChannelCount: 2, InputSampleRate: 48000}},
+	}
+	for i := range 10 {
+		d := time.Duration(i) * 20 * time.Millisecond
+		nal := []byte{0, 0, 0, 2, 0x02, byte(i)} // TRAIL_R
+		if i == 0 {
+			nal = []byte{0, 0, 0, 2, 0x26, 0x01} // IDR_W_RADL
+		}
+		msgs = append(msgs,
+			&message.AudioExCodedFrames{ChunkStreamID: 4, MessageStreamID: 0x1000000, DTS: d, FourCC: message.FourCCOpus, Payload: []byte{0xfc, byte(i)}},
+			&message.VideoExCodedFrames{ChunkStreamID: 6, MessageStreamID: 0x1000000, DTS: d, FourCC: message.FourCCHEVC, Payload: nal})
+	}
+	for _, m := range msgs {
+		if err := pubc.Write(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = viewer.NetConn().SetReadDeadline(time.Now().Add(20 * time.Second))
+	var order []string
+	frames := 0
+	for frames < 15 {
+		msg, err := viewer.Read()
+		if err != nil {
+			t.Fatalf("after %v: %v", order, err)
+		}
+		switch m := msg.(type) {
+		case *message.VideoExSequenceStart:
+			order = append(order, "hevc-config")
+		case *message.AudioExSequenceStart:
+			order = append(order, "opus-config")
+		case *message.VideoExCodedFrames:
+			if frames == 0 && m.Payload[4] != 0x26 {
+				t.Fatalf("first video frame is not the IDR: % x", m.Payload)
+			}
+			order = append(order, "hevc")
+			frames++
+		case *message.AudioExCodedFrames:
+			order = append(order, "opus")
+			frames++
+		}
+	}
+	if len(order) < 4 || order[0] != "hevc-config" || order[1] != "opus-config" || order[2] != "hevc" {
+		t.Fatalf("order %v", order)
 	}
 }
