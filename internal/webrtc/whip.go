@@ -37,6 +37,7 @@ type whipSession struct {
 	vTrack       *media.Track
 	aTrack       *media.Track
 	videoStarted bool
+	videoStart   time.Duration // DTS of the first video packet
 	tracksSet    bool
 
 	videoSSRC atomic.Uint32
@@ -304,8 +305,13 @@ func (w *whipSession) write(p *media.Packet) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if p.Kind() == media.KindVideo {
-		w.videoStarted = true
-	} else if w.info.video && !w.videoStarted && time.Since(w.t0) < audioBeforeVideoWait {
+		if !w.videoStarted {
+			w.videoStarted = true
+			w.videoStart = p.DTS
+		}
+	} else if w.info.video && (!w.videoStarted && time.Since(w.t0) < audioBeforeVideoWait ||
+		w.videoStarted && p.DTS < w.videoStart) {
+		// Audio from before the first keyframe: RTMP/FLV readers start at video.
 		return
 	}
 	if !w.tracksSet {
