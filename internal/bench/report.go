@@ -326,6 +326,21 @@ func (rep *Report) WriteText(w io.Writer) {
 	}
 	b := rep.Bench
 	p("bench itself: cpu avg %.0f%%, during hold %.0f%%, max %.0f%%; rss max %.0f MB\n", b.CPUAvg, b.CPUHold, b.CPUMax, b.RSSMaxMB)
+	if tl := rep.Timeline; len(tl) > 0 {
+		p("\ntimeline %8s %7s %7s %9s %6s %10s %10s %9s\n", "t (s)", "readers", "playing", "in Mbit/s", "drops", "server cpu", "server rss", "bench cpu")
+		step := max(1, (len(tl)+11)/12) // at most about a dozen rows
+		for i := 0; i < len(tl); i += step {
+			q := tl[i]
+			if i+step >= len(tl) {
+				q = tl[len(tl)-1]
+			}
+			srv := "         -          -"
+			if rep.Server != nil && !q.ServerGone {
+				srv = fmt.Sprintf("%9.0f%% %7.0f MB", q.ServerCPU, q.ServerRSS)
+			}
+			p("  %-6s %8.1f %7d %7d %9.1f %6d %s %8.0f%%\n", q.Phase, q.T, q.Readers, q.Playing, q.InKbps/1000, q.Drops, srv, q.BenchCPU)
+		}
+	}
 	if len(rep.Errors) > 0 {
 		p("\nerrors (users):\n")
 		keys := slices.Sorted(maps.Keys(rep.Errors))
