@@ -49,11 +49,14 @@ type Manager struct {
 type chanKey struct{ app, name string }
 
 type chanState struct {
-	key      chanKey
-	profile  Profile
-	created  time.Time
-	members  map[uint32]*member
-	accounts map[string]uint32
+	key     chanKey
+	profile Profile
+	created time.Time
+	members map[uint32]*member
+	// publishers are the members with a stream, so a join's snapshot costs
+	// O(publishers), not O(members).
+	publishers map[uint32]*member
+	accounts   map[string]uint32
 }
 
 type member struct {
@@ -270,7 +273,8 @@ func (m *Manager) Join(req JoinRequest) (JoinResult, error) {
 	created := false
 	if ch == nil {
 		ch = &chanState{key: key, profile: req.Profile, created: m.clock.Now(),
-			members: make(map[uint32]*member), accounts: make(map[string]uint32)}
+			members: make(map[uint32]*member), accounts: make(map[string]uint32),
+			publishers: make(map[uint32]*member)}
 		created = true
 	}
 	uid := req.UID
@@ -333,8 +337,8 @@ func (m *Manager) Join(req JoinRequest) (JoinResult, error) {
 			m.emit(m.event(EventRoleChanged, ch, mb))
 		}
 	}
-	for _, o := range ch.members {
-		if o.uid != uid && o.stream != nil {
+	for _, o := range ch.publishers {
+		if o.uid != uid {
 			res.Publishers = append(res.Publishers, o.info())
 		}
 	}
@@ -481,6 +485,7 @@ func (m *Manager) Publish(ref Ref, pushURL string) (url string, already bool, er
 		return mb.stream.pushURL, true, nil
 	}
 	mb.stream = &stream{pushURL: pushURL}
+	ch.publishers[mb.uid] = mb
 	m.armStart(ch, mb)
 	m.emit(m.event(EventStreamStarted, ch, mb), ch.others(mb.uid)...)
 	return pushURL, false, nil
@@ -548,6 +553,7 @@ func (m *Manager) stopStream(ch *chanState, mb *member, why StopReason) {
 		mb.stream.timer.Stop()
 	}
 	mb.stream = nil
+	delete(ch.publishers, mb.uid)
 	for _, o := range ch.members {
 		delete(o.subs, mb.uid)
 	}

@@ -227,3 +227,24 @@ func clientOnlyCost(b *testing.B) float64 {
 	}
 	return cost
 }
+
+// BenchmarkJoinHandler is the server's own work for one join, without the
+// network: decode, app lookup, token check, channel join, reply encoding.
+func BenchmarkJoinHandler(b *testing.B) {
+	e := newEnv(b, func(c *Config, a *store.App) { c.Clock = nil; c.MaxUsersPerChannel = 1 << 30 })
+	frames := make([][]byte, b.N)
+	for i := range frames {
+		uid := fmt.Sprint(i + 1)
+		frames[i], _ = json.Marshal(map[string]any{"requestId": 3, "clientRequest": map[string]any{"action": "join",
+			"role": "audience", "appId": e.app.ID, "key_vos": e.token("bench", uid, 3600), "channel_name": "bench",
+			"uid": uid, "uidType": 0}})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// A session without a connection: its frames are dropped, as if the
+		// connection had just ended.
+		s := &session{g: e.gw, id: "bench", log: e.gw.log, done: make(chan struct{}), ended: true}
+		s.handle(context.Background(), frames[i])
+	}
+}
