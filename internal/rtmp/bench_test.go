@@ -91,6 +91,11 @@ func liveBytes() uint64 {
 // BenchmarkRTMPFanout is the play load benchmark: one publisher and N RTMP
 // readers on loopback. The readers run in a child process (this test binary,
 // TestBenchReaders), so the CPU and memory figures are the server's alone.
+// Metrics: %core/100readers is the server process's CPU (publisher included)
+// over N/100; -marginal subtracts the same process without readers.
+// ms-p50/p99-keyframe is measured by the viewer from dialing to its first
+// keyframe (TCP connect, RTMP handshake and commands included); the -server
+// variant from the play command to the end of the first write.
 // Run it once per N:
 //
 //	go test -run XXX -bench RTMPFanout -benchtime 1x ./internal/rtmp
@@ -114,6 +119,13 @@ func runFanout(b *testing.B, n int) {
 	srv, err := NewServer(Config{BatchInterval: benchInterval()}, hub, allowAll{}, nil, log)
 	if err != nil {
 		b.Fatal(err)
+	}
+	var srvMu sync.Mutex
+	var srvLat []time.Duration
+	srv.firstWrite = func(d time.Duration) {
+		srvMu.Lock()
+		srvLat = append(srvLat, d)
+		srvMu.Unlock()
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -174,6 +186,13 @@ func runFanout(b *testing.B, n int) {
 	b.ReportMetric((cpu-base)/float64(n)*100, "%core/100readers-marginal")
 	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "ms-p50-keyframe")
 	b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "ms-p99-keyframe")
+	srvMu.Lock()
+	slices.Sort(srvLat)
+	if len(srvLat) > 0 {
+		b.ReportMetric(float64(srvLat[len(srvLat)/2])/1e6, "ms-p50-keyframe-server")
+		b.ReportMetric(float64(srvLat[len(srvLat)*99/100])/1e6, "ms-p99-keyframe-server")
+	}
+	srvMu.Unlock()
 	b.ReportMetric(float64(int64(memAfter)-int64(memBefore))/float64(n)/1024, "KB/reader")
 	b.ReportMetric(float64(d1-d0), "drops")
 }

@@ -41,6 +41,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		log.Debug("rtmp command phase failed", "err", err)
 		return
 	}
+	commandAt := time.Now()
 	action := token.ActionPlay
 	if sc.Publish {
 		action = token.ActionPublish
@@ -61,7 +62,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	if sc.Publish {
 		s.publish(ctx, nc, sc, key, log)
 	} else {
-		s.play(ctx, cancel, nc, sc, key, grant.Viewer, log)
+		s.play(ctx, cancel, nc, sc, key, grant.Viewer, commandAt, log)
 	}
 }
 
@@ -154,7 +155,7 @@ func closeReason(err error) string {
 }
 
 // play runs an authorized play connection.
-func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, sc *gortmplib.ServerConn, key media.Key, viewer string, log *slog.Logger) {
+func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, sc *gortmplib.ServerConn, key media.Key, viewer string, commandAt time.Time, log *slog.Logger) {
 	var (
 		killMu sync.Mutex
 		killed error
@@ -191,6 +192,9 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		}
 	}()
 	pl := player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval}
+	if s.firstWrite != nil {
+		pl.firstWrite = func() { s.firstWrite(time.Since(commandAt)) }
+	}
 	err = pl.run(ctx)
 	cancel()
 	nc.Close()

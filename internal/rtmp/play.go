@@ -16,6 +16,8 @@ type player struct {
 	rd       *media.Reader
 	timeout  time.Duration
 	interval time.Duration // minimum time between two writes (batching)
+
+	firstWrite func() // benchmarks: called after the first write
 }
 
 // run writes until the reader ends, the write fails or ctx is cancelled.
@@ -70,6 +72,10 @@ func (pl *player) run(ctx context.Context) error {
 		nb := net.Buffers(bufs)
 		if _, err := nb.WriteTo(pl.nc); err != nil {
 			return fmt.Errorf("rtmp: write: %w", err)
+		}
+		if pl.firstWrite != nil {
+			pl.firstWrite()
+			pl.firstWrite = nil
 		}
 		// Batching: let packets gather for a moment before the next write, so
 		// that a viewer costs one syscall per interval rather than per frame.

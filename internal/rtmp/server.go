@@ -56,6 +56,10 @@ type Server struct {
 	auth authorizer
 	gate PublishGate
 	log  *slog.Logger
+
+	// firstWrite, when set (benchmarks), receives the time from a play
+	// command to the end of the viewer's first write (its keyframe).
+	firstWrite func(time.Duration)
 }
 
 // NewServer builds a Server. gate may be nil (every authorized publisher may push).
