@@ -42,7 +42,7 @@ const (
 	// first-difference filter) that counts as an attack, so that noise in
 	// near silence does not switch windows.
 	encAttackFloor = 2e4
-	encInf         = 1 << 28
+	encInf         = 1 << 28 // "impossible" bit cost in the section search
 	// encMaxInput bounds input samples (full scale is 1): 4 leaves room for
 	// overshoot of float sources while keeping the spectrum well inside what
 	// scalefactor 255 with magnitude 8191 can represent.
