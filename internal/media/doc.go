@@ -17,6 +17,16 @@
 // time.AfterFunc timers owned by their Stream and stopped when it ends.
 // Observer methods are called synchronously, outside the hub's locks.
 //
+// Reader start: a reader joining a live stream gets the GOP cache (from the
+// last keyframe) at once; a reader that joined before the media (held, up to
+// HoldTimeout) or after a GOP cache overflow starts at the next keyframe, and
+// audio that arrives before that keyframe follows it (bounded). A reader that
+// overflows skips video up to the next keyframe; audio resumes as soon as
+// there is room.
+//
+// Timestamps are hub time, shared by every reader (not rebased per reader),
+// which is what lets adapters build a packet's wire bytes once.
+//
 // Packets are immutable once written. Adapters may cache wire bytes built from
 // a packet (an FLV tag, RTMP chunks) in the packet's wire slots, so that the
 // bytes are built once per protocol and shared by all readers.
