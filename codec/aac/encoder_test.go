@@ -971,3 +971,93 @@ func FuzzEncode(f *testing.F) {
 		check(aus)
 	})
 }
+
+// TestChooseSectionsOptimal compares the section search with an exhaustive
+// search over all codebook assignments on small random cost tables.
+func TestChooseSectionsOptimal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	e := &Encoder{}
+	for iter := 0; iter < 300; iter++ {
+		short := iter%2 == 1
+		e.lay = frameLayout{numGroups: 1, maxSfb: 1 + rng.IntN(9)}
+		hdr, sectBits, esc := 9, 5, 31
+		if short {
+			e.lay.seq = eightShortSequence
+			hdr, sectBits, esc = 7, 3, 7
+		}
+		n := e.lay.maxSfb
+		e.lay.nvb = n
+		var cs chanState
+		for b := 0; b < n; b++ {
+			for cb := range cs.cost[b] {
+				cs.cost[b][cb] = encInf
+				// Books 0..2 only, to keep the exhaustive search small.
+				if cb < 3 && rng.IntN(3) > 0 {
+					cs.cost[b][cb] = rng.IntN(40)
+				}
+			}
+			cs.cost[b][1+rng.IntN(2)] = rng.IntN(40) // at least one usable book
+		}
+		got := e.chooseSections(&cs)
+		// The reported cost must match the chosen assignment.
+		cost := func(books []int) int {
+			total := 0
+			for b := 0; b < n; b++ {
+				if cs.cost[b][books[b]] >= encInf {
+					return encInf
+				}
+				total += cs.cost[b][books[b]]
+			}
+			for b := 0; b < n; {
+				l := 1
+				for b+l < n && books[b+l] == books[b] {
+					l++
+				}
+				total += hdr + l/esc*sectBits
+				b += l
+			}
+			return total
+		}
+		chosen := make([]int, n)
+		for b := range chosen {
+			chosen[b] = int(cs.cb[b])
+		}
+		if c := cost(chosen); c != got {
+			t.Fatalf("iter %d: reported %d bits, assignment %v costs %d", iter, got, chosen, c)
+		}
+		best := encInf
+		books := make([]int, n)
+		var rec func(b int)
+		rec = func(b int) {
+			if b == n {
+				best = min(best, cost(books))
+				return
+			}
+			for cb := 0; cb < 3; cb++ {
+				books[b] = cb
+				rec(b + 1)
+			}
+		}
+		rec(0)
+		if got != best {
+			t.Fatalf("iter %d: section search %d bits, optimum %d", iter, got, best)
+		}
+	}
+}
+
+// TestWriteFill checks that fill elements never exceed the requested size
+// and waste little of it.
+func TestWriteFill(t *testing.T) {
+	e := &Encoder{}
+	for n := 0; n < 5000; n += 7 {
+		e.w.reset()
+		e.writeFill(n)
+		got := e.w.bitCount()
+		if got > n {
+			t.Fatalf("fill of %d bits wrote %d", n, got)
+		}
+		if n >= 15 && n-got > 22 {
+			t.Errorf("fill of %d bits wrote only %d", n, got)
+		}
+	}
+}
