@@ -16,12 +16,12 @@ import (
 const benchUsage = `minirtc bench [flags]
 
 Signalling mode (simulated mini program users against a minirtc server):
-  minirtc bench --server http://127.0.0.1:8080 --app-id ID [--app-cert CERT] --readers 500 --rate 50 --hold 60s [--proto rtmp|flv] [--pid PID]
+  minirtc bench --server http://127.0.0.1:8080 --app-id ID [--app-cert CERT] --readers 500 --rate 50 --hold 60s [--proto rtmp|flv|whep] [--pid PID]
 
-Media-only mode (any RTMP server; one publisher, readers over RTMP or HTTP-FLV):
-  minirtc bench --rtmp-url rtmp://host/app/stream [--play-url rtmp://...] [--flv-url http://.../x.flv] --readers 50
+Media-only mode (any server; one RTMP publisher, readers over RTMP, HTTP-FLV or WHEP):
+  minirtc bench --rtmp-url rtmp://host/app/stream [--play-url rtmp://...] [--flv-url http://.../x.flv] [--whep-url http://... --whep-token T] --readers 50
 
-WHEP readers are not available yet.`
+It stops by itself after the ramp and the hold; Ctrl-C stops early and still reports.`
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stderr, benchUsage)
@@ -35,8 +35,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.RTMPURL, "rtmp-url", "", "media-only mode: RTMP URL to publish to (also played unless --play-url/--flv-url)")
 	fs.StringVar(&cfg.PlayURL, "play-url", "", "media-only mode: RTMP URL the readers play (default --rtmp-url)")
 	fs.StringVar(&cfg.FLVURL, "flv-url", "", "media-only mode: HTTP-FLV URL the readers play")
+	fs.StringVar(&cfg.WHEPURL, "whep-url", "", "media-only mode: WHEP endpoint the readers play")
+	fs.StringVar(&cfg.WHEPToken, "whep-token", "", "media-only mode: bearer token for --whep-url")
 	fs.IntVar(&cfg.Readers, "readers", 10, "readers to start")
-	fs.StringVar(&cfg.Proto, "proto", "rtmp", "reader protocol in signalling mode: rtmp or flv")
+	fs.StringVar(&cfg.Proto, "proto", "rtmp", "reader protocol in signalling mode: rtmp, flv, or whep (browser-like readers: WHEP with a token, no gateway session)")
 	fs.Float64Var(&cfg.Rate, "rate", 20, "readers started per second")
 	fs.DurationVar(&cfg.Hold, "hold", 30*time.Second, "how long to run after the last reader started")
 	size := fs.String("size", "320x240", "picture size WxH (multiples of 16)")

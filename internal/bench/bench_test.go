@@ -166,7 +166,8 @@ func TestConfigValidate(t *testing.T) {
 		{"rtmp path", Config{RTMPURL: "rtmp://x/onlyapp"}, "app/stream"},
 		{"rtmp scheme", Config{RTMPURL: "http://x/a/b"}, "scheme"},
 		{"flv scheme", Config{RTMPURL: "rtmp://x/a/b", FLVURL: "rtmp://x/a/b"}, "FLV URL"},
-		{"proto", Config{Server: "http://x", AppID: strings.Repeat("a", 32), Proto: "whep"}, "proto"},
+		{"proto", Config{Server: "http://x", AppID: strings.Repeat("a", 32), Proto: "srt"}, "proto"},
+		{"flv and whep", Config{RTMPURL: "rtmp://x/a/b", FLVURL: "http://y", WHEPURL: "http://z"}, "not both"},
 		{"rate", Config{RTMPURL: "rtmp://x/a/b", Rate: -1}, "rate"},
 		{"video", Config{RTMPURL: "rtmp://x/a/b", Video: synth.VideoConfig{Width: 10, Height: 10}}, "multiples of 16"},
 	}

@@ -13,6 +13,7 @@ import (
 const (
 	ProtoRTMP = "rtmp"
 	ProtoFLV  = "flv"
+	ProtoWHEP = "whep"
 )
 
 // Config describes one bench run. Zero fields take the defaults noted on
@@ -35,12 +36,16 @@ type Config struct {
 	UIDBase uint32
 
 	// Media-only mode: one publisher pushes to RTMPURL; readers play
-	// PlayURL (default RTMPURL) over RTMP, or FLVURL over HTTP-FLV when set.
+	// PlayURL (default RTMPURL) over RTMP, or FLVURL over HTTP-FLV, or
+	// WHEPURL over WebRTC (with WHEPToken as bearer token) when set.
 	RTMPURL, PlayURL, FLVURL string
+	WHEPURL, WHEPToken       string
 
 	// Readers to start (default 10).
 	Readers int
-	// Proto of the readers in signalling mode: "rtmp" (default) or "flv".
+	// Proto of the readers in signalling mode: "rtmp" (default), "flv", or
+	// "whep" (browser-like readers: no gateway session, WHEP straight to
+	// /whep/{app}/{channel}/{publisher} with a token).
 	Proto string
 	// Rate is how many readers start per second (default 20).
 	Rate float64
@@ -100,6 +105,9 @@ func (c Config) withDefaults() Config {
 		if c.FLVURL != "" {
 			c.Proto = ProtoFLV
 		}
+		if c.WHEPURL != "" {
+			c.Proto = ProtoWHEP
+		}
 		if c.PlayURL == "" {
 			c.PlayURL = c.RTMPURL
 		}
@@ -145,7 +153,7 @@ func (c Config) Validate() error {
 		if c.AppCert != "" && len(c.AppCert) != 32 {
 			bad("app certificate: want 32 characters (or none for an app without certificate)")
 		}
-		if c.PlayURL != "" || c.FLVURL != "" {
+		if c.PlayURL != "" || c.FLVURL != "" || c.WHEPURL != "" {
 			bad("play and FLV URLs are for media-only mode; in signalling mode the gateway hands them out")
 		}
 	}
@@ -159,9 +167,15 @@ func (c Config) Validate() error {
 		if c.FLVURL != "" && !strings.HasPrefix(c.FLVURL, "http://") && !strings.HasPrefix(c.FLVURL, "https://") {
 			bad("FLV URL %q: want http(s)://", c.FLVURL)
 		}
+		if c.WHEPURL != "" && !strings.HasPrefix(c.WHEPURL, "http://") && !strings.HasPrefix(c.WHEPURL, "https://") {
+			bad("WHEP URL %q: want http(s)://", c.WHEPURL)
+		}
+		if c.WHEPURL != "" && c.FLVURL != "" {
+			bad("give either an FLV URL or a WHEP URL for the readers, not both")
+		}
 	}
-	if c.Proto != ProtoRTMP && c.Proto != ProtoFLV {
-		bad("proto %q: want rtmp or flv", c.Proto)
+	if c.Proto != ProtoRTMP && c.Proto != ProtoFLV && c.Proto != ProtoWHEP {
+		bad("proto %q: want rtmp, flv or whep", c.Proto)
 	}
 	if c.Publishers < 1 || c.Publishers > 1000 {
 		bad("publishers %d: want 1..1000", c.Publishers)

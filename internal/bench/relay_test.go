@@ -266,3 +266,17 @@ func (r *relay) serveFLV(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 }
+
+// startHTTP serves srv on a loopback port until the test ends.
+func startHTTP(t *testing.T, srv *http.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); wg.Wait() })
+	return "http://" + ln.Addr().String()
+}

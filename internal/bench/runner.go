@@ -7,9 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/minirtc/minirtc/internal/bench/stats"
 	"github.com/minirtc/minirtc/internal/token"
@@ -62,6 +66,7 @@ type runner struct {
 	log    *slog.Logger
 	client *http.Client
 	wsURL  string
+	whep   *webrtc.API // WHEP readers only
 
 	mu      sync.Mutex // guards readers (appended while the sampler reads)
 	readers []*readerState
@@ -84,6 +89,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	if cfg.Mode() == ModeSignalling {
 		var err error
 		if r.wsURL, err = wsURL(cfg.Server); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Proto == ProtoWHEP {
+		var err error
+		if r.whep, err = newWHEPAPI(); err != nil {
 			return nil, err
 		}
 	}
@@ -274,9 +285,19 @@ func (r *runner) runPublisher(ctx context.Context, p *pubState) {
 
 func (r *runner) runReader(ctx context.Context, rd *readerState) {
 	defer func() { rd.endAt = time.Now() }()
-	flv := r.cfg.Proto == ProtoFLV
-	switch r.cfg.Mode() {
-	case ModeSignalling:
+	var bearer string
+	switch {
+	case r.cfg.Proto == ProtoWHEP && r.cfg.Mode() == ModeSignalling:
+		// Browser-like reader: no gateway session, a token for its own uid.
+		u, err := r.user(rd.uid, "audience")
+		if err != nil {
+			rd.stage, rd.err = "token", err
+			return
+		}
+		bearer = u.key
+		rd.url = strings.TrimSuffix(r.cfg.Server, "/") + "/whep/" + url.PathEscape(r.cfg.AppID) + "/" +
+			url.PathEscape(r.cfg.Channel) + "/" + strconv.FormatUint(uint64(rd.target.uid), 10)
+	case r.cfg.Mode() == ModeSignalling:
 		sc, err := r.signal(ctx, rd.uid, "audience", &rd.sigTiming, &rd.stage)
 		if err != nil {
 			rd.err = err
@@ -285,24 +306,32 @@ func (r *runner) runReader(ctx context.Context, rd *readerState) {
 		defer sc.close()
 		rd.stage = "subscribe"
 		sctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		rd.url, rd.subscribe, err = sc.subscribe(sctx, rd.target.uid, flv)
+		rd.url, rd.subscribe, err = sc.subscribe(sctx, rd.target.uid, r.cfg.Proto == ProtoFLV)
 		cancel()
 		if err != nil {
 			rd.err = err
 			return
 		}
 	default:
-		rd.url = r.cfg.PlayURL
-		if flv {
+		switch r.cfg.Proto {
+		case ProtoFLV:
 			rd.url = r.cfg.FLVURL
+		case ProtoWHEP:
+			rd.url, bearer = r.cfg.WHEPURL, r.cfg.WHEPToken
+		default:
+			rd.url = r.cfg.PlayURL
 		}
 	}
 	rd.sink.start = time.Now()
 	var err error
-	if flv {
+	switch r.cfg.Proto {
+	case ProtoFLV:
 		rd.stage = "flv-play"
 		rd.connect, err = readFLV(ctx, r.client, rd.url, r.cfg.Timeout, rd.sink)
-	} else {
+	case ProtoWHEP:
+		rd.stage = "whep-play"
+		rd.connect, err = readWHEP(ctx, r.whep, r.client, rd.url, bearer, r.cfg.Timeout, rd.sink)
+	default:
 		rd.stage = "rtmp-play"
 		rd.connect, err = readRTMP(ctx, rd.url, r.cfg.Timeout, rd.sink)
 	}
