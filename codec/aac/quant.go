@@ -3,7 +3,8 @@ package aac
 // Quantization, codebook sectioning and rate control of the encoder.
 //
 // For a frame, every band has a "base" scalefactor that puts its
-// quantization noise at the psychoacoustic threshold (prepareQuant). The
+// quantization noise at its allowed level (prepareQuant: the psychoacoustic
+// threshold blended with a flat noise floor). The
 // rate control adds one common offset to all of them (in scalefactor steps
 // of 1.5 dB) and searches the smallest offset, i.e. the finest quantization,
 // whose exact bit count fits the frame's budget. The budget is the mean
