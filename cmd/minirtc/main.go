@@ -6,6 +6,7 @@
 //	minirtc [serve] [flags]     run the server (the default command)
 //	minirtc app create|list|disable|enable ...
 //	minirtc token build|inspect ...
+//	minirtc bench [flags]       simulate users, measure a server
 //	minirtc version
 package main
 
@@ -75,6 +76,7 @@ Commands:
   serve    run the server (default)          minirtc serve --help
   app      manage apps                       minirtc app create|list|disable|enable
   token    build and inspect access tokens   minirtc token build|inspect
+  bench    load generator and measurements   minirtc bench --help
   version  print the version
 `
 
