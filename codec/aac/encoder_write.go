@@ -41,7 +41,7 @@ func (e *Encoder) writeFrame() {
 	used = (used + 7) &^ 7
 	excess := e.reservoir + e.meanBits - float64(used) - e.resMax
 	if excess > 0 {
-		room := e.maxBits - used
+		room := e.maxBits - used - 8 // the fill may move the byte alignment
 		e.writeFill(min(int(excess+7), room))
 	}
 	w.writeBits(idEND, 3)
