@@ -31,6 +31,7 @@ func BenchmarkEncode(b *testing.B) {
 				}
 			}
 			b.ReportAllocs()
+			cpu0 := processCPUSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				k := (i + 4) % frames
@@ -38,8 +39,11 @@ func BenchmarkEncode(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			perFrame := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(float64(FrameLength)/float64(c.cfg.SampleRate)/perFrame, "x-realtime")
+			audio := float64(b.N) * FrameLength / float64(c.cfg.SampleRate)
+			b.ReportMetric(audio/b.Elapsed().Seconds(), "x-realtime")
+			if cpu := processCPUSeconds() - cpu0; cpu > 0 && cpu0 > 0 {
+				b.ReportMetric(audio/cpu, "x-realtime-cpu")
+			}
 		})
 	}
 }
