@@ -51,16 +51,20 @@ func publishSynthetic(ctx context.Context, pub *media.Publisher) {
 	key, inter, aac := avcc(25000), avcc(2040), make([]byte, 186)
 	start := time.Now()
 	var v, a int
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
+		// Write what is due, then sleep until the next frame, as an encoder
+		// pushing in real time would (about 68 packets a second).
 		now := time.Since(start)
-		for vt := time.Duration(v) * 40 * time.Millisecond; vt <= now; vt = time.Duration(v) * 40 * time.Millisecond {
+		vt := time.Duration(v) * 40 * time.Millisecond
+		at := time.Duration(a) * 1024 * time.Second / 44100
+		for ; vt <= now; vt = time.Duration(v) * 40 * time.Millisecond {
 			payload := inter
 			if v%50 == 0 {
 				payload = key
@@ -68,10 +72,11 @@ func publishSynthetic(ctx context.Context, pub *media.Publisher) {
 			_ = pub.Write(&media.Packet{Track: benchVideo, DTS: vt, PTS: vt, Keyframe: v%50 == 0, Payload: payload})
 			v++
 		}
-		for at := time.Duration(a) * 1024 * time.Second / 44100; at <= now; at = time.Duration(a) * 1024 * time.Second / 44100 {
+		for ; at <= now; at = time.Duration(a) * 1024 * time.Second / 44100 {
 			_ = pub.Write(&media.Packet{Track: benchAudio, DTS: at, PTS: at, Keyframe: true, Payload: aac})
 			a++
 		}
+		timer.Reset(min(vt, at) - time.Since(start))
 	}
 }
 
