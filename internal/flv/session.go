@@ -31,6 +31,9 @@ func (ss *session) run(ctx context.Context, out sink) error {
 		last    [2]*media.Track
 		err     error
 		timer   *time.Timer
+
+		drops    uint64 // drops already reported
+		dropsLog time.Time
 	)
 	defer func() {
 		if timer != nil {
@@ -81,6 +84,13 @@ func (ss *session) run(ctx context.Context, out sink) error {
 		clear(batch)
 		if err := out.write(bufs); err != nil {
 			return err
+		}
+		// Skipped packets are logged at most once a second.
+		if now := time.Now(); now.Sub(dropsLog) >= time.Second {
+			if d := ss.rd.Drops(); d != drops {
+				ss.log.Info("flv viewer too slow, skipped packets", "skipped", d-drops, "total", d)
+				drops, dropsLog = d, now
+			}
 		}
 		if iv := ss.srv.cfg.BatchInterval; iv > 0 {
 			if timer == nil {

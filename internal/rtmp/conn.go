@@ -191,7 +191,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 			}
 		}
 	}()
-	pl := player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval}
+	pl := player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval, log: log}
 	if s.firstWrite != nil {
 		pl.firstWrite = func() { s.firstWrite(time.Since(commandAt)) }
 	}

@@ -3,6 +3,7 @@ package rtmp
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -18,6 +19,23 @@ type player struct {
 	interval time.Duration // minimum time between two writes (batching)
 
 	firstWrite func() // benchmarks: called after the first write
+	log        *slog.Logger
+
+	drops    uint64 // drops already reported
+	dropsLog time.Time
+}
+
+// reportDrops logs, at most once a second, how many packets the viewer
+// skipped because it fell behind.
+func (pl *player) reportDrops(now time.Time) {
+	if now.Sub(pl.dropsLog) < time.Second {
+		return
+	}
+	if d := pl.rd.Drops(); d != pl.drops {
+		pl.log.Info("rtmp viewer too slow, skipped packets", "skipped", d-pl.drops, "total", d)
+		pl.drops = d
+		pl.dropsLog = now
+	}
 }
 
 // run writes until the reader ends, the write fails or ctx is cancelled.
@@ -77,6 +95,7 @@ func (pl *player) run(ctx context.Context) error {
 			pl.firstWrite()
 			pl.firstWrite = nil
 		}
+		pl.reportDrops(now)
 		// Batching: let packets gather for a moment before the next write, so
 		// that a viewer costs one syscall per interval rather than per frame.
 		if pl.interval > 0 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 func startServer(t *testing.T, hcfg media.Config, cfg Config) (*media.Hub, string) {
@@ -269,3 +271,61 @@ func TestEnhancedPassThrough(t *testing.T) {
 		t.Fatalf("order %v", order)
 	}
 }
+
+// byName authorizes every stream as uid = the stream name.
+type byName struct{}
+
+func (byName) Authorize(_ context.Context, _ token.Action, stream string, _ url.Values) (token.MediaGrant, error) {
+	return token.MediaGrant{AppID: "a", Channel: "room", UID: stream}, nil
+}
+
+// TestPublisherLimit: a publish beyond the node's limit is refused with an
+// error status while the first one keeps going; the refusal is logged with
+// its catalogue reason.
+func TestPublisherLimit(t *testing.T) {
+	var logs strings.Builder
+	var logMu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(b)
+	}), nil))
+	hub, err := media.NewHub(media.Config{MaxPublishers: 1}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := NewServer(Config{}, hub, byName{}, nil, log)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, ln) }()
+	defer func() { hub.Close(); cancel(); <-done }()
+
+	dial := func(name string) error {
+		u, _ := url.Parse("rtmp://" + ln.Addr().String() + "/live/" + name)
+		c := &gortmplib.Client{URL: u, Publish: true}
+		err := c.Initialize(ctx)
+		if err == nil {
+			t.Cleanup(c.Close)
+		}
+		return err
+	}
+	if err := dial("1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial("2"); err == nil {
+		t.Fatal("second publisher accepted beyond the limit")
+	}
+	if s := hub.Stats(); s.Publishers != 1 {
+		t.Fatalf("%d publishers", s.Publishers)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), "code=502") || !strings.Contains(logs.String(), "publisher limit") {
+		t.Fatalf("refusal not logged with its reason:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
