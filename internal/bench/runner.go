@@ -267,6 +267,7 @@ func (r *runner) runPublisher(ctx context.Context, p *pubState) {
 		sc, err := r.signal(ctx, p.uid, "broadcaster", &p.sigTiming, &p.stage)
 		if err != nil {
 			p.err = err
+			r.log.Warn("publisher could not join", "publisher", p.idx, "stage", p.stage, "err", err)
 			return
 		}
 		defer sc.close()
@@ -281,6 +282,9 @@ func (r *runner) runPublisher(ctx context.Context, p *pubState) {
 	}
 	p.stage = "rtmp-push"
 	p.err = publishRTMP(ctx, p.url, r.cfg.Video, !r.cfg.NoAudio, r.cfg.Timeout, &p.ps, p.ready)
+	if p.err != nil {
+		r.log.Warn("publisher ended", "publisher", p.idx, "stage", p.stage, "err", p.err)
+	}
 }
 
 func (r *runner) runReader(ctx context.Context, rd *readerState) {
@@ -337,6 +341,9 @@ func (r *runner) runReader(ctx context.Context, rd *readerState) {
 	}
 	rd.connected = rd.connect > 0
 	rd.err = err
+	if err != nil {
+		r.log.Debug("reader ended", "reader", rd.idx, "stage", rd.stage, "err", err)
+	}
 }
 
 // snapshot returns the readers started so far (for the sampler).
