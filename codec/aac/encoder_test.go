@@ -1061,3 +1061,57 @@ func TestWriteFill(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeMidSide checks that per-band M/S is chosen for strongly
+// correlated channels and pays off against coding L/R only.
+func TestEncodeMidSide(t *testing.T) {
+	dir := t.TempDir()
+	const rate = 48000
+	mono := encMusic(1)(t, dir, rate, 3)
+	pcm := make([]float32, 2*len(mono))
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i, v := range mono {
+		d := float32(0.01 * (rng.Float64()*2 - 1))
+		pcm[2*i], pcm[2*i+1] = v+d, 0.9*v-d
+	}
+	cfg := EncoderConfig{SampleRate: rate, Channels: 2, Bitrate: 96000}
+	var snr [2]float64
+	var msShare float64
+	for i, noMS := range []bool{false, true} {
+		e, err := NewEncoder(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tune.noMS = noMS
+		var adts []byte
+		msBands, bands := 0, 0
+		for k := 0; k < len(pcm); k += 2 * FrameLength {
+			out, err := e.Encode(pcm[k:min(k+2*FrameLength, len(pcm))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, au := range out {
+				msBands += e.msN
+				bands += e.lay.nvb
+				adts, _ = AppendADTSHeader(adts, ADTSHeader{ProtectionAbsent: true, ObjectType: ObjectTypeLC,
+					SampleRateIndex: e.rateIdx, ChannelConfig: 2}, len(au))
+				adts = append(adts, au...)
+			}
+		}
+		path := filepath.Join(dir, fmt.Sprintf("ms%d.aac", i))
+		if err := os.WriteFile(path, adts, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		snr[i] = encSNR(pcm, encFFmpegDecode(t, path), 2, FrameLength)
+		if !noMS {
+			msShare = float64(msBands) / float64(bands)
+		}
+	}
+	t.Logf("M/S in %.0f%% of bands; SNR %.2f dB with M/S, %.2f dB L/R only", 100*msShare, snr[0], snr[1])
+	if msShare < 0.5 {
+		t.Errorf("M/S used in only %.0f%% of the bands of a near-mono signal", 100*msShare)
+	}
+	if snr[0] <= snr[1] {
+		t.Errorf("M/S does not help: %.2f dB vs %.2f dB", snr[0], snr[1])
+	}
+}
