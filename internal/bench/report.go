@@ -52,7 +52,11 @@ type Report struct {
 	// PublishedKbps (mean per publisher) and ReaderKbps (delivered, per
 	// reader) count media payload bytes over the hold phase (readers that
 	// were playing all through it), else from the first frame to the end.
-	PublishedKbps float64            `json:"published_kbps"`
+	PublishedKbps float64 `json:"published_kbps"`
+	// PublisherLate counts frames the publishers wrote more than one frame
+	// interval after their due time: the bench itself (or the server's
+	// back-pressure) held them up, and latencies include that delay.
+	PublisherLate int64              `json:"publisher_late_frames"`
 	ReaderKbps    stats.FloatSummary `json:"reader_kbps"`
 	Drops         Drops              `json:"drops"`
 
@@ -152,6 +156,7 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		if p.sigTiming.publish > 0 {
 			publish.Add(p.sigTiming.publish)
 		}
+		rep.PublisherLate += p.ps.late.Load()
 		if !p.ps.started.IsZero() {
 			rep.PublishersOK++
 			if hold {
@@ -289,7 +294,11 @@ func (rep *Report) WriteText(w io.Writer) {
 		p(" INTERRUPTED")
 	}
 	p("\n")
-	p("publishers: %d/%d streaming, %.0f kbit/s each\n", rep.PublishersOK, rep.Publishers, rep.PublishedKbps)
+	p("publishers: %d/%d streaming, %.0f kbit/s each", rep.PublishersOK, rep.Publishers, rep.PublishedKbps)
+	if rep.PublisherLate > 0 {
+		p("; %d frames written late (bench short of CPU, or server back-pressure)", rep.PublisherLate)
+	}
+	p("\n")
 	p("readers: %d planned, %d started, %d playing, %d played to the end, %d failed\n",
 		rep.ReadersPlanned, rep.ReadersStarted, rep.ReadersPlaying, rep.ReadersSurvived, rep.ReadersFailed)
 	p("\n%-22s %7s %9s %9s %9s %9s %9s\n", "(ms)", "count", "min", "p50", "p95", "p99", "max")
