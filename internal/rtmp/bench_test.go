@@ -20,7 +20,10 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/gortmplib/pkg/message"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
@@ -49,6 +52,7 @@ func publishSynthetic(ctx context.Context, pub *media.Publisher) {
 		return b
 	}
 	key, inter, aac := avcc(25000), avcc(2040), make([]byte, 186)
+	key[4], inter[4] = 0x65, 0x41 // IDR and non-IDR slice NAL headers
 	start := time.Now()
 	var v, a int
 	timer := time.NewTimer(0)
@@ -124,6 +128,9 @@ func runFanout(b *testing.B, n int) {
 	srv, err := NewServer(Config{BatchInterval: benchInterval()}, hub, allowAll{}, nil, log)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if os.Getenv("MINIRTC_BENCH_GORTMPLIB") != "" {
+		srv.altPlay = gortmplibPlay
 	}
 	var srvMu sync.Mutex
 	var srvLat []time.Duration
@@ -267,4 +274,57 @@ func TestBenchReaders(t *testing.T) {
 func benchInterval() time.Duration {
 	d, _ := time.ParseDuration(os.Getenv("MINIRTC_BENCH_INTERVAL"))
 	return d
+}
+
+// gortmplibPlay is the play loop written with gortmplib's Writer (one message
+// marshalled and written per packet per viewer), kept to compare with the
+// shared-chunk loop: MINIRTC_BENCH_GORTMPLIB=1 go test -bench RTMPFanout ...
+func gortmplibPlay(ctx context.Context, sc *gortmplib.ServerConn, rd *media.Reader) error {
+	var (
+		w      *gortmplib.Writer
+		vt, at *gortmplib.Track
+		batch  []*media.Packet
+		err    error
+		au     h264.AVCC
+	)
+	for {
+		batch, err = rd.Next(ctx, batch[:0])
+		if len(batch) == 0 {
+			return err
+		}
+		if w == nil {
+			video, audio := rd.Tracks()
+			var tracks []*gortmplib.Track
+			if video != nil {
+				vt = &gortmplib.Track{Codec: &codecs.H264{SPS: video.SPS[0], PPS: video.PPS[0]}}
+				tracks = append(tracks, vt)
+			}
+			if audio != nil {
+				var cfg mpeg4audio.AudioSpecificConfig
+				if err := cfg.Unmarshal(audio.Config); err != nil {
+					return err
+				}
+				at = &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: &cfg}}
+				tracks = append(tracks, at)
+			}
+			w = &gortmplib.Writer{Conn: sc, Tracks: tracks}
+			if err := w.Initialize(); err != nil {
+				return err
+			}
+		}
+		for _, p := range batch {
+			if p.Kind() == media.KindVideo {
+				if err := au.Unmarshal(p.Payload); err != nil {
+					continue
+				}
+				err = w.WriteH264(vt, p.PTS, p.DTS, au)
+			} else {
+				err = w.WriteMPEG4Audio(at, p.PTS, p.Payload)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		clear(batch)
+	}
 }

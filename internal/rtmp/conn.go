@@ -195,7 +195,11 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 	if s.firstWrite != nil {
 		pl.firstWrite = func() { s.firstWrite(time.Since(commandAt)) }
 	}
-	err = pl.run(ctx)
+	if s.altPlay != nil {
+		err = s.altPlay(ctx, sc, rd)
+	} else {
+		err = pl.run(ctx)
+	}
 	cancel()
 	nc.Close()
 	wg.Wait()

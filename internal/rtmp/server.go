@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bluenviron/gortmplib"
+
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -60,6 +62,8 @@ type Server struct {
 	// firstWrite, when set (benchmarks), receives the time from a play
 	// command to the end of the viewer's first write (its keyframe).
 	firstWrite func(time.Duration)
+	// altPlay, when set (benchmarks), replaces the shared-chunk play loop.
+	altPlay func(ctx context.Context, sc *gortmplib.ServerConn, rd *media.Reader) error
 }
 
 // NewServer builds a Server. gate may be nil (every authorized publisher may push).
