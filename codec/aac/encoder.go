@@ -616,7 +616,11 @@ func (e *Encoder) prepareQuant(cs *chanState) {
 			continue
 		}
 		a := e.tune.psyWeight
-		thr := a*math.Log2(cs.thr[vb]) + (1-a)*math.Log2(float64(n))
+		flat := math.Log2(float64(n))
+		if e.nch == 2 && e.ms[vb] {
+			flat-- // M and S noise both reach L and R: half each (see decideMS)
+		}
+		thr := a*math.Log2(cs.thr[vb]) + (1-a)*flat
 		cs.baseSf[vb] = int(math.Floor(100 + 8.0/3*(thr+math.Log2(6.75/sq)) + 0.5))
 		ms := 0
 		if mx > encMaxQuant-encQuantRound {
