@@ -31,6 +31,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.AppCert, "app-cert", "", "app certificate, to build tokens (empty: join with the app id as key)")
 	fs.StringVar(&cfg.Channel, "channel", "bench", "channel name (signalling mode)")
 	fs.IntVar(&cfg.Publishers, "publishers", 1, "publishers (signalling mode); readers are spread over them")
+	fs.IntVar(&cfg.Channels, "channels", 1, "spread the publishers over this many channels (NAME-0, NAME-1, ...)")
 	uidBase := fs.Uint("uid-base", 10_000_000, "publishers get uids base+1.., readers base+100001..")
 	fs.StringVar(&cfg.RTMPURL, "rtmp-url", "", "media-only mode: RTMP URL to publish to (also played unless --play-url/--flv-url)")
 	fs.StringVar(&cfg.PlayURL, "play-url", "", "media-only mode: RTMP URL the readers play (default --rtmp-url)")

@@ -29,8 +29,11 @@ type Config struct {
 	// Channel is the channel every user joins (default "bench").
 	Channel string
 	// Publishers in signalling mode (default 1); readers are spread over
-	// them round-robin.
+	// them round-robin and join their publisher's channel.
 	Publishers int
+	// Channels spreads the publishers over this many channels named
+	// Channel-0, Channel-1, ... (default 1: everyone in Channel).
+	Channels int
 	// UIDBase: publishers get uids UIDBase+1.., readers UIDBase+100001..
 	// (default 10000000).
 	UIDBase uint32
@@ -89,6 +92,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Publishers == 0 {
 		c.Publishers = 1
+	}
+	if c.Channels == 0 {
+		c.Channels = 1
 	}
 	if c.UIDBase == 0 {
 		c.UIDBase = 10_000_000
@@ -179,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if c.Publishers < 1 || c.Publishers > 1000 {
 		bad("publishers %d: want 1..1000", c.Publishers)
+	}
+	if c.Channels < 1 || c.Channels > c.Publishers {
+		bad("channels %d: want 1..publishers (%d): every channel needs a publisher", c.Channels, c.Publishers)
 	}
 	if c.Readers < 0 || c.Readers > 100_000 {
 		bad("readers %d: want 0..100000", c.Readers)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,9 +30,24 @@ type relay struct {
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
+	streams map[string]*relayStream // by URL path, e.g. "/live/cam1"
+}
+
+// relayStream is one published path.
+type relayStream struct {
 	vconfig *message.Video
 	aconfig *message.Audio
 	subs    map[chan message.Message]struct{}
+}
+
+// stream returns the state of a path; r.mu must be held.
+func (r *relay) stream(path string) *relayStream {
+	st := r.streams[path]
+	if st == nil {
+		st = &relayStream{subs: map[chan message.Message]struct{}{}}
+		r.streams[path] = st
+	}
+	return st
 }
 
 func newRelay(t *testing.T) *relay {
@@ -44,7 +60,7 @@ func newRelay(t *testing.T) *relay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &relay{t: t, ln: ln, hln: hln, quit: make(chan struct{}), conns: map[net.Conn]struct{}{}, subs: map[chan message.Message]struct{}{}}
+	r := &relay{t: t, ln: ln, hln: hln, quit: make(chan struct{}), conns: map[net.Conn]struct{}{}, streams: map[string]*relayStream{}}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serveFLV), ReadHeaderTimeout: 5 * time.Second}
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.accept() }()
@@ -91,23 +107,24 @@ func (r *relay) accept() {
 	}
 }
 
-func (r *relay) subscribe() chan message.Message {
+func (r *relay) subscribe(path string) chan message.Message {
 	ch := make(chan message.Message, 1024)
 	r.mu.Lock()
-	if r.vconfig != nil {
-		ch <- r.vconfig
+	st := r.stream(path)
+	if st.vconfig != nil {
+		ch <- st.vconfig
 	}
-	if r.aconfig != nil {
-		ch <- r.aconfig
+	if st.aconfig != nil {
+		ch <- st.aconfig
 	}
-	r.subs[ch] = struct{}{}
+	st.subs[ch] = struct{}{}
 	r.mu.Unlock()
 	return ch
 }
 
-func (r *relay) unsubscribe(ch chan message.Message) {
+func (r *relay) unsubscribe(path string, ch chan message.Message) {
 	r.mu.Lock()
-	delete(r.subs, ch)
+	delete(r.stream(path).subs, ch)
 	r.mu.Unlock()
 }
 
@@ -123,6 +140,7 @@ func (r *relay) handle(nc net.Conn) error {
 	if err := sc.AcceptAction(); err != nil {
 		return err
 	}
+	path := sc.URL.Path
 	if sc.Publish {
 		for {
 			_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -131,20 +149,21 @@ func (r *relay) handle(nc net.Conn) error {
 				return err
 			}
 			r.mu.Lock()
+			st := r.stream(path)
 			switch m := msg.(type) {
 			case *message.Video:
 				if m.Type == message.VideoTypeConfig {
-					r.vconfig = m
+					st.vconfig = m
 				}
 			case *message.Audio:
 				if m.AACType == message.AudioAACTypeConfig {
-					r.aconfig = m
+					st.aconfig = m
 				}
 			default:
 				r.mu.Unlock()
 				continue
 			}
-			for ch := range r.subs {
+			for ch := range st.subs {
 				select {
 				case ch <- msg:
 				default: // a slow viewer loses the frame, like a real server
@@ -153,8 +172,8 @@ func (r *relay) handle(nc net.Conn) error {
 			r.mu.Unlock()
 		}
 	}
-	ch := r.subscribe()
-	defer r.unsubscribe(ch)
+	ch := r.subscribe(path)
+	defer r.unsubscribe(path, ch)
 	_ = nc.SetDeadline(time.Time{})
 	left := make(chan struct{})
 	r.wg.Add(1)
@@ -198,8 +217,9 @@ func (r *relay) handle(nc net.Conn) error {
 // serveFLV writes FLV 10.1 tags (header, then audio/video tags built from
 // the relayed RTMP messages).
 func (r *relay) serveFLV(w http.ResponseWriter, req *http.Request) {
-	ch := r.subscribe()
-	defer r.unsubscribe(ch)
+	path := strings.TrimSuffix(req.URL.Path, ".flv")
+	ch := r.subscribe(path)
+	defer r.unsubscribe(path, ch)
 	w.Header().Set("Content-Type", "video/x-flv")
 	bw := bufio.NewWriter(w)
 	bw.Write([]byte{'F', 'L', 'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0})

@@ -24,6 +24,7 @@ import (
 type pubState struct {
 	idx       int
 	uid       uint32
+	channel   string
 	ps        pubStats
 	holdBytes int64         // ps.bytes when the hold phase began (Run only)
 	stopBytes int64         // ps.bytes at the stop (Run only)
@@ -106,7 +107,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 
 	// Publishers first; readers need a live stream to subscribe to.
 	for i := range cfg.Publishers {
-		r.pubs = append(r.pubs, &pubState{idx: i, uid: cfg.UIDBase + 1 + uint32(i), ready: make(chan struct{}), exited: make(chan struct{})})
+		ch := cfg.Channel
+		if cfg.Channels > 1 {
+			ch = fmt.Sprintf("%s-%d", cfg.Channel, i%cfg.Channels)
+		}
+		r.pubs = append(r.pubs, &pubState{idx: i, uid: cfg.UIDBase + 1 + uint32(i), channel: ch,
+			ready: make(chan struct{}), exited: make(chan struct{})})
 	}
 	if cfg.ServerPID > 0 {
 		if _, err := stats.ReadProc(cfg.ServerPID); err != nil {
@@ -211,15 +217,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	return rep, runErr
 }
 
-// user builds a signalling identity.
-func (r *runner) user(uid uint32, role string) (sigUser, error) {
-	u := sigUser{appID: r.cfg.AppID, channel: r.cfg.Channel, uid: uid, role: role, sid: newSID(), key: r.cfg.AppID}
+// user builds a signalling identity in a channel.
+func (r *runner) user(channel string, uid uint32, role string) (sigUser, error) {
+	u := sigUser{appID: r.cfg.AppID, channel: channel, uid: uid, role: role, sid: newSID(), key: r.cfg.AppID}
 	if r.cfg.AppCert != "" {
 		tr := token.RolePublisher
 		if role == "audience" {
 			tr = token.RoleSubscriber
 		}
-		k, err := token.BuildRTC007(token.RTCOptions{AppID: r.cfg.AppID, AppCert: r.cfg.AppCert, Channel: r.cfg.Channel,
+		k, err := token.BuildRTC007(token.RTCOptions{AppID: r.cfg.AppID, AppCert: r.cfg.AppCert, Channel: channel,
 			UID: strconv.FormatUint(uint64(uid), 10), Role: tr, IssuedAt: time.Now(), Lifetime: uint32(r.cfg.TokenTTL / time.Second)})
 		if err != nil {
 			return u, fmt.Errorf("token: %w", err)
@@ -230,8 +236,8 @@ func (r *runner) user(uid uint32, role string) (sigUser, error) {
 }
 
 // signal runs the allocation, WebSocket and join steps of one user.
-func (r *runner) signal(ctx context.Context, uid uint32, role string, t *sigTiming, stage *string) (*sigConn, error) {
-	u, err := r.user(uid, role)
+func (r *runner) signal(ctx context.Context, channel string, uid uint32, role string, t *sigTiming, stage *string) (*sigConn, error) {
+	u, err := r.user(channel, uid, role)
 	if err != nil {
 		*stage = "token"
 		return nil, err
@@ -264,7 +270,7 @@ func (r *runner) runPublisher(ctx context.Context, p *pubState) {
 	defer close(p.exited)
 	p.url = r.cfg.RTMPURL
 	if r.cfg.Mode() == ModeSignalling {
-		sc, err := r.signal(ctx, p.uid, "broadcaster", &p.sigTiming, &p.stage)
+		sc, err := r.signal(ctx, p.channel, p.uid, "broadcaster", &p.sigTiming, &p.stage)
 		if err != nil {
 			p.err = err
 			r.log.Warn("publisher could not join", "publisher", p.idx, "stage", p.stage, "err", err)
@@ -293,16 +299,16 @@ func (r *runner) runReader(ctx context.Context, rd *readerState) {
 	switch {
 	case r.cfg.Proto == ProtoWHEP && r.cfg.Mode() == ModeSignalling:
 		// Browser-like reader: no gateway session, a token for its own uid.
-		u, err := r.user(rd.uid, "audience")
+		u, err := r.user(rd.target.channel, rd.uid, "audience")
 		if err != nil {
 			rd.stage, rd.err = "token", err
 			return
 		}
 		bearer = u.key
 		rd.url = strings.TrimSuffix(r.cfg.Server, "/") + "/whep/" + url.PathEscape(r.cfg.AppID) + "/" +
-			url.PathEscape(r.cfg.Channel) + "/" + strconv.FormatUint(uint64(rd.target.uid), 10)
+			url.PathEscape(rd.target.channel) + "/" + strconv.FormatUint(uint64(rd.target.uid), 10)
 	case r.cfg.Mode() == ModeSignalling:
-		sc, err := r.signal(ctx, rd.uid, "audience", &rd.sigTiming, &rd.stage)
+		sc, err := r.signal(ctx, rd.target.channel, rd.uid, "audience", &rd.sigTiming, &rd.stage)
 		if err != nil {
 			rd.err = err
 			return

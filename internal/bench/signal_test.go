@@ -112,3 +112,20 @@ func TestSignallingBadToken(t *testing.T) {
 		t.Fatalf("errors %v", rep.Errors)
 	}
 }
+
+// TestSignallingChannels: publishers spread over channels, readers join
+// their publisher's channel and play its stream only (no foreign stamps).
+func TestSignallingChannels(t *testing.T) {
+	r := newRelay(t)
+	server, app := gatewayEnv(t, r, true)
+	cfg := smallRun(Config{Server: server, AppID: app.ID, AppCert: app.Certificate, Publishers: 2, Channels: 2})
+	cfg.Readers = 4
+	rep, err := Run(context.Background(), cfg, testLogger(t), nil)
+	if err != nil {
+		t.Fatalf("%v: %v", err, rep.Errors)
+	}
+	checkReport(t, rep, 4)
+	if rep.SignallingUsersOK != 6 || rep.Publish.Count != 2 || rep.Drops.Reordered != 0 || rep.Drops.Total != 0 {
+		t.Fatalf("users %d, publish %d, drops %+v", rep.SignallingUsersOK, rep.Publish.Count, rep.Drops)
+	}
+}

@@ -79,11 +79,11 @@ func (w *whepRelay) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	<-gathered
-	ch := w.r.subscribe()
+	ch := w.r.subscribe("/live/cam1")
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		defer w.r.unsubscribe(ch)
+		defer w.r.unsubscribe("/live/cam1", ch)
 		done := make(chan struct{})
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 			if s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed {
