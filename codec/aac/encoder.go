@@ -32,9 +32,10 @@ const (
 	// encMaxQuant is the largest quantized magnitude (escape limit, §4.6.3).
 	encMaxQuant = 8191
 	// encQuantRound is the rounding offset of the quantizer (informative in
-	// the standard): slightly below 0.5, which is better for the |x|^(3/4)
-	// law than plain rounding.
-	encQuantRound = 0.4054
+	// the standard, which suggests 0.4054). Rounding down more often saves
+	// the bits of many small values; on our speech and music tests 0.35 gave
+	// a slightly better SNR and noise-to-mask ratio than 0.4054 or 0.5.
+	encQuantRound = 0.35
 	// encAttackRatio: a 128-sample segment whose high-pass energy exceeds
 	// the energy before it (see detectAttack) by this factor is an attack.
 	encAttackRatio = 15.0
