@@ -223,16 +223,23 @@ func PacketTag(p *media.Packet) [][]byte {
 	return p.Wire(media.WireFLV, func() [][]byte { return buildPacketTag(p) })
 }
 
+// tagWire is one allocation holding a packet's tag buffers.
+type tagWire struct {
+	bufs  [3][]byte
+	bytes [TagHeaderSize + 8 + trailerSize]byte
+}
+
 func buildPacketTag(p *media.Packet) [][]byte {
-	var pre [TagHeaderSize + 8]byte
+	w := new(tagWire)
+	var pre [8]byte
 	prefix := AppendBodyPrefix(pre[:0], p)
 	size := len(prefix) + len(p.Payload)
-	buf := make([]byte, 0, TagHeaderSize+len(prefix)+trailerSize)
-	buf = AppendTagHeader(buf, TagType(p.Kind()), Timestamp(p.DTS), size)
+	buf := AppendTagHeader(w.bytes[:0], TagType(p.Kind()), Timestamp(p.DTS), size)
 	buf = append(buf, prefix...)
 	head := buf[:len(buf):len(buf)]
-	trailer := binary.BigEndian.AppendUint32(buf[len(buf):], uint32(TagHeaderSize+size))
-	return [][]byte{head, p.Payload, trailer}
+	trailer := binary.BigEndian.AppendUint32(buf[len(buf):len(buf):cap(buf)], uint32(TagHeaderSize+size))
+	w.bufs = [3][]byte{head, p.Payload, trailer}
+	return w.bufs[:]
 }
 
 // CachedSequenceHeader is SequenceHeader built once per track and shared by
