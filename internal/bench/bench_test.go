@@ -200,3 +200,10 @@ func TestRTMPClientURL(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+func TestErrorGrouping(t *testing.T) {
+	in := "rtmp play: read tcp 127.0.0.1:56168->127.0.0.1:1935: connection reset; [::1]:80"
+	if got := addrRE.ReplaceAllString(in, "ADDR"); got != "rtmp play: read tcp ADDR->ADDR: connection reset; ADDR" {
+		t.Fatal(got)
+	}
+}

@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/bench/stats"
 )
+
+// addrRE matches host:port pairs (IPv4 and bracketed IPv6) in error texts.
+var addrRE = regexp.MustCompile(`(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d+`)
 
 // Report is the outcome of a run; it marshals to the --json output.
 type Report struct {
@@ -142,7 +146,8 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		join.Add(t.join)
 	}
 	fail := func(stage string, err error) {
-		msg := err.Error()
+		// Group equal failures: local addresses differ per connection.
+		msg := addrRE.ReplaceAllString(err.Error(), "ADDR")
 		if len(msg) > 160 {
 			msg = msg[:160] + "…"
 		}
