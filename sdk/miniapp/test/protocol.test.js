@@ -454,7 +454,8 @@ test('autoRejoin: calls made during the recovery wait for it', async () => {
 
 test('autoRejoin: a silent (half-open) connection is detected by the missing pongs', async () => {
   const c = await recoveryScene({ pingInterval: 30, pongTimeout: 300 });
-  await until(() => c.conn.pings >= 1, 'a pong');
+  // liveness starts once the client has seen a pong
+  await until(() => c.sim.current().received.some((f) => f.includes('"pong"')), 'a pong at the client');
   c.sim.current().freeze();
   await c.rec.wait('reconnected');
   assert.equal(c.rec.of('reconnecting')[0].code, 904);
