@@ -165,3 +165,25 @@ func (r *Reader) queued() int {
 	defer r.qmu.Unlock()
 	return r.n + len(r.backlog)
 }
+
+// TryNext is Next without waiting: it appends what is queued (possibly
+// nothing) and returns the hub's reason once the reader was ended and its
+// queue drained.
+func (r *Reader) TryNext(dst []*Packet) ([]*Packet, error) {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	if r.backlog != nil {
+		dst = append(dst, r.backlog...)
+		r.backlog = nil
+	}
+	for r.n > 0 {
+		dst = append(dst, r.ring[r.head])
+		r.ring[r.head] = nil
+		r.head = (r.head + 1) & r.mask
+		r.n--
+	}
+	if len(dst) > 0 {
+		return dst, nil
+	}
+	return dst, r.err
+}

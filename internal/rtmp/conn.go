@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
@@ -191,7 +192,13 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 			}
 		}
 	}()
-	pl := player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval, log: log}
+	pl := &player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval, log: log,
+		handback: make(chan struct{}, 1)}
+	if tc, ok := nc.(syscall.Conn); ok && s.flusher != nil {
+		if raw, err := tc.SyscallConn(); err == nil {
+			pl.raw, pl.fl = raw, s.flusher
+		}
+	}
 	if s.firstWrite != nil {
 		pl.firstWrite = func() { s.firstWrite(time.Since(commandAt)) }
 	}

@@ -11,8 +11,15 @@
 // layout, so this package uses internal/flv for them. It must not import
 // internal/webrtc, internal/channel or internal/gateway.
 //
-// Goroutine model: Server.Serve owns the accept loop and one goroutine per
-// connection; a play connection adds one goroutine that reads (and discards)
-// what the viewer sends, to notice it leaving. Cancelling Serve's context
-// closes every connection and Serve waits for all of them.
+// Goroutine model: Server.Serve owns the accept loop, one goroutine per
+// connection and the flusher. A play connection adds one goroutine that
+// reads (and discards) what the viewer sends, to notice it leaving. A
+// viewer's own goroutine writes its first batch (the GOP cache, at once) and
+// then hands the viewer to the flusher, which every BatchInterval drains all
+// registered viewers and tries one non-blocking writev each: no goroutine
+// wakes per viewer. A viewer whose socket is full is handed back to its own
+// goroutine, which finishes the write blocking (with a deadline) and hands it
+// to the flusher again, so a slow viewer never delays the others.
+// Cancelling Serve's context closes every connection and Serve waits for all
+// of them.
 package rtmp

@@ -2,9 +2,11 @@ package rtmp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/flv"
@@ -12,15 +14,34 @@ import (
 )
 
 // player writes a reader's packets to one RTMP viewer.
+//
+// Two ways to write: the viewer's own goroutine writes a batch with a
+// blocking writev (the first batch, which is the GOP cache, and whenever the
+// socket is full); otherwise the viewer is registered with the server's
+// flusher, which every interval drains it and tries one non-blocking writev.
+// The fields below the line are owned by whichever of the two currently has
+// the viewer: the flusher from register until it hands the viewer back (or
+// the viewer removes itself), the viewer goroutine otherwise.
 type player struct {
 	nc       net.Conn
+	raw      syscall.RawConn // nil: no non-blocking writes (the flusher is not used)
 	rd       *media.Reader
 	timeout  time.Duration
 	interval time.Duration // minimum time between two writes (batching)
+	fl       *flusher      // nil: the viewer goroutine writes everything
 
 	firstWrite func() // benchmarks: called after the first write
 	log        *slog.Logger
+	handback   chan struct{} // flusher -> viewer goroutine: the viewer is yours again
 
+	// ---- owned by the flusher or the viewer goroutine (see above)
+	batch    []*media.Packet
+	bufs     [][]byte
+	started  bool
+	last     [2]*media.Track
+	pending  [][]byte // the unwritten rest of a batch
+	werr     error    // why the flusher handed the viewer back, if it failed
+	deadline time.Time
 	drops    uint64 // drops already reported
 	dropsLog time.Time
 }
@@ -38,66 +59,102 @@ func (pl *player) reportDrops(now time.Time) {
 	}
 }
 
-// run writes until the reader ends, the write fails or ctx is cancelled.
-func (pl *player) run(ctx context.Context) error {
-	var (
-		batch   []*media.Packet
-		bufs    [][]byte
-		started bool
-		last    [2]*media.Track
-		err     error
+// prepare turns a batch into chunk buffers: metadata and sequence headers
+// first for a new viewer, a sequence header again when a track changes, and
+// the packets' shared chunks.
+func (pl *player) prepare(batch []*media.Packet) [][]byte {
+	bufs := pl.bufs[:0]
+	if !pl.started {
+		pl.started = true
+		video, audio := pl.rd.Tracks()
+		ts := flv.Timestamp(batch[0].DTS)
+		bufs = appendMessage(bufs, csidData, ts, msgTypeData, nil, flv.MetaData(video, audio))
+		for _, t := range []*media.Track{video, audio} {
+			if t == nil {
+				continue
+			}
+			bufs = appendSequenceHeader(bufs, t, ts)
+			pl.last[t.Kind()] = t
+		}
+	}
+	for _, p := range batch {
+		if k := p.Kind(); pl.last[k] != p.Track {
+			pl.last[k] = p.Track
+			bufs = appendSequenceHeader(bufs, p.Track, flv.Timestamp(p.DTS))
+		}
+		// Copy the slice headers: writev consumes its buffers.
+		bufs = append(bufs, packetChunks(p)...)
+	}
+	pl.bufs = bufs
+	return bufs
+}
 
-		deadline time.Time // write deadline, refreshed at most once a second
-		timer    *time.Timer
-	)
+// writeBlocking writes bufs from the viewer goroutine, with a deadline.
+func (pl *player) writeBlocking(bufs [][]byte) error {
+	now := time.Now()
+	if d := now.Add(pl.timeout); d.Sub(pl.deadline) > time.Second {
+		pl.deadline = d
+		_ = pl.nc.SetWriteDeadline(d)
+	}
+	nb := net.Buffers(bufs)
+	if _, err := nb.WriteTo(pl.nc); err != nil {
+		return fmt.Errorf("rtmp: write: %w", err)
+	}
+	if pl.firstWrite != nil {
+		pl.firstWrite()
+		pl.firstWrite = nil
+	}
+	pl.reportDrops(now)
+	return nil
+}
+
+// run writes until the reader ends, a write fails or ctx is cancelled.
+func (pl *player) run(ctx context.Context) error {
+	var timer *time.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
 	for {
-		batch, err = pl.rd.Next(ctx, batch[:0])
-		if len(batch) == 0 {
-			return err
+		// The viewer goroutine's turn: one blocking batch (waiting for the
+		// first packets of a held viewer, or for room after a full socket).
+		if len(pl.pending) > 0 {
+			if err := pl.writeBlocking(pl.pending); err != nil {
+				return err
+			}
+			clear(pl.pending)
+			pl.pending = pl.pending[:0]
+		} else {
+			var err error
+			pl.batch, err = pl.rd.Next(ctx, pl.batch[:0])
+			if len(pl.batch) == 0 {
+				return err
+			}
+			bufs := pl.prepare(pl.batch)
+			clear(pl.batch)
+			if err := pl.writeBlocking(bufs); err != nil {
+				return err
+			}
 		}
-		bufs = bufs[:0]
-		if !started {
-			started = true
-			video, audio := pl.rd.Tracks()
-			ts := flv.Timestamp(batch[0].DTS)
-			bufs = appendMessage(bufs, csidData, ts, msgTypeData, nil, flv.MetaData(video, audio))
-			for _, t := range []*media.Track{video, audio} {
-				if t == nil {
-					continue
+		if pl.fl != nil && pl.raw != nil {
+			// Then the flusher's, until the socket is full or the reader ends.
+			pl.fl.register(pl)
+			select {
+			case <-pl.handback:
+				if pl.werr != nil {
+					return pl.werr
 				}
-				bufs = appendSequenceHeader(bufs, t, ts)
-				last[t.Kind()] = t
+				continue
+			case <-ctx.Done():
+				if !pl.fl.remove(pl) {
+					<-pl.handback // the flusher was handing it back meanwhile
+				}
+				return ctx.Err()
 			}
 		}
-		for _, p := range batch {
-			if k := p.Kind(); last[k] != p.Track {
-				last[k] = p.Track
-				bufs = appendSequenceHeader(bufs, p.Track, flv.Timestamp(p.DTS))
-			}
-			bufs = append(bufs, packetChunks(p)...)
-		}
-		clear(batch)
-		now := time.Now()
-		if d := now.Add(pl.timeout); d.Sub(deadline) > time.Second {
-			deadline = d
-			_ = pl.nc.SetWriteDeadline(deadline)
-		}
-		nb := net.Buffers(bufs)
-		if _, err := nb.WriteTo(pl.nc); err != nil {
-			return fmt.Errorf("rtmp: write: %w", err)
-		}
-		if pl.firstWrite != nil {
-			pl.firstWrite()
-			pl.firstWrite = nil
-		}
-		pl.reportDrops(now)
-		// Batching: let packets gather for a moment before the next write, so
-		// that a viewer costs one syscall per interval rather than per frame.
+		// No flusher: let packets gather for a moment before the next write,
+		// so that a viewer costs one syscall per interval rather than per frame.
 		if pl.interval > 0 {
 			if timer == nil {
 				timer = time.NewTimer(pl.interval)
@@ -111,6 +168,58 @@ func (pl *player) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// flushOnce is the flusher's turn for one viewer: drain the queue and try
+// one non-blocking writev. It reports whether the viewer stays with the
+// flusher; if not, the viewer goroutine must take over (pending or werr set).
+func (pl *player) flushOnce(now time.Time) bool {
+	var err error
+	pl.batch, err = pl.rd.TryNext(pl.batch[:0])
+	if len(pl.batch) == 0 {
+		if err != nil {
+			pl.werr = err
+			return false
+		}
+		return true
+	}
+	bufs := pl.prepare(pl.batch)
+	clear(pl.batch)
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	head := bufs
+	if len(head) > maxIovecs {
+		head = head[:maxIovecs] // the viewer goroutine writes the rest
+	}
+	n, err := tryWritev(pl.raw, head)
+	if err != nil && !errors.Is(err, syscall.EAGAIN) {
+		pl.werr = fmt.Errorf("rtmp: write: %w", err)
+		return false
+	}
+	pl.reportDrops(now)
+	if n == total {
+		return true
+	}
+	// The socket is full: the viewer goroutine writes the rest, blocking.
+	pl.pending = append(pl.pending[:0], remainder(bufs, n)...)
+	return false
+}
+
+// maxIovecs is IOV_MAX on Linux and Darwin: writev refuses more buffers.
+const maxIovecs = 1024
+
+// remainder returns the part of bufs after the first n bytes.
+func remainder(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 && n > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
 }
 
 func appendSequenceHeader(bufs [][]byte, t *media.Track, ts uint32) [][]byte {

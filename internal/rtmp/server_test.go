@@ -49,7 +49,19 @@ func startServer(t *testing.T, hcfg media.Config, cfg Config) (*media.Hub, strin
 // receive buffer, never reads) loses packets, counted as drops, while another
 // viewer of the same stream receives every packet.
 func TestStalledViewerDoesNotDelayOthers(t *testing.T) {
-	hub, addr := startServer(t, media.Config{QueueSize: 1024}, Config{BatchInterval: -1})
+	for _, c := range []struct {
+		name     string
+		interval time.Duration
+	}{
+		{"flusher", 0},        // the default: batches written by the shared flusher
+		{"own-goroutine", -1}, // every batch written by the viewer's goroutine
+	} {
+		t.Run(c.name, func(t *testing.T) { testStalledViewer(t, c.interval) })
+	}
+}
+
+func testStalledViewer(t *testing.T, interval time.Duration) {
+	hub, addr := startServer(t, media.Config{QueueSize: 1024}, Config{BatchInterval: interval})
 	u, _ := url.Parse("rtmp://" + addr + "/live/bench")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -1,0 +1,37 @@
+//go:build linux || darwin
+
+package rtmp
+
+import (
+	"errors"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// tryWritev makes one non-blocking writev attempt on the socket (Go keeps
+// network sockets non-blocking): it returns how much was written, and EAGAIN
+// when the socket buffer is full.
+func tryWritev(raw syscall.RawConn, bufs [][]byte) (int, error) {
+	var (
+		n    int
+		werr error
+	)
+	err := raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = unix.Writev(int(fd), bufs)
+			if !errors.Is(werr, unix.EINTR) {
+				return true // done, whatever happened: never wait here
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, werr
+}
+
+const haveTryWritev = true
