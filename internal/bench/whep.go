@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 )
@@ -112,11 +113,7 @@ func readWHEP(ctx context.Context, api *webrtc.API, client *http.Client, endpoin
 				kick(now)
 			}
 		}
-		depack := &codecs.H264Packet{IsAVC: true}
-		var au []byte
-		var wire int
-		var lastSeq uint16
-		first := true
+		a := &h264Assembler{s: s}
 		for {
 			p, _, err := tr.ReadRTP()
 			if err != nil {
@@ -124,23 +121,7 @@ func readWHEP(ctx context.Context, api *webrtc.API, client *http.Client, endpoin
 			}
 			now := time.Now()
 			kick(now)
-			if !first && p.SequenceNumber != lastSeq+1 {
-				// A lost packet breaks the access unit and any FU-A in
-				// progress: start over; the stamps count the lost frame.
-				depack, au, wire = &codecs.H264Packet{IsAVC: true}, au[:0], 0
-			}
-			first, lastSeq = false, p.SequenceNumber
-			nalus, err := depack.Unmarshal(p.Payload)
-			if err == nil {
-				au = append(au, nalus...)
-			}
-			wire += len(p.Payload)
-			if p.Marker {
-				if len(au) > 0 {
-					s.video(au, wire, now)
-				}
-				au, wire = au[:0], 0
-			}
+			a.push(p, now)
 		}
 	})
 
@@ -223,5 +204,66 @@ func whepEnd(ctx context.Context, err error) error {
 		return nil
 	default:
 		return fmt.Errorf("whep: %w", cause)
+	}
+}
+
+// h264Assembler turns H.264 RTP packets (RFC 6184) into AVCC access units
+// for a sink, as packets arrive and without a jitter buffer: a frame that
+// lost a packet is discarded (its stamp then shows up as a drop), and late
+// packets (reordered or retransmitted) are ignored. A real player might wait
+// for a retransmission; the bench reports what arrived in time.
+type h264Assembler struct {
+	s                      *sink
+	depack                 *codecs.H264Packet
+	au                     []byte
+	wire                   int
+	expected               uint16
+	auTS                   uint32
+	started, damaged, open bool
+}
+
+func (a *h264Assembler) reset() {
+	a.depack = &codecs.H264Packet{IsAVC: true}
+	a.au, a.wire, a.damaged, a.open = a.au[:0], 0, false, false
+}
+
+func (a *h264Assembler) push(p *rtp.Packet, now time.Time) {
+	if a.depack == nil {
+		a.reset()
+	}
+	gap := false
+	if a.started {
+		d := int16(p.SequenceNumber - a.expected)
+		if d < 0 {
+			return // late: its frame was already given up or done
+		}
+		gap = d > 0
+	}
+	a.started, a.expected = true, p.SequenceNumber+1
+	if a.open && p.Timestamp != a.auTS {
+		// The previous frame's marker packet was lost.
+		a.s.bytes.Add(int64(a.wire))
+		a.reset()
+	}
+	if gap {
+		a.damaged = true // this frame may have lost its first packets
+	}
+	a.open, a.auTS = true, p.Timestamp
+	if !a.damaged {
+		nalus, err := a.depack.Unmarshal(p.Payload)
+		if err != nil {
+			a.damaged = true
+		} else {
+			a.au = append(a.au, nalus...)
+		}
+	}
+	a.wire += len(p.Payload)
+	if p.Marker {
+		if !a.damaged && len(a.au) > 0 {
+			a.s.video(a.au, a.wire, now)
+		} else {
+			a.s.bytes.Add(int64(a.wire)) // delivered, if not usable
+		}
+		a.reset()
 	}
 }

@@ -10,8 +10,12 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortmplib/pkg/message"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/minirtc/minirtc/internal/bench/synth"
 )
 
 // whepRelay serves WHEP (POST offer -> 201 answer) from the relay's RTMP
@@ -155,4 +159,88 @@ func TestMediaOnlyWHEP(t *testing.T) {
 	if err != nil || rep.ReadersFailed != 2 {
 		t.Fatalf("err %v, failed %d, errors %v", err, rep.ReadersFailed, rep.Errors)
 	}
+}
+
+// TestH264Assembler feeds packetized synthetic frames with losses and
+// reordering: damaged frames are discarded and show up as drops.
+func TestH264Assembler(t *testing.T) {
+	v, err := synth.NewVideo(synth.VideoConfig{Width: 64, Height: 64, FPS: 10, GOP: 20, Bitrate: 300_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pkt struct {
+		frame int
+		p     *rtp.Packet
+	}
+	var pkts []pkt
+	seq := uint16(65530) // wraps during the stream
+	for i := range 10 {
+		f := v.Next(time.Now())
+		payloads := (&codecs.H264Payloader{}).Payload(100, f.AppendAnnexB(nil))
+		for j, pl := range payloads {
+			pkts = append(pkts, pkt{i, &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: uint32(i) * 9000,
+				Marker: j == len(payloads)-1}, Payload: pl}})
+			seq++
+		}
+	}
+	middle := func(frame int) int { // index of a non-first, non-last packet of frame
+		var idx []int
+		for i, p := range pkts {
+			if p.frame == frame {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) < 3 {
+			t.Fatalf("frame %d has %d packets", frame, len(idx))
+		}
+		return idx[1]
+	}
+	marker := func(frame int) int {
+		for i, p := range pkts {
+			if p.frame == frame && p.p.Marker {
+				return i
+			}
+		}
+		return -1
+	}
+	cases := []struct {
+		name      string
+		order     func() []int
+		frames    int64
+		drops     int64
+		unstamped int64
+	}{
+		{"clean", func() []int { return seqIdx(len(pkts), nil) }, 10, 0, 0},
+		{"lost middle packet", func() []int { return seqIdx(len(pkts), map[int]bool{middle(4): true}) }, 9, 1, 0},
+		{"lost marker", func() []int { return seqIdx(len(pkts), map[int]bool{marker(3): true}) }, 8, 2, 0},
+		{"swapped packets", func() []int {
+			o := seqIdx(len(pkts), nil)
+			m := middle(6)
+			o[m], o[m+1] = o[m+1], o[m]
+			return o
+		}, 9, 1, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSink(time.Time{})
+			a := &h264Assembler{s: s}
+			for _, i := range tc.order() {
+				a.push(pkts[i].p, time.Now())
+			}
+			if s.videoFrames.Load() != tc.frames || s.drops.Load() != tc.drops || s.unstamped != tc.unstamped || s.reordered != 0 {
+				t.Fatalf("frames %d drops %d unstamped %d reordered %d", s.videoFrames.Load(), s.drops.Load(), s.unstamped, s.reordered)
+			}
+		})
+	}
+}
+
+// seqIdx is 0..n-1 without the skipped indexes.
+func seqIdx(n int, skip map[int]bool) []int {
+	var o []int
+	for i := range n {
+		if !skip[i] {
+			o = append(o, i)
+		}
+	}
+	return o
 }
