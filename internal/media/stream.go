@@ -350,11 +350,12 @@ func (s *Stream) end(reason error) {
 	if reason == nil {
 		reason = errcode.NotPublishing("the stream ended")
 	}
-	for _, r := range readers {
-		r.finish(reason)
-	}
+	// The observer hears it before the readers do.
 	if started && s.hub.obs != nil {
 		s.hub.obs.MediaStopped(s.key, reason)
+	}
+	for _, r := range readers {
+		r.finish(reason)
 	}
 }
 
@@ -397,10 +398,10 @@ func (s *Stream) holdExpired(r *Reader) {
 	s.removeReaderLocked(r)
 	gc := s.idleLocked()
 	s.mu.Unlock()
-	r.finish(errcode.NotPublishing(fmt.Sprintf("the stream did not start within %s", s.hub.cfg.HoldTimeout)))
 	if gc {
-		s.end(nil)
+		s.end(nil) // before finish: when Next returns, the stream is gone
 	}
+	r.finish(errcode.NotPublishing(fmt.Sprintf("the stream did not start within %s", s.hub.cfg.HoldTimeout)))
 }
 
 func (s *Stream) removeReaderLocked(r *Reader) {
