@@ -85,6 +85,9 @@ func TestMediaOnlyRTMP(t *testing.T) {
 		t.Fatalf("%v: %v", err, rep.Errors)
 	}
 	checkReport(t, rep, 3)
+	if rep.Target != r.rtmpURL("/live/cam1?…") {
+		t.Fatalf("target %q: the token must not be printed", rep.Target)
+	}
 	if rep.Mode != ModeMediaOnly || rep.Proto != ProtoRTMP {
 		t.Fatalf("mode %s proto %s", rep.Mode, rep.Proto)
 	}

@@ -130,7 +130,7 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 	}
 	rep.Target = cfg.Server
 	if rep.Mode == ModeMediaOnly {
-		rep.Target = cfg.RTMPURL
+		rep.Target = redactQuery(cfg.RTMPURL)
 	}
 	if v, err := synthVideoConfig(vc); err == nil {
 		rep.Stream = Stream{Width: v.Width, Height: v.Height, FPS: v.FPS, GOP: v.GOP, VideoBitrate: v.Bitrate, Audio: !cfg.NoAudio}
@@ -363,4 +363,13 @@ func (rep *Report) WriteText(w io.Writer) {
 			p("  %5d  %s\n", rep.Errors[k], strings.TrimSpace(k))
 		}
 	}
+}
+
+// redactQuery drops a URL's query (tokens, signatures) from what reports
+// print: "rtmp://h/live/s?token=..." becomes "rtmp://h/live/s?…".
+func redactQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
 }
