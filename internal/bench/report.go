@@ -321,6 +321,8 @@ func (rep *Report) WriteText(w io.Writer) {
 	row("play connect", rep.PlayConnect)
 	row("first frame", rep.FirstFrame)
 	row("end-to-end latency", rep.Latency)
+	p("  first frame: play URL in hand (subscribe reply; connect start in media-only and WHEP) -> first keyframe with SPS/PPS\n")
+	p("  latency: publisher's stamp -> reader's receipt, for frames published after the reader started\n")
 	k := rep.ReaderKbps
 	p("\ndelivered bitrate per reader (kbit/s): min %.0f  p5 %.0f  p50 %.0f  mean %.0f  max %.0f  (published %.0f)\n",
 		k.Min, k.P5, k.P50, k.Mean, k.Max, rep.PublishedKbps)
