@@ -223,7 +223,9 @@ func (w *whepSession) close(reason error) {
 		if w.attached.Load() {
 			w.s.detach(w)
 		}
-		_ = w.peer.Close()
+		if w.peer != nil {
+			_ = w.peer.Close()
+		}
 		if reason != nil {
 			w.s.log.Info("WHEP session ended", "session", w.id, "stream", w.key, "reason", reason)
 		} else {
