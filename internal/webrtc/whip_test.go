@@ -5,11 +5,13 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/minirtc/minirtc/codec/aac"
+	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 	pion "github.com/pion/webrtc/v4"
@@ -179,4 +181,67 @@ func TestWHIPPublishesIntoHub(t *testing.T) {
 	if c := e.delete(loc); c != http.StatusNotFound {
 		t.Fatalf("second DELETE: %d", c)
 	}
+}
+
+func (e *env) patch(loc, ctype, body string) int {
+	e.t.Helper()
+	req, _ := http.NewRequest("PATCH", e.http.URL+loc, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestWHIPTrickleAndKick(t *testing.T) {
+	e := newEnv(t)
+	c := newWHIPClient(t)
+	defer c.pc.Close()
+	status, body, loc := e.post("whip", "room", "78", e.token("room", "78", token.RolePublisher), offer(t, c.pc))
+	if status != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", status, body)
+	}
+	cases := []struct {
+		name, ctype, body string
+		want              int
+	}{
+		{"wrong content type", "application/sdp", "", http.StatusUnsupportedMediaType},
+		{"candidate", "application/trickle-ice-sdpfrag",
+			"a=ice-ufrag:" + ufrag(c.pc.LocalDescription().SDP) + "\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n", http.StatusNoContent},
+		{"ICE restart", "application/trickle-ice-sdpfrag", "a=ice-ufrag:zzzz\r\na=ice-pwd:yyyyyyyyyyyyyyyyyyyyyy\r\n", http.StatusUnprocessableEntity},
+		{"bad candidate", "application/trickle-ice-sdpfrag", "a=candidate:nonsense\r\n", http.StatusBadRequest},
+	}
+	for _, tc := range cases {
+		if got := e.patch(loc, tc.ctype, tc.body); got != tc.want {
+			t.Errorf("%s: PATCH %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if e.patch("/webrtc/session/nope", "application/trickle-ice-sdpfrag", "") != http.StatusNotFound {
+		t.Error("PATCH of an unknown session")
+	}
+	// The channel kicks the member: the session ends and the member leaves.
+	e.chans.mu.Lock()
+	kick := e.chans.kicks["78"]
+	e.chans.mu.Unlock()
+	kick(errcode.Banned("test"))
+	for deadline := time.Now().Add(5 * time.Second); e.srv.Stats().Sessions != 0 || e.chans.members("78") != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("kicked session still open: %+v, members %d", e.srv.Stats(), e.chans.members("78"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if e.hub.Live(media.Key{AppID: e.app.ID, Channel: "room", UID: "78"}) {
+		t.Error("kicked publisher still live in the hub")
+	}
+}
+
+func ufrag(sdp string) string {
+	for _, l := range strings.Split(sdp, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(l), "a=ice-ufrag:"); ok {
+			return u
+		}
+	}
+	return ""
 }
