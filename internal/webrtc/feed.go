@@ -84,7 +84,7 @@ func (s *Server) attach(sess *whepSession) error {
 func (s *Server) detach(sess *whepSession) {
 	s.mu.Lock()
 	f := s.feeds[sess.key]
-	if f == nil || !f.remove(sess) {
+	if f == nil || f != sess.feed.Load() || !f.remove(sess) {
 		s.mu.Unlock()
 		return
 	}
@@ -100,7 +100,7 @@ func (f *feed) add(sess *whepSession) bool {
 	if f.ended {
 		return false
 	}
-	sess.feed = f
+	sess.feed.Store(f)
 	if f.gopOK {
 		for _, u := range f.gop {
 			sess.enqueue(u)

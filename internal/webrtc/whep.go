@@ -27,7 +27,7 @@ type whepSession struct {
 	audio  *localTrack
 
 	q    chan *unit
-	feed *feed // set by feed.add
+	feed atomic.Pointer[feed] // set by feed.add
 
 	// Guarded by feed.mu (enqueue side).
 	waitKey bool
