@@ -16,10 +16,20 @@
 // small Channels interface; ChannelBridge implements it over
 // channel.Manager and internal/node wires it.
 //
-// Goroutine model: the Server's Run owns every goroutine: each feed has one
-// goroutine draining its hub reader; each WHEP session has one goroutine
-// writing its queue to its tracks; each WHIP session has one reader goroutine
-// per remote track (started from pion's OnTrack and tracked in the session's
-// WaitGroup). pion's own goroutines end when a PeerConnection is closed.
-// Sessions end on DELETE, ICE failure, stream end or Server shutdown.
+// Goroutine model: every goroutine is started through the Server (goRun or
+// attach) and counted in its WaitGroup; Run waits for all of them after
+// closing every session. Each feed has one goroutine draining its hub
+// reader; each WHEP session has one goroutine writing its queue to its
+// tracks plus one per sender draining RTCP; each WHIP session has one reader
+// goroutine per remote track (started from pion's OnTrack) plus one per
+// receiver draining RTCP. They all end when their PeerConnection is closed.
+// Sessions end on DELETE, ICE failure, a channel kick, stream end or Server
+// shutdown. Callbacks that arrive under another component's lock (channel
+// Endpoint.Notify) only schedule the close on a server goroutine.
+//
+// A WHEP session joins its feed only once the connection is up (RTP written
+// earlier would be dropped), and starts with the feed's cached keyframe.
+// A WHIP publisher's video is requested with a PLI at start, after a loss
+// and whenever no keyframe came for Config.PLIInterval, so the hub's GOP
+// cache stays short and RTMP/FLV readers start at once.
 package webrtc
