@@ -17,7 +17,8 @@ type unit struct {
 	video    bool
 	key      bool // video keyframe (starts with the parameter sets)
 	pts      time.Duration
-	rotation int // video: degrees clockwise, from the channel
+	wall     time.Time // the wall-clock instant pts stands for (RTCP sender reports)
+	rotation int       // video: degrees clockwise, from the channel
 	payloads [][]byte
 }
 
@@ -138,6 +139,15 @@ func (f *feed) run(ctx context.Context) {
 	)
 	mtu := f.s.cfg.MTU
 	rotation := 0
+	// The hub timeline is mapped to wall time once, at the first packet.
+	var wall0 time.Time
+	var pts0 time.Duration
+	wallOf := func(pts time.Duration) time.Time {
+		if wall0.IsZero() {
+			wall0, pts0 = time.Now(), pts
+		}
+		return wall0.Add(pts - pts0)
+	}
 	for {
 		pkts, err = f.rd.Next(ctx, pkts[:0])
 		for i, p := range pkts {
@@ -151,7 +161,7 @@ func (f *feed) run(ctx context.Context) {
 				if key && f.s.chans != nil {
 					rotation = f.s.chans.Rotation(f.key.AppID, f.key.Channel, f.key.UID)
 				}
-				f.publish(&unit{video: true, key: key, pts: p.PTS, rotation: rotation, payloads: pl})
+				f.publish(&unit{video: true, key: key, pts: p.PTS, wall: wallOf(p.PTS), rotation: rotation, payloads: pl})
 			case media.CodecAAC:
 				if p.Track != brTrack {
 					brTrack = p.Track
@@ -170,10 +180,10 @@ func (f *feed) run(ctx context.Context) {
 					f.transcodeErrors++
 				}
 				for _, fr := range frames {
-					f.publish(&unit{pts: fr.PTS, payloads: [][]byte{fr.Payload}})
+					f.publish(&unit{pts: fr.PTS, wall: wallOf(fr.PTS), payloads: [][]byte{fr.Payload}})
 				}
 			case media.CodecOpus:
-				f.publish(&unit{pts: p.PTS, payloads: [][]byte{p.Payload}})
+				f.publish(&unit{pts: p.PTS, wall: wallOf(p.PTS), payloads: [][]byte{p.Payload}})
 			}
 		}
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	pion "github.com/pion/webrtc/v4"
 )
@@ -28,12 +29,13 @@ var h264Profiles = []string{"42e01f", "42001f", "4d001f"}
 
 // newMediaEngine registers exactly the codecs minirtc bridges (H.264 mode 1
 // and Opus) plus the CVO header extension, and the interceptors: NACK
-// generator and responder, RTCP sender/receiver reports, TWCC feedback.
+// generator and responder, RTCP receiver reports, TWCC feedback.
 func newMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
 	m := &pion.MediaEngine{}
+	var err error
 	fb := []pion.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 	for i, prof := range h264Profiles {
-		err := m.RegisterCodec(pion.RTPCodecParameters{
+		err = m.RegisterCodec(pion.RTPCodecParameters{
 			RTPCodecCapability: pion.RTPCodecCapability{
 				MimeType:     pion.MimeTypeH264,
 				ClockRate:    90000,
@@ -46,7 +48,7 @@ func newMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
 			return nil, nil, fmt.Errorf("webrtc: register H.264: %w", err)
 		}
 	}
-	err := m.RegisterCodec(pion.RTPCodecParameters{
+	err = m.RegisterCodec(pion.RTPCodecParameters{
 		RTPCodecCapability: pion.RTPCodecCapability{
 			MimeType:    pion.MimeTypeOpus,
 			ClockRate:   48000,
@@ -67,9 +69,15 @@ func newMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
 	if err := pion.ConfigureNack(m, reg); err != nil {
 		return nil, nil, fmt.Errorf("webrtc: NACK: %w", err)
 	}
-	if err := pion.ConfigureRTCPReports(reg); err != nil {
-		return nil, nil, fmt.Errorf("webrtc: RTCP reports: %w", err)
+	// Receiver reports for WHIP ingest come from pion; sender reports for
+	// WHEP are written by the sessions themselves (srInterval), from the
+	// hub timeline, so that audio sent later than video (it waits for a
+	// whole Opus frame) still maps to the same instant.
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtc: RTCP receiver reports: %w", err)
 	}
+	reg.Add(rr)
 	if err := pion.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, nil, fmt.Errorf("webrtc: TWCC: %w", err)
 	}

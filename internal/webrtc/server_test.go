@@ -12,6 +12,7 @@ import (
 	"github.com/minirtc/minirtc/codec/aac"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 	"github.com/thesyncim/gopus"
@@ -197,9 +198,26 @@ func TestWHEPPlaysHubStream(t *testing.T) {
 	res := result{rotation: -1}
 	videoDone, audioDone := make(chan struct{}), make(chan struct{})
 	var readers sync.WaitGroup
+	srs := map[pion.RTPCodecType]*rtcp.SenderReport{}
 	pc.OnTrack(func(tr *pion.TrackRemote, rcv *pion.RTPReceiver) {
-		readers.Add(1)
+		readers.Add(2)
 		defer readers.Done()
+		go func() {
+			defer readers.Done()
+			for {
+				pkts, _, err := rcv.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if sr, ok := p.(*rtcp.SenderReport); ok {
+						mu.Lock()
+						srs[tr.Kind()] = sr
+						mu.Unlock()
+					}
+				}
+			}
+		}()
 		cvo := uint8(0)
 		for _, x := range rcv.GetParameters().HeaderExtensions {
 			if x.URI == cvoURI {
@@ -304,6 +322,35 @@ func TestWHEPPlaysHubStream(t *testing.T) {
 	mu.Unlock()
 	if st := e.srv.Stats(); st.Feeds != 1 || st.Sessions != 1 {
 		t.Errorf("stats %+v", st)
+	}
+	// Sender reports map the same hub instant to the same NTP time on both
+	// tracks (lip sync), whatever the send times.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(srs)
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no sender reports for both tracks")
+		}
+	}
+	var sess *whepSession
+	e.srv.mu.Lock()
+	for _, x := range e.srv.sessions {
+		sess = x.(*whepSession)
+	}
+	e.srv.mu.Unlock()
+	mu.Lock()
+	at := func(sr *rtcp.SenderReport, base uint32, rate int64) float64 {
+		ntp := float64(sr.NTPTime>>32) + float64(sr.NTPTime&0xffffffff)/(1<<32)
+		return ntp + float64(int32(base+uint32(rate)-sr.RTPTime))/float64(rate) // the instant of pts = 1 s
+	}
+	v, a := at(srs[pion.RTPCodecTypeVideo], sess.vBase, 90000), at(srs[pion.RTPCodecTypeAudio], sess.aBase, 48000)
+	mu.Unlock()
+	if math.Abs(v-a) > 0.001 {
+		t.Errorf("sender reports put pts 1s at %.4f (video) and %.4f (audio)", v, a)
 	}
 	if c := e.delete(loc); c != http.StatusOK {
 		t.Fatalf("DELETE: %d", c)

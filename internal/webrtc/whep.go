@@ -39,6 +39,45 @@ type whepSession struct {
 
 	vBase, aBase uint32 // random RTP timestamp origins
 	keyframes    atomic.Uint64
+
+	// Sender report state (writer goroutine only).
+	vSR, aSR srState
+}
+
+// srInterval is how often a WHEP session sends RTCP sender reports.
+const srInterval = time.Second
+
+// srState counts what a track sent, for its sender reports.
+type srState struct {
+	last           time.Time
+	packets, bytes uint32
+}
+
+// ntpTime is t in the 64-bit NTP format of RTCP sender reports.
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800 // 1900-01-01 to 1970-01-01, seconds
+	sec := uint64(t.Unix()) + ntpEpochOffset
+	frac := (uint64(t.Nanosecond()) << 32) / 1e9
+	return sec<<32 | frac
+}
+
+// report counts a frame and sends a sender report when one is due: it maps
+// the frame's RTP timestamp to the wall instant its pts stands for, the same
+// mapping for audio and video, so players line them up (lip sync) even
+// though audio leaves later than video.
+func (w *whepSession) report(st *srState, b *binding, u *unit, ts uint32) {
+	st.packets += uint32(len(u.payloads))
+	for _, p := range u.payloads {
+		st.bytes += uint32(len(p))
+	}
+	now := time.Now()
+	if w.peer == nil || now.Sub(st.last) < srInterval || u.wall.IsZero() {
+		return
+	}
+	st.last = now
+	_ = w.peer.WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{
+		SSRC: b.ssrc, NTPTime: ntpTime(u.wall), RTPTime: ts, PacketCount: st.packets, OctetCount: st.bytes,
+	}})
 }
 
 func (w *whepSession) pc() *pion.PeerConnection { return w.peer }
@@ -184,14 +223,22 @@ func (w *whepSession) write(u *unit) error {
 			w.keyframes.Add(1)
 		}
 		ts := w.vBase + uint32(int64(u.pts)*90000/int64(time.Second))
-		return w.video.writeFrame(b, u.payloads, ts, u.rotation)
+		if err := w.video.writeFrame(b, u.payloads, ts, u.rotation); err != nil {
+			return err
+		}
+		w.report(&w.vSR, b, u, ts)
+		return nil
 	}
 	b := w.audio.binding()
 	if b == nil {
 		return nil
 	}
 	ts := w.aBase + uint32(int64(u.pts)*48000/int64(time.Second))
-	return w.audio.writeFrame(b, u.payloads, ts, -1)
+	if err := w.audio.writeFrame(b, u.payloads, ts, -1); err != nil {
+		return err
+	}
+	w.report(&w.aSR, b, u, ts)
+	return nil
 }
 
 // readRTCP drains a sender's RTCP so the interceptors (NACK responder,
