@@ -45,6 +45,7 @@ type whipSession struct {
 	lastKey   atomic.Int64
 	rotation  atomic.Int32
 	plis      atomic.Uint64
+	sync      senderSync
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -94,7 +95,7 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	}
 	sess.peer = pc
 	pc.OnTrack(func(tr *pion.TrackRemote, rcv *pion.RTPReceiver) {
-		s.goRun(func() { drainRTCP(rcv) })
+		s.goRun(func() { sess.readRTCP(rcv) })
 		switch tr.Kind() {
 		case pion.RTPCodecTypeVideo:
 			cvo := uint8(0)
@@ -127,11 +128,23 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	return sess, sdp, nil
 }
 
-func drainRTCP(rcv *pion.RTPReceiver) {
+// readRTCP drains a receiver's RTCP (so pion's interceptors see it) and
+// keeps the publisher's sender reports for lip sync.
+func (w *whipSession) readRTCP(rcv *pion.RTPReceiver) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := rcv.Read(buf); err != nil {
+		n, _, err := rcv.Read(buf)
+		if err != nil {
 			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok {
+				w.sync.add(sr)
+			}
 		}
 	}
 }
@@ -166,6 +179,50 @@ func (w *whipSession) requestKeyframe(force bool) {
 	_ = w.peer.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 }
 
+// senderSync aligns a publisher's tracks with its RTCP sender reports: each
+// report maps an RTP timestamp to the sender's wall clock, the same clock
+// for audio and video. The first track that gets a report anchors the
+// session (no jump); the other track is moved once onto the same clock.
+type senderSync struct {
+	mu     sync.Mutex
+	srs    map[uint32]senderReport // by SSRC
+	t0     time.Time               // sender wall time of hub pts 0
+	anchor bool
+}
+
+type senderReport struct {
+	ntp time.Time
+	rtp uint32
+}
+
+func (s *senderSync) add(sr *rtcp.SenderReport) {
+	sec, frac := int64(sr.NTPTime>>32)-2208988800, sr.NTPTime&0xffffffff
+	t := time.Unix(sec, int64(frac*1e9>>32))
+	s.mu.Lock()
+	if s.srs == nil {
+		s.srs = make(map[uint32]senderReport)
+	}
+	s.srs[sr.SSRC] = senderReport{ntp: t, rtp: sr.RTPTime}
+	s.mu.Unlock()
+}
+
+// align returns the pts a packet (ssrc, ts) should have on the common clock,
+// given the pts it has now; ok is false until ssrc has a sender report.
+func (s *senderSync) align(ssrc, ts uint32, rate int64, pts time.Duration) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sr, ok := s.srs[ssrc]
+	if !ok {
+		return 0, false
+	}
+	wall := sr.ntp.Add(time.Duration(int64(int32(ts-sr.rtp)) * int64(time.Second) / rate))
+	if !s.anchor {
+		s.anchor = true
+		s.t0 = wall.Add(-pts)
+	}
+	return wall.Sub(s.t0), true
+}
+
 // tsClock maps a track's RTP timestamps to hub time: the first packet is
 // placed at its arrival time since the session began, later ones follow the
 // RTP clock (unwrapped across 32-bit wraparound).
@@ -175,6 +232,28 @@ type tsClock struct {
 	last    uint32
 	acc     int64
 	base    time.Duration
+	synced  bool // moved onto the sender-report clock
+}
+
+// maxSyncShift bounds the one-time move onto the sender-report clock: a
+// larger one means a bogus report, not a capture offset.
+const maxSyncShift = time.Second
+
+// sync moves the clock onto the session's sender-report clock once.
+func (c *tsClock) sync(s *senderSync, ssrc, ts uint32, pts time.Duration) time.Duration {
+	if c.synced {
+		return pts
+	}
+	want, ok := s.align(ssrc, ts, c.rate, pts)
+	if !ok {
+		return pts
+	}
+	c.synced = true
+	if d := want - pts; d < maxSyncShift && d > -maxSyncShift {
+		c.base += d
+		return want
+	}
+	return pts
 }
 
 func (c *tsClock) pts(ts uint32, since time.Duration) time.Duration {
@@ -209,6 +288,7 @@ func (w *whipSession) readVideo(tr *pion.TrackRemote, cvoID uint8) {
 			return
 		}
 		pts := clock.pts(au.timestamp, time.Since(w.t0))
+		pts = clock.sync(&w.sync, uint32(tr.SSRC()), au.timestamp, pts)
 		if au.sps != nil {
 			sps = au.sps
 		}
@@ -286,6 +366,7 @@ func (w *whipSession) readAudio(tr *pion.TrackRemote) {
 			return
 		}
 		pts := clock.pts(p.Timestamp, time.Since(w.t0))
+		pts = clock.sync(&w.sync, uint32(tr.SSRC()), p.Timestamp, pts)
 		frames, err = bridge.Push(frames[:0], p.Payload, pts)
 		for _, f := range frames {
 			w.write(&media.Packet{Track: track, DTS: f.PTS, PTS: f.PTS, Keyframe: true, Payload: f.Payload})
