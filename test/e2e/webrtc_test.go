@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/pion/rtp/codecs"
@@ -19,6 +20,29 @@ import (
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 	"github.com/thesyncim/gopus"
 )
+
+// recEndpoint records the events a channel member receives.
+type recEndpoint struct {
+	mu     sync.Mutex
+	events []channel.Event
+}
+
+func (r *recEndpoint) Notify(ev channel.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+}
+
+func (r *recEndpoint) saw(kind channel.EventKind, uid uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.events {
+		if ev.Kind == kind && ev.UID == uid {
+			return true
+		}
+	}
+	return false
+}
 
 func waitLive(t *testing.T, hub *media.Hub, key media.Key) {
 	t.Helper()
@@ -37,6 +61,11 @@ func waitLive(t *testing.T, hub *media.Hub, key media.Key) {
 func TestWebRTCWHIPToRTMPAndFLV(t *testing.T) {
 	e := newNodeEnv(t)
 	aus := h264File(t, 4)
+	// A mini program is in the channel: it must see the WHIP publisher come and go.
+	mp := &recEndpoint{}
+	if _, err := e.n.Channels().Join(channel.JoinRequest{App: e.app.ID, Channel: "room", UID: 900, Endpoint: mp}); err != nil {
+		t.Fatal(err)
+	}
 
 	pc, err := pionAPI(t).NewPeerConnection(pion.Configuration{})
 	if err != nil {
@@ -102,6 +131,9 @@ func TestWebRTCWHIPToRTMPAndFLV(t *testing.T) {
 	}
 	if m, ok := e.n.Channels().Member(e.app.ID, "room", 5); !ok || !m.Publishing {
 		t.Fatalf("the WHIP publisher is not a publishing member: %+v", m)
+	}
+	if !mp.saw(channel.EventStreamStarted, 5) {
+		t.Fatal("the mini program did not get stream-added for the WHIP publisher")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -190,6 +222,9 @@ func TestWebRTCWHIPToRTMPAndFLV(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the WHIP publisher is still a member after DELETE")
 		}
+	}
+	if !mp.saw(channel.EventStreamStopped, 5) {
+		t.Error("the mini program did not get stream-removed after DELETE")
 	}
 	stopSend()
 }
