@@ -62,6 +62,12 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		return fmt.Errorf("node: rtmp listen %s: %w", cfg.RTMP.Addr, err)
 	}
 	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln}
+	// URLs handed out by the gateway name the port really bound (port 0 in tests).
+	if _, rtmpPort, err := net.SplitHostPort(ln.Addr().String()); err == nil {
+		if p, err := strconv.Atoi(rtmpPort); err == nil {
+			n.gateway.SetRTMPPort(p)
+		}
+	}
 	fs.Register(n.mux)
 
 	// Channel -> media: a stream that ends in the channel (unpublish, leave,

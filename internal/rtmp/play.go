@@ -139,6 +139,10 @@ func (pl *player) run(ctx context.Context) error {
 		}
 		if pl.fl != nil && pl.raw != nil {
 			// Then the flusher's, until the socket is full or the reader ends.
+			// The flusher only writes when the socket has room, so it needs no
+			// deadline; a stale one would cut the viewer off mid-stream.
+			pl.deadline = time.Time{}
+			_ = pl.nc.SetWriteDeadline(time.Time{})
 			pl.fl.register(pl)
 			select {
 			case <-pl.handback:

@@ -341,3 +341,56 @@ func TestPublisherLimit(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestViewerOutlivesWriteTimeout: a viewer served by the shared flusher keeps
+// playing long after the write timeout (regression: the deadline set by the
+// viewer's first blocking write used to cut it off mid-stream).
+func TestViewerOutlivesWriteTimeout(t *testing.T) {
+	hub, addr := startServer(t, media.Config{QueueSize: 1024}, Config{WriteTimeout: 200 * time.Millisecond})
+	u, _ := url.Parse("rtmp://" + addr + "/live/bench")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	viewer := &gortmplib.Client{URL: u}
+	if err := viewer.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	for hub.Stats().Readers < 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	const total = 150 // 1.5 s of packets, several write timeouts long
+	received := make(chan int, 1)
+	go func() {
+		n := 0
+		_ = viewer.NetConn().SetReadDeadline(time.Now().Add(25 * time.Second))
+		for n < total {
+			msg, err := viewer.Read()
+			if err != nil {
+				t.Errorf("viewer: %v after %d packets", err, n)
+				break
+			}
+			if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU {
+				n++
+			}
+		}
+		received <- n
+	}()
+	pub, err := hub.Publish(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.SetTracks(benchVideo, nil)
+	payload := make([]byte, 1024)
+	payload[3] = byte(len(payload) - 4)
+	payload[2] = byte((len(payload) - 4) >> 8)
+	for i := range total {
+		d := time.Duration(i) * 10 * time.Millisecond
+		if err := pub.Write(&media.Packet{Track: benchVideo, DTS: d, PTS: d, Keyframe: i%50 == 0, Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := <-received; n != total {
+		t.Fatalf("viewer got %d of %d packets", n, total)
+	}
+}
