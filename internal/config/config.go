@@ -118,7 +118,7 @@ func Default() Config {
 			PublisherGrace: 30 * time.Second,
 			HoldTimeout:    30 * time.Second,
 			ReaderQueue:    512,
-			GOPCacheFrames: 600,
+			GOPCacheFrames: 2048,
 			GOPCacheBytes:  8 << 20,
 			WriteTimeout:   10 * time.Second,
 		},
@@ -278,6 +278,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			bad(key, "must be a positive duration")
 		}
+	}
+	if c.Gateway.URLLifetime < 24*time.Hour {
+		bad("gateway.urlLifetime", "must be at least 24h (push URLs must outlive a token and a rejoin)")
 	}
 	if c.Gateway.MaxMessageBytes < 1024 {
 		bad("gateway.maxMessageBytes", "must be at least 1024")

@@ -105,6 +105,7 @@ func TestValidateErrors(t *testing.T) {
 		{"rtmp-port", func(c *Config) { c.RTMP.Addr = ":99999" }, "rtmp.addr port must be 0..65535"},
 		{"tls-pair", func(c *Config) { c.HTTP.TLSCert = "a.pem" }, "http.tlsCert/http.tlsKey must be set together"},
 		{"grace", func(c *Config) { c.Gateway.GraceTimeout = 0 }, "gateway.graceTimeout must be a positive duration"},
+		{"url-lifetime", func(c *Config) { c.Gateway.URLLifetime = time.Hour }, "gateway.urlLifetime must be at least 24h"},
 		{"msg-size", func(c *Config) { c.Gateway.MaxMessageBytes = 10 }, "gateway.maxMessageBytes must be at least 1024"},
 		{"rate", func(c *Config) { c.Gateway.RequestsPerSecond = 0 }, "gateway.requestsPerSecond must be at least 1"},
 		{"users", func(c *Config) { c.Gateway.MaxUsersPerChannel = 0 }, "gateway.maxUsersPerChannel must be at least 1"},
