@@ -34,6 +34,7 @@ type Config struct {
 	RTMP       RTMP    `yaml:"rtmp"`
 	Gateway    Gateway `yaml:"gateway"`
 	Media      Media   `yaml:"media"`
+	WebRTC     WebRTC  `yaml:"webrtc"`
 }
 
 // Log configures logging.
@@ -55,6 +56,10 @@ type HTTP struct {
 // RTMP configures the RTMP listener.
 type RTMP struct {
 	Addr string `yaml:"addr"`
+	// HandshakeTimeout bounds the handshake and the connect/publish/play commands.
+	HandshakeTimeout time.Duration `yaml:"handshakeTimeout"`
+	// ReadTimeout: a publisher that sends nothing for this long is gone.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
 }
 
 // Gateway configures the mini program signalling gateway.
@@ -95,6 +100,26 @@ type Media struct {
 	MaxReadersPerStream int `yaml:"maxReadersPerStream"`
 	// WriteTimeout bounds one network write to a reader.
 	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// BatchInterval is how often RTMP/FLV readers' queued packets are written
+	// in one system call. 0 writes every packet at once (lowest latency, most CPU).
+	BatchInterval time.Duration `yaml:"batchInterval"`
+}
+
+// WebRTC configures WHIP/WHEP networking.
+type WebRTC struct {
+	// UDPAddr is the one UDP address shared by all peers (ICE UDP mux).
+	UDPAddr string `yaml:"udpAddr"`
+	// PortMin and PortMax, when both set, use one UDP port per peer from this
+	// range instead of the shared port.
+	PortMin int `yaml:"portMin"`
+	PortMax int `yaml:"portMax"`
+	// PublicIPs are announced to peers instead of local addresses (NAT 1:1),
+	// e.g. a cloud VM's public address.
+	PublicIPs []string `yaml:"publicIPs"`
+	// Interfaces restricts ICE candidates to these network interfaces (empty: all).
+	Interfaces []string `yaml:"interfaces"`
+	// LoopbackOnly gathers loopback candidates only (single-machine setups, tests).
+	LoopbackOnly bool `yaml:"loopbackOnly"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -103,7 +128,7 @@ func Default() Config {
 		DataDir: "./minirtc-data",
 		Log:     Log{Level: "info", Format: "text"},
 		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second},
-		RTMP:    RTMP{Addr: ":1935"},
+		RTMP:    RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second},
 		Gateway: Gateway{
 			GraceTimeout:       15 * time.Second,
 			IdleTimeout:        10 * time.Second,
@@ -121,7 +146,9 @@ func Default() Config {
 			GOPCacheFrames: 2048,
 			GOPCacheBytes:  8 << 20,
 			WriteTimeout:   10 * time.Second,
+			BatchInterval:  100 * time.Millisecond,
 		},
+		WebRTC: WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
 	}
 }
 
@@ -212,6 +239,14 @@ func (f Field) Set(s string) error {
 			return fmt.Errorf("%s: %q is not an integer", f.Path, s)
 		}
 		f.value.SetInt(int64(n))
+	case []string:
+		var list []string
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		f.value.Set(reflect.ValueOf(append([]string{}, list...)))
 	case time.Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {
@@ -253,7 +288,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log.format", "must be text or json")
 	}
-	for key, addr := range map[string]string{"http.addr": c.HTTP.Addr, "rtmp.addr": c.RTMP.Addr} {
+	for key, addr := range map[string]string{"http.addr": c.HTTP.Addr, "rtmp.addr": c.RTMP.Addr, "webrtc.udpAddr": c.WebRTC.UDPAddr} {
 		if _, port, err := net.SplitHostPort(addr); err != nil {
 			bad(key, "must be host:port (e.g. :8080)")
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
@@ -273,6 +308,8 @@ func (c Config) Validate() error {
 		"media.publisherGrace":      c.Media.PublisherGrace,
 		"media.holdTimeout":         c.Media.HoldTimeout,
 		"media.writeTimeout":        c.Media.WriteTimeout,
+		"rtmp.handshakeTimeout":     c.RTMP.HandshakeTimeout,
+		"rtmp.readTimeout":          c.RTMP.ReadTimeout,
 	}
 	for key, d := range positive {
 		if d <= 0 {
@@ -299,6 +336,19 @@ func (c Config) Validate() error {
 	}
 	if c.Media.MaxPublishers < 0 || c.Media.MaxReadersPerStream < 0 {
 		bad("media.maxPublishers/maxReadersPerStream", "must not be negative (0 = no limit)")
+	}
+	if c.Media.BatchInterval < 0 || c.Media.BatchInterval > time.Second {
+		bad("media.batchInterval", "must be between 0 and 1s")
+	}
+	if w := c.WebRTC; w.PortMin != 0 || w.PortMax != 0 {
+		if w.PortMin < 1 || w.PortMax > 65535 || w.PortMin > w.PortMax {
+			bad("webrtc.portMin/portMax", "must both be set, 1..65535, portMin <= portMax (or both 0 for the shared udpAddr)")
+		}
+	}
+	for _, ip := range c.WebRTC.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			bad("webrtc.publicIPs", fmt.Sprintf("%q is not an IP address", ip))
+		}
 	}
 	return errors.Join(errs...)
 }

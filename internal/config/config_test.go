@@ -112,6 +112,13 @@ func TestValidateErrors(t *testing.T) {
 		{"queue", func(c *Config) { c.Media.ReaderQueue = 100 }, "media.readerQueue must be a power of two"},
 		{"gop", func(c *Config) { c.Media.GOPCacheFrames = 0 }, "media.gopCacheFrames/gopCacheBytes"},
 		{"limits", func(c *Config) { c.Media.MaxPublishers = -1 }, "media.maxPublishers/maxReadersPerStream must not be negative"},
+		{"handshake", func(c *Config) { c.RTMP.HandshakeTimeout = 0 }, "rtmp.handshakeTimeout must be a positive duration"},
+		{"read", func(c *Config) { c.RTMP.ReadTimeout = -time.Second }, "rtmp.readTimeout must be a positive duration"},
+		{"batch", func(c *Config) { c.Media.BatchInterval = 2 * time.Second }, "media.batchInterval must be between 0 and 1s"},
+		{"udp-addr", func(c *Config) { c.WebRTC.UDPAddr = "8443" }, "webrtc.udpAddr must be host:port"},
+		{"port-range", func(c *Config) { c.WebRTC.PortMin, c.WebRTC.PortMax = 50000, 40000 }, "webrtc.portMin/portMax must both be set"},
+		{"port-half", func(c *Config) { c.WebRTC.PortMin = 50000 }, "webrtc.portMin/portMax must both be set"},
+		{"public-ip", func(c *Config) { c.WebRTC.PublicIPs = []string{"example.com"} }, `webrtc.publicIPs "example.com" is not an IP address`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -136,5 +143,32 @@ func TestYAMLRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c, Default()) {
 		t.Fatalf("print-config output does not load back:\n%s", b)
+	}
+}
+
+func TestEnvLists(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"203.0.113.7", []string{"203.0.113.7"}},
+		{"203.0.113.7, 2001:db8::1", []string{"203.0.113.7", "2001:db8::1"}},
+		{"", []string{}},
+		{" , ", []string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			cfg := Default()
+			env := map[string]string{"MINIRTC_WEBRTC_PUBLIC_IPS": c.in}
+			if err := cfg.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.WebRTC.PublicIPs, c.want) {
+				t.Fatalf("publicIPs = %#v, want %#v", cfg.WebRTC.PublicIPs, c.want)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
