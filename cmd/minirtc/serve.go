@@ -54,6 +54,8 @@ var serveFlags = map[string]string{
 	"log-format":  "log.format",
 	"tls-cert":    "http.tlsCert",
 	"tls-key":     "http.tlsKey",
+	"webrtc-addr": "webrtc.udpAddr",
+	"public-ip":   "webrtc.publicIPs",
 }
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,6 +66,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.String("data-dir", def.DataDir, "directory of the embedded store")
 	fs.String("http-addr", def.HTTP.Addr, "HTTP listen address (gateway, FLV, WHIP/WHEP, API)")
 	fs.String("rtmp-addr", def.RTMP.Addr, "RTMP listen address")
+	fs.String("webrtc-addr", def.WebRTC.UDPAddr, "UDP address shared by all WebRTC peers (WHIP/WHEP)")
+	fs.String("public-ip", "", "IP address(es) announced to WebRTC peers behind NAT 1:1, comma-separated")
 	fs.String("public-host", def.PublicHost, "host put into URLs handed to clients (default: the host the client used)")
 	fs.String("log-level", def.Log.Level, "debug, info, warn or error")
 	fs.String("log-format", def.Log.Format, "text or json")
