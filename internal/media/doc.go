@@ -22,7 +22,9 @@
 // HoldTimeout) or after a GOP cache overflow starts at the next keyframe, and
 // audio that arrives before that keyframe follows it (bounded). A reader that
 // overflows skips video up to the next keyframe; audio resumes as soon as
-// there is room.
+// there is room. When a reader needs a keyframe the stream has not cached,
+// the hub asks the publisher for one through Publisher.SetKeyframeRequester
+// (WebRTC ingest sends a PLI), at most every KeyframeRequestInterval.
 //
 // Timestamps are hub time, shared by every reader (not rebased per reader),
 // which is what lets adapters build a packet's wire bytes once.

@@ -109,6 +109,8 @@ type Hub struct {
 
 	readers atomic.Int64
 	drops   atomic.Uint64
+
+	now func() time.Time // clock for rate limits; tests may replace it
 }
 
 // NewHub builds a hub. obs may be nil.
@@ -124,6 +126,7 @@ func NewHub(cfg Config, obs Observer, log *slog.Logger) (*Hub, error) {
 		log:     log.With("component", "media"),
 		obs:     obs,
 		streams: make(map[Key]*Stream),
+		now:     time.Now,
 	}, nil
 }
 
@@ -227,10 +230,13 @@ func (h *Hub) Subscribe(key Key, opt SubscribeOptions) (*Reader, error) {
 		return nil, errcode.ServiceExited("media hub is shutting down")
 	}
 	s := h.streamLocked(key, true)
-	r, err := s.addReader(opt)
+	r, requestKey, err := s.addReader(opt)
 	h.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if requestKey != nil {
+		requestKey()
 	}
 	return r, nil
 }

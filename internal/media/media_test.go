@@ -397,3 +397,103 @@ func BenchmarkStreamWrite(b *testing.B) {
 		})
 	}
 }
+
+// TestKeyframeRequester: the publisher's keyframe requester is called when a
+// reader needs a keyframe the stream has not cached, outside the hub's locks,
+// at most once per KeyframeRequestInterval.
+func TestKeyframeRequester(t *testing.T) {
+	type step struct {
+		do   string // "sub", "key", "delta", "audio", "tick" (advance the clock), "nil"
+		want int    // requests counted after the step
+	}
+	tests := []struct {
+		name      string
+		cfg       Config
+		audioOnly bool
+		setFirst  bool // SetKeyframeRequester before SetTracks
+		steps     []step
+	}{
+		{name: "reader on a stream without a cached keyframe", steps: []step{
+			{"delta", 0}, {"sub", 1}, {"sub", 1}, {"tick", 1}, {"sub", 2},
+		}},
+		{name: "set before tracks", setFirst: true, steps: []step{
+			{"sub", 1},
+		}},
+		{name: "reader gets the GOP cache", steps: []step{
+			{"key", 0}, {"delta", 0}, {"sub", 0}, {"delta", 0},
+		}},
+		{name: "held reader, stream starts without a keyframe", steps: []step{
+			{"tick", 0}, {"delta", 1}, {"delta", 1}, {"tick", 1}, {"delta", 2}, {"key", 2}, {"tick", 2}, {"delta", 2},
+		}},
+		{name: "audio-only stream", audioOnly: true, steps: []step{
+			{"audio", 0}, {"sub", 0}, {"audio", 0},
+		}},
+		{name: "overflowing reader", cfg: Config{QueueSize: 4}, steps: []step{
+			{"key", 0}, {"sub", 0}, {"delta", 0}, {"delta", 0}, {"delta", 0}, {"delta", 0}, {"delta", 1},
+			{"delta", 1}, {"tick", 1}, {"delta", 2},
+		}},
+		{name: "nil clears", steps: []step{
+			{"delta", 0}, {"nil", 0}, {"sub", 0}, {"tick", 0}, {"sub", 0},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHub(t, tc.cfg, nil)
+			now := time.Unix(1000, 0)
+			h.now = func() time.Time { return now }
+			if tc.name == "held reader, stream starts without a keyframe" {
+				if _, err := h.Subscribe(key, SubscribeOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pub, err := h.Publish(key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requests := 0
+			fn := func() {
+				// Outside the hub's locks: calling back in must not deadlock.
+				_ = h.Live(key)
+				_ = h.Stats()
+				requests++
+			}
+			video := testVideo
+			if tc.audioOnly {
+				video = nil
+			}
+			if tc.setFirst {
+				pub.SetKeyframeRequester(fn)
+				pub.SetTracks(video, testAudio)
+			} else {
+				pub.SetTracks(video, testAudio)
+				pub.SetKeyframeRequester(fn)
+			}
+			ms := 0
+			for i, st := range tc.steps {
+				switch st.do {
+				case "sub":
+					if _, err := h.Subscribe(key, SubscribeOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				case "key", "delta":
+					ms += 40
+					if err := pub.Write(vpkt(ms, st.do == "key")); err != nil {
+						t.Fatal(err)
+					}
+				case "audio":
+					ms += 20
+					if err := pub.Write(apkt(ms)); err != nil {
+						t.Fatal(err)
+					}
+				case "tick":
+					now = now.Add(KeyframeRequestInterval)
+				case "nil":
+					pub.SetKeyframeRequester(nil)
+				}
+				if requests != st.want {
+					t.Fatalf("after step %d (%s): %d requests, want %d", i, st.do, requests, st.want)
+				}
+			}
+		})
+	}
+}

@@ -9,6 +9,8 @@ type Publisher struct {
 	stream  *Stream
 	onClose func(error)
 	once    sync.Once
+
+	keyframeReq func() // guarded by stream.mu
 }
 
 // Key is the published stream's key.
@@ -18,6 +20,20 @@ func (p *Publisher) Key() Key { return p.stream.key }
 // the first Write, so that readers starting at the first packet know whether
 // the stream has video and audio.
 func (p *Publisher) SetTracks(video, audio *Track) { p.stream.setTracks(p, video, audio) }
+
+// SetKeyframeRequester installs fn, which the hub calls when a reader needs a
+// keyframe the stream does not have: a new reader attaches while the GOP cache
+// holds no keyframe, or a reader that fell behind (or is held) waits for the
+// next one. An ingest that can ask its source for an IDR (WebRTC PLI/FIR)
+// sets it; RTMP cannot and leaves it nil. fn is called outside the hub's
+// locks, from the goroutine of the caller that caused the need (Subscribe,
+// Publisher.Write), at most once per KeyframeRequestInterval per stream; it
+// must not block. It may be set before or after SetTracks; nil clears it.
+func (p *Publisher) SetKeyframeRequester(fn func()) {
+	p.stream.mu.Lock()
+	p.keyframeReq = fn
+	p.stream.mu.Unlock()
+}
 
 // Write hands a packet to the hub: its timestamps are rebased to hub time,
 // the GOP cache is updated and the packet is queued by reference to every

@@ -28,6 +28,11 @@ const (
 	maxPreroll = 64
 )
 
+// KeyframeRequestInterval is the least time between two keyframe requests of
+// one stream (Publisher.SetKeyframeRequester): an IDR takes a round trip and
+// is large, so asking again sooner only costs the publisher bandwidth.
+const KeyframeRequestInterval = 500 * time.Millisecond
+
 // Stream is one published (app, channel, uid): its current publisher, tracks,
 // GOP cache and readers. Its lifecycle: pending (readers held, no media) ->
 // live -> paused (publisher gone, grace timer running) -> live again or ended.
@@ -57,6 +62,8 @@ type Stream struct {
 	lastOut        [2]time.Duration
 	haveLast       [2]bool
 	frameGap       [2]time.Duration
+
+	lastKeyframeReq time.Time // last call of the publisher's keyframe requester
 }
 
 func newStream(h *Hub, key Key) *Stream {
@@ -151,6 +158,21 @@ func (s *Stream) gap(k Kind) time.Duration {
 	return defaultFrameGap
 }
 
+// keyframeRequestLocked returns the publisher's keyframe requester if one is
+// set and the rate limit allows a request now, else nil. The caller calls the
+// result after releasing s.mu. Called with s.mu held.
+func (s *Stream) keyframeRequestLocked() func() {
+	if s.pub == nil || s.pub.keyframeReq == nil {
+		return nil
+	}
+	now := s.hub.now()
+	if !s.lastKeyframeReq.IsZero() && now.Sub(s.lastKeyframeReq) < KeyframeRequestInterval {
+		return nil
+	}
+	s.lastKeyframeReq = now
+	return s.pub.keyframeReq
+}
+
 // write is Publisher.Write.
 func (s *Stream) write(pub *Publisher, p *Packet) error {
 	if p.Track == nil {
@@ -207,6 +229,7 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 
 	hasVideo := s.video != nil
 	isVideo := p.Kind() == KindVideo
+	needKey := false // a reader waits for a keyframe this packet is not
 	for _, r := range s.readers {
 		if !r.started {
 			r.started = true
@@ -222,6 +245,7 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 				if r.lagging {
 					r.drop()
 				}
+				needKey = true
 				continue
 			}
 			r.waitKey = false
@@ -243,16 +267,25 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 			r.preroll = nil
 			if !ok {
 				r.overflow(hasVideo)
+				needKey = needKey || hasVideo
 			}
 			continue
 		}
 		if !r.push(p) {
 			r.overflow(hasVideo)
+			needKey = needKey || hasVideo
 		}
+	}
+	var requestKey func()
+	if needKey {
+		requestKey = s.keyframeRequestLocked()
 	}
 	s.mu.Unlock()
 	if event != nil {
 		event()
+	}
+	if requestKey != nil {
+		requestKey()
 	}
 	return nil
 }
@@ -359,15 +392,17 @@ func (s *Stream) end(reason error) {
 	}
 }
 
-// addReader registers a new reader. Called with hub.mu held.
-func (s *Stream) addReader(opt SubscribeOptions) (*Reader, error) {
+// addReader registers a new reader. It also returns the publisher's keyframe
+// requester when the reader needs a keyframe the GOP cache does not hold (the
+// caller calls it once it holds no lock). Called with hub.mu held.
+func (s *Stream) addReader(opt SubscribeOptions) (*Reader, func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return nil, errStreamEnded
+		return nil, nil, errStreamEnded
 	}
 	if max := s.hub.cfg.MaxReadersPerStream; max > 0 && len(s.readers) >= max {
-		return nil, errcode.TooManyUsers(fmt.Sprintf("reader limit of this stream (%d) reached", max))
+		return nil, nil, errcode.TooManyUsers(fmt.Sprintf("reader limit of this stream (%d) reached", max))
 	}
 	r := newReader(s, opt, s.hub.cfg.QueueSize)
 	switch {
@@ -386,7 +421,12 @@ func (s *Stream) addReader(opt SubscribeOptions) (*Reader, error) {
 	}
 	s.readers = append(s.readers, r)
 	s.hub.readers.Add(1)
-	return r, nil
+	var requestKey func()
+	if r.backlog == nil && s.video != nil {
+		// The stream has (or declared) video but no cached keyframe.
+		requestKey = s.keyframeRequestLocked()
+	}
+	return r, requestKey, nil
 }
 
 func (s *Stream) holdExpired(r *Reader) {
