@@ -225,3 +225,16 @@ func TestPublishPrivilege(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheck007 is the token work of one join: parse and verify an
+// official 007 vector.
+func BenchmarkCheck007(b *testing.B) {
+	const tok = "007eJxTYBBbsMMnKq7p9Hf/HcIX5kce9b518kCiQgSr5Zrp4X1Tu6UUGCzNDZwdjU1TUs0Mkk1MzExMk5ISUy0SjQxNDcwMk4yN3b8IMEQwMTAwMoAwBIL4CgzmKeZGxmamqUmWFsYmFqbGluapxqnGaZYpJmYGSSkpiVwMRhYWRsYmhkbmxgDCaiTj"
+	c := Claims{AppID: vAppID, AppCert: vAppCert, Channel: vChannel, UID: vUID}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Check(tok, c, vectorTime); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
