@@ -77,6 +77,15 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	fc := &fakeChannels{joined: map[string]int{}, rotations: map[string]int{}, kicks: map[string]func(error){}}
+	e := newEnvWith(t, fc)
+	e.chans = fc
+	return e
+}
+
+// newEnvWith is newEnv with the given Channels (env.chans stays nil).
+func newEnvWith(t *testing.T, chans Channels) *env {
+	t.Helper()
 	log := testLogger(t)
 	hub, err := media.NewHub(media.Config{Grace: -1}, nil, log)
 	if err != nil {
@@ -92,8 +101,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	auth := &token.MediaAuthorizer{Signer: token.NewURLSigner(make([]byte, 32)), Apps: st}
-	fc := &fakeChannels{joined: map[string]int{}, rotations: map[string]int{}, kicks: map[string]func(error){}}
-	srv, err := New(Config{LoopbackOnly: true, PLIInterval: 500 * time.Millisecond}, hub, auth, fc, log)
+	srv, err := New(Config{LoopbackOnly: true, PLIInterval: 500 * time.Millisecond}, hub, auth, chans, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +120,7 @@ func newEnv(t *testing.T) *env {
 		<-done
 		hub.Close()
 	})
-	return &env{t: t, hub: hub, srv: srv, http: hs, app: app, chans: fc}
+	return &env{t: t, hub: hub, srv: srv, http: hs, app: app}
 }
 
 func (e *env) token(ch, uid string, role token.Role) string {

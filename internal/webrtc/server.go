@@ -35,9 +35,11 @@ type Authorizer interface {
 // channel and WebRTC. It is implemented over channel.Manager (ChannelBridge)
 // and may be nil (media only).
 type Channels interface {
-	// JoinPublisher makes uid a broadcaster of the channel with a published
-	// stream. kicked is called at most once if the channel removes the member
-	// (kick, ban, the same uid joining elsewhere); leave ends the membership.
+	// JoinPublisher makes uid a publisher of the channel: it publishes for
+	// uid's member when uid is already in the channel (leave then only
+	// unpublishes), or joins uid as a broadcaster that publishes (leave then
+	// ends the membership). kicked is called at most once if the member goes
+	// (leave, kick, ban, the same uid joining elsewhere).
 	JoinPublisher(app, channel, uid, session string, kicked func(reason error)) (leave func(), err error)
 	// SetRotation reports the rotation (degrees clockwise) of uid's video.
 	SetRotation(app, channel, uid string, degrees int)
