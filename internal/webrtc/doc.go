@@ -25,7 +25,9 @@
 // receiver draining RTCP. They all end when their PeerConnection is closed.
 // Sessions end on DELETE, ICE failure, a channel kick, stream end or Server
 // shutdown. Callbacks that arrive under another component's lock (channel
-// Endpoint.Notify) only schedule the close on a server goroutine.
+// Endpoint.Notify) or on its goroutine (channel Manager observers, which
+// tell a WHIP session attached to a gateway member that the member left)
+// only schedule the close on a server goroutine.
 //
 // A WHEP session joins its feed only once the connection is up (RTP written
 // earlier would be dropped), and starts with the feed's cached keyframe.
