@@ -48,7 +48,10 @@ func newIngest(pub *media.Publisher) *ingest { return &ingest{pub: pub} }
 // run reads messages until the connection fails or the hub ends the publisher.
 func (in *ingest) run(nc net.Conn, sc *gortmplib.ServerConn, timeout time.Duration) error {
 	for {
-		_ = nc.SetReadDeadline(time.Now().Add(timeout))
+		// Both directions: reading may write (acknowledgements once the
+		// publisher's window is received, ping responses), and the write
+		// deadline left from the handshake has long passed by then.
+		_ = nc.SetDeadline(time.Now().Add(timeout))
 		msg, err := sc.Read()
 		if err != nil {
 			return fmt.Errorf("rtmp: read: %w", err)
