@@ -23,9 +23,11 @@
 // All safe for concurrent use, keyed by (app, channel, uid):
 //
 //   - MayPublish(app, channel, uid) error — may this uid push media now? (at RTMP connect)
-//   - MediaStarted / MediaStopped — the ingest began / ended. A stream announced with
-//     Publish whose media does not start (or restart after MediaStopped) within
-//     Config.MediaStartTimeout (default 30 s) is removed: stream-removed to others.
+//   - MediaStarted / MediaStopped — the ingest began / ended for good (the media
+//     plane's grace period for an interrupted publisher is over). MediaStopped
+//     removes the stream at once (stream-removed to others); the member stays,
+//     unpublished. A stream announced with Publish whose media does not start
+//     within Config.MediaStartTimeout (default 30 s) is removed the same way.
 //   - MediaPaused / MediaResumed — a publisher gap: others get video-mute true/false,
 //     unless the member muted its video itself.
 //   - SetRotation — video orientation; subscribers get video-rotation.

@@ -20,7 +20,7 @@ const DefaultMediaStartTimeout = 30 * time.Second
 // Config holds the Manager's knobs; zero values mean the defaults.
 type Config struct {
 	// MediaStartTimeout removes a published stream whose media has not
-	// started (or restarted after MediaStopped) within it. Negative disables.
+	// started within it. Negative disables.
 	MediaStartTimeout time.Duration
 	// Clock is the time source (SystemClock when nil).
 	Clock Clock

@@ -261,8 +261,7 @@ func TestMediaSeam(t *testing.T) {
 	m.MuteLocal(a, true, channel.MediaVideo)
 	m.MediaPaused(app, room, 1)
 	m.MediaResumed(app, room, 1)
-	m.MediaStopped(app, room, 1)
-	clk.Advance(31 * time.Second)
+	m.MediaStopped(app, room, 1) // no clock advance: the stream ends at once
 	want := []string{"stream-started 1", "mute-changed 1 video=true", "mute-changed 1 video=false",
 		"mute-changed 1 video=true", "stream-stopped 1"}
 	if got := rb.take(); !slices.Equal(got, want) {
@@ -272,19 +271,117 @@ func TestMediaSeam(t *testing.T) {
 		t.Fatalf("a got %v", got)
 	}
 	if err := m.MayPublish(app, room, 1); code(err) != 433 {
-		t.Fatalf("may publish after timeout: %v", err)
+		t.Fatalf("may publish after media ended: %v", err)
 	}
 	for i := 0; ; i++ {
 		mu.Lock()
 		got := slices.Clone(stopped)
 		mu.Unlock()
-		if slices.Equal(got, []string{"1 media-timeout"}) {
+		if slices.Equal(got, []string{"1 media-ended"}) {
 			break
 		}
 		if i > 500 {
 			t.Fatalf("observer saw %v", got)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMediaStopped: the media plane's MediaStopped (grace expired) removes the
+// stream at once; the member stays, unpublished, and may publish again.
+// Media that never started is left to the media start timeout.
+func TestMediaStopped(t *testing.T) {
+	tests := []struct {
+		name    string
+		steps   func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error // error of the last MediaStopped
+		wantB   []string
+		wantErr int
+		publish bool // still publishing afterwards
+	}{
+		{
+			name: "live stream stops at once",
+			steps: func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error {
+				m.Publish(a, "u")
+				m.MediaStarted(app, room, 1)
+				return m.MediaStopped(app, room, 1)
+			},
+			wantB: []string{"stream-started 1", "stream-stopped 1"},
+		},
+		{
+			name: "paused stream stops at once",
+			steps: func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error {
+				m.Publish(a, "u")
+				m.MediaStarted(app, room, 1)
+				m.MediaPaused(app, room, 1)
+				clk.Advance(time.Second)
+				return m.MediaStopped(app, room, 1)
+			},
+			wantB: []string{"stream-started 1", "mute-changed 1 video=true", "stream-stopped 1"},
+		},
+		{
+			name: "publish again after the stop",
+			steps: func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error {
+				m.Publish(a, "u")
+				m.MediaStarted(app, room, 1)
+				m.MediaStopped(app, room, 1)
+				if _, already, err := m.Publish(a, "u2"); err != nil || already {
+					return fmt.Errorf("publish again: %v already=%v", err, already)
+				}
+				if err := m.MediaStarted(app, room, 1); err != nil {
+					return err
+				}
+				clk.Advance(time.Hour)
+				return nil
+			},
+			wantB:   []string{"stream-started 1", "stream-stopped 1", "stream-started 1"},
+			publish: true,
+		},
+		{
+			name: "media never started: no stop until the start timeout",
+			steps: func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error {
+				m.Publish(a, "u")
+				err := m.MediaStopped(app, room, 1)
+				clk.Advance(channel.DefaultMediaStartTimeout - time.Second)
+				return err
+			},
+			wantB:   []string{"stream-started 1"},
+			publish: true,
+		},
+		{
+			name: "not publishing",
+			steps: func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error {
+				m.Publish(a, "u")
+				m.MediaStarted(app, room, 1)
+				m.Unpublish(a)
+				return m.MediaStopped(app, room, 1)
+			},
+			wantB:   []string{"stream-started 1", "stream-stopped 1"},
+			wantErr: 432,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, clk := newManager(t)
+			ra, a, _ := join(t, m, 1, channel.RoleBroadcaster)
+			rb, _, _ := join(t, m, 2, channel.RoleAudience)
+			err := tc.steps(m, a, clk)
+			if code(err) != tc.wantErr {
+				t.Fatalf("MediaStopped: %v, want code %d", err, tc.wantErr)
+			}
+			if got := rb.take(); !slices.Equal(got, tc.wantB) {
+				t.Fatalf("b got %v, want %v", got, tc.wantB)
+			}
+			if got := ra.take(); len(got) != 0 {
+				t.Fatalf("a got %v", got)
+			}
+			mi, ok := m.Member(app, room, 1)
+			if !ok {
+				t.Fatal("the publisher left the channel")
+			}
+			if mi.Publishing != tc.publish {
+				t.Fatalf("publishing %v, want %v", mi.Publishing, tc.publish)
+			}
+		})
 	}
 }
 

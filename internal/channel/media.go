@@ -78,9 +78,11 @@ func (m *Manager) MediaStarted(app, channel string, uid uint32) error {
 	return nil
 }
 
-// MediaStopped reports that the stream's media ended (the pusher disconnected).
-// The stream stays announced; if media does not start again within the media
-// start timeout, the stream is removed (stream-removed to others).
+// MediaStopped reports that the stream's media ended for good: the media
+// plane gave up on the publisher (its grace period expired, or there was
+// none). The stream ends at once (stream-removed to others, StopMediaEnded);
+// the member stays in the channel, unpublished, and may Publish again. A
+// stream whose media never started is left to the media start timeout.
 func (m *Manager) MediaStopped(app, channel string, uid uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -92,8 +94,9 @@ func (m *Manager) MediaStopped(app, channel string, uid uint32) error {
 		return nil
 	}
 	mb.stream.live = false
-	m.armStart(ch, mb)
 	m.emit(m.event(EventMediaStopped, ch, mb))
+	m.log.Info("stream removed: media ended", "app", app, "channel", channel, "uid", uid)
+	m.stopStream(ch, mb, StopMediaEnded)
 	return nil
 }
 

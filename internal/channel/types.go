@@ -78,7 +78,8 @@ const (
 	StopUnpublish    StopReason = iota // the member unpublished
 	StopLeft                           // the member left or was removed
 	StopRole                           // the member became audience
-	StopMediaTimeout                   // media never (re)started within the media start timeout
+	StopMediaTimeout                   // media never started within the media start timeout
+	StopMediaEnded                     // the media plane ended the stream (publisher gone past its grace period)
 )
 
 // String names the stop reason for logs.
@@ -92,6 +93,8 @@ func (r StopReason) String() string {
 		return "role"
 	case StopMediaTimeout:
 		return "media-timeout"
+	case StopMediaEnded:
+		return "media-ended"
 	}
 	return "unknown"
 }

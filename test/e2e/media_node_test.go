@@ -21,14 +21,18 @@ func (nopEndpoint) Notify(channel.Event) {}
 
 // TestMediaThroughNode: the assembled node refuses a push from a uid that
 // has not joined and published in the channel, accepts it once it has, plays
-// it over HTTP-FLV, reports liveness to the channel, and a kick closes the
-// member's push connection.
+// it over HTTP-FLV, reports liveness to the channel; when the publisher does
+// not come back within the grace period the players are closed and the
+// others get stream-removed at once (the media start timeout is an hour, so
+// only the grace expiry can have sent it); the member may publish again, and
+// a kick closes the member's push connection.
 func TestMediaThroughNode(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.RTMP.Addr = "127.0.0.1:0"
 	cfg.Media.PublisherGrace = 300 * time.Millisecond
+	cfg.Gateway.MediaStartTimeout = time.Hour
 	n, err := node.NewWithStore(cfg, testLogger(t), store.NewMemory())
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +87,11 @@ func TestMediaThroughNode(t *testing.T) {
 	if _, _, err := n.Channels().Publish(ref, pushURL); err != nil {
 		t.Fatal(err)
 	}
+	watcher := &recEndpoint{}
+	if _, err := n.Channels().Join(channel.JoinRequest{App: app.ID, Channel: "room", UID: 43, Role: channel.RoleAudience,
+		Profile: channel.ProfileCommunication, Endpoint: watcher}); err != nil {
+		t.Fatal(err)
+	}
 
 	// A player connects at stream-added time, before the media.
 	out := filepath.Join(t.TempDir(), "play.flv")
@@ -101,6 +110,40 @@ func TestMediaThroughNode(t *testing.T) {
 	}
 	if !seen(channel.EventMediaStarted) || !seen(channel.EventMediaStopped) {
 		t.Errorf("channel events %v: want media-started and media-stopped", kinds)
+	}
+	// The player ended because the grace period expired: the hub holds no
+	// reader, and the others were told the stream is gone.
+	if r := n.Media().Stats().Readers; r != 0 {
+		t.Errorf("%d readers after the grace period", r)
+	}
+	stopped := func() (channel.StopReason, bool) {
+		watcher.mu.Lock()
+		defer watcher.mu.Unlock()
+		for _, ev := range watcher.events {
+			if ev.Kind == channel.EventStreamStopped && ev.UID == 42 {
+				return ev.StopReason, true
+			}
+		}
+		return 0, false
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if why, ok := stopped(); ok {
+			if why != channel.StopMediaEnded {
+				t.Fatalf("stream-removed with reason %s, want %s", why, channel.StopMediaEnded)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no stream-removed after the grace period")
+		}
+	}
+	if mi, ok := n.Channels().Member(app.ID, "room", 42); !ok || mi.Publishing {
+		t.Fatalf("publisher after grace expiry: member %v, %+v", ok, mi)
+	}
+
+	// The member is still in the channel and publishes again.
+	if _, already, err := n.Channels().Publish(ref, pushURL); err != nil || already {
+		t.Fatalf("publish again: %v (already %v)", err, already)
 	}
 
 	// A kick closes the member's push connection at once.
