@@ -51,7 +51,7 @@ func channelEnv(t *testing.T) (*env, *channel.Manager) {
 		_ = m.Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return newEnvWith(t, ChannelBridge{Manager: m}), m
+	return newEnvWith(t, ChannelBridge{Manager: m}, testConfig(), media.Config{Grace: -1}), m
 }
 
 // whipOffer is an H.264 + Opus publish offer (the client is closed at the end

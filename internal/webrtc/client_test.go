@@ -78,16 +78,20 @@ func testLogger(t testing.TB) *slog.Logger {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	fc := &fakeChannels{joined: map[string]int{}, rotations: map[string]int{}, kicks: map[string]func(error){}}
-	e := newEnvWith(t, fc)
+	e := newEnvWith(t, fc, testConfig(), media.Config{Grace: -1})
 	e.chans = fc
 	return e
 }
 
-// newEnvWith is newEnv with the given Channels (env.chans stays nil).
-func newEnvWith(t *testing.T, chans Channels) *env {
+// testConfig is the server config of newEnv.
+func testConfig() Config { return Config{LoopbackOnly: true, PLIInterval: 500 * time.Millisecond} }
+
+// newEnvWith is newEnv with the given Channels (env.chans stays nil) and
+// configs.
+func newEnvWith(t *testing.T, chans Channels, cfg Config, hubCfg media.Config) *env {
 	t.Helper()
 	log := testLogger(t)
-	hub, err := media.NewHub(media.Config{Grace: -1}, nil, log)
+	hub, err := media.NewHub(hubCfg, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +105,7 @@ func newEnvWith(t *testing.T, chans Channels) *env {
 		t.Fatal(err)
 	}
 	auth := &token.MediaAuthorizer{Signer: token.NewURLSigner(make([]byte, 32)), Apps: st}
-	srv, err := New(Config{LoopbackOnly: true, PLIInterval: 500 * time.Millisecond}, hub, auth, chans, log)
+	srv, err := New(cfg, hub, auth, chans, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,8 @@
 //
 // A WHEP session joins its feed only once the connection is up (RTP written
 // earlier would be dropped), and starts with the feed's cached keyframe.
-// A WHIP publisher's video is requested with a PLI at start, after a loss
-// and whenever no keyframe came for Config.PLIInterval, so the hub's GOP
-// cache stays short and RTMP/FLV readers start at once.
+// A WHIP publisher's video is requested with a PLI at start, after a loss,
+// at once when the hub asks (a new RTMP/FLV reader finds no keyframe in the
+// GOP cache, or a reader overflowed: Publisher.SetKeyframeRequester) and,
+// as a fallback, whenever no keyframe came for Config.PLIInterval.
 package webrtc

@@ -94,6 +94,10 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 		return fail(errcode.Internal(err))
 	}
 	sess.peer = pc
+	// The hub asks when an RTMP/FLV (or WHEP) reader needs a keyframe the
+	// GOP cache does not hold, or one fell behind: PLI at once (the hub
+	// rate-limits per stream; PLIInterval stays the fallback).
+	pub.SetKeyframeRequester(func() { sess.requestKeyframe(true) })
 	pc.OnTrack(func(tr *pion.TrackRemote, rcv *pion.RTPReceiver) {
 		s.goRun(func() { sess.readRTCP(rcv) })
 		switch tr.Kind() {

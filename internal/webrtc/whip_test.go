@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
+	"github.com/pion/rtcp"
 	pion "github.com/pion/webrtc/v4"
 	"github.com/thesyncim/gopus"
 )
@@ -22,6 +24,13 @@ import (
 type whipClient struct {
 	pc           *pion.PeerConnection
 	video, audio *localTrack
+
+	// onPLI makes the video encoder send an IDR only when asked by a PLI
+	// (like a browser), instead of every 10th frame. Set before run.
+	onPLI     bool
+	plis      atomic.Uint64 // PLIs received
+	keyWanted atomic.Bool
+	idrs      atomic.Uint64 // IDRs sent
 }
 
 func newWHIPClient(t *testing.T) *whipClient {
@@ -38,10 +47,16 @@ func newWHIPClient(t *testing.T) *whipClient {
 			t.Fatal(err)
 		}
 		go func() {
-			buf := make([]byte, 1500)
 			for {
-				if _, _, err := snd.Sender().Read(buf); err != nil {
+				pkts, _, err := snd.Sender().ReadRTCP()
+				if err != nil {
 					return
+				}
+				for _, p := range pkts {
+					if _, ok := p.(*rtcp.PictureLossIndication); ok {
+						c.plis.Add(1)
+						c.keyWanted.Store(true)
+					}
 				}
 			}
 		}()
@@ -63,10 +78,20 @@ func (c *whipClient) run(ctx context.Context, t *testing.T, rotation int) {
 		vb, ab := c.video.binding(), c.audio.binding()
 		if vb != nil && ab != nil {
 			if i%2 == 0 {
-				pl, _, err := h264Payloads(testAU(i/2), [][]byte{testSPS}, [][]byte{testPPS}, 1000)
+				au := testAU(i / 2)
+				if c.onPLI {
+					au = avcc(nalu(naluNonIDR, 500+i/2, byte(i/2)))
+					if c.keyWanted.Swap(false) {
+						au = avcc(nalu(naluIDR, 3000+i/2, byte(i/2)))
+					}
+				}
+				pl, key, err := h264Payloads(au, [][]byte{testSPS}, [][]byte{testPPS}, 1000)
 				if err != nil {
 					t.Error(err)
 					return
+				}
+				if key {
+					c.idrs.Add(1)
 				}
 				_ = c.video.writeFrame(vb, pl, uint32(i/2*3600), rotation)
 			}
@@ -244,4 +269,82 @@ func ufrag(sdp string) string {
 		}
 	}
 	return ""
+}
+
+// A reader that arrives when the hub holds no keyframe makes the WHIP
+// publisher send a PLI at once, so an RTMP/FLV player starts without waiting
+// for the periodic PLI: the publisher's encoder (like a browser's) sends an
+// IDR only when asked, and the periodic PLI is off.
+func TestWHIPKeyframeOnReaderDemand(t *testing.T) {
+	const gopMax = 8
+	cfg := testConfig()
+	cfg.PLIInterval = time.Hour
+	e := newEnvWith(t, nil, cfg, media.Config{Grace: -1, GOPMaxPackets: gopMax})
+	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "79"}
+	// The probe reader tells when the GOP cache has overflowed (it holds no
+	// keyframe any more): it sees what the cache saw, in order.
+	probe, err := e.hub.Subscribe(key, media.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+
+	c := newWHIPClient(t)
+	defer c.pc.Close()
+	c.onPLI = true
+	status, body, _ := e.post("whip", "room", "79", e.token("room", "79", token.RolePublisher), offer(t, c.pc))
+	if status != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", status, body)
+	}
+	setAnswer(t, c.pc, body)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.run(ctx, t, -1)
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	var pkts []*media.Packet
+	keys, sinceKey := 0, 0
+	for keys == 0 || sinceKey <= gopMax {
+		if pkts, err = probe.Next(rctx, pkts[:0]); err != nil {
+			t.Fatalf("probe: %v (keyframes %d, since %d)", err, keys, sinceKey)
+		}
+		for _, p := range pkts {
+			if p.Kind() == media.KindVideo && p.Keyframe {
+				keys, sinceKey = keys+1, 0
+			} else {
+				sinceKey++
+			}
+		}
+	}
+	plis := c.plis.Load()
+
+	// The late reader (what an RTMP/FLV player does) starts with a keyframe
+	// that only a PLI sent after it attached can have produced.
+	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for first := true; first; {
+		if pkts, err = rd.Next(rctx, pkts[:0]); err != nil {
+			t.Fatalf("late reader: %v (PLIs %d -> %d)", err, plis, c.plis.Load())
+		}
+		for _, p := range pkts {
+			if p.Kind() == media.KindVideo && first {
+				first = false
+				if !p.Keyframe {
+					t.Fatal("the late reader's first video packet is not a keyframe")
+				}
+			}
+		}
+	}
+	if c.plis.Load() <= plis {
+		t.Fatalf("no PLI after the late reader attached (%d before, %d after)", plis, c.plis.Load())
+	}
 }
