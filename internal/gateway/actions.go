@@ -326,7 +326,7 @@ func (s *session) pushURL(st *member) string {
 
 func (s *session) playURL(st *member, target uint32, flv bool) string {
 	name := s.stream(st, strconv.FormatUint(uint64(target), 10))
-	q := s.g.signer.Query(token.ActionPlay, name, s.g.cfg.Clock.Now().Add(s.g.cfg.URLTTL))
+	q := s.g.signer.ViewerQuery(token.ActionPlay, name, st.uidStr, s.g.cfg.Clock.Now().Add(s.g.cfg.URLTTL))
 	if flv {
 		return s.httpBase + "/live/" + name + ".flv?" + q
 	}

@@ -38,6 +38,7 @@ func FuzzParse(f *testing.F) {
 // the parser and that accepted names round-trip.
 func FuzzStreamName(f *testing.F) {
 	f.Add("970CA35de60c44645bbae8a215061b33_cm9vbQ_42", "expire=1&sign=x")
+	f.Add("970CA35de60c44645bbae8a215061b33_cm9vbQ_42", "expire=1&viewer=7&sign=x")
 	f.Add("", "")
 	f.Fuzz(func(t *testing.T, name, query string) {
 		app, ch, uid, err := ParseStreamName(name)

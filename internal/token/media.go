@@ -62,35 +62,58 @@ func ParseStreamName(name string) (appID, channel, uid string, err error) {
 }
 
 // URLSigner signs and checks media URLs with the node secret:
-// sign = base64url(HMAC-SHA256(secret, "{action}\n{stream}\n{expire}")).
+// sign = base64url(HMAC-SHA256(secret, "{action}\n{stream}\n{expire}")), or,
+// for a URL issued to a known viewer (a play URL from the gateway's
+// subscribe), over "{action}\n{stream}\n{expire}\n{viewer}" with the viewer's
+// uid in the query as viewer={uid}, so that the player can be closed when
+// that member is kicked or leaves.
 type URLSigner struct {
 	secret []byte
 }
+
+// maxViewerLen bounds the viewer parameter: a decimal uint32.
+const maxViewerLen = 10
 
 // NewURLSigner returns a signer using secret.
 func NewURLSigner(secret []byte) *URLSigner {
 	return &URLSigner{secret: append([]byte(nil), secret...)}
 }
 
-func (s *URLSigner) sign(action Action, stream, expire string) string {
+func (s *URLSigner) sign(action Action, stream, expire, viewer string) string {
 	m := hmac.New(sha256.New, s.secret)
 	m.Write([]byte(action))
 	m.Write([]byte{'\n'})
 	m.Write([]byte(stream))
 	m.Write([]byte{'\n'})
 	m.Write([]byte(expire))
+	if viewer != "" {
+		m.Write([]byte{'\n'})
+		m.Write([]byte(viewer))
+	}
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // Query returns the query string "expire={unix}&sign={sig}" for action on stream.
 func (s *URLSigner) Query(action Action, stream string, expire time.Time) string {
 	e := strconv.FormatInt(expire.Unix(), 10)
-	return "expire=" + e + "&sign=" + s.sign(action, stream, e)
+	return "expire=" + e + "&sign=" + s.sign(action, stream, e, "")
 }
 
-// Verify checks the expire and sign parameters of q for action on stream.
+// ViewerQuery is Query for a URL issued to viewer (a decimal uid):
+// "expire={unix}&viewer={uid}&sign={sig}", the viewer under the signature.
+// An empty viewer gives Query's form.
+func (s *URLSigner) ViewerQuery(action Action, stream, viewer string, expire time.Time) string {
+	if viewer == "" {
+		return s.Query(action, stream, expire)
+	}
+	e := strconv.FormatInt(expire.Unix(), 10)
+	return "expire=" + e + "&viewer=" + url.QueryEscape(viewer) + "&sign=" + s.sign(action, stream, e, viewer)
+}
+
+// Verify checks the expire, viewer (if present) and sign parameters of q for
+// action on stream. A URL without viewer is checked as Query made it.
 func (s *URLSigner) Verify(action Action, stream string, q url.Values, now time.Time) error {
-	e, sig := q.Get("expire"), q.Get("sign")
+	e, sig, viewer := q.Get("expire"), q.Get("sign"), q.Get("viewer")
 	if e == "" || sig == "" {
 		return errcode.Unauthorized("media URL is not signed: ask the gateway for a URL (publish/subscribe) or add ?token=")
 	}
@@ -98,8 +121,11 @@ func (s *URLSigner) Verify(action Action, stream string, q url.Values, now time.
 	if err != nil {
 		return errcode.Unauthorized("media URL expire is not a unix time")
 	}
-	if !hmac.Equal([]byte(s.sign(action, stream, e)), []byte(sig)) {
-		return errcode.Unauthorized("media URL signature mismatch (wrong stream, action or node)")
+	if len(viewer) > maxViewerLen {
+		return errcode.Unauthorized("media URL viewer is not a uid")
+	}
+	if !hmac.Equal([]byte(s.sign(action, stream, e, viewer)), []byte(sig)) {
+		return errcode.Unauthorized("media URL signature mismatch (wrong stream, action, viewer or node)")
 	}
 	if now.Unix() >= exp {
 		return errcode.KeyExpired(time.Unix(exp, 0))
@@ -112,7 +138,8 @@ type MediaGrant struct {
 	AppID, Channel string
 	// UID is the stream's publisher uid.
 	UID string
-	// Viewer is the uid named by a play token; "" for signed URLs.
+	// Viewer is the uid that plays: named by a play token, or by the viewer
+	// parameter of a signed play URL (ViewerQuery); "" when unknown.
 	Viewer string
 }
 
@@ -151,7 +178,13 @@ func (a *MediaAuthorizer) Authorize(ctx context.Context, action Action, stream s
 	now := a.now()
 	tok := q.Get("token")
 	if tok == "" {
-		return g, a.Signer.Verify(action, stream, q, now)
+		if err := a.Signer.Verify(action, stream, q, now); err != nil {
+			return MediaGrant{}, err
+		}
+		if action == ActionPlay {
+			g.Viewer = q.Get("viewer")
+		}
+		return g, nil
 	}
 	claimUID := uid
 	if action == ActionPlay {
