@@ -8,7 +8,9 @@
 // one hub reader per played stream that packetizes video once and runs the
 // AAC -> Opus bridge (internal/transcode) once, shared by every WHEP session
 // of that stream, created with the first session and stopped with the last.
-// A WHIP publisher is one hub publisher whose Opus is bridged to AAC.
+// A WHIP publisher is one hub publisher whose Opus is bridged to AAC for
+// RTMP/FLV readers; WHEP feeds of its stream pass its Opus packets through
+// unchanged (no Opus -> AAC -> Opus).
 //
 // It imports the core (internal/media, internal/channel), internal/transcode,
 // internal/token and internal/errcode. It must not import internal/gateway or

@@ -30,7 +30,11 @@ const (
 
 // feed is the WebRTC view of one hub stream: one hub reader, H.264
 // packetized once, AAC bridged to Opus once, fanned out to every WHEP
-// session of the stream. It exists while at least one session is attached.
+// session of the stream. When the stream's publisher is a WHIP session of
+// this server, its AAC (made from Opus for RTMP/FLV readers) is ignored and
+// the publisher's own Opus packets are passed through instead, so WHEP
+// readers never get Opus -> AAC -> Opus. It exists while at least one
+// session is attached.
 type feed struct {
 	s   *Server
 	key media.Key
@@ -45,6 +49,9 @@ type feed struct {
 	gopBytes int
 	gopOK    bool
 	ended    bool
+	// The hub timeline is mapped to wall time once, at the first unit.
+	wall0 time.Time
+	pts0  time.Duration
 
 	// Counters (feed goroutine only; read in tests after it ends).
 	transcodeErrors int
@@ -139,15 +146,7 @@ func (f *feed) run(ctx context.Context) {
 	)
 	mtu := f.s.cfg.MTU
 	rotation := 0
-	// The hub timeline is mapped to wall time once, at the first packet.
-	var wall0 time.Time
-	var pts0 time.Duration
-	wallOf := func(pts time.Duration) time.Time {
-		if wall0.IsZero() {
-			wall0, pts0 = time.Now(), pts
-		}
-		return wall0.Add(pts - pts0)
-	}
+	passAAC := false // brTrack is made by a local WHIP publisher, whose Opus the feed gets directly
 	for {
 		pkts, err = f.rd.Next(ctx, pkts[:0])
 		for i, p := range pkts {
@@ -161,17 +160,20 @@ func (f *feed) run(ctx context.Context) {
 				if key && f.s.chans != nil {
 					rotation = f.s.chans.Rotation(f.key.AppID, f.key.Channel, f.key.UID)
 				}
-				f.publish(&unit{video: true, key: key, pts: p.PTS, wall: wallOf(p.PTS), rotation: rotation, payloads: pl})
+				f.publish(&unit{video: true, key: key, pts: p.PTS, rotation: rotation, payloads: pl})
 			case media.CodecAAC:
 				if p.Track != brTrack {
-					brTrack = p.Track
-					bridge, err = transcode.NewAACToOpus(p.Track.Config, transcode.AACToOpusConfig{Bitrate: f.s.cfg.OpusBitrate})
-					if err != nil {
-						f.s.log.Warn("AAC track cannot be bridged to Opus", "stream", f.key, "err", err)
-						bridge = nil
+					brTrack, bridge = p.Track, nil
+					passAAC = f.s.opusPassThrough(f.key, p.Track)
+					if !passAAC {
+						bridge, err = transcode.NewAACToOpus(p.Track.Config, transcode.AACToOpusConfig{Bitrate: f.s.cfg.OpusBitrate})
+						if err != nil {
+							f.s.log.Warn("AAC track cannot be bridged to Opus", "stream", f.key, "err", err)
+							bridge = nil
+						}
 					}
 				}
-				if bridge == nil {
+				if passAAC || bridge == nil {
 					continue
 				}
 				var terr error
@@ -180,10 +182,10 @@ func (f *feed) run(ctx context.Context) {
 					f.transcodeErrors++
 				}
 				for _, fr := range frames {
-					f.publish(&unit{pts: fr.PTS, wall: wallOf(fr.PTS), payloads: [][]byte{fr.Payload}})
+					f.publish(&unit{pts: fr.PTS, payloads: [][]byte{fr.Payload}})
 				}
 			case media.CodecOpus:
-				f.publish(&unit{pts: p.PTS, wall: wallOf(p.PTS), payloads: [][]byte{p.Payload}})
+				f.publish(&unit{pts: p.PTS, payloads: [][]byte{p.Payload}})
 			}
 		}
 		if err != nil {
@@ -196,10 +198,16 @@ func (f *feed) run(ctx context.Context) {
 	}
 }
 
-// publish caches u (video) and queues it to every session.
+// publish caches u (video) and queues it to every session. It is called by
+// the feed goroutine and, for Opus passed through from a local WHIP
+// publisher, by that session's audio goroutine.
 func (f *feed) publish(u *unit) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.wall0.IsZero() {
+		f.wall0, f.pts0 = time.Now(), u.pts
+	}
+	u.wall = f.wall0.Add(u.pts - f.pts0)
 	if u.video {
 		if u.key {
 			clear(f.gop)

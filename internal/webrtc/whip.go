@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"sync"
@@ -39,6 +40,14 @@ type whipSession struct {
 	videoStarted bool
 	videoStart   time.Duration // DTS of the first video packet
 	tracksSet    bool
+
+	// passTrack is the AAC track this session makes from its Opus; WHEP
+	// feeds skip it and take the Opus (passOpus). hubOffset is hub time
+	// minus session time (the hub rebases timestamps), known once a packet
+	// was written.
+	passTrack   atomic.Pointer[media.Track]
+	hubOffset   atomic.Int64
+	offsetKnown atomic.Bool
 
 	videoSSRC atomic.Uint32
 	lastPLI   atomic.Int64 // unix nanos
@@ -362,6 +371,7 @@ func (w *whipSession) readAudio(tr *pion.TrackRemote) {
 	w.wmu.Lock()
 	w.aTrack = track
 	w.wmu.Unlock()
+	w.passTrack.Store(track)
 	ro := reorder{maxWait: w.s.cfg.ReorderWait}
 	clock := tsClock{rate: 48000}
 	var frames []transcode.Frame
@@ -371,6 +381,7 @@ func (w *whipSession) readAudio(tr *pion.TrackRemote) {
 		}
 		pts := clock.pts(p.Timestamp, time.Since(w.t0))
 		pts = clock.sync(&w.sync, uint32(tr.SSRC()), p.Timestamp, pts)
+		w.passOpus(pts, p.Payload)
 		frames, err = bridge.Push(frames[:0], p.Payload, pts)
 		for _, f := range frames {
 			w.write(&media.Packet{Track: track, DTS: f.PTS, PTS: f.PTS, Keyframe: true, Payload: f.Payload})
@@ -407,9 +418,40 @@ func (w *whipSession) write(p *media.Packet) {
 		}
 		w.pub.SetTracks(v, w.aTrack)
 	}
+	dts := p.DTS
 	if err := w.pub.Write(p); err != nil {
 		w.s.goRun(func() { w.close(err) }) // the hub ended us; not under wmu
+		return
 	}
+	// Write rebased p (this goroutine); readers only read it.
+	w.hubOffset.Store(int64(p.DTS - dts))
+	w.offsetKnown.Store(true)
+}
+
+// passOpus hands one of the publisher's Opus packets (session time pts) to
+// the stream's WHEP feed, if there is one and this session is still the
+// stream's publisher, on the hub timeline.
+func (w *whipSession) passOpus(pts time.Duration, payload []byte) {
+	if !w.offsetKnown.Load() || len(payload) == 0 {
+		return // nothing reached the hub yet (audio before the first keyframe)
+	}
+	w.s.mu.Lock()
+	f := w.s.feeds[w.key]
+	mine := w.s.publishers[w.key] == w
+	w.s.mu.Unlock()
+	if f == nil || !mine {
+		return
+	}
+	f.publish(&unit{pts: pts + time.Duration(w.hubOffset.Load()), payloads: [][]byte{bytes.Clone(payload)}})
+}
+
+// opusPassThrough reports whether track is the AAC that key's WHIP
+// publisher on this server makes from its Opus (WHEP feeds take the Opus).
+func (s *Server) opusPassThrough(key media.Key, track *media.Track) bool {
+	s.mu.Lock()
+	w := s.publishers[key]
+	s.mu.Unlock()
+	return w != nil && w.passTrack.Load() == track
 }
 
 // close ends the session once: the hub publisher, the channel membership

@@ -31,6 +31,16 @@ type whipClient struct {
 	plis      atomic.Uint64 // PLIs received
 	keyWanted atomic.Bool
 	idrs      atomic.Uint64 // IDRs sent
+
+	mu   sync.Mutex
+	sent [][]byte // Opus payloads, in order
+}
+
+// sentOpus returns a copy of the Opus payloads sent so far.
+func (c *whipClient) sentOpus() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.sent...)
 }
 
 func newWHIPClient(t *testing.T) *whipClient {
@@ -100,6 +110,9 @@ func (c *whipClient) run(ctx context.Context, t *testing.T, rotation int) {
 				t.Error(err)
 				return
 			}
+			c.mu.Lock()
+			c.sent = append(c.sent, bytes.Clone(buf[:n]))
+			c.mu.Unlock()
 			_ = c.audio.writeFrame(ab, [][]byte{buf[:n]}, uint32(i*960), -1)
 		}
 		select {
@@ -347,4 +360,105 @@ func TestWHIPKeyframeOnReaderDemand(t *testing.T) {
 	if c.plis.Load() <= plis {
 		t.Fatalf("no PLI after the late reader attached (%d before, %d after)", plis, c.plis.Load())
 	}
+}
+
+// A WHEP reader of a WHIP publisher gets the publisher's own Opus packets
+// (no Opus -> AAC -> Opus), while the hub carries AAC for RTMP/FLV readers.
+func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
+	e := newEnv(t)
+	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "80"}
+	c := newWHIPClient(t)
+	defer c.pc.Close()
+	status, body, _ := e.post("whip", "room", "80", e.token("room", "80", token.RolePublisher), offer(t, c.pc))
+	if status != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", status, body)
+	}
+	setAnswer(t, c.pc, body)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.run(ctx, t, -1)
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	// RTMP/FLV readers still get AAC.
+	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	for aac := false; !aac; {
+		pkts, err := rd.Next(rctx, nil)
+		if err != nil {
+			t.Fatalf("hub reader: %v", err)
+		}
+		for _, p := range pkts {
+			aac = aac || p.Track.Codec == media.CodecAAC
+		}
+	}
+
+	pc, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const want = 50
+	got := make(chan []byte, want)
+	var readers sync.WaitGroup
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		readers.Add(1)
+		defer readers.Done()
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			if tr.Kind() != pion.RTPCodecTypeAudio {
+				continue
+			}
+			select {
+			case got <- p.Payload:
+			default:
+			}
+		}
+	})
+	status, body, _ = e.post("whep", "room", "80", e.token("room", "1002", token.RoleSubscriber), offer(t, pc))
+	if status != http.StatusCreated {
+		t.Fatalf("WHEP: %d %s", status, body)
+	}
+	setAnswer(t, pc, body)
+	var recv [][]byte
+	for len(recv) < want {
+		select {
+		case p := <-got:
+			recv = append(recv, p)
+		case <-rctx.Done():
+			t.Fatalf("WHEP reader got %d Opus packets", len(recv))
+		}
+	}
+	sent := c.sentOpus()
+	first := -1
+	for i, p := range sent {
+		if bytes.Equal(p, recv[0]) {
+			first = i
+		}
+	}
+	if first < 0 {
+		t.Fatalf("the first Opus packet the reader got (%d bytes) is not one the publisher sent", len(recv[0]))
+	}
+	for j, p := range recv {
+		if first+j >= len(sent) || !bytes.Equal(p, sent[first+j]) {
+			t.Fatalf("Opus packet %d differs from the publisher's packet %d", j, first+j)
+		}
+	}
+	_ = pc.Close()
+	readers.Wait()
 }
