@@ -10,18 +10,9 @@ import (
 )
 
 // wireWebRTC adds WHIP/WHEP (internal/webrtc) on the HTTP mux, with WHIP
-// publishers joining their channel through the channel model. Until the
-// config has a webrtc section, a node whose HTTP listener is on loopback
-// runs WebRTC loopback-only on an ephemeral UDP port (tests); otherwise it
-// uses the shared UDP port 8443 on all interfaces.
+// publishers joining (or attaching to) their channel member through the
+// channel model.
 func (n *Node) wireWebRTC(cfg config.Config) error {
-	var wc webrtc.Config
-	if host, _, err := net.SplitHostPort(cfg.HTTP.Addr); err == nil {
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" {
-			wc.LoopbackOnly = true
-			wc.UDPAddr = "127.0.0.1:0"
-		}
-	}
 	chans := webrtc.ChannelBridge{Manager: n.channels, MaxUsers: func(app string) int {
 		a, err := n.store.App(context.Background(), app)
 		if err != nil {
@@ -29,11 +20,42 @@ func (n *Node) wireWebRTC(cfg config.Config) error {
 		}
 		return a.Settings.MaxUsersPerChannel
 	}}
-	srv, err := webrtc.New(wc, n.media.hub, n.auth, chans, n.log)
+	srv, err := webrtc.New(webrtcConfig(cfg), n.media.hub, n.auth, chans, n.log)
 	if err != nil {
 		return fmt.Errorf("node: webrtc: %w", err)
 	}
 	srv.Register(n.mux)
 	n.services = append(n.services, service{name: "webrtc", run: srv.Run})
 	return nil
+}
+
+// webrtcConfig maps the webrtc section onto the adapter's Config. A node
+// whose HTTP listener is on loopback and whose udpAddr is left at the
+// default runs WebRTC loopback-only on an ephemeral port (tests, several
+// nodes on one machine); loopbackOnly with a udpAddr without a host binds
+// 127.0.0.1.
+func webrtcConfig(cfg config.Config) webrtc.Config {
+	w := cfg.WebRTC
+	wc := webrtc.Config{
+		UDPAddr:      w.UDPAddr,
+		PortMin:      uint16(w.PortMin), // config.Validate bounds them to 1..65535
+		PortMax:      uint16(w.PortMax),
+		PublicIPs:    w.PublicIPs,
+		Interfaces:   w.Interfaces,
+		LoopbackOnly: w.LoopbackOnly,
+	}
+	if wc.UDPAddr == "" || wc.UDPAddr == config.Default().WebRTC.UDPAddr {
+		if host, _, err := net.SplitHostPort(cfg.HTTP.Addr); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" {
+				wc.LoopbackOnly = true
+				wc.UDPAddr = "127.0.0.1:0"
+			}
+		}
+	}
+	if wc.LoopbackOnly {
+		if host, port, err := net.SplitHostPort(wc.UDPAddr); err == nil && host == "" {
+			wc.UDPAddr = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	return wc
 }

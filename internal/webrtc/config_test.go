@@ -75,6 +75,19 @@ func TestNetworkConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("port range behind NAT 1:1", func(t *testing.T) {
+		re := regexp.MustCompile(` udp \d+ (\S+) (\d+) typ`)
+		cands, _ := answerFor(t, Config{PortMin: 40200, PortMax: 40300, PublicIPs: []string{"198.51.100.4"}})
+		for _, c := range cands {
+			m := re.FindStringSubmatch(strings.ToLower(c))
+			if m == nil {
+				t.Fatalf("candidate %q", c)
+			}
+			if p, _ := strconv.Atoi(m[2]); m[1] != "198.51.100.4" || p < 40200 || p > 40300 {
+				t.Errorf("candidate %q: want 198.51.100.4 with a port in 40200-40300", c)
+			}
+		}
+	})
 	t.Run("every peer on the shared port", func(t *testing.T) {
 		re := regexp.MustCompile(` udp \d+ \S+ (\d+) typ`)
 		cands, port := answerFor(t, Config{UDPAddr: "127.0.0.1:0"})
