@@ -30,6 +30,10 @@ func (s *session) dispatch(ctx context.Context, req *request) (any, func([]byte)
 	switch req.Action {
 	case "set_role", "publish", "unpublish", "subscribe", "unsubscribe", "mute_local", "mute", "unmute",
 		"set_remote_stream_type", "update_key", "update_url", "leave":
+	case "report_pusher_state", "report_player_state", "report_pusher_net", "report_player_net":
+		if s.g.diag.Load() == nil { // a node without diagnostics: the SDK then stops sending them
+			return nil, nil, errcode.BadRequest(fmt.Sprintf("unknown action %q", req.Action))
+		}
 	default:
 		return nil, nil, errcode.BadRequest(fmt.Sprintf("unknown action %q", req.Action))
 	}
@@ -68,6 +72,8 @@ func (s *session) dispatch(ctx context.Context, req *request) (any, func([]byte)
 		resp, err = s.updateURL(st, req)
 	case "leave":
 		err = s.leave(st)
+	case "report_pusher_state", "report_player_state", "report_pusher_net", "report_player_net":
+		err = s.report(st, req, s.g.diag.Load())
 	}
 	return resp, nil, err
 }

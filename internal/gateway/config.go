@@ -45,6 +45,16 @@ const (
 	// DefaultMaxQueue bounds a session's unsent frames; a client that falls
 	// this far behind is disconnected (and may rejoin).
 	DefaultMaxQueue = 512
+	// DefaultLogUploadRatePerIP and DefaultLogUploadBurstPerIP bound log
+	// uploads from one address (they carry no token): an app uploads after
+	// a problem, by user action; carrier NAT puts many users behind one IP.
+	DefaultLogUploadRatePerIP  = 0.2 // one every 5 s on average
+	DefaultLogUploadBurstPerIP = 10
+	// DefaultLogUploadRatePerApp and DefaultLogUploadBurstPerApp bound the
+	// uploads of one app from everywhere (disk writes; the per-day byte
+	// budget in internal/diag bounds the space).
+	DefaultLogUploadRatePerApp  = 5.0
+	DefaultLogUploadBurstPerApp = 50
 	// DefaultDrainTimeout bounds how long Run waits for sessions at shutdown.
 	DefaultDrainTimeout = 5 * time.Second
 )
@@ -100,6 +110,13 @@ type Config struct {
 	MaxQueue int
 	// DrainTimeout bounds the wait for sessions when Run ends.
 	DrainTimeout time.Duration
+	// LogUploadRatePerIP (uploads/s) and LogUploadBurstPerIP limit
+	// POST /api/v1/logs per client IP; excess uploads get 429.
+	LogUploadRatePerIP  float64
+	LogUploadBurstPerIP int
+	// LogUploadRatePerApp and LogUploadBurstPerApp limit uploads per app.
+	LogUploadRatePerApp  float64
+	LogUploadBurstPerApp int
 	// Clock drives token expiry and URL refresh timers (SystemClock when nil).
 	// Idle detection always uses real time.
 	Clock channel.Clock
@@ -134,6 +151,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RTMPPort == 0 {
 		c.RTMPPort = DefaultRTMPPort
+	}
+	if c.LogUploadRatePerIP == 0 {
+		c.LogUploadRatePerIP = DefaultLogUploadRatePerIP
+	}
+	if c.LogUploadBurstPerIP == 0 {
+		c.LogUploadBurstPerIP = DefaultLogUploadBurstPerIP
+	}
+	if c.LogUploadRatePerApp == 0 {
+		c.LogUploadRatePerApp = DefaultLogUploadRatePerApp
+	}
+	if c.LogUploadBurstPerApp == 0 {
+		c.LogUploadBurstPerApp = DefaultLogUploadBurstPerApp
 	}
 	if c.MaxQueue == 0 {
 		c.MaxQueue = DefaultMaxQueue

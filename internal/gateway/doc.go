@@ -13,11 +13,16 @@
 //     expiry pushes (key-will-expire, key-expired), signed media URLs
 //     (token.URLSigner, token.StreamName) and their refresh (update-url),
 //     heartbeat liveness, request rate limit, message size limit, terminal
-//     closes with reason "close" after their explanatory push.
+//     closes with reason "close" after their explanatory push;
+//   - client diagnostics (our SDK's extension, issue 7): the report_pusher_state,
+//     report_player_state, report_pusher_net and report_player_net actions of
+//     joined sessions (reports.go) and the SDK log upload, POST /api/v1/logs
+//     (logs.go, rate limited per client IP and per app), both validated here
+//     and stored in internal/diag (Gateway.SetDiagnostics).
 //
 // Channel state (members, roles, streams, mutes, grace periods) lives in
 // internal/channel; the gateway turns channel events into pushes. It imports
-// channel, errcode, store (the App type) and token; it must not import the
+// channel, diag, errcode, store (the App type) and token; it must not import the
 // media plane (media, rtmp, flv, webrtc): they meet only in internal/channel.
 //
 // # Liveness, grace and leave reasons

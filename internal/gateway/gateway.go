@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -40,6 +41,9 @@ type Gateway struct {
 	log      *slog.Logger
 	vid      atomic.Int64
 	rtmpPort atomic.Int32 // Config.RTMPPort, or the real port set later with SetRTMPPort
+	diag     atomic.Pointer[diag.Store]
+	logsIP   *keyedLimiter // log uploads per client IP
+	logsApp  *keyedLimiter // log uploads per app
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -61,7 +65,9 @@ func New(cfg Config, apps appSource, channels *channel.Manager, signer *token.UR
 		return nil, fmt.Errorf("gateway: URLRefreshLead %v must be below URLTTL %v", cfg.URLRefreshLead, cfg.URLTTL)
 	}
 	g := &Gateway{cfg: cfg, apps: apps, channels: channels, signer: signer,
-		log: log.With("component", "gateway"), sessions: make(map[*session]struct{})}
+		log: log.With("component", "gateway"), sessions: make(map[*session]struct{}),
+		logsIP:  newKeyedLimiter(cfg.LogUploadRatePerIP, cfg.LogUploadBurstPerIP, maxLimiterKeys),
+		logsApp: newKeyedLimiter(cfg.LogUploadRatePerApp, cfg.LogUploadBurstPerApp, maxLimiterKeys)}
 	n, err := rand.Int(rand.Reader, big.NewInt(1<<30))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: random vid: %w", err)
@@ -80,10 +86,21 @@ func (g *Gateway) SetRTMPPort(port int) {
 	}
 }
 
-// Register adds POST /api/v1 (allocation) and GET /api (WebSocket) to mux.
+// SetDiagnostics gives the gateway the store for client reports
+// (report_* actions) and uploaded logs (POST /api/v1/logs). Without one,
+// the report actions are unknown (430) and log uploads answer 404. Call it
+// before serving.
+func (g *Gateway) SetDiagnostics(d *diag.Store) { g.diag.Store(d) }
+
+// Diagnostics returns the store set with SetDiagnostics (nil if none).
+func (g *Gateway) Diagnostics() *diag.Store { return g.diag.Load() }
+
+// Register adds POST /api/v1 (allocation), GET /api (WebSocket) and
+// POST /api/v1/logs (SDK log upload) to mux.
 func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1", g.ServeAllocate)
 	mux.HandleFunc("GET /api", g.ServeWebSocket)
+	mux.HandleFunc("POST /api/v1/logs", g.ServeLogs)
 }
 
 // Sessions is the number of open WebSocket sessions.

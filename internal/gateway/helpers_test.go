@@ -20,6 +20,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/channel/fakeclock"
+	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -39,6 +40,8 @@ type env struct {
 	apURL  string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	diag   *diag.Store
+	infos  *recorder // info records whose message ends with "failure reported"
 
 	mu   sync.Mutex
 	left []channel.Event // EventMemberLeft seen by an observer
@@ -59,10 +62,12 @@ func newEnv(t testing.TB, mod func(*Config, *store.App)) *env {
 	if err := e.store.PutApp(context.Background(), app); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var h slog.Handler = slog.NewTextHandler(io.Discard, nil)
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+		h = slog.NewTextHandler(testWriter{t}, nil)
 	}
+	e.infos = &recorder{Handler: h, suffix: "failure reported", mu: new(sync.Mutex), recs: new([]slog.Record)}
+	log := slog.New(e.infos)
 	e.mgr = channel.NewManager(channel.Config{Clock: e.clk}, log)
 	e.mgr.Observe(func(ev channel.Event) {
 		if ev.Kind == channel.EventMemberLeft {
@@ -76,6 +81,11 @@ func newEnv(t testing.TB, mod func(*Config, *store.App)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.diag, err = diag.New(diag.Config{Dir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gw.SetDiagnostics(e.diag)
 	mux := http.NewServeMux()
 	e.gw.Register(mux)
 	e.srv = httptest.NewServer(mux)
@@ -99,6 +109,58 @@ func (e *env) close() {
 		buf := make([]byte, 1<<20)
 		return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "gateway.(*session)")
 	})
+}
+
+// recorder passes records on to Handler and keeps those whose message ends
+// with suffix (copies share mu and recs, so WithAttrs loggers record too).
+type recorder struct {
+	slog.Handler
+	suffix string
+	mu     *sync.Mutex
+	recs   *[]slog.Record
+}
+
+func (r *recorder) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || r.Handler.Enabled(ctx, l)
+}
+
+func (r *recorder) Handle(ctx context.Context, rec slog.Record) error {
+	if strings.HasSuffix(rec.Message, r.suffix) {
+		rec = rec.Clone()
+		r.mu.Lock()
+		*r.recs = append(*r.recs, rec)
+		r.mu.Unlock()
+	}
+	if r.Handler.Enabled(ctx, rec.Level) {
+		return r.Handler.Handle(ctx, rec)
+	}
+	return nil
+}
+
+func (r *recorder) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *r
+	c.Handler = r.Handler.WithAttrs(as)
+	return &c
+}
+
+func (r *recorder) WithGroup(name string) slog.Handler {
+	c := *r
+	c.Handler = r.Handler.WithGroup(name)
+	return &c
+}
+
+// records returns the kept records as "level message k=v …" strings (the
+// attributes given to the logger with With are not included).
+func (r *recorder) records() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, rec := range *r.recs {
+		s := rec.Level.String() + " " + rec.Message
+		rec.Attrs(func(a slog.Attr) bool { s += " " + a.String(); return true })
+		out = append(out, s)
+	}
+	return out
 }
 
 type testWriter struct{ t testing.TB }

@@ -19,6 +19,7 @@ type request struct {
 	RequestID json.RawMessage
 	AppID     string
 	Cname     string
+	SID       string // the SDK's session id (correlates with its uploaded logs)
 	Action    string
 	fields    map[string]json.RawMessage
 }
@@ -28,6 +29,7 @@ type envelope struct {
 	RequestID     json.RawMessage `json:"requestId"`
 	AppID         json.RawMessage `json:"appId"`
 	Cname         json.RawMessage `json:"cname"`
+	SID           json.RawMessage `json:"sid"`
 	ClientRequest json.RawMessage `json:"clientRequest"`
 }
 
@@ -48,6 +50,7 @@ func decodeRequest(data []byte) (*request, error) {
 	}
 	r.AppID, _ = optString(env.AppID, "appId")
 	r.Cname, _ = optString(env.Cname, "cname")
+	r.SID, _ = optString(env.SID, "sid")
 	if r.Command == "ping" {
 		return r, nil
 	}
