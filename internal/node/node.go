@@ -123,6 +123,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireWebRTC(cfg); err != nil {
 		return nil, err
 	}
+	if err := n.wireDemo(); err != nil {
+		return nil, err
+	}
 
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,
