@@ -185,7 +185,7 @@ func TestKeyedLimiter(t *testing.T) {
 	}{
 		{"a", 0, true}, {"a", 0, true}, {"a", 0, false}, // burst 2
 		{"b", 0, true},
-		{"c", 0, false}, // full of keys, none refilled
+		{"c", 0, false},                           // full of keys, none refilled
 		{"a", time.Second, true}, {"a", 0, false}, // one token a second
 		{"c", 2 * time.Second, true}, // b refilled and was forgotten
 	}
