@@ -18,6 +18,10 @@ const benchUsage = `minirtc bench [flags]
 Signalling mode (simulated mini program users against a minirtc server):
   minirtc bench --server http://127.0.0.1:8080 --app-id ID [--app-cert CERT] --readers 500 --rate 50 --hold 60s [--proto rtmp|flv|whep] [--pid PID]
 
+Join-rate mode (signalling only, no media; steps through the rates until join p99 exceeds --join-p99):
+  minirtc bench --server http://127.0.0.1:8080 --app-id ID --app-cert CERT --join-rates 50,100,200,400,800 [--join-step 5s] [--channels 10] [--pid PID]
+  minirtc bench --server ... --joins-only --rate 200      (one step at 200 joins/s)
+
 Media-only mode (any server; one RTMP publisher, readers over RTMP, HTTP-FLV or WHEP):
   minirtc bench --rtmp-url rtmp://host/app/stream [--play-url rtmp://...] [--flv-url http://.../x.flv] [--whep-url http://... --whep-token T] --readers 50
 
@@ -50,6 +54,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.ServerPID, "pid", 0, "server process id to sample CPU and RSS from /proc")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "timeout of each connection step and of a silent reader")
 	fs.DurationVar(&cfg.Interval, "interval", time.Second, "sampling and progress interval")
+	joinsOnly := fs.Bool("joins-only", false, "join-rate mode: users only join (no media), at --rate per second for --join-step")
+	joinRates := fs.String("join-rates", "", "join-rate mode: comma-separated rates to step through, e.g. 50,100,200,400 (stops at the first step over the limit)")
+	fs.DurationVar(&cfg.JoinStep, "join-step", 5*time.Second, "join-rate mode: duration of each rate step")
+	fs.DurationVar(&cfg.JoinP99Limit, "join-p99", 100*time.Millisecond, "join-rate mode: p99 join time a step must stay within")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (the summary goes to stderr)")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if pos, err := parseFlags(fs, args); err != nil {
@@ -69,6 +77,18 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.Video.Bitrate, err = parseBitrate(*bitrate); err != nil {
 		return fmt.Errorf("--bitrate: %w", err)
+	}
+	switch {
+	case *joinRates != "":
+		for _, f := range strings.Split(*joinRates, ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil {
+				return fmt.Errorf("--join-rates %q: want numbers like 50,100,200", *joinRates)
+			}
+			cfg.JoinRates = append(cfg.JoinRates, v)
+		}
+	case *joinsOnly:
+		cfg.JoinRates = []float64{cfg.Rate}
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -70,6 +70,22 @@ type Config struct {
 	Interval time.Duration
 	// TokenTTL is the lifetime of built tokens (default 24 h).
 	TokenTTL time.Duration
+
+	// Join-rate mode (signalling only; no media): JoinRates lists join
+	// rates (users started per second) to try in turn. Each step starts
+	// users at its rate for JoinStep (default 5 s); every user asks the
+	// allocation endpoint, opens the gateway WebSocket and joins as
+	// audience (in Channel, or spread over Channels), and stays until the
+	// step ends. The run stops after the first step whose join p99 exceeds
+	// JoinP99Limit (default 100 ms), where more than 1 % of the joins
+	// failed, or that reached less than 90 % of its rate.
+	JoinRates    []float64
+	JoinStep     time.Duration
+	JoinP99Limit time.Duration
+
+	// ackWindow (tests): ask the server to acknowledge every ackWindow
+	// bytes the publishers send.
+	ackWindow uint32
 }
 
 // Mode names.
@@ -78,10 +94,16 @@ const (
 	ModeMediaOnly  = "media-only"
 )
 
+// ModeJoins is the join-rate mode (Config.JoinRates).
+const ModeJoins = "joins"
+
 // Mode reports which mode the configuration selects.
 func (c Config) Mode() string {
-	if c.RTMPURL != "" {
+	switch {
+	case c.RTMPURL != "":
 		return ModeMediaOnly
+	case len(c.JoinRates) > 0:
+		return ModeJoins
 	}
 	return ModeSignalling
 }
@@ -136,6 +158,12 @@ func (c Config) withDefaults() Config {
 	if c.TokenTTL == 0 {
 		c.TokenTTL = 24 * time.Hour
 	}
+	if c.JoinStep == 0 {
+		c.JoinStep = 5 * time.Second
+	}
+	if c.JoinP99Limit == 0 {
+		c.JoinP99Limit = 100 * time.Millisecond
+	}
 	return c
 }
 
@@ -180,13 +208,29 @@ func (c Config) Validate() error {
 			bad("give either an FLV URL or a WHEP URL for the readers, not both")
 		}
 	}
+	if len(c.JoinRates) > 0 {
+		if c.RTMPURL != "" {
+			bad("join rates need a minirtc server (signalling mode), not an RTMP URL")
+		}
+		for _, r := range c.JoinRates {
+			if r <= 0 || r > 100_000 {
+				bad("join rate %v: want 0 < rate <= 100000 per second", r)
+			}
+		}
+		if c.JoinStep < time.Second {
+			bad("join step %v: want at least 1s", c.JoinStep)
+		}
+		if c.JoinP99Limit <= 0 {
+			bad("join p99 limit %v: must be positive", c.JoinP99Limit)
+		}
+	}
 	if c.Proto != ProtoRTMP && c.Proto != ProtoFLV && c.Proto != ProtoWHEP {
 		bad("proto %q: want rtmp, flv or whep", c.Proto)
 	}
 	if c.Publishers < 1 || c.Publishers > 1000 {
 		bad("publishers %d: want 1..1000", c.Publishers)
 	}
-	if c.Channels < 1 || c.Channels > c.Publishers {
+	if c.Channels < 1 || (c.Channels > c.Publishers && c.Mode() != ModeJoins) {
 		bad("channels %d: want 1..publishers (%d): every channel needs a publisher", c.Channels, c.Publishers)
 	}
 	if c.Readers < 0 || c.Readers > 100_000 {

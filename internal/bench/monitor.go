@@ -25,6 +25,7 @@ type TimePoint struct {
 	BenchCPU   float64 `json:"bench_cpu_pct"`
 	BenchRSS   float64 `json:"bench_rss_mb"`
 	ServerGone bool    `json:"server_gone,omitempty"`
+	Joined     int64   `json:"joined,omitempty"` // join-rate mode: cumulative
 }
 
 // monitor samples /proc for the server and for the bench itself, keeps the
@@ -87,6 +88,7 @@ func (m *monitor) run(ctx context.Context) {
 		for _, pb := range m.r.pubs {
 			out += pb.ps.bytes.Load()
 		}
+		p.Joined = m.r.joinsDone.Load()
 		p.InKbps = float64(in-prevIn) * 8 / 1000 / dt
 		p.OutKbps = float64(out-prevOut) * 8 / 1000 / dt
 		prevIn, prevOut = in, out
@@ -114,6 +116,10 @@ func (m *monitor) run(ctx context.Context) {
 		if m.out != nil {
 			line := fmt.Sprintf("\r%6.1fs %-7s readers %d/%d playing %d | in %.1f Mbit/s | drops %d | bench cpu %.0f%%",
 				p.T, p.Phase, p.Readers, m.r.cfg.Readers, p.Playing, p.InKbps/1000, p.Drops, p.BenchCPU)
+			if m.r.cfg.Mode() == ModeJoins {
+				line = fmt.Sprintf("\r%6.1fs step %-7s joins started %d, joined %d | bench cpu %.0f%%",
+					p.T, p.Phase, m.r.joinsStarted.Load(), p.Joined, p.BenchCPU)
+			}
 			if m.pid > 0 {
 				line += fmt.Sprintf(" | server cpu %.0f%% rss %.0f MB", p.ServerCPU, p.ServerRSS)
 			}

@@ -60,9 +60,22 @@ type Report struct {
 	// PublisherLate counts frames the publishers wrote more than one frame
 	// interval after their due time: the bench itself (or the server's
 	// back-pressure) held them up, and latencies include that delay.
-	PublisherLate int64              `json:"publisher_late_frames"`
-	ReaderKbps    stats.FloatSummary `json:"reader_kbps"`
-	Drops         Drops              `json:"drops"`
+	PublisherLate int64 `json:"publisher_late_frames"`
+	// PublishedBytes: media payload bytes all publishers wrote; the server's
+	// acknowledgements and pings to the publishers (answered by the bench).
+	PublishedBytes int64              `json:"published_bytes"`
+	PublisherAcks  int64              `json:"publisher_acks"`
+	PublisherPings int64              `json:"publisher_pings"`
+	ReaderKbps     stats.FloatSummary `json:"reader_kbps"`
+	Drops          Drops              `json:"drops"`
+
+	// Joins: the join-rate steps (join-rate mode only).
+	Joins *JoinRate `json:"joins,omitempty"`
+
+	// LoadAvg: the machine's 1-minute load average at the start and the
+	// end (other work on the machine shows here; CPU figures are process
+	// CPU time from /proc, so they hold under load, wall-clock ones less).
+	LoadAvg [2]float64 `json:"load_avg_1m"`
 
 	Server   *ProcSummary `json:"server,omitempty"`
 	Bench    ProcSummary  `json:"bench"`
@@ -111,6 +124,7 @@ type ReaderResult struct {
 	Playing      bool    `json:"playing"`
 	FirstFrameMS float64 `json:"first_frame_ms,omitempty"`
 	Kbps         float64 `json:"kbps"`
+	Bytes        int64   `json:"bytes"` // media payload bytes received
 	VideoFrames  int64   `json:"video_frames"`
 	AudioFrames  int64   `json:"audio_frames"`
 	Drops        int64   `json:"drops"`
@@ -129,6 +143,9 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		Errors: map[string]int{},
 	}
 	rep.Target = cfg.Server
+	if rep.Mode == ModeJoins {
+		rep.Proto = ""
+	}
 	if rep.Mode == ModeMediaOnly {
 		rep.Target = redactQuery(cfg.RTMPURL)
 	}
@@ -162,6 +179,9 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 			publish.Add(p.sigTiming.publish)
 		}
 		rep.PublisherLate += p.ps.late.Load()
+		rep.PublishedBytes += p.ps.bytes.Load()
+		rep.PublisherAcks += p.ps.acks.Load()
+		rep.PublisherPings += p.ps.pings.Load()
 		if !p.ps.started.IsZero() {
 			rep.PublishersOK++
 			if hold {
@@ -188,7 +208,7 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		}
 		s := rd.sink
 		res := ReaderResult{ID: rd.idx, UID: rd.uid, Playing: s.playing.Load(),
-			VideoFrames: s.videoFrames.Load(), AudioFrames: s.audioFrames.Load(), Drops: s.drops.Load()}
+			VideoFrames: s.videoFrames.Load(), AudioFrames: s.audioFrames.Load(), Drops: s.drops.Load(), Bytes: s.bytes.Load()}
 		if rep.Mode == ModeMediaOnly {
 			res.UID = 0
 		}
@@ -287,6 +307,10 @@ func procSummary(tl []TimePoint, get func(TimePoint) (cpu, rss float64, ok bool)
 // WriteText writes the human summary.
 func (rep *Report) WriteText(w io.Writer) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	if rep.Joins != nil {
+		rep.writeJoins(w)
+		return
+	}
 	p("minirtc bench: %s mode, %s, %s readers\n", rep.Mode, rep.Target, rep.Proto)
 	st := rep.Stream
 	audio := "no audio"
@@ -300,6 +324,9 @@ func (rep *Report) WriteText(w io.Writer) {
 	}
 	p("\n")
 	p("publishers: %d/%d streaming, %.0f kbit/s each", rep.PublishersOK, rep.Publishers, rep.PublishedKbps)
+	if rep.PublisherAcks > 0 || rep.PublisherPings > 0 {
+		p("; server sent %d acknowledgements, %d pings", rep.PublisherAcks, rep.PublisherPings)
+	}
 	if rep.PublisherLate > 0 {
 		p("; %d frames written late (bench short of CPU, or server back-pressure)", rep.PublisherLate)
 	}
@@ -340,8 +367,14 @@ func (rep *Report) WriteText(w io.Writer) {
 			p("  server process lost: %s\n", s.LostError)
 		}
 	}
+	if s := rep.Server; s != nil && s.CPUHold > 0 && rep.ReadersSurvived > 0 {
+		per100 := s.CPUHold / float64(rep.ReadersSurvived) * 100
+		p("  per 100 readers during hold: %.2f%% of a core (%.0f kbit/s each) -> ~%.0f readers per core\n",
+			per100, rep.ReaderKbps.P50, 100*100/per100)
+	}
 	b := rep.Bench
 	p("bench itself: cpu avg %.0f%%, during hold %.0f%%, max %.0f%%; rss max %.0f MB\n", b.CPUAvg, b.CPUHold, b.CPUMax, b.RSSMaxMB)
+	p("load average (1 min): %.2f at the start, %.2f at the end; cpu figures are process cpu time from /proc\n", rep.LoadAvg[0], rep.LoadAvg[1])
 	if tl := rep.Timeline; len(tl) > 0 {
 		p("\ntimeline %8s %7s %7s %9s %6s %10s %10s %9s\n", "t (s)", "readers", "playing", "in Mbit/s", "drops", "server cpu", "server rss", "bench cpu")
 		step := max(1, (len(tl)+11)/12) // at most about a dozen rows
@@ -363,6 +396,58 @@ func (rep *Report) WriteText(w io.Writer) {
 		slices.SortStableFunc(keys, func(a, b string) int { return rep.Errors[b] - rep.Errors[a] })
 		for _, k := range keys {
 			p("  %5d  %s\n", rep.Errors[k], strings.TrimSpace(k))
+		}
+	}
+}
+
+// writeJoins writes the summary of a join-rate run.
+func (rep *Report) writeJoins(w io.Writer) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	j := rep.Joins
+	p("minirtc bench: join rate, %s\n", rep.Target)
+	p("run: %.1f s, steps of %.0f s; a user: allocation + WebSocket open + join (as audience), stays until the step ends\n",
+		rep.DurationS, j.StepS)
+	if rep.Interrupted {
+		p("INTERRUPTED\n")
+	}
+	p("\n%9s %6s %6s %6s %9s %9s %9s %9s %9s %10s  %s\n", "target/s", "users", "joined", "failed", "achieved",
+		"join p50", "join p99", "rtt p50", "rtt p99", "server cpu", "ok")
+	for _, s := range j.Steps {
+		cpu := "-"
+		if s.ServerCPU > 0 {
+			cpu = fmt.Sprintf("%.0f%%", s.ServerCPU)
+		}
+		ok := "yes"
+		if !s.OK {
+			ok = "no"
+		}
+		p("%9.0f %6d %6d %6d %9.1f %9.1f %9.1f %9.1f %9.1f %10s  %s\n", s.TargetRate, s.Users, s.Joined, s.Failed,
+			s.AchievedRate, s.Join.P50, s.Join.P99, s.JoinRTT.P50, s.JoinRTT.P99, cpu, ok)
+	}
+	p("  (ms) join: user start -> join reply; rtt: join request -> reply. ok: p99 join <= %.0f ms, <= 1%% failed, >= 90%% of the rate\n", j.P99Max)
+	if j.MaxRate > 0 {
+		p("maximum join rate within the limit: %.0f joins/s\n", j.MaxRate)
+	} else {
+		p("no step stayed within the limit\n")
+	}
+	b := rep.Bench
+	p("bench itself: cpu avg %.0f%%, max %.0f%%; rss max %.0f MB\n", b.CPUAvg, b.CPUMax, b.RSSMaxMB)
+	if s := rep.Server; s != nil {
+		p("server pid %d: rss max %.0f MB\n", s.PID, s.RSSMaxMB)
+	}
+	p("load average (1 min): %.2f at the start, %.2f at the end\n", rep.LoadAvg[0], rep.LoadAvg[1])
+	errs := map[string]int{}
+	for _, s := range j.Steps {
+		for k, v := range s.Errors {
+			errs[k] += v
+		}
+	}
+	if len(errs) > 0 {
+		p("\nerrors (users):\n")
+		keys := slices.Sorted(maps.Keys(errs))
+		slices.SortStableFunc(keys, func(a, b string) int { return errs[b] - errs[a] })
+		for _, k := range keys {
+			p("  %5d  %s\n", errs[k], k)
 		}
 	}
 }

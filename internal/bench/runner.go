@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -72,6 +73,9 @@ type runner struct {
 	mu      sync.Mutex // guards readers (appended while the sampler reads)
 	readers []*readerState
 	pubs    []*pubState
+
+	// Join-rate mode: users started and joined so far (for the sampler).
+	joinsStarted, joinsDone atomic.Int64
 }
 
 // Run executes one bench run and returns its report. It stops by itself
@@ -87,7 +91,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 		ResponseHeaderTimeout: cfg.Timeout, IdleConnTimeout: 30 * time.Second,
 	}}}
 	defer r.client.CloseIdleConnections()
-	if cfg.Mode() == ModeSignalling {
+	if cfg.Mode() != ModeMediaOnly {
 		var err error
 		if r.wsURL, err = wsURL(cfg.Server); err != nil {
 			return nil, err
@@ -107,6 +111,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 
 	// Publishers first; readers need a live stream to subscribe to.
 	for i := range cfg.Publishers {
+		if cfg.Mode() == ModeJoins {
+			break // no media
+		}
 		ch := cfg.Channel
 		if cfg.Channels > 1 {
 			ch = fmt.Sprintf("%s-%d", cfg.Channel, i%cfg.Channels)
@@ -120,12 +127,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 		}
 	}
 	started := time.Now()
+	load0 := stats.LoadAvg()
 	mon := newMonitor(cfg.ServerPID, cfg.Interval, r, progress, started)
 	var monWG sync.WaitGroup
 	monCtx, stopMon := context.WithCancel(context.Background())
 	monWG.Add(1)
 	go func() { defer monWG.Done(); mon.run(monCtx) }()
 	defer func() { stopMon(); monWG.Wait() }()
+
+	if cfg.Mode() == ModeJoins {
+		load0 := stats.LoadAvg()
+		jr, interrupted := r.runJoins(ctx, mon)
+		stopMon()
+		monWG.Wait()
+		rep := r.report(mon, started, started, started, time.Now(), interrupted)
+		rep.Joins = jr
+		rep.ReadersPlanned = 0
+		rep.LoadAvg = [2]float64{load0, stats.LoadAvg()}
+		return rep, nil
+	}
 
 	mon.setPhase("publish")
 	for _, p := range r.pubs {
@@ -214,6 +234,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	monWG.Wait()
 
 	rep := r.report(mon, started, rampStart, rampEnd, stopAt, interrupted)
+	rep.LoadAvg = [2]float64{load0, stats.LoadAvg()}
 	return rep, runErr
 }
 
@@ -287,7 +308,8 @@ func (r *runner) runPublisher(ctx context.Context, p *pubState) {
 		}
 	}
 	p.stage = "rtmp-push"
-	p.err = publishRTMP(ctx, p.url, r.cfg.Video, !r.cfg.NoAudio, r.cfg.Timeout, &p.ps, p.ready)
+	p.err = publishRTMP(ctx, p.url, pubOptions{video: r.cfg.Video, audio: !r.cfg.NoAudio, timeout: r.cfg.Timeout,
+		ackWindow: r.cfg.ackWindow}, &p.ps, p.ready)
 	if p.err != nil {
 		r.log.Warn("publisher ended", "publisher", p.idx, "stage", p.stage, "err", p.err)
 	}

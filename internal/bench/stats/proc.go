@@ -86,3 +86,21 @@ func ParseStatusRSS(status []byte) (int64, error) {
 	}
 	return 0, fmt.Errorf("stats: /proc status: no VmRSS line (kernel thread or zombie?)")
 }
+
+// LoadAvg returns the 1-minute load average from /proc/loadavg, or -1 when
+// it cannot be read.
+func LoadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(string(f[0]), 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
