@@ -11,11 +11,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/media/mediatest"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -36,66 +35,11 @@ func (allowAll) Authorize(_ context.Context, _ token.Action, _ string, _ url.Val
 	return token.MediaGrant{AppID: "bench", Channel: "room", UID: "1"}, nil
 }
 
-// A baseline H.264 SPS/PPS (320x240) so that clients can parse the sequence header.
-var benchVideo = &media.Track{Codec: media.CodecH264,
-	SPS: [][]byte{{0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0xa4, 0x80}},
-	PPS: [][]byte{{0x68, 0xcb, 0x83, 0xcb, 0x20}}, Width: 320, Height: 240, FrameRate: 25}
-var benchAudio = &media.Track{Codec: media.CodecAAC, Config: []byte{0x12, 0x10}, SampleRate: 44100, Channels: 2}
-
-// publishSynthetic writes a 500 kbit/s H.264 (25 fps, 2 s GOP) + 64 kbit/s
-// AAC stream into the hub in real time until ctx ends.
-func publishSynthetic(ctx context.Context, pub *media.Publisher) {
-	pub.SetTracks(benchVideo, benchAudio)
-	avcc := func(n int) []byte {
-		b := make([]byte, n)
-		b[0], b[1], b[2], b[3] = byte((n-4)>>24), byte((n-4)>>16), byte((n-4)>>8), byte(n-4)
-		return b
-	}
-	key, inter, aac := avcc(25000), avcc(2040), make([]byte, 186)
-	key[4], inter[4] = 0x65, 0x41 // IDR and non-IDR slice NAL headers
-	start := time.Now()
-	var v, a int
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		// Write what is due, then sleep until the next frame, as an encoder
-		// pushing in real time would (about 68 packets a second).
-		now := time.Since(start)
-		vt := time.Duration(v) * 40 * time.Millisecond
-		at := time.Duration(a) * 1024 * time.Second / 44100
-		for ; vt <= now; vt = time.Duration(v) * 40 * time.Millisecond {
-			payload := inter
-			if v%50 == 0 {
-				payload = key
-			}
-			_ = pub.Write(&media.Packet{Track: benchVideo, DTS: vt, PTS: vt, Keyframe: v%50 == 0, Payload: payload})
-			v++
-		}
-		for ; at <= now; at = time.Duration(a) * 1024 * time.Second / 44100 {
-			_ = pub.Write(&media.Packet{Track: benchAudio, DTS: at, PTS: at, Keyframe: true, Payload: aac})
-			a++
-		}
-		timer.Reset(min(vt, at) - time.Since(start))
-	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func liveBytes() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
-}
+// The benchmark tracks (real clients can parse their sequence headers).
+var (
+	benchVideo = mediatest.Video
+	benchAudio = mediatest.Audio
+)
 
 // BenchmarkRTMPFanout is the play load benchmark: one publisher and N RTMP
 // readers on loopback. The readers run in a child process (this test binary,
@@ -153,13 +97,13 @@ func runFanout(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	go func() { defer wg.Done(); publishSynthetic(ctx, pub) }()
+	go func() { defer wg.Done(); mediatest.PublishSynthetic(ctx, pub) }()
 	time.Sleep(500 * time.Millisecond)
-	memBefore := liveBytes()
+	memBefore := mediatest.LiveBytes()
 	// Baseline: the publisher and the runtime with no reader.
-	b0, bt0 := cpuTime(), time.Now()
+	b0, bt0 := mediatest.CPUTime(), time.Now()
 	time.Sleep(3 * time.Second)
-	base := float64(cpuTime()-b0) / float64(time.Since(bt0)) * 100
+	base := float64(mediatest.CPUTime()-b0) / float64(time.Since(bt0)) * 100
 
 	child := exec.Command(os.Args[0], "-test.run=^TestBenchReaders$", "-test.v=false")
 	child.Env = append(os.Environ(), "MINIRTC_BENCH_ADDR="+ln.Addr().String(), "MINIRTC_BENCH_READERS="+strconv.Itoa(n))
@@ -174,11 +118,11 @@ func runFanout(b *testing.B, n int) {
 		b.Fatalf("reader process: %q %v", lines.Text(), lines.Err())
 	}
 	time.Sleep(time.Second)
-	memAfter := liveBytes()
+	memAfter := mediatest.LiveBytes()
 	const window = 6 * time.Second
-	c0, t0, d0 := cpuTime(), time.Now(), hub.Stats().Drops
+	c0, t0, d0 := mediatest.CPUTime(), time.Now(), hub.Stats().Drops
 	time.Sleep(window)
-	c1, t1, d1 := cpuTime(), time.Now(), hub.Stats().Drops
+	c1, t1, d1 := mediatest.CPUTime(), time.Now(), hub.Stats().Drops
 	hub.EndStream(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
 
 	var lat []time.Duration

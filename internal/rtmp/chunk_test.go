@@ -132,15 +132,3 @@ func BenchmarkPacketChunks(b *testing.B) {
 		_ = packetChunks(p)
 	}
 }
-
-func TestRemainder(t *testing.T) {
-	mk := func() [][]byte { return [][]byte{[]byte("abc"), []byte("de"), []byte("fghi")} }
-	for _, c := range []struct {
-		n    int
-		want string
-	}{{0, "abcdefghi"}, {2, "cdefghi"}, {3, "defghi"}, {4, "efghi"}, {5, "fghi"}, {8, "i"}, {9, ""}} {
-		if got := string(bytes.Join(remainder(mk(), c.n), nil)); got != c.want {
-			t.Errorf("remainder(%d) = %q, want %q", c.n, got, c.want)
-		}
-	}
-}

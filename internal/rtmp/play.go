@@ -2,7 +2,6 @@ package rtmp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,28 +10,29 @@ import (
 
 	"github.com/minirtc/minirtc/internal/flv"
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/media/flush"
 )
 
 // player writes a reader's packets to one RTMP viewer.
 //
 // Two ways to write: the viewer's own goroutine writes a batch with a
 // blocking writev (the first batch, which is the GOP cache, and whenever the
-// socket is full); otherwise the viewer is registered with the server's
-// flusher, which every interval drains it and tries one non-blocking writev.
+// socket is full); otherwise the viewer is lent to the server's flusher,
+// which every interval drains it and tries one non-blocking writev.
 // The fields below the line are owned by whichever of the two currently has
-// the viewer: the flusher from register until it hands the viewer back (or
-// the viewer removes itself), the viewer goroutine otherwise.
+// the viewer: the flusher while it is lent (flush.Flusher.Lend), the viewer
+// goroutine otherwise.
 type player struct {
 	nc       net.Conn
 	raw      syscall.RawConn // nil: no non-blocking writes (the flusher is not used)
 	rd       *media.Reader
 	timeout  time.Duration
-	interval time.Duration // minimum time between two writes (batching)
-	fl       *flusher      // nil: the viewer goroutine writes everything
+	interval time.Duration  // minimum time between two writes (batching)
+	fl       *flush.Flusher // nil: the viewer goroutine writes everything
 
 	firstWrite func() // benchmarks: called after the first write
 	log        *slog.Logger
-	handback   chan struct{} // flusher -> viewer goroutine: the viewer is yours again
+	handback   chan struct{} // flusher -> viewer goroutine: the viewer is yours again (Lend)
 
 	// ---- owned by the flusher or the viewer goroutine (see above)
 	batch    []*media.Packet
@@ -143,19 +143,13 @@ func (pl *player) run(ctx context.Context) error {
 			// deadline; a stale one would cut the viewer off mid-stream.
 			pl.deadline = time.Time{}
 			_ = pl.nc.SetWriteDeadline(time.Time{})
-			pl.fl.register(pl)
-			select {
-			case <-pl.handback:
-				if pl.werr != nil {
-					return pl.werr
-				}
-				continue
-			case <-ctx.Done():
-				if !pl.fl.remove(pl) {
-					<-pl.handback // the flusher was handing it back meanwhile
-				}
-				return ctx.Err()
+			if err := pl.fl.Lend(ctx, pl, pl.handback); err != nil {
+				return err
 			}
+			if pl.werr != nil {
+				return pl.werr
+			}
+			continue
 		}
 		// No flusher: let packets gather for a moment before the next write,
 		// so that a viewer costs one syscall per interval rather than per frame.
@@ -174,10 +168,11 @@ func (pl *player) run(ctx context.Context) error {
 	}
 }
 
-// flushOnce is the flusher's turn for one viewer: drain the queue and try
-// one non-blocking writev. It reports whether the viewer stays with the
-// flusher; if not, the viewer goroutine must take over (pending or werr set).
-func (pl *player) flushOnce(now time.Time) bool {
+// Flush is the flusher's turn for one viewer (flush.Viewer): drain the
+// queue and try one non-blocking writev. It reports whether the viewer stays
+// with the flusher; if not, the viewer goroutine must take over (pending or
+// werr set).
+func (pl *player) Flush(now time.Time) bool {
 	var err error
 	pl.batch, err = pl.rd.TryNext(pl.batch[:0])
 	if len(pl.batch) == 0 {
@@ -189,41 +184,18 @@ func (pl *player) flushOnce(now time.Time) bool {
 	}
 	bufs := pl.prepare(pl.batch)
 	clear(pl.batch)
-	total := 0
-	for _, b := range bufs {
-		total += len(b)
-	}
-	head := bufs
-	if len(head) > maxIovecs {
-		head = head[:maxIovecs] // the viewer goroutine writes the rest
-	}
-	n, err := tryWritev(pl.raw, head)
-	if err != nil && !errors.Is(err, syscall.EAGAIN) {
+	rest, err := flush.Try(pl.raw, bufs)
+	if err != nil {
 		pl.werr = fmt.Errorf("rtmp: write: %w", err)
 		return false
 	}
 	pl.reportDrops(now)
-	if n == total {
+	if len(rest) == 0 {
 		return true
 	}
 	// The socket is full: the viewer goroutine writes the rest, blocking.
-	pl.pending = append(pl.pending[:0], remainder(bufs, n)...)
+	pl.pending = append(pl.pending[:0], rest...)
 	return false
-}
-
-// maxIovecs is IOV_MAX on Linux and Darwin: writev refuses more buffers.
-const maxIovecs = 1024
-
-// remainder returns the part of bufs after the first n bytes.
-func remainder(bufs [][]byte, n int) [][]byte {
-	for len(bufs) > 0 && n >= len(bufs[0]) {
-		n -= len(bufs[0])
-		bufs = bufs[1:]
-	}
-	if len(bufs) > 0 && n > 0 {
-		bufs[0] = bufs[0][n:]
-	}
-	return bufs
 }
 
 func appendSequenceHeader(bufs [][]byte, t *media.Track, ts uint32) [][]byte {

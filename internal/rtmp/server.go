@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -64,7 +65,7 @@ type Server struct {
 	firstWrite func(time.Duration)
 	// flusher writes the viewers' batches (nil when BatchInterval < 0 or the
 	// platform has no non-blocking writev); Serve runs it.
-	flusher *flusher
+	flusher *flush.Flusher
 	// altPlay, when set (benchmarks), replaces the shared-chunk play loop.
 	altPlay func(ctx context.Context, sc *gortmplib.ServerConn, rd *media.Reader) error
 }
@@ -87,8 +88,8 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, lo
 		cfg.BatchInterval = DefaultBatchInterval
 	}
 	s := &Server{cfg: cfg, hub: hub, auth: auth, gate: gate, log: log.With("component", "rtmp")}
-	if cfg.BatchInterval > 0 && haveTryWritev {
-		s.flusher = newFlusher(cfg.BatchInterval)
+	if cfg.BatchInterval > 0 && flush.Supported {
+		s.flusher = flush.New(cfg.BatchInterval)
 	}
 	return s, nil
 }
@@ -107,7 +108,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.flusher.run(ctx)
+			s.flusher.Run(ctx)
 		}()
 	}
 	for {

@@ -1,6 +1,6 @@
 //go:build !linux && !darwin
 
-package rtmp
+package flush
 
 import (
 	"errors"
@@ -9,7 +9,9 @@ import (
 
 // tryWritev is not available here: viewers are written by their own goroutines.
 func tryWritev(syscall.RawConn, [][]byte) (int, error) {
-	return 0, errors.New("rtmp: non-blocking writev not supported on this platform")
+	return 0, errors.New("flush: non-blocking writev not supported on this platform")
 }
 
-const haveTryWritev = false
+// Supported reports whether this platform has the non-blocking writev the
+// Flusher needs; without it adapters write from their viewers' goroutines.
+const Supported = false

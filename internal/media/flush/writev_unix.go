@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package rtmp
+package flush
 
 import (
 	"errors"
@@ -34,4 +34,6 @@ func tryWritev(raw syscall.RawConn, bufs [][]byte) (int, error) {
 	return n, werr
 }
 
-const haveTryWritev = true
+// Supported reports whether this platform has the non-blocking writev the
+// Flusher needs; without it adapters write from their viewers' goroutines.
+const Supported = true
