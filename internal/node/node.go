@@ -116,6 +116,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireGateway(cfg); err != nil {
 		return nil, err
 	}
+	if err := n.wireDiag(cfg); err != nil {
+		return nil, err
+	}
 	if err := n.wireMedia(cfg); err != nil {
 		return nil, err
 	}
