@@ -1,0 +1,471 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/minirtc/minirtc/internal/token"
+)
+
+// TestWebDemo: the /demo/ page (the web SDK) in headless Chromium with a
+// fake camera and microphone joins a channel next to a mini program (a
+// gateway WebSocket client whose live-pusher is ffmpeg over RTMP). The page
+// must join, publish over WHIP as its joined uid, get stream-added for the
+// mini program and decode its video and audio over WHEP; the mini program
+// must get stream-added for the browser, and ffmpeg must decode the
+// browser's stream from the RTMP URL the gateway hands out. Then the page's
+// mute button reaches the mini program as audio-mute and its leave button
+// as stream-removed. The whole test (server included) runs in a network
+// namespace with only loopback: it re-executes itself under `unshare -n`.
+func TestWebDemo(t *testing.T) {
+	if os.Getenv(netnsEnv) != "1" {
+		needTool(t, "unshare")
+		needTool(t, "ip")
+		needTool(t, "ffmpeg")
+		demoChromium(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
+			os.Args[0], "-test.run", "^TestWebDemo$", "-test.v", "-test.count", "1")
+		cmd.Env = append(os.Environ(), netnsEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestWebDemo") {
+			t.Fatalf("web demo test in a network namespace failed: %v\n%s", err, out)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "web demo:") {
+				t.Log(strings.TrimSpace(l))
+			}
+		}
+		return
+	}
+	webDemoTest(t)
+}
+
+// demoPage is window.demo on the demo page (examples/web/app.js).
+type demoPage struct {
+	Joined    bool     `json:"joined"`
+	Published bool     `json:"published"`
+	UID       uint32   `json:"uid"`
+	Events    []string `json:"events"`
+	Error     string   `json:"error"`
+	Remotes   map[string]struct {
+		FramesDecoded    int     `json:"framesDecoded"`
+		TotalAudioEnergy float64 `json:"totalAudioEnergy"`
+	} `json:"remotes"`
+}
+
+func webDemoTest(t *testing.T) {
+	e := newNodeEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Second)
+	defer cancel()
+	const browserUID, miniUID = 5, 6
+
+	// The mini program joins as a broadcaster, publishes and pushes with ffmpeg.
+	mp := dialMiniProgram(ctx, t, "ws://"+e.n.HTTPAddr()+"/api")
+	defer mp.close()
+	mp.join(e.app.ID, "room", miniUID, e.token("room", fmt.Sprint(miniUID), token.RolePublisher))
+	pushURL := mp.request("publish", map[string]any{"uid": miniUID})["url"].(string)
+	push := pushCmd(ctx, t, pushURL, 120)
+	if err := push.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		_ = push.Wait()
+	}()
+	waitLive(t, e.n.Media(), mediaKey(e.app.ID, fmt.Sprint(miniUID)))
+
+	// The browser opens the demo page with everything in the query.
+	q := url.Values{"appId": {e.app.ID}, "channel": {"room"}, "uid": {fmt.Sprint(browserUID)},
+		"token": {e.token("room", fmt.Sprint(browserUID), token.RolePublisher)}, "autojoin": {"1"}, "video": {"320x240"}}
+	cdp := openDemo(ctx, t, "http://"+e.n.HTTPAddr()+"/demo/?"+q.Encode())
+	var st demoPage
+	wait := func(what string, cond func(demoPage) bool) {
+		t.Helper()
+		for {
+			if err := cdp.eval(ctx, "JSON.stringify(window.demo || {})", &st); err != nil {
+				t.Fatalf("reading the page state: %v", err)
+			}
+			if st.Error != "" {
+				t.Fatalf("page error while waiting for %s: %s (events %q)", what, st.Error, st.Events)
+			}
+			if cond(st) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("timed out waiting for %s; page state %+v", what, st)
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	wait("the page to join and publish", func(s demoPage) bool { return s.Joined && s.Published })
+	if st.UID != browserUID {
+		t.Fatalf("the page joined as %d, want %d", st.UID, browserUID)
+	}
+	if m, ok := e.n.Channels().Member(e.app.ID, "room", browserUID); !ok || !m.Publishing {
+		t.Fatalf("the browser is not a publishing member: %+v", m)
+	}
+	if !contains(st.Events, fmt.Sprintf("stream-added %d", miniUID)) {
+		t.Errorf("the page did not get stream-added %d: %q", miniUID, st.Events)
+	}
+
+	// The mini program sees the browser and plays it over RTMP.
+	mp.waitPush(t, "stream-added", browserUID, nil)
+	sub := mp.request("subscribe", map[string]any{"uid": browserUID, "options": map[string]any{"audio": true, "video": true, "flv": false}})
+	playURL, _ := sub["url"].(string)
+	if !strings.HasPrefix(playURL, "rtmp://") {
+		t.Fatalf("subscribe to the browser answered %v", sub)
+	}
+	frames, pcm := decodeWithFFmpeg(ctx, t, playURL, "", 3)
+	var energy float64
+	for _, v := range pcm {
+		energy += math.Abs(float64(v))
+	}
+	if frames < 10 || len(pcm) == 0 || energy == 0 {
+		t.Errorf("ffmpeg over RTMP decoded %d frames and %d samples (energy %.1f) of the browser's stream", frames, len(pcm), energy)
+	}
+
+	// The page decodes the mini program's video and audio (WHEP).
+	key := fmt.Sprint(miniUID)
+	wait("remote video frames and audio energy", func(s demoPage) bool {
+		r, ok := s.Remotes[key]
+		return ok && r.FramesDecoded > 0 && r.TotalAudioEnergy > 0
+	})
+	t.Logf("web demo: page decoded %d frames, audio energy %.4f of the mini program; ffmpeg decoded %d frames, %d samples of the browser over RTMP",
+		st.Remotes[key].FramesDecoded, st.Remotes[key].TotalAudioEnergy, frames, len(pcm))
+
+	// The mute button and the leave button reach the mini program.
+	if err := cdp.eval(ctx, "document.getElementById('mute-audio').click(), true", nil); err != nil {
+		t.Fatal(err)
+	}
+	mp.waitPush(t, "audio-mute", browserUID, func(p map[string]any) bool { return p["mute"] == true })
+	if err := cdp.eval(ctx, "document.getElementById('leave').click(), true", nil); err != nil {
+		t.Fatal(err)
+	}
+	mp.waitPush(t, "stream-removed", browserUID, nil)
+	wait("the page to leave", func(s demoPage) bool { return !s.Joined })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, ok := e.n.Channels().Member(e.app.ID, "room", browserUID); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the browser is still a member after leave")
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- a mini program over the gateway WebSocket ----------------------------
+
+// miniProgram speaks the mini program protocol (miniapp-protocol.md) like
+// the SDK would: requests with numeric requestIds, replies matched by id,
+// pushes recorded.
+type miniProgram struct {
+	t      *testing.T
+	ctx    context.Context
+	cancel context.CancelFunc
+	conn   *websocket.Conn
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	cond   *sync.Cond
+	pushes []map[string]any
+	resps  map[float64]map[string]any
+	err    error
+	nextID int
+}
+
+func dialMiniProgram(ctx context.Context, t *testing.T, wsURL string) *miniProgram {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, wsURL, nil)
+	if err != nil {
+		t.Fatalf("gateway WebSocket: %v", err)
+	}
+	m := &miniProgram{t: t, conn: c, resps: map[float64]map[string]any{}, nextID: 2}
+	m.cond = sync.NewCond(&m.mu)
+	m.wg.Add(2)
+	go func() { // reader
+		defer m.wg.Done()
+		for {
+			var msg map[string]any
+			err := wsjson.Read(context.Background(), c, &msg)
+			m.mu.Lock()
+			if err != nil {
+				m.err = err
+				m.cond.Broadcast()
+				m.mu.Unlock()
+				return
+			}
+			if id, ok := msg["requestId"].(float64); ok {
+				m.resps[id] = msg
+			} else if st, ok := msg["serverStatus"].(map[string]any); ok {
+				m.pushes = append(m.pushes, st)
+			}
+			m.cond.Broadcast()
+			m.mu.Unlock()
+		}
+	}()
+	m.ctx, m.cancel = context.WithCancel(ctx)
+	go func() { // heartbeat, as the SDK does every 3 s
+		defer m.wg.Done()
+		tick := time.NewTicker(3 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-tick.C:
+				_ = wsjson.Write(m.ctx, c, map[string]any{"command": "ping", "requestId": 1})
+			}
+		}
+	}()
+	return m
+}
+
+func (m *miniProgram) close() {
+	m.cancel()
+	m.conn.Close(websocket.StatusNormalClosure, "close")
+	m.wg.Wait()
+}
+
+// request sends one action and returns the serverResponse of its 200 reply.
+func (m *miniProgram) request(action string, fields map[string]any) map[string]any {
+	m.t.Helper()
+	m.mu.Lock()
+	m.nextID++
+	id := m.nextID
+	m.mu.Unlock()
+	req := map[string]any{"action": action}
+	for k, v := range fields {
+		req[k] = v
+	}
+	env := map[string]any{"requestId": id, "seq": id, "sdkVersion": "1.1.0", "ts": time.Now().Unix(), "clientRequest": req}
+	if err := wsjson.Write(m.ctx, m.conn, env); err != nil {
+		m.t.Fatalf("%s: %v", action, err)
+	}
+	m.await(func() bool { return m.resps[float64(id)] != nil }, action+" reply")
+	m.mu.Lock()
+	msg := m.resps[float64(id)]
+	m.mu.Unlock()
+	if code, _ := msg["code"].(float64); code != 200 {
+		m.t.Fatalf("%s refused: %v", action, msg)
+	}
+	sr, _ := msg["serverResponse"].(map[string]any)
+	return sr
+}
+
+func (m *miniProgram) join(app, ch string, uid uint32, tok string) {
+	m.t.Helper()
+	m.request("join", map[string]any{"role": "broadcaster", "appId": app, "key_vos": tok, "key_vocs": tok,
+		"channel_name": ch, "uid": fmt.Sprint(uid), "uidType": 0, "clientType": "wechat", "audio_only": false})
+}
+
+// waitPush waits for a push {action, uid} (and match, if given).
+func (m *miniProgram) waitPush(t *testing.T, action string, uid uint32, match func(map[string]any) bool) {
+	t.Helper()
+	m.await(func() bool {
+		for _, p := range m.pushes {
+			if p["action"] == action && p["uid"] == float64(uid) && (match == nil || match(p)) {
+				return true
+			}
+		}
+		return false
+	}, fmt.Sprintf("push %s %d", action, uid))
+}
+
+// await waits under m.mu until cond holds; fails the test on a read error
+// or timeout.
+func (m *miniProgram) await(cond func() bool, what string) {
+	m.t.Helper()
+	stop := context.AfterFunc(m.ctx, func() {
+		m.mu.Lock()
+		m.cond.Broadcast()
+		m.mu.Unlock()
+	})
+	defer stop()
+	timeout := time.AfterFunc(30*time.Second, func() {
+		m.mu.Lock()
+		m.cond.Broadcast()
+		m.mu.Unlock()
+	})
+	defer timeout.Stop()
+	start := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for !cond() {
+		if m.err != nil || m.ctx.Err() != nil || time.Since(start) > 30*time.Second {
+			m.t.Fatalf("mini program: waiting for %s: %v (pushes %v)", what, m.err, m.pushes)
+		}
+		m.cond.Wait()
+	}
+}
+
+// ---- headless Chromium over the DevTools protocol ----------------------------
+
+func demoChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium is required (the test script installs it: apt-get install -y chromium)")
+	return ""
+}
+
+// devtools is a CDP connection to one page target.
+type devtools struct {
+	conn *websocket.Conn
+	id   int
+}
+
+// openDemo starts headless Chromium (fake devices, autoplay allowed) on page
+// and connects to its page target. Chromium ends with the test.
+func openDemo(ctx context.Context, t *testing.T, page string) *devtools {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, demoChromium(t),
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
+		"--autoplay-policy=no-user-gesture-required", "--use-fake-device-for-media-stream",
+		"--use-fake-ui-for-media-stream", "--user-data-dir="+t.TempDir(), "--remote-debugging-port=0",
+		page)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	wsURL := make(chan string, 1)
+	go func() {
+		defer close(exited)
+		re := regexp.MustCompile(`DevTools listening on (ws://\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case wsURL <- m[1]:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		_ = cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	var browser string
+	select {
+	case browser = <-wsURL:
+	case <-exited:
+		t.Fatal("chromium exited before DevTools started")
+	case <-time.After(30 * time.Second):
+		t.Fatal("chromium did not start DevTools")
+	}
+	u, err := url.Parse(browser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var target string
+	for deadline := time.Now().Add(20 * time.Second); target == ""; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no demo page target in DevTools")
+		}
+		resp, err := http.Get("http://" + u.Host + "/json/list")
+		if err != nil {
+			continue
+		}
+		var targets []struct {
+			Type, URL            string
+			WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&targets)
+		resp.Body.Close()
+		for _, tg := range targets {
+			if tg.Type == "page" && strings.Contains(tg.URL, "/demo/") {
+				target = tg.WebSocketDebuggerURL
+			}
+		}
+	}
+	c, _, err := websocket.Dial(ctx, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(4 << 20)
+	t.Cleanup(func() { c.Close(websocket.StatusNormalClosure, "") })
+	return &devtools{conn: c}
+}
+
+// eval runs expr in the page (Runtime.evaluate); a string result is decoded
+// as JSON into out (when out is not nil).
+func (d *devtools) eval(ctx context.Context, expr string, out any) error {
+	d.id++
+	id := d.id
+	req := map[string]any{"id": id, "method": "Runtime.evaluate", "params": map[string]any{
+		"expression": expr, "returnByValue": true}}
+	if err := wsjson.Write(ctx, d.conn, req); err != nil {
+		return fmt.Errorf("CDP write: %w", err)
+	}
+	for {
+		var resp struct {
+			ID     int `json:"id"`
+			Result struct {
+				Result struct {
+					Value json.RawMessage `json:"value"`
+				} `json:"result"`
+				ExceptionDetails *struct {
+					Text string `json:"text"`
+				} `json:"exceptionDetails"`
+			} `json:"result"`
+			Error *struct{ Message string } `json:"error"`
+		}
+		if err := wsjson.Read(ctx, d.conn, &resp); err != nil {
+			return fmt.Errorf("CDP read: %w", err)
+		}
+		if resp.ID != id {
+			continue
+		}
+		if resp.Error != nil {
+			return fmt.Errorf("CDP: %s", resp.Error.Message)
+		}
+		if ex := resp.Result.ExceptionDetails; ex != nil {
+			return fmt.Errorf("page exception: %s", ex.Text)
+		}
+		if out == nil {
+			return nil
+		}
+		var text string
+		if err := json.Unmarshal(resp.Result.Result.Value, &text); err != nil {
+			return fmt.Errorf("page value %s: %w", resp.Result.Result.Value, err)
+		}
+		return json.Unmarshal([]byte(text), out)
+	}
+}
