@@ -43,6 +43,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.WHEPURL, "whep-url", "", "media-only mode: WHEP endpoint the readers play")
 	fs.StringVar(&cfg.WHEPToken, "whep-token", "", "media-only mode: bearer token for --whep-url")
 	fs.IntVar(&cfg.Readers, "readers", 10, "readers to start")
+	fs.IntVar(&cfg.WHEPReaders, "whep", 0, "WHEP readers to start in addition to --readers, spread over the ramp (media-only mode: needs --whep-url); the summary breaks figures down by protocol")
 	fs.StringVar(&cfg.Proto, "proto", "rtmp", "reader protocol in signalling mode: rtmp, flv, or whep (browser-like readers: WHEP with a token, no gateway session)")
 	fs.Float64Var(&cfg.Rate, "rate", 20, "readers started per second")
 	fs.DurationVar(&cfg.Hold, "hold", 30*time.Second, "how long to run after the last reader started")

@@ -46,6 +46,11 @@ type Config struct {
 
 	// Readers to start (default 10).
 	Readers int
+	// WHEPReaders are WHEP readers started in addition to Readers, spread
+	// over the ramp (signalling mode: straight to /whep/... with a token;
+	// media-only mode: WHEPURL), so one run measures both kinds side by
+	// side. The summary then breaks the figures down by protocol.
+	WHEPReaders int
 	// Proto of the readers in signalling mode: "rtmp" (default), "flv", or
 	// "whep" (browser-like readers: no gateway session, WHEP straight to
 	// /whep/{app}/{channel}/{publisher} with a token).
@@ -133,7 +138,7 @@ func (c Config) withDefaults() Config {
 		if c.FLVURL != "" {
 			c.Proto = ProtoFLV
 		}
-		if c.WHEPURL != "" {
+		if c.WHEPURL != "" && c.WHEPReaders == 0 {
 			c.Proto = ProtoWHEP
 		}
 		if c.PlayURL == "" {
@@ -204,8 +209,11 @@ func (c Config) Validate() error {
 		if c.WHEPURL != "" && !strings.HasPrefix(c.WHEPURL, "http://") && !strings.HasPrefix(c.WHEPURL, "https://") {
 			bad("WHEP URL %q: want http(s)://", c.WHEPURL)
 		}
-		if c.WHEPURL != "" && c.FLVURL != "" {
-			bad("give either an FLV URL or a WHEP URL for the readers, not both")
+		if c.WHEPURL != "" && c.FLVURL != "" && c.WHEPReaders == 0 {
+			bad("give either an FLV URL or a WHEP URL for the readers, not both (or WHEP readers in addition)")
+		}
+		if c.WHEPReaders > 0 && c.WHEPURL == "" {
+			bad("WHEP readers in media-only mode need a WHEP URL")
 		}
 	}
 	if len(c.JoinRates) > 0 {
@@ -235,6 +243,9 @@ func (c Config) Validate() error {
 	}
 	if c.Readers < 0 || c.Readers > 100_000 {
 		bad("readers %d: want 0..100000", c.Readers)
+	}
+	if c.WHEPReaders < 0 || c.WHEPReaders > 100_000 {
+		bad("WHEP readers %d: want 0..100000", c.WHEPReaders)
 	}
 	if c.Rate <= 0 {
 		bad("rate %v: want > 0 readers per second", c.Rate)

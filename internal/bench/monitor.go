@@ -115,7 +115,7 @@ func (m *monitor) run(ctx context.Context) {
 		m.mu.Unlock()
 		if m.out != nil {
 			line := fmt.Sprintf("\r%6.1fs %-7s readers %d/%d playing %d | in %.1f Mbit/s | drops %d | bench cpu %.0f%%",
-				p.T, p.Phase, p.Readers, m.r.cfg.Readers, p.Playing, p.InKbps/1000, p.Drops, p.BenchCPU)
+				p.T, p.Phase, p.Readers, m.r.cfg.Readers+m.r.cfg.WHEPReaders, p.Playing, p.InKbps/1000, p.Drops, p.BenchCPU)
 			if m.r.cfg.Mode() == ModeJoins {
 				line = fmt.Sprintf("\r%6.1fs step %-7s joins started %d, joined %d | bench cpu %.0f%%",
 					p.T, p.Phase, m.r.joinsStarted.Load(), p.Joined, p.BenchCPU)

@@ -147,3 +147,30 @@ func TestNodeJoinRate(t *testing.T) {
 		t.Fatalf("with an impossible limit: %+v", j)
 	}
 }
+
+// TestNodeMixedWHEP: WHEP readers next to RTMP readers in one run; the
+// summary breaks first frame, bitrate and drops down by protocol.
+func TestNodeMixedWHEP(t *testing.T) {
+	cfg := smallRun(startNode(t))
+	cfg.Readers = 2
+	cfg.WHEPReaders = 2
+	rep, err := Run(context.Background(), cfg, testLogger(t), nil)
+	if err != nil {
+		t.Fatalf("%v: %v", err, rep.Errors)
+	}
+	checkReport(t, rep, 4)
+	if rep.Proto != "rtmp+whep" || len(rep.ByProto) != 2 {
+		t.Fatalf("proto %q, by proto %+v", rep.Proto, rep.ByProto)
+	}
+	for _, b := range rep.ByProto {
+		if b.Readers != 2 || b.Playing != 2 || b.Failed != 0 || b.FirstFrame.Count != 2 || b.FirstFrame.P50 <= 0 ||
+			b.Kbps.Count != 2 || b.Kbps.Min <= 0 || b.FramesExpected == 0 || b.Latency.Count == 0 {
+			t.Fatalf("%s: %+v", b.Proto, b)
+		}
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "by protocol") || !strings.Contains(text.String(), "  whep ") {
+		t.Fatalf("summary:\n%s", text.String())
+	}
+}

@@ -81,6 +81,10 @@ type Report struct {
 	Bench    ProcSummary  `json:"bench"`
 	Timeline []TimePoint  `json:"timeline"`
 
+	// ByProto breaks the reader figures down by protocol when readers of
+	// more than one kind ran (Config.WHEPReaders).
+	ByProto []ProtoSummary `json:"by_proto,omitempty"`
+
 	Errors  map[string]int `json:"errors,omitempty"` // "stage: error" -> users
 	Readers []ReaderResult `json:"readers"`
 }
@@ -117,9 +121,31 @@ type ProcSummary struct {
 	LostError string  `json:"lost,omitempty"` // the process vanished during the run
 }
 
+// ProtoSummary is the readers' figures of one protocol.
+type ProtoSummary struct {
+	Proto          string             `json:"proto"`
+	Readers        int                `json:"readers"`
+	Playing        int                `json:"playing"`
+	Failed         int                `json:"failed"`
+	FirstFrame     stats.Summary      `json:"first_frame"`
+	Latency        stats.Summary      `json:"e2e_latency"`
+	Kbps           stats.FloatSummary `json:"reader_kbps"`
+	Drops          int64              `json:"drops"`
+	FramesExpected int64              `json:"frames_expected"`
+}
+
+// protoAcc accumulates one protocol's figures.
+type protoAcc struct {
+	ProtoSummary
+	first stats.Samples
+	lat   stats.Histogram
+	kbps  []float64
+}
+
 // ReaderResult is one reader's outcome.
 type ReaderResult struct {
 	ID           int     `json:"id"`
+	Proto        string  `json:"proto"`
 	UID          uint32  `json:"uid,omitempty"`
 	Playing      bool    `json:"playing"`
 	FirstFrameMS float64 `json:"first_frame_ms,omitempty"`
@@ -139,12 +165,15 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 	rep := &Report{
 		Mode: cfg.Mode(), Proto: cfg.Proto, StartedAt: started, Interrupted: interrupted,
 		DurationS: time.Since(started).Seconds(), RampS: rampEnd.Sub(rampStart).Seconds(), HoldS: stopAt.Sub(rampEnd).Seconds(),
-		Publishers: len(r.pubs), ReadersPlanned: cfg.Readers, ReadersStarted: len(r.readers),
+		Publishers: len(r.pubs), ReadersPlanned: cfg.Readers + cfg.WHEPReaders, ReadersStarted: len(r.readers),
 		Errors: map[string]int{},
 	}
 	rep.Target = cfg.Server
 	if rep.Mode == ModeJoins {
 		rep.Proto = ""
+	}
+	if cfg.WHEPReaders > 0 && cfg.Proto != ProtoWHEP {
+		rep.Proto += "+" + ProtoWHEP
 	}
 	if rep.Mode == ModeMediaOnly {
 		rep.Target = redactQuery(cfg.RTMPURL)
@@ -198,7 +227,14 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 
 	var lat stats.Histogram
 	var kbps []float64
+	byProto := map[string]*protoAcc{}
 	for _, rd := range r.readers {
+		pa := byProto[rd.proto]
+		if pa == nil {
+			pa = &protoAcc{ProtoSummary: ProtoSummary{Proto: rd.proto}}
+			byProto[rd.proto] = pa
+		}
+		pa.Readers++
 		addSig(rd.sigTiming)
 		if rd.subscribe > 0 {
 			subscribe.Add(rd.subscribe)
@@ -207,7 +243,7 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 			connect.Add(rd.connect)
 		}
 		s := rd.sink
-		res := ReaderResult{ID: rd.idx, UID: rd.uid, Playing: s.playing.Load(),
+		res := ReaderResult{ID: rd.idx, Proto: rd.proto, UID: rd.uid, Playing: s.playing.Load(),
 			VideoFrames: s.videoFrames.Load(), AudioFrames: s.audioFrames.Load(), Drops: s.drops.Load(), Bytes: s.bytes.Load()}
 		if rep.Mode == ModeMediaOnly {
 			res.UID = 0
@@ -228,8 +264,14 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 			}
 			if res.Kbps > 0 {
 				kbps = append(kbps, res.Kbps)
+				pa.kbps = append(pa.kbps, res.Kbps)
 			}
 			lat.Merge(&s.latency)
+			pa.Playing++
+			pa.first.Add(s.firstFrame)
+			pa.lat.Merge(&s.latency)
+			pa.Drops += res.Drops
+			pa.FramesExpected += res.VideoFrames - s.unstamped + res.Drops
 			res.LatencyP50MS = float64(s.latency.Percentile(50).Microseconds()) / 1000
 			res.LatencyP99MS = float64(s.latency.Percentile(99).Microseconds()) / 1000
 			rep.Drops.Total += res.Drops
@@ -243,12 +285,20 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		}
 		if rd.err != nil {
 			rep.ReadersFailed++
+			pa.Failed++
 			res.Error = rd.stage + ": " + rd.err.Error()
 			fail(rd.stage, rd.err)
 		} else if res.Playing && !rd.endAt.Before(stopAt) {
 			rep.ReadersSurvived++
 		}
 		rep.Readers = append(rep.Readers, res)
+	}
+	if len(byProto) > 1 {
+		for _, k := range slices.Sorted(maps.Keys(byProto)) {
+			pa := byProto[k]
+			pa.FirstFrame, pa.Latency, pa.Kbps = pa.first.Summary(), pa.lat.Summary(), stats.SummarizeFloats(pa.kbps)
+			rep.ByProto = append(rep.ByProto, pa.ProtoSummary)
+		}
 	}
 	if rep.Drops.FramesExpected > 0 {
 		rep.Drops.Ratio = float64(rep.Drops.Total) / float64(rep.Drops.FramesExpected)
@@ -360,6 +410,13 @@ func (rep *Report) WriteText(w io.Writer) {
 		p("; %d repeated/reordered, %d without stamp", d.Reordered, d.Unstamped)
 	}
 	p("\n")
+	if len(rep.ByProto) > 0 {
+		p("\nby protocol     readers playing failed  first frame p50/p95/p99 ms  latency p50/p99 ms  kbit/s p50 (min)  drops\n")
+		for _, b := range rep.ByProto {
+			p("  %-12s %7d %7d %6d  %8.1f %8.1f %8.1f  %8.1f %8.1f  %8.0f (%4.0f)  %d of %d\n", b.Proto, b.Readers, b.Playing, b.Failed,
+				b.FirstFrame.P50, b.FirstFrame.P95, b.FirstFrame.P99, b.Latency.P50, b.Latency.P99, b.Kbps.P50, b.Kbps.Min, b.Drops, b.FramesExpected)
+		}
+	}
 	if s := rep.Server; s != nil {
 		p("server pid %d: cpu avg %.0f%%, during hold %.0f%%, max %.0f%% (100%% = one core); rss max %.0f MB, end %.0f MB\n",
 			s.PID, s.CPUAvg, s.CPUHold, s.CPUMax, s.RSSMaxMB, s.RSSEndMB)

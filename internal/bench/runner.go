@@ -41,6 +41,7 @@ type pubState struct {
 type readerState struct {
 	idx       int
 	uid       uint32
+	proto     string
 	target    *pubState
 	sink      *sink
 	err       error
@@ -97,7 +98,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 			return nil, err
 		}
 	}
-	if cfg.Proto == ProtoWHEP {
+	if cfg.Proto == ProtoWHEP || cfg.WHEPReaders > 0 {
 		var err error
 		if r.whep, err = newWHEPAPI(); err != nil {
 			return nil, err
@@ -178,7 +179,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	if runErr == nil && !interrupted {
 		mon.setPhase("ramp")
 		tick := time.NewTimer(0)
-		for i := range cfg.Readers {
+		total := cfg.Readers + cfg.WHEPReaders
+		for i := range total {
 			at := rampStart.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
 			tick.Reset(time.Until(at))
 			select {
@@ -189,7 +191,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 			if interrupted {
 				break
 			}
-			rd := &readerState{idx: i, uid: cfg.UIDBase + 100_001 + uint32(i), target: live[i%len(live)], sink: newSink(time.Time{})}
+			proto := cfg.Proto
+			if (i+1)*cfg.WHEPReaders/total > i*cfg.WHEPReaders/total {
+				proto = ProtoWHEP // the WHEP readers, spread evenly over the ramp
+			}
+			rd := &readerState{idx: i, uid: cfg.UIDBase + 100_001 + uint32(i), proto: proto, target: live[i%len(live)], sink: newSink(time.Time{})}
 			r.mu.Lock()
 			r.readers = append(r.readers, rd)
 			r.mu.Unlock()
@@ -319,7 +325,7 @@ func (r *runner) runReader(ctx context.Context, rd *readerState) {
 	defer func() { rd.endAt = time.Now() }()
 	var bearer string
 	switch {
-	case r.cfg.Proto == ProtoWHEP && r.cfg.Mode() == ModeSignalling:
+	case rd.proto == ProtoWHEP && r.cfg.Mode() == ModeSignalling:
 		// Browser-like reader: no gateway session, a token for its own uid.
 		u, err := r.user(rd.target.channel, rd.uid, "audience")
 		if err != nil {
@@ -338,14 +344,14 @@ func (r *runner) runReader(ctx context.Context, rd *readerState) {
 		defer sc.close()
 		rd.stage = "subscribe"
 		sctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		rd.url, rd.subscribe, err = sc.subscribe(sctx, rd.target.uid, r.cfg.Proto == ProtoFLV)
+		rd.url, rd.subscribe, err = sc.subscribe(sctx, rd.target.uid, rd.proto == ProtoFLV)
 		cancel()
 		if err != nil {
 			rd.err = err
 			return
 		}
 	default:
-		switch r.cfg.Proto {
+		switch rd.proto {
 		case ProtoFLV:
 			rd.url = r.cfg.FLVURL
 		case ProtoWHEP:
@@ -356,7 +362,7 @@ func (r *runner) runReader(ctx context.Context, rd *readerState) {
 	}
 	rd.sink.start = time.Now()
 	var err error
-	switch r.cfg.Proto {
+	switch rd.proto {
 	case ProtoFLV:
 		rd.stage = "flv-play"
 		rd.connect, err = readFLV(ctx, r.client, rd.url, r.cfg.Timeout, rd.sink)
