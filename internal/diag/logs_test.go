@@ -307,3 +307,20 @@ func FuzzLogName(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkWriteLog: one SDK-sized upload (2000 lines of 100 bytes) per op;
+// the per-day budget keeps pruning the oldest files.
+func BenchmarkWriteLog(b *testing.B) {
+	s, _ := newStore(b, Config{Dir: b.TempDir(), AppDayBytes: 16 << 20})
+	lines := make([]string, 2000)
+	for i := range lines {
+		lines[i] = strings.Repeat("x", 90) + "\tline " + string(rune('a'+i%26))
+	}
+	b.SetBytes(2000 * 100)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.WriteLog(Upload{App: testApp, Channel: "room", UID: uint32(i), Lines: lines}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
