@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -26,9 +27,13 @@ type JoinStep struct {
 	// request's round trip alone.
 	Join    stats.Summary `json:"join"`
 	JoinRTT stats.Summary `json:"join_rtt"`
-	// ServerCPU: the server's CPU time over the step per second of the
-	// step, in percent of one core (0 without a pid).
+	// Allocation and WSConnect: the first two parts of Join.
+	Allocation stats.Summary `json:"allocation"`
+	WSConnect  stats.Summary `json:"ws_connect"`
+	// ServerCPU and BenchCPU: CPU time over the step per second of the
+	// step, in percent of one core (ServerCPU 0 without a pid).
 	ServerCPU float64 `json:"server_cpu_pct,omitempty"`
+	BenchCPU  float64 `json:"bench_cpu_pct"`
 	// OK: p99 of Join within the limit, at most 1 % failed, and at least
 	// 90 % of the target rate achieved.
 	OK bool `json:"ok"`
@@ -88,7 +93,7 @@ func (r *runner) joinStep(ctx context.Context, rate float64, uid *uint32, step i
 	defer endStep()
 	var wg sync.WaitGroup
 	settled := make(chan struct{}, n) // one token per user whose join ended
-	cpu0 := r.serverCPU()
+	cpu0, self0 := r.serverCPU(), selfCPU()
 	start := time.Now()
 	tick := time.NewTimer(0)
 	defer tick.Stop()
@@ -139,14 +144,17 @@ func (r *runner) joinStep(ctx context.Context, rate float64, uid *uint32, step i
 		case <-settled:
 		}
 	}
-	cpu1 := r.serverCPU()
+	cpu1, self1 := r.serverCPU(), selfCPU()
 	wall := time.Since(start)
 	endStep()
 	wg.Wait()
 	if cpu0 >= 0 && cpu1 >= cpu0 && wall > 0 {
 		st.ServerCPU = 100 * (cpu1 - cpu0).Seconds() / wall.Seconds()
 	}
-	var total, rtt stats.Samples
+	if self0 >= 0 && self1 >= self0 && wall > 0 {
+		st.BenchCPU = 100 * (self1 - self0).Seconds() / wall.Seconds()
+	}
+	var total, rtt, alloc, ws stats.Samples
 	var last time.Time
 	for i := range users[:st.Users] {
 		u := &users[i]
@@ -162,6 +170,8 @@ func (r *runner) joinStep(ctx context.Context, rate float64, uid *uint32, step i
 		st.Joined++
 		total.Add(u.total)
 		rtt.Add(u.t.join)
+		alloc.Add(u.t.alloc)
+		ws.Add(u.t.ws)
 		if u.joinedAt.After(last) {
 			last = u.joinedAt
 		}
@@ -172,6 +182,7 @@ func (r *runner) joinStep(ctx context.Context, rate float64, uid *uint32, step i
 		}
 	}
 	st.Join, st.JoinRTT = total.Summary(), rtt.Summary()
+	st.Allocation, st.WSConnect = alloc.Summary(), ws.Summary()
 	st.OK = !interrupted && st.Users > 0 &&
 		float64(st.Failed) <= joinFailLimit*float64(st.Users) &&
 		st.Join.P99 <= float64(cfg.JoinP99Limit.Microseconds())/1000 &&
@@ -180,6 +191,15 @@ func (r *runner) joinStep(ctx context.Context, rate float64, uid *uint32, step i
 		st.Errors = nil
 	}
 	return st, interrupted
+}
+
+// selfCPU returns the bench's own CPU time so far, or -1.
+func selfCPU() time.Duration {
+	s, err := stats.ReadProc(os.Getpid())
+	if err != nil {
+		return -1
+	}
+	return s.CPU
 }
 
 // serverCPU returns the server's CPU time so far, or -1 without a pid.

@@ -467,8 +467,8 @@ func (rep *Report) writeJoins(w io.Writer) {
 	if rep.Interrupted {
 		p("INTERRUPTED\n")
 	}
-	p("\n%9s %6s %6s %6s %9s %9s %9s %9s %9s %10s  %s\n", "target/s", "users", "joined", "failed", "achieved",
-		"join p50", "join p99", "rtt p50", "rtt p99", "server cpu", "ok")
+	p("\n%9s %6s %6s %6s %9s %9s %9s %9s %9s %9s %9s %10s %10s  %s\n", "target/s", "users", "joined", "failed", "achieved",
+		"join p50", "join p99", "alloc p99", "ws p99", "rtt p50", "rtt p99", "server cpu", "bench cpu", "ok")
 	for _, s := range j.Steps {
 		cpu := "-"
 		if s.ServerCPU > 0 {
@@ -478,10 +478,11 @@ func (rep *Report) writeJoins(w io.Writer) {
 		if !s.OK {
 			ok = "no"
 		}
-		p("%9.0f %6d %6d %6d %9.1f %9.1f %9.1f %9.1f %9.1f %10s  %s\n", s.TargetRate, s.Users, s.Joined, s.Failed,
-			s.AchievedRate, s.Join.P50, s.Join.P99, s.JoinRTT.P50, s.JoinRTT.P99, cpu, ok)
+		p("%9.0f %6d %6d %6d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10s %9.0f%%  %s\n", s.TargetRate, s.Users, s.Joined, s.Failed,
+			s.AchievedRate, s.Join.P50, s.Join.P99, s.Allocation.P99, s.WSConnect.P99, s.JoinRTT.P50, s.JoinRTT.P99, cpu, s.BenchCPU, ok)
 	}
-	p("  (ms) join: user start -> join reply; rtt: join request -> reply. ok: p99 join <= %.0f ms, <= 1%% failed, >= 90%% of the rate\n", j.P99Max)
+	p("  (ms) join: user start -> join reply = allocation + WebSocket open + join rtt (request -> reply); cpu: process cpu time per second\n")
+	p("  ok: p99 join <= %.0f ms, <= 1%% failed, >= 90%% of the rate\n", j.P99Max)
 	if j.MaxRate > 0 {
 		p("maximum join rate within the limit: %.0f joins/s\n", j.MaxRate)
 	} else {
