@@ -155,11 +155,11 @@ async function join() {
       caption(e.uid);
     });
   }
+  // WHEP carries the rotation in every frame (CVO) and the browser turns
+  // the picture itself: the event is only shown here.
   c.on('video-rotation', (e) => {
     log('video-rotation ' + e.uid + ' ' + e.rotation);
     remote(e.uid).rotation = e.rotation;
-    const v = $('tile-' + e.uid) && $('tile-' + e.uid).querySelector('video');
-    if (v) v.style.transform = `rotate(${e.rotation}deg)`;
   });
   c.on('error', (e) => { log('error ' + e.code + ' ' + e.reason); status(`${e.code} ${e.reason}`, true); });
   c.on('token-privilege-will-expire', () => log('token-privilege-will-expire'));
