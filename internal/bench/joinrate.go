@@ -89,6 +89,21 @@ func (r *runner) joinStep(ctx context.Context, rate float64, uid *uint32, step i
 	n := max(1, int(rate*cfg.JoinStep.Seconds()+0.5))
 	st := JoinStep{TargetRate: rate, Users: n, Errors: map[string]int{}}
 	users := make([]joinUser, n)
+	// Tokens are built before the clock starts: building one costs the
+	// bench more CPU than the join costs the server.
+	ids := make([]sigUser, n)
+	for i := range ids {
+		ch := cfg.Channel
+		if cfg.Channels > 1 {
+			ch = fmt.Sprintf("%s-%d", cfg.Channel, i%cfg.Channels)
+		}
+		u, err := r.user(ch, *uid, "audience")
+		*uid++
+		if err != nil {
+			users[i].stage, users[i].err = "token", err
+		}
+		ids[i] = u
+	}
 	stepCtx, endStep := context.WithCancel(context.Background())
 	defer endStep()
 	var wg sync.WaitGroup
@@ -109,19 +124,17 @@ func (r *runner) joinStep(ctx context.Context, rate float64, uid *uint32, step i
 			st.Users = i
 			break
 		}
-		ch := cfg.Channel
-		if cfg.Channels > 1 {
-			ch = fmt.Sprintf("%s-%d", cfg.Channel, i%cfg.Channels)
-		}
 		u := &users[i]
-		id := *uid
-		*uid++
 		r.joinsStarted.Add(1)
+		if u.err != nil {
+			settled <- struct{}{}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			sc, err := r.signal(stepCtx, ch, id, "audience", &u.t, &u.stage)
+			sc, err := r.signalUser(stepCtx, ids[i], &u.t, &u.stage)
 			if err != nil {
 				u.err = err
 				settled <- struct{}{}

@@ -269,6 +269,12 @@ func (r *runner) signal(ctx context.Context, channel string, uid uint32, role st
 		*stage = "token"
 		return nil, err
 	}
+	return r.signalUser(ctx, u, t, stage)
+}
+
+// signalUser runs the allocation, WebSocket and join steps of a user whose
+// token is built.
+func (r *runner) signalUser(ctx context.Context, u sigUser, t *sigTiming, stage *string) (*sigConn, error) {
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	*stage = "allocate"
