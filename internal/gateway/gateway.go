@@ -151,6 +151,10 @@ func drainPush() []byte {
 	return encodeErrorPush(errcode.ServiceLost("node shutting down: rejoin"))
 }
 
+// bodyReadTimeout bounds reading a request body (allocation, log upload), so
+// a client trickling bytes cannot hold a handler.
+const bodyReadTimeout = 30 * time.Second
+
 // maxAPBody bounds the allocation request body (the SDK sends ~400 bytes).
 const maxAPBody = 16 << 10
 
@@ -182,6 +186,7 @@ type apAnswer struct {
 // ServeAllocate answers the SDK's allocation request (miniapp-protocol.md 2):
 // always 200 with a json_body string holding vid and servers, whatever the body.
 func (g *Gateway) ServeAllocate(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAPBody))
 	var req apRequest
 	var inner apInner

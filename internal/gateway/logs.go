@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
@@ -175,6 +176,8 @@ func (g *Gateway) serveLogs(w http.ResponseWriter, r *http.Request) error {
 			g.cfg.LogUploadBurstPerIP, 1/g.cfg.LogUploadRatePerIP))
 	}
 	lim := d.Limits()
+	// A slow body must not hold the handler: the whole upload has this long.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, logBodyLimit(lim)))
 	if err != nil {
 		var mbe *http.MaxBytesError
