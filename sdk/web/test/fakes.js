@@ -104,6 +104,9 @@ export function answerFor(offer) {
   }).join('\r\n') + '\r\n';
 }
 
+// A well-formed (random) DTLS fingerprint: real servers parse it.
+const FINGERPRINT = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) & 255).toString(16).padStart(2, '0').toUpperCase()).join(':');
+
 // Chrome's codec list for video, in Chrome's order: VP8 first.
 const VIDEO = [
   [96, 'VP8/90000', ''], [97, 'rtx/90000', 'apt=96'],
@@ -146,7 +149,7 @@ export function chromeOffer(transceivers) {
     }
     lines.push(`m=${tr.kind} 9 UDP/TLS/RTP/SAVPF ${list.map((c) => c[0]).join(' ')}`);
     lines.push('c=IN IP4 0.0.0.0', 'a=rtcp:9 IN IP4 0.0.0.0', 'a=ice-ufrag:abcd', 'a=ice-pwd:abcdefghijklmnopqrstuvwx',
-      'a=fingerprint:sha-256 00:11', 'a=setup:actpass', `a=mid:${mid}`, `a=${tr.direction}`, 'a=rtcp-mux');
+      'a=fingerprint:sha-256 ' + FINGERPRINT, 'a=setup:actpass', `a=mid:${mid}`, `a=${tr.direction}`, 'a=rtcp-mux');
     for (const [pt, name, fmtp] of list) {
       lines.push(`a=rtpmap:${pt} ${name}`);
       if (tr.kind === 'video' && !name.startsWith('rtx') && !name.startsWith('red') && !name.startsWith('ulpfec')) {
