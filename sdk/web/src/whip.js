@@ -76,7 +76,8 @@ export async function postOffer(fetchFn, url, token, offer, what, timeoutMs) {
 export async function deleteSession(fetchFn, location, token) {
   if (!location) return;
   try {
-    await fetchFn(location, { method: 'DELETE', headers: { Authorization: 'Bearer ' + token } });
+    // keepalive: the DELETE still goes out when the page is being closed
+    await fetchFn(location, { method: 'DELETE', headers: { Authorization: 'Bearer ' + token }, keepalive: true });
   } catch (e) {
     // the server ends sessions of closed PeerConnections by itself
   }
