@@ -4,14 +4,21 @@
 // targets (demuxer.go, amf0.go), and the HTTP-FLV and WebSocket-FLV viewer
 // sessions (server.go, session.go).
 //
-// It reads internal/media and uses internal/token only for authorization
-// types. It must not import internal/rtmp, internal/webrtc or the gateway
+// It reads internal/media (and its flush package) and uses internal/token
+// only for authorization types. It must not import internal/rtmp, internal/webrtc or the gateway
 // (internal/rtmp imports this package for the tag body layout, which RTMP
 // audio/video messages share with FLV).
 //
 // Goroutine model: each viewer is served on its HTTP handler goroutine, which
-// drains its media.Reader and writes each batch of tags at once; the context
-// of the request (cancelled on shutdown or when the hub ends the reader) ends
-// it. Tag bytes of a packet are built once (media.WireFLV slot) and shared by
-// all FLV viewers.
+// writes its first batch (the GOP cache) at once. A viewer on a plain
+// HTTP/1.1 connection (hijacked; one more goroutine reads and discards to
+// notice the viewer leaving) is then lent to the server's flusher
+// (internal/media/flush), one goroutine started with the first such viewer
+// and stopped by Close, which every BatchInterval drains all lent viewers
+// and tries one non-blocking writev (one HTTP chunk) each; a viewer whose
+// socket is full goes back to its goroutine, which finishes the write
+// blocking. WebSocket, TLS and HTTP/2 viewers are written by their goroutine
+// once per BatchInterval. The request's context (cancelled on shutdown or
+// when the hub ends the reader) ends a viewer. Tag bytes of a packet are
+// built once (media.WireFLV slot) and shared by all FLV viewers.
 package flv

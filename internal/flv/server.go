@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -53,6 +55,11 @@ type Server struct {
 	closed   bool
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup
+	// flusher writes the batches of HTTP/1.1 viewers (see session); started
+	// with the first such viewer, stopped by Close. nil when BatchInterval
+	// < 0 or the platform has no non-blocking writev.
+	flusher     *flush.Flusher
+	stopFlusher context.CancelFunc
 }
 
 // NewServer builds a Server.
@@ -81,15 +88,41 @@ const Pattern = "GET /live/{stream}"
 // Register adds the server's route to mux.
 func (s *Server) Register(mux *http.ServeMux) { mux.Handle(Pattern, s) }
 
-// Close ends every session and waits for them. Idempotent.
+// Close ends every session and the flusher, and waits for them. Idempotent.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
 	for ss := range s.sessions {
 		ss.cancel()
 	}
+	if s.stopFlusher != nil {
+		s.stopFlusher()
+	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// lendTarget returns the flusher, starting it on first use, or nil when
+// viewers are written by their own goroutines.
+func (s *Server) lendTarget() *flush.Flusher {
+	if s.cfg.BatchInterval <= 0 || !flush.Supported {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	if s.flusher == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.flusher, s.stopFlusher = flush.New(s.cfg.BatchInterval), cancel
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.flusher.Run(ctx)
+		}()
+	}
+	return s.flusher
 }
 
 // ServeHTTP implements http.Handler.
@@ -133,10 +166,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
-	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, OnClose: func(error) {
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, OnClose: func(reason error) {
 		// Once writing, a blocked write must be interrupted; before that the
 		// session learns the reason from Next and still answers the viewer.
 		if ss.writing.Load() {
+			ss.kill(reason)
 			cancel()
 		}
 	}})
@@ -190,12 +224,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// still write the chunked terminator with a fresh deadline.
 		stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 		defer stop()
-		out = &rawSink{nc: nc, timeout: s.cfg.WriteTimeout}
+		rs := &rawSink{nc: nc, timeout: s.cfg.WriteTimeout}
+		out = rs
+		if tc, ok := nc.(syscall.Conn); ok {
+			if raw, err := tc.SyscallConn(); err == nil {
+				if fl := s.lendTarget(); fl != nil {
+					ss.raw, ss.fl, ss.raws, ss.handback = raw, fl, rs, make(chan struct{}, 1)
+				}
+			}
+		}
 	} else {
 		out = &httpSink{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
 	}
 	ss.log.Info("flv viewer opened", "viewer", grant.Viewer)
-	err = ss.run(ctx, out)
+	err = ss.reason(ss.run(ctx, out))
 	out.end(err)
 	ss.log.Info("flv viewer closed", "reason", closeReason(err), "drops", rd.Drops())
 }
@@ -327,7 +369,10 @@ func (s *rawSink) start() error {
 	return nil // sent with the first batch
 }
 
-func (s *rawSink) write(bufs [][]byte) error {
+// frame wraps bufs in one HTTP chunk (after the response head, the first
+// time): the chunk size line, bufs, CRLF. The result is valid until the next
+// frame.
+func (s *rawSink) frame(bufs [][]byte) [][]byte {
 	n := 0
 	for _, b := range bufs {
 		n += len(b)
@@ -335,17 +380,29 @@ func (s *rawSink) write(bufs [][]byte) error {
 	s.line = strconv.AppendInt(s.line, int64(n), 16)
 	s.line = append(s.line, crlf...)
 	s.bufs = append(append(append(s.bufs[:0], s.line), bufs...), crlf)
+	s.line = s.line[:0]
+	return s.bufs
+}
+
+func (s *rawSink) write(bufs [][]byte) error { return s.writeRaw(s.frame(bufs)) }
+
+// writeRaw writes framed bytes, blocking, with a deadline.
+func (s *rawSink) writeRaw(bufs [][]byte) error {
 	if now := time.Now(); now.Add(s.timeout).Sub(s.deadline) > time.Second {
 		s.deadline = now.Add(s.timeout)
 		_ = s.nc.SetWriteDeadline(s.deadline)
 	}
-	nb := net.Buffers(s.bufs)
-	_, err := nb.WriteTo(s.nc)
-	s.line = s.line[:0]
-	if err != nil {
+	nb := net.Buffers(bufs)
+	if _, err := nb.WriteTo(s.nc); err != nil {
 		return fmt.Errorf("flv: write: %w", err)
 	}
 	return nil
+}
+
+// clearDeadline removes the write deadline before the flusher takes over.
+func (s *rawSink) clearDeadline() {
+	s.deadline = time.Time{}
+	_ = s.nc.SetWriteDeadline(time.Time{})
 }
 
 // fail writes a whole error response (the viewer is still waiting for one).

@@ -29,6 +29,11 @@ type flvEnv struct {
 
 func newFLVEnv(t *testing.T, cfg media.Config) *flvEnv {
 	t.Helper()
+	return newFLVEnvWith(t, cfg, Config{})
+}
+
+func newFLVEnvWith(t *testing.T, cfg media.Config, fcfg Config) *flvEnv {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.NewMemory()
 	app, _ := store.NewApp("flv", time.Now())
@@ -38,7 +43,7 @@ func newFLVEnv(t *testing.T, cfg media.Config) *flvEnv {
 		t.Fatal(err)
 	}
 	signer := token.NewURLSigner([]byte("secret"))
-	s, err := NewServer(Config{}, hub, &token.MediaAuthorizer{Signer: signer, Apps: st}, log)
+	s, err := NewServer(fcfg, hub, &token.MediaAuthorizer{Signer: signer, Apps: st}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

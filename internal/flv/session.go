@@ -3,14 +3,27 @@ package flv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/media/flush"
 )
 
 // session is one FLV viewer: it drains its reader and writes tag batches.
+//
+// Two ways to write, as for RTMP viewers: the viewer's own goroutine writes
+// a batch blocking (the first one, which is the GOP cache, and the rest of
+// one the socket did not take); otherwise a viewer on a hijacked HTTP/1.1
+// connection is lent to the server's flusher, which every BatchInterval
+// drains it and tries one non-blocking writev. WebSocket and HTTP/2 viewers
+// are written by their goroutine once per BatchInterval. The fields below the
+// line belong to the flusher while the viewer is lent, to its goroutine
+// otherwise.
 type session struct {
 	srv    *Server
 	cancel context.CancelFunc
@@ -18,80 +31,151 @@ type session struct {
 	rd     *media.Reader
 	// writing is set once the response started (see OnClose in ServeHTTP).
 	writing atomic.Bool
+
+	killMu sync.Mutex
+	killed error // the hub's reason for ending the reader (OnClose)
+
+	raw      syscall.RawConn // non-nil: lent to fl between blocking writes
+	fl       *flush.Flusher
+	raws     *rawSink
+	handback chan struct{}
+
+	// ---- owned by the flusher or the viewer goroutine (see above)
+	batch    []*media.Packet
+	bufs     [][]byte
+	scratch  []byte
+	started  bool
+	last     [2]*media.Track
+	pending  [][]byte // the unwritten rest of a batch (raw bytes, framed)
+	werr     error    // why the flusher handed the viewer back, if it failed
+	drops    uint64   // drops already reported
+	dropsLog time.Time
+}
+
+// kill records the hub's reason for ending the reader.
+func (ss *session) kill(reason error) {
+	ss.killMu.Lock()
+	ss.killed = reason
+	ss.killMu.Unlock()
+}
+
+// reason is the hub's reason if it ended the reader, else err.
+func (ss *session) reason(err error) error {
+	ss.killMu.Lock()
+	defer ss.killMu.Unlock()
+	if ss.killed != nil {
+		return ss.killed
+	}
+	return err
+}
+
+// prepare turns a batch into tag buffers: the FLV header, metadata and
+// sequence headers first, a sequence header again when a track changes, and
+// the packets' shared tags.
+func (ss *session) prepare(batch []*media.Packet) [][]byte {
+	bufs := ss.bufs[:0]
+	scratch := ss.scratch[:0]
+	if !ss.started {
+		ss.started = true
+		video, audio := ss.rd.Tracks()
+		ts := Timestamp(batch[0].DTS)
+		scratch = append(scratch, Header(video != nil, audio != nil)...)
+		scratch = AppendTag(scratch, TagScript, ts, MetaData(video, audio))
+		for _, t := range []*media.Track{video, audio} {
+			if t == nil {
+				continue
+			}
+			if body := CachedSequenceHeader(t); body != nil {
+				scratch = AppendTag(scratch, TagType(t.Kind()), ts, body)
+			}
+			ss.last[t.Kind()] = t
+		}
+		bufs = append(bufs, scratch)
+	}
+	for _, p := range batch {
+		if k := p.Kind(); ss.last[k] != p.Track {
+			ss.last[k] = p.Track
+			if body := CachedSequenceHeader(p.Track); body != nil {
+				// Its own allocation: scratch may already be referenced by bufs.
+				bufs = append(bufs, AppendTag(nil, TagType(k), Timestamp(p.DTS), body))
+			}
+		}
+		bufs = append(bufs, PacketTag(p)...)
+	}
+	ss.bufs, ss.scratch = bufs, scratch
+	return bufs
+}
+
+// reportDrops logs, at most once a second, how many packets the viewer
+// skipped because it fell behind.
+func (ss *session) reportDrops(now time.Time) {
+	if now.Sub(ss.dropsLog) < time.Second {
+		return
+	}
+	if d := ss.rd.Drops(); d != ss.drops {
+		ss.log.Info("flv viewer too slow, skipped packets", "skipped", d-ss.drops, "total", d)
+		ss.drops, ss.dropsLog = d, now
+	}
 }
 
 // run writes the stream until the reader ends, the viewer goes away or ctx
 // is cancelled. The returned error is the close reason.
 func (ss *session) run(ctx context.Context, out sink) error {
-	var (
-		batch   []*media.Packet
-		bufs    [][]byte
-		scratch []byte
-		started bool
-		last    [2]*media.Track
-		err     error
-		timer   *time.Timer
-
-		drops    uint64 // drops already reported
-		dropsLog time.Time
-	)
+	var timer *time.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
 	for {
-		batch, err = ss.rd.Next(ctx, batch[:0])
-		if len(batch) == 0 {
-			if !started && err != nil && !errors.Is(err, context.Canceled) {
-				out.fail(err)
-			}
-			return err
-		}
-		bufs = bufs[:0]
-		scratch = scratch[:0]
-		if !started {
-			started = true
-			ss.writing.Store(true)
-			if err := out.start(); err != nil {
+		// The viewer goroutine's turn: one blocking write (waiting for the
+		// first packets of a held viewer, or for room after a full socket).
+		if len(ss.pending) > 0 {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
-			video, audio := ss.rd.Tracks()
-			ts := Timestamp(batch[0].DTS)
-			scratch = append(scratch, Header(video != nil, audio != nil)...)
-			scratch = AppendTag(scratch, TagScript, ts, MetaData(video, audio))
-			for _, t := range []*media.Track{video, audio} {
-				if t == nil {
-					continue
-				}
-				if body := CachedSequenceHeader(t); body != nil {
-					scratch = AppendTag(scratch, TagType(t.Kind()), ts, body)
-				}
-				last[t.Kind()] = t
+			if err := ss.raws.writeRaw(ss.pending); err != nil {
+				return err
 			}
-			bufs = append(bufs, scratch)
-		}
-		for _, p := range batch {
-			if k := p.Kind(); last[k] != p.Track {
-				last[k] = p.Track
-				if body := CachedSequenceHeader(p.Track); body != nil {
-					// Its own allocation: scratch may already be referenced by bufs.
-					bufs = append(bufs, AppendTag(nil, TagType(k), Timestamp(p.DTS), body))
+			clear(ss.pending)
+			ss.pending = ss.pending[:0]
+		} else {
+			var err error
+			ss.batch, err = ss.rd.Next(ctx, ss.batch[:0])
+			if len(ss.batch) == 0 {
+				if !ss.started && err != nil && !errors.Is(err, context.Canceled) {
+					out.fail(err)
+				}
+				return err
+			}
+			if !ss.started {
+				ss.writing.Store(true)
+				if err := out.start(); err != nil {
+					return err
 				}
 			}
-			bufs = append(bufs, PacketTag(p)...)
-		}
-		clear(batch)
-		if err := out.write(bufs); err != nil {
-			return err
-		}
-		// Skipped packets are logged at most once a second.
-		if now := time.Now(); now.Sub(dropsLog) >= time.Second {
-			if d := ss.rd.Drops(); d != drops {
-				ss.log.Info("flv viewer too slow, skipped packets", "skipped", d-drops, "total", d)
-				drops, dropsLog = d, now
+			bufs := ss.prepare(ss.batch)
+			clear(ss.batch)
+			if err := out.write(bufs); err != nil {
+				return err
 			}
+			ss.reportDrops(time.Now())
 		}
+		if ss.fl != nil {
+			// Then the flusher's, until the socket is full or the reader
+			// ends. It writes only when the socket has room, so it needs no
+			// deadline; a stale one would fail its writes.
+			ss.raws.clearDeadline()
+			if err := ss.fl.Lend(ctx, ss, ss.handback); err != nil {
+				return err
+			}
+			if ss.werr != nil {
+				return ss.werr
+			}
+			continue
+		}
+		// No flusher: let packets gather for a moment before the next write,
+		// so that a viewer costs one syscall per interval rather than per frame.
 		if iv := ss.srv.cfg.BatchInterval; iv > 0 {
 			if timer == nil {
 				timer = time.NewTimer(iv)
@@ -105,4 +189,34 @@ func (ss *session) run(ctx context.Context, out sink) error {
 			}
 		}
 	}
+}
+
+// Flush is the flusher's turn for this viewer (flush.Viewer): drain the
+// queue and try one non-blocking writev of one chunk. It reports whether the
+// viewer stays with the flusher; if not, the viewer goroutine takes over
+// (pending or werr set).
+func (ss *session) Flush(now time.Time) bool {
+	var err error
+	ss.batch, err = ss.rd.TryNext(ss.batch[:0])
+	if len(ss.batch) == 0 {
+		if err != nil {
+			ss.werr = err
+			return false
+		}
+		return true
+	}
+	bufs := ss.raws.frame(ss.prepare(ss.batch))
+	clear(ss.batch)
+	rest, err := flush.Try(ss.raw, bufs)
+	if err != nil {
+		ss.werr = fmt.Errorf("flv: write: %w", err)
+		return false
+	}
+	ss.reportDrops(now)
+	if len(rest) == 0 {
+		return true
+	}
+	// The socket is full: the viewer goroutine writes the rest, blocking.
+	ss.pending = append(ss.pending[:0], rest...)
+	return false
 }
