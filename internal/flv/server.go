@@ -425,3 +425,6 @@ func (s *rawSink) end(err error) {
 		_, _ = s.nc.Write([]byte("0\r\n\r\n"))
 	}
 }
+
+// Config returns the effective configuration (defaults applied).
+func (s *Server) Config() Config { return s.cfg }

@@ -49,11 +49,12 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		return n.channels.MayPublish(app, ch, uint32(u))
 	}
 	auth := n.auth
-	rs, err := rtmp.NewServer(rtmp.Config{WriteTimeout: mc.WriteTimeout}, hub, auth, gate, n.log)
+	// Zero durations mean the component's default.
+	rs, err := rtmp.NewServer(rtmpConfig(cfg), hub, auth, gate, n.log)
 	if err != nil {
 		return fmt.Errorf("node: rtmp: %w", err)
 	}
-	fs, err := flv.NewServer(flv.Config{WriteTimeout: mc.WriteTimeout}, hub, auth, n.log)
+	fs, err := flv.NewServer(flvConfig(cfg), hub, auth, n.log)
 	if err != nil {
 		return fmt.Errorf("node: flv: %w", err)
 	}
@@ -98,6 +99,21 @@ func (n *Node) wireMedia(cfg config.Config) error {
 			return nil
 		}})
 	return nil
+}
+
+// rtmpConfig maps the node configuration onto the RTMP server's.
+func rtmpConfig(cfg config.Config) rtmp.Config {
+	return rtmp.Config{
+		HandshakeTimeout: cfg.RTMP.HandshakeTimeout,
+		ReadTimeout:      cfg.RTMP.ReadTimeout,
+		WriteTimeout:     cfg.Media.WriteTimeout,
+		BatchInterval:    cfg.Media.BatchInterval,
+	}
+}
+
+// flvConfig maps the node configuration onto the FLV server's.
+func flvConfig(cfg config.Config) flv.Config {
+	return flv.Config{WriteTimeout: cfg.Media.WriteTimeout, BatchInterval: cfg.Media.BatchInterval}
 }
 
 // RTMPAddr is the address the RTMP listener is bound to.

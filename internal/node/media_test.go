@@ -1,0 +1,56 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/rtmp"
+	"github.com/minirtc/minirtc/internal/store"
+)
+
+// TestMediaConfigMapping: the rtmp and media keys reach the RTMP and FLV
+// servers; zero values leave the components' defaults.
+func TestMediaConfigMapping(t *testing.T) {
+	for _, c := range []struct {
+		name                       string
+		handshake, read, write, iv time.Duration
+		wantRTMP                   rtmp.Config
+		wantFLV                    flv.Config
+	}{
+		{"set", 3 * time.Second, 4 * time.Second, 5 * time.Second, 40 * time.Millisecond,
+			rtmp.Config{HandshakeTimeout: 3 * time.Second, ReadTimeout: 4 * time.Second, WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond},
+			flv.Config{WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond}},
+		{"defaults", 0, 0, 0, 0,
+			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: rtmp.DefaultBatchInterval},
+			flv.Config{WriteTimeout: flv.DefaultWriteTimeout, BatchInterval: flv.DefaultBatchInterval}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.RTMP.HandshakeTimeout, cfg.RTMP.ReadTimeout = c.handshake, c.read
+			cfg.Media.WriteTimeout, cfg.Media.BatchInterval = c.write, c.iv
+			n, err := NewWithStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.NewMemory())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- n.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("run: %v", err)
+				}
+			}()
+			if got := n.media.rtmp.Config(); got != c.wantRTMP {
+				t.Errorf("rtmp config %+v, want %+v", got, c.wantRTMP)
+			}
+			if got := n.media.flv.Config(); got != c.wantFLV {
+				t.Errorf("flv config %+v, want %+v", got, c.wantFLV)
+			}
+		})
+	}
+}
