@@ -44,6 +44,9 @@ func readRTMP(ctx context.Context, raw string, timeout time.Duration, s *sink) (
 		now := time.Now()
 		if now.Sub(lastDeadline) >= deadlineEvery {
 			if err := nc.SetReadDeadline(now.Add(timeout)); err != nil {
+				if ctx.Err() != nil {
+					return connected, nil // the bench closed it
+				}
 				return connected, fmt.Errorf("rtmp play: %w", err)
 			}
 			lastDeadline = now

@@ -328,7 +328,14 @@ func (r *runner) runPublisher(ctx context.Context, p *pubState) {
 }
 
 func (r *runner) runReader(ctx context.Context, rd *readerState) {
-	defer func() { rd.endAt = time.Now() }()
+	defer func() {
+		rd.endAt = time.Now()
+		// The bench stopping a reader ends it cleanly, whatever error the
+		// closed connection produced on its way out.
+		if rd.err != nil && ctx.Err() != nil {
+			rd.err = nil
+		}
+	}()
 	var bearer string
 	switch {
 	case rd.proto == ProtoWHEP && r.cfg.Mode() == ModeSignalling:
