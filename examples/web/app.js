@@ -15,6 +15,8 @@ const demo = {
   sdkVersion: SDK_VERSION,
   joined: false,
   published: false,
+  /** the codec the browser sends video with, from its stats (video/H264) */
+  sentVideoCodec: '',
   uid: /** @type {number | null} */ (null),
   /** @type {Record<string, Remote>} */
   remotes: {},
@@ -116,6 +118,16 @@ function drop(uid) {
 
 async function pollStats() {
   if (!client) return;
+  if (demo.published) {
+    const own = await client.getStats().catch(() => null);
+    if (own) {
+      own.forEach((s) => {
+        if (s.type === 'outbound-rtp' && s.kind === 'video' && s.codecId && own.get(s.codecId)) {
+          demo.sentVideoCodec = own.get(s.codecId).mimeType;
+        }
+      });
+    }
+  }
   for (const key of Object.keys(demo.remotes)) {
     const uid = Number(key);
     const stats = await client.getStats(uid).catch(() => null);

@@ -25,12 +25,13 @@ import (
 // TestWebDemo: the /demo/ page (the web SDK) in headless Chromium with a
 // fake camera and microphone joins a channel next to a mini program (a
 // gateway WebSocket client whose live-pusher is ffmpeg over RTMP). The page
-// must join, publish over WHIP as its joined uid, get stream-added for the
-// mini program and decode its video and audio over WHEP; the mini program
-// must get stream-added for the browser, and ffmpeg must decode the
-// browser's stream from the RTMP URL the gateway hands out. Then the page's
-// mute button reaches the mini program as audio-mute and its leave button
-// as stream-removed. The whole test (server included) runs in a network
+// must join, publish H.264 over WHIP as its joined uid, get stream-added for
+// the mini program and decode its video and audio over WHEP; the mini
+// program must get stream-added for the browser, and ffmpeg must decode the
+// browser's stream from the RTMP URL the gateway hands out. A second page
+// then joins: the two browsers decode each other. Finally the first page's
+// mute button reaches the others as audio-mute and its leave button as
+// stream-removed. The whole test (server included) runs in a network
 // namespace with only loopback: it re-executes itself under `unshare -n`.
 func TestWebDemo(t *testing.T) {
 	if os.Getenv(netnsEnv) != "1" {
@@ -59,12 +60,13 @@ func TestWebDemo(t *testing.T) {
 
 // demoPage is window.demo on the demo page (examples/web/app.js).
 type demoPage struct {
-	Joined    bool     `json:"joined"`
-	Published bool     `json:"published"`
-	UID       uint32   `json:"uid"`
-	Events    []string `json:"events"`
-	Error     string   `json:"error"`
-	Remotes   map[string]struct {
+	Joined         bool     `json:"joined"`
+	Published      bool     `json:"published"`
+	SentVideoCodec string   `json:"sentVideoCodec"`
+	UID            uint32   `json:"uid"`
+	Events         []string `json:"events"`
+	Error          string   `json:"error"`
+	Remotes        map[string]struct {
 		FramesDecoded    int     `json:"framesDecoded"`
 		TotalAudioEnergy float64 `json:"totalAudioEnergy"`
 	} `json:"remotes"`
@@ -74,7 +76,7 @@ func webDemoTest(t *testing.T) {
 	e := newNodeEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Second)
 	defer cancel()
-	const browserUID, miniUID = 5, 6
+	const browserUID, miniUID, secondUID = 5, 6, 7
 
 	// The mini program joins as a broadcaster, publishes and pushes with ffmpeg.
 	mp := dialMiniProgram(ctx, t, "ws://"+e.n.HTTPAddr()+"/api")
@@ -92,21 +94,24 @@ func webDemoTest(t *testing.T) {
 	waitLive(t, e.n.Media(), mediaKey(e.app.ID, fmt.Sprint(miniUID)))
 
 	// The browser opens the demo page with everything in the query.
-	q := url.Values{"appId": {e.app.ID}, "channel": {"room"}, "uid": {fmt.Sprint(browserUID)},
-		"token": {e.token("room", fmt.Sprint(browserUID), token.RolePublisher)}, "autojoin": {"1"}, "video": {"320x240"}}
-	cdp := openDemo(ctx, t, "http://"+e.n.HTTPAddr()+"/demo/?"+q.Encode())
-	var st demoPage
-	wait := func(what string, cond func(demoPage) bool) {
+	demoURL := func(uid int) string {
+		q := url.Values{"appId": {e.app.ID}, "channel": {"room"}, "uid": {fmt.Sprint(uid)},
+			"token": {e.token("room", fmt.Sprint(uid), token.RolePublisher)}, "autojoin": {"1"}, "video": {"320x240"}}
+		return "http://" + e.n.HTTPAddr() + "/demo/?" + q.Encode()
+	}
+	page, host := openDemo(ctx, t, demoURL(browserUID))
+	wait := func(d *devtools, what string, cond func(demoPage) bool) demoPage {
 		t.Helper()
+		var st demoPage
 		for {
-			if err := cdp.eval(ctx, "JSON.stringify(window.demo || {})", &st); err != nil {
+			if err := d.eval(ctx, "JSON.stringify(window.demo || {})", &st); err != nil {
 				t.Fatalf("reading the page state: %v", err)
 			}
 			if st.Error != "" {
 				t.Fatalf("page error while waiting for %s: %s (events %q)", what, st.Error, st.Events)
 			}
 			if cond(st) {
-				return
+				return st
 			}
 			select {
 			case <-ctx.Done():
@@ -115,9 +120,11 @@ func webDemoTest(t *testing.T) {
 			}
 		}
 	}
-	wait("the page to join and publish", func(s demoPage) bool { return s.Joined && s.Published })
-	if st.UID != browserUID {
-		t.Fatalf("the page joined as %d, want %d", st.UID, browserUID)
+	st := wait(page, "the page to join and publish H.264", func(s demoPage) bool {
+		return s.Joined && s.Published && s.SentVideoCodec != ""
+	})
+	if st.UID != browserUID || !strings.EqualFold(st.SentVideoCodec, "video/H264") {
+		t.Fatalf("the page joined as %d and sends video as %q, want %d and video/H264", st.UID, st.SentVideoCodec, browserUID)
 	}
 	if m, ok := e.n.Channels().Member(e.app.ID, "room", browserUID); !ok || !m.Publishing {
 		t.Fatalf("the browser is not a publishing member: %+v", m)
@@ -143,24 +150,42 @@ func webDemoTest(t *testing.T) {
 	}
 
 	// The page decodes the mini program's video and audio (WHEP).
-	key := fmt.Sprint(miniUID)
-	wait("remote video frames and audio energy", func(s demoPage) bool {
-		r, ok := s.Remotes[key]
-		return ok && r.FramesDecoded > 0 && r.TotalAudioEnergy > 0
-	})
+	decoded := func(uid int) func(demoPage) bool {
+		return func(s demoPage) bool {
+			r, ok := s.Remotes[fmt.Sprint(uid)]
+			return ok && r.FramesDecoded > 0 && r.TotalAudioEnergy > 0
+		}
+	}
+	st = wait(page, "the mini program's video frames and audio energy", decoded(miniUID))
+	r := st.Remotes[fmt.Sprint(miniUID)]
 	t.Logf("web demo: page decoded %d frames, audio energy %.4f of the mini program; ffmpeg decoded %d frames, %d samples of the browser over RTMP",
-		st.Remotes[key].FramesDecoded, st.Remotes[key].TotalAudioEnergy, frames, len(pcm))
+		r.FramesDecoded, r.TotalAudioEnergy, frames, len(pcm))
 
-	// The mute button and the leave button reach the mini program.
-	if err := cdp.eval(ctx, "document.getElementById('mute-audio').click(), true", nil); err != nil {
+	// A second browser joins: both pages play each other, the second one
+	// the mini program too.
+	second := openTab(ctx, t, host, demoURL(secondUID))
+	wait(second, "the second page to join and publish", func(s demoPage) bool { return s.Joined && s.Published })
+	st2 := wait(second, "the second page to decode both others", func(s demoPage) bool { return decoded(browserUID)(s) && decoded(miniUID)(s) })
+	st = wait(page, "the first page to decode the second", decoded(secondUID))
+	t.Logf("web demo: browser %d decoded %d frames of browser %d, browser %d decoded %d frames of browser %d",
+		browserUID, st.Remotes[fmt.Sprint(secondUID)].FramesDecoded, secondUID,
+		secondUID, st2.Remotes[fmt.Sprint(browserUID)].FramesDecoded, browserUID)
+
+	// The mute button and the leave button reach the mini program and the other page.
+	if err := page.eval(ctx, "document.getElementById('mute-audio').click(), true", nil); err != nil {
 		t.Fatal(err)
 	}
 	mp.waitPush(t, "audio-mute", browserUID, func(p map[string]any) bool { return p["mute"] == true })
-	if err := cdp.eval(ctx, "document.getElementById('leave').click(), true", nil); err != nil {
+	wait(second, "mute-audio at the second page", func(s demoPage) bool { return contains(s.Events, fmt.Sprintf("mute-audio %d", browserUID)) })
+	if err := page.eval(ctx, "document.getElementById('leave').click(), true", nil); err != nil {
 		t.Fatal(err)
 	}
 	mp.waitPush(t, "stream-removed", browserUID, nil)
-	wait("the page to leave", func(s demoPage) bool { return !s.Joined })
+	wait(page, "the page to leave", func(s demoPage) bool { return !s.Joined })
+	wait(second, "stream-removed at the second page", func(s demoPage) bool {
+		_, playing := s.Remotes[fmt.Sprint(browserUID)]
+		return contains(s.Events, fmt.Sprintf("stream-removed %d", browserUID)) && !playing
+	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if _, ok := e.n.Channels().Member(e.app.ID, "room", browserUID); !ok {
 			break
@@ -344,8 +369,9 @@ type devtools struct {
 }
 
 // openDemo starts headless Chromium (fake devices, autoplay allowed) on page
-// and connects to its page target. Chromium ends with the test.
-func openDemo(ctx context.Context, t *testing.T, page string) *devtools {
+// and connects to its page target; host is the DevTools HTTP address.
+// Chromium ends with the test.
+func openDemo(ctx context.Context, t *testing.T, page string) (d *devtools, host string) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, demoChromium(t),
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -415,6 +441,32 @@ func openDemo(ctx context.Context, t *testing.T, page string) *devtools {
 			}
 		}
 	}
+	return dialDevtools(ctx, t, target), u.Host
+}
+
+// openTab opens page in a new tab of the Chromium at host.
+func openTab(ctx context.Context, t *testing.T, host, page string) *devtools {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+host+"/json/new?"+url.QueryEscape(page), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("DevTools new tab: %v", err)
+	}
+	defer resp.Body.Close()
+	var tg struct {
+		WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tg); err != nil || tg.WebSocketDebuggerURL == "" {
+		t.Fatalf("DevTools new tab: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return dialDevtools(ctx, t, tg.WebSocketDebuggerURL)
+}
+
+func dialDevtools(ctx context.Context, t *testing.T, target string) *devtools {
+	t.Helper()
 	c, _, err := websocket.Dial(ctx, target, nil)
 	if err != nil {
 		t.Fatal(err)
