@@ -1,8 +1,10 @@
 package media
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,12 +90,23 @@ type Observer interface {
 	MediaStopped(key Key, reason error)
 }
 
-// Stats are hub-wide counters.
+// Stats are hub-wide counters (for metrics). Drops only grows.
 type Stats struct {
 	Streams    int
 	Publishers int
 	Readers    int
 	Drops      uint64 // packets readers skipped because they fell behind
+}
+
+// StreamStats describe one stream (for metrics). Drops counts the packets
+// its readers skipped since the stream began, readers that left included;
+// it goes away with the stream (the hub's Stats.Drops keeps the total).
+type StreamStats struct {
+	Key     Key
+	Live    bool // the publisher is sending (false while held or paused)
+	Paused  bool // the publisher is gone, within its grace period
+	Readers int
+	Drops   uint64
 }
 
 // Hub owns the streams of a node. It is safe for concurrent use.
@@ -146,6 +159,28 @@ func (h *Hub) Stats() Stats {
 		Readers:    int(h.readers.Load()),
 		Drops:      h.drops.Load(),
 	}
+}
+
+// StreamStats returns the current streams' figures, ordered by key.
+func (h *Hub) StreamStats() []StreamStats {
+	h.mu.Lock()
+	ss := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		ss = append(ss, s)
+	}
+	h.mu.Unlock()
+	out := make([]StreamStats, 0, len(ss))
+	for _, s := range ss {
+		s.mu.Lock()
+		if !s.ended {
+			out = append(out, StreamStats{Key: s.key, Live: s.live, Paused: s.paused, Readers: len(s.readers), Drops: s.drops.Load()})
+		}
+		s.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b StreamStats) int {
+		return cmp.Or(cmp.Compare(a.Key.AppID, b.Key.AppID), cmp.Compare(a.Key.Channel, b.Key.Channel), cmp.Compare(a.Key.UID, b.Key.UID))
+	})
+	return out
 }
 
 // stream returns the stream for key, creating it when create is set.

@@ -497,3 +497,39 @@ func TestKeyframeRequester(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamStats: per-stream figures, drops counted per stream (also for a
+// reader that left) and adding up to the hub's total.
+func TestStreamStats(t *testing.T) {
+	h := newTestHub(t, Config{QueueSize: 4, Grace: time.Hour}, nil)
+	k1, k2 := Key{AppID: "app", Channel: "room", UID: "1"}, Key{AppID: "app", Channel: "room", UID: "2"}
+	p1, _ := h.Publish(k1, nil)
+	p2, _ := h.Publish(k2, nil)
+	slow, _ := h.Subscribe(k1, SubscribeOptions{})
+	fast, _ := h.Subscribe(k2, SubscribeOptions{})
+	_, _ = h.Subscribe(k2, SubscribeOptions{}) // held until k2's publisher is live; never reads
+	for i := range 20 {
+		_ = p1.Write(vpkt(i*40, i%10 == 0))
+	}
+	_ = p2.Write(vpkt(0, true))
+	drain(t, fast)
+	slow.Close()
+	p2.Close(nil)
+
+	got := h.StreamStats()
+	want := []StreamStats{
+		{Key: k1, Live: true, Readers: 0, Drops: 16},
+		{Key: k2, Paused: true, Readers: 2, Drops: 0},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("stream stats %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("stream %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if s := h.Stats(); s.Drops != 16 || s.Readers != 2 || s.Streams != 2 || s.Publishers != 1 {
+		t.Errorf("hub stats %+v", s)
+	}
+}

@@ -85,6 +85,7 @@ func (r *Reader) overflow(hasVideo bool) {
 
 func (r *Reader) drop() {
 	r.drops.Add(1)
+	r.stream.drops.Add(1)
 	r.stream.hub.drops.Add(1)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
@@ -64,6 +65,8 @@ type Stream struct {
 	frameGap       [2]time.Duration
 
 	lastKeyframeReq time.Time // last call of the publisher's keyframe requester
+
+	drops atomic.Uint64 // packets its readers skipped (StreamStats)
 }
 
 func newStream(h *Hub, key Key) *Stream {
