@@ -223,15 +223,19 @@ export class Client {
         onClosed: (info) => { if (this._session === session) this._onClosed(info); }
       }
     });
-    if (this._session) this._session.close();
-    this._session = session;
-    this._join = { key, channel, uid: uidStr };
-    this._resetMedia();
     if (typeof this._rt.WebSocket !== 'function' || typeof this._rt.fetch !== 'function') {
-      this._session = null;
       throw badRequest('this browser has no WebSocket or fetch()');
     }
-    const joining = session.start().then((u) => {
+    if (this._session) this._session.close();
+    this._session = session;
+    // A join after a lost connection (904) starts over: the old WHIP/WHEP
+    // sessions end first (DELETE with the old token).
+    const cleanup = this._closeAllMedia();
+    const joining = cleanup.then(() => {
+      this._join = { key, channel, uid: uidStr };
+      this._resetMedia();
+      return session.start();
+    }).then((u) => {
       this._uid = u;
       return u;
     });

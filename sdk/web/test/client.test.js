@@ -334,3 +334,25 @@ test('subscribe gives up with 432 after subscribeTimeout; unsubscribe during the
   await c.leave();
   await c2.leave();
 });
+
+test('join again after a lost socket ends the old WHIP/WHEP sessions first', async (t) => {
+  const srv = await startFakeServer();
+  t.after(() => srv.close());
+  const c = newClient(srv);
+  c.on('error', () => {});
+  await c.init(APP);
+  await c.join('old', 'room', 5);
+  await c.publish(camera());
+  await c.subscribe(8);
+  srv.sockets[0].terminate();
+  await assert.rejects(c.muteLocal('audio'), (e) => e.code === 904);
+  assert.equal(await c.join('new', 'room', 5), 5);
+  const deletes = srv.requests.filter((r) => r.method === 'DELETE');
+  assert.deepEqual(deletes.map((r) => r.path).sort(), ['/webrtc/session/s1', '/webrtc/session/s2']);
+  assert.ok(deletes.every((r) => r.headers.authorization === 'Bearer old'));
+  assert.equal(await c.getStats(), null);
+  assert.equal(await c.getStats(8), null);
+  await c.publish(camera());
+  assert.equal(srv.requests.filter((r) => r.path.startsWith('/whip/')).pop().headers.authorization, 'Bearer new');
+  await c.leave();
+});
