@@ -426,8 +426,12 @@ func (rep *Report) WriteText(w io.Writer) {
 	}
 	if s := rep.Server; s != nil && s.CPUHold > 0 && rep.ReadersSurvived > 0 {
 		per100 := s.CPUHold / float64(rep.ReadersSurvived) * 100
-		p("  per 100 readers during hold: %.2f%% of a core (%.0f kbit/s each) -> ~%.0f readers per core\n",
-			per100, rep.ReaderKbps.P50, 100*100/per100)
+		kind := rep.Proto + " readers"
+		if len(rep.ByProto) > 0 {
+			kind = "readers of all protocols together"
+		}
+		p("  per 100 %s during hold: %.2f%% of a core (%.0f kbit/s each) -> ~%.0f per core\n",
+			kind, per100, rep.ReaderKbps.P50, 100*100/per100)
 	}
 	b := rep.Bench
 	p("bench itself: cpu avg %.0f%%, during hold %.0f%%, max %.0f%%; rss max %.0f MB\n", b.CPUAvg, b.CPUHold, b.CPUMax, b.RSSMaxMB)
