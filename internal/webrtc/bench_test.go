@@ -284,7 +284,7 @@ func itoa(n int) string {
 func BenchmarkSRTPWrite(b *testing.B) {
 	srv, _, stop := benchServer(b)
 	defer stop()
-	spc, err := srv.api.NewPeerConnection(pion.Configuration{})
+	spc, err := srv.api.play.NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		b.Fatal(err)
 	}

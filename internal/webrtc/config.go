@@ -84,12 +84,21 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// newAPI builds the pion API: codecs, interceptors and the network settings.
-// It returns the UDP socket it opened (nil with a port range).
-func newAPI(c Config) (*pion.API, net.PacketConn, ice.UDPMux, error) {
+// apis are the pion APIs of a server, with the same network settings:
+// ingest for WHIP sessions, play for WHEP sessions (other interceptors).
+type apis struct{ ingest, play *pion.API }
+
+// newAPI builds the pion APIs: codecs, interceptors and the network
+// settings. It returns the UDP socket it opened (nil with a port range).
+func newAPI(c Config) (apis, net.PacketConn, ice.UDPMux, error) {
+	var none apis
 	m, reg, err := newMediaEngine()
 	if err != nil {
-		return nil, nil, nil, err
+		return none, nil, nil, err
+	}
+	pm, preg, err := newPlayMediaEngine()
+	if err != nil {
+		return none, nil, nil, err
 	}
 	var se pion.SettingEngine
 	lf := logging.NewDefaultLoggerFactory()
@@ -110,7 +119,7 @@ func newAPI(c Config) (*pion.API, net.PacketConn, ice.UDPMux, error) {
 	if len(c.PublicIPs) > 0 {
 		for _, ip := range c.PublicIPs {
 			if net.ParseIP(ip) == nil {
-				return nil, nil, nil, fmt.Errorf("webrtc: public IP %q is not an IP address", ip)
+				return none, nil, nil, fmt.Errorf("webrtc: public IP %q is not an IP address", ip)
 			}
 		}
 		se.SetNAT1To1IPs(c.PublicIPs, pion.ICECandidateTypeHost)
@@ -119,20 +128,27 @@ func newAPI(c Config) (*pion.API, net.PacketConn, ice.UDPMux, error) {
 	var mux ice.UDPMux
 	if c.PortMin != 0 || c.PortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(c.PortMin, c.PortMax); err != nil {
-			return nil, nil, nil, fmt.Errorf("webrtc: UDP port range %d-%d: %w", c.PortMin, c.PortMax, err)
+			return none, nil, nil, fmt.Errorf("webrtc: UDP port range %d-%d: %w", c.PortMin, c.PortMax, err)
 		}
 	} else {
 		network := "udp"
 		if c.LoopbackOnly {
 			network = "udp4"
 		}
-		conn, err = net.ListenPacket(network, c.UDPAddr)
+		addr, err := net.ResolveUDPAddr(network, c.UDPAddr)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("webrtc: listen UDP %s: %w", c.UDPAddr, err)
+			return none, nil, nil, fmt.Errorf("webrtc: UDP address %s: %w", c.UDPAddr, err)
 		}
+		udp, err := net.ListenUDP(network, addr)
+		if err != nil {
+			return none, nil, nil, fmt.Errorf("webrtc: listen UDP %s: %w", c.UDPAddr, err)
+		}
+		conn = newBatchConn(udp)
 		mux = pion.NewICEUDPMux(lf.NewLogger("ice"), conn)
 		se.SetICEUDPMux(mux)
 	}
-	api := pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(reg), pion.WithSettingEngine(se))
-	return api, conn, mux, nil
+	return apis{
+		ingest: pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(reg), pion.WithSettingEngine(se)),
+		play:   pion.NewAPI(pion.WithMediaEngine(pm), pion.WithInterceptorRegistry(preg), pion.WithSettingEngine(se)),
+	}, conn, mux, nil
 }

@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,11 @@ func answerFor(t *testing.T, cfg Config) (cands []string, udpPort int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() { // Run with an ended context releases the socket
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = srv.Run(ctx)
+	}()
 	mux := http.NewServeMux()
 	srv.Register(mux)
 	hs := httptest.NewServer(mux)

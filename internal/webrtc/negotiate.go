@@ -6,6 +6,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	pion "github.com/pion/webrtc/v4"
@@ -14,6 +15,10 @@ import (
 // cvoURI is the coordination-of-video-orientation RTP header extension
 // (3GPP TS 26.114 §7.4.5): rotation travels with each video frame.
 const cvoURI = "urn:3gpp:video-orientation"
+
+// nackHistory is how many sent packets per WHEP video track can be
+// retransmitted on a NACK: ~2 s at 2.5 Mbit/s, far beyond a useful RTT.
+const nackHistory = 512
 
 // Payload types of the codecs we answer with. They only matter for offers we
 // make ourselves (tests); answers reuse the offerer's numbers.
@@ -28,9 +33,65 @@ const (
 var h264Profiles = []string{"42e01f", "42001f", "4d001f"}
 
 // newMediaEngine registers exactly the codecs minirtc bridges (H.264 mode 1
-// and Opus) plus the CVO header extension, and the interceptors: NACK
-// generator and responder, RTCP receiver reports, TWCC feedback.
+// and Opus) plus the CVO header extension, with the interceptors of WHIP
+// ingest: NACK generator, RTCP receiver reports, TWCC feedback.
 func newMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
+	m, err := newCodecs()
+	if err != nil {
+		return nil, nil, err
+	}
+	// pion's default set minus the stats interceptor, which costs more per
+	// packet than the rest together and feeds nothing minirtc reads, and
+	// minus the NACK responder (an ingest sends no media).
+	reg := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtc: NACK: %w", err)
+	}
+	reg.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtc: RTCP receiver reports: %w", err)
+	}
+	reg.Add(rr)
+	if err := pion.ConfigureTWCCSender(m, reg); err != nil {
+		return nil, nil, fmt.Errorf("webrtc: TWCC: %w", err)
+	}
+	return m, reg, nil
+}
+
+// newPlayMediaEngine is newMediaEngine for WHEP sessions, which only send:
+// their one interceptor is the NACK responder. The ingest interceptors
+// would each run a ticker goroutine per connection (NACK generator and
+// TWCC feedback every 100 ms, receiver reports every second) for streams a
+// WHEP session never receives; sender reports are written by the sessions
+// themselves (srInterval), from the hub timeline, so that audio sent later
+// than video (it waits for a whole Opus frame) still maps to the same
+// instant. No TWCC: WHEP does no congestion control.
+//
+// The responder keeps the last nackHistory packets of each video track for
+// retransmission. pion copies each one by default (1.5 kB into a pooled
+// buffer, per reader: the largest per-packet cost of fan-out, and 1.5 MB
+// per reader at 1024 packets); WHEP payloads are shared and never modified,
+// and writeFrame gives every packet its own header, so the responder keeps
+// references instead.
+func newPlayMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
+	m, err := newCodecs()
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := &interceptor.Registry{}
+	resp, err := nack.NewResponderInterceptor(nack.DisableCopy(), nack.ResponderSize(nackHistory))
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtc: NACK: %w", err)
+	}
+	reg.Add(resp)
+	return m, reg, nil
+}
+
+// newCodecs is a MediaEngine with minirtc's codecs, their RTCP feedback and
+// the CVO header extension.
+func newCodecs() (*pion.MediaEngine, error) {
 	m := &pion.MediaEngine{}
 	var err error
 	fb := []pion.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
@@ -45,7 +106,7 @@ func newMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
 			PayloadType: pion.PayloadType(ptH264 + 2*i),
 		}, pion.RTPCodecTypeVideo)
 		if err != nil {
-			return nil, nil, fmt.Errorf("webrtc: register H.264: %w", err)
+			return nil, fmt.Errorf("webrtc: register H.264: %w", err)
 		}
 	}
 	err = m.RegisterCodec(pion.RTPCodecParameters{
@@ -58,30 +119,12 @@ func newMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
 		PayloadType: ptOpus,
 	}, pion.RTPCodecTypeAudio)
 	if err != nil {
-		return nil, nil, fmt.Errorf("webrtc: register Opus: %w", err)
+		return nil, fmt.Errorf("webrtc: register Opus: %w", err)
 	}
 	if err := m.RegisterHeaderExtension(pion.RTPHeaderExtensionCapability{URI: cvoURI}, pion.RTPCodecTypeVideo); err != nil {
-		return nil, nil, fmt.Errorf("webrtc: register CVO: %w", err)
+		return nil, fmt.Errorf("webrtc: register CVO: %w", err)
 	}
-	// pion's default set minus the stats interceptor, which costs more per
-	// packet than the rest together and feeds nothing minirtc reads.
-	reg := &interceptor.Registry{}
-	if err := pion.ConfigureNack(m, reg); err != nil {
-		return nil, nil, fmt.Errorf("webrtc: NACK: %w", err)
-	}
-	// Receiver reports for WHIP ingest come from pion; sender reports for
-	// WHEP are written by the sessions themselves (srInterval), from the
-	// hub timeline, so that audio sent later than video (it waits for a
-	// whole Opus frame) still maps to the same instant.
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, nil, fmt.Errorf("webrtc: RTCP receiver reports: %w", err)
-	}
-	reg.Add(rr)
-	if err := pion.ConfigureTWCCSender(m, reg); err != nil {
-		return nil, nil, fmt.Errorf("webrtc: TWCC: %w", err)
-	}
-	return m, reg, nil
+	return m, nil
 }
 
 // offerInfo is what an acceptable offer contains.

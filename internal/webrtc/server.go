@@ -58,7 +58,7 @@ type Server struct {
 	hub   *media.Hub
 	auth  Authorizer
 	chans Channels
-	api   *pion.API
+	api   apis
 	conn  net.PacketConn
 	mux   ice.UDPMux
 	now   func() time.Time

@@ -82,10 +82,12 @@ func (t *localTrack) binding() *binding {
 // writeFrame sends one frame's payloads with RTP timestamp ts; the marker is
 // set on the last one (the end of a video access unit; every Opus packet).
 // rotation >= 0 adds the CVO extension to the last packet when negotiated.
+//
+// Every packet gets its own header: the NACK responder keeps a reference to
+// it (and to the payload, which callers never modify) for retransmission.
 func (t *localTrack) writeFrame(b *binding, payloads [][]byte, ts uint32, rotation int) error {
-	var h rtp.Header
 	for i, p := range payloads {
-		h = rtp.Header{
+		h := &rtp.Header{
 			Version:        2,
 			PayloadType:    b.pt,
 			SequenceNumber: t.seq,
@@ -97,7 +99,7 @@ func (t *localTrack) writeFrame(b *binding, payloads [][]byte, ts uint32, rotati
 			_ = h.SetExtension(b.cvoID, []byte{cvoByte(rotation)})
 		}
 		t.seq++
-		if _, err := b.writer.WriteRTP(&h, p); err != nil {
+		if _, err := b.writer.WriteRTP(h, p); err != nil {
 			return err
 		}
 	}

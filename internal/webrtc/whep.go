@@ -108,7 +108,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string, error) {
-	pc, err := s.api.NewPeerConnection(pion.Configuration{})
+	pc, err := s.api.play.NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		return nil, "", errcode.Internal(err)
 	}

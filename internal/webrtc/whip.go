@@ -98,7 +98,7 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 		return fail(err)
 	}
 	sess.pub = pub
-	pc, err := s.api.NewPeerConnection(pion.Configuration{})
+	pc, err := s.api.ingest.NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		return fail(errcode.Internal(err))
 	}

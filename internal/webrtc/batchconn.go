@@ -1,0 +1,204 @@
+package webrtc
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/ipv4"
+)
+
+// Limits of batchConn's send queue.
+const (
+	// maxQueuedPackets is how many packets may wait for the sender; a
+	// writer that finds the queue full waits, as a blocking send would.
+	maxQueuedPackets = 4096
+	// maxBatchPackets is the most packets handed to one sendmmsg (the
+	// kernel's UIO_MAXIOV).
+	maxBatchPackets = 1024
+)
+
+// batchConn is the UDP socket shared by all peers (ICE UDP mux) with its
+// writes batched. pion writes one packet per call, and one sendto system
+// call per packet is the largest single cost of WHEP fan-out; batchConn
+// copies each packet into a queue and one goroutine sends what is queued
+// with sendmmsg (ipv4.PacketConn.WriteBatch; one sendmsg per packet on
+// systems without sendmmsg). Nothing waits for a batch to fill: the sender
+// starts as soon as a packet is queued, and what is queued meanwhile goes
+// out in its next call, so batches grow with the load. On Linux an IPv4
+// destination may be sent from a dual-stack socket, so one conn serves both
+// families.
+//
+// It implements net.PacketConn and pion's ice.AddrPortReaderWriter; reads
+// go straight to the socket.
+type batchConn struct {
+	*net.UDPConn
+	out *ipv4.PacketConn
+
+	mu     sync.Mutex
+	room   sync.Cond  // signalled when the sender takes the queue (or on Close)
+	queue  *sendBatch // being filled by writers
+	closed bool
+
+	wake      chan struct{} // a packet was queued
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the sender goroutine
+
+	sendFails atomic.Uint64 // packets the kernel refused
+}
+
+// sendBatch is a queue of packets and the scratch space to send them.
+type sendBatch struct {
+	data  []byte // the packets, back to back
+	ends  []int  // end offset of each packet in data
+	addrs []netip.AddrPort
+
+	msgs  []ipv4.Message
+	bufs  [][]byte
+	uaddr []net.UDPAddr
+	ips   [][16]byte
+}
+
+func (q *sendBatch) reset() {
+	q.data, q.ends, q.addrs = q.data[:0], q.ends[:0], q.addrs[:0]
+}
+
+// newBatchConn wraps c and starts its sender; Close stops it.
+func newBatchConn(c *net.UDPConn) *batchConn {
+	b := &batchConn{UDPConn: c, out: ipv4.NewPacketConn(c), queue: &sendBatch{},
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	b.room.L = &b.mu
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.run()
+	}()
+	return b
+}
+
+// ReadFromAddrPort implements ice.AddrPortReaderWriter.
+func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return b.UDPConn.ReadFromUDPAddrPort(p)
+}
+
+// WriteToAddrPort implements ice.AddrPortReaderWriter: it queues a copy of
+// p for addr, waiting while the queue is full. Like a UDP send it does not
+// report delivery.
+func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	b.mu.Lock()
+	for !b.closed && len(b.queue.ends) >= maxQueuedPackets {
+		b.room.Wait()
+	}
+	if b.closed {
+		b.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	q := b.queue
+	q.data = append(q.data, p...)
+	q.ends = append(q.ends, len(q.data))
+	q.addrs = append(q.addrs, addr)
+	first := len(q.ends) == 1
+	b.mu.Unlock()
+	if first { // later packets find the sender already woken
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+// WriteTo implements net.PacketConn.
+func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		return b.WriteToAddrPort(p, ua.AddrPort())
+	}
+	return b.UDPConn.WriteTo(p, addr)
+}
+
+// Close stops the sender (dropping what is queued) and closes the socket.
+// It is idempotent.
+func (b *batchConn) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.room.Broadcast()
+		b.mu.Unlock()
+		close(b.done)
+		err = b.UDPConn.Close() // unblocks a send in progress
+		b.wg.Wait()
+	})
+	return err
+}
+
+// run sends queued packets until Close.
+func (b *batchConn) run() {
+	spare := &sendBatch{}
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-b.wake:
+		}
+		b.mu.Lock()
+		q := b.queue
+		b.queue = spare
+		b.room.Broadcast()
+		b.mu.Unlock()
+		b.send(q)
+		q.reset()
+		spare = q
+	}
+}
+
+// send writes every packet of q, maxBatchPackets per system call.
+func (b *batchConn) send(q *sendBatch) {
+	n := len(q.ends)
+	if n == 0 {
+		return
+	}
+	if cap(q.msgs) < n {
+		q.msgs = make([]ipv4.Message, n)
+		q.bufs = make([][]byte, n)
+		q.uaddr = make([]net.UDPAddr, n)
+		q.ips = make([][16]byte, n)
+	}
+	msgs := q.msgs[:n]
+	start := 0
+	for i := range msgs {
+		q.bufs[i] = q.data[start:q.ends[i]]
+		start = q.ends[i]
+		ip := q.addrs[i].Addr()
+		ua := &q.uaddr[i]
+		if ip.Is4() || ip.Is4In6() {
+			v4 := ip.Unmap().As4()
+			copy(q.ips[i][:4], v4[:])
+			ua.IP, ua.Zone = q.ips[i][:4], ""
+		} else {
+			q.ips[i] = ip.As16()
+			ua.IP, ua.Zone = q.ips[i][:], ip.Zone()
+		}
+		ua.Port = int(q.addrs[i].Port())
+		msgs[i] = ipv4.Message{Buffers: q.bufs[i : i+1], Addr: ua}
+	}
+	for sent := 0; sent < n; {
+		end := min(n, sent+maxBatchPackets)
+		k, err := b.out.WriteBatch(msgs[sent:end], 0)
+		if err != nil {
+			select {
+			case <-b.done:
+				return
+			default:
+			}
+			if k <= 0 {
+				k = 1 // this packet was refused (e.g. unreachable); skip it
+				b.sendFails.Add(1)
+			}
+		}
+		sent += k
+	}
+	clear(msgs) // drop references to the packets and addresses
+}

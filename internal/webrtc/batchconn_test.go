@@ -1,0 +1,101 @@
+package webrtc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Many writers through one batchConn to IPv4 and (when the host has it)
+// IPv6 receivers: every packet arrives once and intact, from the shared
+// socket, whether written with WriteToAddrPort or WriteTo.
+func TestBatchConnDeliversEveryPacket(t *testing.T) {
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{}) // dual-stack, like ":8443"
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := newBatchConn(udp)
+	defer bc.Close()
+	var dsts []*net.UDPConn
+	for _, a := range []*net.UDPAddr{{IP: net.IPv4(127, 0, 0, 1)}, {IP: net.IPv6loopback}} {
+		network := "udp4"
+		if a.IP.To4() == nil {
+			network = "udp6"
+		}
+		c, err := net.ListenUDP(network, a)
+		if err != nil {
+			if network == "udp6" {
+				continue // no IPv6 loopback here
+			}
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetReadBuffer(4 << 20)
+		dsts = append(dsts, c)
+	}
+	const writers, perWriter = 8, 200 // per destination
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1000)
+			for i := 0; i < perWriter; i++ {
+				for d, dst := range dsts {
+					binary.BigEndian.PutUint32(buf, uint32(w<<16|i))
+					buf[4] = byte(d)
+					for j := 5; j < len(buf); j++ {
+						buf[j] = byte(i + j)
+					}
+					var err error
+					if i%2 == 0 {
+						_, err = bc.WriteToAddrPort(buf, dst.LocalAddr().(*net.UDPAddr).AddrPort())
+					} else {
+						_, err = bc.WriteTo(buf, dst.LocalAddr())
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for d, dst := range dsts {
+		seen := map[uint32]bool{}
+		buf := make([]byte, 2000)
+		for len(seen) < writers*perWriter {
+			_ = dst.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, from, err := dst.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("destination %d: %d of %d packets: %v", d, len(seen), writers*perWriter, err)
+			}
+			if from.Port() != uint16(udp.LocalAddr().(*net.UDPAddr).Port) {
+				t.Fatalf("packet from %v, not the shared socket", from)
+			}
+			id := binary.BigEndian.Uint32(buf)
+			i := int(id & 0xffff)
+			want := make([]byte, 1000)
+			copy(want, buf[:5])
+			for j := 5; j < len(want); j++ {
+				want[j] = byte(i + j)
+			}
+			if n != 1000 || buf[4] != byte(d) || !bytes.Equal(buf[:n], want) || seen[id] {
+				t.Fatalf("destination %d: bad or repeated packet %x (%d bytes)", d, id, n)
+			}
+			seen[id] = true
+		}
+	}
+	wg.Wait()
+	if err := bc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bc.WriteTo([]byte("x"), dsts[0].LocalAddr()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after Close: %v", err)
+	}
+	_ = bc.Close() // idempotent
+}
