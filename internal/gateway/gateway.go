@@ -96,11 +96,31 @@ func (g *Gateway) SetDiagnostics(d *diag.Store) { g.diag.Store(d) }
 func (g *Gateway) Diagnostics() *diag.Store { return g.diag.Load() }
 
 // Register adds POST /api/v1 (allocation), GET /api (WebSocket) and
-// POST /api/v1/logs (SDK log upload) to mux.
+// POST /api/v1/logs (SDK log upload) to mux. The two POST endpoints answer
+// CORS preflights, so a web page served from another origin can join (the
+// requests carry no cookies; the token in the body is the credential).
 func (g *Gateway) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1", g.ServeAllocate)
+	mux.HandleFunc("POST /api/v1", withCORS(g.ServeAllocate))
+	mux.HandleFunc("OPTIONS /api/v1", withCORS(nil))
 	mux.HandleFunc("GET /api", g.ServeWebSocket)
-	mux.HandleFunc("POST /api/v1/logs", g.ServeLogs)
+	mux.HandleFunc("POST /api/v1/logs", withCORS(g.ServeLogs))
+	mux.HandleFunc("OPTIONS /api/v1/logs", withCORS(nil))
+}
+
+// withCORS allows any origin to call h; with h nil it answers the preflight.
+func withCORS(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		if h == nil {
+			hdr.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+			hdr.Set("Access-Control-Allow-Headers", "Content-Type")
+			hdr.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // Sessions is the number of open WebSocket sessions.

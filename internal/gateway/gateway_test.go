@@ -538,3 +538,36 @@ func TestFLVDefault(t *testing.T) {
 	u = b.ok("subscribe", map[string]any{"uid": 1, "options": map[string]any{"flv": false}}).resp()["url"].(string)
 	checkSigned(t, e, u, token.ActionPlay, "rtmp://media.example.com/live/", "1")
 }
+
+// TestCORS: a page on another origin may allocate and upload logs (the web
+// SDK), so the preflight and the answers carry the CORS headers.
+func TestCORS(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, path := range []string{"/api/v1", "/api/v1/logs"} {
+		t.Run(path, func(t *testing.T) {
+			req, _ := http.NewRequest("OPTIONS", e.srv.URL+path, nil)
+			req.Header.Set("Origin", "https://app.example")
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", "content-type")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			h := res.Header
+			if res.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+				!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+				!strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "content-type") {
+				t.Fatalf("preflight: %d %v", res.StatusCode, h)
+			}
+			res, err = http.Post(e.srv.URL+path, "application/json", strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.Header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Fatalf("POST answer lacks CORS: %d %v", res.StatusCode, res.Header)
+			}
+		})
+	}
+}
