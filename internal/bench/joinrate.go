@@ -196,10 +196,7 @@ func (r *runner) joinStep(ctx context.Context, rate float64, uid *uint32, step i
 	}
 	st.Join, st.JoinRTT = total.Summary(), rtt.Summary()
 	st.Allocation, st.WSConnect = alloc.Summary(), ws.Summary()
-	st.OK = !interrupted && st.Users > 0 &&
-		float64(st.Failed) <= joinFailLimit*float64(st.Users) &&
-		st.Join.P99 <= float64(cfg.JoinP99Limit.Microseconds())/1000 &&
-		st.AchievedRate >= 0.9*rate
+	st.OK = !interrupted && st.judge(cfg.JoinP99Limit)
 	if len(st.Errors) == 0 {
 		st.Errors = nil
 	}
@@ -225,4 +222,14 @@ func (r *runner) serverCPU() time.Duration {
 		return -1
 	}
 	return s.CPU
+}
+
+// judge reports whether a finished step stayed within the limits: join p99
+// within limit, at most 1 % failed, and at least 90 % of the target rate
+// achieved.
+func (st *JoinStep) judge(limit time.Duration) bool {
+	return st.Users > 0 &&
+		float64(st.Failed) <= joinFailLimit*float64(st.Users) &&
+		st.Join.P99 <= float64(limit.Microseconds())/1000 &&
+		st.AchievedRate >= 0.9*st.TargetRate
 }
