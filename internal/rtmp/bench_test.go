@@ -272,3 +272,64 @@ func gortmplibPlay(ctx context.Context, sc *gortmplib.ServerConn, rd *media.Read
 		clear(batch)
 	}
 }
+
+// BenchmarkRTMPFirstKeyframe: one viewer at a time dials a live stream and
+// reads up to its first keyframe (the play path's latency without load).
+// ms-setup is dial, handshake and commands (gortmplib's Client.Initialize);
+// ms-keyframe the whole, as in BenchmarkRTMPFanout.
+//
+//	go test -run XXX -bench RTMPFirstKeyframe -benchtime 200x ./internal/rtmp
+func BenchmarkRTMPFirstKeyframe(b *testing.B) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub, err := media.NewHub(media.Config{}, nil, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hub.Close()
+	srv, err := NewServer(Config{BatchInterval: benchInterval()}, hub, allowAll{}, nil, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = srv.Serve(ctx, ln) }()
+	defer func() { cancel(); wg.Wait() }()
+	pub, err := hub.Publish(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { defer wg.Done(); mediatest.PublishSynthetic(ctx, pub) }()
+	time.Sleep(500 * time.Millisecond)
+	u, _ := url.Parse("rtmp://" + ln.Addr().String() + "/live/bench")
+
+	var setup, total []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		c := &gortmplib.Client{URL: u}
+		if err := c.Initialize(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		setup = append(setup, time.Since(start))
+		for {
+			msg, err := c.Read()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU && v.IsKeyFrame {
+				break
+			}
+		}
+		total = append(total, time.Since(start))
+		c.Close()
+	}
+	slices.Sort(setup)
+	slices.Sort(total)
+	b.ReportMetric(float64(setup[len(setup)/2])/1e6, "ms-p50-setup")
+	b.ReportMetric(float64(total[len(total)/2])/1e6, "ms-p50-keyframe")
+	b.ReportMetric(float64(total[len(total)*99/100])/1e6, "ms-p99-keyframe")
+}

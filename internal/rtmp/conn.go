@@ -33,7 +33,8 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
 
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	sc := &gortmplib.ServerConn{RW: nc}
+	cork := &corkConn{Conn: nc}
+	sc := &gortmplib.ServerConn{RW: cork}
 	if err := sc.Initialize(); err != nil {
 		log.Debug("rtmp handshake failed", "err", err)
 		return
@@ -50,29 +51,30 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	stream, q, err := streamFromURL(sc.URL)
 	log = log.With("action", string(action), "stream", stream)
 	if err != nil {
-		refuse(sc, log, errcode.NotFound(err.Error()))
+		refuse(sc, cork, log, errcode.NotFound(err.Error()))
 		return
 	}
 	grant, err := s.auth.Authorize(ctx, action, stream, q)
 	if err != nil {
-		refuse(sc, log, err)
+		refuse(sc, cork, log, err)
 		return
 	}
 	log = log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID)
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	if sc.Publish {
-		s.publish(ctx, nc, sc, key, log)
+		s.publish(ctx, nc, cork, sc, key, log)
 	} else {
-		s.play(ctx, cancel, nc, sc, key, grant.Viewer, commandAt, log)
+		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, commandAt, log)
 	}
 }
 
 // refuse logs a refusal with its catalogue reason and answers the action
 // command with an error status; the caller then closes the connection.
-func refuse(sc *gortmplib.ServerConn, log *slog.Logger, err error) {
+func refuse(sc *gortmplib.ServerConn, cork *corkConn, log *slog.Logger, err error) {
 	ec := errcode.From(err)
 	log.Info("rtmp refused", "code", ec.Code, "reason", ec.Message(), "err", err)
 	_ = sc.RejectAction()
+	_ = cork.release()
 }
 
 // streamFromURL extracts the stream name and the query from the URL that
@@ -105,10 +107,10 @@ func streamFromURL(u *url.URL) (string, url.Values, error) {
 }
 
 // publish runs an authorized publish connection.
-func (s *Server) publish(ctx context.Context, nc net.Conn, sc *gortmplib.ServerConn, key media.Key, log *slog.Logger) {
+func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key, log *slog.Logger) {
 	if s.gate != nil {
 		if err := s.gate(ctx, key.AppID, key.Channel, key.UID); err != nil {
-			refuse(sc, log, err)
+			refuse(sc, cork, log, err)
 			return
 		}
 	}
@@ -123,10 +125,14 @@ func (s *Server) publish(ctx context.Context, nc net.Conn, sc *gortmplib.ServerC
 		nc.Close()
 	})
 	if err != nil {
-		refuse(sc, log, err)
+		refuse(sc, cork, log, err)
 		return
 	}
 	if err := sc.AcceptAction(); err != nil {
+		pub.Close(err)
+		return
+	}
+	if err := cork.release(); err != nil {
 		pub.Close(err)
 		return
 	}
@@ -156,7 +162,7 @@ func closeReason(err error) string {
 }
 
 // play runs an authorized play connection.
-func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, sc *gortmplib.ServerConn, key media.Key, viewer string, commandAt time.Time, log *slog.Logger) {
+func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key, viewer string, commandAt time.Time, log *slog.Logger) {
 	var (
 		killMu sync.Mutex
 		killed error
@@ -168,12 +174,22 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		cancel()
 	}})
 	if err != nil {
-		refuse(sc, log, err)
+		refuse(sc, cork, log, err)
 		return
 	}
 	defer rd.Close()
 	if err := sc.AcceptAction(); err != nil {
 		return
+	}
+	// The play replies go out with the GOP cache in one write when the
+	// stream is live; a held viewer gets them now.
+	replies := cork.take()
+	first, _ := rd.TryNext(nil)
+	if len(first) == 0 || s.altPlay != nil {
+		if _, err := nc.Write(replies); err != nil {
+			return
+		}
+		replies = nil
 	}
 	_ = nc.SetDeadline(time.Time{})
 	log.Info("rtmp play opened", "viewer", viewer)
@@ -193,7 +209,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		}
 	}()
 	pl := &player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval, log: log,
-		handback: make(chan struct{}, 1)}
+		handback: make(chan struct{}, 1), prefix: replies, first: first}
 	if tc, ok := nc.(syscall.Conn); ok && s.flusher != nil {
 		if raw, err := tc.SyscallConn(); err == nil {
 			pl.raw, pl.fl = raw, s.flusher

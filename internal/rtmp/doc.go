@@ -3,7 +3,9 @@
 // play (media.Packet -> RTMP).
 //
 // gortmplib does the handshake, the connect/createStream/publish/play
-// commands and reads publisher messages. For play, after the command phase
+// commands and reads publisher messages; its replies are held (cork.go) and
+// sent in one write when the server next waits for the client, and a
+// viewer's play replies go out in the same write as its GOP cache. For play, after the command phase
 // this package writes RTMP chunks itself: a packet's chunks (for the fixed
 // play chunk size, full type-0 headers with the hub timestamp) are built once
 // and shared by every RTMP viewer, and each wakeup's batch goes out in one

@@ -34,6 +34,11 @@ type player struct {
 	log        *slog.Logger
 	handback   chan struct{} // flusher -> viewer goroutine: the viewer is yours again (Lend)
 
+	// prefix (the replies to the play command) and first (the packets
+	// queued at play time) make the viewer goroutine's first write.
+	prefix []byte
+	first  []*media.Packet
+
 	// ---- owned by the flusher or the viewer goroutine (see above)
 	batch    []*media.Packet
 	bufs     [][]byte
@@ -64,6 +69,10 @@ func (pl *player) reportDrops(now time.Time) {
 // the packets' shared chunks.
 func (pl *player) prepare(batch []*media.Packet) [][]byte {
 	bufs := pl.bufs[:0]
+	if pl.prefix != nil {
+		bufs = append(bufs, pl.prefix)
+		pl.prefix = nil
+	}
 	if !pl.started {
 		pl.started = true
 		video, audio := pl.rd.Tracks()
@@ -127,7 +136,11 @@ func (pl *player) run(ctx context.Context) error {
 			pl.pending = pl.pending[:0]
 		} else {
 			var err error
-			pl.batch, err = pl.rd.Next(ctx, pl.batch[:0])
+			if pl.first != nil {
+				pl.batch, pl.first = pl.first, nil
+			} else {
+				pl.batch, err = pl.rd.Next(ctx, pl.batch[:0])
+			}
 			if len(pl.batch) == 0 {
 				return err
 			}
