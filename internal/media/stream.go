@@ -106,6 +106,7 @@ func (s *Stream) attachPublisher(p *Publisher) *Publisher {
 	}
 	s.live = false
 	s.sessionStarted = false
+	s.lastKeyframeReq = time.Time{} // a new source: ask it at once
 	s.clearGOP()
 	return old
 }
