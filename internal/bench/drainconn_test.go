@@ -245,3 +245,42 @@ func TestPublisherServerMessages(t *testing.T) {
 		}
 	})
 }
+
+// TestRTMPNotAccepted: a server that accepts the TCP connection but never
+// answers is reported as such, for readers and publishers alike.
+func TestRTMPNotAccepted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // accept and stay silent until the listener closes
+		defer wg.Done()
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	defer wg.Wait()
+	defer ln.Close()
+	url := "rtmp://" + ln.Addr().String() + "/live/s"
+	_, err = readRTMP(context.Background(), url, 200*time.Millisecond, newSink(time.Now()))
+	if err == nil || !strings.Contains(err.Error(), "rtmp play: not accepted within 200ms") {
+		t.Fatalf("reader: %v", err)
+	}
+	var ps pubStats
+	err = publishRTMP(context.Background(), url, pubOptions{video: synth.VideoConfig{Width: 64, Height: 64}, timeout: 200 * time.Millisecond}, &ps, make(chan struct{}))
+	if err == nil || !strings.Contains(err.Error(), "rtmp publish: not accepted within 200ms") {
+		t.Fatalf("publisher: %v", err)
+	}
+}

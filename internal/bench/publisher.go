@@ -73,10 +73,14 @@ func publishRTMP(ctx context.Context, raw string, o pubOptions, ps *pubStats, re
 	c := &gortmplib.Client{URL: u, Publish: true, DialContext: dd.dial}
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	err = c.Initialize(dialCtx)
+	timedOut := dialCtx.Err() != nil
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if timedOut { // gortmplib closed the socket: say why
+			return fmt.Errorf("rtmp publish: not accepted within %v (connect, handshake and publish command)", timeout)
 		}
 		return fmt.Errorf("rtmp publish: %w", err)
 	}

@@ -26,10 +26,14 @@ func readRTMP(ctx context.Context, raw string, timeout time.Duration, s *sink) (
 	c := &gortmplib.Client{URL: u}
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	err = c.Initialize(dialCtx)
+	timedOut := dialCtx.Err() != nil
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil
+		}
+		if timedOut { // gortmplib closed the socket: say why
+			return 0, fmt.Errorf("rtmp play: not accepted within %v (connect, handshake and play command)", timeout)
 		}
 		return 0, fmt.Errorf("rtmp play: %w", err)
 	}
