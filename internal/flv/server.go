@@ -226,8 +226,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 		rs := &rawSink{nc: nc, timeout: s.cfg.WriteTimeout}
 		out = rs
-		if tc, ok := nc.(syscall.Conn); ok {
+		if tc, ok := nc.(syscall.Conn); ok && flush.Supported {
 			if raw, err := tc.SyscallConn(); err == nil {
+				rs.raw = raw
 				if fl := s.lendTarget(); fl != nil {
 					ss.raw, ss.fl, ss.raws, ss.handback = raw, fl, rs, make(chan struct{}, 1)
 				}
@@ -347,6 +348,7 @@ func (s *wsSink) fail(err error) {
 // chunk per batch, header and tags in one writev.
 type rawSink struct {
 	nc       net.Conn
+	raw      syscall.RawConn // nil: write through nc
 	timeout  time.Duration
 	deadline time.Time
 	started  bool
@@ -379,7 +381,7 @@ func (s *rawSink) frame(bufs [][]byte) [][]byte {
 	}
 	s.line = strconv.AppendInt(s.line, int64(n), 16)
 	s.line = append(s.line, crlf...)
-	s.bufs = append(append(append(s.bufs[:0], s.line), bufs...), crlf)
+	s.bufs = append(append(append(flush.Recycle(s.bufs, flush.KeepCap), s.line), bufs...), crlf)
 	s.line = s.line[:0]
 	return s.bufs
 }
@@ -392,8 +394,14 @@ func (s *rawSink) writeRaw(bufs [][]byte) error {
 		s.deadline = now.Add(s.timeout)
 		_ = s.nc.SetWriteDeadline(s.deadline)
 	}
-	nb := net.Buffers(bufs)
-	if _, err := nb.WriteTo(s.nc); err != nil {
+	var err error
+	if s.raw != nil {
+		err = flush.Write(s.raw, bufs)
+	} else {
+		nb := net.Buffers(bufs)
+		_, err = nb.WriteTo(s.nc)
+	}
+	if err != nil {
 		return fmt.Errorf("flv: write: %w", err)
 	}
 	return nil

@@ -73,7 +73,7 @@ func (ss *session) reason(err error) error {
 // sequence headers first, a sequence header again when a track changes, and
 // the packets' shared tags.
 func (ss *session) prepare(batch []*media.Packet) [][]byte {
-	bufs := ss.bufs[:0]
+	bufs := flush.Recycle(ss.bufs, flush.KeepCap)
 	scratch := ss.scratch[:0]
 	if !ss.started {
 		ss.started = true
@@ -137,8 +137,7 @@ func (ss *session) run(ctx context.Context, out sink) error {
 			if err := ss.raws.writeRaw(ss.pending); err != nil {
 				return err
 			}
-			clear(ss.pending)
-			ss.pending = ss.pending[:0]
+			ss.pending = flush.Recycle(ss.pending, flush.KeepCap)
 		} else {
 			var err error
 			ss.batch, err = ss.rd.Next(ctx, ss.batch[:0])
@@ -155,7 +154,7 @@ func (ss *session) run(ctx context.Context, out sink) error {
 				}
 			}
 			bufs := ss.prepare(ss.batch)
-			clear(ss.batch)
+			ss.batch = flush.Recycle(ss.batch, flush.KeepCap)
 			if err := out.write(bufs); err != nil {
 				return err
 			}
@@ -206,7 +205,7 @@ func (ss *session) Flush(now time.Time) bool {
 		return true
 	}
 	bufs := ss.raws.frame(ss.prepare(ss.batch))
-	clear(ss.batch)
+	ss.batch = flush.Recycle(ss.batch, flush.KeepCap)
 	rest, err := flush.Try(ss.raw, bufs)
 	if err != nil {
 		ss.werr = fmt.Errorf("flv: write: %w", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -210,7 +211,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 	}()
 	pl := &player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval, log: log,
 		handback: make(chan struct{}, 1), prefix: replies, first: first}
-	if tc, ok := nc.(syscall.Conn); ok && s.flusher != nil {
+	if tc, ok := nc.(syscall.Conn); ok && flush.Supported {
 		if raw, err := tc.SyscallConn(); err == nil {
 			pl.raw, pl.fl = raw, s.flusher
 		}

@@ -24,7 +24,7 @@ import (
 // goroutine otherwise.
 type player struct {
 	nc       net.Conn
-	raw      syscall.RawConn // nil: no non-blocking writes (the flusher is not used)
+	raw      syscall.RawConn // nil: writes through nc (no flusher, no flush.Write)
 	rd       *media.Reader
 	timeout  time.Duration
 	interval time.Duration  // minimum time between two writes (batching)
@@ -68,7 +68,7 @@ func (pl *player) reportDrops(now time.Time) {
 // first for a new viewer, a sequence header again when a track changes, and
 // the packets' shared chunks.
 func (pl *player) prepare(batch []*media.Packet) [][]byte {
-	bufs := pl.bufs[:0]
+	bufs := flush.Recycle(pl.bufs, flush.KeepCap)
 	if pl.prefix != nil {
 		bufs = append(bufs, pl.prefix)
 		pl.prefix = nil
@@ -105,8 +105,14 @@ func (pl *player) writeBlocking(bufs [][]byte) error {
 		pl.deadline = d
 		_ = pl.nc.SetWriteDeadline(d)
 	}
-	nb := net.Buffers(bufs)
-	if _, err := nb.WriteTo(pl.nc); err != nil {
+	var err error
+	if pl.raw != nil {
+		err = flush.Write(pl.raw, bufs)
+	} else {
+		nb := net.Buffers(bufs)
+		_, err = nb.WriteTo(pl.nc)
+	}
+	if err != nil {
 		return fmt.Errorf("rtmp: write: %w", err)
 	}
 	if pl.firstWrite != nil {
@@ -132,8 +138,7 @@ func (pl *player) run(ctx context.Context) error {
 			if err := pl.writeBlocking(pl.pending); err != nil {
 				return err
 			}
-			clear(pl.pending)
-			pl.pending = pl.pending[:0]
+			pl.pending = flush.Recycle(pl.pending, flush.KeepCap)
 		} else {
 			var err error
 			if pl.first != nil {
@@ -145,7 +150,7 @@ func (pl *player) run(ctx context.Context) error {
 				return err
 			}
 			bufs := pl.prepare(pl.batch)
-			clear(pl.batch)
+			pl.batch = flush.Recycle(pl.batch, flush.KeepCap)
 			if err := pl.writeBlocking(bufs); err != nil {
 				return err
 			}
@@ -196,7 +201,7 @@ func (pl *player) Flush(now time.Time) bool {
 		return true
 	}
 	bufs := pl.prepare(pl.batch)
-	clear(pl.batch)
+	pl.batch = flush.Recycle(pl.batch, flush.KeepCap)
 	rest, err := flush.Try(pl.raw, bufs)
 	if err != nil {
 		pl.werr = fmt.Errorf("rtmp: write: %w", err)

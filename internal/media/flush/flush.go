@@ -129,6 +129,30 @@ func Try(raw syscall.RawConn, bufs [][]byte) (rest [][]byte, err error) {
 	return Remainder(bufs, n), nil
 }
 
+// Write writes all of bufs on raw, blocking until the socket takes them (or
+// its write deadline passes, or it is closed). It is net.Buffers.WriteTo
+// without the iovec array the runtime keeps per socket after a large write
+// (16 KiB for a GOP cache of 1024 buffers), which would stay with every
+// viewer. bufs' slice headers are consumed. Only where Supported.
+func Write(raw syscall.RawConn, bufs [][]byte) error { return writevBlocking(raw, bufs) }
+
+// KeepCap is the largest buffer list a viewer keeps between writes (see
+// Recycle): a steady batch (one interval of packets) fits; a GOP cache
+// write does not.
+const KeepCap = 64
+
+// Recycle empties s for the next batch and drops what it referenced; when s
+// grew past max (the GOP cache write) it returns nil instead, so that an
+// idle viewer keeps neither the large array nor old packets alive.
+func Recycle[T any](s []T, max int) []T {
+	if cap(s) > max {
+		return nil
+	}
+	s = s[:cap(s)]
+	clear(s)
+	return s[:0]
+}
+
 // Remainder returns the part of bufs after the first n bytes.
 func Remainder(bufs [][]byte, n int) [][]byte {
 	for len(bufs) > 0 && n >= len(bufs[0]) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -116,13 +117,18 @@ func TestTry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The socket is full: a blocking write fails at its deadline.
+	_ = server.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+	if err := Write(raw, [][]byte{{1}}); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write to a full socket past its deadline: %v", err)
+	}
+	_ = server.SetWriteDeadline(time.Time{})
 	got := make(chan []byte, 1)
 	go func() {
 		b, _ := io.ReadAll(client)
 		got <- b
 	}()
-	nb := net.Buffers(rest)
-	if _, err := nb.WriteTo(server); err != nil {
+	if err := Write(raw, rest); err != nil {
 		t.Fatal(err)
 	}
 	// More buffers than writev takes: the rest comes back.
@@ -134,12 +140,24 @@ func TestTry(t *testing.T) {
 	if rest, err = Try(raw, bufs); err != nil || len(rest) == 0 {
 		t.Fatalf("Try with %d buffers: rest %d, %v", len(bufs), len(rest), err)
 	}
-	nb = net.Buffers(rest)
-	if _, err := nb.WriteTo(server); err != nil {
+	if err := Write(raw, rest); err != nil {
 		t.Fatal(err)
 	}
 	server.Close()
 	if b := <-got; !bytes.Equal(b, sent.Bytes()) {
 		t.Fatalf("received %d bytes, sent %d (or different)", len(b), sent.Len())
+	}
+}
+
+func TestRecycle(t *testing.T) {
+	small := make([]*int, 3, 8)
+	x := 1
+	small[2] = &x
+	got := Recycle(small[:1], 8)
+	if len(got) != 0 || cap(got) != 8 || got[:3][2] != nil {
+		t.Fatalf("small slice not emptied and kept: len %d cap %d", len(got), cap(got))
+	}
+	if got := Recycle(make([]*int, 0, 9), 8); got != nil {
+		t.Fatalf("large slice kept (cap %d)", cap(got))
 	}
 }

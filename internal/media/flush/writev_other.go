@@ -15,3 +15,7 @@ func tryWritev(syscall.RawConn, [][]byte) (int, error) {
 // Supported reports whether this platform has the non-blocking writev the
 // Flusher needs; without it adapters write from their viewers' goroutines.
 const Supported = false
+
+func writevBlocking(syscall.RawConn, [][]byte) error {
+	return errors.New("flush: writev not supported on this platform")
+}
