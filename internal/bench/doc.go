@@ -3,7 +3,7 @@
 // media server by — how many viewers one machine carries, and how fast and
 // how late they see the picture.
 //
-// Two modes:
+// Three modes:
 //   - signalling: every simulated user asks the allocation endpoint, opens
 //     the gateway WebSocket, joins a channel (with a token built from the
 //     app id and certificate), and pings every 3 s; publishers publish and
@@ -13,7 +13,15 @@
 //     POST /whep/{app}/{channel}/{publisher} with a token);
 //   - media-only: one publisher pushes to any RTMP URL and readers play any
 //     RTMP, HTTP-FLV or WHEP URL, so other servers can be measured the same
-//     way.
+//     way;
+//   - join rate: no media; users allocate, open the gateway WebSocket and
+//     join at a stepped rate (Config.JoinRates), and the report gives each
+//     step's achieved rate and join times and the highest rate whose join
+//     p99 stays within a limit.
+//
+// In the media modes, WHEP readers can run next to RTMP or HTTP-FLV readers
+// (Config.WHEPReaders); the summary then breaks the figures down by
+// protocol.
 //
 // The published stream comes from internal/bench/synth (H.264 + AAC built
 // without an encoder). Every video access unit carries a stamp (sequence
@@ -28,9 +36,16 @@
 //
 // Goroutine model: Run owns everything it starts. Each publisher and each
 // reader runs in one goroutine (plus, in signalling mode, one WebSocket
-// read loop and one pinger per user, owned by that user's sigConn; and for
-// a WHEP reader, pion's OnTrack goroutines, which readWHEP counts and waits
-// for after closing the PeerConnection); a sampler goroutine reads /proc
-// and draws the progress line. Run cancels and waits for all of them before
-// it returns the Report.
+// read loop and one pinger per user, owned by that user's sigConn; for a
+// WHEP reader, pion's OnTrack goroutines, which readWHEP counts and waits
+// for after closing the PeerConnection; and for an RTMP publisher, the
+// drainer of its drainConn, which reads the socket into a queue so that
+// what the server sends never backs up, while the publisher's goroutine
+// alone parses it between frames and answers — publishRTMP closes the
+// connection and waits for the drainer); each join-rate user runs in one
+// goroutine until its step ends; a sampler goroutine reads /proc and draws
+// the progress line. Run cancels and waits for all of them before it
+// returns the Report. At the end of a run readers are stopped before
+// publishers, and a reader the bench stopped ends cleanly whatever error
+// its closed connection produced.
 package bench
