@@ -169,9 +169,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, OnClose: func(reason error) {
 		// Once writing, a blocked write must be interrupted; before that the
 		// session learns the reason from Next and still answers the viewer.
+		// What is queued still goes out (the reader returns it before the
+		// reason); a viewer stuck on a full socket is cut after DrainTime.
 		if ss.writing.Load() {
-			ss.kill(reason)
-			cancel()
+			ss.kill(reason, func() *time.Timer { return time.AfterFunc(flush.DrainTime(s.cfg.BatchInterval), cancel) })
 		}
 	}})
 	if err != nil {
@@ -239,6 +240,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ss.log.Info("flv viewer opened", "viewer", grant.Viewer)
 	err = ss.reason(ss.run(ctx, out))
+	ss.stopCut()
 	out.end(err)
 	ss.log.Info("flv viewer closed", "reason", closeReason(err), "drops", rd.Drops())
 }

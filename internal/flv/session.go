@@ -33,7 +33,8 @@ type session struct {
 	writing atomic.Bool
 
 	killMu sync.Mutex
-	killed error // the hub's reason for ending the reader (OnClose)
+	killed error       // the hub's reason for ending the reader (OnClose)
+	cut    *time.Timer // cancels the session once the drain time is over
 
 	raw      syscall.RawConn // non-nil: lent to fl between blocking writes
 	fl       *flush.Flusher
@@ -52,10 +53,20 @@ type session struct {
 	dropsLog time.Time
 }
 
-// kill records the hub's reason for ending the reader.
-func (ss *session) kill(reason error) {
+// kill records the hub's reason for ending the reader and arms the cut.
+func (ss *session) kill(reason error, arm func() *time.Timer) {
 	ss.killMu.Lock()
 	ss.killed = reason
+	ss.cut = arm()
+	ss.killMu.Unlock()
+}
+
+// stopCut stops a pending cut once the session is over.
+func (ss *session) stopCut() {
+	ss.killMu.Lock()
+	if ss.cut != nil {
+		ss.cut.Stop()
+	}
 	ss.killMu.Unlock()
 }
 

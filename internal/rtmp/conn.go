@@ -167,12 +167,15 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 	var (
 		killMu sync.Mutex
 		killed error
+		cut    *time.Timer
 	)
 	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: viewer, OnClose: func(reason error) {
+		// What is queued still goes out (the reader returns it before the
+		// reason); a viewer stuck on a full socket is cut after DrainTime.
 		killMu.Lock()
 		killed = reason
+		cut = time.AfterFunc(flush.DrainTime(s.cfg.BatchInterval), cancel)
 		killMu.Unlock()
-		cancel()
 	}})
 	if err != nil {
 		refuse(sc, cork, log, err)
@@ -230,6 +233,9 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 	killMu.Lock()
 	if killed != nil {
 		err = killed
+	}
+	if cut != nil {
+		cut.Stop()
 	}
 	killMu.Unlock()
 	log.Info("rtmp play closed", "reason", closeReason(err), "drops", rd.Drops())

@@ -47,7 +47,8 @@ func startServer(t *testing.T, hcfg media.Config, cfg Config) (*media.Hub, strin
 
 // TestStalledViewerDoesNotDelayOthers: a viewer that stops reading (tiny
 // receive buffer, never reads) loses packets, counted as drops, while another
-// viewer of the same stream receives every packet.
+// viewer of the same stream receives every packet, also those still queued
+// when the stream ends.
 func TestStalledViewerDoesNotDelayOthers(t *testing.T) {
 	for _, c := range []struct {
 		name     string
@@ -121,6 +122,8 @@ func testStalledViewer(t *testing.T, interval time.Duration) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	// The stream ends at once: what is still queued reaches the fast viewer.
+	hub.EndStream(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
 	wg.Wait()
 	if received != total {
 		t.Fatalf("fast viewer got %d of %d packets", received, total)

@@ -136,6 +136,14 @@ func Try(raw syscall.RawConn, bufs [][]byte) (rest [][]byte, err error) {
 // viewer. bufs' slice headers are consumed. Only where Supported.
 func Write(raw syscall.RawConn, bufs [][]byte) error { return writevBlocking(raw, bufs) }
 
+// DrainTime is how long an adapter lets a viewer whose reader the hub ended
+// (stream end, kick) write what is still queued before it cuts the
+// connection: two batch intervals, within [50 ms, 1 s]. A viewer that is
+// not blocked on a full socket finishes sooner on its own.
+func DrainTime(interval time.Duration) time.Duration {
+	return min(max(2*interval, 50*time.Millisecond), time.Second)
+}
+
 // KeepCap is the largest buffer list a viewer keeps between writes (see
 // Recycle): a steady batch (one interval of packets) fits; a GOP cache
 // write does not.
