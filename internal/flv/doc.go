@@ -18,7 +18,9 @@
 // and tries one non-blocking writev (one HTTP chunk) each; a viewer whose
 // socket is full goes back to its goroutine, which finishes the write
 // blocking. WebSocket, TLS and HTTP/2 viewers are written by their goroutine
-// once per BatchInterval. The request's context (cancelled on shutdown or
-// when the hub ends the reader) ends a viewer. Tag bytes of a packet are
+// once per BatchInterval. When the hub ends the reader a viewer writes what
+// is still queued and ends; the request's context (cancelled on shutdown, or
+// flush.DrainTime after the hub ended the reader) cuts one stuck on a full
+// socket. Tag bytes of a packet are
 // built once (media.WireFLV slot) and shared by all FLV viewers.
 package flv

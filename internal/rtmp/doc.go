@@ -22,6 +22,7 @@
 // wakes per viewer. A viewer whose socket is full is handed back to its own
 // goroutine, which finishes the write blocking (with a deadline) and hands it
 // to the flusher again, so a slow viewer never delays the others.
-// Cancelling Serve's context closes every connection and Serve waits for all
-// of them.
+// When the hub ends a reader, the viewer still writes what is queued; one
+// stuck on a full socket is closed after flush.DrainTime. Cancelling Serve's
+// context closes every connection and Serve waits for all of them.
 package rtmp
