@@ -48,7 +48,8 @@ var (
 // over N/100; -marginal subtracts the same process without readers.
 // ms-p50/p99-keyframe is measured by the viewer from dialing to its first
 // keyframe (TCP connect, RTMP handshake and commands included); the -server
-// variant from the play command to the end of the first write.
+// variant from the play command to the end of the first write, the -accept
+// variant from accepting the connection (handshake and commands included).
 // Run it once per N:
 //
 //	go test -run XXX -bench RTMPFanout -benchtime 1x ./internal/rtmp
@@ -77,10 +78,11 @@ func runFanout(b *testing.B, n int) {
 		srv.altPlay = gortmplibPlay
 	}
 	var srvMu sync.Mutex
-	var srvLat []time.Duration
-	srv.firstWrite = func(d time.Duration) {
+	var srvLat, acceptLat []time.Duration
+	srv.firstWrite = func(sinceAccept, sinceCommand time.Duration) {
 		srvMu.Lock()
-		srvLat = append(srvLat, d)
+		srvLat = append(srvLat, sinceCommand)
+		acceptLat = append(acceptLat, sinceAccept)
 		srvMu.Unlock()
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -147,6 +149,9 @@ func runFanout(b *testing.B, n int) {
 	if len(srvLat) > 0 {
 		b.ReportMetric(float64(srvLat[len(srvLat)/2])/1e6, "ms-p50-keyframe-server")
 		b.ReportMetric(float64(srvLat[len(srvLat)*99/100])/1e6, "ms-p99-keyframe-server")
+		slices.Sort(acceptLat)
+		b.ReportMetric(float64(acceptLat[len(acceptLat)/2])/1e6, "ms-p50-keyframe-accept")
+		b.ReportMetric(float64(acceptLat[len(acceptLat)*99/100])/1e6, "ms-p99-keyframe-accept")
 	}
 	srvMu.Unlock()
 	b.ReportMetric(float64(int64(memAfter)-int64(memBefore))/float64(n)/1024, "KB/reader")

@@ -26,6 +26,7 @@ const appName = "live"
 
 // handle serves one connection until it ends or ctx is cancelled.
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
+	acceptAt := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
@@ -65,7 +66,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	if sc.Publish {
 		s.publish(ctx, nc, cork, sc, key, log)
 	} else {
-		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, commandAt, log)
+		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, acceptAt, commandAt, log)
 	}
 }
 
@@ -163,7 +164,7 @@ func closeReason(err error) string {
 }
 
 // play runs an authorized play connection.
-func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key, viewer string, commandAt time.Time, log *slog.Logger) {
+func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key, viewer string, acceptAt, commandAt time.Time, log *slog.Logger) {
 	var (
 		killMu sync.Mutex
 		killed error
@@ -220,7 +221,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		}
 	}
 	if s.firstWrite != nil {
-		pl.firstWrite = func() { s.firstWrite(time.Since(commandAt)) }
+		pl.firstWrite = func() { s.firstWrite(time.Since(acceptAt), time.Since(commandAt)) }
 	}
 	if s.altPlay != nil {
 		err = s.altPlay(ctx, sc, rd)

@@ -60,9 +60,10 @@ type Server struct {
 	gate PublishGate
 	log  *slog.Logger
 
-	// firstWrite, when set (benchmarks), receives the time from a play
-	// command to the end of the viewer's first write (its keyframe).
-	firstWrite func(time.Duration)
+	// firstWrite, when set (benchmarks), receives the times from accepting
+	// a play connection and from its play command to the end of the
+	// viewer's first write (its keyframe).
+	firstWrite func(sinceAccept, sinceCommand time.Duration)
 	// flusher writes the viewers' batches (nil when BatchInterval < 0 or the
 	// platform has no non-blocking writev); Serve runs it.
 	flusher *flush.Flusher
