@@ -11,22 +11,30 @@ import (
 
 // Limits of batchConn's send queue.
 const (
-	// maxQueuedPackets is how many packets may wait for the sender; a
-	// writer that finds the queue full waits, as a blocking send would.
-	maxQueuedPackets = 4096
+	// maxQueuedPackets is how many packets may wait for the sender (a
+	// bound on the delay the queue adds: a few ms of sendmmsg work); a
+	// writer that finds the queue full sends its packet itself. Writers
+	// never wait for the sender: a blocked writer may be a pion ICE agent,
+	// and a stalled sender must not stall every connection.
+	maxQueuedPackets = 512
 	// maxBatchPackets is the most packets handed to one sendmmsg (the
 	// kernel's UIO_MAXIOV).
 	maxBatchPackets = 1024
+	// flushAt is the queue length at which a writer sends the queue itself
+	// if no send is in progress, instead of leaving it to the sender
+	// goroutine, which may wait long for a CPU on a busy server.
+	flushAt = 64
 )
 
 // batchConn is the UDP socket shared by all peers (ICE UDP mux) with its
 // writes batched. pion writes one packet per call, and one sendto system
 // call per packet is the largest single cost of WHEP fan-out; batchConn
-// copies each packet into a queue and one goroutine sends what is queued
-// with sendmmsg (ipv4.PacketConn.WriteBatch; one sendmsg per packet on
-// systems without sendmmsg). Nothing waits for a batch to fill: the sender
-// starts as soon as a packet is queued, and what is queued meanwhile goes
-// out in its next call, so batches grow with the load. On Linux an IPv4
+// copies each packet into a queue, and the queue is sent with sendmmsg
+// (ipv4.PacketConn.WriteBatch; one sendmsg per packet on systems without
+// sendmmsg) by a sender goroutine, woken by the first packet of an empty
+// queue, or by the writer that brings the queue to flushAt packets while no
+// send is in progress. Nothing waits for a batch to fill: what is queued
+// during a send goes out in the next one, so batches grow with the load. On Linux an IPv4
 // destination may be sent from a dual-stack socket, so one conn serves both
 // families.
 //
@@ -36,8 +44,10 @@ type batchConn struct {
 	*net.UDPConn
 	out *ipv4.PacketConn
 
+	flushMu sync.Mutex // held while a batch is sent: one send at a time, in queue order
+	spare   *sendBatch // the empty batch swapped in for the queue (flushMu)
+
 	mu     sync.Mutex
-	room   sync.Cond  // signalled when the sender takes the queue (or on Close)
 	queue  *sendBatch // being filled by writers
 	closed bool
 
@@ -47,6 +57,7 @@ type batchConn struct {
 	wg        sync.WaitGroup // the sender goroutine
 
 	sendFails atomic.Uint64 // packets the kernel refused
+	direct    atomic.Uint64 // packets sent by their writer (queue full)
 }
 
 // sendBatch is a queue of packets and the scratch space to send them.
@@ -67,9 +78,8 @@ func (q *sendBatch) reset() {
 
 // newBatchConn wraps c and starts its sender; Close stops it.
 func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, out: ipv4.NewPacketConn(c), queue: &sendBatch{},
+	b := &batchConn{UDPConn: c, out: ipv4.NewPacketConn(c), queue: &sendBatch{}, spare: &sendBatch{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
-	b.room.L = &b.mu
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -84,28 +94,34 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 }
 
 // WriteToAddrPort implements ice.AddrPortReaderWriter: it queues a copy of
-// p for addr, waiting while the queue is full. Like a UDP send it does not
-// report delivery.
+// p for addr, or sends p at once when the queue is full. Like a UDP send it
+// does not report delivery of queued packets.
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	b.mu.Lock()
-	for !b.closed && len(b.queue.ends) >= maxQueuedPackets {
-		b.room.Wait()
-	}
 	if b.closed {
 		b.mu.Unlock()
 		return 0, net.ErrClosed
 	}
 	q := b.queue
+	if len(q.ends) >= maxQueuedPackets {
+		b.mu.Unlock()
+		b.direct.Add(1)
+		return b.UDPConn.WriteToUDPAddrPort(p, addr)
+	}
 	q.data = append(q.data, p...)
 	q.ends = append(q.ends, len(q.data))
 	q.addrs = append(q.addrs, addr)
-	first := len(q.ends) == 1
+	queued := len(q.ends)
 	b.mu.Unlock()
-	if first { // later packets find the sender already woken
+	switch {
+	case queued == 1: // later packets find the sender already woken
 		select {
 		case b.wake <- struct{}{}:
 		default:
 		}
+	case queued >= flushAt && b.flushMu.TryLock():
+		b.flushLocked()
+		b.flushMu.Unlock()
 	}
 	return len(p), nil
 }
@@ -125,7 +141,6 @@ func (b *batchConn) Close() error {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
 		b.closed = true
-		b.room.Broadcast()
 		b.mu.Unlock()
 		close(b.done)
 		err = b.UDPConn.Close() // unblocks a send in progress
@@ -136,22 +151,27 @@ func (b *batchConn) Close() error {
 
 // run sends queued packets until Close.
 func (b *batchConn) run() {
-	spare := &sendBatch{}
 	for {
 		select {
 		case <-b.done:
 			return
 		case <-b.wake:
 		}
-		b.mu.Lock()
-		q := b.queue
-		b.queue = spare
-		b.room.Broadcast()
-		b.mu.Unlock()
-		b.send(q)
-		q.reset()
-		spare = q
+		b.flushMu.Lock()
+		b.flushLocked()
+		b.flushMu.Unlock()
 	}
+}
+
+// flushLocked sends what is queued now. flushMu held.
+func (b *batchConn) flushLocked() {
+	b.mu.Lock()
+	q := b.queue
+	b.queue = b.spare
+	b.mu.Unlock()
+	b.send(q)
+	q.reset()
+	b.spare = q
 }
 
 // send writes every packet of q, maxBatchPackets per system call.

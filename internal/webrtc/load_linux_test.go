@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +25,9 @@ import (
 
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	pion "github.com/pion/webrtc/v4"
 )
 
@@ -39,7 +43,20 @@ const (
 	// loadEnvProfile, if set, is a file for a CPU profile of the server
 	// during the measured window only (connection setup excluded).
 	loadEnvProfile = "MINIRTC_WHEP_PROFILE"
+	// loadEnvHeapProfile, if set, is a file for a heap profile of the
+	// server once the readers are connected.
+	loadEnvHeapProfile = "MINIRTC_WHEP_HEAPPROFILE"
 )
+
+func writeHeapProfile(path string, n int) {
+	f, err := os.Create(strings.ReplaceAll(path, "%d", strconv.Itoa(n)))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	_ = pprof.WriteHeapProfile(f)
+}
 
 // allowAll grants every request (the load benchmark measures media, not auth).
 type allowAll struct{}
@@ -267,10 +284,36 @@ func benchWHEPReaders(b *testing.B, n int, window time.Duration) {
 		return st
 	}
 	setupStart := time.Now()
-	if got, _ := strconv.Atoi(next("READY ")); got != n {
+	progress := make(chan struct{})
+	wg.Add(1)
+	go func() { // setup progress on stderr (connecting many clients is slow)
+		defer wg.Done()
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-progress:
+				return
+			case <-tick.C:
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				fmt.Fprintf(os.Stderr, "setup %v: %+v, heap %d MB, %d goroutines\n", time.Since(setupStart).Round(time.Second),
+					srv.Stats(), ms.HeapInuse>>20, runtime.NumGoroutine())
+				if path := os.Getenv(loadEnvHeapProfile); path != "" {
+					writeHeapProfile(path, n)
+				}
+			}
+		}
+	}()
+	got, _ := strconv.Atoi(next("READY "))
+	close(progress)
+	if got != n {
 		b.Fatalf("%d of %d clients connected", got, n)
 	}
 	setup := time.Since(setupStart)
+	if path := os.Getenv(loadEnvHeapProfile); path != "" {
+		writeHeapProfile(path, n)
+	}
 	time.Sleep(3 * time.Second) // every session past its first keyframe
 	mem1, rss1 := memory()
 	if _, err := io.WriteString(stdin, "mark\n"); err != nil {
@@ -311,8 +354,12 @@ func benchWHEPReaders(b *testing.B, n int, window time.Duration) {
 	b.ReportMetric(float64(drops), "srv-drops")
 	b.ReportMetric(float64(int64(mem1)-int64(mem0))/float64(n)/1024, "heap-KB/reader")
 	b.ReportMetric(float64(int64(rss1)-int64(rss0))/float64(n)/1024, "rss-KB/reader")
-	b.Logf("%d readers: setup %v; server %.1f%% of a core over %v; clients %.1f%%; received %d, lost %d; server drops %d",
-		n, setup.Round(time.Millisecond), 100*cores, wall.Round(time.Millisecond), 100*st.CPU/st.Wall, st.Received, st.Lost, drops)
+	var direct uint64
+	if bc, ok := srv.conn.(*batchConn); ok {
+		direct = bc.direct.Load()
+	}
+	b.Logf("%d readers: setup %v; server %.1f%% of a core over %v; clients %.1f%%; received %d, lost %d; server drops %d; unbatched sends %d",
+		n, setup.Round(time.Millisecond), 100*cores, wall.Round(time.Millisecond), 100*st.CPU/st.Wall, st.Received, st.Lost, drops, direct)
 }
 
 // loadClient is one WHEP client of the load process.
@@ -335,7 +382,27 @@ func TestWHEPLoadClients(t *testing.T) {
 	if err != nil || n < 1 {
 		t.Fatalf("%s: %v", loadEnvClients, err)
 	}
-	api := clientAPI(t, false)
+	// Light clients, so that the machine's cores go to the server: the
+	// codecs and network settings of clientAPI, and of pion's default
+	// interceptors only receiver reports (one RTCP packet per track and
+	// second, as a browser sends). No NACKs: a client that falls behind
+	// would otherwise ask for retransmissions of what it dropped itself.
+	m, _, err := newMediaEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Add(rr)
+	var se pion.SettingEngine
+	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	api := pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(reg), pion.WithSettingEngine(se))
 	clients := make([]*loadClient, n)
 	var readers sync.WaitGroup
 	defer readers.Wait()
@@ -427,8 +494,9 @@ func TestWHEPLoadClients(t *testing.T) {
 			return fmt.Errorf("client %d: not connected", i)
 		}
 	}
-	const parallel = 8
+	const parallel = 4
 	errs := make(chan error, n)
+	var done atomic.Int64
 	sem := make(chan struct{}, parallel)
 	var setup sync.WaitGroup
 	for i := 0; i < n; i++ {
@@ -439,6 +507,9 @@ func TestWHEPLoadClients(t *testing.T) {
 			defer func() { <-sem }()
 			if err := connect(i); err != nil {
 				errs <- err
+			}
+			if k := done.Add(1); k%100 == 0 {
+				fmt.Fprintf(os.Stderr, "clients: %d set up, %d connected\n", k, connected.Load())
 			}
 		}()
 	}
