@@ -10,7 +10,6 @@ package mediatest
 import (
 	"context"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/media"
@@ -65,13 +64,6 @@ func PublishSynthetic(ctx context.Context, pub *media.Publisher) {
 		}
 		timer.Reset(min(vt, at) - time.Since(start))
 	}
-}
-
-// CPUTime is the CPU time (user + system) this process used so far.
-func CPUTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // LiveBytes is the heap and stack in use after a garbage collection.
