@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
@@ -107,13 +108,22 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 		HandshakeTimeout: cfg.RTMP.HandshakeTimeout,
 		ReadTimeout:      cfg.RTMP.ReadTimeout,
 		WriteTimeout:     cfg.Media.WriteTimeout,
-		BatchInterval:    cfg.Media.BatchInterval,
+		BatchInterval:    batchInterval(cfg),
 	}
+}
+
+// batchInterval maps media.batchInterval: in the config 0 means "no
+// batching", which the adapters spell as a negative interval.
+func batchInterval(cfg config.Config) time.Duration {
+	if cfg.Media.BatchInterval == 0 {
+		return -1
+	}
+	return cfg.Media.BatchInterval
 }
 
 // flvConfig maps the node configuration onto the FLV server's.
 func flvConfig(cfg config.Config) flv.Config {
-	return flv.Config{WriteTimeout: cfg.Media.WriteTimeout, BatchInterval: cfg.Media.BatchInterval}
+	return flv.Config{WriteTimeout: cfg.Media.WriteTimeout, BatchInterval: batchInterval(cfg)}
 }
 
 // RTMPAddr is the address the RTMP listener is bound to.

@@ -13,7 +13,8 @@ import (
 )
 
 // TestMediaConfigMapping: the rtmp and media keys reach the RTMP and FLV
-// servers; zero values leave the components' defaults.
+// servers; zero timeouts leave the components' defaults and a zero batch
+// interval turns batching off.
 func TestMediaConfigMapping(t *testing.T) {
 	for _, c := range []struct {
 		name                       string
@@ -24,9 +25,12 @@ func TestMediaConfigMapping(t *testing.T) {
 		{"set", 3 * time.Second, 4 * time.Second, 5 * time.Second, 40 * time.Millisecond,
 			rtmp.Config{HandshakeTimeout: 3 * time.Second, ReadTimeout: 4 * time.Second, WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond},
 			flv.Config{WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond}},
-		{"defaults", 0, 0, 0, 0,
+		{"defaults", 0, 0, 0, 100 * time.Millisecond,
 			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: rtmp.DefaultBatchInterval},
 			flv.Config{WriteTimeout: flv.DefaultWriteTimeout, BatchInterval: flv.DefaultBatchInterval}},
+		{"unbatched", 0, 0, 0, 0,
+			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: -1},
+			flv.Config{WriteTimeout: flv.DefaultWriteTimeout, BatchInterval: -1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig(t)
