@@ -104,3 +104,60 @@ func TestMediaAuthorizer(t *testing.T) {
 		})
 	}
 }
+
+// TestMediaAuthorizerNoTokenApp: an app that lets clients join with the
+// appId as key lets them push and play with it too (WHIP/WHEP bearer,
+// ?token=), unless it enforces publisher tokens; other apps refuse it.
+func TestMediaAuthorizerNoTokenApp(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	st := store.NewMemory()
+	newApp := func(s store.AppSettings) store.App {
+		a, err := store.NewApp("dev", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Settings = s
+		if err := st.PutApp(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	dev := newApp(store.AppSettings{AllowNoToken: true})
+	strict := newApp(store.AppSettings{AllowNoToken: true, EnforcePublisherToken: true})
+	prod := newApp(store.AppSettings{})
+	a := &MediaAuthorizer{Signer: NewURLSigner([]byte("secret")), Apps: st, Now: func() time.Time { return now }}
+	cases := []struct {
+		name   string
+		app    store.App
+		action Action
+		query  url.Values
+		code   int
+		viewer string
+	}{
+		{"dev-publish", dev, ActionPublish, url.Values{"token": {dev.ID}}, 0, ""},
+		{"dev-play", dev, ActionPlay, url.Values{"token": {dev.ID}, "uid": {"9"}}, 0, "9"},
+		{"dev-other-app-id", dev, ActionPublish, url.Values{"token": {prod.ID}}, 401, ""},
+		{"strict-publish", strict, ActionPublish, url.Values{"token": {strict.ID}}, 433, ""},
+		{"strict-play", strict, ActionPlay, url.Values{"token": {strict.ID}}, 0, ""},
+		{"prod-publish", prod, ActionPublish, url.Values{"token": {prod.ID}}, 401, ""},
+		{"prod-play", prod, ActionPlay, url.Values{"token": {prod.ID}}, 401, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := a.Authorize(ctx, c.action, StreamName(c.app.ID, "room", "42"), c.query)
+			if c.code == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if g.AppID != c.app.ID || g.UID != "42" || g.Viewer != c.viewer {
+					t.Fatalf("grant %+v", g)
+				}
+				return
+			}
+			if e, ok := errcode.As(err); !ok || e.Code != c.code {
+				t.Fatalf("got %v, want code %d", err, c.code)
+			}
+		})
+	}
+}
