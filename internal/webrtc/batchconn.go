@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/ipv4"
 )
@@ -30,13 +31,12 @@ const (
 // writes batched. pion writes one packet per call, and one sendto system
 // call per packet is the largest single cost of WHEP fan-out; batchConn
 // copies each packet into a queue, and the queue is sent with sendmmsg
-// (ipv4.PacketConn.WriteBatch; one sendmsg per packet on systems without
-// sendmmsg) by a sender goroutine, woken by the first packet of an empty
-// queue, or by the writer that brings the queue to flushAt packets while no
-// send is in progress. Nothing waits for a batch to fill: what is queued
-// during a send goes out in the next one, so batches grow with the load. On Linux an IPv4
-// destination may be sent from a dual-stack socket, so one conn serves both
-// families.
+// (ipv4.PacketConn.WriteBatch) by a sender goroutine, woken by the first
+// packet of an empty queue, or by the writer that brings the queue to
+// flushAt packets while no send is in progress. Nothing waits for a batch
+// to fill: what is queued during a send goes out in the next one, so
+// batches grow with the load. It is used on Linux only, which accepts IPv4
+// destinations on a dual-stack socket, so one conn serves both families.
 //
 // It implements net.PacketConn and pion's ice.AddrPortReaderWriter; reads
 // go straight to the socket.
@@ -58,6 +58,9 @@ type batchConn struct {
 
 	sendFails atomic.Uint64 // packets the kernel refused
 	direct    atomic.Uint64 // packets sent by their writer (queue full)
+	// Queueing delay of sent batches: from the first packet queued to the
+	// end of the batch's send (what batching adds to latency).
+	batches, delaySum, delayMax atomic.Int64 // count, ns, ns
 }
 
 // sendBatch is a queue of packets and the scratch space to send them.
@@ -65,6 +68,7 @@ type sendBatch struct {
 	data  []byte // the packets, back to back
 	ends  []int  // end offset of each packet in data
 	addrs []netip.AddrPort
+	first time.Time // when the first packet was queued
 
 	msgs  []ipv4.Message
 	bufs  [][]byte
@@ -112,6 +116,9 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	q.ends = append(q.ends, len(q.data))
 	q.addrs = append(q.addrs, addr)
 	queued := len(q.ends)
+	if queued == 1 {
+		q.first = time.Now()
+	}
 	b.mu.Unlock()
 	switch {
 	case queued == 1: // later packets find the sender already woken
@@ -221,4 +228,19 @@ func (b *batchConn) send(q *sendBatch) {
 		sent += k
 	}
 	clear(msgs) // drop references to the packets and addresses
+	d := int64(time.Since(q.first))
+	b.batches.Add(1)
+	b.delaySum.Add(d)
+	for m := b.delayMax.Load(); d > m && !b.delayMax.CompareAndSwap(m, d); m = b.delayMax.Load() {
+	}
+}
+
+// queueDelay reports the mean and largest queueing delay of the batches
+// sent so far.
+func (b *batchConn) queueDelay() (mean, max time.Duration) {
+	n := b.batches.Load()
+	if n == 0 {
+		return 0, 0
+	}
+	return time.Duration(b.delaySum.Load() / n), time.Duration(b.delayMax.Load())
 }

@@ -3,6 +3,7 @@ package webrtc
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"time"
 
@@ -143,7 +144,12 @@ func newAPI(c Config) (apis, net.PacketConn, ice.UDPMux, error) {
 		if err != nil {
 			return none, nil, nil, fmt.Errorf("webrtc: listen UDP %s: %w", c.UDPAddr, err)
 		}
-		conn = newBatchConn(udp)
+		conn = udp
+		if runtime.GOOS == "linux" {
+			// Batched sends rely on Linux sending to IPv4 addresses from a
+			// dual-stack socket; elsewhere every packet is its own sendto.
+			conn = newBatchConn(udp)
+		}
 		mux = pion.NewICEUDPMux(lf.NewLogger("ice"), conn)
 		se.SetICEUDPMux(mux)
 	}
