@@ -72,6 +72,11 @@ type member struct {
 	videoMuted bool
 	stream     *stream
 	subs       map[uint32]struct{}
+	// endedPushURL is the push URL of a stream the media plane ended (its
+	// publisher stayed away past the grace period). If the same pusher comes
+	// back on that URL, MayPublish announces the stream again on its own;
+	// Publish, Unpublish and a role change forget it.
+	endedPushURL string
 }
 
 type stream struct {
@@ -461,6 +466,7 @@ func (m *Manager) SetRole(ref Ref, role Role) error {
 		return nil
 	}
 	mb.role = role
+	mb.endedPushURL = ""
 	if mb.stream != nil && !m.mayPublish(ch, mb) {
 		m.stopStream(ch, mb, StopRole)
 	}
@@ -484,11 +490,17 @@ func (m *Manager) Publish(ref Ref, pushURL string) (url string, already bool, er
 	if mb.stream != nil {
 		return mb.stream.pushURL, true, nil
 	}
+	m.startStream(ch, mb, pushURL)
+	return pushURL, false, nil
+}
+
+// startStream announces mb's stream (stream-added to others). m.mu held.
+func (m *Manager) startStream(ch *chanState, mb *member, pushURL string) {
+	mb.endedPushURL = ""
 	mb.stream = &stream{pushURL: pushURL}
 	ch.publishers[mb.uid] = mb
 	m.armStart(ch, mb)
 	m.emit(m.event(EventStreamStarted, ch, mb), ch.others(mb.uid)...)
-	return pushURL, false, nil
 }
 
 // SetPushURL replaces the stored push URL of a publishing member (URL refresh).
@@ -541,6 +553,7 @@ func (m *Manager) Unpublish(ref Ref) error {
 	if err != nil {
 		return err
 	}
+	mb.endedPushURL = ""
 	if mb.stream != nil {
 		m.stopStream(ch, mb, StopUnpublish)
 	}

@@ -270,8 +270,12 @@ func TestMediaSeam(t *testing.T) {
 	if got := ra.take(); len(got) != 0 {
 		t.Fatalf("a got %v", got)
 	}
-	if err := m.MayPublish(app, room, 1); code(err) != 433 {
+	// The pusher coming back later may push again: its stream is announced anew.
+	if err := m.MayPublish(app, room, 1); err != nil {
 		t.Fatalf("may publish after media ended: %v", err)
+	}
+	if got := rb.take(); !slices.Equal(got, []string{"stream-started 1"}) {
+		t.Fatalf("b got %v after the pusher came back", got)
 	}
 	for i := 0; ; i++ {
 		mu.Lock()
@@ -335,6 +339,35 @@ func TestMediaStopped(t *testing.T) {
 			},
 			wantB:   []string{"stream-started 1", "stream-stopped 1", "stream-started 1"},
 			publish: true,
+		},
+		{
+			name: "the pusher comes back after the stop: announced again",
+			steps: func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error {
+				m.Publish(a, "u")
+				m.MediaStarted(app, room, 1)
+				m.MediaStopped(app, room, 1)
+				if err := m.MayPublish(app, room, 1); err != nil {
+					return fmt.Errorf("returning pusher refused: %v", err)
+				}
+				if url, already, err := m.Publish(a, "other"); err != nil || !already || url != "u" {
+					return fmt.Errorf("stream not restored with its URL: %q %v %v", url, already, err)
+				}
+				return m.MediaStarted(app, room, 1)
+			},
+			wantB:   []string{"stream-started 1", "stream-stopped 1", "stream-started 1"},
+			publish: true,
+		},
+		{
+			name: "unpublish after the stop: a returning pusher is refused",
+			steps: func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error {
+				m.Publish(a, "u")
+				m.MediaStarted(app, room, 1)
+				m.MediaStopped(app, room, 1)
+				m.Unpublish(a)
+				return m.MayPublish(app, room, 1)
+			},
+			wantB:   []string{"stream-started 1", "stream-stopped 1"},
+			wantErr: 433,
 		},
 		{
 			name: "media never started: no stop until the start timeout",

@@ -14,6 +14,10 @@ import (
 // must be a member, allowed to publish by the channel profile and its role
 // (communication: everyone; live: broadcasters), and have announced its stream
 // with Publish. The RTMP server calls it at connect; the error says why not.
+// A pusher that comes back after the media plane ended its stream (it stayed
+// away past the grace period, e.g. a mini program long in the background)
+// may push again without a new publish: its stream is announced again
+// (stream-added to others), as if the member had called Publish.
 func (m *Manager) MayPublish(app, channel string, uid uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -23,6 +27,11 @@ func (m *Manager) MayPublish(app, channel string, uid uint32) error {
 	}
 	if !m.mayPublish(ch, mb) {
 		return errcode.NoAuthorized(fmt.Sprintf("uid %d is audience in a live channel", uid))
+	}
+	if mb.stream == nil && mb.endedPushURL != "" {
+		m.log.Info("stream announced again: the pusher came back after its grace period",
+			"app", app, "channel", channel, "uid", uid)
+		m.startStream(ch, mb, mb.endedPushURL)
 	}
 	if mb.stream == nil {
 		return errcode.NoAuthorized(fmt.Sprintf("uid %d has not called publish", uid))
@@ -96,7 +105,9 @@ func (m *Manager) MediaStopped(app, channel string, uid uint32) error {
 	mb.stream.live = false
 	m.emit(m.event(EventMediaStopped, ch, mb))
 	m.log.Info("stream removed: media ended", "app", app, "channel", channel, "uid", uid)
+	pushURL := mb.stream.pushURL
 	m.stopStream(ch, mb, StopMediaEnded)
+	mb.endedPushURL = pushURL
 	return nil
 }
 
