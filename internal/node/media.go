@@ -79,6 +79,11 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		uid := strconv.FormatUint(uint64(ev.UID), 10)
 		switch ev.Kind {
 		case channel.EventStreamStopped:
+			if ev.StopReason == channel.StopMediaEnded {
+				// The hub ended it itself; a pusher already back on the
+				// same key must not be cut by this late echo.
+				break
+			}
 			hub.EndStream(media.Key{AppID: ev.App, Channel: ev.Channel, UID: uid},
 				errcode.NotPublishing("the stream was unpublished"))
 		case channel.EventKicked, channel.EventMemberLeft:
