@@ -12,11 +12,12 @@ import (
 
 // Limits of batchConn's send queue.
 const (
-	// maxQueuedPackets is how many packets may wait for the sender (a
-	// bound on the delay the queue adds: a few ms of sendmmsg work); a
-	// writer that finds the queue full sends its packet itself. Writers
-	// never wait for the sender: a blocked writer may be a pion ICE agent,
-	// and a stalled sender must not stall every connection.
+	// maxQueuedPackets is how many packets may wait in the queue: the
+	// writer that fills it takes it and sends it at once, even while
+	// another send is in progress. Writers never wait for the sender or for
+	// a send in progress: on an overloaded server the goroutine that holds
+	// a send may wait long for a CPU, and nothing queued after it should
+	// wait with it (nor a pion ICE agent that writes).
 	maxQueuedPackets = 512
 	// maxBatchPackets is the most packets handed to one sendmmsg (the
 	// kernel's UIO_MAXIOV).
@@ -45,7 +46,7 @@ type batchConn struct {
 	out *ipv4.PacketConn
 
 	flushMu sync.Mutex // held while a batch is sent: one send at a time, in queue order
-	spare   *sendBatch // the empty batch swapped in for the queue (flushMu)
+	pool    sync.Pool  // free sendBatches (their buffers grow to the load)
 
 	mu     sync.Mutex
 	queue  *sendBatch // being filled by writers
@@ -57,7 +58,7 @@ type batchConn struct {
 	wg        sync.WaitGroup // the sender goroutine
 
 	sendFails atomic.Uint64 // packets the kernel refused
-	direct    atomic.Uint64 // packets sent by their writer (queue full)
+	overflows atomic.Uint64 // full queues sent by their writer, out of order
 	// Queueing delay of sent batches: from the first packet queued to the
 	// end of the batch's send (what batching adds to latency).
 	batches, delaySum, delayMax atomic.Int64 // count, ns, ns
@@ -82,7 +83,7 @@ func (q *sendBatch) reset() {
 
 // newBatchConn wraps c and starts its sender; Close stops it.
 func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, out: ipv4.NewPacketConn(c), queue: &sendBatch{}, spare: &sendBatch{},
+	b := &batchConn{UDPConn: c, out: ipv4.NewPacketConn(c), queue: &sendBatch{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	b.wg.Add(1)
 	go func() {
@@ -98,8 +99,7 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 }
 
 // WriteToAddrPort implements ice.AddrPortReaderWriter: it queues a copy of
-// p for addr, or sends p at once when the queue is full. Like a UDP send it
-// does not report delivery of queued packets.
+// p for addr. Like a UDP send it does not report delivery.
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	b.mu.Lock()
 	if b.closed {
@@ -107,17 +107,20 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 		return 0, net.ErrClosed
 	}
 	q := b.queue
-	if len(q.ends) >= maxQueuedPackets {
-		b.mu.Unlock()
-		b.direct.Add(1)
-		return b.UDPConn.WriteToUDPAddrPort(p, addr)
-	}
 	q.data = append(q.data, p...)
 	q.ends = append(q.ends, len(q.data))
 	q.addrs = append(q.addrs, addr)
 	queued := len(q.ends)
 	if queued == 1 {
 		q.first = time.Now()
+	}
+	if queued >= maxQueuedPackets {
+		b.queue = b.newBatch()
+		b.mu.Unlock()
+		b.overflows.Add(1)
+		b.send(q)
+		b.pool.Put(q)
+		return len(p), nil
 	}
 	b.mu.Unlock()
 	switch {
@@ -174,11 +177,24 @@ func (b *batchConn) run() {
 func (b *batchConn) flushLocked() {
 	b.mu.Lock()
 	q := b.queue
-	b.queue = b.spare
+	if len(q.ends) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.queue = b.newBatch()
 	b.mu.Unlock()
 	b.send(q)
+	b.pool.Put(q)
+}
+
+// newBatch returns an empty batch, recycled if one is free.
+func (b *batchConn) newBatch() *sendBatch {
+	q, _ := b.pool.Get().(*sendBatch)
+	if q == nil {
+		return new(sendBatch)
+	}
 	q.reset()
-	b.spare = q
+	return q
 }
 
 // send writes every packet of q, maxBatchPackets per system call.

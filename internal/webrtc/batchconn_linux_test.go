@@ -99,3 +99,64 @@ func TestBatchConnDeliversEveryPacket(t *testing.T) {
 	}
 	_ = bc.Close() // idempotent
 }
+
+// A send that stalls (its goroutine waits for a CPU) holds up at most the
+// batch it sends: writers that fill the queue behind it send it themselves,
+// and what is left goes out when the stalled send ends.
+func TestBatchConnStalledSend(t *testing.T) {
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := newBatchConn(udp)
+	defer bc.Close()
+	dst, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	_ = dst.SetReadBuffer(4 << 20)
+	to := dst.LocalAddr().(*net.UDPAddr).AddrPort()
+
+	bc.flushMu.Lock() // a send in progress that does not end
+	const total = 2*maxQueuedPackets + 10
+	buf := make([]byte, 200)
+	for i := 0; i < total; i++ {
+		binary.BigEndian.PutUint32(buf, uint32(i))
+		if _, err := bc.WriteToAddrPort(buf, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := bc.overflows.Load(); got != 2 {
+		t.Fatalf("%d full queues sent by writers, want 2", got)
+	}
+	read := func(n int) map[uint32]bool {
+		seen := map[uint32]bool{}
+		rb := make([]byte, 500)
+		for len(seen) < n {
+			_ = dst.SetReadDeadline(time.Now().Add(10 * time.Second))
+			k, err := dst.Read(rb)
+			if err != nil {
+				t.Fatalf("%d of %d packets: %v", len(seen), n, err)
+			}
+			if k != len(buf) {
+				t.Fatalf("packet of %d bytes", k)
+			}
+			seen[binary.BigEndian.Uint32(rb)] = true
+		}
+		return seen
+	}
+	seen := read(2 * maxQueuedPackets)
+	for i := 0; i < 2*maxQueuedPackets; i++ {
+		if !seen[uint32(i)] {
+			t.Fatalf("packet %d not sent while the send stalled", i)
+		}
+	}
+	bc.flushMu.Unlock() // the stalled send ends; the woken sender sends the rest
+	seen = read(total - 2*maxQueuedPackets)
+	for i := 2 * maxQueuedPackets; i < total; i++ {
+		if !seen[uint32(i)] {
+			t.Fatalf("packet %d lost", i)
+		}
+	}
+}

@@ -361,17 +361,17 @@ func benchWHEPReaders(b *testing.B, n int, window time.Duration) {
 	b.ReportMetric(float64(drops), "srv-drops")
 	b.ReportMetric(float64(int64(mem1)-int64(mem0))/float64(n)/1024, "heap-KB/reader")
 	b.ReportMetric(float64(int64(rss1)-int64(rss0))/float64(n)/1024, "rss-KB/reader")
-	var direct uint64
+	var overflows uint64
 	var qMean, qMax time.Duration
 	if bc, ok := srv.conn.(*batchConn); ok {
-		direct = bc.direct.Load()
+		overflows = bc.overflows.Load()
 		qMean, qMax = bc.queueDelay()
 	}
 	b.ReportMetric(float64(qMean.Microseconds())/1000, "send-queue-ms")
 	b.Logf("%d readers: setup %v; server %.1f%% of a core over %v; clients %.1f%%; received %d, lost %d; server drops %d; "+
-		"unbatched sends %d; send queue delay mean %v max %v",
+		"full send queues %d; send queue delay mean %v max %v",
 		n, setup.Round(time.Millisecond), 100*cores, wall.Round(time.Millisecond), 100*st.CPU/st.Wall, st.Received, st.Lost, drops,
-		direct, qMean, qMax)
+		overflows, qMean, qMax)
 }
 
 // loadClient is one WHEP client of the load process.
