@@ -173,18 +173,33 @@ func (b *batchConn) run() {
 	}
 }
 
-// flushLocked sends what is queued now. flushMu held.
-func (b *batchConn) flushLocked() {
-	b.mu.Lock()
-	q := b.queue
-	if len(q.ends) == 0 {
-		b.mu.Unlock()
-		return
+// Flush sends what is queued, unless a send is in progress (which sends it
+// next). A writer calls it at the end of a burst (a WHEP frame), so that
+// the tail of a burst does not wait for the sender goroutine, which may
+// wait long for a CPU on a busy server.
+func (b *batchConn) Flush() {
+	if b.flushMu.TryLock() {
+		b.flushLocked()
+		b.flushMu.Unlock()
 	}
-	b.queue = b.newBatch()
-	b.mu.Unlock()
-	b.send(q)
-	b.pool.Put(q)
+}
+
+// flushLocked sends what is queued, again while more was queued meanwhile
+// (a few rounds: the caller is a writer, whose own work waits). flushMu
+// held.
+func (b *batchConn) flushLocked() {
+	for range 4 {
+		b.mu.Lock()
+		q := b.queue
+		if len(q.ends) == 0 {
+			b.mu.Unlock()
+			return
+		}
+		b.queue = b.newBatch()
+		b.mu.Unlock()
+		b.send(q)
+		b.pool.Put(q)
+	}
 }
 
 // newBatch returns an empty batch, recycled if one is free.

@@ -198,8 +198,10 @@ func (w *whepSession) enqueue(u *unit) {
 	}
 }
 
-// writeLoop sends queued frames until the session closes.
+// writeLoop sends queued frames until the session closes. After a frame
+// it flushes the shared socket's send queue (see batchConn.Flush).
 func (w *whepSession) writeLoop() {
+	bc, _ := w.s.conn.(*batchConn)
 	for {
 		select {
 		case <-w.done:
@@ -208,6 +210,9 @@ func (w *whepSession) writeLoop() {
 			if err := w.write(u); err != nil {
 				w.close(errcode.ServiceLost("WebRTC write failed"))
 				return
+			}
+			if bc != nil && len(w.q) == 0 {
+				bc.Flush()
 			}
 		}
 	}
