@@ -17,8 +17,10 @@ import (
 const cvoURI = "urn:3gpp:video-orientation"
 
 // nackHistory is how many sent packets per WHEP video track can be
-// retransmitted on a NACK: ~2 s at 2.5 Mbit/s, far beyond a useful RTT.
-const nackHistory = 512
+// retransmitted on a NACK: ~1 s at 2.5 Mbit/s, ~5 s at 500 kbit/s, beyond
+// any useful RTT. Each slot costs ~240 bytes (pion's packet record and our
+// header), the largest per-reader item on the heap.
+const nackHistory = 256
 
 // Payload types of the codecs we answer with. They only matter for offers we
 // make ourselves (tests); answers reuse the offerer's numbers.
