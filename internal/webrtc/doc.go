@@ -25,9 +25,10 @@
 // tracks plus one per sender draining RTCP; each WHIP session has one reader
 // goroutine per remote track (started from pion's OnTrack) plus one per
 // receiver draining RTCP. They all end when their PeerConnection is closed.
-// The shared UDP socket (batchConn) has one goroutine that sends the
-// packets all sessions queued, many per sendmmsg; it ends when Run closes
-// the socket.
+// The shared UDP socket (batchConn, Linux) queues what every session
+// writes and sends it many packets per sendmmsg, from the writer that ends
+// a burst or fills the queue, or else from its one sender goroutine, which
+// ends when Run closes the socket.
 // Sessions end on DELETE, ICE failure, a channel kick, stream end or Server
 // shutdown. Callbacks that arrive under another component's lock (channel
 // Endpoint.Notify) or on its goroutine (channel Manager observers, which
