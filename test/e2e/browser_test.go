@@ -1,22 +1,15 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -56,17 +49,6 @@ func TestBrowserWebRTC(t *testing.T) {
 	browserTest(t)
 }
 
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium is required (the test script installs it: apt-get install -y chromium)")
-	return ""
-}
-
 // pageState is window.minirtc on the test page.
 type pageState struct {
 	Published        bool    `json:"published"`
@@ -99,8 +81,7 @@ func browserTest(t *testing.T) {
 		"play": {"6"}, "vtoken": {e.token("room", "1001", token.RoleSubscriber)},
 	}
 	page := "http://" + e.n.HTTPAddr() + "/webrtc/?" + q.Encode()
-	cdp := startChromium(ctx, t, page)
-	defer cdp.Close(websocket.StatusNormalClosure, "")
+	cdp, _ := openChromium(ctx, t, page, "/webrtc/") // closed with the test
 
 	// Wait for the page to publish, then let ffmpeg play the browser's stream.
 	var st pageState
@@ -141,122 +122,12 @@ func browserTest(t *testing.T) {
 		st.FramesDecoded, st.TotalAudioEnergy, frames, len(pcm))
 }
 
-// startChromium launches headless Chromium on page and returns a CDP
-// connection to the page target. The process ends with ctx.
-func startChromium(ctx context.Context, t *testing.T, page string) *websocket.Conn {
+// evalState reads window.minirtc on the test page.
+func evalState(ctx context.Context, t *testing.T, d *devtools) pageState {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, chromiumPath(t),
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
-		"--autoplay-policy=no-user-gesture-required", "--use-fake-device-for-media-stream",
-		"--use-fake-ui-for-media-stream", "--user-data-dir="+t.TempDir(), "--remote-debugging-port=0",
-		page)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
+	var st pageState
+	if err := d.eval(ctx, "JSON.stringify(window.minirtc || {})", &st); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	wsURL := make(chan string, 1)
-	go func() {
-		defer close(exited)
-		re := regexp.MustCompile(`DevTools listening on (ws://\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case wsURL <- m[1]:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		_ = cmd.Wait()
-	}()
-	var browser string
-	select {
-	case browser = <-wsURL:
-	case <-exited:
-		t.Fatal("chromium exited before DevTools started")
-	case <-time.After(30 * time.Second):
-		t.Fatal("chromium did not start DevTools")
-	}
-	u, err := url.Parse(browser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Find the page target.
-	var target string
-	for deadline := time.Now().Add(20 * time.Second); target == ""; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no page target in DevTools")
-		}
-		resp, err := http.Get("http://" + u.Host + "/json/list")
-		if err != nil {
-			continue
-		}
-		var targets []struct {
-			Type, URL            string
-			WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&targets)
-		resp.Body.Close()
-		for _, tg := range targets {
-			if tg.Type == "page" && strings.Contains(tg.URL, "/webrtc/") {
-				target = tg.WebSocketDebuggerURL
-			}
-		}
-	}
-	c, _, err := websocket.Dial(ctx, target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadLimit(4 << 20)
-	return c
-}
-
-var cdpID int
-
-// evalState reads window.minirtc over CDP (Runtime.evaluate).
-func evalState(ctx context.Context, t *testing.T, c *websocket.Conn) pageState {
-	t.Helper()
-	cdpID++
-	id := cdpID
-	req := map[string]any{"id": id, "method": "Runtime.evaluate", "params": map[string]any{
-		"expression": "JSON.stringify(window.minirtc || {})", "returnByValue": true}}
-	if err := wsjson.Write(ctx, c, req); err != nil {
-		t.Fatalf("CDP write: %v", err)
-	}
-	for {
-		var resp struct {
-			ID     int `json:"id"`
-			Result struct {
-				Result struct {
-					Value string `json:"value"`
-				} `json:"result"`
-			} `json:"result"`
-			Error *struct{ Message string } `json:"error"`
-		}
-		if err := wsjson.Read(ctx, c, &resp); err != nil {
-			t.Fatalf("CDP read: %v", err)
-		}
-		if resp.ID != id {
-			continue
-		}
-		if resp.Error != nil {
-			t.Fatalf("CDP: %s", resp.Error.Message)
-		}
-		var st pageState
-		if err := json.Unmarshal([]byte(resp.Result.Result.Value), &st); err != nil {
-			t.Fatalf("page state %q: %v", resp.Result.Result.Value, err)
-		}
-		return st
-	}
+	return st
 }

@@ -1,17 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +33,7 @@ func TestWebDemo(t *testing.T) {
 		needTool(t, "unshare")
 		needTool(t, "ip")
 		needTool(t, "ffmpeg")
-		demoChromium(t)
+		chromiumPath(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
@@ -99,7 +94,7 @@ func webDemoTest(t *testing.T) {
 			"token": {e.token("room", fmt.Sprint(uid), token.RolePublisher)}, "autojoin": {"1"}, "video": {"320x240"}}
 		return "http://" + e.n.HTTPAddr() + "/demo/?" + q.Encode()
 	}
-	page, host := openDemo(ctx, t, demoURL(browserUID))
+	page, host := openChromium(ctx, t, demoURL(browserUID), "/demo/")
 	wait := func(d *devtools, what string, cond func(demoPage) bool) demoPage {
 		t.Helper()
 		var st demoPage
@@ -346,178 +341,5 @@ func (m *miniProgram) await(cond func() bool, what string) {
 			m.t.Fatalf("mini program: waiting for %s: %v (pushes %v)", what, m.err, m.pushes)
 		}
 		m.cond.Wait()
-	}
-}
-
-// ---- headless Chromium over the DevTools protocol ----------------------------
-
-func demoChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium is required (the test script installs it: apt-get install -y chromium)")
-	return ""
-}
-
-// devtools is a CDP connection to one page target.
-type devtools struct {
-	conn *websocket.Conn
-	id   int
-}
-
-// openDemo starts headless Chromium (fake devices, autoplay allowed) on page
-// and connects to its page target; host is the DevTools HTTP address.
-// Chromium ends with the test.
-func openDemo(ctx context.Context, t *testing.T, page string) (d *devtools, host string) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, demoChromium(t),
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
-		"--autoplay-policy=no-user-gesture-required", "--use-fake-device-for-media-stream",
-		"--use-fake-ui-for-media-stream", "--user-data-dir="+t.TempDir(), "--remote-debugging-port=0",
-		page)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	wsURL := make(chan string, 1)
-	go func() {
-		defer close(exited)
-		re := regexp.MustCompile(`DevTools listening on (ws://\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case wsURL <- m[1]:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		_ = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	var browser string
-	select {
-	case browser = <-wsURL:
-	case <-exited:
-		t.Fatal("chromium exited before DevTools started")
-	case <-time.After(30 * time.Second):
-		t.Fatal("chromium did not start DevTools")
-	}
-	u, err := url.Parse(browser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var target string
-	for deadline := time.Now().Add(20 * time.Second); target == ""; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no demo page target in DevTools")
-		}
-		resp, err := http.Get("http://" + u.Host + "/json/list")
-		if err != nil {
-			continue
-		}
-		var targets []struct {
-			Type, URL            string
-			WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&targets)
-		resp.Body.Close()
-		for _, tg := range targets {
-			if tg.Type == "page" && strings.Contains(tg.URL, "/demo/") {
-				target = tg.WebSocketDebuggerURL
-			}
-		}
-	}
-	return dialDevtools(ctx, t, target), u.Host
-}
-
-// openTab opens page in a new tab of the Chromium at host.
-func openTab(ctx context.Context, t *testing.T, host, page string) *devtools {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+host+"/json/new?"+url.QueryEscape(page), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("DevTools new tab: %v", err)
-	}
-	defer resp.Body.Close()
-	var tg struct {
-		WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tg); err != nil || tg.WebSocketDebuggerURL == "" {
-		t.Fatalf("DevTools new tab: HTTP %d, %v", resp.StatusCode, err)
-	}
-	return dialDevtools(ctx, t, tg.WebSocketDebuggerURL)
-}
-
-func dialDevtools(ctx context.Context, t *testing.T, target string) *devtools {
-	t.Helper()
-	c, _, err := websocket.Dial(ctx, target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadLimit(4 << 20)
-	t.Cleanup(func() { c.Close(websocket.StatusNormalClosure, "") })
-	return &devtools{conn: c}
-}
-
-// eval runs expr in the page (Runtime.evaluate); a string result is decoded
-// as JSON into out (when out is not nil).
-func (d *devtools) eval(ctx context.Context, expr string, out any) error {
-	d.id++
-	id := d.id
-	req := map[string]any{"id": id, "method": "Runtime.evaluate", "params": map[string]any{
-		"expression": expr, "returnByValue": true}}
-	if err := wsjson.Write(ctx, d.conn, req); err != nil {
-		return fmt.Errorf("CDP write: %w", err)
-	}
-	for {
-		var resp struct {
-			ID     int `json:"id"`
-			Result struct {
-				Result struct {
-					Value json.RawMessage `json:"value"`
-				} `json:"result"`
-				ExceptionDetails *struct {
-					Text string `json:"text"`
-				} `json:"exceptionDetails"`
-			} `json:"result"`
-			Error *struct{ Message string } `json:"error"`
-		}
-		if err := wsjson.Read(ctx, d.conn, &resp); err != nil {
-			return fmt.Errorf("CDP read: %w", err)
-		}
-		if resp.ID != id {
-			continue
-		}
-		if resp.Error != nil {
-			return fmt.Errorf("CDP: %s", resp.Error.Message)
-		}
-		if ex := resp.Result.ExceptionDetails; ex != nil {
-			return fmt.Errorf("page exception: %s", ex.Text)
-		}
-		if out == nil {
-			return nil
-		}
-		var text string
-		if err := json.Unmarshal(resp.Result.Result.Value, &text); err != nil {
-			return fmt.Errorf("page value %s: %w", resp.Result.Result.Value, err)
-		}
-		return json.Unmarshal([]byte(text), out)
 	}
 }
