@@ -1,18 +1,14 @@
 package rtmp
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -91,131 +87,39 @@ func runFanout(b *testing.B, n int) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); _ = srv.Serve(ctx, ln) }()
 	defer func() { cancel(); wg.Wait() }()
 
-	pub, err := hub.Publish(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { defer wg.Done(); mediatest.PublishSynthetic(ctx, pub) }()
-	time.Sleep(500 * time.Millisecond)
-	memBefore := mediatest.LiveBytes()
-	// Baseline: the publisher and the runtime with no reader.
-	b0, bt0 := mediatest.CPUTime(), time.Now()
-	time.Sleep(3 * time.Second)
-	base := float64(mediatest.CPUTime()-b0) / float64(time.Since(bt0)) * 100
-
-	child := exec.Command(os.Args[0], "-test.run=^TestBenchReaders$", "-test.v=false")
-	child.Env = append(os.Environ(), "MINIRTC_BENCH_ADDR="+ln.Addr().String(), "MINIRTC_BENCH_READERS="+strconv.Itoa(n))
-	out, _ := child.StdoutPipe()
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		b.Fatal(err)
-	}
-	lines := bufio.NewScanner(out)
-	// The child prints "ready" when all readers play, then latencies at the end.
-	if !lines.Scan() || lines.Text() != "ready" {
-		b.Fatalf("reader process: %q %v", lines.Text(), lines.Err())
-	}
-	time.Sleep(time.Second)
-	memAfter := mediatest.LiveBytes()
-	const window = 6 * time.Second
-	c0, t0, d0 := mediatest.CPUTime(), time.Now(), hub.Stats().Drops
-	time.Sleep(window)
-	c1, t1, d1 := mediatest.CPUTime(), time.Now(), hub.Stats().Drops
-	hub.EndStream(media.Key{AppID: "bench", Channel: "room", UID: "1"}, nil)
-
-	var lat []time.Duration
-	for lines.Scan() {
-		var res []time.Duration
-		if err := json.Unmarshal(lines.Bytes(), &res); err == nil {
-			lat = res
-		}
-	}
-	_ = child.Wait()
-	if len(lat) != n {
-		b.Fatalf("%d latencies from %d readers", len(lat), n)
-	}
-	slices.Sort(lat)
-	cpu := float64(c1-c0) / float64(t1.Sub(t0)) * 100 // % of one core
-	b.ReportMetric(cpu/float64(n)*100, "%core/100readers")
-	b.ReportMetric((cpu-base)/float64(n)*100, "%core/100readers-marginal")
-	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "ms-p50-keyframe")
-	b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "ms-p99-keyframe")
+	mediatest.MeasureFanout(b, hub, ln.Addr().String(), "TestBenchReaders", n)
 	srvMu.Lock()
+	defer srvMu.Unlock()
 	slices.Sort(srvLat)
-	if len(srvLat) > 0 {
-		b.ReportMetric(float64(srvLat[len(srvLat)/2])/1e6, "ms-p50-keyframe-server")
-		b.ReportMetric(float64(srvLat[len(srvLat)*99/100])/1e6, "ms-p99-keyframe-server")
-		slices.Sort(acceptLat)
-		b.ReportMetric(float64(acceptLat[len(acceptLat)/2])/1e6, "ms-p50-keyframe-accept")
-		b.ReportMetric(float64(acceptLat[len(acceptLat)*99/100])/1e6, "ms-p99-keyframe-accept")
-	}
-	srvMu.Unlock()
-	b.ReportMetric(float64(int64(memAfter)-int64(memBefore))/float64(n)/1024, "KB/reader")
-	b.ReportMetric(float64(d1-d0), "drops")
+	slices.Sort(acceptLat)
+	mediatest.ReportPercentiles(b, srvLat, "keyframe-server")
+	mediatest.ReportPercentiles(b, acceptLat, "keyframe-accept")
 }
 
 // TestBenchReaders is the reader side of BenchmarkRTMPFanout, run in a child
 // process; without its environment it has nothing to do.
 func TestBenchReaders(t *testing.T) {
-	addr, nStr := os.Getenv("MINIRTC_BENCH_ADDR"), os.Getenv("MINIRTC_BENCH_READERS")
-	if addr == "" {
-		return // only meaningful as the benchmark's child process
-	}
-	n, _ := strconv.Atoi(nStr)
-	u, _ := url.Parse("rtmp://" + addr + "/live/bench")
-	lat := make([]time.Duration, n)
-	var ready, done sync.WaitGroup
-	ready.Add(n)
-	done.Add(n)
-	sem := make(chan struct{}, 4) // a few connects at a time, as viewers arrive
-	for i := range n {
-		go func() {
-			defer done.Done()
-			sem <- struct{}{}
-			start := time.Now()
-			c := &gortmplib.Client{URL: u}
-			err := c.Initialize(context.Background())
+	mediatest.RunFanoutChild(t, func(addr string) (io.ReadCloser, error) {
+		u, _ := url.Parse("rtmp://" + addr + "/live/bench")
+		c := &gortmplib.Client{URL: u}
+		if err := c.Initialize(context.Background()); err != nil {
+			return nil, err
+		}
+		for {
+			msg, err := c.Read()
 			if err != nil {
-				<-sem
-				ready.Done()
-				t.Errorf("reader %d: %v", i, err)
-				return
+				c.Close()
+				return nil, err
 			}
-			defer c.Close()
-			for {
-				msg, err := c.Read()
-				if err != nil {
-					<-sem
-					ready.Done()
-					return
-				}
-				if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU && v.IsKeyFrame {
-					lat[i] = time.Since(start)
-					break
-				}
+			if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU && v.IsKeyFrame {
+				return c.NetConn(), nil
 			}
-			<-sem
-			ready.Done()
-			// From now on only drain the socket, as cheaply as possible, so
-			// that this process takes little CPU from the server's.
-			buf := make([]byte, 64<<10)
-			nc := c.NetConn()
-			for {
-				if _, err := nc.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-	}
-	ready.Wait()
-	fmt.Println("ready")
-	done.Wait()
-	b, _ := json.Marshal(lat)
-	fmt.Println(string(b))
+		}
+	})
 }
 
 // benchInterval lets a benchmark run try another batch interval

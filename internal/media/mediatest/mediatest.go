@@ -1,10 +1,13 @@
 // Package mediatest holds what the egress adapters' benchmarks share: a
 // synthetic live publisher with the benchmark profile (500 kbit/s
-// H.264 at 25 fps with a 2 s GOP, 64 kbit/s AAC) and process CPU and memory
-// probes. It is imported by tests and benchmarks only.
+// H.264 at 25 fps with a 2 s GOP, 64 kbit/s AAC), process CPU and memory
+// probes, and the fan-out measurement (MeasureFanout, with its reader child
+// process RunFanoutChild). It is imported by tests and benchmarks only.
 //
-// It imports internal/media only. It starts no goroutines: PublishSynthetic
-// runs on its caller's goroutine until the context ends.
+// It imports internal/media only. PublishSynthetic runs on its caller's
+// goroutine until the context ends; MeasureFanout runs the publisher on a
+// goroutine it waits for, and RunFanoutChild one goroutine per reader, all
+// ended before it returns.
 package mediatest
 
 import (
