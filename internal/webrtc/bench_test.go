@@ -48,8 +48,8 @@ func (w *fakeWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func (w *fakeWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // benchSession is a WHEP session bound to fake writers, attached to its feed.
-func benchSession(b *testing.B, srv *Server, key media.Key, vw, aw *fakeWriter) *whepSession {
-	sess := &whepSession{s: srv, id: newID(), key: key, q: make(chan *unit, srv.cfg.QueueSize), done: make(chan struct{})}
+func benchSession(b testing.TB, srv *Server, key media.Key, vw, aw pion.TrackLocalWriter) *whepSession {
+	sess := &whepSession{s: srv, id: newID(), key: key, done: make(chan struct{})}
 	sess.video = newLocalTrack(pion.RTPCodecTypeVideo, pion.RTPCodecCapability{MimeType: pion.MimeTypeH264}, "v", "s", 0)
 	sess.video.bound = &binding{ssrc: 1, pt: 102, cvoID: 3, writer: vw}
 	sess.audio = newLocalTrack(pion.RTPCodecTypeAudio, pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus}, "a", "s", 0)
@@ -61,7 +61,7 @@ func benchSession(b *testing.B, srv *Server, key media.Key, vw, aw *fakeWriter) 
 	return sess
 }
 
-func benchServer(b *testing.B) (*Server, *media.Hub, func()) {
+func benchServer(b testing.TB) (*Server, *media.Hub, func()) {
 	log := testLogger(b)
 	hub, err := media.NewHub(media.Config{Grace: -1, QueueSize: 4096}, nil, log)
 	if err != nil {
@@ -126,7 +126,6 @@ func BenchmarkRTMPToWHEPLatency(b *testing.B) {
 	vw := &fakeWriter{marked: make(chan time.Time, 16)}
 	aw := &fakeWriter{log: true}
 	sess := benchSession(b, srv, key, vw, aw)
-	go sess.writeLoop()
 	defer sess.close(nil)
 	<-vw.marked // the cached keyframe
 
@@ -210,18 +209,12 @@ func BenchmarkWHEPFanout(b *testing.B) {
 				b.Fatal(err)
 			}
 			var writers []*fakeWriter
-			var wg sync.WaitGroup
 			var sessions []*whepSession
 			for r := 0; r < readers; r++ {
 				vw, aw := &fakeWriter{}, &fakeWriter{}
 				writers = append(writers, vw, aw)
 				s := benchSession(b, srv, key, vw, aw)
 				sessions = append(sessions, s)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					s.writeLoop()
-				}()
 			}
 			total := func() (n uint64) {
 				for _, w := range writers {
@@ -258,7 +251,6 @@ func BenchmarkWHEPFanout(b *testing.B) {
 			for _, s := range sessions {
 				s.close(nil)
 			}
-			wg.Wait()
 			perReaderSecond := b.Elapsed().Seconds() / float64(b.N) / float64(readers)
 			b.ReportMetric(1/perReaderSecond, "readers/core")
 		})

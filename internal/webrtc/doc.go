@@ -21,14 +21,16 @@
 // Goroutine model: every goroutine is started through the Server (goRun or
 // attach) and counted in its WaitGroup; Run waits for all of them after
 // closing every session. Each feed has one goroutine draining its hub
-// reader; each WHEP session has one goroutine writing its queue to its
-// tracks plus one per sender draining RTCP; each WHIP session has one reader
+// reader; WHEP sessions' queues are written to their tracks by the
+// server's writer goroutines (one per core, started with the first session,
+// ended by Run; each session is assigned one), and each WHEP session has one
+// goroutine per sender draining RTCP; each WHIP session has one reader
 // goroutine per remote track (started from pion's OnTrack) plus one per
 // receiver draining RTCP. They all end when their PeerConnection is closed.
 // The shared UDP socket (batchConn, Linux) queues what every session
 // writes and sends it many packets per sendmmsg, from the writer that ends
-// a burst or fills the queue, or else from its one sender goroutine, which
-// ends when Run closes the socket.
+// a round of sessions or fills the queue, or else from its one sender
+// goroutine, which ends when Run closes the socket.
 // Sessions end on DELETE, ICE failure, a channel kick, stream end or Server
 // shutdown. Callbacks that arrive under another component's lock (channel
 // Endpoint.Notify) or on its goroutine (channel Manager observers, which

@@ -61,10 +61,12 @@ type feed struct {
 // for the first session.
 func (s *Server) attach(sess *whepSession) error {
 	s.mu.Lock()
-	if s.closed {
+	wr, ok := s.writerForLocked()
+	if !ok {
 		s.mu.Unlock()
 		return errcode.ServiceExited("node shutting down")
 	}
+	sess.wr = wr
 	f := s.feeds[sess.key]
 	if f == nil {
 		rd, err := s.hub.Subscribe(sess.key, media.SubscribeOptions{})

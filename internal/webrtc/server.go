@@ -69,6 +69,10 @@ type Server struct {
 	// publishers are the WHIP sessions by stream, for viewer PLIs.
 	publishers map[media.Key]*whipSession
 	closed     bool
+	// writers send WHEP sessions' frames (one per core, started with the
+	// first session); nextWriter assigns them round robin.
+	writers    []*writer
+	nextWriter int
 	wg         sync.WaitGroup // every goroutine the server started
 	stop       chan struct{}  // closed when Run's context ends
 }

@@ -26,12 +26,19 @@ type whepSession struct {
 	video  *localTrack // nil when the offer has no video
 	audio  *localTrack
 
-	q    chan *unit
 	feed atomic.Pointer[feed] // set by feed.add
+	wr   *writer              // the writer goroutine that sends the queue; set by attach
 
 	// Guarded by feed.mu (enqueue side).
 	waitKey bool
 	drops   uint64
+
+	// The queue of frames to send (enqueue, the writer's take).
+	qmu   sync.Mutex
+	queue []*unit
+	ready bool // on wr's ready list
+	// failing is set by the first write error (the session is closing).
+	failing atomic.Bool
 
 	attached  atomic.Bool
 	closeOnce sync.Once
@@ -40,7 +47,7 @@ type whepSession struct {
 	vBase, aBase uint32 // random RTP timestamp origins
 	keyframes    atomic.Uint64
 
-	// Sender report state (writer goroutine only).
+	// Sender report state (the writer goroutine only).
 	vSR, aSR srState
 }
 
@@ -114,7 +121,6 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	}
 	sess := &whepSession{
 		s: s, id: newID(), key: req.key, viewer: req.grant.Viewer, peer: pc,
-		q:     make(chan *unit, s.cfg.QueueSize),
 		done:  make(chan struct{}),
 		vBase: random32(), aBase: random32(),
 	}
@@ -164,10 +170,6 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 		s.removeSession(sess.id)
 		return fail(err)
 	}
-	if !s.goRun(sess.writeLoop) {
-		sess.close(errcode.ServiceExited("node shutting down"))
-		return nil, "", errcode.ServiceExited("node shutting down")
-	}
 	for _, tr := range pc.GetTransceivers() {
 		if snd := tr.Sender(); snd != nil {
 			s.goRun(func() { sess.readRTCP(snd) })
@@ -176,8 +178,8 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	return sess, sdp, nil
 }
 
-// enqueue queues u without blocking; a full queue skips video to the next
-// keyframe. Called with feed.mu held.
+// enqueue queues u for the session's writer without blocking; a full
+// queue skips video to the next keyframe. Called with feed.mu held.
 func (w *whepSession) enqueue(u *unit) {
 	if u.video && w.video == nil || !u.video && w.audio == nil {
 		return
@@ -188,36 +190,25 @@ func (w *whepSession) enqueue(u *unit) {
 		}
 		w.waitKey = false
 	}
-	select {
-	case w.q <- u:
-	default:
+	w.qmu.Lock()
+	if len(w.queue) >= w.s.cfg.QueueSize {
+		w.qmu.Unlock()
 		w.drops++
 		if u.video {
 			w.waitKey = true
 		}
+		return
 	}
+	w.queue = append(w.queue, u)
+	sched := !w.ready
+	w.ready = true
+	if sched {
+		w.wr.schedule(w)
+	}
+	w.qmu.Unlock()
 }
 
-// writeLoop sends queued frames until the session closes. After a frame
-// it flushes the shared socket's send queue (see batchConn.Flush).
-func (w *whepSession) writeLoop() {
-	bc, _ := w.s.conn.(*batchConn)
-	for {
-		select {
-		case <-w.done:
-			return
-		case u := <-w.q:
-			if err := w.write(u); err != nil {
-				w.close(errcode.ServiceLost("WebRTC write failed"))
-				return
-			}
-			if bc != nil && len(w.q) == 0 {
-				bc.Flush()
-			}
-		}
-	}
-}
-
+// write sends one frame (the session's writer goroutine only).
 func (w *whepSession) write(u *unit) error {
 	if u.video {
 		b := w.video.binding()
@@ -271,6 +262,9 @@ func (w *whepSession) readRTCP(snd *pion.RTPSender) {
 func (w *whepSession) close(reason error) {
 	w.closeOnce.Do(func() {
 		close(w.done)
+		w.qmu.Lock()
+		w.queue = nil
+		w.qmu.Unlock()
 		w.s.removeSession(w.id)
 		if w.attached.Load() {
 			w.s.detach(w)

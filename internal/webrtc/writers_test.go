@@ -1,0 +1,192 @@
+package webrtc
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/pion/rtp"
+)
+
+// gateWriter is a fakeWriter whose writes wait while its gate is closed.
+type gateWriter struct {
+	fakeWriter
+	mu   sync.Mutex
+	open *sync.Cond
+	shut bool
+}
+
+func newGateWriter() *gateWriter {
+	g := &gateWriter{fakeWriter: fakeWriter{log: true}}
+	g.open = sync.NewCond(&g.mu)
+	return g
+}
+
+func (g *gateWriter) set(shut bool) {
+	g.mu.Lock()
+	g.shut = shut
+	g.mu.Unlock()
+	g.open.Broadcast()
+}
+
+func (g *gateWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	g.mu.Lock()
+	for g.shut {
+		g.open.Wait()
+	}
+	g.mu.Unlock()
+	return g.fakeWriter.WriteRTP(h, payload)
+}
+
+// frameTimestamps returns the RTP timestamps of the frames w has sent.
+func frameTimestamps(w *fakeWriter) []uint32 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ts := make([]uint32, len(w.logs))
+	for i, m := range w.logs {
+		ts[i] = m.ts
+	}
+	return ts
+}
+
+// waitFrames waits until w has sent n frames.
+func waitFrames(t *testing.T, w *fakeWriter, n int) []uint32 {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ts := frameTimestamps(w)
+		if len(ts) >= n {
+			return ts
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d frames sent", len(ts), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestWHEPWritersDeliverEveryFrameInOrder(t *testing.T) {
+	tests := []struct {
+		name     string
+		sessions int
+		frames   int
+	}{
+		{"one session", 1, 30},
+		{"more sessions than writers", 37, 30},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, hub, stop := benchServer(t)
+			defer stop()
+			key := media.Key{AppID: "a", Channel: "c", UID: "1"}
+			pub, err := hub.Publish(key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close(nil)
+			vt := &media.Track{Codec: media.CodecH264, SPS: [][]byte{testSPS}, PPS: [][]byte{testPPS}}
+			pub.SetTracks(vt, nil)
+			if err := pub.Write(&media.Packet{Track: vt, Keyframe: true, Payload: testAU(0)}); err != nil {
+				t.Fatal(err)
+			}
+			var vws []*fakeWriter
+			for range tc.sessions {
+				vw := &fakeWriter{log: true}
+				vws = append(vws, vw)
+				s := benchSession(t, srv, key, vw, &fakeWriter{})
+				defer s.close(nil)
+			}
+			for i := 1; i < tc.frames; i++ {
+				pts := time.Duration(i) * 40 * time.Millisecond
+				if err := pub.Write(&media.Packet{Track: vt, DTS: pts, PTS: pts, Keyframe: i%10 == 0, Payload: testAU(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, vw := range vws {
+				ts := waitFrames(t, vw, tc.frames)
+				if len(ts) != tc.frames {
+					t.Fatalf("session %d: %d frames, want %d", i, len(ts), tc.frames)
+				}
+				for j := 1; j < len(ts); j++ {
+					if d := ts[j] - ts[j-1]; d != 3600 {
+						t.Fatalf("session %d: frame %d is %d ticks after the previous, want 3600 (order or loss)", i, j, d)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A session whose writes stall drops frames once its queue is full and
+// resumes at a keyframe; the frames it sends are in order.
+func TestWHEPWriterFullQueueSkipsToKeyframe(t *testing.T) {
+	srv, hub, stop := benchServer(t)
+	defer stop()
+	srv.cfg.QueueSize = 4
+	key := media.Key{AppID: "a", Channel: "c", UID: "1"}
+	pub, err := hub.Publish(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(nil)
+	vt := &media.Track{Codec: media.CodecH264, SPS: [][]byte{testSPS}, PPS: [][]byte{testPPS}}
+	pub.SetTracks(vt, nil)
+	write := func(i int, key bool) {
+		pts := time.Duration(i) * 40 * time.Millisecond
+		if err := pub.Write(&media.Packet{Track: vt, DTS: pts, PTS: pts, Keyframe: key, Payload: testAU(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0, true)
+	vw := newGateWriter()
+	sess := benchSession(t, srv, key, vw, &fakeWriter{})
+	defer sess.close(nil)
+	waitFrames(t, &vw.fakeWriter, 1)
+	vw.set(true)
+	for i := 1; i <= 9; i++ { // testAU makes every tenth frame an IDR
+		write(i, false)
+	}
+	// The feed has queued what fits (one frame may be in the stalled write).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		f := sess.feed.Load()
+		f.mu.Lock()
+		drops := sess.drops
+		f.mu.Unlock()
+		if drops > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a full queue dropped nothing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	vw.set(false)
+	// Once the writer took the queue, there is room again.
+	eventually(t, "the writer never took the queue", func() bool {
+		sess.qmu.Lock()
+		defer sess.qmu.Unlock()
+		return len(sess.queue) == 0
+	})
+	write(11, false) // still waiting for a keyframe: dropped
+	write(20, true)
+	write(21, false)
+	var ts []uint32
+	eventually(t, "frame 21 never sent", func() bool {
+		ts = frameTimestamps(&vw.fakeWriter)
+		return len(ts) > 0 && ts[len(ts)-1]-ts[0] == 21*3600
+	})
+	// Sent: 0, then 1..k (what the stalled write and the queue held), then 20, 21.
+	k := len(ts) - 3
+	if k < 1 || k > 1+srv.cfg.QueueSize {
+		t.Fatalf("%d frames sent before the gap, queue of %d (timestamps %v)", k, srv.cfg.QueueSize, ts)
+	}
+	for j := 0; j < len(ts); j++ {
+		want := uint32(j)
+		if j > k {
+			want = uint32(20 + j - k - 1)
+		}
+		if ts[j]-ts[0] != want*3600 {
+			t.Fatalf("frame %d of the session is frame %d of the stream, want %d", j, (ts[j]-ts[0])/3600, want)
+		}
+	}
+}
