@@ -18,8 +18,8 @@ const cvoURI = "urn:3gpp:video-orientation"
 
 // nackHistory is how many sent packets per WHEP video track can be
 // retransmitted on a NACK: ~1 s at 2.5 Mbit/s, ~5 s at 500 kbit/s, beyond
-// any useful RTT. Each slot costs ~240 bytes (pion's packet record and our
-// header), the largest per-reader item on the heap.
+// any useful RTT. Each slot is a sentPacket (40 bytes) referring to a
+// payload shared by all the stream's readers.
 const nackHistory = 256
 
 // Payload types of the codecs we answer with. They only matter for offers we
@@ -62,33 +62,26 @@ func newMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
 	return m, reg, nil
 }
 
-// newPlayMediaEngine is newMediaEngine for WHEP sessions, which only send:
-// their one interceptor is the NACK responder. The ingest interceptors
-// would each run a ticker goroutine per connection (NACK generator and
-// TWCC feedback every 100 ms, receiver reports every second) for streams a
-// WHEP session never receives; sender reports are written by the sessions
-// themselves (srInterval), from the hub timeline, so that audio sent later
-// than video (it waits for a whole Opus frame) still maps to the same
-// instant. No TWCC: WHEP does no congestion control.
+// newPlayMediaEngine is newMediaEngine for WHEP sessions, which only send,
+// with no interceptors: a packet goes from its track straight to SRTP. The
+// ingest interceptors would each run a ticker goroutine per connection
+// (NACK generator and TWCC feedback every 100 ms, receiver reports every
+// second) for streams a WHEP session never receives; sender reports are
+// written by the sessions themselves (srInterval), from the hub timeline,
+// so that audio sent later than video (it waits for a whole Opus frame)
+// still maps to the same instant. No TWCC: WHEP does no congestion control.
 //
-// The responder keeps the last nackHistory packets of each video track for
-// retransmission. pion copies each one by default (1.5 kB into a pooled
-// buffer, per reader: the largest per-packet cost of fan-out, and 1.5 MB
-// per reader at 1024 packets); WHEP payloads are shared and never modified,
-// and writeFrame gives every packet its own header, so the responder keeps
-// references instead.
+// NACKs are answered by the sessions too (localTrack.resend): pion's NACK
+// responder records every packet in a new record (two allocations and a
+// lock per packet, per reader), while a track's own history is a ring of
+// plain values written once per frame, and lets every packet reuse one
+// header.
 func newPlayMediaEngine() (*pion.MediaEngine, *interceptor.Registry, error) {
 	m, err := newCodecs()
 	if err != nil {
 		return nil, nil, err
 	}
-	reg := &interceptor.Registry{}
-	resp, err := nack.NewResponderInterceptor(nack.DisableCopy(), nack.ResponderSize(nackHistory))
-	if err != nil {
-		return nil, nil, fmt.Errorf("webrtc: NACK: %w", err)
-	}
-	reg.Add(resp)
-	return m, reg, nil
+	return m, &interceptor.Registry{}, nil
 }
 
 // newCodecs is a MediaEngine with minirtc's codecs, their RTCP feedback and

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 )
@@ -22,6 +23,26 @@ type localTrack struct {
 	bound *binding
 
 	seq uint16
+	// hdr is the header of every packet written (writer goroutine only):
+	// nothing keeps it past WriteRTP, so no packet allocates one.
+	hdr rtp.Header
+	cvo [1]byte // hdr's CVO extension payload
+
+	// hist keeps the last nackHistory packets sent (video; nil for audio)
+	// for retransmission on a NACK. histMu: the writer adds, the RTCP
+	// reader resends.
+	histMu sync.Mutex
+	hist   []sentPacket
+}
+
+// sentPacket is what a track's NACK history keeps of a packet: the payload
+// (shared, never modified) and what rebuilds its header.
+type sentPacket struct {
+	payload []byte
+	ts      uint32
+	seq     uint16
+	marker  bool
+	cvo     int16 // the CVO byte, or -1
 }
 
 type binding struct {
@@ -34,7 +55,11 @@ type binding struct {
 var errCodecNotNegotiated = errors.New("webrtc: codec not negotiated")
 
 func newLocalTrack(kind pion.RTPCodecType, codec pion.RTPCodecCapability, id, streamID string, seq uint16) *localTrack {
-	return &localTrack{id: id, streamID: streamID, kind: kind, codec: codec, seq: seq}
+	t := &localTrack{id: id, streamID: streamID, kind: kind, codec: codec, seq: seq}
+	if kind == pion.RTPCodecTypeVideo {
+		t.hist = make([]sentPacket, nackHistory)
+	}
+	return t
 }
 
 // Bind implements pion.TrackLocal.
@@ -82,28 +107,73 @@ func (t *localTrack) binding() *binding {
 // writeFrame sends one frame's payloads with RTP timestamp ts; the marker is
 // set on the last one (the end of a video access unit; every Opus packet).
 // rotation >= 0 adds the CVO extension to the last packet when negotiated.
-//
-// Every packet gets its own header: the NACK responder keeps a reference to
-// it (and to the payload, which callers never modify) for retransmission.
+// Video packets are kept in the NACK history.
 func (t *localTrack) writeFrame(b *binding, payloads [][]byte, ts uint32, rotation int) error {
+	if t.hist != nil {
+		t.histMu.Lock()
+		for i, p := range payloads {
+			seq := t.seq + uint16(i)
+			sp := sentPacket{payload: p, ts: ts, seq: seq, marker: i == len(payloads)-1, cvo: -1}
+			if sp.marker && rotation >= 0 && b.cvoID != 0 {
+				sp.cvo = int16(cvoByte(rotation))
+			}
+			t.hist[int(seq)%len(t.hist)] = sp
+		}
+		t.histMu.Unlock()
+	}
+	h := &t.hdr
 	for i, p := range payloads {
-		h := &rtp.Header{
-			Version:        2,
-			PayloadType:    b.pt,
-			SequenceNumber: t.seq,
-			Timestamp:      ts,
-			SSRC:           b.ssrc,
-			Marker:         i == len(payloads)-1,
+		cvo := -1
+		if i == len(payloads)-1 && rotation >= 0 && b.cvoID != 0 {
+			cvo = int(cvoByte(rotation))
 		}
-		if h.Marker && rotation >= 0 && b.cvoID != 0 {
-			_ = h.SetExtension(b.cvoID, []byte{cvoByte(rotation)})
-		}
+		t.setHeader(b, t.seq, ts, i == len(payloads)-1, cvo)
 		t.seq++
 		if _, err := b.writer.WriteRTP(h, p); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// setHeader makes t.hdr the header of a packet; cvo >= 0 adds the CVO
+// extension.
+func (t *localTrack) setHeader(b *binding, seq uint16, ts uint32, marker bool, cvo int) {
+	h := &t.hdr
+	ext := h.Extensions[:0]
+	*h = rtp.Header{Version: 2, PayloadType: b.pt, SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc, Marker: marker}
+	h.Extensions = ext
+	if cvo >= 0 {
+		t.cvo[0] = byte(cvo)
+		_ = h.SetExtension(b.cvoID, t.cvo[:])
+	}
+}
+
+// resend writes the packets of a NACK that are still in the history, with
+// their original headers. It runs on the session's RTCP reader, beside the
+// writer, so it builds its own headers.
+func (t *localTrack) resend(b *binding, nack *rtcp.TransportLayerNack) {
+	if t.hist == nil || nack.MediaSSRC != b.ssrc {
+		return
+	}
+	var cvo [1]byte
+	for _, pair := range nack.Nacks {
+		pair.Range(func(seq uint16) bool {
+			t.histMu.Lock()
+			sp := t.hist[int(seq)%len(t.hist)]
+			t.histMu.Unlock()
+			if sp.payload == nil || sp.seq != seq {
+				return true // not sent, or too old
+			}
+			h := rtp.Header{Version: 2, PayloadType: b.pt, SequenceNumber: seq, Timestamp: sp.ts, SSRC: b.ssrc, Marker: sp.marker}
+			if sp.cvo >= 0 {
+				cvo[0] = byte(sp.cvo)
+				_ = h.SetExtension(b.cvoID, cvo[:])
+			}
+			_, err := b.writer.WriteRTP(&h, sp.payload)
+			return err == nil
+		})
+	}
 }
 
 // cvoByte encodes a clockwise rotation in degrees as the CVO payload (R1R0).

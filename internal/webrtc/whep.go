@@ -237,9 +237,9 @@ func (w *whepSession) write(u *unit) error {
 	return nil
 }
 
-// readRTCP drains a sender's RTCP so the interceptors (NACK responder,
-// reports) see it. Viewer PLIs reach a WHIP publisher of the stream; an
-// RTMP publisher cannot be asked, the next keyframe serves them.
+// readRTCP drains a sender's RTCP: NACKed video packets are resent from
+// the track's history; viewer PLIs reach a WHIP publisher of the stream (an
+// RTMP publisher cannot be asked, the next keyframe serves them).
 func (w *whepSession) readRTCP(snd *pion.RTPSender) {
 	buf := make([]byte, 1500)
 	for {
@@ -249,9 +249,15 @@ func (w *whepSession) readRTCP(snd *pion.RTPSender) {
 		}
 		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
 			for _, p := range pkts {
-				switch p.(type) {
+				switch p := p.(type) {
 				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 					w.s.viewerPLI(w.key)
+				case *rtcp.TransportLayerNack:
+					if w.video != nil {
+						if b := w.video.binding(); b != nil {
+							w.video.resend(b, p)
+						}
+					}
 				}
 			}
 		}

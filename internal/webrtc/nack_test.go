@@ -1,0 +1,140 @@
+package webrtc
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	pion "github.com/pion/webrtc/v4"
+)
+
+// A WHEP session resends NACKed video packets unchanged: same sequence
+// number, timestamp, marker, CVO extension and payload.
+func TestWHEPAnswersNACK(t *testing.T) {
+	e := newEnv(t)
+	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "42"}
+	e.chans.SetRotation(key.AppID, key.Channel, key.UID, 270)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	publishTestStream(t, e.hub, key, stop, &wg)
+	for deadline := time.Now().Add(5 * time.Second); !e.hub.Live(key); {
+		if time.Now().After(deadline) {
+			t.Fatal("stream never went live")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// A client without interceptors (it sends only the NACK below) that
+	// accepts packets it already got (no SRTP replay protection).
+	m, _, err := newMediaEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se pion.SettingEngine
+	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.DisableSRTPReplayProtection(true)
+	pc, err := pion.NewAPI(pion.WithMediaEngine(m), pion.WithSettingEngine(se)).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	pkts := map[uint16][]*rtp.Packet{} // every copy received, by sequence number
+	var ssrc uint32
+	var cvo uint8
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	defer pc.Close()
+	pc.OnTrack(func(tr *pion.TrackRemote, rcv *pion.RTPReceiver) {
+		readers.Add(1)
+		defer readers.Done()
+		for _, x := range rcv.GetParameters().HeaderExtensions {
+			if x.URI == cvoURI {
+				mu.Lock()
+				cvo = uint8(x.ID)
+				mu.Unlock()
+			}
+		}
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			ssrc = p.SSRC
+			pkts[p.SequenceNumber] = append(pkts[p.SequenceNumber], p)
+			mu.Unlock()
+		}
+	})
+	status, body, loc := e.post("whep", "room", "42", e.token("room", "1001", token.RoleSubscriber), offer(t, pc))
+	if status != http.StatusCreated || loc == "" {
+		t.Fatalf("WHEP: %d %s", status, body)
+	}
+	setAnswer(t, pc, body)
+
+	// Wait for a frame's last packet (marker, CVO) and another packet.
+	var marked, plain uint16
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no video packets")
+		}
+		mu.Lock()
+		var haveM, haveP bool
+		for seq, g := range pkts {
+			if g[0].Marker && cvo != 0 && len(g[0].GetExtension(cvo)) == 1 {
+				marked, haveM = seq, true
+			} else if !g[0].Marker {
+				plain, haveP = seq, true
+			}
+		}
+		mu.Unlock()
+		if haveM && haveP {
+			break
+		}
+	}
+	mu.Lock()
+	mediaSSRC := ssrc
+	mu.Unlock()
+	nack := &rtcp.TransportLayerNack{SenderSSRC: 1, MediaSSRC: mediaSSRC, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{marked, plain})}
+	if err := pc.WriteRTCP([]rtcp.Packet{nack}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		done := len(pkts[marked]) > 1 && len(pkts[plain]) > 1
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the NACKed packets were not resent")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, seq := range []uint16{marked, plain} {
+		orig, again := pkts[seq][0], pkts[seq][1]
+		if again.Timestamp != orig.Timestamp || again.Marker != orig.Marker || again.PayloadType != orig.PayloadType ||
+			!bytes.Equal(again.Payload, orig.Payload) || !bytes.Equal(again.GetExtension(cvo), orig.GetExtension(cvo)) {
+			t.Errorf("packet %d resent as %v, was %v", seq, again, orig)
+		}
+	}
+	if x := pkts[marked][1].GetExtension(cvo); len(x) != 1 || cvoDegrees(x[0]) != 270 {
+		t.Errorf("resent frame end has CVO %v, want 270 degrees", x)
+	}
+}
