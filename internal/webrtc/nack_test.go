@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
@@ -20,18 +19,7 @@ import (
 // number, timestamp, marker, CVO extension and payload.
 func TestWHEPAnswersNACK(t *testing.T) {
 	e := newEnv(t)
-	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "42"}
-	e.chans.SetRotation(key.AppID, key.Channel, key.UID, 270)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(stop); wg.Wait() }()
-	publishTestStream(t, e.hub, key, stop, &wg)
-	for deadline := time.Now().Add(5 * time.Second); !e.hub.Live(key); {
-		if time.Now().After(deadline) {
-			t.Fatal("stream never went live")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	liveTestStream(t, e, 270)
 
 	// A client without interceptors (it sends only the NACK below) that
 	// accepts packets it already got (no SRTP replay protection).

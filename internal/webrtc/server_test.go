@@ -115,6 +115,26 @@ func testAU(i int) []byte {
 
 // publishTestStream writes ~25 fps video and 44.1 kHz AAC tone into the hub
 // in real time until stop is closed.
+// liveTestStream publishes the test stream as uid 42 in "room" with the
+// given rotation and waits until the hub has it live; the publisher stops
+// with the test.
+func liveTestStream(t *testing.T, e *env, rotation int) media.Key {
+	t.Helper()
+	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "42"}
+	e.chans.SetRotation(key.AppID, key.Channel, key.UID, rotation)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	publishTestStream(t, e.hub, key, stop, &wg)
+	for deadline := time.Now().Add(5 * time.Second); !e.hub.Live(key); {
+		if time.Now().After(deadline) {
+			t.Fatal("stream never went live")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return key
+}
+
 func publishTestStream(t *testing.T, hub *media.Hub, key media.Key, stop chan struct{}, wg *sync.WaitGroup) {
 	pub, err := hub.Publish(key, nil)
 	if err != nil {
@@ -165,18 +185,7 @@ func publishTestStream(t *testing.T, hub *media.Hub, key media.Key, stop chan st
 
 func TestWHEPPlaysHubStream(t *testing.T) {
 	e := newEnv(t)
-	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "42"}
-	e.chans.SetRotation(key.AppID, key.Channel, key.UID, 90)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(stop); wg.Wait() }()
-	publishTestStream(t, e.hub, key, stop, &wg)
-	for deadline := time.Now().Add(5 * time.Second); !e.hub.Live(key); {
-		if time.Now().After(deadline) {
-			t.Fatal("stream never went live")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	liveTestStream(t, e, 90)
 
 	pc, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
 	if err != nil {
