@@ -181,7 +181,7 @@ func TestServeBinary(t *testing.T) {
 		if m := regexp.MustCompile(`appId:\s+([0-9a-f]{32})`).FindStringSubmatch(line); m != nil {
 			appID = m[1]
 		}
-		if m := regexp.MustCompile(`listening: http (\S+)`).FindStringSubmatch(line); m != nil {
+		if m := regexp.MustCompile(`listening: http (\S+) rtmp 127\.0\.0\.1:\d+ webrtc-udp 127\.0\.0\.1:\d+$`).FindStringSubmatch(line); m != nil {
 			addr = m[1]
 			break
 		}

@@ -106,7 +106,11 @@ Build a token for it:
   minirtc token build --app-id %s --app-cert %s --channel test --uid 1234
 `, app.Name, app.ID, app.Certificate, app.ID, app.Certificate)
 	}
-	fmt.Fprintf(stdout, "minirtc %s listening: http %s\n", node.Version, n.HTTPAddr())
+	udp := n.WebRTCAddr()
+	if udp == "" {
+		udp = fmt.Sprintf("ports %d-%d", cfg.WebRTC.PortMin, cfg.WebRTC.PortMax)
+	}
+	fmt.Fprintf(stdout, "minirtc %s listening: http %s rtmp %s webrtc-udp %s\n", node.Version, n.HTTPAddr(), n.RTMPAddr(), udp)
 	return n.Run(ctx)
 }
 

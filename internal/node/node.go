@@ -19,6 +19,7 @@ import (
 	"github.com/minirtc/minirtc/internal/gateway"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
+	"github.com/minirtc/minirtc/internal/webrtc"
 )
 
 // Version is the minirtc version reported by /healthz and `minirtc version`.
@@ -39,6 +40,7 @@ type Node struct {
 	channels *channel.Manager
 	gateway  *gateway.Gateway
 	media    *mediaPlane
+	webrtc   *webrtc.Server
 	mux      *http.ServeMux
 
 	httpLn   net.Listener

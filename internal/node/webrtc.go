@@ -25,6 +25,7 @@ func (n *Node) wireWebRTC(cfg config.Config) error {
 		return fmt.Errorf("node: webrtc: %w", err)
 	}
 	srv.Register(n.mux)
+	n.webrtc = srv
 	n.services = append(n.services, service{name: "webrtc", run: srv.Run})
 	return nil
 }
@@ -58,4 +59,16 @@ func webrtcConfig(cfg config.Config) webrtc.Config {
 		}
 	}
 	return wc
+}
+
+// WebRTCAddr is the shared UDP address of WHIP/WHEP media, or "" when a
+// port range is configured (one port per peer).
+func (n *Node) WebRTCAddr() string {
+	if n.webrtc == nil {
+		return ""
+	}
+	if a := n.webrtc.UDPAddr(); a != nil {
+		return a.String()
+	}
+	return ""
 }
