@@ -4,9 +4,6 @@ import (
 	"context"
 	"math"
 	"net/url"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,28 +22,7 @@ const netnsEnv = "MINIRTC_E2E_NETNS"
 // namespace with only loopback: the test re-executes itself under
 // `unshare -n`.
 func TestBrowserWebRTC(t *testing.T) {
-	if os.Getenv(netnsEnv) != "1" {
-		needTool(t, "unshare")
-		needTool(t, "ip")
-		needTool(t, "ffmpeg")
-		chromiumPath(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
-			os.Args[0], "-test.run", "^TestBrowserWebRTC$", "-test.v", "-test.count", "1")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestBrowserWebRTC") {
-			t.Fatalf("browser test in a network namespace failed: %v\n%s", err, out)
-		}
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "browser: framesDecoded") {
-				t.Log(strings.TrimSpace(l))
-			}
-		}
-		return
-	}
-	browserTest(t)
+	inLoopbackNetns(t, "TestBrowserWebRTC", 3*time.Minute, "browser: framesDecoded", browserTest)
 }
 
 // pageState is window.minirtc on the test page.

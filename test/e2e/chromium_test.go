@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -190,5 +191,36 @@ func (d *devtools) eval(ctx context.Context, expr string, out any) error {
 			return fmt.Errorf("page value %s: %w", resp.Result.Result.Value, err)
 		}
 		return json.Unmarshal([]byte(text), out)
+	}
+}
+
+// inLoopbackNetns runs body in a network namespace that has only loopback:
+// outside one, it checks the tools the browser tests need and re-executes
+// test name of this binary under `unshare -n`, failing unless the child
+// passes, and logs the child's lines that contain summary. Inside, it runs
+// body.
+func inLoopbackNetns(t *testing.T, name string, timeout time.Duration, summary string, body func(*testing.T)) {
+	t.Helper()
+	if os.Getenv(netnsEnv) == "1" {
+		body(t)
+		return
+	}
+	needTool(t, "unshare")
+	needTool(t, "ip")
+	needTool(t, "ffmpeg")
+	chromiumPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
+		os.Args[0], "-test.run", "^"+name+"$", "-test.v", "-test.count", "1")
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
+		t.Fatalf("%s in a network namespace failed: %v\n%s", name, err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, summary) {
+			t.Log(strings.TrimSpace(l))
+		}
 	}
 }

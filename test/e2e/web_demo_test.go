@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -29,28 +27,7 @@ import (
 // stream-removed. The whole test (server included) runs in a network
 // namespace with only loopback: it re-executes itself under `unshare -n`.
 func TestWebDemo(t *testing.T) {
-	if os.Getenv(netnsEnv) != "1" {
-		needTool(t, "unshare")
-		needTool(t, "ip")
-		needTool(t, "ffmpeg")
-		chromiumPath(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
-			os.Args[0], "-test.run", "^TestWebDemo$", "-test.v", "-test.count", "1")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestWebDemo") {
-			t.Fatalf("web demo test in a network namespace failed: %v\n%s", err, out)
-		}
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "web demo:") {
-				t.Log(strings.TrimSpace(l))
-			}
-		}
-		return
-	}
-	webDemoTest(t)
+	inLoopbackNetns(t, "TestWebDemo", 4*time.Minute, "web demo:", webDemoTest)
 }
 
 // demoPage is window.demo on the demo page (examples/web/app.js).
