@@ -165,14 +165,7 @@ func TestIngestTimestampsAcrossExtendedBoundary(t *testing.T) {
 	u, _ := url.Parse("rtmp://" + addr + "/live/ts")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	viewer := &gortmplib.Client{URL: u}
-	if err := viewer.Initialize(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer viewer.Close()
-	for hub.Stats().Readers < 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	viewer := playViewer(ctx, t, hub, u)
 	pubc := &gortmplib.Client{URL: u, Publish: true}
 	if err := pubc.Initialize(ctx); err != nil {
 		t.Fatal(err)
@@ -224,14 +217,7 @@ func TestEnhancedPassThrough(t *testing.T) {
 	u, _ := url.Parse("rtmp://" + addr + "/live/hevc")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	viewer := &gortmplib.Client{URL: u}
-	if err := viewer.Initialize(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer viewer.Close()
-	for hub.Stats().Readers < 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	viewer := playViewer(ctx, t, hub, u)
 	pubc := &gortmplib.Client{URL: u, Publish: true}
 	if err := pubc.Initialize(ctx); err != nil {
 		t.Fatal(err)
@@ -353,14 +339,7 @@ func TestViewerOutlivesWriteTimeout(t *testing.T) {
 	u, _ := url.Parse("rtmp://" + addr + "/live/bench")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	viewer := &gortmplib.Client{URL: u}
-	if err := viewer.Initialize(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer viewer.Close()
-	for hub.Stats().Readers < 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	viewer := playViewer(ctx, t, hub, u)
 	const total = 150 // 1.5 s of packets, several write timeouts long
 	received := make(chan int, 1)
 	go func() {
@@ -396,4 +375,19 @@ func TestViewerOutlivesWriteTimeout(t *testing.T) {
 	if n := <-received; n != total {
 		t.Fatalf("viewer got %d of %d packets", n, total)
 	}
+}
+
+// playViewer connects an RTMP viewer to u and waits until the hub holds it;
+// it is closed with the test.
+func playViewer(ctx context.Context, t *testing.T, hub *media.Hub, u *url.URL) *gortmplib.Client {
+	t.Helper()
+	viewer := &gortmplib.Client{URL: u}
+	if err := viewer.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(viewer.Close)
+	for hub.Stats().Readers < 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return viewer
 }
