@@ -73,7 +73,9 @@ func publishRTMP(ctx context.Context, raw string, o pubOptions, ps *pubStats, re
 	c := &gortmplib.Client{URL: u, Publish: true, DialContext: dd.dial}
 	dialCtx, cancel := context.WithTimeout(ctx, timeout)
 	err = c.Initialize(dialCtx)
-	timedOut := dialCtx.Err() != nil
+	// Either clock may run out first: the dial context's, or the drainer's
+	// own read timeout while the handshake waits for the server.
+	timedOut := dialCtx.Err() != nil || errors.Is(err, errDrainTimeout)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
