@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # Tools the tests drive: ffmpeg/ffprobe (RTMP/FLV clients, AAC reference),
 # espeak-ng and sox (speech samples), chromium (WebRTC browser tests),
-# unshare/ip (loopback-only network namespace for the browser).
+# unshare/ip (loopback-only network namespace for the browser), whip-client
+# (Meetecho's GStreamer WHIP client: native WHIP interop) with x264enc.
 need=()
-for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium unshare:util-linux ip:iproute2 node:nodejs npm:npm; do
+for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium unshare:util-linux ip:iproute2 node:nodejs npm:npm whip-client:simple-whip-client gst-inspect-1.0:gstreamer1.0-tools; do
   bin=${tool%%:*} pkg=${tool##*:}
   if ! command -v "$bin" >/dev/null 2>&1; then need+=("$pkg"); fi
 done
@@ -26,6 +27,10 @@ if [ -n "$unformatted" ]; then
   echo "test.sh: not gofmt-formatted:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# Third-party WHIP/WHEP browser clients the interop tests load into Chromium.
+if [ -f test/e2e/interop/package.json ]; then
+  (cd test/e2e/interop && npm ci --no-audit --no-fund --loglevel=error)
+fi
 go test -race -timeout 25m ./...
 
 # JavaScript SDKs (Node's test runner), when present.
