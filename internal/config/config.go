@@ -28,13 +28,14 @@ type Config struct {
 	DataDir string `yaml:"dataDir"`
 	// PublicHost is the host name or IP put into URLs handed to clients
 	// (push/play URLs, allocation answers). Empty: the Host the client used.
-	PublicHost string  `yaml:"publicHost"`
-	Log        Log     `yaml:"log"`
-	HTTP       HTTP    `yaml:"http"`
-	RTMP       RTMP    `yaml:"rtmp"`
-	Gateway    Gateway `yaml:"gateway"`
-	Media      Media   `yaml:"media"`
-	WebRTC     WebRTC  `yaml:"webrtc"`
+	PublicHost  string      `yaml:"publicHost"`
+	Log         Log         `yaml:"log"`
+	HTTP        HTTP        `yaml:"http"`
+	RTMP        RTMP        `yaml:"rtmp"`
+	Gateway     Gateway     `yaml:"gateway"`
+	Media       Media       `yaml:"media"`
+	WebRTC      WebRTC      `yaml:"webrtc"`
+	Diagnostics Diagnostics `yaml:"diagnostics"`
 }
 
 // Log configures logging.
@@ -122,6 +123,21 @@ type WebRTC struct {
 	LoopbackOnly bool `yaml:"loopbackOnly"`
 }
 
+// Diagnostics bounds what the node keeps of clients' reports (pusher and
+// player state and net status) and uploaded SDK logs.
+type Diagnostics struct {
+	// MaxMembers is how many members' report rings are kept in memory; the
+	// least recently updated is forgotten first.
+	MaxMembers int `yaml:"maxMembers"`
+	// MemberMaxAge forgets a member this long after its last report.
+	MemberMaxAge time.Duration `yaml:"memberMaxAge"`
+	// LogRetentionDays is how many days of uploaded logs are kept (today included).
+	LogRetentionDays int `yaml:"logRetentionDays"`
+	// LogDayMiB is the disk budget of one app's uploaded logs per day; the
+	// day's oldest files are removed to make room.
+	LogDayMiB int `yaml:"logDayMiB"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -148,7 +164,8 @@ func Default() Config {
 			WriteTimeout:   10 * time.Second,
 			BatchInterval:  100 * time.Millisecond,
 		},
-		WebRTC: WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
+		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
+		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64},
 	}
 }
 
@@ -310,6 +327,7 @@ func (c Config) Validate() error {
 		"media.writeTimeout":        c.Media.WriteTimeout,
 		"rtmp.handshakeTimeout":     c.RTMP.HandshakeTimeout,
 		"rtmp.readTimeout":          c.RTMP.ReadTimeout,
+		"diagnostics.memberMaxAge":  c.Diagnostics.MemberMaxAge,
 	}
 	for key, d := range positive {
 		if d <= 0 {
@@ -349,6 +367,9 @@ func (c Config) Validate() error {
 		if net.ParseIP(ip) == nil {
 			bad("webrtc.publicIPs", fmt.Sprintf("%q is not an IP address", ip))
 		}
+	}
+	if d := c.Diagnostics; d.MaxMembers < 1 || d.LogRetentionDays < 1 || d.LogDayMiB < 1 {
+		bad("diagnostics.maxMembers/logRetentionDays/logDayMiB", "must be at least 1")
 	}
 	return errors.Join(errs...)
 }

@@ -119,6 +119,9 @@ func TestValidateErrors(t *testing.T) {
 		{"port-range", func(c *Config) { c.WebRTC.PortMin, c.WebRTC.PortMax = 50000, 40000 }, "webrtc.portMin/portMax must both be set"},
 		{"port-half", func(c *Config) { c.WebRTC.PortMin = 50000 }, "webrtc.portMin/portMax must both be set"},
 		{"public-ip", func(c *Config) { c.WebRTC.PublicIPs = []string{"example.com"} }, `webrtc.publicIPs "example.com" is not an IP address`},
+		{"diag-members", func(c *Config) { c.Diagnostics.MaxMembers = 0 }, "diagnostics.maxMembers/logRetentionDays/logDayMiB must be at least 1"},
+		{"diag-days", func(c *Config) { c.Diagnostics.LogRetentionDays = -1 }, "diagnostics.maxMembers/logRetentionDays/logDayMiB must be at least 1"},
+		{"diag-age", func(c *Config) { c.Diagnostics.MemberMaxAge = 0 }, "diagnostics.memberMaxAge must be a positive duration"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,7 +13,14 @@ import (
 // serves the report_* actions and POST /api/v1/logs. It runs after
 // wireGateway.
 func (n *Node) wireDiag(cfg config.Config) error {
-	d, err := diag.New(diag.Config{Dir: filepath.Join(cfg.DataDir, "logs")}, n.log)
+	dc := cfg.Diagnostics
+	d, err := diag.New(diag.Config{
+		Dir:           filepath.Join(cfg.DataDir, "logs"),
+		MaxMembers:    dc.MaxMembers,
+		MaxAge:        dc.MemberMaxAge,
+		RetentionDays: dc.LogRetentionDays,
+		AppDayBytes:   int64(dc.LogDayMiB) << 20,
+	}, n.log)
 	if err != nil {
 		return fmt.Errorf("node: diagnostics: %w", err)
 	}

@@ -19,12 +19,16 @@ import (
 // app and writes it under dataDir/logs/{app}/{day}/.
 func TestNodeStoresClientLogs(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.Diagnostics.MaxMembers, cfg.Diagnostics.LogRetentionDays, cfg.Diagnostics.LogDayMiB = 10, 3, 2
 	n, err := NewWithStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.NewMemory())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n.Diagnostics() == nil {
 		t.Fatal("no diagnostics store")
+	}
+	if l := n.Diagnostics().Limits(); l.MaxMembers != 10 || l.RetentionDays != 3 || l.AppDayBytes != 2<<20 || l.MaxAge != cfg.Diagnostics.MemberMaxAge {
+		t.Fatalf("the diagnostics configuration did not reach the store: %+v", l)
 	}
 	app, _ := n.CreatedDefaultApp()
 	ctx, cancel := context.WithCancel(context.Background())
