@@ -81,6 +81,8 @@ type Server struct {
 type session interface {
 	close(reason error)
 	pc() *pion.PeerConnection
+	sid() string
+	neg() *negotiation
 }
 
 // New builds the server and opens its UDP socket. chans may be nil.
@@ -236,6 +238,7 @@ func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Methods", "POST, DELETE, PATCH, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
 	h.Set("Accept-Post", "application/sdp")
+	h.Set("Accept-Patch", sdpfragType)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -297,25 +300,40 @@ func answer(ctx context.Context, pc *pion.PeerConnection, offer string) (string,
 	if err != nil {
 		return "", errcode.CodecNotAcceptable("no answer for this offer: " + err.Error())
 	}
+	return setLocalAndGather(ctx, pc, ans)
+}
+
+// gatherWait bounds the wait for ICE gathering; what was gathered by then
+// is answered and the rest is lost (no server-side trickle).
+const gatherWait = 5 * time.Second
+
+// setLocalAndGather sets the answer and waits for ICE gathering (host
+// candidates on a shared port: immediate), so the answer is complete.
+func setLocalAndGather(ctx context.Context, pc *pion.PeerConnection, ans pion.SessionDescription) (string, error) {
 	gathered := pion.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(ans); err != nil {
 		return "", fmt.Errorf("webrtc: set local description: %w", err)
 	}
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
 	select {
 	case <-gathered:
 	case <-ctx.Done():
 		return "", ctx.Err()
-	case <-time.After(5 * time.Second):
+	case <-t.C:
 	}
 	return pc.LocalDescription().SDP, nil
 }
 
-func writeAnswer(w http.ResponseWriter, id, sdp string) {
+// writeAnswer sends a new session's 201: its answer, its URL and the
+// entity-tag of its ICE session.
+func writeAnswer(w http.ResponseWriter, id, etag, sdp string) {
 	setCORS(w)
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", "/webrtc/session/"+id)
-	h.Set("ETag", `"`+id+`"`)
+	h.Set("ETag", etag)
+	h.Set("Accept-Patch", sdpfragType)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, sdp)
 }
@@ -329,55 +347,4 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	ss.close(nil)
 	setCORS(w)
 	w.WriteHeader(http.StatusOK)
-}
-
-// handlePatch accepts trickled ICE candidates (RFC 9725 §4.3,
-// application/trickle-ice-sdpfrag). ICE restarts are not supported (the
-// client should start a new session).
-func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
-	ss := s.session(r.PathValue("id"))
-	if ss == nil {
-		s.writeError(w, r, errcode.NotFound("no such WebRTC session"))
-		return
-	}
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/trickle-ice-sdpfrag" {
-		e := errcode.BadRequest("PATCH needs Content-Type: application/trickle-ice-sdpfrag")
-		e.Status = http.StatusUnsupportedMediaType
-		s.writeError(w, r, e)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxOfferSize))
-	if err != nil {
-		s.writeError(w, r, errcode.BadRequest("reading the fragment: "+err.Error()))
-		return
-	}
-	pc := ss.pc()
-	mid := ""
-	for _, line := range strings.Split(string(body), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(line, "a=ice-ufrag:"):
-			if ufrag := strings.TrimPrefix(line, "a=ice-ufrag:"); pc.RemoteDescription() != nil &&
-				!strings.Contains(pc.RemoteDescription().SDP, "a=ice-ufrag:"+ufrag) {
-				e := errcode.BadRequest("ICE restart is not supported; start a new session")
-				e.Status = http.StatusUnprocessableEntity
-				s.writeError(w, r, e)
-				return
-			}
-		case strings.HasPrefix(line, "a=mid:"):
-			mid = strings.TrimPrefix(line, "a=mid:")
-		case strings.HasPrefix(line, "a=candidate:"):
-			c := pion.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a=")}
-			if mid != "" {
-				m := mid
-				c.SDPMid = &m
-			}
-			if err := pc.AddICECandidate(c); err != nil {
-				s.writeError(w, r, errcode.BadRequest("bad candidate: "+err.Error()))
-				return
-			}
-		}
-	}
-	setCORS(w)
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -40,6 +40,8 @@ type whepSession struct {
 	// failing is set by the first write error (the session is closing).
 	failing atomic.Bool
 
+	ice negotiation
+
 	attached  atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{}
@@ -88,6 +90,8 @@ func (w *whepSession) report(st *srState, b *binding, u *unit, ts uint32) {
 }
 
 func (w *whepSession) pc() *pion.PeerConnection { return w.peer }
+func (w *whepSession) sid() string              { return w.id }
+func (w *whepSession) neg() *negotiation        { return &w.ice }
 
 func random32() uint32 {
 	var b [4]byte
@@ -105,28 +109,34 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errcode.NotFound("uid "+req.key.UID+" is not publishing in this channel"))
 		return
 	}
-	sess, sdp, err := s.newWHEP(r.Context(), req)
+	sess, sdp, etag, err := s.newWHEP(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.log.Info("WHEP session started", "session", sess.id, "stream", req.key, "viewer", req.grant.Viewer)
-	writeAnswer(w, sess.id, sdp)
+	writeAnswer(w, sess.id, etag, sdp)
 }
 
-func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string, error) {
+// newWHEP creates the session and answers its offer; it returns the
+// answer and the ETag of its ICE session.
+func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string, string, error) {
 	pc, err := s.api.play.NewPeerConnection(pion.Configuration{})
 	if err != nil {
-		return nil, "", errcode.Internal(err)
+		return nil, "", "", errcode.Internal(err)
 	}
 	sess := &whepSession{
 		s: s, id: newID(), key: req.key, viewer: req.grant.Viewer, peer: pc,
 		done:  make(chan struct{}),
 		vBase: random32(), aBase: random32(),
 	}
-	fail := func(err error) (*whepSession, string, error) {
+	// PATCHes wait for the answer.
+	sess.ice.mu.Lock()
+	defer sess.ice.mu.Unlock()
+	sess.ice.etag = newETag()
+	fail := func(err error) (*whepSession, string, string, error) {
 		_ = pc.Close()
-		return nil, "", err
+		return nil, "", "", err
 	}
 	streamID := "minirtc-" + req.key.UID
 	if req.info.video {
@@ -175,7 +185,7 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 			s.goRun(func() { sess.readRTCP(snd) })
 		}
 	}
-	return sess, sdp, nil
+	return sess, sdp, sess.ice.etag, nil
 }
 
 // enqueue queues u for the session's writer without blocking; a full

@@ -56,11 +56,15 @@ type whipSession struct {
 	plis      atomic.Uint64
 	sync      senderSync
 
+	ice negotiation
+
 	closeOnce sync.Once
 	done      chan struct{}
 }
 
 func (w *whipSession) pc() *pion.PeerConnection { return w.peer }
+func (w *whipSession) sid() string              { return w.id }
+func (w *whipSession) neg() *negotiation        { return &w.ice }
 
 func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
 	req, err := s.parseRequest(r, token.ActionPublish)
@@ -68,30 +72,36 @@ func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sess, sdp, err := s.newWHIP(r.Context(), req)
+	sess, sdp, etag, err := s.newWHIP(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.log.Info("WHIP session started", "session", sess.id, "stream", req.key, "video", req.info.video, "audio", req.info.audio)
-	writeAnswer(w, sess.id, sdp)
+	writeAnswer(w, sess.id, etag, sdp)
 }
 
-func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string, error) {
+// newWHIP creates the session and answers its offer; it returns the
+// answer and the ETag of its ICE session.
+func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string, string, error) {
 	sess := &whipSession{s: s, id: newID(), key: req.key, info: req.info, t0: s.now(), done: make(chan struct{})}
 	sess.rotation.Store(-1)
+	// PATCHes wait for the answer.
+	sess.ice.mu.Lock()
+	defer sess.ice.mu.Unlock()
+	sess.ice.etag = newETag()
 	if s.chans != nil {
 		leave, err := s.chans.JoinPublisher(req.key.AppID, req.key.Channel, req.key.UID, sess.id, func(reason error) {
 			s.goRun(func() { sess.close(reason) }) // not under the channel model's lock
 		})
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 		sess.leave = leave
 	}
-	fail := func(err error) (*whipSession, string, error) {
+	fail := func(err error) (*whipSession, string, string, error) {
 		sess.close(err)
-		return nil, "", err
+		return nil, "", "", err
 	}
 	pub, err := s.hub.Publish(req.key, func(reason error) { sess.close(reason) })
 	if err != nil {
@@ -138,7 +148,7 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	if err != nil {
 		return fail(err)
 	}
-	return sess, sdp, nil
+	return sess, sdp, sess.ice.etag, nil
 }
 
 // readRTCP drains a receiver's RTCP (so pion's interceptors see it) and

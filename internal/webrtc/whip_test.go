@@ -31,6 +31,7 @@ type whipClient struct {
 	plis      atomic.Uint64 // PLIs received
 	keyWanted atomic.Bool
 	idrs      atomic.Uint64 // IDRs sent
+	frames    atomic.Int64  // video frames sent: the next one is testAU(frames)
 
 	mu   sync.Mutex
 	sent [][]byte // Opus payloads, in order
@@ -104,6 +105,7 @@ func (c *whipClient) run(ctx context.Context, t *testing.T, rotation int) {
 					c.idrs.Add(1)
 				}
 				_ = c.video.writeFrame(vb, pl, uint32(i/2*3600), rotation)
+				c.frames.Store(int64(i/2 + 1))
 			}
 			n, err := enc.Encode(sineAt(960, 48000, 440, i*960), buf)
 			if err != nil {
@@ -248,7 +250,9 @@ func TestWHIPTrickleAndKick(t *testing.T) {
 		{"wrong content type", "application/sdp", "", http.StatusUnsupportedMediaType},
 		{"candidate", "application/trickle-ice-sdpfrag",
 			"a=ice-ufrag:" + ufrag(c.pc.LocalDescription().SDP) + "\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n", http.StatusNoContent},
-		{"ICE restart", "application/trickle-ice-sdpfrag", "a=ice-ufrag:zzzz\r\na=ice-pwd:yyyyyyyyyyyyyyyyyyyyyy\r\n", http.StatusUnprocessableEntity},
+		{"ICE restart", "application/trickle-ice-sdpfrag", "a=ice-ufrag:zzzz\r\na=ice-pwd:yyyyyyyyyyyyyyyyyyyyyy\r\n", http.StatusOK},
+		{"candidate of the ICE session before the restart", "application/trickle-ice-sdpfrag",
+			"a=ice-ufrag:" + ufrag(c.pc.LocalDescription().SDP) + "\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n", http.StatusPreconditionFailed},
 		{"bad candidate", "application/trickle-ice-sdpfrag", "a=candidate:nonsense\r\n", http.StatusBadRequest},
 	}
 	for _, tc := range cases {
