@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/pion/sdp/v3"
 	pion "github.com/pion/webrtc/v4"
 )
 
@@ -123,11 +124,13 @@ func (s *Server) patch(ctx context.Context, ss session, ifMatchValues []string, 
 	if rd == nil {
 		return "", "", gone // the initial negotiation failed
 	}
-	remote, err := rd.Unmarshal()
-	if err != nil {
+	// Parse a copy: rd is pion's own description (its Unmarshal would
+	// write pion's cached parse, which pion's goroutines read).
+	var remote sdp.SessionDescription
+	if err := remote.UnmarshalString(rd.SDP); err != nil {
 		return "", "", errcode.Internal(fmt.Errorf("webrtc: parse the remote description: %w", err))
 	}
-	curUfrag, curPwd := iceCreds(remote)
+	curUfrag, curPwd := iceCreds(&remote)
 	restart := frag.ufrag != "" && frag.ufrag != curUfrag || frag.pwd != "" && frag.pwd != curPwd
 	if frag.ufrag != "" && frag.ufrag != curUfrag && slices.Contains(n.stale, frag.ufrag) {
 		return "", "", preconditionFailed("the fragment is for an earlier ICE session of this session")
