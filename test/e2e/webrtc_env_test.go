@@ -32,13 +32,17 @@ type nodeEnv struct {
 	app store.App
 }
 
-func newNodeEnv(t *testing.T) *nodeEnv {
+// newNodeEnv starts the node; opts adjust its configuration first.
+func newNodeEnv(t *testing.T, opts ...func(*config.Config)) *nodeEnv {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.RTMP.Addr = "127.0.0.1:0"
 	cfg.Media.PublisherGrace = 300 * time.Millisecond
+	for _, o := range opts {
+		o(&cfg)
+	}
 	n, err := node.NewWithStore(cfg, testLogger(t), store.NewMemory())
 	if err != nil {
 		t.Fatal(err)
