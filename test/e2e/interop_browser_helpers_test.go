@@ -121,8 +121,10 @@ type interopPeer struct {
 	ETag             string  `json:"etag"`
 	ConnectionState  string  `json:"connectionState"`
 	RemoteUfrag      string  `json:"remoteUfrag"`
-	IceLocalUfrag    string  `json:"iceLocalUfrag"` // of the transport in use (getStats)
 	IceState         string  `json:"iceState"`
+	PairChanges      int     `json:"pairChanges"`     // selectedCandidatePairChanges
+	PairLocalUfrag   string  `json:"pairLocalUfrag"`  // of the candidate pair in use
+	PairRemoteUfrag  string  `json:"pairRemoteUfrag"` // (empty for a peer-reflexive one)
 	VideoCodec       string  `json:"videoCodec"`
 	AudioCodec       string  `json:"audioCodec"`
 	FramesEncoded    int     `json:"framesEncoded"`
@@ -175,8 +177,9 @@ func newInteropPage(ctx context.Context, t *testing.T, cdp *devtools) *interopPa
 }
 
 func (p *interopPeer) summary() string {
-	return fmt.Sprintf("done=%t error=%q connection=%q ice=%q video=%q audio=%q framesEncoded=%d framesDecoded=%d",
-		p.Done, p.Error, p.ConnectionState, p.IceState, p.VideoCodec, p.AudioCodec, p.FramesEncoded, p.FramesDecoded)
+	return fmt.Sprintf("done=%t error=%q connection=%q ice=%q pair ufrags %q/%q (%d changes) video=%q audio=%q framesEncoded=%d framesDecoded=%d",
+		p.Done, p.Error, p.ConnectionState, p.IceState, p.PairLocalUfrag, p.PairRemoteUfrag, p.PairChanges,
+		p.VideoCodec, p.AudioCodec, p.FramesEncoded, p.FramesDecoded)
 }
 
 func (p *interopPage) lastState() interopState {
