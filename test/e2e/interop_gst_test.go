@@ -35,6 +35,10 @@ const (
 // the channel sees stream-added; ffmpeg plays the stream over RTMP and
 // HTTP-FLV and decodes 320x240 H.264 and AAC carrying the 440 Hz tone. On
 // SIGINT the client DELETEs its session and the member sees stream-removed.
+// The offer is the client's own, unchanged: x264's constrained baseline
+// (profile-level-id 42c0xx), Opus in a bundle-only section. HTTP, RTMP and
+// FLV stay on 127.0.0.1; the node's WebRTC listens on this host's own
+// non-loopback address, the only one libnice can reach (libniceHostIP).
 func TestInteropGStreamerWHIP(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
