@@ -37,6 +37,13 @@
 // tell a WHIP session attached to a gateway member that the member left)
 // only schedule the close on a server goroutine.
 //
+// PATCH on a session (RFC 9725 §4.3) trickles candidates or restarts ICE
+// on the request's goroutine, holding the session's negotiation lock, which
+// its POST holds until the answer is set: one change at a time per session.
+// An ICE restart keeps the PeerConnection, DTLS, the tracks, the hub
+// publisher or feed membership; pion restarts its ICE agent, and frames
+// written meanwhile are dropped.
+//
 // A WHEP session joins its feed only once the connection is up (RTP written
 // earlier would be dropped), and starts with the feed's cached keyframe.
 // A WHIP publisher's video is requested with a PLI at start, after a loss,

@@ -176,6 +176,9 @@ func (s *Server) restartICE(ctx context.Context, ss session, remote string, frag
 		return "", errcode.Internal(err)
 	}
 	broken := func(err error) (string, error) {
+		if pc.ConnectionState() == pion.PeerConnectionStateClosed {
+			return "", errcode.NotFound("the WebRTC session ended")
+		}
 		if pc.SignalingState() == pion.SignalingStateStable {
 			return "", err // nothing was applied
 		}

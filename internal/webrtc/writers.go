@@ -1,10 +1,13 @@
 package webrtc
 
 import (
+	"errors"
+	"io"
 	"runtime"
 	"sync"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	pion "github.com/pion/webrtc/v4"
 )
 
 // writer is one of the server's WHEP writer goroutines: it sends the queued
@@ -110,14 +113,35 @@ func (w *whepSession) take(units []*unit) []*unit {
 
 // writeUnits sends frames on the writer goroutine. A write error ends the
 // session, on its own goroutine (closing a PeerConnection may take a while
-// and the writer serves other sessions).
+// and the writer serves other sessions), unless it is the one an ICE
+// restart causes: a frame is dropped.
 func (w *whepSession) writeUnits(units []*unit) {
 	for _, u := range units {
 		if err := w.write(u); err != nil {
+			if restartWriteError(err, w.peer) {
+				continue
+			}
 			if w.failing.CompareAndSwap(false, true) {
 				w.s.goRun(func() { w.close(errcode.ServiceLost("WebRTC write failed")) })
 			}
 			return
 		}
 	}
+}
+
+// restartWriteError reports whether a write error is the transient one of
+// an ICE restart: the agent closes its old candidates' sockets, so a write
+// that took the old candidate pair just before fails with io.ErrClosedPipe
+// while the connection lives on (later writes are dropped by pion until
+// the new pair is chosen). A closed connection fails the same way, but
+// then pc says so.
+func restartWriteError(err error, pc *pion.PeerConnection) bool {
+	if !errors.Is(err, io.ErrClosedPipe) || pc == nil {
+		return false
+	}
+	switch pc.ConnectionState() {
+	case pion.PeerConnectionStateClosed, pion.PeerConnectionStateFailed:
+		return false
+	}
+	return true
 }

@@ -1,12 +1,16 @@
 package webrtc
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/pion/rtp"
+	pion "github.com/pion/webrtc/v4"
 )
 
 // gateWriter is a fakeWriter whose writes wait while its gate is closed.
@@ -188,5 +192,38 @@ func TestWHEPWriterFullQueueSkipsToKeyframe(t *testing.T) {
 		if ts[j]-ts[0] != want*3600 {
 			t.Fatalf("frame %d of the session is frame %d of the stream, want %d", j, (ts[j]-ts[0])/3600, want)
 		}
+	}
+}
+
+// Only io.ErrClosedPipe on a connection that is not closed or failed is
+// the ICE restart's transient write error.
+func TestRestartWriteError(t *testing.T) {
+	open, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	closed, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = closed.Close()
+	cases := []struct {
+		name string
+		err  error
+		pc   *pion.PeerConnection
+		want bool
+	}{
+		{"closed socket, live connection", fmt.Errorf("srtp: %w", io.ErrClosedPipe), open, true},
+		{"closed connection", io.ErrClosedPipe, closed, false},
+		{"other error", errors.New("boom"), open, false},
+		{"no connection", io.ErrClosedPipe, nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := restartWriteError(c.err, c.pc); got != c.want {
+				t.Fatalf("got %v", got)
+			}
+		})
 	}
 }
