@@ -59,7 +59,8 @@ func parseSDPFrag(body string) (sdpFrag, error) {
 	mid := ""
 	for n, line := range strings.Split(body, "\n") {
 		n++ // line numbers start at 1
-		line = strings.TrimSuffix(line, "\r")
+		// Spaces around a line are tolerated (PATCH always trimmed them).
+		line = strings.Trim(strings.TrimSuffix(line, "\r"), " \t")
 		if line == "" {
 			continue
 		}

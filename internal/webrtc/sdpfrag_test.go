@@ -42,6 +42,7 @@ var fragCases = []struct {
 	{"trickle, two sections", "a=ice-ufrag:oldU\r\na=ice-pwd:oldpasswordoldpassword\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:" + candA +
 		"\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=candidate:" + candB + "\r\n",
 		sdpFrag{ufrag: "oldU", pwd: "oldpasswordoldpassword", candidates: []fragCandidate{{"0", candA}, {"", candB}}}, 0, ""},
+	{"spaces around lines", "  a=ice-ufrag:" + newUfrag + " \r\n\ta=ice-pwd:" + newPwd + "\t\r\n", sdpFrag{ufrag: newUfrag, pwd: newPwd}, 0, ""},
 	{"unknown candidate type dropped", "a=candidate:1 1 udp 1 192.0.2.1 9 typ weird\r\n", sdpFrag{}, 0, ""},
 	{"other attributes ignored", "a=ssrc:1 cname:x\r\nb=AS:300\r\n", sdpFrag{}, 0, ""},
 	{"empty", "", sdpFrag{}, 0, ""},
