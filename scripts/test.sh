@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # Tools the tests drive: ffmpeg/ffprobe (RTMP/FLV clients, AAC reference),
 # espeak-ng and sox (speech samples), chromium (WebRTC browser tests),
 # unshare/ip (loopback-only network namespace for the browser), whip-client
-# (Meetecho's GStreamer WHIP client: native WHIP interop) with x264enc.
+# (Meetecho's GStreamer WHIP client: native WHIP interop) with x264enc, gcc (it
+# builds a stand-in library that client needs on Debian 12).
 need=()
-for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium unshare:util-linux ip:iproute2 node:nodejs npm:npm whip-client:simple-whip-client gst-inspect-1.0:gstreamer1.0-tools; do
+for tool in gcc:gcc ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium unshare:util-linux ip:iproute2 node:nodejs npm:npm whip-client:simple-whip-client; do
   bin=${tool%%:*} pkg=${tool##*:}
   if ! command -v "$bin" >/dev/null 2>&1; then need+=("$pkg"); fi
 done

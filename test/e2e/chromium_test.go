@@ -201,17 +201,28 @@ func (d *devtools) eval(ctx context.Context, expr string, out any) error {
 // body.
 func inLoopbackNetns(t *testing.T, name string, timeout time.Duration, summary string, body func(*testing.T)) {
 	t.Helper()
+	if os.Getenv(netnsEnv) != "1" {
+		needTool(t, "ffmpeg")
+		chromiumPath(t)
+	}
+	inNetns(t, name, timeout, summary, "ip link set lo up", body)
+}
+
+// inNetns runs body in a new network namespace prepared by the shell
+// commands setup (run as root inside it): outside one, it re-executes test
+// name of this binary there, failing unless the child passes, and logs the
+// child's lines that contain summary. Inside, it runs body.
+func inNetns(t *testing.T, name string, timeout time.Duration, summary, setup string, body func(*testing.T)) {
+	t.Helper()
 	if os.Getenv(netnsEnv) == "1" {
 		body(t)
 		return
 	}
 	needTool(t, "unshare")
 	needTool(t, "ip")
-	needTool(t, "ffmpeg")
-	chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
+	cmd := exec.CommandContext(ctx, "unshare", "-n", "sh", "-c", setup+` && exec "$0" "$@"`,
 		os.Args[0], "-test.run", "^"+name+"$", "-test.v", "-test.count", "1")
 	cmd.Env = append(os.Environ(), netnsEnv+"=1")
 	out, err := cmd.CombinedOutput()

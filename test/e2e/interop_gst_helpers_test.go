@@ -172,8 +172,8 @@ func whipClientPath(t *testing.T) string {
 // another interface is up (and in a loopback-only network namespace it
 // gathers nothing), and it pins each socket's sends to its interface
 // (IP_UNICAST_IF), so its packets to 127.0.0.1 leave by that interface and
-// are lost. Both ends on this machine's first non-loopback IPv4 address keep
-// the traffic inside the host.
+// are lost. Both ends on the first non-loopback IPv4 address (the test's
+// namespace has just one, on a veth pair) keep the traffic local.
 func libniceHostIP(t *testing.T) string {
 	t.Helper()
 	ifs, err := net.Interfaces()
@@ -194,7 +194,7 @@ func libniceHostIP(t *testing.T) string {
 			}
 		}
 	}
-	t.Fatal("whip-client (libnice) needs a non-loopback IPv4 interface: it never offers loopback candidates")
+	t.Fatal("whip-client (libnice) needs a non-loopback IPv4 interface (the test's namespace adds a veth pair): it never offers loopback candidates")
 	return ""
 }
 

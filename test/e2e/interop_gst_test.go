@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,9 +38,23 @@ const (
 // SIGINT the client DELETEs its session and the member sees stream-removed.
 // The offer is the client's own, unchanged: x264's constrained baseline
 // (profile-level-id 42c0xx), Opus in a bundle-only section. HTTP, RTMP and
-// FLV stay on 127.0.0.1; the node's WebRTC listens on this host's own
-// non-loopback address, the only one libnice can reach (libniceHostIP).
+// FLV stay on 127.0.0.1; the node's WebRTC listens on a non-loopback
+// address, the only kind libnice can reach (libniceHostIP): the test runs in
+// its own network namespace whose only other interface is a veth pair with
+// a private address, so no packet can leave the machine.
 func TestInteropGStreamerWHIP(t *testing.T) {
+	if os.Getenv(netnsEnv) != "1" {
+		whipClientPath(t)
+		needTool(t, "gcc")
+		needTool(t, "ffmpeg")
+	}
+	inNetns(t, "TestInteropGStreamerWHIP", 4*time.Minute, "interop gst:",
+		"ip link set lo up && ip link add mrtc0 type veth peer name mrtc1 && "+
+			"ip addr add 10.99.0.1/24 dev mrtc0 && ip link set mrtc0 up && ip link set mrtc1 up",
+		gstreamerWHIPTest)
+}
+
+func gstreamerWHIPTest(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		uid     uint32
@@ -116,7 +131,7 @@ func TestInteropGStreamerWHIP(t *testing.T) {
 				if math.Abs(f-440) > 5 || rms < 0.05 {
 					t.Errorf("%s: AAC tone at %.1f Hz (rms %.3f), want 440 Hz", kind, f, rms)
 				}
-				t.Logf("%s: %d H.264 frames decoded in 4 s, AAC tone %.1f Hz rms %.3f", kind, r.frames, f, rms)
+				t.Logf("interop gst: %s %s: %d H.264 frames decoded in 4 s, AAC tone %.1f Hz rms %.3f", tc.name, kind, r.frames, f, rms)
 			}
 
 			// SIGINT: the client DELETEs its session; the member sees stream-removed.
