@@ -132,6 +132,13 @@ func applyAnswerFrag(t *testing.T, pc *pion.PeerConnection, frag string) {
 // an ICE-restart offer (set locally), its fragment sent with If-Match, the
 // answer fragment applied. It returns the new ETag.
 func (e *env) restartClient(pc *pion.PeerConnection, loc, ifMatch string) string {
+	return e.restartClientWith(pc, loc, ifMatch, false)
+}
+
+// restartClientWith is restartClient; with trickle, the restart fragment
+// has only the credentials and the candidates follow in a trickle PATCH
+// with the new ETag, as medooze's whip-whep-js does.
+func (e *env) restartClientWith(pc *pion.PeerConnection, loc, ifMatch string, trickle bool) string {
 	t := e.t
 	t.Helper()
 	o, err := pc.CreateOffer(&pion.OfferOptions{ICERestart: true})
@@ -147,7 +154,13 @@ func (e *env) restartClient(pc *pion.PeerConnection, loc, ifMatch string) string
 	case <-time.After(waitLong):
 		t.Fatal("client gathering did not complete")
 	}
-	status, body, h := e.patchFrag(loc, ifMatch, clientRestartFrag(pc.LocalDescription().SDP))
+	local := pc.LocalDescription().SDP
+	frag := clientRestartFrag(local)
+	creds := "a=ice-ufrag:" + lineValue(local, "ice-ufrag") + "\r\na=ice-pwd:" + lineValue(local, "ice-pwd") + "\r\n"
+	if trickle {
+		frag = creds
+	}
+	status, body, h := e.patchFrag(loc, ifMatch, frag)
 	if status != http.StatusOK {
 		t.Fatalf("restart PATCH: %d %s", status, body)
 	}
@@ -158,7 +171,15 @@ func (e *env) restartClient(pc *pion.PeerConnection, loc, ifMatch string) string
 		t.Fatalf("restart answer without credentials or candidates:\n%s", body)
 	}
 	applyAnswerFrag(t, pc, body)
-	return h.Get("ETag")
+	etag := h.Get("ETag")
+	if trickle {
+		cands := clientRestartFrag(local)
+		cands = cands[strings.Index(cands, "m="):]
+		if st, b, _ := e.patchFrag(loc, etag, creds+cands); st != http.StatusNoContent {
+			t.Fatalf("trickle after the restart: %d %s", st, b)
+		}
+	}
+	return etag
 }
 
 // iceStates records a client's ICE connection states.
@@ -440,9 +461,11 @@ func TestWHEPICERestart(t *testing.T) {
 	sess := e.srv.session(id)
 	oldUfrag := e.remoteUfrag(loc)
 
-	for i := range 2 { // twice: a restarted session restarts again
+	// Twice: a restarted session restarts again; the second time the
+	// candidates are trickled after the restart.
+	for i := range 2 {
 		from := states.count()
-		etag2 := e.restartClient(pc, loc, etag1)
+		etag2 := e.restartClientWith(pc, loc, etag1, i == 1)
 		if etag2 == "" || etag2 == etag1 {
 			t.Fatalf("restart %d ETag %q (was %q)", i, etag2, etag1)
 		}
