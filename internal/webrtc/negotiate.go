@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/minirtc/minirtc/internal/errcode"
@@ -32,7 +33,10 @@ const (
 // h264Profiles are the profile-level-ids we accept (packetization-mode 1):
 // constrained baseline, baseline and main. Mini program players decode
 // these; high profile streams from browsers are rare and may use B-frames.
-var h264Profiles = []string{"42e01f", "42001f", "4d001f"}
+// Constrained baseline is signalled three ways (RFC 6184 table 5): 42e0
+// (browsers), 42c0 (x264, hence GStreamer and OBS) and 4240. pion matches
+// the profile bytes exactly, so each spelling is registered.
+var h264Profiles = []string{"42e01f", "42001f", "4d001f", "42c01f", "42401f"}
 
 // newMediaEngine registers exactly the codecs minirtc bridges (H.264 mode 1
 // and Opus) plus the CVO header extension, with the interceptors of WHIP
@@ -149,7 +153,11 @@ func checkOffer(offer string) (offerInfo, error) {
 	}
 	for _, md := range sd.MediaDescriptions {
 		if md.MediaName.Port.Value == 0 {
-			continue // rejected / disabled section
+			if _, bundled := md.Attribute("bundle-only"); !bundled {
+				continue // rejected / disabled section
+			}
+			// bundle-only (max-bundle offers): a live section on the
+			// bundle's transport, checked like any other.
 		}
 		switch md.MediaName.Media {
 		case "video":
@@ -159,10 +167,14 @@ func checkOffer(offer string) (offerInfo, error) {
 				if err != nil {
 					continue
 				}
-				names[codec.Name] = true
-				if strings.EqualFold(codec.Name, "H264") && h264FmtpOK(codec.Fmtp) {
-					ok = true
+				name := codec.Name
+				if strings.EqualFold(codec.Name, "H264") {
+					if h264FmtpOK(codec.Fmtp) {
+						ok = true
+					}
+					name += " " + h264Params(codec.Fmtp)
 				}
+				names[name] = true
 			}
 			if !ok {
 				return info, errNoH264(joinNames(names))
@@ -209,10 +221,33 @@ func joinNames(m map[string]bool) string {
 			s = append(s, k)
 		}
 	}
+	slices.Sort(s)
 	if len(s) > 4 {
 		s = s[:4]
 	}
 	return strings.Join(s, ", ")
+}
+
+// h264Params names an H.264 format's packetization mode and profile for a
+// refusal, e.g. "(packetization-mode=0, profile-level-id=640c1f)".
+func h264Params(fmtp string) string {
+	mode, profile := "0", "none"
+	for _, kv := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch strings.ToLower(k) {
+		case "packetization-mode":
+			mode = v
+		case "profile-level-id":
+			profile = v
+		}
+	}
+	if len(profile) > 6 {
+		profile = profile[:6]
+	}
+	if len(mode) > 2 {
+		mode = mode[:2]
+	}
+	return "(packetization-mode=" + mode + ", profile-level-id=" + profile + ")"
 }
 
 // h264FmtpOK: packetization-mode=1 and an acceptable profile (the level is

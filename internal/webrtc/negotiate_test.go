@@ -26,6 +26,11 @@ func TestCheckOffer(t *testing.T) {
 		{"H.264 mode 0 only", "m=video 9 UDP/TLS/RTP/SAVPF 104\r\na=rtpmap:104 H264/90000\r\na=fmtp:104 packetization-mode=0;profile-level-id=42e01f\r\n", false, false, http.StatusNotAcceptable},
 		{"H.264 high profile only", "m=video 9 UDP/TLS/RTP/SAVPF 108\r\na=rtpmap:108 H264/90000\r\na=fmtp:108 packetization-mode=1;profile-level-id=640c1f\r\n", false, false, http.StatusNotAcceptable},
 		{"G.711 audio", "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n", false, false, http.StatusNotAcceptable},
+		{"x264 constrained baseline (42c0)", "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42c015;level-asymmetry-allowed=1\r\n", true, false, 0},
+		{"bundle-only audio section is checked", "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42c015\r\n" +
+			"m=audio 0 UDP/TLS/RTP/SAVPF 111\r\na=bundle-only\r\na=rtpmap:111 opus/48000/2\r\n", true, true, 0},
+		{"bundle-only G.711 refused", "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n" +
+			"m=audio 0 UDP/TLS/RTP/SAVPF 0\r\na=bundle-only\r\na=rtpmap:0 PCMU/8000\r\n", false, false, http.StatusNotAcceptable},
 		{"disabled VP8 section ignored", "m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n", false, true, 0},
 		{"no media", "", false, false, http.StatusBadRequest},
 	}
@@ -42,8 +47,11 @@ func TestCheckOffer(t *testing.T) {
 			if !errors.As(err, &e) || e.HTTPStatus() != c.status {
 				t.Fatalf("err %v, want HTTP %d", err, c.status)
 			}
-			if c.status == http.StatusNotAcceptable && strings.Contains(c.media, "m=video") && !strings.Contains(e.Message(), "only decode H.264") {
+			if c.status == http.StatusNotAcceptable && strings.Contains(c.media, "m=video") && !strings.Contains(c.media, "m=audio") && !strings.Contains(e.Message(), "only decode H.264") {
 				t.Fatalf("reason %q does not name H.264 and why", e.Message())
+			}
+			if strings.Contains(c.media, "profile-level-id=640c1f") && !strings.Contains(e.Message(), "offered: H264 (packetization-mode=1, profile-level-id=640c1f)") {
+				t.Fatalf("reason %q does not name the offered profile", e.Message())
 			}
 		})
 	}
