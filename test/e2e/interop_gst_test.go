@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,10 +49,18 @@ func TestInteropGStreamerWHIP(t *testing.T) {
 		needTool(t, "gcc")
 		needTool(t, "ffmpeg")
 	}
-	inNetns(t, "TestInteropGStreamerWHIP", 4*time.Minute, "interop gst:",
-		"ip link set lo up && ip link add mrtc0 type veth peer name mrtc1 && "+
-			"ip addr add 10.99.0.1/24 dev mrtc0 && ip link set mrtc0 up && ip link set mrtc1 up",
-		gstreamerWHIPTest)
+	const vethSetup = "ip link set lo up && ip link add mrtc0 type veth peer name mrtc1 && " +
+		"ip addr add 10.99.0.1/24 dev mrtc0 && ip link set mrtc0 up && ip link set mrtc1 up"
+	if os.Getenv(netnsEnv) != "1" {
+		// A kernel without veth (some containers): the host's own
+		// non-loopback address keeps the traffic inside the machine too.
+		if out, err := exec.Command("unshare", "-n", "sh", "-c", vethSetup).CombinedOutput(); err != nil {
+			t.Logf("no veth pair in a network namespace (%v: %s); WebRTC uses this host's own address", err, strings.TrimSpace(string(out)))
+			gstreamerWHIPTest(t)
+			return
+		}
+	}
+	inNetns(t, "TestInteropGStreamerWHIP", 4*time.Minute, "interop gst:", vethSetup, gstreamerWHIPTest)
 }
 
 func gstreamerWHIPTest(t *testing.T) {
