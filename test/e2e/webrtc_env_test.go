@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,6 +220,48 @@ func toneOf(pcm []float32, rate int) (freq, rms float64) {
 		return 0, 0
 	}
 	return float64(count) * float64(rate) / float64(last-first), math.Sqrt(sum / float64(len(pcm)))
+}
+
+// checkPlayedTone plays uid's stream over RTMP and HTTP-FLV at once with
+// ffmpeg, 4 s each (each within decodeTimeout), and checks that both decode
+// at least minFrames H.264 frames and AAC carrying the 440 Hz test tone. It
+// returns one summary line per protocol.
+func checkPlayedTone(ctx context.Context, t *testing.T, e *nodeEnv, uid string, minFrames int, decodeTimeout time.Duration) []string {
+	t.Helper()
+	type result struct {
+		frames int
+		pcm    []float32
+	}
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for i, kind := range []string{"rtmp", "flv"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dctx, dcancel := context.WithTimeout(ctx, decodeTimeout)
+			defer dcancel()
+			f, p := decodeWithFFmpeg(dctx, t, e.playURL(kind, uid), "", 4)
+			results[i] = result{f, p}
+		}()
+	}
+	wg.Wait()
+	var lines []string
+	for i, kind := range []string{"RTMP", "HTTP-FLV"} {
+		r := results[i]
+		if r.frames < minFrames {
+			t.Errorf("%s: ffmpeg decoded %d video frames in 4 s, want at least %d", kind, r.frames, minFrames)
+		}
+		if len(r.pcm) < 48000 {
+			t.Errorf("%s: %d audio samples", kind, len(r.pcm))
+			continue
+		}
+		f, rms := toneOf(r.pcm[len(r.pcm)/4:], 48000)
+		if math.Abs(f-440) > 5 || rms < 0.05 {
+			t.Errorf("%s: AAC tone at %.1f Hz (rms %.3f), want 440 Hz", kind, f, rms)
+		}
+		lines = append(lines, fmt.Sprintf("%s: %d H.264 frames decoded in 4 s, AAC tone %.1f Hz rms %.3f", kind, r.frames, f, rms))
+	}
+	return lines
 }
 
 // decodeWithFFmpeg plays url (or a file) with ffmpeg for the given time and

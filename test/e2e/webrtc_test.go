@@ -174,35 +174,9 @@ func TestWebRTCWHIPToRTMPAndFLV(t *testing.T) {
 	}()
 	waitLive(t, e.n.Media(), mediaKey(e.app.ID, "5"))
 
-	type result struct {
-		frames int
-		pcm    []float32
-	}
-	results := make([]result, 2)
-	var wg sync.WaitGroup
-	for i, kind := range []string{"rtmp", "flv"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
-			defer dcancel()
-			f, p := decodeWithFFmpeg(dctx, t, e.playURL(kind, "5"), "", 4)
-			results[i] = result{f, p}
-		}()
-	}
-	wg.Wait()
-	for i, kind := range []string{"RTMP", "HTTP-FLV"} {
-		r := results[i]
-		if r.frames < 50 {
-			t.Errorf("%s: ffmpeg decoded %d video frames in 4 s", kind, r.frames)
-		}
-		if len(r.pcm) < 48000 {
-			t.Fatalf("%s: %d audio samples", kind, len(r.pcm))
-		}
-		f, rms := toneOf(r.pcm[len(r.pcm)/4:], 48000)
-		if math.Abs(f-440) > 5 || rms < 0.05 {
-			t.Errorf("%s: AAC tone at %.1f Hz (rms %.3f), want 440 Hz", kind, f, rms)
-		}
+	checkPlayedTone(ctx, t, e, "5", 50, 15*time.Second)
+	if t.Failed() {
+		t.FailNow()
 	}
 
 	// DELETE ends the session and the membership.
