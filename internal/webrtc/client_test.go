@@ -140,6 +140,14 @@ func (e *env) token(ch, uid string, role token.Role) string {
 // post sends an offer; it returns the status, body and Location.
 func (e *env) post(kind, ch, uid, tok, offer string) (int, string, string) {
 	e.t.Helper()
+	status, body, loc, _ := e.open(kind, ch, uid, tok, offer)
+	return status, body, loc
+}
+
+// open posts an offer (with no Authorization header when tok is ""); it
+// returns the status, body, Location and ETag.
+func (e *env) open(kind, ch, uid, tok, offer string) (int, string, string, string) {
+	e.t.Helper()
 	req, _ := http.NewRequest("POST", e.http.URL+"/"+kind+"/"+e.app.ID+"/"+ch+"/"+uid, strings.NewReader(offer))
 	req.Header.Set("Content-Type", "application/sdp")
 	if tok != "" {
@@ -151,7 +159,7 @@ func (e *env) post(kind, ch, uid, tok, offer string) (int, string, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header.Get("Location")
+	return resp.StatusCode, string(b), resp.Header.Get("Location"), resp.Header.Get("ETag")
 }
 
 func (e *env) delete(loc string) int {
@@ -191,6 +199,23 @@ func clientAPI(t testing.TB, vp8 bool) *pion.API {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	return pion.NewAPI(pion.WithMediaEngine(m), pion.WithSettingEngine(se))
+}
+
+// mediaPC is a client PeerConnection (clientAPI, H.264 and Opus) with a
+// video and an audio transceiver in direction dir; the caller closes it.
+func mediaPC(t testing.TB, dir pion.RTPTransceiverDirection) *pion.PeerConnection {
+	t.Helper()
+	pc, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: dir}); err != nil {
+			_ = pc.Close()
+			t.Fatal(err)
+		}
+	}
+	return pc
 }
 
 // offer creates pc's offer with all candidates.

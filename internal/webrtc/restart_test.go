@@ -21,21 +21,6 @@ import (
 // well under a second on an idle machine).
 const waitLong = 30 * time.Second
 
-// open posts an offer; it returns the status, body, Location and ETag.
-func (e *env) open(kind, ch, uid, tok, offer string) (int, string, string, string) {
-	e.t.Helper()
-	req, _ := http.NewRequest("POST", e.http.URL+"/"+kind+"/"+e.app.ID+"/"+ch+"/"+uid, strings.NewReader(offer))
-	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header.Get("Location"), resp.Header.Get("ETag")
-}
-
 // patchFrag sends an sdpfrag PATCH with If-Match (none when ""); it
 // returns the status, body and headers.
 func (e *env) patchFrag(loc, ifMatch, body string) (int, string, http.Header) {
@@ -256,6 +241,37 @@ func auIndex(au []byte) int {
 	return n - 500
 }
 
+// waitHubVideo reads rd until a video frame numbered above sent arrives;
+// what names rd in the failure.
+func waitHubVideo(t *testing.T, rd *media.Reader, sent int, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	for got := false; !got; {
+		pkts, err := rd.Next(ctx, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		for _, p := range pkts {
+			got = got || p.Kind() == media.KindVideo && auIndex(p.Payload) > sent
+		}
+	}
+}
+
+// waitPublisherVideo waits until a new hub reader of key gets a video frame
+// that c sends from now on.
+func (e *env) waitPublisherVideo(key media.Key, c *whipPublisher) {
+	t := e.t
+	t.Helper()
+	sent := int(c.frames.Load())
+	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	waitHubVideo(t, rd, sent, "hub reader")
+}
+
 // frameLog is what a WHEP test client received: the frame numbers of the
 // test access units, in order.
 type frameLog struct {
@@ -286,6 +302,13 @@ func (l *frameLog) waitAbove(t *testing.T, min, n int, what string) {
 	}
 }
 
+// trackCount is how many tracks the client got.
+func (l *frameLog) trackCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tracks
+}
+
 func (l *frameLog) last() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -299,15 +322,7 @@ func (l *frameLog) last() int {
 // video frames it receives; its readers end with the test.
 func newWHEPClient(t *testing.T) (*pion.PeerConnection, *frameLog) {
 	t.Helper()
-	pc, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pc := mediaPC(t, pion.RTPTransceiverDirectionRecvonly)
 	log := &frameLog{}
 	var readers sync.WaitGroup
 	t.Cleanup(func() {
@@ -348,23 +363,11 @@ func newWHEPClient(t *testing.T) (*pion.PeerConnection, *frameLog) {
 func TestWHIPICERestart(t *testing.T) {
 	e := newEnv(t)
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "81"}
-	c := newWHIPClient(t)
-	defer c.pc.Close()
-	states := watchICE(c.pc)
-	status, body, loc, etag1 := e.open("whip", "room", "81", e.token("room", "81", token.RolePublisher), offer(t, c.pc))
-	if status != http.StatusCreated || etag1 == "" {
-		t.Fatalf("WHIP: %d %s (ETag %q)", status, body, etag1)
+	c := e.startWHIPPublisher("room", "81", -1)
+	states, loc, etag1 := c.states, c.loc, c.etag
+	if etag1 == "" {
+		t.Fatal("WHIP: no ETag")
 	}
-	setAnswer(t, c.pc, body)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.run(ctx, t, -1)
-	}()
-	defer func() { cancel(); wg.Wait() }()
-	states.waitConnected(t)
 	for deadline := time.Now().Add(waitLong); !e.hub.Live(key); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the WHIP stream never went live")
@@ -399,17 +402,7 @@ func TestWHIPICERestart(t *testing.T) {
 	frames.waitAbove(t, sent, 10, "WHEP reader after the publisher's restart")
 
 	// The hub reader (RTMP/FLV) was not ended and gets the new frames.
-	rctx, rcancel := context.WithTimeout(context.Background(), waitLong)
-	defer rcancel()
-	for got := false; !got; {
-		pkts, err := rd.Next(rctx, nil)
-		if err != nil {
-			t.Fatalf("hub reader after the restart: %v", err)
-		}
-		for _, p := range pkts {
-			got = got || p.Kind() == media.KindVideo && auIndex(p.Payload) > sent
-		}
-	}
+	waitHubVideo(t, rd, sent, "hub reader after the restart")
 	if u := e.remoteUfrag(loc); u == oldUfrag || u != ufrag(c.pc.LocalDescription().SDP) {
 		t.Errorf("server's remote ufrag %q (was %q, client's %q)", u, oldUfrag, ufrag(c.pc.LocalDescription().SDP))
 	}
@@ -425,11 +418,9 @@ func TestWHIPICERestart(t *testing.T) {
 	if st := e.srv.Stats(); st.Sessions != 2 || st.Feeds != 1 {
 		t.Errorf("stats after the restart %+v", st)
 	}
-	frames.mu.Lock()
-	if frames.tracks != 2 {
-		t.Errorf("WHEP reader got %d tracks", frames.tracks)
+	if n := frames.trackCount(); n != 2 {
+		t.Errorf("WHEP reader got %d tracks", n)
 	}
-	frames.mu.Unlock()
 
 	// Trickle with the ICE session's ETag; the old one is refused.
 	trickle := "a=ice-ufrag:" + ufrag(c.pc.LocalDescription().SDP) + "\r\n"
@@ -482,11 +473,9 @@ func TestWHEPICERestart(t *testing.T) {
 	if st := e.srv.Stats(); st.Sessions != 1 || st.Feeds != 1 {
 		t.Errorf("stats after the restart %+v", st)
 	}
-	frames.mu.Lock()
-	if frames.tracks != 2 {
-		t.Errorf("got %d tracks", frames.tracks)
+	if n := frames.trackCount(); n != 2 {
+		t.Errorf("got %d tracks", n)
 	}
-	frames.mu.Unlock()
 }
 
 // Refused PATCHes (If-Match mismatch: 412; malformed fragments: 400; wrong
@@ -495,23 +484,9 @@ func TestWHEPICERestart(t *testing.T) {
 func TestPatchRefusals(t *testing.T) {
 	e := newEnv(t)
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "82"}
-	c := newWHIPClient(t)
-	defer c.pc.Close()
-	states := watchICE(c.pc)
-	status, body, loc, etag := e.open("whip", "room", "82", e.token("room", "82", token.RolePublisher), offer(t, c.pc))
-	if status != http.StatusCreated {
-		t.Fatalf("WHIP: %d %s", status, body)
-	}
-	setAnswer(t, c.pc, body)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.run(ctx, t, -1)
-	}()
-	defer func() { cancel(); wg.Wait() }()
-	states.waitConnected(t)
+	c := e.startWHIPPublisher("room", "82", -1)
+	states, loc := c.states, c.loc
+	etag := c.etag
 	ss := e.srv.session(strings.TrimPrefix(loc, "/webrtc/session/"))
 	remoteBefore := ss.pc().RemoteDescription().SDP
 	statesBefore := states.count()
@@ -566,23 +541,7 @@ func TestPatchRefusals(t *testing.T) {
 		t.Errorf("trickle with the unchanged ETag: %d %s", st, b)
 	}
 	// Media still flows: the hub gets frames sent from now on.
-	sent := int(c.frames.Load())
-	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	rctx, rcancel := context.WithTimeout(context.Background(), waitLong)
-	defer rcancel()
-	for got := false; !got; {
-		pkts, err := rd.Next(rctx, nil)
-		if err != nil {
-			t.Fatalf("hub reader: %v", err)
-		}
-		for _, p := range pkts {
-			got = got || p.Kind() == media.KindVideo && auIndex(p.Payload) > sent
-		}
-	}
+	e.waitPublisherVideo(key, c)
 }
 
 // Concurrent restarts of one session run one after the other: each gets
@@ -591,23 +550,8 @@ func TestPatchRefusals(t *testing.T) {
 func TestConcurrentICERestarts(t *testing.T) {
 	e := newEnv(t)
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "83"}
-	c := newWHIPClient(t)
-	defer c.pc.Close()
-	states := watchICE(c.pc)
-	status, body, loc, _ := e.open("whip", "room", "83", e.token("room", "83", token.RolePublisher), offer(t, c.pc))
-	if status != http.StatusCreated {
-		t.Fatalf("WHIP: %d %s", status, body)
-	}
-	setAnswer(t, c.pc, body)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.run(ctx, t, -1)
-	}()
-	defer func() { cancel(); wg.Wait() }()
-	states.waitConnected(t)
+	c := e.startWHIPPublisher("room", "83", -1)
+	states, loc := c.states, c.loc
 
 	const n = 4
 	type result struct {
@@ -649,21 +593,5 @@ func TestConcurrentICERestarts(t *testing.T) {
 	from := states.count()
 	e.restartClient(c.pc, loc, "*")
 	states.waitReconnected(t, from)
-	sent := int(c.frames.Load())
-	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	rctx, rcancel := context.WithTimeout(context.Background(), waitLong)
-	defer rcancel()
-	for got := false; !got; {
-		pkts, err := rd.Next(rctx, nil)
-		if err != nil {
-			t.Fatalf("hub reader: %v", err)
-		}
-		for _, p := range pkts {
-			got = got || p.Kind() == media.KindVideo && auIndex(p.Payload) > sent
-		}
-	}
+	e.waitPublisherVideo(key, c)
 }

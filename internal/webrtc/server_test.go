@@ -33,16 +33,8 @@ func TestOfferRules(t *testing.T) {
 	}
 	vp8Offer := offer(t, vp8)
 
-	h264, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h264 := mediaPC(t, pion.RTPTransceiverDirectionSendonly)
 	defer h264.Close()
-	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
-		if _, err := h264.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	goodOffer := offer(t, h264)
 
 	cases := []struct {
@@ -187,16 +179,8 @@ func TestWHEPPlaysHubStream(t *testing.T) {
 	e := newEnv(t)
 	liveTestStream(t, e, 90)
 
-	pc, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := mediaPC(t, pion.RTPTransceiverDirectionRecvonly)
 	defer pc.Close()
-	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	type result struct {
 		aus      [][]byte
 		firstIDR bool

@@ -125,6 +125,48 @@ func (c *whipClient) run(ctx context.Context, t *testing.T, rotation int) {
 	}
 }
 
+// whipPublisher is a WHIP test client that startWHIPPublisher connected; it
+// sends until the test ends.
+type whipPublisher struct {
+	*whipClient
+	loc, etag string     // its session's Location and ETag
+	states    *iceStates // its ICE connection states
+}
+
+// startWHIPPublisher publishes uid's stream in channel ch with a WHIP test
+// client: setup (if any) changes the client before its offer, the offer is
+// posted (201 or the test fails), the answer set, the client's run started
+// with rotation (-1: no CVO), and its ICE connection awaited. When the test
+// ends the run is stopped and waited for, then the client closed.
+func (e *env) startWHIPPublisher(ch, uid string, rotation int, setup ...func(*whipClient)) *whipPublisher {
+	t := e.t
+	t.Helper()
+	c := newWHIPClient(t)
+	t.Cleanup(func() { _ = c.pc.Close() })
+	for _, f := range setup {
+		f(c)
+	}
+	p := &whipPublisher{whipClient: c, states: watchICE(c.pc)}
+	status, body, loc, etag := e.open("whip", ch, uid, e.token(ch, uid, token.RolePublisher), offer(t, c.pc))
+	if status != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s (ETag %q)", status, body, etag)
+	}
+	p.loc, p.etag = loc, etag
+	setAnswer(t, c.pc, body)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.run(ctx, t, rotation)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	p.states.waitConnected(t)
+	return p
+}
+
 func TestWHIPPublishesIntoHub(t *testing.T) {
 	e := newEnv(t)
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "77"}
@@ -134,24 +176,11 @@ func TestWHIPPublishesIntoHub(t *testing.T) {
 	}
 	defer rd.Close()
 
-	c := newWHIPClient(t)
-	defer c.pc.Close()
-	status, body, loc := e.post("whip", "room", "77", e.token("room", "77", token.RolePublisher), offer(t, c.pc))
-	if status != http.StatusCreated {
-		t.Fatalf("WHIP: %d %s", status, body)
-	}
-	setAnswer(t, c.pc, body)
+	c := e.startWHIPPublisher("room", "77", 270)
+	loc := c.loc
 	if n := e.chans.members("77"); n != 1 {
 		t.Fatalf("publisher is %d members", n)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.run(ctx, t, 270)
-	}()
-	defer func() { cancel(); wg.Wait() }()
 
 	var video [][]byte
 	var firstKey bool
@@ -306,22 +335,7 @@ func TestWHIPKeyframeOnReaderDemand(t *testing.T) {
 	}
 	defer probe.Close()
 
-	c := newWHIPClient(t)
-	defer c.pc.Close()
-	c.onPLI = true
-	status, body, _ := e.post("whip", "room", "79", e.token("room", "79", token.RolePublisher), offer(t, c.pc))
-	if status != http.StatusCreated {
-		t.Fatalf("WHIP: %d %s", status, body)
-	}
-	setAnswer(t, c.pc, body)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.run(ctx, t, -1)
-	}()
-	defer func() { cancel(); wg.Wait() }()
+	c := e.startWHIPPublisher("room", "79", -1, func(c *whipClient) { c.onPLI = true })
 
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer rcancel()
@@ -371,21 +385,7 @@ func TestWHIPKeyframeOnReaderDemand(t *testing.T) {
 func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
 	e := newEnv(t)
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "80"}
-	c := newWHIPClient(t)
-	defer c.pc.Close()
-	status, body, _ := e.post("whip", "room", "80", e.token("room", "80", token.RolePublisher), offer(t, c.pc))
-	if status != http.StatusCreated {
-		t.Fatalf("WHIP: %d %s", status, body)
-	}
-	setAnswer(t, c.pc, body)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.run(ctx, t, -1)
-	}()
-	defer func() { cancel(); wg.Wait() }()
+	c := e.startWHIPPublisher("room", "80", -1)
 	// RTMP/FLV readers still get AAC.
 	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
 	if err != nil {
@@ -404,16 +404,8 @@ func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
 		}
 	}
 
-	pc, err := clientAPI(t, false).NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := mediaPC(t, pion.RTPTransceiverDirectionRecvonly)
 	defer pc.Close()
-	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	const want = 50
 	got := make(chan []byte, want)
 	var readers sync.WaitGroup
@@ -434,7 +426,7 @@ func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
 			}
 		}
 	})
-	status, body, _ = e.post("whep", "room", "80", e.token("room", "1002", token.RoleSubscriber), offer(t, pc))
+	status, body, _ := e.post("whep", "room", "80", e.token("room", "1002", token.RoleSubscriber), offer(t, pc))
 	if status != http.StatusCreated {
 		t.Fatalf("WHEP: %d %s", status, body)
 	}
