@@ -262,6 +262,12 @@ func answerFrag(local string) (string, error) {
 	for _, a := range md.Attributes {
 		switch a.Key {
 		case "candidate":
+			// RTCP is muxed (WebRTC requires it), so component 2 copies
+			// are noise; some clients (whip-whep-js 1.2.0) also mangle
+			// answers with several candidates, so send only what is used.
+			if f := strings.Fields(a.Value); len(f) > 1 && f[1] != "1" {
+				continue
+			}
 			b.WriteString("a=candidate:" + a.Value + "\r\n")
 		case "end-of-candidates":
 			b.WriteString("a=end-of-candidates\r\n")

@@ -145,7 +145,7 @@ func TestAnswerFrag(t *testing.T) {
 	local := offerHead + "a=ice-lite\r\na=group:BUNDLE 1 0\r\n" +
 		"m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:0\r\na=ice-ufrag:vidU\r\na=ice-pwd:" + newPwd + "\r\n" +
 		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=ice-ufrag:" + newUfrag + "\r\na=ice-pwd:" + newPwd + "\r\n" +
-		"a=candidate:" + candB + "\r\na=end-of-candidates\r\n"
+		"a=candidate:" + candB + "\r\na=candidate:" + strings.Replace(candB, " 1 ", " 2 ", 1) + "\r\na=end-of-candidates\r\n"
 	got, err := answerFrag(local)
 	if err != nil {
 		t.Fatal(err)
