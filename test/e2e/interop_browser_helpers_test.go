@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/media"
 	"github.com/pion/sdp/v3"
 )
 
@@ -285,4 +287,56 @@ func sdpDirection(t *testing.T, text, kind string) string {
 		}
 	}
 	return ""
+}
+
+// sdpUfrag is the first a=ice-ufrag of an SDP.
+func sdpUfrag(text string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// videoCounter counts the video packets a hub reader gets from a stream
+// (after the GOP cache, live ones): what the count grows by after some
+// moment, the node received after it.
+type videoCounter struct {
+	n  atomic.Int64
+	wg sync.WaitGroup
+}
+
+// countVideo reads key's stream until the test ends (or the stream does).
+func countVideo(t *testing.T, hub *media.Hub, key media.Key) *videoCounter {
+	t.Helper()
+	r, err := hub.Subscribe(key, media.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &videoCounter{}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		var buf []*media.Packet
+		for {
+			var err error
+			buf, err = r.Next(ctx, buf[:0])
+			for _, p := range buf {
+				if p.Kind() == media.KindVideo {
+					c.n.Add(1)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		r.Close()
+		c.wg.Wait()
+	})
+	return c
 }

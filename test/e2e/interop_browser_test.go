@@ -21,9 +21,11 @@ import (
 // WHEPClient.view of a mini program's stream (ffmpeg over RTMP). The page is
 // served from another origin than the node, so CORS is exercised too. The
 // viewer must decode video and audio; ffprobe and ffmpeg must see decodable
-// H.264 and AAC of the browser's stream over RTMP. stop() must DELETE both
-// sessions. Everything runs in a network namespace with only loopback: the
-// test re-executes itself under `unshare -n`.
+// H.264 and AAC of the browser's stream over RTMP. WHIPClient.restart (an
+// ICE restart PATCH with If-Match: *) must leave media flowing on the new
+// ICE credentials, and stop() must DELETE both sessions. Everything runs in
+// a network namespace with only loopback: the test re-executes itself under
+// `unshare -n`.
 func TestInteropBrowser(t *testing.T) {
 	version := whipWhepInstalled(t)
 	inLoopbackNetns(t, "TestInteropBrowser", 4*time.Minute, "interop:", func(t *testing.T) {
@@ -123,6 +125,8 @@ func interopBrowserTest(t *testing.T, version string) {
 		sdpDirection(t, st.WHEP.Answer, "video"), sdpCodecs(t, st.WHEP.Answer, "video"),
 		st.WHEP.FramesDecoded, st.WHEP.TotalAudioEnergy)
 
+	interopRestart(ctx, t, e, page, st)
+
 	// stop(): both clients close their connection, then DELETE their
 	// session. The node may already have ended the session on the DTLS
 	// close (the DELETE then gets 404, which the clients ignore); either way
@@ -158,6 +162,71 @@ func interopBrowserTest(t *testing.T, version string) {
 				member, e.n.Media().Live(mediaKey(e.app.ID, pubUID)), readers)
 		}
 	}
+}
+
+// interopRestart: WHIPClient.restart() PATCHes new ICE credentials with
+// If-Match: * and applies the node's answer fragment. The connection must
+// come back on the new credentials, the browser must keep sending, and the
+// node must keep receiving: video packets counted by a hub reader after the
+// restart, and a fresh ffmpeg RTMP reader decodes frames.
+func interopRestart(ctx context.Context, t *testing.T, e *nodeEnv, page *interopPage, before interopState) {
+	t.Helper()
+	key := mediaKey(e.app.ID, "5")
+	counter := countVideo(t, e.n.Media(), key)
+	oldLocal, oldRemote := sdpUfrag(before.WHIP.Offer), before.WHIP.RemoteUfrag
+	patches := len(before.find(http.MethodPatch))
+
+	page.call("restartWHIP")
+	st := page.wait("WHIPClient.restart", func(s interopState) bool {
+		if r := s.WHIP.Restart; r != nil && r.Error != "" {
+			var restarts []exchange
+			for _, x := range s.find(http.MethodPatch)[patches:] {
+				if x.IfMatch == "*" {
+					restarts = append(restarts, x)
+				}
+			}
+			t.Fatalf("WHIPClient.restart: %s; the ICE restart PATCHes: %v", r.Error, restarts)
+		}
+		return s.WHIP.Restart != nil && s.WHIP.Restart.Done
+	})
+	r := st.WHIP.Restart
+	if r.LocalUfrag == "" || r.LocalUfrag == oldLocal {
+		t.Fatalf("the restart kept the local ICE ufrag %q", oldLocal)
+	}
+	var restart exchange
+	for _, x := range st.find(http.MethodPatch)[patches:] {
+		if x.IfMatch == "*" {
+			restart = x
+		}
+	}
+	if restart.Status != http.StatusOK || st.WHIP.RemoteUfrag == "" || st.WHIP.RemoteUfrag == oldRemote {
+		t.Fatalf("the node's ICE ufrag after the restart is %q (before %q); the restart PATCH: %s",
+			st.WHIP.RemoteUfrag, oldRemote, restart)
+	}
+	// Chromium keeps using the old candidate pair until a pair of the new
+	// ICE generation is selected: wait for that.
+	st = page.wait("the WHIP connection on a candidate pair with the new ICE credentials", func(s interopState) bool {
+		return s.WHIP.PairLocalUfrag == r.LocalUfrag && s.WHIP.ConnectionState == "connected"
+	})
+
+	// Media keeps flowing on the new ICE session.
+	base, baseVideo := st.WHIP, counter.n.Load()
+	st = page.wait("frames encoded and sent after the restart", func(s interopState) bool {
+		return s.WHIP.FramesEncoded >= base.FramesEncoded+30 && s.WHIP.BytesSent > base.BytesSent &&
+			s.WHIP.AudioBytesSent > base.AudioBytesSent
+	})
+	for deadline := time.Now().Add(30 * time.Second); counter.n.Load() < baseVideo+30; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the node got %d video frames of the browser since the restart", counter.n.Load()-baseVideo)
+		}
+	}
+	frames, _ := decodeWithFFmpeg(ctx, t, e.playURL("rtmp", "5"), "", 2)
+	if frames < 10 {
+		t.Errorf("after the restart, a fresh ffmpeg RTMP reader decoded %d frames", frames)
+	}
+	t.Logf("interop: WHIPClient.restart: ICE ufrag %s -> %s (node %s -> %s), the PATCH answered %d with ETag %q, %d candidate pair changes; then %d frames encoded, %d received by the node, ffmpeg decoded %d",
+		oldLocal, r.LocalUfrag, oldRemote, st.WHIP.RemoteUfrag, restart.Status, restart.ETag, st.WHIP.PairChanges,
+		st.WHIP.FramesEncoded-base.FramesEncoded, counter.n.Load()-baseVideo, frames)
 }
 
 func allEqual(list []string, v string) bool {
