@@ -65,7 +65,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]session
-	feeds    map[media.Key]*feed
+	// ended remembers recently ended session ids, so that a client's
+	// DELETE after its connection already closed still gets 200.
+	ended recentIDs
+	feeds map[media.Key]*feed
 	// publishers are the WHIP sessions by stream, for viewer PLIs.
 	publishers map[media.Key]*whipSession
 	closed     bool
@@ -192,8 +195,46 @@ func (s *Server) addSession(id string, ss session) error {
 
 func (s *Server) removeSession(id string) {
 	s.mu.Lock()
-	delete(s.sessions, id)
+	if _, ok := s.sessions[id]; ok {
+		delete(s.sessions, id)
+		s.ended.add(id)
+	}
 	s.mu.Unlock()
+}
+
+// endedRecently reports whether id is a session that ended lately.
+func (s *Server) endedRecently(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended.has(id)
+}
+
+// recentIDsCap bounds recentIDs: a few KB of ids, far more sessions than
+// end between a client closing its connection and sending its DELETE.
+const recentIDsCap = 1024
+
+// recentIDs holds the last recentIDsCap ids added (a ring plus an index).
+type recentIDs struct {
+	ring [recentIDsCap]string
+	next int
+	set  map[string]struct{}
+}
+
+func (r *recentIDs) add(id string) {
+	if r.set == nil {
+		r.set = make(map[string]struct{}, recentIDsCap)
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = id
+	r.set[id] = struct{}{}
+	r.next = (r.next + 1) % recentIDsCap
+}
+
+func (r *recentIDs) has(id string) bool {
+	_, ok := r.set[id]
+	return ok
 }
 
 func (s *Server) session(id string) session {
@@ -339,12 +380,18 @@ func writeAnswer(w http.ResponseWriter, id, etag, sdp string) {
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
-	ss := s.session(r.PathValue("id"))
+	id := r.PathValue("id")
+	ss := s.session(id)
 	if ss == nil {
-		s.writeError(w, r, errcode.NotFound("no such WebRTC session"))
-		return
+		if !s.endedRecently(id) {
+			s.writeError(w, r, errcode.NotFound("no such WebRTC session"))
+			return
+		}
+		// Already over (the client closed its connection first, as
+		// whip-whep-js does): the DELETE's goal is reached.
+	} else {
+		ss.close(nil)
 	}
-	ss.close(nil)
 	setCORS(w)
 	w.WriteHeader(http.StatusOK)
 }

@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -354,6 +355,25 @@ func TestWHEPPlaysHubStream(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// DELETE is idempotent for a session that just ended; an id that never
+	// was a session is 404.
+	if c := e.delete(loc); c != http.StatusOK {
+		t.Fatalf("second DELETE: %d, want 200", c)
+	}
+	if c := e.delete("/webrtc/session/0123456789abcdef01234567"); c != http.StatusNotFound {
+		t.Fatalf("DELETE of an unknown session: %d, want 404", c)
+	}
 	_ = pc.Close()
 	readers.Wait()
+}
+
+// TestRecentIDs: the ring forgets the oldest id once it is full.
+func TestRecentIDs(t *testing.T) {
+	var r recentIDs
+	for i := 0; i <= recentIDsCap; i++ {
+		r.add(fmt.Sprint("id", i))
+	}
+	if r.has("id0") || !r.has("id1") || !r.has(fmt.Sprint("id", recentIDsCap)) || len(r.set) != recentIDsCap {
+		t.Fatalf("has id0 %v, id1 %v, newest %v, %d kept", r.has("id0"), r.has("id1"), r.has(fmt.Sprint("id", recentIDsCap)), len(r.set))
+	}
 }
