@@ -168,8 +168,10 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 				default:
 				}
 			}
-		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed:
-			sess.close(errcode.ServiceLost("WebRTC connection " + st.String()))
+		case pion.PeerConnectionStateFailed:
+			sess.close(errcode.ServiceLost("WebRTC connection failed (ICE or DTLS)"))
+		case pion.PeerConnectionStateClosed: // the client said goodbye
+			sess.close(nil)
 		}
 	})
 	if err := s.addSession(sess.id, sess); err != nil {

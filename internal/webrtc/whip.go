@@ -134,8 +134,10 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	})
 	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
 		switch st {
-		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed:
-			sess.close(errcode.ServiceLost("WebRTC connection " + st.String()))
+		case pion.PeerConnectionStateFailed:
+			sess.close(errcode.ServiceLost("WebRTC connection failed (ICE or DTLS)"))
+		case pion.PeerConnectionStateClosed: // the client said goodbye
+			sess.close(nil)
 		}
 	})
 	if err := s.addSession(sess.id, sess); err != nil {
