@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
@@ -78,6 +79,9 @@ type Server struct {
 	nextWriter int
 	wg         sync.WaitGroup // every goroutine the server started
 	stop       chan struct{}  // closed when Run's context ends
+	// resendsRefused counts the NACKed packets WHEP sessions did not
+	// resend (resend.go).
+	resendsRefused atomic.Uint64
 }
 
 // session is a WHIP or WHEP session.
@@ -155,14 +159,19 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// Stats are the server's counters.
-type Stats struct{ Sessions, Feeds int }
+// Stats are the server's counters. ResendsRefused is how many packets
+// WHEP clients NACKed that were not resent (over the resend budget, or
+// resent moments ago) since the server started.
+type Stats struct {
+	Sessions, Feeds int
+	ResendsRefused  uint64
+}
 
 // Stats returns the current counts.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Sessions: len(s.sessions), Feeds: len(s.feeds)}
+	return Stats{Sessions: len(s.sessions), Feeds: len(s.feeds), ResendsRefused: s.resendsRefused.Load()}
 }
 
 // goRun starts f as a server-owned goroutine; false when shutting down.

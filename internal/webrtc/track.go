@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -33,6 +35,16 @@ type localTrack struct {
 	// reader resends.
 	histMu sync.Mutex
 	hist   []sentPacket
+	budget resendBudget // histMu
+
+	// now is the clock of the per-packet resend interval (resend.go),
+	// read as the time since epoch; refused counts the packets a NACK
+	// asked for that the limits refused, serverRefused (if set) sums them
+	// over a server's tracks. Set before the track is bound.
+	now           func() time.Time
+	epoch         time.Time
+	refused       atomic.Uint64
+	serverRefused *atomic.Uint64
 }
 
 // sentPacket is what a track's NACK history keeps of a packet: the payload
@@ -43,6 +55,9 @@ type sentPacket struct {
 	seq     uint16
 	marker  bool
 	cvo     int16 // the CVO byte, or -1
+	// resentAt is when the packet was last resent, in nanoseconds since
+	// the track's epoch (0: never).
+	resentAt int64
 }
 
 type binding struct {
@@ -55,10 +70,12 @@ type binding struct {
 var errCodecNotNegotiated = errors.New("webrtc: codec not negotiated")
 
 func newLocalTrack(kind pion.RTPCodecType, codec pion.RTPCodecCapability, id, streamID string, seq uint16) *localTrack {
-	t := &localTrack{id: id, streamID: streamID, kind: kind, codec: codec, seq: seq}
+	t := &localTrack{id: id, streamID: streamID, kind: kind, codec: codec, seq: seq, now: time.Now}
 	if kind == pion.RTPCodecTypeVideo {
 		t.hist = make([]sentPacket, nackHistory)
+		t.budget = newResendBudget()
 	}
+	t.epoch = t.now()
 	return t
 }
 
@@ -118,6 +135,7 @@ func (t *localTrack) writeFrame(b *binding, payloads [][]byte, ts uint32, rotati
 				sp.cvo = int16(cvoByte(rotation))
 			}
 			t.hist[int(seq)%len(t.hist)] = sp
+			t.budget.sent += uint64(len(p))
 		}
 		t.histMu.Unlock()
 	}
@@ -150,20 +168,30 @@ func (t *localTrack) setHeader(b *binding, seq uint16, ts uint32, marker bool, c
 }
 
 // resend writes the packets of a NACK that are still in the history, with
-// their original headers. It runs on the session's RTCP reader, beside the
-// writer, so it builds its own headers.
+// their original headers, as far as the resend limits allow (resend.go).
+// It runs on the session's RTCP reader, beside the writer, so it builds its
+// own headers.
 func (t *localTrack) resend(b *binding, nack *rtcp.TransportLayerNack) {
 	if t.hist == nil || nack.MediaSSRC != b.ssrc {
 		return
 	}
+	now := max(int64(t.now().Sub(t.epoch)), 1)
 	var cvo [1]byte
+	var refused uint64
 	for _, pair := range nack.Nacks {
 		pair.Range(func(seq uint16) bool {
 			t.histMu.Lock()
-			sp := t.hist[int(seq)%len(t.hist)]
-			t.histMu.Unlock()
+			slot := &t.hist[int(seq)%len(t.hist)]
+			sp := *slot
 			if sp.payload == nil || sp.seq != seq {
+				t.histMu.Unlock()
 				return true // not sent, or too old
+			}
+			ok := t.budget.allow(&slot.resentAt, now, len(sp.payload))
+			t.histMu.Unlock()
+			if !ok {
+				refused++
+				return true
 			}
 			h := rtp.Header{Version: 2, PayloadType: b.pt, SequenceNumber: seq, Timestamp: sp.ts, SSRC: b.ssrc, Marker: sp.marker}
 			if sp.cvo >= 0 {
@@ -173,6 +201,12 @@ func (t *localTrack) resend(b *binding, nack *rtcp.TransportLayerNack) {
 			_, err := b.writer.WriteRTP(&h, sp.payload)
 			return err == nil
 		})
+	}
+	if refused > 0 {
+		t.refused.Add(refused)
+		if t.serverRefused != nil {
+			t.serverRefused.Add(refused)
+		}
 	}
 }
 

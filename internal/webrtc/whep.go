@@ -142,6 +142,7 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	if req.info.video {
 		sess.video = newLocalTrack(pion.RTPCodecTypeVideo, pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000},
 			"video", streamID, uint16(random32()))
+		sess.video.now, sess.video.epoch, sess.video.serverRefused = s.now, s.now(), &s.resendsRefused
 		if _, err := pc.AddTransceiverFromTrack(sess.video, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
 			return fail(errcode.Internal(err))
 		}
