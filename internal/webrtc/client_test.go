@@ -193,12 +193,40 @@ func clientAPI(t testing.TB, vp8 bool) *pion.API {
 			t.Fatal(err)
 		}
 	}
+	return pion.NewAPI(pion.WithMediaEngine(m), pion.WithSettingEngine(loopbackSettings()))
+}
+
+// loopbackSettings keep a test client's ICE on IPv4 loopback, without mDNS.
+func loopbackSettings() pion.SettingEngine {
 	var se pion.SettingEngine
 	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return pion.NewAPI(pion.WithMediaEngine(m), pion.WithSettingEngine(se))
+	return se
+}
+
+// rawVideoClient is a receive-only video PeerConnection with no
+// interceptors (it sends only the RTCP a test writes itself) that accepts
+// packets it already got (no SRTP replay protection), for NACK tests. The
+// caller closes it.
+func rawVideoClient(t testing.TB) *pion.PeerConnection {
+	t.Helper()
+	m, _, err := newMediaEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	se := loopbackSettings()
+	se.DisableSRTPReplayProtection(true)
+	pc, err := pion.NewAPI(pion.WithMediaEngine(m), pion.WithSettingEngine(se)).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	return pc
 }
 
 // mediaPC is a client PeerConnection (clientAPI, H.264 and Opus) with a

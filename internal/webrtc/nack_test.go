@@ -2,14 +2,12 @@ package webrtc
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/token"
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
@@ -21,26 +19,9 @@ func TestWHEPAnswersNACK(t *testing.T) {
 	e := newEnv(t)
 	liveTestStream(t, e, 270)
 
-	// A client without interceptors (it sends only the NACK below) that
-	// accepts packets it already got (no SRTP replay protection).
-	m, _, err := newMediaEngine()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var se pion.SettingEngine
-	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.DisableSRTPReplayProtection(true)
-	pc, err := pion.NewAPI(pion.WithMediaEngine(m), pion.WithSettingEngine(se)).NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A client that sends only the NACK below and accepts the copies.
+	pc := rawVideoClient(t)
 	defer pc.Close()
-	if _, err := pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	pkts := map[uint16][]*rtp.Packet{} // every copy received, by sequence number
 	var ssrc uint32

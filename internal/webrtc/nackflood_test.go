@@ -1,14 +1,12 @@
 package webrtc
 
 import (
-	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/token"
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	pion "github.com/pion/webrtc/v4"
 )
@@ -52,23 +50,7 @@ func TestWHEPNACKFloodBounded(t *testing.T) {
 	frames.waitAbove(t, -1, 5, "bystander before the flood")
 
 	// The flooder: no interceptors, accepts packets it already got.
-	m, _, err := newMediaEngine()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var se pion.SettingEngine
-	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.DisableSRTPReplayProtection(true)
-	pc, err := pion.NewAPI(pion.WithMediaEngine(m), pion.WithSettingEngine(se)).NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
+	pc := rawVideoClient(t)
 	got := &seqCopies{copies: map[uint16]int{}, size: map[uint16]int{}}
 	var readers sync.WaitGroup
 	t.Cleanup(func() {
