@@ -206,6 +206,21 @@ func loopbackSettings() pion.SettingEngine {
 	return se
 }
 
+// readTracks runs read on OnTrack's goroutine for every remote track of
+// pc. At cleanup pc is closed, which ends the reads, and they are waited for.
+func readTracks(t testing.TB, pc *pion.PeerConnection, read func(tr *pion.TrackRemote)) {
+	var readers sync.WaitGroup
+	t.Cleanup(func() {
+		_ = pc.Close()
+		readers.Wait()
+	})
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		readers.Add(1)
+		defer readers.Done()
+		read(tr)
+	})
+}
+
 // rawVideoClient is a receive-only video PeerConnection with no
 // interceptors (it sends only the RTCP a test writes itself) that accepts
 // packets it already got (no SRTP replay protection), for NACK tests. The

@@ -52,14 +52,7 @@ func TestWHEPNACKFloodBounded(t *testing.T) {
 	// The flooder: no interceptors, accepts packets it already got.
 	pc := rawVideoClient(t)
 	got := &seqCopies{copies: map[uint16]int{}, size: map[uint16]int{}}
-	var readers sync.WaitGroup
-	t.Cleanup(func() {
-		_ = pc.Close()
-		readers.Wait()
-	})
-	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
-		readers.Add(1)
-		defer readers.Done()
+	readTracks(t, pc, func(tr *pion.TrackRemote) {
 		for {
 			p, _, err := tr.ReadRTP()
 			if err != nil {

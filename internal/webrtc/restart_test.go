@@ -324,14 +324,7 @@ func newWHEPClient(t *testing.T) (*pion.PeerConnection, *frameLog) {
 	t.Helper()
 	pc := mediaPC(t, pion.RTPTransceiverDirectionRecvonly)
 	log := &frameLog{}
-	var readers sync.WaitGroup
-	t.Cleanup(func() {
-		_ = pc.Close()
-		readers.Wait()
-	})
-	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
-		readers.Add(1)
-		defer readers.Done()
+	readTracks(t, pc, func(tr *pion.TrackRemote) {
 		log.mu.Lock()
 		log.tracks++
 		log.mu.Unlock()

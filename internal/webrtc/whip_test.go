@@ -405,13 +405,9 @@ func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
 	}
 
 	pc := mediaPC(t, pion.RTPTransceiverDirectionRecvonly)
-	defer pc.Close()
 	const want = 50
 	got := make(chan []byte, want)
-	var readers sync.WaitGroup
-	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
-		readers.Add(1)
-		defer readers.Done()
+	readTracks(t, pc, func(tr *pion.TrackRemote) {
 		for {
 			p, _, err := tr.ReadRTP()
 			if err != nil {
@@ -464,6 +460,4 @@ func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
 	if best < len(recv) {
 		t.Fatalf("Opus packet %d differs from the publisher's packet %d (%d sent packets equal the first received one)", best, bestStart+best, starts)
 	}
-	_ = pc.Close()
-	readers.Wait()
 }
