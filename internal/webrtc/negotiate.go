@@ -34,7 +34,7 @@ const (
 // constrained baseline, baseline and main. Mini program players decode
 // these; high profile streams from browsers are rare and may use B-frames.
 // Constrained baseline is signalled three ways (RFC 6184 table 5): 42e0
-// (browsers), 42c0 (x264, hence GStreamer and OBS) and 4240. pion matches
+// (browsers), 42c0 (x264, e.g. GStreamer's x264enc) and 4240. pion matches
 // the profile bytes exactly, so each spelling is registered.
 var h264Profiles = []string{"42e01f", "42001f", "4d001f", "42c01f", "42401f"}
 
