@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -225,14 +223,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// still write the chunked terminator with a fresh deadline.
 		stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 		defer stop()
-		rs := &rawSink{nc: nc, timeout: s.cfg.WriteTimeout}
+		rs := &rawSink{out: flush.NewConn(nc, s.cfg.WriteTimeout)}
 		out = rs
-		if tc, ok := nc.(syscall.Conn); ok && flush.Supported {
-			if raw, err := tc.SyscallConn(); err == nil {
-				rs.raw = raw
-				if fl := s.lendTarget(); fl != nil {
-					ss.raw, ss.fl, ss.raws, ss.handback = raw, fl, rs, make(chan struct{}, 1)
-				}
+		if rs.out.Raw != nil {
+			if fl := s.lendTarget(); fl != nil {
+				ss.fl, ss.raws, ss.handback = fl, rs, make(chan struct{}, 1)
 			}
 		}
 	} else {
@@ -349,13 +344,10 @@ func (s *wsSink) fail(err error) {
 // rawSink writes an HTTP/1.1 chunked response on a hijacked connection: one
 // chunk per batch, header and tags in one writev.
 type rawSink struct {
-	nc       net.Conn
-	raw      syscall.RawConn // nil: write through nc
-	timeout  time.Duration
-	deadline time.Time
-	started  bool
-	line     []byte
-	bufs     [][]byte
+	out     flush.Conn
+	started bool
+	line    []byte
+	bufs    [][]byte
 }
 
 const flvResponseHead = "HTTP/1.1 200 OK\r\n" +
@@ -392,27 +384,10 @@ func (s *rawSink) write(bufs [][]byte) error { return s.writeRaw(s.frame(bufs)) 
 
 // writeRaw writes framed bytes, blocking, with a deadline.
 func (s *rawSink) writeRaw(bufs [][]byte) error {
-	if now := time.Now(); now.Add(s.timeout).Sub(s.deadline) > time.Second {
-		s.deadline = now.Add(s.timeout)
-		_ = s.nc.SetWriteDeadline(s.deadline)
-	}
-	var err error
-	if s.raw != nil {
-		err = flush.Write(s.raw, bufs)
-	} else {
-		nb := net.Buffers(bufs)
-		_, err = nb.WriteTo(s.nc)
-	}
-	if err != nil {
+	if err := s.out.WriteBlocking(bufs); err != nil {
 		return fmt.Errorf("flv: write: %w", err)
 	}
 	return nil
-}
-
-// clearDeadline removes the write deadline before the flusher takes over.
-func (s *rawSink) clearDeadline() {
-	s.deadline = time.Time{}
-	_ = s.nc.SetWriteDeadline(time.Time{})
 }
 
 // fail writes a whole error response (the viewer is still waiting for one).
@@ -424,15 +399,15 @@ func (s *rawSink) fail(err error) {
 	}{ec.Code, ec.Message()})
 	resp := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
 		ec.HTTPStatus(), http.StatusText(ec.HTTPStatus()), len(body)+1)
-	_ = s.nc.SetWriteDeadline(time.Now().Add(s.timeout))
-	_, _ = s.nc.Write(append(append([]byte(resp), body...), '\n'))
+	_ = s.out.NC.SetWriteDeadline(time.Now().Add(s.out.Timeout))
+	_, _ = s.out.NC.Write(append(append([]byte(resp), body...), '\n'))
 }
 
 // end terminates the chunked body when the stream ended normally.
 func (s *rawSink) end(err error) {
 	if _, ok := errcode.As(err); ok && s.started {
-		_ = s.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = s.nc.Write([]byte("0\r\n\r\n"))
+		_ = s.out.NC.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = s.out.NC.Write([]byte("0\r\n\r\n"))
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/media"
@@ -36,9 +35,8 @@ type session struct {
 	killed error       // the hub's reason for ending the reader (OnClose)
 	cut    *time.Timer // cancels the session once the drain time is over
 
-	raw      syscall.RawConn // non-nil: lent to fl between blocking writes
-	fl       *flush.Flusher
-	raws     *rawSink
+	fl       *flush.Flusher // non-nil: lent to fl between blocking writes
+	raws     *rawSink       // set with fl
 	handback chan struct{}
 
 	// ---- owned by the flusher or the viewer goroutine (see above)
@@ -175,7 +173,7 @@ func (ss *session) run(ctx context.Context, out sink) error {
 			// Then the flusher's, until the socket is full or the reader
 			// ends. It writes only when the socket has room, so it needs no
 			// deadline; a stale one would fail its writes.
-			ss.raws.clearDeadline()
+			ss.raws.out.ClearDeadline()
 			if err := ss.fl.Lend(ctx, ss, ss.handback); err != nil {
 				return err
 			}
@@ -217,7 +215,7 @@ func (ss *session) Flush(now time.Time) bool {
 	}
 	bufs := ss.raws.frame(ss.prepare(ss.batch))
 	ss.batch = flush.Recycle(ss.batch, flush.KeepCap)
-	rest, err := flush.Try(ss.raw, bufs)
+	rest, err := flush.Try(ss.raws.out.Raw, bufs)
 	if err != nil {
 		ss.werr = fmt.Errorf("flv: write: %w", err)
 		return false

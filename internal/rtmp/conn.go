@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
@@ -213,12 +212,10 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 			}
 		}
 	}()
-	pl := &player{nc: nc, rd: rd, timeout: s.cfg.WriteTimeout, interval: s.cfg.BatchInterval, log: log,
+	pl := &player{out: flush.NewConn(nc, s.cfg.WriteTimeout), rd: rd, interval: s.cfg.BatchInterval, log: log,
 		handback: make(chan struct{}, 1), prefix: replies, first: first}
-	if tc, ok := nc.(syscall.Conn); ok && flush.Supported {
-		if raw, err := tc.SyscallConn(); err == nil {
-			pl.raw, pl.fl = raw, s.flusher
-		}
+	if pl.out.Raw != nil {
+		pl.fl = s.flusher
 	}
 	if s.firstWrite != nil {
 		pl.firstWrite = func() { s.firstWrite(time.Since(acceptAt), time.Since(commandAt)) }

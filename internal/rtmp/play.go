@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"syscall"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/flv"
@@ -23,10 +21,8 @@ import (
 // the viewer: the flusher while it is lent (flush.Flusher.Lend), the viewer
 // goroutine otherwise.
 type player struct {
-	nc       net.Conn
-	raw      syscall.RawConn // nil: writes through nc (no flusher, no flush.Write)
+	out      flush.Conn // its Raw is nil: no flusher
 	rd       *media.Reader
-	timeout  time.Duration
 	interval time.Duration  // minimum time between two writes (batching)
 	fl       *flush.Flusher // nil: the viewer goroutine writes everything
 
@@ -46,8 +42,7 @@ type player struct {
 	last     [2]*media.Track
 	pending  [][]byte // the unwritten rest of a batch
 	werr     error    // why the flusher handed the viewer back, if it failed
-	deadline time.Time
-	drops    uint64 // drops already reported
+	drops    uint64   // drops already reported
 	dropsLog time.Time
 }
 
@@ -100,26 +95,14 @@ func (pl *player) prepare(batch []*media.Packet) [][]byte {
 
 // writeBlocking writes bufs from the viewer goroutine, with a deadline.
 func (pl *player) writeBlocking(bufs [][]byte) error {
-	now := time.Now()
-	if d := now.Add(pl.timeout); d.Sub(pl.deadline) > time.Second {
-		pl.deadline = d
-		_ = pl.nc.SetWriteDeadline(d)
-	}
-	var err error
-	if pl.raw != nil {
-		err = flush.Write(pl.raw, bufs)
-	} else {
-		nb := net.Buffers(bufs)
-		_, err = nb.WriteTo(pl.nc)
-	}
-	if err != nil {
+	if err := pl.out.WriteBlocking(bufs); err != nil {
 		return fmt.Errorf("rtmp: write: %w", err)
 	}
 	if pl.firstWrite != nil {
 		pl.firstWrite()
 		pl.firstWrite = nil
 	}
-	pl.reportDrops(now)
+	pl.reportDrops(time.Now())
 	return nil
 }
 
@@ -155,12 +138,9 @@ func (pl *player) run(ctx context.Context) error {
 				return err
 			}
 		}
-		if pl.fl != nil && pl.raw != nil {
+		if pl.fl != nil {
 			// Then the flusher's, until the socket is full or the reader ends.
-			// The flusher only writes when the socket has room, so it needs no
-			// deadline; a stale one would cut the viewer off mid-stream.
-			pl.deadline = time.Time{}
-			_ = pl.nc.SetWriteDeadline(time.Time{})
+			pl.out.ClearDeadline()
 			if err := pl.fl.Lend(ctx, pl, pl.handback); err != nil {
 				return err
 			}
@@ -202,12 +182,12 @@ func (pl *player) Flush(now time.Time) bool {
 	}
 	bufs := pl.prepare(pl.batch)
 	pl.batch = flush.Recycle(pl.batch, flush.KeepCap)
-	rest, err := flush.Try(pl.raw, bufs)
+	rest, err := flush.Try(pl.out.Raw, bufs)
 	if err != nil {
 		pl.werr = fmt.Errorf("rtmp: write: %w", err)
 		return false
 	}
-	pl.reportDrops(now)
+	pl.reportDrops(time.Now())
 	if len(rest) == 0 {
 		return true
 	}

@@ -4,6 +4,7 @@
 // so that a viewer costs one syscall per interval and no goroutine wakeup.
 // A viewer whose socket is full is handed back to its own goroutine, which
 // finishes the write blocking, so a slow viewer never delays the others.
+// Conn is that goroutine's side: blocking writes under a write deadline.
 //
 // It knows no protocol: the adapter's Viewer builds the bytes. It imports
 // nothing from minirtc.
