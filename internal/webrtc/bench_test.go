@@ -61,6 +61,23 @@ func benchSession(b testing.TB, srv *Server, key media.Key, vw, aw pion.TrackLoc
 	return sess
 }
 
+// h264Publisher publishes key on hub with the test H.264 track (testSPS,
+// testPPS) and, when withOpus, a 48 kHz stereo Opus track; the caller
+// closes pub.
+func h264Publisher(tb testing.TB, hub *media.Hub, key media.Key, withOpus bool) (pub *media.Publisher, vt, ot *media.Track) {
+	tb.Helper()
+	pub, err := hub.Publish(key, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	vt = &media.Track{Codec: media.CodecH264, SPS: [][]byte{testSPS}, PPS: [][]byte{testPPS}}
+	if withOpus {
+		ot = &media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}
+	}
+	pub.SetTracks(vt, ot)
+	return pub, vt, ot
+}
+
 func benchServer(b testing.TB) (*Server, *media.Hub, func()) {
 	log := testLogger(b)
 	hub, err := media.NewHub(media.Config{Grace: -1, QueueSize: 4096}, nil, log)
@@ -197,14 +214,8 @@ func BenchmarkWHEPFanout(b *testing.B) {
 			srv, hub, stop := benchServer(b)
 			defer stop()
 			key := media.Key{AppID: "a", Channel: "c", UID: "1"}
-			pub, err := hub.Publish(key, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
+			pub, vt, ot := h264Publisher(b, hub, key, true)
 			defer pub.Close(nil)
-			vt := &media.Track{Codec: media.CodecH264, SPS: [][]byte{testSPS}, PPS: [][]byte{testPPS}}
-			ot := &media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}
-			pub.SetTracks(vt, ot)
 			if err := pub.Write(&media.Packet{Track: vt, Keyframe: true, Payload: testAU(0)}); err != nil {
 				b.Fatal(err)
 			}

@@ -229,14 +229,8 @@ func benchWHEPReaders(b *testing.B, n int, window time.Duration) {
 	}()
 
 	key := media.Key{AppID: "load", Channel: "c", UID: "1"}
-	pub, err := hub.Publish(key, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub, vt, ot := h264Publisher(b, hub, key, true)
 	defer pub.Close(nil)
-	vt := &media.Track{Codec: media.CodecH264, SPS: [][]byte{testSPS}, PPS: [][]byte{testPPS}}
-	ot := &media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}
-	pub.SetTracks(vt, ot)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

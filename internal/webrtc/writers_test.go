@@ -83,13 +83,8 @@ func TestWHEPWritersDeliverEveryFrameInOrder(t *testing.T) {
 			srv, hub, stop := benchServer(t)
 			defer stop()
 			key := media.Key{AppID: "a", Channel: "c", UID: "1"}
-			pub, err := hub.Publish(key, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			pub, vt, _ := h264Publisher(t, hub, key, false)
 			defer pub.Close(nil)
-			vt := &media.Track{Codec: media.CodecH264, SPS: [][]byte{testSPS}, PPS: [][]byte{testPPS}}
-			pub.SetTracks(vt, nil)
 			if err := pub.Write(&media.Packet{Track: vt, Keyframe: true, Payload: testAU(0)}); err != nil {
 				t.Fatal(err)
 			}
@@ -128,13 +123,8 @@ func TestWHEPWriterFullQueueSkipsToKeyframe(t *testing.T) {
 	defer stop()
 	srv.cfg.QueueSize = 4
 	key := media.Key{AppID: "a", Channel: "c", UID: "1"}
-	pub, err := hub.Publish(key, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, vt, _ := h264Publisher(t, hub, key, false)
 	defer pub.Close(nil)
-	vt := &media.Track{Codec: media.CodecH264, SPS: [][]byte{testSPS}, PPS: [][]byte{testPPS}}
-	pub.SetTracks(vt, nil)
 	write := func(i int, key bool) {
 		pts := time.Duration(i) * 40 * time.Millisecond
 		if err := pub.Write(&media.Packet{Track: vt, DTS: pts, PTS: pts, Keyframe: key, Payload: testAU(i)}); err != nil {
