@@ -59,17 +59,26 @@ func BenchmarkRTMPFanout(b *testing.B) {
 	}
 }
 
-func runFanout(b *testing.B, n int) {
+// newBenchServer is a hub and an RTMP server on it that lets everyone in,
+// batching as benchInterval says; the caller closes the hub.
+func newBenchServer(b *testing.B) (*media.Hub, *Server) {
+	b.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub, err := media.NewHub(media.Config{}, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer hub.Close()
 	srv, err := NewServer(Config{BatchInterval: benchInterval()}, hub, allowAll{}, nil, log)
 	if err != nil {
+		hub.Close()
 		b.Fatal(err)
 	}
+	return hub, srv
+}
+
+func runFanout(b *testing.B, n int) {
+	hub, srv := newBenchServer(b)
+	defer hub.Close()
 	if os.Getenv("MINIRTC_BENCH_GORTMPLIB") != "" {
 		srv.altPlay = gortmplibPlay
 	}
@@ -189,16 +198,8 @@ func gortmplibPlay(ctx context.Context, sc *gortmplib.ServerConn, rd *media.Read
 //
 //	go test -run XXX -bench RTMPFirstKeyframe -benchtime 200x ./internal/rtmp
 func BenchmarkRTMPFirstKeyframe(b *testing.B) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub, err := media.NewHub(media.Config{}, nil, log)
-	if err != nil {
-		b.Fatal(err)
-	}
+	hub, srv := newBenchServer(b)
 	defer hub.Close()
-	srv, err := NewServer(Config{BatchInterval: benchInterval()}, hub, allowAll{}, nil, log)
-	if err != nil {
-		b.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
