@@ -396,6 +396,64 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	}
 }
 
+// maxExposure is the highest "systemd-analyze security" exposure level the
+// unit may have, times ten (the unit rates 1.4 with systemd 252, 1.6 with
+// the low-ports drop-in).
+const maxExposure = 20
+
+// TestSystemdExposure keeps the unit's hardening from eroding: systemd's
+// own rating of the unit, with the low-ports drop-in, stays at or below 2.0.
+func TestSystemdExposure(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	unitText, err := os.ReadFile("minirtc.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lowPorts, err := os.ReadFile("minirtc-low-ports.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate := func(unitText string) (string, error) {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "minirtc.service.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "minirtc.service.d", "low-ports.conf"), lowPorts, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		unit := filepath.Join(dir, "minirtc.service")
+		if err := os.WriteFile(unit, []byte(unitText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("systemd-analyze", "security", "--offline=true",
+			"--threshold="+strconv.Itoa(maxExposure), "--no-pager", unit).CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return lines[len(lines)-1], err
+	}
+	summary, err := rate(string(unitText))
+	if err != nil && strings.Contains(summary, "unrecognized option") {
+		t.Skip("this systemd-analyze cannot rate unit files offline")
+	}
+	t.Log(summary)
+	if err != nil {
+		t.Errorf("exposure above %.1f: %s (%v)", float64(maxExposure)/10, summary, err)
+	}
+	// The check itself: without the sandboxing the rating fails.
+	var loose []string
+	for _, line := range strings.Split(string(unitText), "\n") {
+		if strings.HasPrefix(line, "Protect") || strings.HasPrefix(line, "Private") || strings.HasPrefix(line, "SystemCall") ||
+			strings.HasPrefix(line, "Restrict") || strings.HasPrefix(line, "CapabilityBoundingSet") {
+			continue
+		}
+		loose = append(loose, line)
+	}
+	if _, err := rate(strings.Join(loose, "\n")); err == nil {
+		t.Error("a unit without its sandboxing still passed the exposure threshold")
+	}
+}
+
 func TestExampleConfig(t *testing.T) {
 	cfg := config.Default()
 	if err := cfg.LoadFile("minirtc.yml"); err != nil {
