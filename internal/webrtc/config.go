@@ -145,6 +145,12 @@ func newAPI(c Config) (apis, net.PacketConn, ice.UDPMux, error) {
 			return none, nil, nil, fmt.Errorf("webrtc: listen UDP %s: %w", c.UDPAddr, err)
 		}
 		conn = udp
+		if ip := udp.LocalAddr().(*net.UDPAddr).IP; ip.IsLoopback() {
+			// An address explicitly on loopback is the only one peers can
+			// use: pion leaves loopback candidates out unless told, which
+			// would leave answers without any candidate.
+			se.SetIncludeLoopbackCandidate(true)
+		}
 		if runtime.GOOS == "linux" {
 			// Batched sends rely on Linux sending to IPv4 addresses from a
 			// dual-stack socket; elsewhere every packet is its own sendto.
