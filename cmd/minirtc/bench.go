@@ -111,6 +111,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		} else {
 			rep.WriteText(stdout)
 		}
+		if runErr == nil {
+			runErr = rep.Failure()
+		}
 	}
 	return runErr
 }
