@@ -32,7 +32,7 @@ type Report struct {
 	ReadersPlanned    int `json:"readers_planned"`
 	ReadersStarted    int `json:"readers_started"`
 	ReadersPlaying    int `json:"readers_playing"`     // got a decodable frame
-	ReadersFailed     int `json:"readers_failed"`      // ended with an error
+	ReadersFailed     int `json:"readers_failed"`      // ended with an error, or never played
 	ReadersSurvived   int `json:"readers_survived"`    // playing until the stop, no error
 	SignallingUsersOK int `json:"signalling_users_ok"` // joined (signalling mode)
 
