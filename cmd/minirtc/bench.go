@@ -25,7 +25,8 @@ Join-rate mode (signalling only, no media; steps through the rates until join p9
 Media-only mode (any server; one RTMP publisher, readers over RTMP, HTTP-FLV or WHEP):
   minirtc bench --rtmp-url rtmp://host/app/stream [--play-url rtmp://...] [--flv-url http://.../x.flv] [--whep-url http://... --whep-token T] --readers 50
 
-It stops by itself after the ramp and the hold; Ctrl-C stops early and still reports.`
+It stops by itself after the ramp and the hold; Ctrl-C stops early and still reports.
+Exit status 1 when any reader failed (an error, or no picture before the end) or a publisher never streamed.`
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stderr, benchUsage)
@@ -110,6 +111,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		} else {
 			rep.WriteText(stdout)
+		}
+		if runErr == nil {
+			runErr = rep.Failure()
 		}
 	}
 	return runErr

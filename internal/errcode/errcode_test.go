@@ -43,6 +43,7 @@ func TestCatalogue(t *testing.T) {
 		{"http-conflict", Conflict("uid 3 already publishes"), 433, "conflict: uid 3 already publishes", 409, false},
 		{"not-found", NotFound("no stream"), 432, "not found: no stream", 404, false},
 		{"banned", Banned("by rule 3"), 433, "banned: by rule 3", 403, false},
+		{"no-candidates", NoICECandidates("set webrtc.udpAddr"), 500, "service unavailable: set webrtc.udpAddr", 503, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
