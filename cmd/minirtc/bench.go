@@ -61,7 +61,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.JoinP99Limit, "join-p99", 100*time.Millisecond, "join-rate mode: p99 join time a step must stay within")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (the summary goes to stderr)")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if pos, err := parseFlags(fs, args); err != nil {
+	if pos, err := parseCommandFlags(fs, args, stdout); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		fs.Usage()
