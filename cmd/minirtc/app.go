@@ -32,9 +32,35 @@ effect at once.`, appSubcommands, `  minirtc app create --name prod
   minirtc app disable 970ca35de60c44645bbae8a215061b33
 `)
 
-const appUsage = `minirtc app create [--name NAME] [--no-token-ok] [--enforce-publisher-token] [--max-users N] [--data-dir DIR] [--json]
-       minirtc app list [--data-dir DIR] [--json]
-       minirtc app disable|enable APPID [--data-dir DIR] [--json]`
+// appSubHelp is each app subcommand's help page.
+var appSubHelp = map[string]string{
+	"create": `minirtc app create [--name NAME] [--no-token-ok] [--enforce-publisher-token] [--max-users N] [--data-dir DIR] [--json]
+
+Creates an app with a random appId and appCertificate and prints them.
+
+Examples:
+  minirtc app create --name prod
+  minirtc app create --name dev --no-token-ok --json`,
+	"list": `minirtc app list [--data-dir DIR] [--json]
+
+Lists the apps with their certificates.
+
+Examples:
+  minirtc app list
+  minirtc app list --data-dir /var/lib/minirtc --json`,
+	"disable": `minirtc app disable APPID [--data-dir DIR] [--json]
+
+Disables an app: new joins, tokens and media connections of it are refused.
+
+Examples:
+  minirtc app disable 970ca35de60c44645bbae8a215061b33`,
+	"enable": `minirtc app enable APPID [--data-dir DIR] [--json]
+
+Enables a disabled app again.
+
+Examples:
+  minirtc app enable 970ca35de60c44645bbae8a215061b33`,
+}
 
 // appStore is what the app commands need: a running server's control socket
 // or the store file itself.
@@ -62,7 +88,7 @@ func appCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "minirtc app: unknown subcommand %q\n\n%s", sub, appHelp)
 		return errUsage
 	}
-	fs := newFlagSet("app "+sub, stderr, appUsage)
+	fs := newFlagSet("app "+sub, stderr, appSubHelp[sub])
 	dataDir := fs.String("data-dir", defaultDataDir(), "data directory of the server (its store, or its control socket while it runs)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	name := fs.String("name", "", "app name (create)")

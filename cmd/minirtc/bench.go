@@ -15,6 +15,11 @@ import (
 
 const benchUsage = `minirtc bench [flags]
 
+Simulates users against a server and reports join times, first-frame times,
+frame and byte counts, drops and the server's CPU and memory.
+
+Examples:
+
 Signalling mode (simulated mini program users against a minirtc server):
   minirtc bench --server http://127.0.0.1:8080 --app-id ID [--app-cert CERT] --readers 500 --rate 50 --hold 60s [--proto rtmp|flv|whep] [--pid PID]
 
