@@ -15,6 +15,11 @@ import (
 
 const benchUsage = `minirtc bench [flags]
 
+Simulates users against a server and reports join times, first-frame times,
+frame and byte counts, drops and the server's CPU and memory.
+
+Examples:
+
 Signalling mode (simulated mini program users against a minirtc server):
   minirtc bench --server http://127.0.0.1:8080 --app-id ID [--app-cert CERT] --readers 500 --rate 50 --hold 60s [--proto rtmp|flv|whep] [--pid PID]
 
@@ -62,7 +67,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.JoinP99Limit, "join-p99", 100*time.Millisecond, "join-rate mode: p99 join time a step must stay within")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (the summary goes to stderr)")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if pos, err := parseFlags(fs, args); err != nil {
+	if pos, err := parseCommandFlags(fs, args, stdout); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		fs.Usage()
