@@ -34,14 +34,15 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
 
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	cork := &corkConn{Conn: nc}
+	guard := newGuardConn(nc, uint32(s.cfg.PreAuthMaxMessageSize))
+	cork := &corkConn{Conn: guard}
 	sc := &gortmplib.ServerConn{RW: cork}
 	if err := sc.Initialize(); err != nil {
-		log.Debug("rtmp handshake failed", "err", err)
+		logFailure(log, "rtmp handshake failed", err)
 		return
 	}
 	if err := sc.AcceptConn(); err != nil {
-		log.Debug("rtmp command phase failed", "err", err)
+		logFailure(log, "rtmp command phase failed", err)
 		return
 	}
 	commandAt := time.Now()
@@ -60,6 +61,10 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		refuse(sc, cork, log, err)
 		return
 	}
+	if err := guard.SetLimit(uint32(s.cfg.MaxMessageSize)); err != nil {
+		logFailure(log, "rtmp command phase failed", err)
+		return
+	}
 	log = log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID)
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	if sc.Publish {
@@ -67,6 +72,17 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	} else {
 		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, acceptAt, commandAt, log)
 	}
+}
+
+// logFailure logs why a connection failed before it was authorized: at
+// Info with the reason when it went over a size limit, at Debug otherwise
+// (a scanner or a client that went away).
+func logFailure(log *slog.Logger, msg string, err error) {
+	if reason, ok := violation(err); ok {
+		log.Info("rtmp connection closed", "reason", reason)
+		return
+	}
+	log.Debug(msg, "err", err)
 }
 
 // refuse logs a refusal with its catalogue reason and answers the action
