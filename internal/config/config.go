@@ -36,6 +36,7 @@ type Config struct {
 	Media       Media       `yaml:"media"`
 	WebRTC      WebRTC      `yaml:"webrtc"`
 	Diagnostics Diagnostics `yaml:"diagnostics"`
+	Limits      Limits      `yaml:"limits"`
 }
 
 // Log configures logging.
@@ -61,6 +62,11 @@ type RTMP struct {
 	HandshakeTimeout time.Duration `yaml:"handshakeTimeout"`
 	// ReadTimeout: a publisher that sends nothing for this long is gone.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// PreAuthMaxMessageSize caps the chunk size and the message length a
+	// client may announce before its publish or play is authorized.
+	PreAuthMaxMessageSize int `yaml:"preAuthMaxMessageSize"`
+	// MaxMessageSize caps them once it is (the largest keyframe accepted).
+	MaxMessageSize int `yaml:"maxMessageSize"`
 }
 
 // Gateway configures the mini program signalling gateway.
@@ -75,6 +81,9 @@ type Gateway struct {
 	MediaStartTimeout time.Duration `yaml:"mediaStartTimeout"`
 	// MaxMessageBytes caps one WebSocket message.
 	MaxMessageBytes int `yaml:"maxMessageBytes"`
+	// PreJoinMaxBytes caps one WebSocket message until the socket has
+	// joined with a valid key.
+	PreJoinMaxBytes int `yaml:"preJoinMaxBytes"`
 	// RequestsPerSecond caps requests per connection (burst: twice as many).
 	RequestsPerSecond int `yaml:"requestsPerSecond"`
 	// MaxUsersPerChannel is the node-wide cap when an app sets none.
@@ -138,19 +147,31 @@ type Diagnostics struct {
 	LogDayMiB int `yaml:"logDayMiB"`
 }
 
+// Limits caps the connections the node holds; refused connections are
+// closed as soon as they are accepted.
+type Limits struct {
+	// MaxConnections caps open TCP connections over the RTMP and HTTP
+	// listeners together (0 = no limit).
+	MaxConnections int `yaml:"maxConnections"`
+	// MaxConnectionsPerIP caps them per source address, IPv6 per /64 (0 = no limit).
+	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
 		DataDir: "./minirtc-data",
 		Log:     Log{Level: "info", Format: "text"},
 		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second},
-		RTMP:    RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second},
+		RTMP: RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second,
+			PreAuthMaxMessageSize: 64 << 10, MaxMessageSize: 4 << 20},
 		Gateway: Gateway{
 			GraceTimeout:       15 * time.Second,
 			IdleTimeout:        10 * time.Second,
 			KeyWillExpireLead:  30 * time.Second,
 			MediaStartTimeout:  30 * time.Second,
 			MaxMessageBytes:    64 << 10,
+			PreJoinMaxBytes:    16 << 10,
 			RequestsPerSecond:  20,
 			MaxUsersPerChannel: 1000,
 			URLLifetime:        24 * time.Hour,
@@ -166,6 +187,7 @@ func Default() Config {
 		},
 		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
 		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64},
+		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200},
 	}
 }
 
@@ -339,6 +361,15 @@ func (c Config) Validate() error {
 	}
 	if c.Gateway.MaxMessageBytes < 1024 {
 		bad("gateway.maxMessageBytes", "must be at least 1024")
+	}
+	if p := c.Gateway.PreJoinMaxBytes; p < 1024 || p > c.Gateway.MaxMessageBytes {
+		bad("gateway.preJoinMaxBytes", "must be at least 1024 and at most gateway.maxMessageBytes")
+	}
+	if r := c.RTMP; r.PreAuthMaxMessageSize < 4096 || r.MaxMessageSize < r.PreAuthMaxMessageSize || r.MaxMessageSize > 1<<24-1 {
+		bad("rtmp.preAuthMaxMessageSize/maxMessageSize", "must be at least 4096, preAuthMaxMessageSize <= maxMessageSize <= 16777215")
+	}
+	if l := c.Limits; l.MaxConnections < 0 || l.MaxConnectionsPerIP < 0 {
+		bad("limits.maxConnections/maxConnectionsPerIP", "must not be negative (0 = no limit)")
 	}
 	if c.Gateway.RequestsPerSecond < 1 {
 		bad("gateway.requestsPerSecond", "must be at least 1")

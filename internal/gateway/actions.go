@@ -198,6 +198,14 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.st = st
+		if !s.joinedOnce {
+			// The socket has proven a valid key: full-size frames from now on.
+			s.joinedOnce = true
+			if s.joinTimer != nil {
+				s.joinTimer.Stop()
+			}
+			s.conn.SetReadLimit(s.g.cfg.MaxMessageBytes)
+		}
 		s.queueLocked(reply)
 		for _, p := range res.Publishers {
 			s.queueLocked(encodePush(uidStatus("stream-added", p.UID)))

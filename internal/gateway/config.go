@@ -26,6 +26,12 @@ const (
 	// DefaultMaxMessageBytes: the largest legitimate frame (a join with a
 	// 2 KB token and a few dozen known speakers) is far below 64 KiB.
 	DefaultMaxMessageBytes = 64 << 10
+	// DefaultPreJoinMaxBytes caps a frame before the socket has joined: a
+	// join with a 2 KB token fits several times over.
+	DefaultPreJoinMaxBytes = 16 << 10
+	// DefaultJoinTimeout closes a socket that has not joined this long after
+	// it opened (the SDK sends join as soon as the socket is open).
+	DefaultJoinTimeout = 30 * time.Second
 	// DefaultRateLimit and DefaultRateBurst bound requests per connection; the
 	// SDK sends a handful per user action (pings are not counted).
 	DefaultRateLimit = 20.0
@@ -79,6 +85,13 @@ type Config struct {
 	// MaxMessageBytes is the largest accepted frame; a larger one closes the
 	// connection (the SDK never sends one).
 	MaxMessageBytes int64
+	// PreJoinMaxBytes is the largest accepted frame until the socket has
+	// joined with a valid key (at most MaxMessageBytes); a larger one closes
+	// the connection.
+	PreJoinMaxBytes int64
+	// JoinTimeout closes a socket that has not joined this long after it
+	// opened.
+	JoinTimeout time.Duration
 	// RateLimit (requests/s) and RateBurst limit requests per connection;
 	// excess requests get 429.
 	RateLimit float64
@@ -140,6 +153,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if c.PreJoinMaxBytes == 0 {
+		c.PreJoinMaxBytes = DefaultPreJoinMaxBytes
+	}
+	c.PreJoinMaxBytes = min(c.PreJoinMaxBytes, c.MaxMessageBytes)
+	def(&c.JoinTimeout, DefaultJoinTimeout)
 	if c.RateLimit == 0 {
 		c.RateLimit = DefaultRateLimit
 	}

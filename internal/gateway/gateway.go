@@ -279,7 +279,7 @@ func (g *Gateway) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 		g.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	conn.SetReadLimit(g.cfg.MaxMessageBytes)
+	conn.SetReadLimit(g.cfg.PreJoinMaxBytes) // raised to MaxMessageBytes by the first join
 	s := newSession(g, conn, r)
 	g.mu.Lock()
 	g.sessions[s] = struct{}{}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,9 @@ type session struct {
 	log      *slog.Logger
 	idle     *time.Timer
 	idleHit  atomic.Bool
+	// joinTimer closes the socket if it has not joined in time; the first
+	// join stops it.
+	joinTimer *time.Timer
 
 	// handler goroutine only
 	tokens    float64
@@ -53,6 +57,7 @@ type session struct {
 	held       []channel.Event // events that arrive while a join reply is pending
 	holding    bool
 	st         *member // nil when not joined
+	joinedOnce bool    // a join succeeded on this socket
 	leaveClose *time.Timer
 }
 
@@ -95,10 +100,15 @@ func (s *session) run(ctx context.Context) {
 		s.idleHit.Store(true)
 		_ = s.conn.CloseNow()
 	})
+	s.joinTimer = time.AfterFunc(s.g.cfg.JoinTimeout, func() {
+		s.log.Info("socket closed", "reason", "no join within the join timeout", "timeout", s.g.cfg.JoinTimeout)
+		_ = s.conn.Close(websocket.StatusPolicyViolation, "join within "+s.g.cfg.JoinTimeout.String())
+	})
 
 	err := s.readLoop(ctx)
 
 	s.idle.Stop()
+	s.joinTimer.Stop()
 	reason := errcode.LeaveNetwork
 	if s.idleHit.Load() {
 		reason = errcode.LeaveTimeout
@@ -113,8 +123,13 @@ func (s *session) run(ctx context.Context) {
 	if s.leaveClose != nil {
 		s.leaveClose.Stop()
 	}
+	joined := s.joinedOnce
 	close(s.done)
 	s.mu.Unlock()
+	if !joined && err != nil && strings.Contains(err.Error(), "read limited at") {
+		// coder/websocket has closed the socket with 1009 (message too big).
+		s.log.Info("socket closed", "reason", "frame over the pre-join limit", "limit", s.g.cfg.PreJoinMaxBytes)
+	}
 	if st != nil {
 		grace := s.g.cfg.Grace
 		if derr := s.g.channels.Detach(st.ref, reason, grace); derr == nil {

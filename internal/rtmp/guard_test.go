@@ -1,0 +1,285 @@
+package rtmp
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/bytecounter"
+	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/gortmplib/pkg/message"
+
+	"github.com/minirtc/minirtc/internal/media"
+)
+
+// TestGuardFollowsGortmplibChunks: the chunk stream gortmplib's own writer
+// makes (header types 0 to 3, extended timestamps, chunk size changes,
+// interleaved chunk streams) passes the guard in pieces of
+// any size, and the guard ends on a message boundary.
+func TestGuardFollowsGortmplibChunks(t *testing.T) {
+	var buf bytes.Buffer
+	w := message.NewWriter(&buf, bytecounter.NewWriter(io.Discard), false)
+	msgs := []message.Message{
+		&message.SetChunkSize{Value: 300},
+		&message.DataAMF0{ChunkStreamID: 4, MessageStreamID: 1, Payload: []any{"@setDataFrame", "onMetaData"}},
+	}
+	base := time.Duration(0xFFFFFF-500) * time.Millisecond
+	for i := range 40 {
+		d := base + time.Duration(i)*40*time.Millisecond // crosses the extended timestamp boundary
+		msgs = append(msgs,
+			&message.Video{ChunkStreamID: 6, MessageStreamID: 1, Codec: message.CodecH264, DTS: d, Type: message.VideoTypeAU,
+				AU: bytes.Repeat([]byte{byte(i)}, 1+i*97)},
+			&message.Audio{ChunkStreamID: 5, MessageStreamID: 1, Codec: message.CodecMPEG4Audio, DTS: d, AACType: message.AudioAACTypeAU,
+				AU: make([]byte, 1+i%3*200)})
+		if i == 20 {
+			msgs = append(msgs, &message.SetChunkSize{Value: 4096})
+		}
+	}
+	for _, m := range msgs {
+		if err := w.Write(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream := append(make([]byte, handshakeSize), buf.Bytes()...)
+	stream[0] = 3
+
+	// gortmplib reads it back: the stream is valid RTMP.
+	r := message.NewReader(bytes.NewReader(buf.Bytes()), bytecounter.NewReader(bytes.NewReader(nil)), nil)
+	for range msgs {
+		if _, err := r.Read(); err != nil {
+			t.Fatalf("gortmplib cannot read its own stream: %v", err)
+		}
+	}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, piece := range []int{1, 2, 7, 128, 4096, len(stream)} {
+		g := newGuardConn(nil, 64<<10)
+		for b := stream; len(b) > 0; {
+			n := min(len(b), 1+rng.IntN(piece))
+			if err := g.scan(b[:n]); err != nil {
+				t.Fatalf("pieces of up to %d bytes: %v", piece, err)
+			}
+			b = b[n:]
+		}
+		if g.hdrNeed != 0 || g.body != 0 || g.chunkSize != 4096 {
+			t.Fatalf("pieces of up to %d bytes: ended inside a chunk (header %d/%d, body %d) or lost a chunk size (%d)",
+				piece, g.hdrN, g.hdrNeed, g.body, g.chunkSize)
+		}
+	}
+}
+
+// rawClient does the plain RTMP handshake with the server and returns the
+// connection, ready for chunks.
+func rawClient(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c0c1 := make([]byte, 1+1536)
+	c0c1[0] = 3
+	if _, err := c.Write(c0c1); err != nil {
+		t.Fatal(err)
+	}
+	s := make([]byte, 1+1536+1536)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, s); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	if _, err := c.Write(s[1 : 1+1536]); err != nil { // C2 echoes S1
+		t.Fatal(err)
+	}
+	return c
+}
+
+// chunk0 is a type 0 chunk header on csid for a message of length bytes.
+func chunk0(csid byte, length int, typ byte) []byte {
+	return appendType0(nil, csid, 0, length, typ)
+}
+
+// setChunkSize is a complete Set Chunk Size message.
+func setChunkSize(v uint32) []byte {
+	return binary.BigEndian.AppendUint32(appendType0(nil, 2, 0, 4, msgSetChunk), v)
+}
+
+// closedWithin reports whether the server closed c within d.
+func closedWithin(c net.Conn, d time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	var b [4096]byte
+	for {
+		_, err := c.Read(b[:])
+		if err == nil {
+			continue // replies to what was sent
+		}
+		var ne net.Error
+		return !(errors.As(err, &ne) && ne.Timeout())
+	}
+}
+
+// logBuffer is a slog destination tests can read while the server writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startLoggedServer(t *testing.T, cfg Config) (*media.Hub, string, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	hub, err := media.NewHub(media.Config{}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(cfg, hub, allowAll{}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { hub.Close(); cancel(); <-done })
+	return hub, ln.Addr().String(), logs
+}
+
+// TestPreAuthSizeLimits: before publish or play is authorized, a client
+// that sets a chunk size or announces a message over the pre-authorization
+// limit (64 KiB) is closed at once, with the reason logged; one within the
+// limit is kept. (gortmplib alone accepts up to 10 MiB, allocated as soon
+// as the header is read.)
+func TestPreAuthSizeLimits(t *testing.T) {
+	_, addr, logs := startLoggedServer(t, Config{HandshakeTimeout: time.Minute})
+	for _, tc := range []struct {
+		name   string
+		send   []byte
+		closed bool
+		reason string
+	}{
+		{"chunk size 10 MiB", setChunkSize(10 << 20), true, "chunk size 10485760 is outside 1..65536 bytes"},
+		{"4 MiB message announced", append(chunk0(3, 4<<20, 20), make([]byte, 128)...), true, "message of 4194304 bytes announced"},
+		{"big chunk size, then a 4 MiB message", append(setChunkSize(65536), chunk0(3, 4<<20, 20)...), true, "message of 4194304 bytes announced"},
+		{"chunk size 0", setChunkSize(0), true, "chunk size 0 is outside"},
+		{"chunk size 64 KiB and a 64 KiB message started", append(setChunkSize(65536), append(chunk0(3, 65536, 20), make([]byte, 1000)...)...), false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawClient(t, addr)
+			if _, err := c.Write(tc.send); err != nil {
+				t.Fatal(err)
+			}
+			if got := closedWithin(c, time.Second); got != tc.closed {
+				t.Fatalf("closed by the server = %v, want %v", got, tc.closed)
+			}
+			if tc.reason != "" {
+				for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), tc.reason); {
+					if time.Now().After(deadline) {
+						t.Fatalf("no log with the reason %q:\n%s", tc.reason, logs.String())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+// TestRTMPEncryptedHandshakeRefused: an RTMPE handshake (version 6) is
+// closed: its chunks are encrypted, so their sizes could not be checked.
+func TestRTMPEncryptedHandshakeRefused(t *testing.T) {
+	_, addr, logs := startLoggedServer(t, Config{HandshakeTimeout: time.Minute})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c0c1 := make([]byte, 1+1536)
+	c0c1[0] = versionRTMPE
+	if _, err := c.Write(c0c1); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(c, 2*time.Second) {
+		t.Fatal("RTMPE handshake not closed")
+	}
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), "RTMPE"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log of the reason:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPostAuthSizeLimits: once publish is authorized, a 2 MiB keyframe (over
+// the pre-authorization limit) reaches a viewer whole; a message announced
+// over MaxMessageSize closes the publisher with the reason logged.
+func TestPostAuthSizeLimits(t *testing.T) {
+	hub, addr, logs := startLoggedServer(t, Config{HandshakeTimeout: time.Minute, BatchInterval: -1, MaxMessageSize: 3 << 20})
+	u, _ := url.Parse("rtmp://" + addr + "/live/big")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	viewer := playViewer(ctx, t, hub, u)
+	pubc := &gortmplib.Client{URL: u, Publish: true}
+	if err := pubc.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer pubc.Close()
+	w := &gortmplib.Writer{Conn: pubc, Tracks: []*gortmplib.Track{{Codec: &codecs.H264{SPS: benchVideo.SPS[0], PPS: benchVideo.PPS[0]}}}}
+	if err := w.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 2<<20)
+	key[0] = 0x65
+	if err := w.WriteH264(w.Tracks[0], 0, 0, [][]byte{key}); err != nil {
+		t.Fatal(err)
+	}
+	_ = viewer.NetConn().SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		msg, err := viewer.Read()
+		if err != nil {
+			t.Fatalf("viewer: %v", err)
+		}
+		if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU {
+			if len(v.AU) < len(key) {
+				t.Fatalf("keyframe of %d bytes received, sent %d", len(v.AU), len(key))
+			}
+			break
+		}
+	}
+	// A raw chunk on a fresh chunk stream announcing 4 MiB.
+	if _, err := pubc.NetConn().Write(chunk0(40, 4<<20, msgTypeVideo)); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(pubc.NetConn(), 5*time.Second) {
+		t.Fatal("publisher announcing 4 MiB over a 3 MiB limit was not closed")
+	}
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), "message of 4194304 bytes announced, over the limit of 3145728 bytes"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log of the reason:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
