@@ -84,6 +84,8 @@ type Gateway struct {
 	// PreJoinMaxBytes caps one WebSocket message until the socket has
 	// joined with a valid key.
 	PreJoinMaxBytes int `yaml:"preJoinMaxBytes"`
+	// JoinTimeout closes a socket that has not joined this long after it opened.
+	JoinTimeout time.Duration `yaml:"joinTimeout"`
 	// RequestsPerSecond caps requests per connection (burst: twice as many).
 	RequestsPerSecond int `yaml:"requestsPerSecond"`
 	// MaxUsersPerChannel is the node-wide cap when an app sets none.
@@ -172,6 +174,7 @@ func Default() Config {
 			MediaStartTimeout:  30 * time.Second,
 			MaxMessageBytes:    64 << 10,
 			PreJoinMaxBytes:    16 << 10,
+			JoinTimeout:        30 * time.Second,
 			RequestsPerSecond:  20,
 			MaxUsersPerChannel: 1000,
 			URLLifetime:        24 * time.Hour,
@@ -341,6 +344,7 @@ func (c Config) Validate() error {
 		"http.shutdownTimeout":      c.HTTP.ShutdownTimeout,
 		"gateway.graceTimeout":      c.Gateway.GraceTimeout,
 		"gateway.idleTimeout":       c.Gateway.IdleTimeout,
+		"gateway.joinTimeout":       c.Gateway.JoinTimeout,
 		"gateway.keyWillExpireLead": c.Gateway.KeyWillExpireLead,
 		"gateway.mediaStartTimeout": c.Gateway.MediaStartTimeout,
 		"gateway.urlLifetime":       c.Gateway.URLLifetime,

@@ -79,9 +79,17 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e)
 		return
 	}
+	if r.ContentLength > maxFragSize {
+		s.writeError(w, r, tooLarge("fragment", maxFragSize))
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxFragSize+1))
 	if err != nil {
 		s.writeError(w, r, errcode.BadRequest("reading the fragment: "+err.Error()))
+		return
+	}
+	if len(body) > maxFragSize {
+		s.writeError(w, r, tooLarge("fragment", maxFragSize))
 		return
 	}
 	frag, err := parseSDPFrag(string(body))

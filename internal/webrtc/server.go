@@ -328,16 +328,26 @@ func (s *Server) parseRequest(r *http.Request, action token.Action) (request, er
 		e.Status = http.StatusUnsupportedMediaType
 		return req, e
 	}
+	if r.ContentLength > maxOfferSize {
+		return req, tooLarge("offer", maxOfferSize)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxOfferSize+1))
 	if err != nil {
 		return req, errcode.BadRequest("reading the offer: " + err.Error())
 	}
 	if len(body) > maxOfferSize {
-		return req, errcode.BadRequest(fmt.Sprintf("the offer is larger than %d bytes", maxOfferSize))
+		return req, tooLarge("offer", maxOfferSize)
 	}
 	req.offer = string(body)
 	req.info, err = checkOffer(req.offer)
 	return req, err
+}
+
+// tooLarge is the 413 for a request body over its limit.
+func tooLarge(what string, limit int) error {
+	e := errcode.BadRequest(fmt.Sprintf("the %s is larger than %d bytes", what, limit))
+	e.Status = http.StatusRequestEntityTooLarge
+	return e
 }
 
 // answer sets the offer, creates the answer and waits for ICE gathering
