@@ -81,6 +81,9 @@ type guardConn struct {
 	chunkSize uint32
 	streams   [64]chunkStream
 	err       error // sticky: once over a limit, every read fails
+	// pending is the length of the messages begun and not complete, over
+	// all chunk streams: gortmplib keeps their chunks until the end.
+	pending uint64
 
 	// header being read: hdr[:hdrN] of hdrNeed bytes.
 	hdr     [16]byte
@@ -209,6 +212,15 @@ func (g *guardConn) headerRead() error {
 	}
 	g.hdrN, g.hdrNeed = 0, 0
 	g.cur = cs
+	if cs.recv == 0 {
+		// A message begins. Messages interleave on several chunk streams
+		// (audio between the chunks of a keyframe), but their sum is capped
+		// too, or each of 62 chunk streams could hold a message's worth.
+		if g.pending+uint64(cs.length) > 2*uint64(g.limit) {
+			return g.fail("%d bytes of messages in progress at once, over twice the limit of %d bytes", g.pending+uint64(cs.length), g.limit)
+		}
+		g.pending += uint64(cs.length)
+	}
 	g.body = min(cs.length-cs.recv, g.chunkSize)
 	if g.body == 0 {
 		return g.chunkDone()
@@ -235,6 +247,7 @@ func (g *guardConn) chunkDone() error {
 		return nil
 	}
 	cs.recv = 0
+	g.pending -= uint64(cs.length)
 	if cs.length != 4 {
 		return nil // gortmplib refuses such a control message itself
 	}
@@ -246,7 +259,8 @@ func (g *guardConn) chunkDone() error {
 		}
 		g.chunkSize = v
 	case msgAbort:
-		if v >= 2 && v <= 63 {
+		if v >= 2 && v <= 63 && g.streams[v].recv > 0 {
+			g.pending -= uint64(g.streams[v].length)
 			g.streams[v].recv = 0
 		}
 	}

@@ -72,9 +72,9 @@ func TestGuardFollowsGortmplibChunks(t *testing.T) {
 			}
 			b = b[n:]
 		}
-		if g.hdrNeed != 0 || g.body != 0 || g.chunkSize != 4096 {
-			t.Fatalf("pieces of up to %d bytes: ended inside a chunk (header %d/%d, body %d) or lost a chunk size (%d)",
-				piece, g.hdrN, g.hdrNeed, g.body, g.chunkSize)
+		if g.hdrNeed != 0 || g.body != 0 || g.chunkSize != 4096 || g.pending != 0 {
+			t.Fatalf("pieces of up to %d bytes: ended inside a chunk (header %d/%d, body %d, pending %d) or lost a chunk size (%d)",
+				piece, g.hdrN, g.hdrNeed, g.body, g.pending, g.chunkSize)
 		}
 	}
 }
@@ -112,6 +112,18 @@ func chunk0(csid byte, length int, typ byte) []byte {
 // setChunkSize is a complete Set Chunk Size message.
 func setChunkSize(v uint32) []byte {
 	return binary.BigEndian.AppendUint32(appendType0(nil, 2, 0, 4, msgSetChunk), v)
+}
+
+// manyInProgress sets a 4 KiB chunk size and begins a 60 KiB message on
+// each of 20 chunk streams (one chunk each): each is within the limit, the
+// sum is not.
+func manyInProgress() []byte {
+	b := setChunkSize(4096)
+	for csid := byte(3); csid < 23; csid++ {
+		b = append(b, chunk0(csid, 60<<10, 20)...)
+		b = append(b, make([]byte, 4096)...)
+	}
+	return b
 }
 
 // closedWithin reports whether the server closed c within d.
@@ -186,6 +198,7 @@ func TestPreAuthSizeLimits(t *testing.T) {
 		{"4 MiB message announced", append(chunk0(3, 4<<20, 20), make([]byte, 128)...), true, "message of 4194304 bytes announced"},
 		{"big chunk size, then a 4 MiB message", append(setChunkSize(65536), chunk0(3, 4<<20, 20)...), true, "message of 4194304 bytes announced"},
 		{"chunk size 0", setChunkSize(0), true, "chunk size 0 is outside"},
+		{"messages in progress on many chunk streams", manyInProgress(), true, "bytes of messages in progress at once"},
 		{"chunk size 64 KiB and a 64 KiB message started", append(setChunkSize(65536), append(chunk0(3, 65536, 20), make([]byte, 1000)...)...), false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,4 +295,88 @@ func TestPostAuthSizeLimits(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestHandshakeDeadline: the handshake and command phase share one
+// deadline (HandshakeTimeout) from accept: a client that sends nothing,
+// stops in the middle of the handshake, trickles the handshake a byte at a
+// time or never sends connect after it is closed once the deadline has
+// passed, not before.
+func TestHandshakeDeadline(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	_, addr, _ := startLoggedServer(t, Config{HandshakeTimeout: timeout})
+	for _, tc := range []struct {
+		name string
+		run  func(c net.Conn)
+	}{
+		{"silent", func(net.Conn) {}},
+		{"half a handshake", func(c net.Conn) {
+			b := make([]byte, 1+700)
+			b[0] = 3
+			_, _ = c.Write(b)
+		}},
+		{"trickled handshake", func(c net.Conn) {
+			go func() {
+				b := []byte{3}
+				for range 40 {
+					if _, err := c.Write(b); err != nil {
+						return
+					}
+					b[0] = 0
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+		}},
+		{"no connect after the handshake", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			var c net.Conn
+			if tc.run == nil {
+				c = rawClient(t, addr)
+			} else {
+				var err error
+				if c, err = net.Dial("tcp", addr); err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				tc.run(c)
+			}
+			if !closedWithin(c, timeout+3*time.Second) {
+				t.Fatalf("not closed within %v of the deadline", 3*time.Second)
+			}
+			if d := time.Since(start); d < timeout-50*time.Millisecond {
+				t.Fatalf("closed after %v, before the %v deadline", d, timeout)
+			}
+		})
+	}
+}
+
+// FuzzGuardScan: any byte stream, in any pieces, ends in an error or not,
+// never in a panic, and never lets a message over the limit through.
+func FuzzGuardScan(f *testing.F) {
+	hs := make([]byte, handshakeSize)
+	hs[0] = 3
+	f.Add(append(hs, setChunkSize(10<<20)...), uint8(7))
+	f.Add(append(hs, manyInProgress()...), uint8(100))
+	f.Add(append(hs, append(chunk0(3, 100, 20), make([]byte, 100)...)...), uint8(1))
+	f.Fuzz(func(t *testing.T, b []byte, piece uint8) {
+		g := newGuardConn(nil, 64<<10)
+		step := int(piece) + 1
+		for len(b) > 0 {
+			n := min(step, len(b))
+			if err := g.scan(b[:n]); err != nil {
+				return
+			}
+			b = b[n:]
+		}
+		for _, cs := range g.streams {
+			if cs.length > g.limit {
+				t.Fatalf("message of %d bytes let through", cs.length)
+			}
+		}
+		if g.chunkSize > g.limit || g.pending > 2*uint64(g.limit) {
+			t.Fatalf("chunk size %d, pending %d let through", g.chunkSize, g.pending)
+		}
+	})
 }
