@@ -62,10 +62,11 @@ type RTMP struct {
 	HandshakeTimeout time.Duration `yaml:"handshakeTimeout"`
 	// ReadTimeout: a publisher that sends nothing for this long is gone.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
-	// PreAuthMaxMessageSize caps the chunk size and the message length a
-	// client may announce before its publish or play is authorized.
+	// PreAuthMaxMessageSize caps the message length a client may announce
+	// before its publish or play is authorized.
 	PreAuthMaxMessageSize int `yaml:"preAuthMaxMessageSize"`
-	// MaxMessageSize caps them once it is (the largest keyframe accepted).
+	// MaxMessageSize caps it once it is (the largest keyframe accepted),
+	// and the chunk size at any time.
 	MaxMessageSize int `yaml:"maxMessageSize"`
 }
 

@@ -34,7 +34,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
 
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	guard := newGuardConn(nc, uint32(s.cfg.PreAuthMaxMessageSize))
+	guard := newGuardConn(nc, uint32(s.cfg.PreAuthMaxMessageSize), uint32(s.cfg.MaxMessageSize))
 	cork := &corkConn{Conn: guard}
 	sc := &gortmplib.ServerConn{RW: cork}
 	if err := sc.Initialize(); err != nil {
@@ -61,10 +61,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		refuse(sc, cork, log, err)
 		return
 	}
-	if err := guard.SetLimit(uint32(s.cfg.MaxMessageSize)); err != nil {
-		logFailure(log, "rtmp command phase failed", err)
-		return
-	}
+	guard.SetLimit(uint32(s.cfg.MaxMessageSize))
 	log = log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID)
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	if sc.Publish {

@@ -13,9 +13,9 @@
 // layout, so this package uses internal/flv for them. gortmplib allocates a
 // message as soon as its header announces it, so what it reads passes
 // guardConn first (guard.go), which follows the chunk headers and closes a
-// client whose chunk size or message lengths go over
-// Config.PreAuthMaxMessageSize until publish/play is authorized, and over
-// Config.MaxMessageSize afterwards. It must not import
+// client whose message lengths go over Config.PreAuthMaxMessageSize until
+// publish/play is authorized and over Config.MaxMessageSize afterwards, or
+// whose chunk size goes over Config.MaxMessageSize. It must not import
 // internal/webrtc, internal/channel or internal/gateway.
 //
 // Goroutine model: Server.Serve owns the accept loop, one goroutine per

@@ -16,18 +16,22 @@ import (
 // nothing could make the server hold 20 MiB per connection by setting a
 // large chunk size and announcing a large message. guardConn reads the
 // incoming bytes before gortmplib does, follows the handshake and the chunk
-// headers, and fails the read (the connection then closes) when a Set Chunk
-// Size or an announced message length is over the current limit: the
+// headers, and fails the read (the connection then closes) when an
+// announced message length is over the current limit (the
 // pre-authorization limit until publish or play is authorized, then the
-// limit for media.
+// limit for media), when the messages in progress on all chunk streams add
+// up to more than twice that, or when a Set Chunk Size is over the limit
+// for media. What gortmplib allocates for a chunk is at most the length of
+// its message, so the chunk size needs no tighter cap before
+// authorization, and encoders that announce a large one early still work.
 const (
-	// DefaultPreAuthMaxMessageSize caps the chunk size and message length
-	// before publish or play is authorized; connect, createStream and publish
-	// or play commands are well under 4 KiB, and encoders set chunk sizes
-	// of 4096 to 65536.
+	// DefaultPreAuthMaxMessageSize caps the message length before publish
+	// or play is authorized; connect, createStream and publish or play
+	// commands are well under 4 KiB.
 	DefaultPreAuthMaxMessageSize = 64 << 10
-	// DefaultMaxMessageSize caps them afterwards: the largest keyframe of a
-	// 1080p stream at a high bitrate is about 1 MiB.
+	// DefaultMaxMessageSize caps the message length afterwards, and the
+	// chunk size at any time: the largest keyframe of a 1080p stream at a
+	// high bitrate is about 1 MiB.
 	DefaultMaxMessageSize = 4 << 20
 )
 
@@ -75,7 +79,8 @@ type chunkStream struct {
 // called from that same goroutine.
 type guardConn struct {
 	net.Conn
-	limit uint32 // current cap of the chunk size and of a message length
+	limit      uint32 // current cap of a message length
+	chunkLimit uint32 // cap of the chunk size
 
 	hs        int // handshake bytes still to pass
 	chunkSize uint32
@@ -93,19 +98,13 @@ type guardConn struct {
 	body    uint32 // body bytes of the current chunk still to pass
 }
 
-func newGuardConn(nc net.Conn, limit uint32) *guardConn {
-	return &guardConn{Conn: nc, limit: limit, hs: handshakeSize, chunkSize: chunkSizeInit}
+func newGuardConn(nc net.Conn, limit, chunkLimit uint32) *guardConn {
+	return &guardConn{Conn: nc, limit: limit, chunkLimit: chunkLimit, hs: handshakeSize, chunkSize: chunkSizeInit}
 }
 
-// SetLimit changes the cap; it applies to the chunk headers read from now
-// on and to the chunk size in force.
-func (g *guardConn) SetLimit(limit uint32) error {
-	g.limit = limit
-	if g.err == nil && g.chunkSize > limit {
-		g.err = g.fail("chunk size %d is outside 1..%d bytes", g.chunkSize, limit)
-	}
-	return g.err
-}
+// SetLimit changes the cap of a message length; it applies to the chunk
+// headers read from now on.
+func (g *guardConn) SetLimit(limit uint32) { g.limit = limit }
 
 func (g *guardConn) Read(p []byte) (int, error) {
 	if g.err != nil {
@@ -254,8 +253,8 @@ func (g *guardConn) chunkDone() error {
 	v := binary.BigEndian.Uint32(cs.ctrl[:])
 	switch cs.typ {
 	case msgSetChunk:
-		if v == 0 || v > g.limit {
-			return g.fail("chunk size %d is outside 1..%d bytes", v, g.limit)
+		if v == 0 || v > g.chunkLimit {
+			return g.fail("chunk size %d is outside 1..%d bytes", v, g.chunkLimit)
 		}
 		g.chunkSize = v
 	case msgAbort:

@@ -64,7 +64,7 @@ func TestGuardFollowsGortmplibChunks(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, piece := range []int{1, 2, 7, 128, 4096, len(stream)} {
-		g := newGuardConn(nil, 64<<10)
+		g := newGuardConn(nil, 64<<10, 4<<20)
 		for b := stream; len(b) > 0; {
 			n := min(len(b), 1+rng.IntN(piece))
 			if err := g.scan(b[:n]); err != nil {
@@ -182,10 +182,11 @@ func startLoggedServer(t *testing.T, cfg Config) (*media.Hub, string, *logBuffer
 }
 
 // TestPreAuthSizeLimits: before publish or play is authorized, a client
-// that sets a chunk size or announces a message over the pre-authorization
-// limit (64 KiB) is closed at once, with the reason logged; one within the
-// limit is kept. (gortmplib alone accepts up to 10 MiB, allocated as soon
-// as the header is read.)
+// that announces a message over the pre-authorization limit (64 KiB), or
+// messages in progress adding up to more than twice that, or sets a chunk
+// size over the limit for media (4 MiB), is closed at once, with the reason
+// logged; one within the limits is kept, whatever its chunk size. (gortmplib
+// alone accepts up to 10 MiB, allocated as soon as the header is read.)
 func TestPreAuthSizeLimits(t *testing.T) {
 	_, addr, logs := startLoggedServer(t, Config{HandshakeTimeout: time.Minute})
 	for _, tc := range []struct {
@@ -194,12 +195,13 @@ func TestPreAuthSizeLimits(t *testing.T) {
 		closed bool
 		reason string
 	}{
-		{"chunk size 10 MiB", setChunkSize(10 << 20), true, "chunk size 10485760 is outside 1..65536 bytes"},
+		{"chunk size 10 MiB", setChunkSize(10 << 20), true, "chunk size 10485760 is outside 1..4194304 bytes"},
 		{"4 MiB message announced", append(chunk0(3, 4<<20, 20), make([]byte, 128)...), true, "message of 4194304 bytes announced"},
-		{"big chunk size, then a 4 MiB message", append(setChunkSize(65536), chunk0(3, 4<<20, 20)...), true, "message of 4194304 bytes announced"},
+		{"chunk size 1 MiB, then a 4 MiB message", append(setChunkSize(1<<20), chunk0(3, 4<<20, 20)...), true, "message of 4194304 bytes announced"},
 		{"chunk size 0", setChunkSize(0), true, "chunk size 0 is outside"},
 		{"messages in progress on many chunk streams", manyInProgress(), true, "bytes of messages in progress at once"},
 		{"chunk size 64 KiB and a 64 KiB message started", append(setChunkSize(65536), append(chunk0(3, 65536, 20), make([]byte, 1000)...)...), false, ""},
+		{"chunk size 4 MiB and a 64 KiB message started", append(setChunkSize(4<<20), append(chunk0(3, 65536, 20), make([]byte, 1000)...)...), false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := rawClient(t, addr)
@@ -361,7 +363,7 @@ func FuzzGuardScan(f *testing.F) {
 	f.Add(append(hs, manyInProgress()...), uint8(100))
 	f.Add(append(hs, append(chunk0(3, 100, 20), make([]byte, 100)...)...), uint8(1))
 	f.Fuzz(func(t *testing.T, b []byte, piece uint8) {
-		g := newGuardConn(nil, 64<<10)
+		g := newGuardConn(nil, 64<<10, 4<<20)
 		step := int(piece) + 1
 		for len(b) > 0 {
 			n := min(step, len(b))
@@ -375,7 +377,7 @@ func FuzzGuardScan(f *testing.F) {
 				t.Fatalf("message of %d bytes let through", cs.length)
 			}
 		}
-		if g.chunkSize > g.limit || g.pending > 2*uint64(g.limit) {
+		if g.chunkSize > g.chunkLimit || g.pending > 2*uint64(g.limit) {
 			t.Fatalf("chunk size %d, pending %d let through", g.chunkSize, g.pending)
 		}
 	})

@@ -50,9 +50,10 @@ type Config struct {
 	ReadTimeout      time.Duration
 	WriteTimeout     time.Duration
 	BatchInterval    time.Duration // < 0: write every batch at once
-	// PreAuthMaxMessageSize caps the chunk size and the announced message
-	// length a client may use until its publish or play is authorized;
-	// MaxMessageSize caps them afterwards. A client over a cap is closed.
+	// PreAuthMaxMessageSize caps the message length a client may announce
+	// until its publish or play is authorized; MaxMessageSize caps it
+	// afterwards, and the chunk size at any time. A client over a cap is
+	// closed.
 	PreAuthMaxMessageSize int
 	MaxMessageSize        int
 }
