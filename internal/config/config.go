@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"strconv"
@@ -158,6 +159,9 @@ type Limits struct {
 	MaxConnections int `yaml:"maxConnections"`
 	// MaxConnectionsPerIP caps them per source address, IPv6 per /64 (0 = no limit).
 	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP"`
+	// PerIPExempt lists the address prefixes (CIDR) maxConnectionsPerIP does
+	// not apply to, e.g. a reverse proxy's.
+	PerIPExempt []string `yaml:"perIPExempt"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -191,7 +195,7 @@ func Default() Config {
 		},
 		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
 		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64},
-		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200},
+		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
 	}
 }
 
@@ -375,6 +379,11 @@ func (c Config) Validate() error {
 	}
 	if l := c.Limits; l.MaxConnections < 0 || l.MaxConnectionsPerIP < 0 {
 		bad("limits.maxConnections/maxConnectionsPerIP", "must not be negative (0 = no limit)")
+	}
+	for _, p := range c.Limits.PerIPExempt {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			bad("limits.perIPExempt", fmt.Sprintf("%q is not an address prefix (e.g. 127.0.0.0/8, ::1/128)", p))
+		}
 	}
 	if c.Gateway.RequestsPerSecond < 1 {
 		bad("gateway.requestsPerSecond", "must be at least 1")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -16,6 +17,10 @@ type Config struct {
 	// MaxConnsPerIP caps the connections open at once from one source
 	// address (IPv6: one /64).
 	MaxConnsPerIP int
+	// PerIPExempt lists the sources MaxConnsPerIP does not apply to (they
+	// count in MaxConns): a reverse proxy on the same host, for example,
+	// brings every client from 127.0.0.1.
+	PerIPExempt []netip.Prefix
 }
 
 // logEvery is the shortest interval between two refusal logs of a listener.
@@ -43,18 +48,39 @@ func (l *Limiter) Open() int {
 	return l.total
 }
 
-// acquire counts a connection from key, or says which limit it is over.
+// exempt reports whether the source of a is exempt from the per-IP limit.
+func (l *Limiter) exempt(a net.Addr) bool {
+	if len(l.cfg.PerIPExempt) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range l.cfg.PerIPExempt {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// acquire counts a connection from key ("" when exempt from the per-IP
+// limit), or says which limit it is over.
 func (l *Limiter) acquire(key string) (reason string, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cfg.MaxConns > 0 && l.total >= l.cfg.MaxConns {
 		return "too many connections on the node (limits.maxConnections)", false
 	}
-	if l.cfg.MaxConnsPerIP > 0 && l.perIP[key] >= l.cfg.MaxConnsPerIP {
+	if key != "" && l.cfg.MaxConnsPerIP > 0 && l.perIP[key] >= l.cfg.MaxConnsPerIP {
 		return "too many connections from this address (limits.maxConnectionsPerIP)", false
 	}
 	l.total++
-	l.perIP[key]++
+	if key != "" {
+		l.perIP[key]++
+	}
 	return "", true
 }
 
@@ -62,6 +88,9 @@ func (l *Limiter) release(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
+	if key == "" {
+		return
+	}
 	if n := l.perIP[key] - 1; n > 0 {
 		l.perIP[key] = n
 	} else {
@@ -94,11 +123,15 @@ func (ln *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := sourceKey(c.RemoteAddr())
+		source := sourceKey(c.RemoteAddr())
+		key := source
+		if ln.l.exempt(c.RemoteAddr()) {
+			key = ""
+		}
 		reason, ok := ln.l.acquire(key)
 		if !ok {
 			_ = c.Close()
-			ln.logRefusal(key, reason)
+			ln.logRefusal(source, reason)
 			continue
 		}
 		return &conn{Conn: c, release: func() { ln.l.release(key) }}, nil

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -62,6 +63,9 @@ func TestLimits(t *testing.T) {
 		{"total", Config{MaxConns: 2}, 2},
 		{"both, total lower", Config{MaxConns: 2, MaxConnsPerIP: 4}, 2},
 		{"none", Config{}, 5},
+		{"per IP, loopback exempt", Config{MaxConnsPerIP: 3, PerIPExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 5},
+		{"per IP, another range exempt", Config{MaxConnsPerIP: 3, PerIPExempt: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, 3},
+		{"total, loopback exempt from per IP only", Config{MaxConns: 2, MaxConnsPerIP: 1, PerIPExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lim := New(tc.cfg, slog.New(slog.DiscardHandler))

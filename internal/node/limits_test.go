@@ -68,6 +68,7 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 func TestConnectionsPerIP(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Limits.MaxConnectionsPerIP = 4
+	cfg.Limits.PerIPExempt = nil // the test's clients are on loopback
 	logs := &syncBuf{}
 	n := runNode(t, cfg, logs)
 
@@ -141,6 +142,31 @@ func TestHTTPHeaderLimit(t *testing.T) {
 		c.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("%d-byte header: %s, want %d", tc.size, resp.Status, tc.want)
+		}
+	}
+}
+
+// TestLoopbackExemptFromPerIP: by default (limits.perIPExempt) loopback
+// sources, such as a reverse proxy on the same host, are not held to
+// maxConnectionsPerIP; maxConnections still counts them.
+func TestLoopbackExemptFromPerIP(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxConnectionsPerIP = 2
+	cfg.Limits.MaxConnections = 5
+	n := runNode(t, cfg, &syncBuf{})
+	var conns []net.Conn
+	for range 6 {
+		c, err := net.Dial("tcp", n.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		want := i >= 5
+		if got := closedWithin(c, 300*time.Millisecond); got != want {
+			t.Errorf("connection %d: closed = %v, want %v", i, got, want)
 		}
 	}
 }

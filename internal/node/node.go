@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -105,7 +106,15 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	n.signer = token.NewURLSigner(secret)
 	n.auth = &token.MediaAuthorizer{Signer: n.signer, Apps: st}
 
-	n.connLimit = netlimit.New(netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}, log)
+	limits := netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}
+	for _, s := range cfg.Limits.PerIPExempt {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("node: limits.perIPExempt: %w", err)
+		}
+		limits.PerIPExempt = append(limits.PerIPExempt, p)
+	}
+	n.connLimit = netlimit.New(limits, log)
 	n.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("node: http listen %s: %w", cfg.HTTP.Addr, err)
