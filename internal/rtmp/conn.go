@@ -86,7 +86,7 @@ func logFailure(log *slog.Logger, msg string, err error) {
 // command with an error status; the caller then closes the connection.
 func refuse(sc *gortmplib.ServerConn, cork *corkConn, log *slog.Logger, err error) {
 	ec := errcode.From(err)
-	log.Info("rtmp refused", "code", ec.Code, "reason", ec.Message(), "err", err)
+	log.Info("rtmp connection refused", "code", ec.Code, "reason", ec.Message(), "err", err)
 	_ = sc.RejectAction()
 	_ = cork.release()
 }
