@@ -75,7 +75,8 @@ type Gateway struct {
 	MediaStartTimeout time.Duration `yaml:"mediaStartTimeout"`
 	// MaxMessageBytes caps one WebSocket message.
 	MaxMessageBytes int `yaml:"maxMessageBytes"`
-	// RequestsPerSecond caps requests per connection (burst: twice as many).
+	// RequestsPerSecond caps frames per connection, pings and binary frames
+	// included (burst: twice as many).
 	RequestsPerSecond int `yaml:"requestsPerSecond"`
 	// MaxUsersPerChannel is the node-wide cap when an app sets none.
 	MaxUsersPerChannel int `yaml:"maxUsersPerChannel"`

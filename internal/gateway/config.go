@@ -27,7 +27,8 @@ const (
 	// 2 KB token and a few dozen known speakers) is far below 64 KiB.
 	DefaultMaxMessageBytes = 64 << 10
 	// DefaultRateLimit and DefaultRateBurst bound requests per connection; the
-	// SDK sends a handful per user action (pings are not counted).
+	// SDK sends a handful per user action and a ping every 3 s (every frame
+	// counts: requests, pings, binary and malformed frames).
 	DefaultRateLimit = 20.0
 	DefaultRateBurst = 40
 	// DefaultMaxUsersPerChannel applies when the app sets no limit.
