@@ -135,7 +135,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errcode.NotFound("FLV URLs end in .flv"))
 		return
 	}
-	grant, err := s.auth.Authorize(r.Context(), token.ActionPlay, stream, r.URL.Query())
+	q, err := token.ParseMediaQuery(r.URL.RawQuery) // a raw '+' in ?token= stays '+'
+	if err != nil {
+		writeError(w, errcode.BadRequest("URL query: "+err.Error()))
+		return
+	}
+	grant, err := s.auth.Authorize(r.Context(), token.ActionPlay, stream, q)
 	if err != nil {
 		ec := errcode.From(err)
 		log.Info("flv play refused", "code", ec.Code, "reason", ec.Message(), "err", err)

@@ -100,7 +100,7 @@ func streamFromURL(u *url.URL) (string, url.Values, error) {
 	if name == "" || strings.Contains(name, "/") {
 		return "", nil, fmt.Errorf("RTMP URL has no stream name")
 	}
-	q, err := url.ParseQuery(rawQuery)
+	q, err := token.ParseMediaQuery(rawQuery) // a raw '+' in ?token= stays '+'
 	if err != nil {
 		return "", nil, fmt.Errorf("RTMP URL query: %w", err)
 	}
