@@ -137,6 +137,9 @@ type Diagnostics struct {
 	// LogDayMiB is the disk budget of one app's uploaded logs per day; the
 	// day's oldest files are removed to make room.
 	LogDayMiB int `yaml:"logDayMiB"`
+	// LogTicketTTL is how long the log upload ticket a member gets at join
+	// stays valid (uploads need it, or the member's token).
+	LogTicketTTL time.Duration `yaml:"logTicketTTL"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -166,7 +169,7 @@ func Default() Config {
 			BatchInterval:  100 * time.Millisecond,
 		},
 		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
-		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64},
+		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64, LogTicketTTL: time.Hour},
 	}
 }
 
@@ -329,6 +332,7 @@ func (c Config) Validate() error {
 		"rtmp.handshakeTimeout":     c.RTMP.HandshakeTimeout,
 		"rtmp.readTimeout":          c.RTMP.ReadTimeout,
 		"diagnostics.memberMaxAge":  c.Diagnostics.MemberMaxAge,
+		"diagnostics.logTicketTTL":  c.Diagnostics.LogTicketTTL,
 	}
 	for key, d := range positive {
 		if d <= 0 {
