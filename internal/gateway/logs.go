@@ -15,6 +15,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -174,7 +175,7 @@ func (g *Gateway) ServeLogs(w http.ResponseWriter, r *http.Request) {
 	if e.Code == errcode.CodeInternal {
 		g.log.Error("log upload failed", "remote", r.RemoteAddr, "err", err)
 	} else {
-		g.log.Debug("log upload refused", "remote", r.RemoteAddr, "reason", e.Message())
+		g.log.Debug("log upload refused", "remote", r.RemoteAddr, "reason", logsafe.String(e.Message()))
 	}
 	writeLogAnswer(w, e.HTTPStatus(), logAnswer{Code: e.Code, Reason: e.Message()})
 }

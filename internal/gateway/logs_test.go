@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -396,4 +400,62 @@ func TestJoinLogTicket(t *testing.T) {
 	f = c.joinFields(e.token("room", "3", 3600), "room", "3", "audience")
 	f["logTicket"] = "yes"
 	c.fail("join", f, "430", `bad request: field "logTicket" must be a boolean`)
+}
+
+// syncBuffer collects log output; safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLongClientStringsLogTruncated: an allocation request whose uid is a
+// 10 kB string and appId, channel and sid 1 kB ones (the SDK's are a few
+// bytes) is answered, and its log line holds at most logsafe.MaxLen bytes of
+// each (issue #13 item 6).
+func TestLongClientStringsLogTruncated(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	apps := store.NewMemory()
+	g, err := New(Config{}, apps, channel.NewManager(channel.Config{}, log), token.NewURLSigner([]byte("0123456789abcdef")), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	g.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	long := strings.Repeat("x", 10<<10)
+	mid := strings.Repeat("y", 1000) // the body is at most 16 KiB
+	inner, _ := json.Marshal(map[string]any{"command": "convergeAllocateEdge", "sid": mid, "appId": mid, "uid": long, "cname": mid})
+	body, _ := json.Marshal(map[string]any{"service_name": "miniapp", "json_body": string(inner)})
+	res, err := http.Post(srv.URL+"/api/v1", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("allocation: %d", res.StatusCode)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "msg=allocation") || !strings.Contains(out, "bytes cut]") {
+		t.Fatalf("allocation not logged with cut strings:\n%.2000s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 2048 || strings.Contains(l, strings.Repeat("x", 1000)) || strings.Contains(l, mid) {
+			t.Fatalf("log line of %d bytes: %.300s…", len(l), l)
+		}
+	}
 }

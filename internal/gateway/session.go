@@ -16,6 +16,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -384,7 +385,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	if err != nil {
 		e := errcode.From(err)
 		if e.Code == errcode.CodeInternal {
-			s.log.Error("request failed", "action", req.Action, "err", err)
+			s.log.Error("request failed", "action", logsafe.String(req.Action), "err", err)
 		}
 		s.send(encodeReply(req.RequestID, e, nil))
 		return

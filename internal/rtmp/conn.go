@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
@@ -37,11 +38,11 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	cork := &corkConn{Conn: nc}
 	sc := &gortmplib.ServerConn{RW: cork}
 	if err := sc.Initialize(); err != nil {
-		log.Debug("rtmp handshake failed", "err", err)
+		log.Debug("rtmp handshake failed", "err", logsafe.Error(err))
 		return
 	}
 	if err := sc.AcceptConn(); err != nil {
-		log.Debug("rtmp command phase failed", "err", err)
+		log.Debug("rtmp command phase failed", "err", logsafe.Error(err))
 		return
 	}
 	commandAt := time.Now()
@@ -50,7 +51,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		action = token.ActionPublish
 	}
 	stream, q, err := streamFromURL(sc.URL)
-	log = log.With("action", string(action), "stream", stream)
+	log = log.With("action", string(action), "stream", logsafe.String(stream))
 	if err != nil {
 		refuse(sc, cork, log, errcode.NotFound(err.Error()))
 		return
@@ -73,7 +74,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 // command with an error status; the caller then closes the connection.
 func refuse(sc *gortmplib.ServerConn, cork *corkConn, log *slog.Logger, err error) {
 	ec := errcode.From(err)
-	log.Info("rtmp refused", "code", ec.Code, "reason", ec.Message(), "err", err)
+	log.Info("rtmp refused", "code", ec.Code, "reason", logsafe.String(ec.Message()), "err", logsafe.Error(err))
 	_ = sc.RejectAction()
 	_ = cork.release()
 }
@@ -196,7 +197,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		replies = nil
 	}
 	_ = nc.SetDeadline(time.Time{})
-	log.Info("rtmp play opened", "viewer", viewer)
+	log.Info("rtmp play opened", "viewer", logsafe.String(viewer))
 
 	// The viewer sends little after play (acks, buffer length); read and
 	// discard it, and notice when it leaves.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,5 +98,90 @@ func TestPublishTokenWithPlus(t *testing.T) {
 				t.Fatalf("stream %v not live after the publish was accepted", key)
 			}
 		})
+	}
+}
+
+// logBuffer collects log output; safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLongStreamNameLogTruncated: a publish and a play with a 10 kB stream
+// name are refused, and the log lines they cause hold at most
+// logsafe.MaxLen bytes of it (issue #13 item 6).
+func TestLongStreamNameLogTruncated(t *testing.T) {
+	var logs logBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hub, err := media.NewHub(media.Config{}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := &token.MediaAuthorizer{Signer: token.NewURLSigner([]byte("0123456789abcdef0123456789abcdef")), Apps: store.NewMemory()}
+	srv, err := NewServer(Config{}, hub, auth, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, ln) }()
+	defer func() { hub.Close(); cancel(); <-done }()
+
+	long := strings.Repeat("x", 10<<10)
+	for _, publish := range []bool{true, false} {
+		u, err := url.Parse("rtmp://" + ln.Addr().String() + "/live/" + long + "?token=" + long)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &gortmplib.Client{URL: u, Publish: publish}
+		if err := c.Initialize(ctx); err == nil {
+			c.Close()
+			t.Fatalf("publish=%v with a 10 kB stream name accepted", publish)
+		}
+	}
+	waitLog(t, &logs, "rtmp refused", 2)
+	checkLogLines(t, logs.String())
+}
+
+// waitLog waits until the log holds n lines with msg (the server logs after
+// the client saw the refusal).
+func waitLog(t *testing.T, logs *logBuffer, msg string, n int) {
+	t.Helper()
+	for i := 0; strings.Count(logs.String(), msg) < n; i++ {
+		if i > 500 {
+			t.Fatalf("%d %q lines, want %d:\n%s", strings.Count(logs.String(), msg), msg, n, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkLogLines fails if a line holds more than a cut client string would
+// leave (the longest legitimate line is far below 2 KB) or a run of 1000
+// of the client's bytes.
+func checkLogLines(t *testing.T, logs string) {
+	t.Helper()
+	for _, l := range strings.Split(logs, "\n") {
+		if len(l) > 2048 || strings.Contains(l, strings.Repeat("x", 1000)) {
+			t.Fatalf("log line of %d bytes: %.300s…", len(l), l)
+		}
+	}
+	if !strings.Contains(logs, "bytes cut]") {
+		t.Fatalf("no cut client string in the log:\n%s", logs)
 	}
 }
