@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -185,11 +186,7 @@ func (g *Gateway) serveLogs(w http.ResponseWriter, r *http.Request) error {
 	if d == nil {
 		return errcode.NotFound("log upload is not enabled on this node")
 	}
-	ip := r.RemoteAddr
-	if h, _, err := net.SplitHostPort(ip); err == nil {
-		ip = h
-	}
-	if !g.logsIP.allow(ip) {
+	if !g.logsIP.allow(addressKey(r.RemoteAddr)) {
 		return errcode.TooManyRequests(fmt.Sprintf("at most %d log uploads in a row from one address, then one every %gs",
 			g.cfg.LogUploadBurstPerIP, 1/g.cfg.LogUploadRatePerIP))
 	}
@@ -266,4 +263,25 @@ func (g *Gateway) checkLogCredentials(app store.App, u *logUpload) error {
 	_, err := token.Check(u.token, token.Claims{AppID: app.ID, AppCert: app.Certificate, Channel: u.Channel,
 		UID: strconv.FormatUint(uint64(u.UID), 10)}, now)
 	return err
+}
+
+// addressKey is the per-address rate limit key of a connection's remote
+// address (never a forwarded header): the IPv4 address, or the /64 prefix
+// of an IPv6 one, since one host commonly holds a whole /64 and could
+// otherwise take as many keys as it likes.
+func addressKey(remote string) string {
+	host := remote
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }

@@ -459,3 +459,17 @@ func TestLongClientStringsLogTruncated(t *testing.T) {
 		}
 	}
 }
+
+func TestAddressKey(t *testing.T) {
+	for _, tc := range []struct{ remote, want string }{
+		{"127.0.0.5:4000", "127.0.0.5"},
+		{"[::ffff:10.0.0.1]:80", "10.0.0.1"},
+		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1%eth0]:443", "2001:db8:1:2::/64"},
+		{"not an address", "not an address"},
+	} {
+		if got := addressKey(tc.remote); got != tc.want {
+			t.Errorf("addressKey(%q) = %q, want %q", tc.remote, got, tc.want)
+		}
+	}
+}
