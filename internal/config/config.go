@@ -89,7 +89,8 @@ type Gateway struct {
 	PreJoinMaxBytes int `yaml:"preJoinMaxBytes"`
 	// JoinTimeout closes a socket that has not joined this long after it opened.
 	JoinTimeout time.Duration `yaml:"joinTimeout"`
-	// RequestsPerSecond caps requests per connection (burst: twice as many).
+	// RequestsPerSecond caps frames per connection, pings and binary frames
+	// included (burst: twice as many).
 	RequestsPerSecond int `yaml:"requestsPerSecond"`
 	// MaxUsersPerChannel is the node-wide cap when an app sets none.
 	MaxUsersPerChannel int `yaml:"maxUsersPerChannel"`
@@ -150,6 +151,9 @@ type Diagnostics struct {
 	// LogDayMiB is the disk budget of one app's uploaded logs per day; the
 	// day's oldest files are removed to make room.
 	LogDayMiB int `yaml:"logDayMiB"`
+	// LogTicketTTL is how long the log upload ticket a member gets at join
+	// stays valid (uploads need it, or the member's token).
+	LogTicketTTL time.Duration `yaml:"logTicketTTL"`
 }
 
 // TokenServer is the built-in token service (GET {path}?channel=&uid=) that
@@ -217,7 +221,7 @@ func Default() Config {
 			BatchInterval:  100 * time.Millisecond,
 		},
 		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
-		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64},
+		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64, LogTicketTTL: time.Hour},
 		TokenServer: TokenServer{Path: "/token", AllowedOrigins: []string{}, Lifetime: time.Hour},
 		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
 	}
@@ -394,6 +398,7 @@ func (c Config) Validate() error {
 		"rtmp.handshakeTimeout":     c.RTMP.HandshakeTimeout,
 		"rtmp.readTimeout":          c.RTMP.ReadTimeout,
 		"diagnostics.memberMaxAge":  c.Diagnostics.MemberMaxAge,
+		"diagnostics.logTicketTTL":  c.Diagnostics.LogTicketTTL,
 	}
 	for key, d := range positive {
 		if d <= 0 {

@@ -33,7 +33,8 @@ const (
 	// it opened (the SDK sends join as soon as the socket is open).
 	DefaultJoinTimeout = 30 * time.Second
 	// DefaultRateLimit and DefaultRateBurst bound requests per connection; the
-	// SDK sends a handful per user action (pings are not counted).
+	// SDK sends a handful per user action and a ping every 3 s (every frame
+	// counts: requests, pings, binary and malformed frames).
 	DefaultRateLimit = 20.0
 	DefaultRateBurst = 40
 	// DefaultMaxUsersPerChannel applies when the app sets no limit.
@@ -52,15 +53,21 @@ const (
 	// this far behind is disconnected (and may rejoin).
 	DefaultMaxQueue = 512
 	// DefaultLogUploadRatePerIP and DefaultLogUploadBurstPerIP bound log
-	// uploads from one address (they carry no token): an app uploads after
-	// a problem, by user action; carrier NAT puts many users behind one IP.
+	// uploads from one address (checked before the ticket or token): an app
+	// uploads after a problem, by user action; carrier NAT puts many users
+	// behind one IP.
 	DefaultLogUploadRatePerIP  = 0.2 // one every 5 s on average
 	DefaultLogUploadBurstPerIP = 10
 	// DefaultLogUploadRatePerApp and DefaultLogUploadBurstPerApp bound the
-	// uploads of one app from everywhere (disk writes; the per-day byte
-	// budget in internal/diag bounds the space).
+	// authenticated uploads of one app from everywhere (disk writes; the
+	// per-day byte budget in internal/diag bounds the space). Uploads without
+	// a valid ticket or token are refused before they take from it.
 	DefaultLogUploadRatePerApp  = 5.0
 	DefaultLogUploadBurstPerApp = 50
+	// DefaultLogTicketTTL is how long the log upload ticket a member gets at
+	// join stays valid: an app uploads logs right after a problem, and a
+	// longer meeting re-proves itself with the join token (our SDK sends both).
+	DefaultLogTicketTTL = time.Hour
 	// DefaultDrainTimeout bounds how long Run waits for sessions at shutdown.
 	DefaultDrainTimeout = 5 * time.Second
 )
@@ -130,6 +137,9 @@ type Config struct {
 	// LogUploadRatePerApp and LogUploadBurstPerApp limit uploads per app.
 	LogUploadRatePerApp  float64
 	LogUploadBurstPerApp int
+	// LogTicketTTL is the validity of the log upload ticket handed out at
+	// join (joinReply.logTicket).
+	LogTicketTTL time.Duration
 	// Clock drives token expiry and URL refresh timers (SystemClock when nil).
 	// Idle detection always uses real time.
 	Clock channel.Clock
@@ -150,6 +160,7 @@ func (c Config) withDefaults() Config {
 	def(&c.URLRefreshLead, DefaultURLRefreshLead)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.DrainTimeout, DefaultDrainTimeout)
+	def(&c.LogTicketTTL, DefaultLogTicketTTL)
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}

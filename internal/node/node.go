@@ -232,6 +232,7 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		PublicAddress:      publicIP,
 		FLV:                cfg.Gateway.PlayFLV,
 		URLTTL:             cfg.Gateway.URLLifetime,
+		LogTicketTTL:       cfg.Diagnostics.LogTicketTTL,
 	}, n.store, n.channels, n.signer, n.log)
 	if err != nil {
 		return fmt.Errorf("node: gateway: %w", err)

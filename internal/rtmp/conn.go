@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
@@ -51,7 +52,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		action = token.ActionPublish
 	}
 	stream, q, err := streamFromURL(sc.URL)
-	log = log.With("action", string(action), "stream", stream)
+	log = log.With("action", string(action), "stream", logsafe.String(stream))
 	if err != nil {
 		refuse(sc, cork, log, errcode.NotFound(err.Error()))
 		return
@@ -79,14 +80,14 @@ func logFailure(log *slog.Logger, msg string, err error) {
 		log.Info("rtmp connection closed", "reason", reason)
 		return
 	}
-	log.Debug(msg, "err", err)
+	log.Debug(msg, "err", logsafe.Error(err))
 }
 
 // refuse logs a refusal with its catalogue reason and answers the action
 // command with an error status; the caller then closes the connection.
 func refuse(sc *gortmplib.ServerConn, cork *corkConn, log *slog.Logger, err error) {
 	ec := errcode.From(err)
-	log.Info("rtmp connection refused", "code", ec.Code, "reason", ec.Message(), "err", err)
+	log.Info("rtmp connection refused", "code", ec.Code, "reason", logsafe.String(ec.Message()), "err", logsafe.Error(err))
 	_ = sc.RejectAction()
 	_ = cork.release()
 }
@@ -113,7 +114,7 @@ func streamFromURL(u *url.URL) (string, url.Values, error) {
 	if name == "" || strings.Contains(name, "/") {
 		return "", nil, fmt.Errorf("RTMP URL has no stream name")
 	}
-	q, err := url.ParseQuery(rawQuery)
+	q, err := token.ParseMediaQuery(rawQuery) // a raw '+' in ?token= stays '+'
 	if err != nil {
 		return "", nil, fmt.Errorf("RTMP URL query: %w", err)
 	}
@@ -209,7 +210,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		replies = nil
 	}
 	_ = nc.SetDeadline(time.Time{})
-	log.Info("rtmp play opened", "viewer", viewer)
+	log.Info("rtmp play opened", "viewer", logsafe.String(viewer))
 
 	// The viewer sends little after play (acks, buffer length); read and
 	// discard it, and notice when it leaves.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/pion/ice/v4"
@@ -283,9 +284,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := errcode.From(err)
 	status := e.HTTPStatus()
 	if e.Code == errcode.CodeInternal {
-		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "path", logsafe.String(r.URL.Path), "err", err)
 	} else {
-		s.log.Info("request refused", "path", r.URL.Path, "status", status, "reason", e.Message())
+		s.log.Info("request refused", "path", logsafe.String(r.URL.Path), "status", status, "reason", logsafe.String(e.Message()))
 	}
 	setCORS(w)
 	w.Header().Set("Content-Type", "application/json")
