@@ -239,7 +239,7 @@ func (h *Hub) Publish(key Key, onClose func(reason error)) (*Publisher, error) {
 }
 
 // PublishWith starts (or resumes, or takes over) publishing key, under the
-// takeover rules of Stream.mayTakeLocked: one publisher per stream; a second
+// takeover rules of Stream.mayTake: one publisher per stream; a second
 // one is refused (errcode.StreamBusy) while the first is live, unless it is
 // the same member reconnecting, which replaces the first once that one has
 // stalled. A stream whose publisher went away (grace period) is resumed by
@@ -273,7 +273,7 @@ func (h *Hub) PublishWith(key Key, opt PublishOptions) (*Publisher, error) {
 	old := s.attachPublisher(p, h.now())
 	h.mu.Unlock()
 	if old != nil {
-		old.kill(errcode.Conflict("replaced by a reconnect of the same uid (the old connection had stalled)"))
+		old.kill(errcode.Conflict("replaced by a reconnect of the same uid: this connection had sent no media for a while"))
 	}
 	return p, nil
 }
