@@ -36,6 +36,7 @@ type Config struct {
 	Media       Media       `yaml:"media"`
 	WebRTC      WebRTC      `yaml:"webrtc"`
 	Diagnostics Diagnostics `yaml:"diagnostics"`
+	TokenServer TokenServer `yaml:"tokenServer"`
 }
 
 // Log configures logging.
@@ -141,6 +142,28 @@ type Diagnostics struct {
 	LogDayMiB int `yaml:"logDayMiB"`
 }
 
+// TokenServer is the built-in token service (GET {path}?channel=&uid=) that
+// the example mini program's TOKEN_URL and the demo page call.
+type TokenServer struct {
+	// Enabled serves it on the HTTP port.
+	Enabled bool `yaml:"enabled"`
+	// Path is where it is served.
+	Path string `yaml:"path"`
+	// AppID names the app tokens are signed for; empty: the first app.
+	AppID string `yaml:"appId"`
+	// Secret, when set, lets callers that send it (X-Token-Secret or
+	// Authorization: Bearer) have tokens.
+	Secret string `yaml:"secret"`
+	// AllowedOrigins lets callers with these origins have tokens:
+	// https://host[:port], servicewechat.com/{wxAppID} (a mini program),
+	// self (pages served by this node) or * (anyone: development only).
+	AllowedOrigins []string `yaml:"allowedOrigins"`
+	// Lifetime of the tokens handed out.
+	Lifetime time.Duration `yaml:"lifetime"`
+	// SubscriberOnly hands out subscriber tokens only.
+	SubscriberOnly bool `yaml:"subscriberOnly"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -170,6 +193,7 @@ func Default() Config {
 		},
 		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
 		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64},
+		TokenServer: TokenServer{Path: "/token", AllowedOrigins: []string{}, Lifetime: time.Hour},
 	}
 }
 
@@ -314,6 +338,17 @@ func (c Config) Validate() error {
 			bad(key, "must be host:port (e.g. :8080)")
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			bad(key, "port must be 0..65535")
+		}
+	}
+	if ts := c.TokenServer; ts.Enabled {
+		if !strings.HasPrefix(ts.Path, "/") {
+			bad("tokenServer.path", "must start with /")
+		}
+		if ts.Lifetime < time.Minute || ts.Lifetime > 24*time.Hour {
+			bad("tokenServer.lifetime", "must be 1m..24h")
+		}
+		if ts.Secret == "" && len(ts.AllowedOrigins) == 0 {
+			bad("tokenServer", "needs a secret or allowedOrigins when enabled (\"*\" allows anyone: development only)")
 		}
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {

@@ -306,5 +306,14 @@ func StreamBusy(detail string) *Error {
 // code 433).
 func PublishNeedsUID(detail string) *Error { return newErr(CodeRefused, ReasonNoAuthorized, detail) }
 
+// NoICECandidates: the node's WebRTC settings produce no ICE candidate, so no
+// peer could reach it; detail says what to set (HTTP 503; code 500, not a
+// client fault).
+func NoICECandidates(detail string) *Error {
+	e := newErr(CodeInternal, ReasonServiceUnavailable, detail)
+	e.Status = http.StatusServiceUnavailable
+	return e
+}
+
 // Unauthorized: missing or unusable credentials on an HTTP surface (HTTP 401).
 func Unauthorized(detail string) *Error { return newErr(CodeVendorKey, ReasonInvalidKey, detail) }

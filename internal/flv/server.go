@@ -200,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// chunk in one writev.
 		nc, _, err := http.NewResponseController(w).Hijack()
 		if err != nil {
-			ss.log.Info("flv hijack failed", "err", err)
+			ss.log.Info("flv viewer: could not take over the HTTP connection", "err", err)
 			return
 		}
 		defer nc.Close()

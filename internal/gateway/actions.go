@@ -489,7 +489,7 @@ func (s *session) updateKey(st *member, req *request) error {
 	}
 	st.noToken, st.grant = next.noToken, next.grant
 	s.scheduleLocked(st)
-	s.log.Info("key renewed", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID, "expires", st.grant.Expires)
+	s.log.Info("token renewed", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID, "expires", st.grant.Expires)
 	return nil
 }
 

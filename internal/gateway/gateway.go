@@ -136,7 +136,7 @@ func (g *Gateway) Sessions() int {
 func (g *Gateway) Run(ctx context.Context) error {
 	stop := g.channels.Observe(func(ev channel.Event) {
 		if ev.Kind == channel.EventMemberLeft && ev.Detached {
-			g.log.Info("member removed", "app", ev.App, "channel", ev.Channel, "uid", ev.UID,
+			g.log.Info("member removed after its grace period", "app", ev.App, "channel", ev.Channel, "uid", ev.UID,
 				"session", ev.Session, "leave_reason", int(ev.LeaveReason), "reason", ev.LeaveReason.String())
 		}
 	})
@@ -218,7 +218,7 @@ func (g *Gateway) ServeAllocate(w http.ResponseWriter, r *http.Request) {
 	}
 	vid := g.vid.Add(1)
 	if err != nil {
-		g.log.Info("allocation with a malformed body", "remote", r.RemoteAddr, "vid", vid, "err", err)
+		g.log.Info("allocation request with a malformed body (answered anyway)", "remote", r.RemoteAddr, "vid", vid, "err", err)
 	} else {
 		g.log.Debug("allocation", "remote", r.RemoteAddr, "vid", vid, "app", inner.AppID,
 			"channel", inner.Cname, "uid", inner.UID, "sid", inner.SID)

@@ -118,7 +118,7 @@ func (s *session) run(ctx context.Context) {
 	if st != nil {
 		grace := s.g.cfg.Grace
 		if derr := s.g.channels.Detach(st.ref, reason, grace); derr == nil {
-			s.log.Info("session lost", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
+			s.log.Info("client connection lost: member kept for the grace period", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
 				"leave_reason", int(reason), "reason", reason.String(), "grace", grace, "err", err)
 		}
 	}
@@ -240,7 +240,7 @@ func (s *session) queueLocked(frame []byte) {
 	if s.queued >= s.g.cfg.MaxQueue {
 		// The writer drops the queue and closes the connection abruptly; the
 		// member gets its grace period like any lost socket.
-		s.log.Warn("client too slow: closing", "queued", s.queued)
+		s.log.Warn("client too slow to read its messages: closing its connection", "queued", s.queued)
 		s.closing, s.abort = true, true
 		s.out, s.queued = nil, 0
 		s.kickLocked()
@@ -324,7 +324,7 @@ func (s *session) eventLocked(ev channel.Event) {
 		}
 		s.closing = true
 		s.kickLocked()
-		s.log.Info("session kicked", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
+		s.log.Info("session ended: member removed by the server", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
 			"leave_reason", int(ev.LeaveReason), "reason", ev.Err.Message())
 	}
 }

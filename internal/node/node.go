@@ -43,10 +43,13 @@ type Node struct {
 	webrtc   *webrtc.Server
 	mux      *http.ServeMux
 
-	httpLn   net.Listener
-	httpSrv  *http.Server
-	started  time.Time
-	services []service
+	httpLn net.Listener
+	// controlLn is the local control socket (nil when there is none); Run
+	// serves it, a failed New closes it.
+	controlLn net.Listener
+	httpSrv   *http.Server
+	started   time.Time
+	services  []service
 	// defaultApp is set when New created the default app (first start).
 	defaultApp *store.App
 
@@ -71,7 +74,12 @@ func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewWithStore(cfg, log, st)
+	n, err = NewWithStore(cfg, log, st)
+	if err != nil {
+		return nil, err
+	}
+	n.wireControl(cfg)
+	return n, nil
 }
 
 // NewWithStore is New with a store the caller opened; the node closes it.
@@ -129,6 +137,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		return nil, err
 	}
 	if err := n.wireDemo(); err != nil {
+		return nil, err
+	}
+	if err := n.wireTokenServer(cfg); err != nil {
 		return nil, err
 	}
 

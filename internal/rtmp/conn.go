@@ -84,7 +84,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 // closes the connection.
 func refuse(sc *gortmplib.ServerConn, cork *corkConn, log *slog.Logger, err error) {
 	ec := errcode.From(err)
-	log.Info("rtmp refused", "code", ec.Code, "reason", ec.Message(), "err", err)
+	log.Info("rtmp connection refused", "code", ec.Code, "reason", ec.Message(), "err", err)
 	status := "NetStream.Play.Failed"
 	if sc.Publish {
 		status = "NetStream.Publish.Unauthorized"

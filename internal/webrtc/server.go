@@ -115,7 +115,27 @@ func New(cfg Config, hub *media.Hub, auth Authorizer, chans Channels, log *slog.
 		publishers: make(map[media.Key]*whipSession),
 		stop:       make(chan struct{}),
 	}
+	s.checkCandidates()
 	return s, nil
+}
+
+// checkCandidates warns at start when answers would carry no ICE
+// candidate (requests are then refused with errNoCandidates).
+func (s *Server) checkCandidates() {
+	n, err := probeCandidates(s.api.play)
+	addr := s.cfg.UDPAddr
+	if s.conn != nil {
+		addr = s.conn.LocalAddr().String()
+	} else if s.cfg.PortMin != 0 || s.cfg.PortMax != 0 {
+		addr = fmt.Sprintf("ports %d-%d", s.cfg.PortMin, s.cfg.PortMax)
+	}
+	switch {
+	case err != nil:
+		s.log.Warn("could not check which ICE candidates WebRTC answers will carry", "udp", addr, "err", err)
+	case n == 0:
+		s.log.Warn("WebRTC has no usable address: answers would carry no ICE candidate, so WHIP and WHEP requests will be refused",
+			"udp", addr, "fix", noCandidatesFix)
+	}
 }
 
 // UDPAddr is the shared UDP address (nil with a port range).
@@ -377,7 +397,11 @@ func setLocalAndGather(ctx context.Context, pc *pion.PeerConnection, ans pion.Se
 		return "", ctx.Err()
 	case <-t.C:
 	}
-	return pc.LocalDescription().SDP, nil
+	sdp := pc.LocalDescription().SDP
+	if candidateCount(sdp) == 0 {
+		return "", errNoCandidates()
+	}
+	return sdp, nil
 }
 
 // writeAnswer sends a new session's 201: its answer, its URL and the

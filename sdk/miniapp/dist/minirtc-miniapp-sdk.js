@@ -287,6 +287,13 @@ var __minirtc = (function () {
       }
     };
 
+    // LOG.onlog is the spelling in the Agora SDK's FAQ: the same hook as onLog.
+    Object.defineProperty(LOG, 'onlog', {
+      get: function () { return LOG.onLog; },
+      set: function (fn) { LOG.onLog = fn; },
+      enumerable: false
+    });
+
     function write(level, args) {
       var now = new Date();
       var parts = [];
@@ -407,7 +414,7 @@ var __minirtc = (function () {
 
     function Session(params) {
       // params: api, apUrl, servers, appId, channel, uid (string), uidType, key,
-      // role, audioOnly, knownSpeakers (rejoin) , clientType, timing, random,
+      // role, audioOnly, knownSpeakers (rejoin), audioCodec, clientType, timing, random,
       // handlers {onPush, onServerError, onClosed}
       this.p = params;
       this.sid = util.newSid(params.random);
@@ -442,7 +449,7 @@ var __minirtc = (function () {
           action: 'join',
           role: p.role,
           appId: p.appId,
-          customAudioCodec: null,
+          customAudioCodec: p.audioCodec === undefined ? null : p.audioCodec,
           key_vocs: p.key,
           key_vos: p.key,
           channel_name: p.channel,
@@ -1003,6 +1010,7 @@ var __minirtc = (function () {
       this._joinParams = null;
       this._uid = null;
       this._destroyed = false;
+      this._audioCodec = null;
       this._resetMedia();
       this._recovering = null;
       this._recoverSuppress = null;
@@ -1042,8 +1050,13 @@ var __minirtc = (function () {
       this._listeners[event] = this._listeners[event].filter(function (fn) { return fn !== callback; });
     };
 
+    // WILDCARD listeners (on('*', fn)) get every event as fn(name, payload),
+    // after the event's own listeners, as in the Agora SDK.
+    var WILDCARD = '*';
+
     Client.prototype._emit = function (event, payload) {
       var list = (this._listeners[event] || []).slice();
+      var any = event === WILDCARD ? [] : (this._listeners[WILDCARD] || []).slice();
       log.debug('event', event, payload === undefined ? '' : payload);
       for (var i = 0; i < list.length; i++) {
         try {
@@ -1053,6 +1066,22 @@ var __minirtc = (function () {
           log.error('the app\'s', event, 'handler threw:', e);
         }
       }
+      for (var j = 0; j < any.length; j++) {
+        try {
+          any[j](event, payload);
+        } catch (e) {
+          log.error('the app\'s "*" handler threw on', event + ':', e);
+        }
+      }
+    };
+
+    /**
+     * Whether the Client has an open connection to the gateway (as the Agora
+     * SDK's isConnected: the WebSocket is open, whether or not the join has
+     * been answered yet).
+     */
+    Client.prototype.isConnected = function () {
+      return !this._destroyed && !!this._session && this._session.isOpen();
     };
 
     // ---- helpers -------------------------------------------------------------
@@ -1175,6 +1204,7 @@ var __minirtc = (function () {
         role: self._role,
         audioOnly: jp.audioOnly,
         knownSpeakers: knownSpeakers,
+        audioCodec: self._audioCodec,
         clientType: self._clientType,
         timing: {
           connectTimeout: self._timing.connectTimeout,
@@ -1363,6 +1393,66 @@ var __minirtc = (function () {
           if (self._joinParams) self._joinParams.key = token;
         });
       }, onSuccess, onFailure);
+    };
+
+    /**
+     * Asks the server for a fresh push URL (request update_url, role publish);
+     * resolves the server's answer ({url}) and keeps the URL for recovery.
+     */
+    Client.prototype.updatePushUrl = function (onSuccess, onFailure) {
+      var self = this;
+      return run(function () {
+        return self._request({ action: 'update_url', role: 'publish', uid: self._uid }).then(function (res) {
+          if (res && typeof res.url === 'string' && res.url) self._pushUrl = res.url;
+          return res;
+        });
+      }, onSuccess, onFailure);
+    };
+
+    /**
+     * Sends a raw clientRequest (an object with an action) on the gateway
+     * connection and resolves the server's serverResponse, like the Agora SDK's
+     * send(); for actions this SDK has no method for.
+     */
+    Client.prototype.send = function (clientRequest, onSuccess, onFailure) {
+      var self = this;
+      return run(function () {
+        if (!clientRequest || typeof clientRequest !== 'object' || typeof clientRequest.action !== 'string' || !clientRequest.action) {
+          throw new Error('send: want a clientRequest object with an action, e.g. {action: "update_url", role: "publish"}');
+        }
+        return self._request(clientRequest);
+      }, onSuccess, onFailure);
+    };
+
+    /**
+     * Sets the audio codec announced in the next join (customAudioCodec); minirtc
+     * accepts and ignores it (the pusher's codec is what counts).
+     */
+    Client.prototype.setAudioCodec = function (codec) {
+      this._audioCodec = codec === undefined ? null : codec;
+      log.info('audio codec for the next join:', this._audioCodec);
+    };
+
+    // Channel media relay talks to Agora's own relay service, which minirtc does
+    // not have: the calls report that at once instead of failing later.
+    function relayUnsupported(name, callback) {
+      var err = util.fail(430, name + ': channel media relay is not supported by minirtc (relay the streams with your own server instead)');
+      log.warn(err.reason);
+      if (typeof callback === 'function') {
+        setTimeout(function () { callback(err); }, 0);
+      }
+    }
+
+    Client.prototype.startChannelMediaRelay = function (config, callback) {
+      relayUnsupported('startChannelMediaRelay', callback);
+    };
+
+    Client.prototype.updateChannelMediaRelay = function (config, callback) {
+      relayUnsupported('updateChannelMediaRelay', callback);
+    };
+
+    Client.prototype.stopChannelMediaRelay = function (callback) {
+      relayUnsupported('stopChannelMediaRelay', callback);
     };
 
     // ---- component reports -------------------------------------------------------

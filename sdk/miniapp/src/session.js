@@ -19,7 +19,7 @@ var MIN_UNANSWERED_PINGS = 3;
 
 function Session(params) {
   // params: api, apUrl, servers, appId, channel, uid (string), uidType, key,
-  // role, audioOnly, knownSpeakers (rejoin) , clientType, timing, random,
+  // role, audioOnly, knownSpeakers (rejoin), audioCodec, clientType, timing, random,
   // handlers {onPush, onServerError, onClosed}
   this.p = params;
   this.sid = util.newSid(params.random);
@@ -54,7 +54,7 @@ Session.prototype.start = function () {
       action: 'join',
       role: p.role,
       appId: p.appId,
-      customAudioCodec: null,
+      customAudioCodec: p.audioCodec === undefined ? null : p.audioCodec,
       key_vocs: p.key,
       key_vos: p.key,
       channel_name: p.channel,
