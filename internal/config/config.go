@@ -104,6 +104,9 @@ type Gateway struct {
 type Media struct {
 	// PublisherGrace keeps readers connected while a publisher is away.
 	PublisherGrace time.Duration `yaml:"publisherGrace"`
+	// PublisherStall: a publisher that has sent no media for this long may be
+	// replaced by a reconnect of the same uid; a live one never is.
+	PublisherStall time.Duration `yaml:"publisherStall"`
 	// HoldTimeout is how long a player that connected before its publisher waits.
 	HoldTimeout time.Duration `yaml:"holdTimeout"`
 	// ReaderQueue is the per-reader queue length in packets.
@@ -213,6 +216,7 @@ func Default() Config {
 		},
 		Media: Media{
 			PublisherGrace: 30 * time.Second,
+			PublisherStall: 2 * time.Second,
 			HoldTimeout:    30 * time.Second,
 			ReaderQueue:    512,
 			GOPCacheFrames: 2048,
@@ -393,6 +397,7 @@ func (c Config) Validate() error {
 		"gateway.mediaStartTimeout": c.Gateway.MediaStartTimeout,
 		"gateway.urlLifetime":       c.Gateway.URLLifetime,
 		"media.publisherGrace":      c.Media.PublisherGrace,
+		"media.publisherStall":      c.Media.PublisherStall,
 		"media.holdTimeout":         c.Media.HoldTimeout,
 		"media.writeTimeout":        c.Media.WriteTimeout,
 		"rtmp.handshakeTimeout":     c.RTMP.HandshakeTimeout,

@@ -35,6 +35,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		GOPMaxPackets:       mc.GOPCacheFrames,
 		GOPMaxBytes:         mc.GOPCacheBytes,
 		Grace:               mc.PublisherGrace,
+		StallTimeout:        mc.PublisherStall,
 		HoldTimeout:         mc.HoldTimeout,
 		MaxPublishers:       mc.MaxPublishers,
 		MaxReadersPerStream: mc.MaxReadersPerStream,

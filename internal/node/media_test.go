@@ -60,6 +60,9 @@ func TestMediaConfigMapping(t *testing.T) {
 			if got := n.media.flv.Config(); got != c.wantFLV {
 				t.Errorf("flv config %+v, want %+v", got, c.wantFLV)
 			}
+			if got, want := n.media.hub.Config().StallTimeout, cfg.Media.PublisherStall; got != want {
+				t.Errorf("hub stall timeout %s, want media.publisherStall %s", got, want)
+			}
 		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/amf0"
+	"github.com/bluenviron/gortmplib/pkg/message"
 
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/logsafe"
@@ -66,6 +68,13 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	log = log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID)
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	if sc.Publish {
+		if grant.Wildcard {
+			// A uid-0 token names no uid, and an RTMP pusher cannot be given
+			// one: it may not push in some member's name.
+			refuse(sc, cork, log, errcode.PublishNeedsUID(fmt.Sprintf(
+				"a token without a uid (uid 0) cannot publish over RTMP as uid %s: push with the URL that publish returned, or with a token built for uid %s", grant.UID, grant.UID)))
+			return
+		}
 		s.publish(ctx, nc, cork, sc, key, log)
 	} else {
 		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, acceptAt, commandAt, log)
@@ -84,11 +93,29 @@ func logFailure(log *slog.Logger, msg string, err error) {
 }
 
 // refuse logs a refusal with its catalogue reason and answers the action
-// command with an error status; the caller then closes the connection.
+// command with an error status that carries the code and reason as its
+// description (ffmpeg prints it as "Server error: ..."); the caller then
+// closes the connection.
 func refuse(sc *gortmplib.ServerConn, cork *corkConn, log *slog.Logger, err error) {
 	ec := errcode.From(err)
 	log.Info("rtmp connection refused", "code", ec.Code, "reason", logsafe.String(ec.Message()), "err", logsafe.Error(err))
-	_ = sc.RejectAction()
+	status := "NetStream.Play.Failed"
+	if sc.Publish {
+		status = "NetStream.Publish.Unauthorized"
+		if ec.Reason == errcode.ReasonStreamBusy {
+			status = "NetStream.Publish.BadName" // the usual answer for a stream already being published
+		}
+	}
+	_ = sc.Write(&message.CommandAMF0{
+		ChunkStreamID:   5,
+		MessageStreamID: 0x1000000, // stream 1, as gortmplib writes it for its own action replies
+		Name:            "onStatus",
+		Arguments: []any{nil, amf0.Object{
+			{Key: "level", Value: "error"},
+			{Key: "code", Value: status},
+			{Key: "description", Value: fmt.Sprintf("%d %s", ec.Code, ec.Message())},
+		}},
+	})
 	_ = cork.release()
 }
 
@@ -133,12 +160,14 @@ func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *g
 		killMu sync.Mutex
 		killed error
 	)
-	pub, err := s.hub.Publish(key, func(reason error) {
+	// The credential names the uid (signed URL, or a token for it): a
+	// reconnect of the same member, which may replace a stalled publisher.
+	pub, err := s.hub.PublishWith(key, media.PublishOptions{OnClose: func(reason error) {
 		killMu.Lock()
 		killed = reason
 		killMu.Unlock()
 		nc.Close()
-	})
+	}})
 	if err != nil {
 		refuse(sc, cork, log, err)
 		return

@@ -41,8 +41,13 @@ type Channels interface {
 	// uid's member when uid is already in the channel (leave then only
 	// unpublishes), or joins uid as a broadcaster that publishes (leave then
 	// ends the membership). kicked is called at most once if the member goes
-	// (leave, kick, ban, the same uid joining elsewhere).
-	JoinPublisher(app, channel, uid, session string, kicked func(reason error)) (leave func(), err error)
+	// (leave, kick, ban, the same uid joining elsewhere). wildcard: the
+	// client's token names no uid (uid 0), so it may only publish for a uid
+	// that joined the channel over the gateway, never join one itself.
+	// leave's published says whether the session's media reached the hub: a
+	// session that announced nothing and sent nothing leaves the member's
+	// stream alone (its own pusher may be live).
+	JoinPublisher(app, channel, uid, session string, wildcard bool, kicked func(reason error)) (leave func(published bool), err error)
 	// SetRotation reports the rotation (degrees clockwise) of uid's video.
 	SetRotation(app, channel, uid string, degrees int)
 	// Rotation is the known rotation of uid's video (0 when unknown).
