@@ -136,7 +136,7 @@ func TestLongStreamNameLogTruncated(t *testing.T) {
 			t.Fatalf("publish=%v with a 10 kB stream name accepted", publish)
 		}
 	}
-	waitLog(t, &logs, "rtmp refused", 2)
+	waitLog(t, &logs, "rtmp connection refused", 2)
 	checkLogLines(t, logs.String())
 }
 
