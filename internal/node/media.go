@@ -35,6 +35,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		GOPMaxPackets:       mc.GOPCacheFrames,
 		GOPMaxBytes:         mc.GOPCacheBytes,
 		Grace:               mc.PublisherGrace,
+		StallTimeout:        mc.PublisherStall,
 		HoldTimeout:         mc.HoldTimeout,
 		MaxPublishers:       mc.MaxPublishers,
 		MaxReadersPerStream: mc.MaxReadersPerStream,
@@ -63,6 +64,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: rtmp listen %s: %w", cfg.RTMP.Addr, err)
 	}
+	ln = n.connLimit.Wrap(ln, "rtmp")
 	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln}
 	// URLs handed out by the gateway name the port really bound (port 0 in tests).
 	if _, rtmpPort, err := net.SplitHostPort(ln.Addr().String()); err == nil {
@@ -110,10 +112,12 @@ func (n *Node) wireMedia(cfg config.Config) error {
 // rtmpConfig maps the node configuration onto the RTMP server's.
 func rtmpConfig(cfg config.Config) rtmp.Config {
 	return rtmp.Config{
-		HandshakeTimeout: cfg.RTMP.HandshakeTimeout,
-		ReadTimeout:      cfg.RTMP.ReadTimeout,
-		WriteTimeout:     cfg.Media.WriteTimeout,
-		BatchInterval:    batchInterval(cfg),
+		HandshakeTimeout:      cfg.RTMP.HandshakeTimeout,
+		ReadTimeout:           cfg.RTMP.ReadTimeout,
+		WriteTimeout:          cfg.Media.WriteTimeout,
+		BatchInterval:         batchInterval(cfg),
+		PreAuthMaxMessageSize: cfg.RTMP.PreAuthMaxMessageSize,
+		MaxMessageSize:        cfg.RTMP.MaxMessageSize,
 	}
 }
 

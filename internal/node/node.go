@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/gateway"
+	"github.com/minirtc/minirtc/internal/netlimit"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/minirtc/minirtc/internal/webrtc"
@@ -25,6 +27,11 @@ import (
 // Version is the minirtc version reported by /healthz and `minirtc version`.
 // Release builds set it with -ldflags "-X github.com/minirtc/minirtc/internal/node.Version=...".
 var Version = "0.1.0-dev"
+
+// maxHeaderBytes caps an HTTP request's headers (net/http's default is 1 MiB,
+// held per connection before any handler has checked anything); signed
+// URLs and tokens are a few KiB.
+const maxHeaderBytes = 32 << 10
 
 // DefaultAppName names the app created on first start.
 const DefaultAppName = "default"
@@ -52,6 +59,8 @@ type Node struct {
 	services  []service
 	// defaultApp is set when New created the default app (first start).
 	defaultApp *store.App
+	// connLimit counts the connections of the RTMP and HTTP listeners.
+	connLimit *netlimit.Limiter
 
 	readyMu sync.Mutex
 	ready   bool
@@ -105,10 +114,20 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	n.signer = token.NewURLSigner(secret)
 	n.auth = &token.MediaAuthorizer{Signer: n.signer, Apps: st}
 
+	limits := netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}
+	for _, s := range cfg.Limits.PerIPExempt {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("node: limits.perIPExempt: %w", err)
+		}
+		limits.PerIPExempt = append(limits.PerIPExempt, p)
+	}
+	n.connLimit = netlimit.New(limits, log)
 	n.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("node: http listen %s: %w", cfg.HTTP.Addr, err)
 	}
+	n.httpLn = n.connLimit.Wrap(n.httpLn, "http")
 	cleanups = append(cleanups, func() { n.httpLn.Close() })
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
@@ -146,6 +165,7 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return n, nil
@@ -202,6 +222,8 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		IdleTimeout:        cfg.Gateway.IdleTimeout,
 		KeyWillExpireLead:  cfg.Gateway.KeyWillExpireLead,
 		MaxMessageBytes:    int64(cfg.Gateway.MaxMessageBytes),
+		PreJoinMaxBytes:    int64(cfg.Gateway.PreJoinMaxBytes),
+		JoinTimeout:        cfg.Gateway.JoinTimeout,
 		RateLimit:          float64(cfg.Gateway.RequestsPerSecond),
 		RateBurst:          2 * cfg.Gateway.RequestsPerSecond,
 		MaxUsersPerChannel: cfg.Gateway.MaxUsersPerChannel,
@@ -210,6 +232,7 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		PublicAddress:      publicIP,
 		FLV:                cfg.Gateway.PlayFLV,
 		URLTTL:             cfg.Gateway.URLLifetime,
+		LogTicketTTL:       cfg.Diagnostics.LogTicketTTL,
 	}, n.store, n.channels, n.signer, n.log)
 	if err != nil {
 		return fmt.Errorf("node: gateway: %w", err)
