@@ -512,6 +512,29 @@ func TestEnforcePublisherToken(t *testing.T) {
 	c.ok("publish", nil)
 }
 
+// TestSubscriberTokenCannotPublish: publishing needs a token with publish
+// privileges on every door (token.Admit), so a subscriber-role token is
+// refused on the WebSocket too, even when the app does not enforce
+// publisher tokens (RTMP ?token= and WHIP always refused it); the same
+// member may publish once it renews with a publisher token.
+func TestSubscriberTokenCannotPublish(t *testing.T) {
+	e := newEnv(t, nil)
+	sub, err := token.BuildRTC007(token.RTCOptions{AppID: e.app.ID, AppCert: e.app.Certificate, Channel: "room",
+		UID: "5", Role: token.RoleSubscriber, IssuedAt: e.clk.Now(), Lifetime: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial()
+	c.uid = "5"
+	c.ok("join", c.joinFields(sub, "room", "5", "broadcaster"))
+	c.fail("publish", nil, "433", "no authorized: token lacks publish privilege")
+	if mi, ok := e.mgr.Member(e.app.ID, "room", 5); !ok || mi.Publishing {
+		t.Fatalf("member after a refused publish: %+v", mi)
+	}
+	c.ok("update_key", map[string]any{"key_vos": e.token("room", "5", 600)})
+	c.ok("publish", nil)
+}
+
 func TestSetRTMPPort(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetRTMPPort(19350)
