@@ -309,8 +309,18 @@ func (g *Gate) observe(ev channel.Event) {
 		g.mu.Unlock()
 	case channel.EventKicked, channel.EventMemberLeft:
 		var reason error = errcode.NoAuthorized(fmt.Sprintf("uid %d left the channel (leave reason %s)", ev.UID, ev.LeaveReason))
-		if ev.Err != nil {
+		switch {
+		case ev.Err != nil:
 			reason = ev.Err
+		case ev.LeaveReason == errcode.LeaveUIDConflict:
+			reason = errcode.UIDConflict()
+		}
+		// The grace starts before the sessions end, so that a player that
+		// reconnects at once finds it.
+		if ev.Kind == channel.EventMemberLeft && ev.LeaveReason == errcode.LeaveNormal && g.grace > 0 {
+			for _, name := range names {
+				g.depart(principal{ev.App, ev.Channel, name}, ev.At)
+			}
 		}
 		// Only sessions opened before the event: one opened since belongs
 		// to whoever took the uid over (uid conflict), or was checked
@@ -323,11 +333,6 @@ func (g *Gate) observe(ev channel.Event) {
 		if n > 0 {
 			g.log.Info("media sessions ended: the member is gone", "app", ev.App, "channel", ev.Channel, "uid", ev.UID,
 				"sessions", n, "event", ev.Kind.String(), "leave_reason", int(ev.LeaveReason))
-		}
-		if ev.Kind == channel.EventMemberLeft && ev.LeaveReason == errcode.LeaveNormal && g.grace > 0 {
-			for _, name := range names {
-				g.depart(principal{ev.App, ev.Channel, name}, ev.At)
-			}
 		}
 	}
 }
