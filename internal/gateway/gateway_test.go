@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -533,6 +534,62 @@ func TestSubscriberTokenCannotPublish(t *testing.T) {
 	}
 	c.ok("update_key", map[string]any{"key_vos": e.token("room", "5", 600)})
 	c.ok("publish", nil)
+}
+
+// renewals records Access.Renew calls.
+type renewals struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *renewals) Renew(app, ch, uid string, action token.Action, until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fmt.Sprintf("%s %s %s %d", ch, uid, action, until.Unix()))
+}
+
+func (r *renewals) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+// TestRenewMediaAccess: update_key extends the member's media sessions to
+// the new token's end (play and publish, as token.Admit allows), and the
+// URL refresh extends those its signed URLs let in to the new URLs' expiry.
+func TestRenewMediaAccess(t *testing.T) {
+	t.Run("update_key", func(t *testing.T) {
+		rec := &renewals{}
+		e := newEnv(t, func(c *Config, _ *store.App) { c.Access = rec })
+		c := e.dial()
+		c.join("5", "broadcaster")
+		c.ok("publish", nil)
+		now := e.clk.Now()
+		c.ok("update_key", map[string]any{"key_vos": e.token("room", "5", 7200)})
+		end := now.Add(7200 * time.Second).Unix()
+		if got, want := rec.take(), []string{fmt.Sprintf("room 5 play %d", end), fmt.Sprintf("room 5 publish %d", end)}; !slices.Equal(got, want) {
+			t.Fatalf("renewals %q, want %q", got, want)
+		}
+	})
+	t.Run("url-refresh", func(t *testing.T) {
+		// A development app's member (no token expiry) holds its URLs long
+		// enough to get fresh ones.
+		rec := &renewals{}
+		e := newEnv(t, func(c *Config, a *store.App) { c.Access = rec; a.Settings.AllowNoToken = true })
+		c := e.dial()
+		c.uid = "5"
+		c.ok("join", c.joinFields(e.app.ID, "room", "5", "broadcaster"))
+		c.ok("publish", nil)
+		e.mgr.MediaStarted(e.app.ID, "room", 5)
+		e.clk.Advance(DefaultURLTTL - DefaultURLRefreshLead)
+		_ = c.sync()
+		exp := e.clk.Now().Add(DefaultURLTTL).Unix()
+		if got, want := rec.take(), []string{fmt.Sprintf("room 5 play %d", exp), fmt.Sprintf("room 5 publish %d", exp)}; !slices.Equal(got, want) {
+			t.Fatalf("renewals %q, want %q", got, want)
+		}
+	})
 }
 
 func TestSetRTMPPort(t *testing.T) {
