@@ -113,7 +113,11 @@ func (g *Gate) Close() {
 // (token.MediaAuthorizer: signature or token, token.Admit), then the ban
 // rules for the principal, then, for a signed play URL issued to a viewer,
 // that viewer's membership (or rejoin grace). The grant's Hold registers
-// the session.
+// the session. The channel's own rules at connect time (role, a stream
+// announced with publish, who may replace a live publisher) stay with the
+// channel model, which the adapters consult after this (the RTMP publish
+// gate, the WHIP channel bridge); a rule that needs the principal and its
+// deadline belongs here.
 func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error) {
 	grant, err := g.auth.Authorize(ctx, action, stream, q)
 	if err != nil {
