@@ -43,13 +43,12 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: media hub: %w", err)
 	}
-	gate := func(_ context.Context, app, ch, uid string) error {
-		u, err := strconv.ParseUint(uid, 10, 32)
-		if err != nil {
-			return errcode.InvalidUID(err.Error())
+	gate := n.publishGate(func(app string) int {
+		if a, err := n.store.App(context.Background(), app); err == nil && a.Settings.MaxUsersPerChannel > 0 {
+			return a.Settings.MaxUsersPerChannel
 		}
-		return n.channels.MayPublish(app, ch, uint32(u))
-	}
+		return cfg.Gateway.MaxUsersPerChannel
+	})
 	auth := n.admission
 	// Zero durations mean the component's default.
 	rs, err := rtmp.NewServer(rtmpConfig(cfg), hub, auth, gate, n.log)

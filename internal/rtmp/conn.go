@@ -75,7 +75,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 				"a token without a uid (uid 0) cannot publish over RTMP as uid %s: push with the URL that publish returned, or with a token built for uid %s", grant.UID, grant.UID)))
 			return
 		}
-		s.publish(ctx, nc, cork, sc, key, grant.Register, log)
+		s.publish(ctx, nc, cork, sc, key, !grant.Signed, grant.Register, log)
 	} else {
 		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, grant.Register, acceptAt, commandAt, log)
 	}
@@ -151,12 +151,14 @@ func streamFromURL(u *url.URL) (string, url.Values, error) {
 // publish runs an authorized publish connection. register ties it to its
 // principal's access (token.MediaGrant.Register).
 func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key,
-	register func(end func(error)) func(), log *slog.Logger) {
+	byToken bool, register func(end func(error)) func(), log *slog.Logger) {
 	if s.gate != nil {
-		if err := s.gate(ctx, key.AppID, key.Channel, key.UID); err != nil {
+		done, err := s.gate(ctx, key.AppID, key.Channel, key.UID, byToken)
+		if err != nil {
 			refuse(sc, cork, log, err)
 			return
 		}
+		defer done()
 	}
 	var (
 		killMu sync.Mutex
