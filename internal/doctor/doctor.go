@@ -151,9 +151,30 @@ func ParseURL(raw string) (*url.URL, error) {
 // Run checks the deployment at o.URL. The error is only for an unusable
 // URL; everything found about the server is a finding.
 func Run(ctx context.Context, o Options) (Report, error) {
+	t, rep, err := prepare(ctx, o)
+	if err != nil || t == nil {
+		return rep, err
+	}
+	defer t.http.CloseIdleConnections()
+	add := func(fs ...Finding) { rep.Findings = append(rep.Findings, fs...) }
+	add(checkTLS(ctx, t)...)
+	health, date := checkHealth(ctx, t)
+	add(health...)
+	add(checkClock(date))
+	add(checkAllocation(ctx, t))
+	add(checkWebSocket(ctx, t))
+	add(checkRTMP(ctx, t))
+	add(checkICE(ctx, t)...)
+	add(checkAppToken(ctx, t))
+	return rep, nil
+}
+
+// prepare parses the URL, checks the domain and resolves the host. The
+// target is nil when the host does not resolve (the report says so).
+func prepare(ctx context.Context, o Options) (*target, Report, error) {
 	u, err := ParseURL(o.URL)
 	if err != nil {
-		return Report{}, err
+		return nil, Report{}, err
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
@@ -166,19 +187,17 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if t.port == "" {
 		t.port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	add := func(fs ...Finding) { rep.Findings = append(rep.Findings, fs...) }
-
-	add(checkDomain(t)...)
+	rep.Findings = append(rep.Findings, checkDomain(t)...)
 	if f, ok := resolve(ctx, t); !ok {
-		add(f)
-		return rep, nil
+		rep.Findings = append(rep.Findings, f)
+		return nil, rep, nil
 	}
 	// The TLS check records what is wrong with the certificate; the other
 	// checks then go on regardless of it, to find everything at once.
 	t.http = &http.Client{
 		Transport: &http.Transport{
 			TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // verified by checkTLS
-			Proxy:               nil,
+			Proxy:               nil,                                   // direct, as phones connect
 			TLSHandshakeTimeout: o.Timeout,
 		},
 		Timeout: 2 * o.Timeout,
@@ -186,17 +205,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			return http.ErrUseLastResponse
 		},
 	}
-	defer t.http.CloseIdleConnections()
-	add(checkTLS(ctx, t)...)
-	health, date := checkHealth(ctx, t)
-	add(health...)
-	add(checkClock(date))
-	add(checkAllocation(ctx, t))
-	add(checkWebSocket(ctx, t))
-	add(checkRTMP(ctx, t))
-	add(checkICE(ctx, t)...)
-	add(checkAppToken(ctx, t))
-	return rep, nil
+	return t, rep, nil
 }
 
 // resolve looks the host up and classifies its addresses.
