@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,7 +132,7 @@ func localServer(ctx context.Context, dir string, o *doctor.Options) error {
 	}
 	if o.RTMPPort == 0 {
 		if _, p, err := net.SplitHostPort(info.RTMPAddr); err == nil {
-			fmt.Sscan(p, &o.RTMPPort)
+			o.RTMPPort, _ = strconv.Atoi(p)
 		}
 	}
 	apps, err := c.Apps(ctx)

@@ -108,6 +108,7 @@ func TestDoctor(t *testing.T) {
 	t.Run("PlainHTTP", func(t *testing.T) { testDoctorPlainHTTP(t, bin) })
 	t.Run("SelfSignedTLS", func(t *testing.T) { testDoctorSelfSignedTLS(t, bin) })
 	t.Run("WrongPublicIP", func(t *testing.T) { testDoctorWrongPublicIP(t, bin) })
+	t.Run("AppIDOnly", func(t *testing.T) { testDoctorAppIDOnly(t, bin) })
 }
 
 // testDoctorPlainHTTP: against a local server on plain http, doctor warns
@@ -186,6 +187,42 @@ func testDoctorWrongPublicIP(t *testing.T, bin string) {
 	expect(t, rep, "ice-candidates", doctor.Warn, "203.0.113.7", "--public-ip")
 	expect(t, rep, "ice-connect", doctor.Fail, "no ICE connectivity from this machine to 203.0.113.7:", "open UDP port")
 	expect(t, rep, "websocket", doctor.OK, "", "")
+}
+
+// testDoctorAppIDOnly: with only --app-id (no certificate, no local
+// data), the WebRTC probe sends the appId as its token: a development app
+// takes it (ICE is checked; app-token notes it, on loopback), an app with
+// its certificate on refuses it (ice-candidates says to pass --app-cert,
+// app-token is OK).
+func testDoctorAppIDOnly(t *testing.T, bin string) {
+	noData := t.TempDir()
+	devData := t.TempDir()
+	devAddr, lines := devServer(t, bin, devData)
+	m := regexp.MustCompile(`appId ([0-9a-f]{32})`).FindStringSubmatch(strings.Join(lines, "\n"))
+	if m == nil {
+		t.Fatalf("no appId in the dev banner:\n%s", strings.Join(lines, "\n"))
+	}
+	rep, _ := runDoctor(t, "--url", "http://"+devAddr, "--data-dir", noData, "--app-id", m[1])
+	expect(t, rep, "ice-candidates", doctor.OK, "127.0.0.1:", "")
+	expect(t, rep, "ice-connect", doctor.OK, "connects", "")
+	expect(t, rep, "app-token", doctor.Info, m[1]+" accepts joins", "")
+	// No RTMP port known without the server's data: 1935 is assumed.
+	if f, _ := rep.Find("rtmp"); !strings.Contains(f.What, ":1935") {
+		t.Errorf("rtmp without a port: %+v", f)
+	}
+
+	data := t.TempDir()
+	addr := serveAt(t, bin, data)
+	out, errOut, code := runCLI(t, "app", "list", "--data-dir", data, "--json")
+	var apps []struct {
+		ID string `json:"appId"`
+	}
+	if err := json.Unmarshal([]byte(out), &apps); code != 0 || err != nil || len(apps) != 1 {
+		t.Fatalf("app list: %d %v %s %s", code, err, out, errOut)
+	}
+	rep, _ = runDoctor(t, "--url", "http://"+addr, "--data-dir", noData, "--app-id", apps[0].ID)
+	expect(t, rep, "ice-candidates", doctor.Fail, "refused: 401", "--app-cert")
+	expect(t, rep, "app-token", doctor.OK, "refuses the appId as a token", "")
 }
 
 // TestDoctorUsage: bad flags are usage errors, not checks.
