@@ -229,8 +229,13 @@ func checkICE(ctx context.Context, t *target) []Finding {
 	}
 	defer p.close(ctx, t)
 	if app.Certificate == "" {
-		accepted := p.status == http.StatusCreated
-		t.appIDAccepted = &accepted
+		// The appId went as the token: the answer says whether the app
+		// takes it (a refusal for another reason says nothing).
+		switch p.status {
+		case http.StatusCreated, http.StatusUnauthorized, http.StatusForbidden:
+			accepted := p.status == http.StatusCreated
+			t.appIDAccepted = &accepted
+		}
 	}
 	if p.status != http.StatusCreated {
 		fix := "see the reason; " + proxyFix
