@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,6 +110,47 @@ func TestDoctor(t *testing.T) {
 	t.Run("SelfSignedTLS", func(t *testing.T) { testDoctorSelfSignedTLS(t, bin) })
 	t.Run("WrongPublicIP", func(t *testing.T) { testDoctorWrongPublicIP(t, bin) })
 	t.Run("AppIDOnly", func(t *testing.T) { testDoctorAppIDOnly(t, bin) })
+	t.Run("NoLeak", func(t *testing.T) { testDoctorNoLeak(t, bin) })
+}
+
+// testDoctorNoLeak: doctor runs (ICE connecting, and ICE failing against a
+// wrong public IP) leave no goroutine behind in the calling process.
+func testDoctorNoLeak(t *testing.T, bin string) {
+	noData := t.TempDir()
+	var args [][]string
+	for _, extra := range [][]string{nil, {"--public-ip", "203.0.113.7"}} {
+		data := t.TempDir()
+		addr := serveAt(t, bin, data, extra...)
+		out, _, _ := runCLI(t, "app", "list", "--data-dir", data, "--json")
+		var apps []struct {
+			ID   string `json:"appId"`
+			Cert string `json:"appCertificate"`
+		}
+		if err := json.Unmarshal([]byte(out), &apps); err != nil || len(apps) != 1 {
+			t.Fatalf("app list: %v %s", err, out)
+		}
+		// The app is given by flags: the control socket's client keeps its
+		// connection (internal/control has no Close), which is not doctor's.
+		args = append(args, []string{"--url", "http://" + addr, "--data-dir", noData, "--app-id", apps[0].ID, "--app-cert", apps[0].Cert})
+	}
+	runDoctor(t, args[0]...) // warm up once-only goroutines
+	time.Sleep(500 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for _, a := range args {
+		rep, _ := runDoctor(t, a...)
+		if f, _ := rep.Find("ice-connect"); f.ID == "" {
+			t.Fatalf("no ICE check: %+v", rep.Findings)
+		}
+	}
+	n := 0
+	for i := 0; i < 100; i++ {
+		if n = runtime.NumGoroutine(); n <= before {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	t.Fatalf("goroutines: %d before, %d after doctor runs\n%s", before, n, buf[:runtime.Stack(buf, true)])
 }
 
 // testDoctorPlainHTTP: against a local server on plain http, doctor warns
