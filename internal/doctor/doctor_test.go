@@ -307,6 +307,13 @@ func TestHTTPChecks(t *testing.T) {
 		t.Errorf("websocket of an echo server: %+v", f)
 	}
 
+	// http:// redirected to https:// by the proxy: named as such.
+	redirect := httptest.NewServer(http.RedirectHandler("https://rtc.example.com/healthz", http.StatusMovedPermanently))
+	defer redirect.Close()
+	if f := find(t, first(checkHealth(ctx, newTestTarget(t, redirect.URL, Options{}))), "healthz"); f.Severity != Fail || !strings.Contains(f.What, "redirected") {
+		t.Errorf("healthz redirected: %+v", f)
+	}
+
 	tg = newTestTarget(t, dead.URL, Options{})
 	if f := find(t, first(checkHealth(ctx, tg)), "healthz"); f.Severity != Fail || !strings.Contains(f.What, "502") || !strings.Contains(f.Fix, "forward") {
 		t.Errorf("healthz through a proxy to nothing: %+v", f)

@@ -75,6 +75,10 @@ func checkHealth(ctx context.Context, t *target) ([]Finding, serverDate) {
 		if jsonErr == nil && status == "starting" {
 			fix = "minirtc is starting or stopping: wait, or see its log (journalctl -u minirtc) if it stays so"
 		}
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+			what = fmt.Sprintf("GET /healthz is redirected (%s) to %s: mini programs do not follow redirects of /api/v1 and /api", resp.Status, loc)
+			fix = "check the URL clients use (minirtc doctor --url with the redirect's scheme and host), and give clients that one"
+		}
 		return []Finding{{ID: "healthz", Severity: Fail, What: what, Fix: fix}}, date
 	}
 	version, _ := h["version"].(string)
@@ -108,7 +112,7 @@ func checkHealth(ctx context.Context, t *target) ([]Finding, serverDate) {
 func checkClock(d serverDate) Finding {
 	if !d.ok {
 		return Finding{ID: "clock-skew", Severity: Info,
-			What: "the server's answer had no Date header, so its clock was not compared"}
+			What: "the server's clock was not compared: no answer from /healthz, or no Date header in it"}
 	}
 	skew := d.server.Sub(d.local)
 	abs := skew.Abs()
