@@ -263,8 +263,8 @@ func testDoctorAppIDOnly(t *testing.T, bin string) {
 		t.Fatalf("app list: %d %v %s %s", code, err, out, errOut)
 	}
 	rep, _ = runDoctor(t, "--url", "http://"+addr, "--data-dir", noData, "--app-id", apps[0].ID)
-	expect(t, rep, "ice-candidates", doctor.Fail, "refused: 401", "--app-cert")
-	expect(t, rep, "app-token", doctor.OK, "refuses the appId as a token", "")
+	expect(t, rep, "ice-candidates", doctor.Fail, "refuses its appId as the key of a join (401", "--app-cert")
+	expect(t, rep, "app-token", doctor.OK, "refuses a join with the appId", "")
 }
 
 // TestDoctorUsage: bad flags are usage errors, not checks.

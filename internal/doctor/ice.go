@@ -223,20 +223,30 @@ func checkICE(ctx context.Context, t *target) []Finding {
 		}
 		bearer = tok
 	}
+	if app.Certificate == "" {
+		// The appId stands in for a token, which only a development app
+		// takes, and only for a uid that joined the channel: join first,
+		// as a mini program would.
+		m, res, err := t.join(ctx, app.ID, uid, app.ID)
+		if err != nil {
+			return []Finding{{ID: "ice-candidates", Severity: Fail, What: "the WebRTC probe could not join the channel: " + err.Error(), Fix: upgradeFix}}
+		}
+		if res.Code == 200 || res.Code == 401 {
+			accepted := res.Code == 200
+			t.appIDAccepted = &accepted
+		}
+		if m == nil {
+			return []Finding{{ID: "ice-candidates", Severity: Fail,
+				What: fmt.Sprintf("WebRTC not checked: app %s refuses its appId as the key of a join (%d: %s)", app.ID, res.Code, res.Reason),
+				Fix:  "pass --app-cert with --app-id: the probe then signs its own token"}}
+		}
+		defer m.leave(ctx, t)
+	}
 	p, err := t.publish(ctx, app.ID, uid, bearer)
 	if err != nil {
 		return []Finding{{ID: "ice-candidates", Severity: Fail, What: "WHIP probe POST " + t.endpoint("/whip/") + "…: " + err.Error(), Fix: proxyFix}}
 	}
 	defer p.close(ctx, t)
-	if app.Certificate == "" {
-		// The appId went as the token: the answer says whether the app
-		// takes it (a refusal for another reason says nothing).
-		switch p.status {
-		case http.StatusCreated, http.StatusUnauthorized, http.StatusForbidden:
-			accepted := p.status == http.StatusCreated
-			t.appIDAccepted = &accepted
-		}
-	}
 	if p.status != http.StatusCreated {
 		fix := "see the reason; " + proxyFix
 		switch p.status {
@@ -415,19 +425,23 @@ func checkAppToken(ctx context.Context, t *target) Finding {
 	default:
 		accepted := t.appIDAccepted
 		if accepted == nil {
-			p, err := t.publish(ctx, t.o.App.ID, probeUID(), t.o.App.ID)
+			// Join with the appId as the key, as a mini program without a
+			// token does.
+			m, res, err := t.join(ctx, t.o.App.ID, probeUID(), t.o.App.ID)
 			if err != nil {
-				return Finding{ID: id, Severity: Warn, What: "could not probe whether app " + t.o.App.ID + " requires a token: " + err.Error(), Fix: proxyFix}
+				return Finding{ID: id, Severity: Warn, What: "could not probe whether app " + t.o.App.ID + " requires a token: " + err.Error(), Fix: upgradeFix}
 			}
-			p.close(ctx, t)
-			a := p.status == http.StatusCreated
-			if !a && p.status != http.StatusUnauthorized && p.status != http.StatusForbidden {
-				return Finding{ID: id, Severity: Info, What: "could not tell whether app " + t.o.App.ID + " requires a token: " + refusal(p.status, p.answer)}
+			if m != nil {
+				m.leave(ctx, t)
 			}
+			if res.Code != 200 && res.Code != 401 {
+				return Finding{ID: id, Severity: Info, What: fmt.Sprintf("could not tell whether app %s requires a token: its join was answered %d: %s", t.o.App.ID, res.Code, res.Reason)}
+			}
+			a := res.Code == 200
 			accepted = &a
 		}
 		if !*accepted {
-			return Finding{ID: id, Severity: OK, What: "app " + t.o.App.ID + " refuses the appId as a token: its certificate is on"}
+			return Finding{ID: id, Severity: OK, What: "app " + t.o.App.ID + " refuses a join with the appId instead of a token: its certificate is on"}
 		}
 		open = []string{t.o.App.ID}
 	}

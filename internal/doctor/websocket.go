@@ -15,9 +15,7 @@ const upgradeFix = "let the proxy pass WebSocket upgrades on /api to minirtc (ng
 // checkWebSocket upgrades GET /api as the mini program SDK does and sends
 // its heartbeat: a pong back shows that frames pass the proxy both ways.
 func checkWebSocket(ctx context.Context, t *target) Finding {
-	u := *t.base
-	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
-	wsURL := strings.TrimSuffix(u.String(), "/") + "/api"
+	wsURL := t.wsURL()
 	ctx, cancel := t.step(ctx)
 	defer cancel()
 	hc := *t.http
