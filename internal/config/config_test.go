@@ -106,6 +106,7 @@ func TestValidateErrors(t *testing.T) {
 		{"tls-pair", func(c *Config) { c.HTTP.TLSCert = "a.pem" }, "http.tlsCert/http.tlsKey must be set together"},
 		{"grace", func(c *Config) { c.Gateway.GraceTimeout = 0 }, "gateway.graceTimeout must be a positive duration"},
 		{"url-lifetime", func(c *Config) { c.Gateway.URLLifetime = time.Hour }, "gateway.urlLifetime must be at least 24h"},
+		{"url-rejoin-grace", func(c *Config) { c.Gateway.URLRejoinGrace = -time.Second }, "gateway.urlRejoinGrace must not be negative"},
 		{"msg-size", func(c *Config) { c.Gateway.MaxMessageBytes = 10 }, "gateway.maxMessageBytes must be at least 1024"},
 		{"rate", func(c *Config) { c.Gateway.RequestsPerSecond = 0 }, "gateway.requestsPerSecond must be at least 1"},
 		{"users", func(c *Config) { c.Gateway.MaxUsersPerChannel = 0 }, "gateway.maxUsersPerChannel must be at least 1"},

@@ -35,6 +35,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		GOPMaxPackets:       mc.GOPCacheFrames,
 		GOPMaxBytes:         mc.GOPCacheBytes,
 		Grace:               mc.PublisherGrace,
+		StallTimeout:        mc.PublisherStall,
 		HoldTimeout:         mc.HoldTimeout,
 		MaxPublishers:       mc.MaxPublishers,
 		MaxReadersPerStream: mc.MaxReadersPerStream,
@@ -42,14 +43,13 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: media hub: %w", err)
 	}
-	gate := func(_ context.Context, app, ch, uid string) error {
-		u, err := strconv.ParseUint(uid, 10, 32)
-		if err != nil {
-			return errcode.InvalidUID(err.Error())
+	gate := n.publishGate(func(app string) int {
+		if a, err := n.store.App(context.Background(), app); err == nil && a.Settings.MaxUsersPerChannel > 0 {
+			return a.Settings.MaxUsersPerChannel
 		}
-		return n.channels.MayPublish(app, ch, uint32(u))
-	}
-	auth := n.auth
+		return cfg.Gateway.MaxUsersPerChannel
+	})
+	auth := n.admission
 	// Zero durations mean the component's default.
 	rs, err := rtmp.NewServer(rtmpConfig(cfg), hub, auth, gate, n.log)
 	if err != nil {
@@ -63,6 +63,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: rtmp listen %s: %w", cfg.RTMP.Addr, err)
 	}
+	ln = n.connLimit.Wrap(ln, "rtmp")
 	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln}
 	// URLs handed out by the gateway name the port really bound (port 0 in tests).
 	if _, rtmpPort, err := net.SplitHostPort(ln.Addr().String()); err == nil {
@@ -73,8 +74,8 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	fs.Register(n.mux)
 
 	// Channel -> media: a stream that ends in the channel (unpublish, leave,
-	// media start timeout) drops its ingest and players; a kicked or departed
-	// member's players are closed too.
+	// media start timeout) drops its ingest and players. A kicked or departed
+	// member's own players and ingests are closed by the admission gate.
 	stopObs := n.channels.Observe(func(ev channel.Event) {
 		uid := strconv.FormatUint(uint64(ev.UID), 10)
 		switch ev.Kind {
@@ -92,7 +93,6 @@ func (n *Node) wireMedia(cfg config.Config) error {
 				reason = ev.Err
 			}
 			hub.EndStream(media.Key{AppID: ev.App, Channel: ev.Channel, UID: uid}, reason)
-			hub.CloseViewer(ev.App, ev.Channel, uid, reason)
 		}
 	})
 	n.services = append(n.services,
@@ -110,10 +110,12 @@ func (n *Node) wireMedia(cfg config.Config) error {
 // rtmpConfig maps the node configuration onto the RTMP server's.
 func rtmpConfig(cfg config.Config) rtmp.Config {
 	return rtmp.Config{
-		HandshakeTimeout: cfg.RTMP.HandshakeTimeout,
-		ReadTimeout:      cfg.RTMP.ReadTimeout,
-		WriteTimeout:     cfg.Media.WriteTimeout,
-		BatchInterval:    batchInterval(cfg),
+		HandshakeTimeout:      cfg.RTMP.HandshakeTimeout,
+		ReadTimeout:           cfg.RTMP.ReadTimeout,
+		WriteTimeout:          cfg.Media.WriteTimeout,
+		BatchInterval:         batchInterval(cfg),
+		PreAuthMaxMessageSize: cfg.RTMP.PreAuthMaxMessageSize,
+		MaxMessageSize:        cfg.RTMP.MaxMessageSize,
 	}
 }
 

@@ -9,14 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/gateway"
+	"github.com/minirtc/minirtc/internal/netlimit"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/minirtc/minirtc/internal/webrtc"
@@ -25,6 +28,11 @@ import (
 // Version is the minirtc version reported by /healthz and `minirtc version`.
 // Release builds set it with -ldflags "-X github.com/minirtc/minirtc/internal/node.Version=...".
 var Version = "0.1.0-dev"
+
+// maxHeaderBytes caps an HTTP request's headers (net/http's default is 1 MiB,
+// held per connection before any handler has checked anything); signed
+// URLs and tokens are a few KiB.
+const maxHeaderBytes = 32 << 10
 
 // DefaultAppName names the app created on first start.
 const DefaultAppName = "default"
@@ -36,6 +44,9 @@ type Node struct {
 	store  store.Store
 	signer *token.URLSigner
 	auth   *token.MediaAuthorizer
+	// admission admits every media connection (over auth and the channel
+	// model) and ends it when its principal's access ends.
+	admission *admission.Gate
 	// channels is the channel model shared by the gateway and the media plane.
 	channels *channel.Manager
 	gateway  *gateway.Gateway
@@ -52,6 +63,8 @@ type Node struct {
 	services  []service
 	// defaultApp is set when New created the default app (first start).
 	defaultApp *store.App
+	// connLimit counts the connections of the RTMP and HTTP listeners.
+	connLimit *netlimit.Limiter
 
 	readyMu sync.Mutex
 	ready   bool
@@ -105,10 +118,20 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	n.signer = token.NewURLSigner(secret)
 	n.auth = &token.MediaAuthorizer{Signer: n.signer, Apps: st}
 
+	limits := netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}
+	for _, s := range cfg.Limits.PerIPExempt {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("node: limits.perIPExempt: %w", err)
+		}
+		limits.PerIPExempt = append(limits.PerIPExempt, p)
+	}
+	n.connLimit = netlimit.New(limits, log)
 	n.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("node: http listen %s: %w", cfg.HTTP.Addr, err)
 	}
+	n.httpLn = n.connLimit.Wrap(n.httpLn, "http")
 	cleanups = append(cleanups, func() { n.httpLn.Close() })
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
@@ -146,6 +169,7 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return n, nil
@@ -189,6 +213,15 @@ func (n *Node) Store() store.Store { return n.store }
 func (n *Node) wireGateway(cfg config.Config) error {
 	n.channels = channel.NewManager(channel.Config{MediaStartTimeout: cfg.Gateway.MediaStartTimeout},
 		n.log.With("component", "channel"))
+	grace := cfg.Gateway.URLRejoinGrace
+	if grace == 0 {
+		grace = -1 // the config's "no grace"
+	}
+	adm, err := admission.New(admission.Config{RejoinGrace: grace}, n.auth, n.channels, n.log)
+	if err != nil {
+		return fmt.Errorf("node: admission: %w", err)
+	}
+	n.admission = adm
 	rtmpPort := 0
 	if _, p, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		rtmpPort, _ = strconv.Atoi(p)
@@ -202,6 +235,8 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		IdleTimeout:        cfg.Gateway.IdleTimeout,
 		KeyWillExpireLead:  cfg.Gateway.KeyWillExpireLead,
 		MaxMessageBytes:    int64(cfg.Gateway.MaxMessageBytes),
+		PreJoinMaxBytes:    int64(cfg.Gateway.PreJoinMaxBytes),
+		JoinTimeout:        cfg.Gateway.JoinTimeout,
 		RateLimit:          float64(cfg.Gateway.RequestsPerSecond),
 		RateBurst:          2 * cfg.Gateway.RequestsPerSecond,
 		MaxUsersPerChannel: cfg.Gateway.MaxUsersPerChannel,
@@ -210,6 +245,8 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		PublicAddress:      publicIP,
 		FLV:                cfg.Gateway.PlayFLV,
 		URLTTL:             cfg.Gateway.URLLifetime,
+		LogTicketTTL:       cfg.Diagnostics.LogTicketTTL,
+		Access:             adm,
 	}, n.store, n.channels, n.signer, n.log)
 	if err != nil {
 		return fmt.Errorf("node: gateway: %w", err)
@@ -218,6 +255,11 @@ func (n *Node) wireGateway(cfg config.Config) error {
 	gw.Register(n.mux)
 	n.services = append(n.services,
 		service{name: "channel", run: n.channels.Run},
+		service{name: "admission", run: func(ctx context.Context) error {
+			<-ctx.Done()
+			adm.Close()
+			return nil
+		}},
 		service{name: "gateway", run: gw.Run})
 	return nil
 }

@@ -20,7 +20,7 @@ func (n *Node) wireWebRTC(cfg config.Config) error {
 		}
 		return a.Settings.MaxUsersPerChannel
 	}}
-	srv, err := webrtc.New(webrtcConfig(cfg), n.media.hub, n.auth, chans, n.log)
+	srv, err := webrtc.New(webrtcConfig(cfg), n.media.hub, n.admission, chans, n.log)
 	if err != nil {
 		return fmt.Errorf("node: webrtc: %w", err)
 	}

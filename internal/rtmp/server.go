@@ -23,8 +23,12 @@ type authorizer interface {
 }
 
 // PublishGate decides whether uid may publish in channel right now (it is a
-// member allowed to publish). It returns a catalogue error to refuse.
-type PublishGate func(ctx context.Context, appID, channel, uid string) error
+// member allowed to publish). It returns a catalogue error to refuse. byToken
+// says the pusher presented an access token rather than a push URL the
+// gateway signed: a tool such as ffmpeg or OBS with no SDK member, which the
+// gate may make a member for as long as the push lasts. done, called when
+// the push ends, undoes what the gate did (it may be a no-op).
+type PublishGate func(ctx context.Context, appID, channel, uid string, byToken bool) (done func(), err error)
 
 // Defaults for Config's zero values.
 const (
@@ -50,6 +54,12 @@ type Config struct {
 	ReadTimeout      time.Duration
 	WriteTimeout     time.Duration
 	BatchInterval    time.Duration // < 0: write every batch at once
+	// PreAuthMaxMessageSize caps the message length a client may announce
+	// until its publish or play is authorized; MaxMessageSize caps it
+	// afterwards, and the chunk size at any time. A client over a cap is
+	// closed.
+	PreAuthMaxMessageSize int
+	MaxMessageSize        int
 }
 
 // Server accepts RTMP connections and connects them to the hub.
@@ -87,6 +97,15 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, lo
 	}
 	if cfg.BatchInterval == 0 {
 		cfg.BatchInterval = DefaultBatchInterval
+	}
+	if cfg.PreAuthMaxMessageSize <= 0 {
+		cfg.PreAuthMaxMessageSize = DefaultPreAuthMaxMessageSize
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.PreAuthMaxMessageSize > maxMessageSize || cfg.MaxMessageSize > maxMessageSize {
+		return nil, fmt.Errorf("rtmp: message size limits must be at most %d bytes (24-bit lengths)", maxMessageSize)
 	}
 	s := &Server{cfg: cfg, hub: hub, auth: auth, gate: gate, log: log.With("component", "rtmp")}
 	if cfg.BatchInterval > 0 && flush.Supported {

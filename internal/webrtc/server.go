@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/pion/ice/v4"
@@ -40,8 +41,13 @@ type Channels interface {
 	// uid's member when uid is already in the channel (leave then only
 	// unpublishes), or joins uid as a broadcaster that publishes (leave then
 	// ends the membership). kicked is called at most once if the member goes
-	// (leave, kick, ban, the same uid joining elsewhere).
-	JoinPublisher(app, channel, uid, session string, kicked func(reason error)) (leave func(), err error)
+	// (leave, kick, ban, the same uid joining elsewhere). wildcard: the
+	// client's token names no uid (uid 0), so it may only publish for a uid
+	// that joined the channel over the gateway, never join one itself.
+	// leave's published says whether the session's media reached the hub: a
+	// session that announced nothing and sent nothing leaves the member's
+	// stream alone (its own pusher may be live).
+	JoinPublisher(app, channel, uid, session string, wildcard bool, kicked func(reason error)) (leave func(published bool), err error)
 	// SetRotation reports the rotation (degrees clockwise) of uid's video.
 	SetRotation(app, channel, uid string, degrees int)
 	// Rotation is the known rotation of uid's video (0 when unknown).
@@ -283,9 +289,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := errcode.From(err)
 	status := e.HTTPStatus()
 	if e.Code == errcode.CodeInternal {
-		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "path", logsafe.String(r.URL.Path), "err", err)
 	} else {
-		s.log.Info("request refused", "path", r.URL.Path, "status", status, "reason", e.Message())
+		s.log.Info("request refused", "path", logsafe.String(r.URL.Path), "status", status, "reason", logsafe.String(e.Message()))
 	}
 	setCORS(w)
 	w.Header().Set("Content-Type", "application/json")
@@ -348,16 +354,26 @@ func (s *Server) parseRequest(r *http.Request, action token.Action) (request, er
 		e.Status = http.StatusUnsupportedMediaType
 		return req, e
 	}
+	if r.ContentLength > maxOfferSize {
+		return req, tooLarge("offer", maxOfferSize)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxOfferSize+1))
 	if err != nil {
 		return req, errcode.BadRequest("reading the offer: " + err.Error())
 	}
 	if len(body) > maxOfferSize {
-		return req, errcode.BadRequest(fmt.Sprintf("the offer is larger than %d bytes", maxOfferSize))
+		return req, tooLarge("offer", maxOfferSize)
 	}
 	req.offer = string(body)
 	req.info, err = checkOffer(req.offer)
 	return req, err
+}
+
+// tooLarge is the 413 for a request body over its limit.
+func tooLarge(what string, limit int) error {
+	e := errcode.BadRequest(fmt.Sprintf("the %s is larger than %d bytes", what, limit))
+	e.Status = http.StatusRequestEntityTooLarge
+	return e
 }
 
 // answer sets the offer, creates the answer and waits for ICE gathering

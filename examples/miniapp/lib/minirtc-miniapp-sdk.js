@@ -121,8 +121,30 @@ var __minirtc = (function () {
     }
 
     /**
+     * The Error of a join uid that is not a whole number in 1..4294967295: the
+     * Agora SDK's message, plus the catalogue's code and reason (error-codes.md,
+     * 430 invalid uid), which the server would answer.
+     */
+    function invalidUid(uid) {
+      var e = new Error('Invalid uid type');
+      var shown;
+      try {
+        shown = JSON.stringify(uid);
+      } catch (err) {
+        shown = undefined;
+      }
+      e.code = 430;
+      e.reason = 'invalid uid: a whole number in 1..4294967295 (got ' + (shown === undefined ? String(uid) : shown) + ')';
+      return e;
+    }
+
+    /**
      * Returns the uid as the string sent in join: the account for uidType 1, else
-     * a decimal uint32 (a falsy uid becomes a random one below 10^7).
+     * a decimal uint32 (a falsy uid becomes a random one below 10^7). Unlike the
+     * Agora SDK, which parseInt()s it (1.5 and "12abc" joined as 1 and 12, and
+     * then failed at the server with a misleading 401 for a token made for the
+     * uid the app meant), a number must be a whole number and a string only
+     * decimal digits.
      */
     function checkJoinUid(uid, uidType, random) {
       if (uidType === 1) {
@@ -130,8 +152,10 @@ var __minirtc = (function () {
         return uid;
       }
       if (!uid) uid = 1 + Math.floor(random() * 9999998);
-      var n = parseInt(uid, 10);
-      if (!isFinite(n) || n < 0 || n > MAX_UID) throw new Error('Invalid uid type');
+      var n = NaN;
+      if (typeof uid === 'number') n = uid;
+      else if (typeof uid === 'string' && /^[0-9]{1,10}$/.test(uid.trim())) n = Number(uid.trim());
+      if (!isFinite(n) || Math.floor(n) !== n || n < 1 || n > MAX_UID) throw invalidUid(uid);
       return String(n);
     }
 
@@ -456,7 +480,10 @@ var __minirtc = (function () {
           uid: p.uid,
           clientType: p.clientType,
           audio_only: p.audioOnly,
-          uidType: p.uidType
+          uidType: p.uidType,
+          // minirtc answers with a ticket for LOG.uploadLogs (the official
+          // SDK never asks, so its join reply stays {uid})
+          logTicket: true
         };
         if (p.knownSpeakers) {
           req.known_speakers = p.knownSpeakers;
@@ -471,6 +498,7 @@ var __minirtc = (function () {
       }).then(function (res) {
         var uid = res && res.uid !== undefined && res.uid !== null ? Number(res.uid) : Number(self.p.uid);
         self.uid = isFinite(uid) ? uid : null;
+        if (res && typeof res.logTicket === 'string') self.logTicket = res.logTicket;
         self.joined = true;
         log.info('joined', self.p.channel, 'as', self.uid, 'sid', self.sid, 'via', self.url);
         return self.uid;
@@ -1009,6 +1037,7 @@ var __minirtc = (function () {
       this._joining = null; // promise of the join in flight
       this._joinParams = null;
       this._uid = null;
+      this._logTicket = null; // from the last join reply, for LOG.uploadLogs
       this._destroyed = false;
       this._audioCodec = null;
       this._resetMedia();
@@ -1226,6 +1255,7 @@ var __minirtc = (function () {
       }
       return session.start().then(function (uid) {
         self._uid = uid;
+        if (session.logTicket) self._logTicket = session.logTicket;
         return uid;
       });
     };
@@ -1683,6 +1713,7 @@ var __minirtc = (function () {
       var url = util.origin(self._opts.apUrl) + '/api/v1/logs';
       if (!self._api) return Promise.reject(new Error('no mini program runtime: wx is not defined'));
       var sys = platform.systemInfo(self._api);
+      var jp = self._joinParams;
       var body = {
         sdkVersion: SDK_VERSION,
         clientType: self._clientType,
@@ -1693,7 +1724,11 @@ var __minirtc = (function () {
         device: sys.device,
         os: sys.os,
         ts: Date.now(),
-        lines: lines
+        lines: lines,
+        // minirtc only stores logs of members: the ticket of the last join
+        // (valid about an hour), else the join token (not the appId)
+        ticket: self._logTicket || null,
+        token: jp && jp.key && jp.key !== self._appId ? jp.key : null
       };
       return platform.postJSON(self._api, url, body, null, self._timing.requestTimeout).then(function (res) {
         if (res.statusCode >= 200 && res.statusCode < 300) return undefined;

@@ -70,6 +70,7 @@ function Client(options) {
   this._joining = null; // promise of the join in flight
   this._joinParams = null;
   this._uid = null;
+  this._logTicket = null; // from the last join reply, for LOG.uploadLogs
   this._destroyed = false;
   this._audioCodec = null;
   this._resetMedia();
@@ -287,6 +288,7 @@ Client.prototype._connect = function (knownSpeakers) {
   }
   return session.start().then(function (uid) {
     self._uid = uid;
+    if (session.logTicket) self._logTicket = session.logTicket;
     return uid;
   });
 };
@@ -744,6 +746,7 @@ Client.prototype._uploadLogs = function (lines) {
   var url = util.origin(self._opts.apUrl) + '/api/v1/logs';
   if (!self._api) return Promise.reject(new Error('no mini program runtime: wx is not defined'));
   var sys = platform.systemInfo(self._api);
+  var jp = self._joinParams;
   var body = {
     sdkVersion: SDK_VERSION,
     clientType: self._clientType,
@@ -754,7 +757,11 @@ Client.prototype._uploadLogs = function (lines) {
     device: sys.device,
     os: sys.os,
     ts: Date.now(),
-    lines: lines
+    lines: lines,
+    // minirtc only stores logs of members: the ticket of the last join
+    // (valid about an hour), else the join token (not the appId)
+    ticket: self._logTicket || null,
+    token: jp && jp.key && jp.key !== self._appId ? jp.key : null
   };
   return platform.postJSON(self._api, url, body, null, self._timing.requestTimeout).then(function (res) {
     if (res.statusCode >= 200 && res.statusCode < 300) return undefined;

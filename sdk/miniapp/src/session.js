@@ -61,7 +61,10 @@ Session.prototype.start = function () {
       uid: p.uid,
       clientType: p.clientType,
       audio_only: p.audioOnly,
-      uidType: p.uidType
+      uidType: p.uidType,
+      // minirtc answers with a ticket for LOG.uploadLogs (the official
+      // SDK never asks, so its join reply stays {uid})
+      logTicket: true
     };
     if (p.knownSpeakers) {
       req.known_speakers = p.knownSpeakers;
@@ -76,6 +79,7 @@ Session.prototype.start = function () {
   }).then(function (res) {
     var uid = res && res.uid !== undefined && res.uid !== null ? Number(res.uid) : Number(self.p.uid);
     self.uid = isFinite(uid) ? uid : null;
+    if (res && typeof res.logTicket === 'string') self.logTicket = res.logTicket;
     self.joined = true;
     log.info('joined', self.p.channel, 'as', self.uid, 'sid', self.sid, 'via', self.url);
     return self.uid;
