@@ -36,11 +36,12 @@ FAIL) with the fix:
                                              addresses, and ICE connects to them
   app-token                                  no app accepts the appId as a token
 
-The ICE and app checks need an app: --app-id and --app-cert, or the data of a
-server on this machine (its control socket, as minirtc url uses; --dev: the
-development server's), which also gives the URL and RTMP port when not given.
-The WebRTC probe publishes nothing in channel "minirtc-doctor" and ends its
-session at once. Exit status 1 when any check FAILs.
+The ICE and app checks need an app: --app-id and --app-cert, --app-id alone
+(the probe joins with the appId as key, which only a development app allows),
+or the data of a server on this machine (its control socket, as minirtc url
+uses; --dev: the development server's), which also gives the URL and RTMP port
+when not given. The WebRTC probe publishes nothing in channel "minirtc-doctor"
+and ends its session at once. Exit status 1 when any check FAILs.
 
 Examples:
   minirtc doctor --dev
