@@ -169,7 +169,7 @@ func localServer(ctx context.Context, dir string, o *doctor.Options) error {
 }
 
 func doctorApp(a store.App) doctor.App {
-	return doctor.App{ID: a.ID, Name: a.Name, Certificate: a.Certificate, SettingsKnown: true, AllowNoToken: a.Settings.AllowNoToken}
+	return doctor.App{ID: a.ID, Name: a.Name, Certificate: a.Certificate, AllowNoToken: a.Settings.AllowNoToken}
 }
 
 // isLoopbackURL reports whether raw names localhost or a loopback IP.

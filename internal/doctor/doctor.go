@@ -35,15 +35,14 @@ type Finding struct {
 }
 
 // App is an app of the checked server. Certificate may be empty (the probe
-// then sends the appId as its token, which only a development app accepts).
-// SettingsKnown says that AllowNoToken was read from the server's data (its
-// control socket) rather than unknown.
+// then joins with the appId as its key, which only a development app
+// accepts). AllowNoToken is meaningful in Options.Apps, read from the
+// server's data.
 type App struct {
-	ID            string
-	Name          string
-	Certificate   string
-	SettingsKnown bool
-	AllowNoToken  bool
+	ID           string
+	Name         string
+	Certificate  string
+	AllowNoToken bool
 }
 
 // Options are the inputs of Run.

@@ -428,8 +428,8 @@ func TestParseCandidates(t *testing.T) {
 // a public deployment, noted on loopback; apps that need tokens pass.
 func TestCheckAppToken(t *testing.T) {
 	ctx := context.Background()
-	dev := App{ID: strings.Repeat("a", 32), Name: "dev", SettingsKnown: true, AllowNoToken: true}
-	prod := App{ID: strings.Repeat("b", 32), Name: "prod", SettingsKnown: true}
+	dev := App{ID: strings.Repeat("a", 32), Name: "dev", AllowNoToken: true}
+	prod := App{ID: strings.Repeat("b", 32), Name: "prod"}
 	cases := []struct {
 		name     string
 		loopback bool
