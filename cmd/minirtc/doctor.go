@@ -124,6 +124,7 @@ func localServer(ctx context.Context, dir string, o *doctor.Options) error {
 	if err != nil {
 		return err
 	}
+	defer c.Close()
 	info, err := c.Node(ctx)
 	if err != nil {
 		return err
