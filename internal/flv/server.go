@@ -59,6 +59,8 @@ type Server struct {
 	// < 0 or the platform has no non-blocking writev.
 	flusher     *flush.Flusher
 	stopFlusher context.CancelFunc
+	// meter receives the metrics (SetMeter); never nil.
+	meter Meter
 }
 
 // NewServer builds a Server.
@@ -78,6 +80,7 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, log *slog.Logger) (*
 		auth:     auth,
 		log:      log.With("component", "flv"),
 		sessions: make(map[*session]struct{}),
+		meter:    noMeter{},
 	}, nil
 }
 
@@ -132,18 +135,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	stream, ok := strings.CutSuffix(name, ".flv")
 	log := s.log.With("remote", r.RemoteAddr, "stream", logsafe.String(stream))
+	s.meter.ConnOpened()
+	defer s.meter.ConnClosed()
 	if !ok {
-		writeError(w, errcode.NotFound("FLV URLs end in .flv"))
+		s.refuse(w, errcode.NotFound("FLV URLs end in .flv"))
 		return
 	}
 	q, err := token.ParseMediaQuery(r.URL.RawQuery) // a raw '+' in ?token= stays '+'
 	if err != nil {
-		writeError(w, errcode.BadRequest("URL query: "+err.Error()))
+		s.refuse(w, errcode.BadRequest("URL query: "+err.Error()))
 		return
 	}
 	grant, err := s.auth.Authorize(r.Context(), token.ActionPlay, stream, q)
 	if err != nil {
 		ec := errcode.From(err)
+		s.meter.Refused(ec.Code)
 		log.Info("flv play refused", "code", ec.Code, "reason", logsafe.String(ec.Message()), "err", logsafe.Error(err))
 		writeError(w, ec)
 		return
@@ -181,6 +187,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}})
 	if err != nil {
 		ec := errcode.From(err)
+		s.meter.Refused(ec.Code)
 		ss.log.Info("flv play refused", "code", ec.Code, "reason", logsafe.String(ec.Message()))
 		writeError(w, ec)
 		return
@@ -243,6 +250,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out = &httpSink{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
 	}
 	ss.log.Info("flv viewer opened", "viewer", logsafe.String(grant.Viewer))
+	s.meter.ReadStarted()
+	defer s.meter.ReadEnded()
 	err = ss.reason(ss.run(ctx, out))
 	ss.stopCut()
 	out.end(err)
@@ -257,6 +266,12 @@ func closeReason(err error) string {
 		return "done"
 	}
 	return err.Error()
+}
+
+// refuse counts a refusal and answers it (writeError).
+func (s *Server) refuse(w http.ResponseWriter, ec *errcode.Error) {
+	s.meter.Refused(ec.Code)
+	writeError(w, ec)
 }
 
 // writeError answers an HTTP request with the catalogue JSON body.

@@ -114,6 +114,12 @@ func (ss *session) prepare(batch []*media.Packet) [][]byte {
 		bufs = append(bufs, PacketTag(p)...)
 	}
 	ss.bufs, ss.scratch = bufs, scratch
+	// Once per batch: the bytes of this batch's tags (chunk framing aside).
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	ss.srv.meter.BytesOut(n)
 	return bufs
 }
 

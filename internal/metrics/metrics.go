@@ -217,7 +217,9 @@ func (p *Protocol) Failed(stage string) { p.m.webrtcFailures.WithLabelValues(sta
 
 // TranscodeStarted counts an audio bridge starting in direction
 // (AACToOpus, OpusToAAC).
-func (p *Protocol) TranscodeStarted(direction string) { p.m.transcoders.WithLabelValues(direction).Inc() }
+func (p *Protocol) TranscodeStarted(direction string) {
+	p.m.transcoders.WithLabelValues(direction).Inc()
+}
 
 // TranscodeEnded counts the end of a bridge TranscodeStarted counted.
 func (p *Protocol) TranscodeEnded(direction string) { p.m.transcoders.WithLabelValues(direction).Dec() }

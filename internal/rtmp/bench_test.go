@@ -21,6 +21,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/mediatest"
+	"github.com/minirtc/minirtc/internal/metrics"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -46,7 +47,8 @@ var (
 // keyframe (TCP connect, RTMP handshake and commands included); the -server
 // variant from the play command to the end of the first write, the -accept
 // variant from accepting the connection (handshake and commands included).
-// Run it once per N:
+// Run it once per N (MINIRTC_BENCH_METRICS=1 counts into the node's
+// metrics, as minirtc serve does):
 //
 //	go test -run XXX -bench RTMPFanout -benchtime 1x ./internal/rtmp
 func BenchmarkRTMPFanout(b *testing.B) {
@@ -72,6 +74,10 @@ func newBenchServer(b *testing.B) (*media.Hub, *Server) {
 	if err != nil {
 		hub.Close()
 		b.Fatal(err)
+	}
+	if os.Getenv("MINIRTC_BENCH_METRICS") != "" {
+		// The node's metrics on the media path (BENCHMARKS.md compares).
+		srv.SetMeter(metrics.New(metrics.Config{PerAppLabels: true}).Protocol(metrics.RTMP))
 	}
 	return hub, srv
 }

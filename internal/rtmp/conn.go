@@ -35,10 +35,12 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	defer stop()
 	defer nc.Close()
 	log := s.log.With("remote", nc.RemoteAddr().String())
+	s.meter.ConnOpened()
+	defer s.meter.ConnClosed()
 
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	guard := newGuardConn(nc, uint32(s.cfg.PreAuthMaxMessageSize), uint32(s.cfg.MaxMessageSize))
-	cork := &corkConn{Conn: guard}
+	cork := &corkConn{Conn: guard, meter: s.meter}
 	sc := &gortmplib.ServerConn{RW: cork}
 	if err := sc.Initialize(); err != nil {
 		logFailure(log, "rtmp handshake failed", err)
@@ -98,6 +100,9 @@ func logFailure(log *slog.Logger, msg string, err error) {
 // closes the connection.
 func refuse(sc *gortmplib.ServerConn, cork *corkConn, log *slog.Logger, err error) {
 	ec := errcode.From(err)
+	if cork.meter != nil {
+		cork.meter.Refused(ec.Code)
+	}
 	log.Info("rtmp connection refused", "code", ec.Code, "reason", logsafe.String(ec.Message()), "err", logsafe.Error(err))
 	status := "NetStream.Play.Failed"
 	if sc.Publish {
@@ -188,6 +193,8 @@ func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *g
 		return
 	}
 	log.Info("rtmp publish opened")
+	s.meter.PublishStarted()
+	defer s.meter.PublishEnded()
 	in := newIngest(pub)
 	err = in.run(nc, sc, s.cfg.ReadTimeout)
 	pub.Close(err)
@@ -245,13 +252,17 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 	replies := cork.take()
 	first, _ := rd.TryNext(nil)
 	if len(first) == 0 || s.altPlay != nil {
-		if _, err := nc.Write(replies); err != nil {
+		n, err := nc.Write(replies)
+		s.meter.BytesOut(n)
+		if err != nil {
 			return
 		}
 		replies = nil
 	}
 	_ = nc.SetDeadline(time.Time{})
 	log.Info("rtmp play opened", "viewer", logsafe.String(viewer))
+	s.meter.ReadStarted()
+	defer s.meter.ReadEnded()
 
 	// The viewer sends little after play (acks, buffer length); read and
 	// discard it, and notice when it leaves.
@@ -262,13 +273,15 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		defer cancel()
 		var buf [512]byte
 		for {
-			if _, err := nc.Read(buf[:]); err != nil {
+			n, err := nc.Read(buf[:])
+			s.meter.BytesIn(n)
+			if err != nil {
 				return
 			}
 		}
 	}()
 	pl := &player{out: flush.NewConn(nc, s.cfg.WriteTimeout), rd: rd, interval: s.cfg.BatchInterval, log: log,
-		handback: make(chan struct{}, 1), prefix: replies, first: first}
+		handback: make(chan struct{}, 1), prefix: replies, first: first, meter: s.meter}
 	if pl.out.Raw != nil {
 		pl.fl = s.flusher
 	}

@@ -12,20 +12,29 @@ import "net"
 // After the command phase it passes writes straight through (open).
 type corkConn struct {
 	net.Conn
-	buf  []byte
-	open bool
+	buf   []byte
+	open  bool
+	meter Meter // nil: no metrics
 }
 
 func (c *corkConn) Read(p []byte) (int, error) {
 	if err := c.flush(); err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if c.meter != nil {
+		c.meter.BytesIn(n)
+	}
+	return n, err
 }
 
 func (c *corkConn) Write(p []byte) (int, error) {
 	if c.open {
-		return c.Conn.Write(p)
+		n, err := c.Conn.Write(p)
+		if c.meter != nil {
+			c.meter.BytesOut(n)
+		}
+		return n, err
 	}
 	c.buf = append(c.buf, p...)
 	return len(p), nil
@@ -36,7 +45,10 @@ func (c *corkConn) flush() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.buf)
+	n, err := c.Conn.Write(c.buf)
+	if c.meter != nil {
+		c.meter.BytesOut(n)
+	}
 	c.buf = c.buf[:0]
 	return err
 }

@@ -29,6 +29,7 @@ type player struct {
 	firstWrite func() // benchmarks: called after the first write
 	log        *slog.Logger
 	handback   chan struct{} // flusher -> viewer goroutine: the viewer is yours again (Lend)
+	meter      Meter         // nil: no metrics
 
 	// prefix (the replies to the play command) and first (the packets
 	// queued at play time) make the viewer goroutine's first write.
@@ -92,6 +93,10 @@ func (pl *player) prepare(batch []*media.Packet) [][]byte {
 		bufs = append(bufs, packetChunks(p)...)
 	}
 	pl.bufs = bufs
+	if pl.meter != nil {
+		// Once per batch: the bytes handed to this batch's write.
+		pl.meter.BytesOut(batchBytes(bufs))
+	}
 	return bufs
 }
 

@@ -79,6 +79,8 @@ type Server struct {
 	flusher *flush.Flusher
 	// altPlay, when set (benchmarks), replaces the shared-chunk play loop.
 	altPlay func(ctx context.Context, sc *gortmplib.ServerConn, rd *media.Reader) error
+	// meter receives the metrics (SetMeter); never nil.
+	meter Meter
 }
 
 // NewServer builds a Server. gate may be nil (every authorized publisher may push).
@@ -107,7 +109,7 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, lo
 	if cfg.PreAuthMaxMessageSize > maxMessageSize || cfg.MaxMessageSize > maxMessageSize {
 		return nil, fmt.Errorf("rtmp: message size limits must be at most %d bytes (24-bit lengths)", maxMessageSize)
 	}
-	s := &Server{cfg: cfg, hub: hub, auth: auth, gate: gate, log: log.With("component", "rtmp")}
+	s := &Server{cfg: cfg, hub: hub, auth: auth, gate: gate, log: log.With("component", "rtmp"), meter: noMeter{}}
 	if cfg.BatchInterval > 0 && flush.Supported {
 		s.flusher = flush.New(cfg.BatchInterval)
 	}

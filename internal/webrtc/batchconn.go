@@ -62,6 +62,8 @@ type batchConn struct {
 	// Queueing delay of sent batches: from the first packet queued to the
 	// end of the batch's send (what batching adds to latency).
 	batches, delaySum, delayMax atomic.Int64 // count, ns, ns
+	// meter counts the bytes (Server.SetMeter); nil: no metrics.
+	meter atomic.Pointer[Meter]
 }
 
 // sendBatch is a queue of packets and the scratch space to send them.
@@ -95,7 +97,11 @@ func newBatchConn(c *net.UDPConn) *batchConn {
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+	n, addr, err := b.UDPConn.ReadFromUDPAddrPort(p)
+	if m := b.meter.Load(); m != nil && n > 0 {
+		(*m).BytesIn(n)
+	}
+	return n, addr, err
 }
 
 // WriteToAddrPort implements ice.AddrPortReaderWriter: it queues a copy of
@@ -259,6 +265,9 @@ func (b *batchConn) send(q *sendBatch) {
 		sent += k
 	}
 	clear(msgs) // drop references to the packets and addresses
+	if m := b.meter.Load(); m != nil {
+		(*m).BytesOut(len(q.data)) // once per batch
+	}
 	d := int64(time.Since(q.first))
 	b.batches.Add(1)
 	b.delaySum.Add(d)

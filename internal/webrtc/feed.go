@@ -146,6 +146,11 @@ func (f *feed) run(ctx context.Context) {
 		brTrack *media.Track
 		frames  []transcode.Frame
 	)
+	defer func() {
+		if bridge != nil {
+			f.s.meter.TranscodeEnded(dirAACToOpus)
+		}
+	}()
 	mtu := f.s.cfg.MTU
 	rotation := 0
 	passAAC := false // brTrack is made by a local WHIP publisher, whose Opus the feed gets directly
@@ -165,6 +170,9 @@ func (f *feed) run(ctx context.Context) {
 				f.publish(&unit{video: true, key: key, pts: p.PTS, rotation: rotation, payloads: pl})
 			case media.CodecAAC:
 				if p.Track != brTrack {
+					if bridge != nil {
+						f.s.meter.TranscodeEnded(dirAACToOpus)
+					}
 					brTrack, bridge = p.Track, nil
 					passAAC = f.s.opusPassThrough(f.key, p.Track)
 					if !passAAC {
@@ -172,6 +180,8 @@ func (f *feed) run(ctx context.Context) {
 						if err != nil {
 							f.s.log.Warn("AAC track cannot be bridged to Opus", "stream", f.key, "err", err)
 							bridge = nil
+						} else {
+							f.s.meter.TranscodeStarted(dirAACToOpus)
 						}
 					}
 				}
@@ -179,7 +189,9 @@ func (f *feed) run(ctx context.Context) {
 					continue
 				}
 				var terr error
+				t0 := time.Now()
 				frames, terr = bridge.Push(frames[:0], p.Payload, p.PTS)
+				f.s.meter.TranscodeTime(dirAACToOpus, time.Since(t0))
 				if terr != nil {
 					f.transcodeErrors++
 				}

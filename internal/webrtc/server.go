@@ -88,6 +88,8 @@ type Server struct {
 	// resendsRefused counts the NACKed packets WHEP sessions did not
 	// resend (resend.go).
 	resendsRefused atomic.Uint64
+	// meter receives the metrics (SetMeter); never nil.
+	meter Meter
 }
 
 // session is a WHIP or WHEP session.
@@ -115,6 +117,7 @@ func New(cfg Config, hub *media.Hub, auth Authorizer, chans Channels, log *slog.
 		feeds:      make(map[media.Key]*feed),
 		publishers: make(map[media.Key]*whipSession),
 		stop:       make(chan struct{}),
+		meter:      noMeter{},
 	}
 	s.checkCandidates()
 	return s, nil
@@ -225,6 +228,7 @@ func (s *Server) addSession(id string, ss session) error {
 		return errcode.Overloaded(fmt.Sprintf("WebRTC session limit of this node (%d) reached", s.cfg.MaxSessions))
 	}
 	s.sessions[id] = ss
+	s.meter.ConnOpened()
 	return nil
 }
 
@@ -233,6 +237,7 @@ func (s *Server) removeSession(id string) {
 	if _, ok := s.sessions[id]; ok {
 		delete(s.sessions, id)
 		s.ended.add(id)
+		s.meter.ConnClosed()
 	}
 	s.mu.Unlock()
 }
@@ -288,6 +293,7 @@ func newID() string {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := errcode.From(err)
 	status := e.HTTPStatus()
+	s.meter.Refused(e.Code)
 	if e.Code == errcode.CodeInternal {
 		s.log.Error("request failed", "path", logsafe.String(r.URL.Path), "err", err)
 	} else {

@@ -43,7 +43,8 @@ type whepSession struct {
 	ice negotiation
 
 	attached  atomic.Bool
-	access    access // the viewer's access (admission)
+	reading   readerCount // metrics: ReadStarted/ReadEnded once
+	access    access      // the viewer's access (admission)
 	closeOnce sync.Once
 	done      chan struct{}
 
@@ -163,6 +164,8 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 			if sess.attached.CompareAndSwap(false, true) {
 				if err := s.attach(sess); err != nil {
 					sess.close(err)
+				} else {
+					sess.reading.start(s.meter)
 				}
 				select {
 				case <-sess.done: // closed while attaching
@@ -171,6 +174,7 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 				}
 			}
 		case pion.PeerConnectionStateFailed:
+			s.failed(pc)
 			sess.close(errcode.ServiceLost("WebRTC connection failed (ICE or DTLS)"))
 		case pion.PeerConnectionStateClosed: // the client said goodbye
 			sess.close(nil)
@@ -292,6 +296,7 @@ func (w *whepSession) close(reason error) {
 		if w.attached.Load() {
 			w.s.detach(w)
 		}
+		w.reading.end(w.s.meter)
 		if w.peer != nil {
 			_ = w.peer.Close()
 		}

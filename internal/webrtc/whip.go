@@ -146,6 +146,7 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
 		switch st {
 		case pion.PeerConnectionStateFailed:
+			s.failed(pc)
 			sess.close(errcode.ServiceLost("WebRTC connection failed (ICE or DTLS)"))
 		case pion.PeerConnectionStateClosed: // the client said goodbye
 			sess.close(nil)
@@ -387,6 +388,8 @@ func (w *whipSession) readAudio(tr *pion.TrackRemote) {
 		w.close(errcode.Internal(err))
 		return
 	}
+	w.s.meter.TranscodeStarted(dirOpusToAAC)
+	defer w.s.meter.TranscodeEnded(dirOpusToAAC)
 	track := &media.Track{Codec: media.CodecAAC, Config: bridge.AudioSpecificConfig(), SampleRate: bridge.SampleRate(), Channels: bridge.Channels()}
 	w.wmu.Lock()
 	w.aTrack = track
@@ -402,7 +405,9 @@ func (w *whipSession) readAudio(tr *pion.TrackRemote) {
 		pts := clock.pts(p.Timestamp, time.Since(w.t0))
 		pts = clock.sync(&w.sync, uint32(tr.SSRC()), p.Timestamp, pts)
 		w.passOpus(pts, p.Payload)
+		t0 := time.Now()
 		frames, err = bridge.Push(frames[:0], p.Payload, pts)
+		w.s.meter.TranscodeTime(dirOpusToAAC, time.Since(t0))
 		for _, f := range frames {
 			w.write(&media.Packet{Track: track, DTS: f.PTS, PTS: f.PTS, Keyframe: true, Payload: f.Payload})
 		}
@@ -424,6 +429,7 @@ func (w *whipSession) attach() error {
 		return err
 	}
 	w.pub = pub
+	w.s.meter.PublishStarted()
 	// The hub asks when an RTMP/FLV (or WHEP) reader needs a keyframe the
 	// GOP cache does not hold, or one fell behind: PLI at once (the hub
 	// rate-limits per stream; PLIInterval stays the fallback).
@@ -524,6 +530,7 @@ func (w *whipSession) close(reason error) {
 		w.wmu.Unlock()
 		if pub != nil {
 			pub.Close(reason)
+			w.s.meter.PublishEnded()
 		}
 		if w.leave != nil && !isReplaced(reason) {
 			w.leave(pub != nil)
