@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -671,6 +672,36 @@ func (m *Manager) Channels(app string) []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// AppCount is how many channels an app has and how many members they hold.
+type AppCount struct {
+	App      string
+	Channels int
+	Members  int
+}
+
+// AppCounts returns every app's channel and member counts, ordered by app
+// (for metrics: one pass over the channels under the lock).
+func (m *Manager) AppCounts() []AppCount {
+	m.mu.Lock()
+	byApp := make(map[string]*AppCount)
+	for k, ch := range m.channels {
+		c := byApp[k.app]
+		if c == nil {
+			c = &AppCount{App: k.app}
+			byApp[k.app] = c
+		}
+		c.Channels++
+		c.Members += len(ch.members)
+	}
+	m.mu.Unlock()
+	out := make([]AppCount, 0, len(byApp))
+	for _, c := range byApp {
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b AppCount) int { return cmp.Compare(a.App, b.App) })
 	return out
 }
 

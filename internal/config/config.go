@@ -39,6 +39,7 @@ type Config struct {
 	Diagnostics Diagnostics `yaml:"diagnostics"`
 	TokenServer TokenServer `yaml:"tokenServer"`
 	Limits      Limits      `yaml:"limits"`
+	Metrics     Metrics     `yaml:"metrics"`
 }
 
 // Log configures logging.
@@ -199,6 +200,16 @@ type Limits struct {
 	PerIPExempt []string `yaml:"perIPExempt"`
 }
 
+// Metrics configures the Prometheus metrics served at GET /metrics on the
+// HTTP port (docs/metrics.md).
+type Metrics struct {
+	// Enabled serves /metrics.
+	Enabled bool `yaml:"enabled"`
+	// PerAppLabels labels the per-app metrics (joins, leaves, channels,
+	// members) with the app id; false sums them over the apps.
+	PerAppLabels bool `yaml:"perAppLabels"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -234,6 +245,7 @@ func Default() Config {
 		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64, LogTicketTTL: time.Hour},
 		TokenServer: TokenServer{Path: "/token", AllowedOrigins: []string{}, Lifetime: time.Hour},
 		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
+		Metrics:     Metrics{Enabled: true, PerAppLabels: true},
 	}
 }
 

@@ -45,6 +45,7 @@ type Gateway struct {
 	diag     atomic.Pointer[diag.Store]
 	logsIP   *keyedLimiter // log uploads per client IP
 	logsApp  *keyedLimiter // log uploads per app
+	meter    Meter         // nil: no metrics (SetMeter)
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}

@@ -384,11 +384,14 @@ func (s *session) tooMany(requestID json.RawMessage) []byte {
 func (s *session) handle(ctx context.Context, data []byte) {
 	req, err := decodeRequest(data)
 	if !s.allow() {
+		s.g.countError(errcode.CodeTooManyRequests)
 		s.send(s.tooMany(req.RequestID))
 		return
 	}
 	if err != nil {
-		s.send(encodeReply(req.RequestID, errcode.From(err), nil))
+		e := errcode.From(err)
+		s.g.countError(e.Code)
+		s.send(encodeReply(req.RequestID, e, nil))
 		return
 	}
 	if req.Command == "ping" {
@@ -399,6 +402,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	resp, after, err := s.dispatch(ctx, req)
 	if err != nil {
 		e := errcode.From(err)
+		s.g.countError(e.Code)
 		if e.Code == errcode.CodeInternal {
 			s.log.Error("request failed", "action", logsafe.String(req.Action), "err", err)
 		}

@@ -117,6 +117,8 @@ type StreamStats struct {
 	Paused  bool // the publisher is gone, within its grace period
 	Readers int
 	Drops   uint64
+	// GOPBytes is the payload held by the stream's GOP cache.
+	GOPBytes int
 }
 
 // Hub owns the streams of a node. It is safe for concurrent use.
@@ -183,7 +185,7 @@ func (h *Hub) StreamStats() []StreamStats {
 	for _, s := range ss {
 		s.mu.Lock()
 		if !s.ended {
-			out = append(out, StreamStats{Key: s.key, Live: s.live, Paused: s.paused, Readers: len(s.readers), Drops: s.drops.Load()})
+			out = append(out, StreamStats{Key: s.key, Live: s.live, Paused: s.paused, Readers: len(s.readers), Drops: s.drops.Load(), GOPBytes: s.gopBytes})
 		}
 		s.mu.Unlock()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/gateway"
+	"github.com/minirtc/minirtc/internal/metrics"
 	"github.com/minirtc/minirtc/internal/netlimit"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -65,6 +66,8 @@ type Node struct {
 	defaultApp *store.App
 	// connLimit counts the connections of the RTMP and HTTP listeners.
 	connLimit *netlimit.Limiter
+	// metrics is the Prometheus registry (nil: metrics.enabled is off).
+	metrics *metrics.Metrics
 
 	readyMu sync.Mutex
 	ready   bool
@@ -165,6 +168,7 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireTokenServer(cfg); err != nil {
 		return nil, err
 	}
+	n.wireMetrics(cfg)
 
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,

@@ -1,0 +1,66 @@
+package node
+
+import (
+	"context"
+
+	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config"
+	"github.com/minirtc/minirtc/internal/metrics"
+)
+
+// wireMetrics builds the node's Prometheus registry, hands each component
+// its instruments and serves GET /metrics on the HTTP port (metrics.enabled;
+// docs/metrics.md). It runs after every component is wired.
+func (n *Node) wireMetrics(cfg config.Config) {
+	if !cfg.Metrics.Enabled {
+		return
+	}
+	m := metrics.New(metrics.Config{Version: Version, PerAppLabels: cfg.Metrics.PerAppLabels})
+	n.metrics = m
+	n.media.rtmp.SetMeter(m.Protocol(metrics.RTMP))
+	n.media.flv.SetMeter(m.Protocol(metrics.FLV))
+	if n.webrtc != nil {
+		n.webrtc.SetMeter(m.Protocol(metrics.WebRTC))
+	}
+	n.gateway.SetMeter(m.Errors("gateway"))
+	hub, channels, gw, limit := n.media.hub, n.channels, n.gateway, n.connLimit
+	m.SetSources(metrics.Sources{
+		Apps: func() []metrics.AppCount {
+			counts := channels.AppCounts()
+			out := make([]metrics.AppCount, len(counts))
+			for i, c := range counts {
+				out[i] = metrics.AppCount{App: c.App, Channels: c.Channels, Members: c.Members}
+			}
+			return out
+		},
+		Media: func() metrics.MediaStats {
+			st := hub.Stats()
+			ms := metrics.MediaStats{Streams: st.Streams, Drops: st.Drops}
+			for _, s := range hub.StreamStats() {
+				ms.GOPBytes += s.GOPBytes
+			}
+			return ms
+		},
+		GatewaySessions: gw.Sessions,
+		TCPConnections:  limit.Open,
+	})
+	// Joins and leaves (by leave reason), whoever made them: gateway
+	// sessions, token pushers, grace expiry, kicks.
+	stop := n.channels.Observe(func(ev channel.Event) {
+		switch ev.Kind {
+		case channel.EventMemberJoined:
+			m.MemberJoined(ev.App)
+		case channel.EventMemberLeft:
+			m.MemberLeft(ev.App, int(ev.LeaveReason), ev.LeaveReason.String())
+		}
+	})
+	n.services = append(n.services, service{name: "metrics", run: func(ctx context.Context) error {
+		<-ctx.Done()
+		stop()
+		return nil
+	}})
+	n.mux.Handle("GET /metrics", m.Handler())
+}
+
+// Metrics is the node's metrics registry (nil when metrics.enabled is off).
+func (n *Node) Metrics() *metrics.Metrics { return n.metrics }
