@@ -9,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket/wsjson"
+	pion "github.com/pion/webrtc/v4"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -335,4 +338,108 @@ func TestMetricsConfig(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/metrics with metrics.enabled off: %s", resp.Status)
 	}
+}
+
+// TestMetricsWHEPReader: a WHEP viewer of an RTMP stream moves the WebRTC
+// connection and reader gauges and counters, the bytes sent (at least the
+// RTP payload the viewer got), and the AAC->Opus transcoder gauge and time;
+// all gauges are back to 0 once the viewer hangs up.
+func TestMetricsWHEPReader(t *testing.T) {
+	e := newNodeEnv(t)
+	addr := e.n.HTTPAddr()
+	e.joinPublisher(6)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	push := pushCmd(ctx, t, e.pushURL("6"), 20)
+	if err := push.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		_ = push.Wait()
+	}()
+	waitLive(t, e.n.Media(), mediaKey(e.app.ID, "6"))
+	s0 := scrapeMetrics(t, addr)
+
+	pc, err := pionAPI(t).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	defer pc.Close()
+	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got atomic.Int64 // RTP payload bytes received
+	var audio atomic.Int64
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		readers.Add(1)
+		defer readers.Done()
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			got.Add(int64(len(p.Payload)))
+			if tr.Kind() == pion.RTPCodecTypeAudio {
+				audio.Add(1)
+			}
+		}
+	})
+	st, body, loc := e.post("whep", "6", e.token("room", "1001", token.RoleSubscriber), completeOffer(t, pc))
+	if st != http.StatusCreated || loc == "" {
+		t.Fatalf("WHEP: %d %s", st, body)
+	}
+	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); audio.Load() < 50 || got.Load() < 20000; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("WHEP viewer got %d bytes, %d audio packets", got.Load(), audio.Load())
+		}
+	}
+	live := scrapeMetrics(t, addr)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"minirtc_connections", []string{"protocol=webrtc"}, 1},
+		{"minirtc_readers", []string{"protocol=webrtc"}, 1},
+		{"minirtc_transcoder_streams", []string{"direction=aac_to_opus"}, 1},
+	} {
+		if v := live.value(c.name, c.labels...); v != c.want {
+			t.Errorf("while playing: %s%v = %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+	}{
+		{"minirtc_connections_total", []string{"protocol=webrtc"}},
+		{"minirtc_reads_total", []string{"protocol=webrtc"}},
+	} {
+		if d := live.value(c.name, c.labels...) - s0.value(c.name, c.labels...); d != 1 {
+			t.Errorf("%s%v moved by %v for one WHEP viewer", c.name, c.labels, d)
+		}
+	}
+	received := got.Load() // read before the scrape below: the server sent at least this
+	later := scrapeMetrics(t, addr)
+	if d := later.value("minirtc_sent_bytes_total", "protocol=webrtc") - s0.value("minirtc_sent_bytes_total", "protocol=webrtc"); d < float64(received) {
+		t.Errorf("sent_bytes_total{webrtc} moved by %v; the viewer got %d bytes of RTP payload", d, received)
+	}
+	if d := later.value("minirtc_received_bytes_total", "protocol=webrtc") - s0.value("minirtc_received_bytes_total", "protocol=webrtc"); d <= 0 {
+		t.Errorf("received_bytes_total{webrtc} moved by %v (ICE, DTLS and RTCP from the viewer)", d)
+	}
+	if d := later.value("minirtc_transcoder_seconds_total", "direction=aac_to_opus") - s0.value("minirtc_transcoder_seconds_total", "direction=aac_to_opus"); d <= 0 {
+		t.Errorf("transcoder_seconds_total{aac_to_opus} moved by %v while bridging", d)
+	}
+
+	pc.Close()
+	waitMetric(t, addr, 0, "minirtc_connections", "protocol=webrtc")
+	waitMetric(t, addr, 0, "minirtc_readers", "protocol=webrtc")
+	waitMetric(t, addr, 0, "minirtc_transcoder_streams", "direction=aac_to_opus")
 }
