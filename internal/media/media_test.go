@@ -499,7 +499,7 @@ func TestKeyframeRequester(t *testing.T) {
 }
 
 // TestStreamStats: per-stream figures, drops counted per stream (also for a
-// reader that left) and adding up to the hub's total.
+// reader that left) and adding up to the hub's total, GOP cache bytes.
 func TestStreamStats(t *testing.T) {
 	h := newTestHub(t, Config{QueueSize: 4, Grace: time.Hour}, nil)
 	k1, k2 := Key{AppID: "app", Channel: "room", UID: "1"}, Key{AppID: "app", Channel: "room", UID: "2"}
@@ -518,7 +518,9 @@ func TestStreamStats(t *testing.T) {
 
 	got := h.StreamStats()
 	want := []StreamStats{
-		{Key: k1, Live: true, Readers: 0, Drops: 16},
+		// k1's GOP cache holds the packets from its last keyframe (10 of
+		// 100 bytes); a paused stream keeps none.
+		{Key: k1, Live: true, Readers: 0, Drops: 16, GOPBytes: 1000},
 		{Key: k2, Paused: true, Readers: 2, Drops: 0},
 	}
 	if len(got) != len(want) {
