@@ -65,7 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	default:
-		fmt.Fprintf(stderr, "minirtc %s: %v\n", cmd, err)
+		// One line, even for several problems (errors.Join).
+		fmt.Fprintf(stderr, "minirtc %s: %s\n", cmd, strings.ReplaceAll(err.Error(), "\n", "; "))
 		return 1
 	}
 }

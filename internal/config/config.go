@@ -52,6 +52,15 @@ type HTTP struct {
 	TLSKey  string `yaml:"tlsKey"`
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ReadHeaderTimeout bounds the TLS handshake and reading a request's
+	// headers (a connection that sends nothing is closed after it).
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	// IdleTimeout closes a keep-alive connection that sends no new request
+	// for this long. Responses in progress (HTTP-FLV) and WebSockets are not
+	// idle.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes caps a request's line and headers.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
 }
 
 // RTMP configures the RTMP listener.
@@ -143,7 +152,7 @@ func Default() Config {
 	return Config{
 		DataDir: "./minirtc-data",
 		Log:     Log{Level: "info", Format: "text"},
-		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second},
+		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10},
 		RTMP:    RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second},
 		Gateway: Gateway{
 			GraceTimeout:       15 * time.Second,
@@ -317,6 +326,8 @@ func (c Config) Validate() error {
 	}
 	positive := map[string]time.Duration{
 		"http.shutdownTimeout":      c.HTTP.ShutdownTimeout,
+		"http.readHeaderTimeout":    c.HTTP.ReadHeaderTimeout,
+		"http.idleTimeout":          c.HTTP.IdleTimeout,
 		"gateway.graceTimeout":      c.Gateway.GraceTimeout,
 		"gateway.idleTimeout":       c.Gateway.IdleTimeout,
 		"gateway.keyWillExpireLead": c.Gateway.KeyWillExpireLead,
@@ -333,6 +344,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			bad(key, "must be a positive duration")
 		}
+	}
+	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		bad("http.maxHeaderBytes", "must be between 4096 and 1048576")
 	}
 	if c.Gateway.URLLifetime < 24*time.Hour {
 		bad("gateway.urlLifetime", "must be at least 24h (push URLs must outlive a token and a rejoin)")

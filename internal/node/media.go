@@ -12,6 +12,7 @@ import (
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/listen"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/rtmp"
 )
@@ -59,10 +60,13 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: flv: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.RTMP.Addr)
+	raw, err := net.Listen("tcp", cfg.RTMP.Addr)
 	if err != nil {
-		return fmt.Errorf("node: rtmp listen %s: %w", cfg.RTMP.Addr, err)
+		return &ListenError{Listener: "RTMP", Addr: cfg.RTMP.Addr, Key: "rtmp.addr", Flag: "--rtmp-addr", Err: err}
 	}
+	rtmpStats := &listen.Stats{}
+	ln := listen.Wrap(raw, rtmpStats, n.log.With("component", "rtmp", "listener", "rtmp"))
+	n.listeners = append(n.listeners, listenerStats{"rtmp", raw.Addr().String(), rtmpStats})
 	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln}
 	// URLs handed out by the gateway name the port really bound (port 0 in tests).
 	if _, rtmpPort, err := net.SplitHostPort(ln.Addr().String()); err == nil {
@@ -96,7 +100,16 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		}
 	})
 	n.services = append(n.services,
-		service{name: "rtmp", run: func(ctx context.Context) error { return rs.Serve(ctx, ln) }},
+		service{name: "rtmp", run: func(ctx context.Context) error {
+			if err := rs.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+				// The listener failed for good (its stats say stopped,
+				// /healthz answers unhealthy); WebRTC and HTTP-FLV keep
+				// serving until the node is restarted.
+				n.log.Error("RTMP stopped accepting connections", "err", err)
+				<-ctx.Done()
+			}
+			return nil
+		}},
 		service{name: "media", run: func(ctx context.Context) error {
 			<-ctx.Done()
 			stopObs()

@@ -17,6 +17,7 @@ import (
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/gateway"
+	"github.com/minirtc/minirtc/internal/listen"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/minirtc/minirtc/internal/webrtc"
@@ -50,8 +51,18 @@ type Node struct {
 	// defaultApp is set when New created the default app (first start).
 	defaultApp *store.App
 
+	// listeners are the listeners /healthz reports.
+	listeners []listenerStats
+
 	readyMu sync.Mutex
 	ready   bool
+}
+
+// listenerStats names one listener's counters for /healthz.
+type listenerStats struct {
+	name  string
+	addr  string
+	stats *listen.Stats
 }
 
 // service is a component with a lifetime: run blocks until ctx is cancelled
@@ -69,7 +80,7 @@ func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
 	}
 	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "minirtc.db"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: give this server a writable data directory of its own with --data-dir (config dataDir)", err)
 	}
 	return NewWithStore(cfg, log, st)
 }
@@ -97,15 +108,19 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	n.signer = token.NewURLSigner(secret)
 	n.auth = &token.MediaAuthorizer{Signer: n.signer, Apps: st}
 
-	n.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
+	// Cleanups must not use n: the error return sets it to nil.
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("node: http listen %s: %w", cfg.HTTP.Addr, err)
+		return nil, &ListenError{Listener: "HTTP", Addr: cfg.HTTP.Addr, Key: "http.addr", Flag: "--http-addr", Err: err}
 	}
-	cleanups = append(cleanups, func() { n.httpLn.Close() })
+	cleanups = append(cleanups, func() { httpLn.Close() })
+	httpStats := &listen.Stats{}
+	n.httpLn = listen.Wrap(httpLn, httpStats, log.With("component", "http", "listener", "http"))
+	n.listeners = append(n.listeners, listenerStats{"http", httpLn.Addr().String(), httpStats})
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("node: TLS certificate: %w", err)
+			return nil, fmt.Errorf("TLS certificate: %w: give a readable PEM certificate and its key with --tls-cert and --tls-key (config http.tlsCert, http.tlsKey)", err)
 		}
 		n.httpLn = tls.NewListener(n.httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
@@ -124,17 +139,31 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireMedia(cfg); err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, func() { n.media.rtmpLn.Close() })
+	rtmpLn := n.media.rtmpLn
+	cleanups = append(cleanups, func() { rtmpLn.Close() })
 	if err := n.wireWebRTC(cfg); err != nil {
 		return nil, err
+	}
+	if w := n.webrtc; w != nil {
+		cleanups = append(cleanups, func() {
+			// Run with an ended context closes the UDP socket.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = w.Run(ctx)
+		})
 	}
 	if err := n.wireDemo(); err != nil {
 		return nil, err
 	}
 
+	// No ReadTimeout or WriteTimeout: HTTP-FLV responses and WebSockets
+	// last as long as their viewer. IdleTimeout only covers the wait for a
+	// keep-alive connection's next request.
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return n, nil
@@ -220,6 +249,25 @@ func (n *Node) Signer() *token.URLSigner { return n.signer }
 // Handler is the node's HTTP handler (for tests that want httptest).
 func (n *Node) Handler() http.Handler { return n.mux }
 
+// ListenerHealth is one listener in /healthz.
+type ListenerHealth struct {
+	Address string `json:"address"`
+	listen.Snapshot
+}
+
+// Listeners returns each listener's state and accept failures ("http",
+// "rtmp" and, with a shared UDP port, "webrtcUDP", whose failures are
+// failed reads), for /healthz and metrics.
+func (n *Node) Listeners() map[string]ListenerHealth {
+	m := make(map[string]ListenerHealth, len(n.listeners))
+	for _, l := range n.listeners {
+		m[l.name] = ListenerHealth{Address: l.addr, Snapshot: l.stats.Snapshot()}
+	}
+	return m
+}
+
+// healthz answers 200 "ok" while every listener serves, 503 "unhealthy"
+// once one has stopped (restart the node), and 503 "starting" before Run.
 func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	n.readyMu.Lock()
 	ready := n.ready
@@ -230,10 +278,20 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"status": "starting"})
 		return
 	}
+	status := "ok"
+	for _, l := range n.listeners {
+		if l.stats.State() == listen.StateStopped {
+			status = "unhealthy"
+		}
+	}
+	if status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
 	json.NewEncoder(w).Encode(map[string]any{
-		"status":  "ok",
-		"version": Version,
-		"uptime":  time.Since(n.started).Round(time.Second).String(),
+		"status":    status,
+		"version":   Version,
+		"uptime":    time.Since(n.started).Round(time.Second).String(),
+		"listeners": n.Listeners(),
 	})
 }
 
