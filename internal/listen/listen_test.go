@@ -159,7 +159,7 @@ func TestListenerRetriesTemporaryErrors(t *testing.T) {
 
 // TestListenerStopsOnPermanentError: an error that will not pass ends
 // Accept with the error and marks the listener stopped; closing it later
-// leaves it closed.
+// (its owner cleaning up) leaves it stopped.
 func TestListenerStopsOnPermanentError(t *testing.T) {
 	bad := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EINVAL)}
 	fl := &fakeListener{errs: []error{bad}}
@@ -176,8 +176,8 @@ func TestListenerStopsOnPermanentError(t *testing.T) {
 		t.Fatalf("no error logged:\n%s", logs.String())
 	}
 	l.Close()
-	if st.State() != StateClosed {
-		t.Fatalf("state after close %v", st.State())
+	if st.State() != StateStopped {
+		t.Fatalf("state after close %v, want still stopped", st.State())
 	}
 }
 

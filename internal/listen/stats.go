@@ -75,12 +75,13 @@ func (s *Stats) failed(err error) {
 	s.lastError.Store(&msg)
 }
 
-// setState moves to st, except out of StateClosed and StateStopped (a
-// failure recorded after the close that caused it does not reopen it).
+// setState moves to st, except out of StateClosed and StateStopped: both
+// are final (a listener that stopped stays stopped when its owner then
+// closes it, and a failure seen during the close does not reopen it).
 func (s *Stats) setState(st State) {
 	for {
 		old := s.state.Load()
-		if State(old) == StateClosed || (State(old) == StateStopped && st != StateClosed) || State(old) == st {
+		if State(old) == StateClosed || State(old) == StateStopped || State(old) == st {
 			return
 		}
 		if s.state.CompareAndSwap(old, int32(st)) {

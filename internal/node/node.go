@@ -98,9 +98,6 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		}
 	}()
 	ctx := context.Background()
-	if err := n.ensureApp(ctx); err != nil {
-		return nil, err
-	}
 	secret, err := st.Secret(ctx, "media-url")
 	if err != nil {
 		return nil, fmt.Errorf("node: media URL secret: %w", err)
@@ -153,6 +150,11 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		})
 	}
 	if err := n.wireDemo(); err != nil {
+		return nil, err
+	}
+	// Last, once nothing else can fail: a start that fails must not create
+	// the default app, whose credentials serve prints only on success.
+	if err := n.ensureApp(ctx); err != nil {
 		return nil, err
 	}
 
