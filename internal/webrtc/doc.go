@@ -13,7 +13,8 @@
 // unchanged (no Opus -> AAC -> Opus).
 //
 // It imports the core (internal/media, internal/channel), internal/transcode,
-// internal/token and internal/errcode. It must not import internal/gateway or
+// internal/token, internal/errcode and internal/listen (the read retry of
+// the shared UDP socket). It must not import internal/gateway or
 // the other adapters. The server sees the channel model only through the
 // small Channels interface; ChannelBridge implements it over
 // channel.Manager and internal/node wires it.
