@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -28,6 +29,14 @@ var (
 	binPath string
 	binErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
 
 // minirtcBinary builds the minirtc binary once per test run.
 func minirtcBinary(t *testing.T) string {
@@ -118,6 +127,64 @@ func TestServeStartupListenerTaken(t *testing.T) {
 	srv := startServe(t, bin, data, nil)
 	if srv.appID == "" {
 		t.Fatalf("no default app printed after the failed starts:\n%s", srv.stdout)
+	}
+}
+
+// TestServeStartupFailuresOneLine: other start-up failures also exit 1
+// with one stderr line that says what failed and which flag or key fixes
+// it, without a stack trace.
+func TestServeStartupFailuresOneLine(t *testing.T) {
+	bin := minirtcBinary(t)
+	locked := t.TempDir()
+	st, err := store.OpenBolt(filepath.Join(locked, "minirtc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  []string
+		want []string
+	}{
+		{"tls-missing", []string{"--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}, nil,
+			[]string{"TLS certificate", "/nonexistent/cert.pem", "--tls-cert"}},
+		{"store-in-use", []string{"--data-dir", locked}, nil,
+			[]string{"in use by another minirtc", "--data-dir"}},
+		{"data-dir-not-a-dir", []string{"--data-dir", filepath.Join(file, "data")}, nil,
+			[]string{"not a directory", "--data-dir"}},
+		{"address-not-local", []string{"--rtmp-addr", "192.0.2.1:1935"}, nil,
+			[]string{"RTMP address 192.0.2.1:1935 is not an address of this machine", "--rtmp-addr"}},
+		{"two-bad-keys", []string{"--http-addr", "8080"}, []string{"MINIRTC_HTTP_IDLE_TIMEOUT=0s"},
+			[]string{"http.addr must be host:port", "http.idleTimeout must be a positive duration"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"serve", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0"}, c.args...)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Env = append(os.Environ(), c.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("exit: %v, want status 1\nstderr:\n%s", err, stderr.String())
+			}
+			lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "minirtc serve: ") {
+				t.Fatalf("stderr is not one line:\n%s", stderr.String())
+			}
+			for _, want := range c.want {
+				if !strings.Contains(lines[0], want) {
+					t.Errorf("stderr lacks %q: %s", want, lines[0])
+				}
+			}
+			t.Logf("stderr: %s", lines[0])
+		})
 	}
 }
 
