@@ -159,8 +159,8 @@ func TestServeStartupFailuresOneLine(t *testing.T) {
 			[]string{"not a directory", "--data-dir"}},
 		{"address-not-local", []string{"--rtmp-addr", "192.0.2.1:1935"}, nil,
 			[]string{"RTMP address 192.0.2.1:1935 is not an address of this machine", "--rtmp-addr"}},
-		{"two-bad-keys", []string{"--http-addr", "8080"}, []string{"MINIRTC_HTTP_IDLE_TIMEOUT=0s"},
-			[]string{"http.addr must be host:port", "http.idleTimeout must be a positive duration"}},
+		{"two-bad-keys", []string{"--http-addr", "8080"}, []string{"MINIRTC_GATEWAY_GRACE_TIMEOUT=0s"},
+			[]string{"http.addr must be host:port", "gateway.graceTimeout must be a positive duration"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"serve", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0"}, c.args...)
