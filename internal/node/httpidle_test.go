@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -219,5 +220,53 @@ func TestHTTPIdleConnectionsReaped(t *testing.T) {
 	var m map[string]any
 	if json.Unmarshal(data, &m); m["code"] != 200.0 || m["requestId"] != 1.0 {
 		t.Fatalf("WebSocket ping reply %s", data)
+	}
+}
+
+// TestHTTPMaxHeaderBytes: with the default http.maxHeaderBytes (16 KiB) a
+// request whose headers are 64 KiB is refused with 431 before any handler
+// runs, while one carrying a 3 KiB header (a long token) is served.
+func TestHTTPMaxHeaderBytes(t *testing.T) {
+	cfg := testConfig(t)
+	n, err := NewWithStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.NewMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	for _, c := range []struct {
+		name string
+		size int
+		want int
+	}{
+		{"long-token", 3 << 10, http.StatusOK},
+		{"oversized", 64 << 10, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://"+n.HTTPAddr()+"/healthz", nil)
+			req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", c.size))
+			var resp *http.Response
+			for i := 0; ; i++ {
+				resp, err = http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusServiceUnavailable || i > 200 { // 503 until Run is ready
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if resp.StatusCode != c.want {
+				t.Fatalf("%d-byte header: %s, want %d", c.size, resp.Status, c.want)
+			}
+		})
 	}
 }
