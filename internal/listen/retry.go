@@ -25,20 +25,12 @@ const (
 // connections would flood the log.
 const logInterval = time.Second
 
-// temporary are the errors after which accepting (or reading) again can
-// succeed: the process or system ran out of descriptors or memory, or one
+// Temporary reports whether a failed accept or read may succeed if tried
+// again: the process or system ran out of descriptors or memory, or one
 // connection failed between the kernel's handshake and accept. A UDP read
 // may also report an earlier send's ICMP error (connection refused or
-// reset, unreachable); the socket itself is fine.
-var temporary = []error{
-	syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
-	syscall.ECONNABORTED, syscall.ECONNRESET, syscall.ECONNREFUSED,
-	syscall.EPROTO, syscall.EPERM, syscall.EINTR, syscall.EAGAIN, syscall.ETIMEDOUT,
-	syscall.EHOSTUNREACH, syscall.ENETUNREACH,
-}
-
-// Temporary reports whether a failed accept or read may succeed if tried
-// again. A closed listener is never temporary.
+// reset, unreachable); the socket itself is fine. A closed listener is
+// never temporary.
 func Temporary(err error) bool {
 	if err == nil || errors.Is(err, net.ErrClosed) {
 		return false
@@ -47,10 +39,16 @@ func Temporary(err error) bool {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
-	for _, t := range temporary {
-		if errors.Is(err, t) {
-			return true
-		}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.ECONNREFUSED,
+		syscall.EPROTO, syscall.EPERM, syscall.EINTR, syscall.EAGAIN, syscall.ETIMEDOUT,
+		syscall.EHOSTUNREACH, syscall.ENETUNREACH:
+		return true
 	}
 	return false
 }

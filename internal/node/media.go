@@ -102,10 +102,9 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	n.services = append(n.services,
 		service{name: "rtmp", run: func(ctx context.Context) error {
 			if err := rs.Serve(ctx, ln); err != nil && ctx.Err() == nil {
-				// The listener failed for good (its stats say stopped,
-				// /healthz answers unhealthy); WebRTC and HTTP-FLV keep
-				// serving until the node is restarted.
-				n.log.Error("RTMP stopped accepting connections", "err", err)
+				// The listener failed for good: it logged why, its stats
+				// say stopped and /healthz answers unhealthy. WebRTC and
+				// HTTP-FLV keep serving until the node is restarted.
 				<-ctx.Done()
 			}
 			return nil
