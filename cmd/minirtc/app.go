@@ -12,36 +12,99 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/config"
+	"github.com/minirtc/minirtc/internal/control"
 	"github.com/minirtc/minirtc/internal/store"
 )
 
-const appUsage = `minirtc app create [--name NAME] [--no-token-ok] [--enforce-publisher-token] [--max-users N] [--data-dir DIR] [--json]
-       minirtc app list [--data-dir DIR] [--json]
-       minirtc app disable|enable APPID [--data-dir DIR] [--json]`
+var appSubcommands = []subcommand{
+	{"create", "create an app (prints its appId and appCertificate)"},
+	{"list", "list the apps"},
+	{"disable", "refuse new joins and media of an app"},
+	{"enable", "enable a disabled app"},
+}
+
+var appHelp = groupHelp("app", `Apps own channels and sign tokens: each has a 32-hex appId and appCertificate.
+The commands work on a stopped server's data directory and on a running
+server (through its control socket, {data-dir}/minirtc.sock); a change takes
+effect at once.`, appSubcommands, `  minirtc app create --name prod
+  minirtc app create --name dev --no-token-ok      # joins with the appId as key (development only)
+  minirtc app list --json
+  minirtc app disable 970ca35de60c44645bbae8a215061b33
+`)
+
+// appSubHelp is each app subcommand's help page.
+var appSubHelp = map[string]string{
+	"create": `minirtc app create [--name NAME] [--no-token-ok] [--enforce-publisher-token] [--max-users N] [--data-dir DIR] [--json]
+
+Creates an app with a random appId and appCertificate and prints them.
+
+Examples:
+  minirtc app create --name prod
+  minirtc app create --name dev --no-token-ok --json`,
+	"list": `minirtc app list [--data-dir DIR] [--json]
+
+Lists the apps with their certificates.
+
+Examples:
+  minirtc app list
+  minirtc app list --data-dir /var/lib/minirtc --json`,
+	"disable": `minirtc app disable APPID [--data-dir DIR] [--json]
+
+Disables an app: new joins, tokens and media connections of it are refused.
+
+Examples:
+  minirtc app disable 970ca35de60c44645bbae8a215061b33`,
+	"enable": `minirtc app enable APPID [--data-dir DIR] [--json]
+
+Enables a disabled app again.
+
+Examples:
+  minirtc app enable 970ca35de60c44645bbae8a215061b33`,
+}
+
+// appStore is what the app commands need: a running server's control socket
+// or the store file itself.
+type appStore interface {
+	Apps(ctx context.Context) ([]store.App, error)
+	CreateApp(ctx context.Context, req control.CreateRequest) (store.App, error)
+	SetEnabled(ctx context.Context, id string, enabled bool) (store.App, error)
+}
 
 func appCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintf(stderr, "usage: %s\n", appUsage)
-		return errUsage
+	if len(args) == 0 || wantsHelp(args[:1]) {
+		if len(args) == 0 {
+			fmt.Fprint(stderr, appHelp)
+			return errUsage
+		}
+		fmt.Fprint(stdout, appHelp)
+		return nil
 	}
 	sub := args[0]
-	fs := newFlagSet("app "+sub, stderr, appUsage)
-	dataDir := fs.String("data-dir", defaultDataDir(), "directory of the embedded store")
+	known := false
+	for _, s := range appSubcommands {
+		known = known || s.name == sub
+	}
+	if !known {
+		fmt.Fprintf(stderr, "minirtc app: unknown subcommand %q\n\n%s", sub, appHelp)
+		return errUsage
+	}
+	fs := newFlagSet("app "+sub, stderr, appSubHelp[sub])
+	dataDir := fs.String("data-dir", defaultDataDir(), "data directory of the server (its store, or its control socket while it runs)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	name := fs.String("name", "", "app name (create)")
 	noToken := fs.Bool("no-token-ok", false, "allow joins without a token, with the appId as key (development only; create)")
 	enforce := fs.Bool("enforce-publisher-token", false, "require the token's publish privileges to publish (create)")
 	maxUsers := fs.Int("max-users", 0, "members per channel, 0 = node default (create)")
-	pos, err := parseFlags(fs, args[1:])
+	pos, err := parseCommandFlags(fs, args[1:], stdout)
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(filepath.Join(*dataDir, "minirtc.db"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	ctx := context.Background()
+	apps, closeApps, err := openAppStore(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer closeApps()
 
 	switch sub {
 	case "create":
@@ -49,42 +112,72 @@ func appCmd(args []string, stdout, stderr io.Writer) error {
 			fs.Usage()
 			return errUsage
 		}
-		a, err := store.NewApp(*name, time.Now())
+		a, err := apps.CreateApp(ctx, control.CreateRequest{Name: *name, Settings: store.AppSettings{
+			AllowNoToken: *noToken, EnforcePublisherToken: *enforce, MaxUsersPerChannel: *maxUsers}})
 		if err != nil {
-			return err
-		}
-		a.Settings = store.AppSettings{AllowNoToken: *noToken, EnforcePublisherToken: *enforce, MaxUsersPerChannel: *maxUsers}
-		if err := st.PutApp(ctx, a); err != nil {
 			return err
 		}
 		return printApps(stdout, []store.App{a}, *asJSON, true)
 	case "list":
-		apps, err := st.Apps(ctx)
+		list, err := apps.Apps(ctx)
 		if err != nil {
 			return err
 		}
-		return printApps(stdout, apps, *asJSON, false)
-	case "disable", "enable":
+		return printApps(stdout, list, *asJSON, false)
+	default: // disable, enable
 		if len(pos) != 1 {
 			fs.Usage()
 			return errUsage
 		}
-		a, err := st.App(ctx, pos[0])
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no app with id %s (see minirtc app list)", pos[0])
-		}
+		a, err := apps.SetEnabled(ctx, pos[0], sub == "enable")
 		if err != nil {
 			return err
 		}
-		a.Enabled = sub == "enable"
-		if err := st.PutApp(ctx, a); err != nil {
-			return err
-		}
 		return printApps(stdout, []store.App{a}, *asJSON, true)
-	default:
-		fmt.Fprintf(stderr, "minirtc app: unknown subcommand %q\nusage: %s\n", sub, appUsage)
-		return errUsage
 	}
+}
+
+// openAppStore reaches the apps of the server using dataDir: over its
+// control socket while it runs, else by opening the store file.
+func openAppStore(ctx context.Context, dataDir string) (appStore, func(), error) {
+	c, err := control.Dial(ctx, dataDir)
+	if err == nil {
+		return c, func() {}, nil
+	}
+	if !errors.Is(err, control.ErrNoServer) {
+		return nil, nil, err
+	}
+	st, err := store.OpenBolt(filepath.Join(dataDir, "minirtc.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return storeApps{st}, func() { st.Close() }, nil
+}
+
+// storeApps is appStore over the store file of a stopped server.
+type storeApps struct{ st store.Store }
+
+func (s storeApps) Apps(ctx context.Context) ([]store.App, error) { return s.st.Apps(ctx) }
+
+func (s storeApps) CreateApp(ctx context.Context, req control.CreateRequest) (store.App, error) {
+	a, err := store.NewApp(req.Name, time.Now())
+	if err != nil {
+		return a, err
+	}
+	a.Settings = req.Settings
+	return a, s.st.PutApp(ctx, a)
+}
+
+func (s storeApps) SetEnabled(ctx context.Context, id string, enabled bool) (store.App, error) {
+	a, err := s.st.App(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return a, fmt.Errorf("no app with id %s (see minirtc app list)", id)
+	}
+	if err != nil {
+		return a, err
+	}
+	a.Enabled = enabled
+	return a, s.st.PutApp(ctx, a)
 }
 
 func defaultDataDir() string {

@@ -15,6 +15,11 @@ import (
 
 const benchUsage = `minirtc bench [flags]
 
+Simulates users against a server and reports join times, first-frame times,
+frame and byte counts, drops and the server's CPU and memory.
+
+Examples:
+
 Signalling mode (simulated mini program users against a minirtc server):
   minirtc bench --server http://127.0.0.1:8080 --app-id ID [--app-cert CERT] --readers 500 --rate 50 --hold 60s [--proto rtmp|flv|whep] [--pid PID]
 
@@ -25,7 +30,8 @@ Join-rate mode (signalling only, no media; steps through the rates until join p9
 Media-only mode (any server; one RTMP publisher, readers over RTMP, HTTP-FLV or WHEP):
   minirtc bench --rtmp-url rtmp://host/app/stream [--play-url rtmp://...] [--flv-url http://.../x.flv] [--whep-url http://... --whep-token T] --readers 50
 
-It stops by itself after the ramp and the hold; Ctrl-C stops early and still reports.`
+It stops by itself after the ramp and the hold; Ctrl-C stops early and still reports.
+Exit status 1 when any reader failed (an error, or no picture before the end) or a publisher never streamed.`
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stderr, benchUsage)
@@ -61,7 +67,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.JoinP99Limit, "join-p99", 100*time.Millisecond, "join-rate mode: p99 join time a step must stay within")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (the summary goes to stderr)")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if pos, err := parseFlags(fs, args); err != nil {
+	if pos, err := parseCommandFlags(fs, args, stdout); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		fs.Usage()
@@ -110,6 +116,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		} else {
 			rep.WriteText(stdout)
+		}
+		if runErr == nil {
+			runErr = rep.Failure()
 		}
 	}
 	return runErr

@@ -30,33 +30,28 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	var err error
-	switch cmd {
-	case "serve":
-		ctx, stop := signalContext()
-		defer stop()
-		err = serveCmd(ctx, args, stdout, stderr)
-	case "app":
-		err = appCmd(args, stdout, stderr)
-	case "token":
-		err = tokenCmd(args, stdout, stderr)
-	case "bench":
-		ctx, stop := signalContext()
-		defer stop()
-		err = benchCmd(ctx, args, stdout, stderr)
-	case "version":
-		err = versionCmd(stdout)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	if len(args) == 0 {
+		// A bare minirtc explains itself; serving needs "minirtc serve".
+		fmt.Fprint(stdout, overview())
 		return 0
-	default:
-		fmt.Fprintf(stderr, "minirtc: unknown command %q\n\n%s", cmd, usage)
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return helpCmd(rest, stdout, stderr)
+	}
+	c := lookup(name)
+	if c == nil {
+		hint := ""
+		if strings.HasPrefix(name, "-") {
+			hint = "flags go after the command, e.g. minirtc serve " + name + "\n"
+		}
+		fmt.Fprintf(stderr, "minirtc: unknown command %q\n%s\n%s", name, hint, overview())
 		return 2
 	}
+	ctx, stop := signalContext()
+	defer stop()
+	err := c.run(ctx, rest, stdout, stderr)
 	switch {
 	case err == nil:
 		return 0
@@ -66,20 +61,116 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	default:
 		// One line, even for several problems (errors.Join).
-		fmt.Fprintf(stderr, "minirtc %s: %s\n", cmd, strings.ReplaceAll(err.Error(), "\n", "; "))
+		fmt.Fprintf(stderr, "minirtc %s: %s\n", name, strings.ReplaceAll(err.Error(), "\n", "; "))
 		return 1
 	}
 }
 
-const usage = `minirtc — real-time audio/video for WeChat mini programs, browsers and native apps
+// command is one of minirtc's top-level commands.
+type command struct {
+	name    string
+	summary string // one line, for the overview
+	// help is the command's own page: usage lines, what it does, examples.
+	// Commands with subcommands list them here.
+	help string
+	run  func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists every top-level command in the order help shows them.
+func commands() []command {
+	return []command{
+		{name: "serve", summary: "run the server", help: serveHelp,
+			run: serveCmd},
+		{name: "url", summary: "print ready push and play URLs (RTMP, HTTP-FLV, WHIP, WHEP) for a channel and uid", help: urlHelp,
+			run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+				return urlCmd(args, stdout, stderr)
+			}},
+		{name: "app", summary: "create, list, disable and enable apps", help: appHelp,
+			run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+				return appCmd(args, stdout, stderr)
+			}},
+		{name: "token", summary: "build and inspect access tokens, run a token server", help: tokenHelp,
+			run: tokenCmd},
+		{name: "bench", summary: "simulate users and measure a server", help: benchUsage,
+			run: benchCmd},
+		{name: "version", summary: "print the version", help: "minirtc version\n\nPrints the version of this binary.\n",
+			run: func(_ context.Context, _ []string, stdout, _ io.Writer) error { return versionCmd(stdout) }},
+		{name: "help", summary: "show help for a command", help: "minirtc help [COMMAND [SUBCOMMAND]]\n\nThe same as minirtc COMMAND [SUBCOMMAND] --help.\n"},
+	}
+}
+
+func lookup(name string) *command {
+	for _, c := range commands() {
+		if c.name == name && c.run != nil {
+			return &c
+		}
+	}
+	return nil
+}
+
+// overview is the text of "minirtc help".
+func overview() string {
+	var b strings.Builder
+	b.WriteString(`minirtc — real-time audio/video for WeChat mini programs, browsers and native apps
+
+Usage:
+  minirtc COMMAND [SUBCOMMAND] [flags]
 
 Commands:
-  serve    run the server (default)          minirtc serve --help
-  app      manage apps                       minirtc app create|list|disable|enable
-  token    build and inspect access tokens   minirtc token build|inspect
-  bench    load generator and measurements   minirtc bench --help
-  version  print the version
-`
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+	}
+	b.WriteString(`
+Start here:
+  minirtc serve --dev        a local server on 127.0.0.1 with a development app and ready URLs
+  minirtc serve              the server with its defaults (all interfaces, data in ./minirtc-data)
+  minirtc COMMAND --help     flags and examples of one command
+
+Documentation: docs/ in the source tree.
+`)
+	return b.String()
+}
+
+// helpCmd answers "minirtc help [COMMAND [SUBCOMMAND]]" as COMMAND [SUBCOMMAND] --help would.
+func helpCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, overview())
+		return 0
+	}
+	if lookup(args[0]) == nil {
+		fmt.Fprintf(stderr, "minirtc help: unknown command %q\n\n%s", args[0], overview())
+		return 2
+	}
+	return run(append(append([]string{}, args...), "--help"), stdout, stderr)
+}
+
+// wantsHelp reports whether args ask for help before anything else.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			return true
+		}
+	}
+	return false
+}
+
+// subcommand is one subcommand of a command group (app, token).
+type subcommand struct {
+	name, summary string
+}
+
+// groupHelp is the help page of a command with subcommands.
+func groupHelp(name, what string, subs []subcommand, examples string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "minirtc %s SUBCOMMAND [flags]\n\n%s\n\nSubcommands:\n", name, what)
+	for _, s := range subs {
+		fmt.Fprintf(&b, "  %-8s %s\n", s.name, s.summary)
+	}
+	fmt.Fprintf(&b, "\nRun minirtc %s SUBCOMMAND --help for its flags.\n\nExamples:\n%s", name, examples)
+	return b.String()
+}
 
 // signalContext is cancelled by the first SIGINT/SIGTERM; a second one exits
 // at once.
@@ -121,14 +212,35 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// newFlagSet makes a command's flag set. help is the command's page (usage
+// lines, description, examples); -h/--help prints it and the flags to stdout,
+// a flag error prints them to stderr.
 func newFlagSet(name string, stderr io.Writer, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: %s\n\nflags:\n", help)
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: %s\n", strings.TrimRight(help, "\n"))
+		var any bool
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprint(w, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
+}
+
+// parseCommandFlags is parseFlags that prints help to stdout when asked.
+func parseCommandFlags(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, flag.ErrHelp
+		}
+	}
+	return parseFlags(fs, args)
 }
 
 func versionCmd(stdout io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/store"
 )
 
@@ -229,5 +231,36 @@ func TestServeBinary(t *testing.T) {
 	out, _, code := runCLI(t, "app", "list", "--data-dir", data, "--json")
 	if code != 0 || !strings.Contains(out, appID) {
 		t.Fatalf("default app not persisted: %s", out)
+	}
+}
+
+// TestLogDurationsReadable: the server's logger writes durations as
+// duration strings in JSON too (slog's JSON handler alone writes integer
+// nanoseconds: "timeout":5000000000), at any nesting.
+func TestLogDurationsReadable(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := newLogger(&buf, config.Log{Level: "info", Format: format})
+			log.Info("shutting down", "timeout", 5*time.Second, slog.Group("rtt", "p99", 1500*time.Microsecond), "count", 3)
+			line := buf.String()
+			if format == "text" {
+				if !strings.Contains(line, "timeout=5s") || !strings.Contains(line, "rtt.p99=1.5ms") || !strings.Contains(line, "count=3") {
+					t.Fatalf("text line %q", line)
+				}
+				return
+			}
+			var got struct {
+				Timeout any            `json:"timeout"`
+				RTT     map[string]any `json:"rtt"`
+				Count   any            `json:"count"`
+			}
+			if err := json.Unmarshal([]byte(line), &got); err != nil {
+				t.Fatalf("%v: %q", err, line)
+			}
+			if got.Timeout != "5s" || got.RTT["p99"] != "1.5ms" || got.Count != 3.0 {
+				t.Fatalf("json line %q", line)
+			}
+		})
 	}
 }

@@ -1,22 +1,44 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/token"
+	"github.com/minirtc/minirtc/internal/tokenserver"
 )
 
 const tokenUsage = `minirtc token build --app-id ID --app-cert CERT --channel NAME (--uid N | --account S) [--role publisher|subscriber] [--expire SECONDS] [--format 007|006]
-       minirtc token inspect TOKEN [--app-cert CERT] [--channel NAME --uid N|--account S]`
+       minirtc token inspect TOKEN [--app-cert CERT] [--channel NAME --uid N|--account S]
+       minirtc token serve [--addr ADDR] [--path /token] (--app-id ID --app-cert CERT | --data-dir DIR) (--secret S | --allow-origin O,...) [--lifetime 1h]`
 
-func tokenCmd(args []string, stdout, stderr io.Writer) error {
+var tokenSubcommands = []subcommand{
+	{"build", "build an Agora-format access token (007 AccessToken2 or 006)"},
+	{"inspect", "decode a token, and verify it with --app-cert"},
+	{"serve", "run a token service for the example mini program and pages (TOKEN_URL)"},
+}
+
+var tokenHelp = groupHelp("token", `Access tokens are Agora's format (AccessToken2 "007" and AccessToken "006"),
+signed with an app's certificate: tokens from Agora's own builders work as they are.`,
+	tokenSubcommands, `  minirtc token build --app-id ID --app-cert CERT --channel test --uid 1234
+  minirtc token build --app-id ID --app-cert CERT --channel test --account alice --role subscriber --expire 600
+  minirtc token inspect 007eJx... --app-cert CERT
+  minirtc token serve --app-id ID --app-cert CERT --addr 127.0.0.1:8081 --allow-origin servicewechat.com/wx0123456789abcdef
+`)
+
+func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, "usage: %s\n", tokenUsage)
+		fmt.Fprint(stderr, tokenHelp)
 		return errUsage
 	}
 	switch args[0] {
@@ -24,14 +46,19 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 		return tokenBuild(args[1:], stdout, stderr)
 	case "inspect":
 		return tokenInspect(args[1:], stdout, stderr)
+	case "serve":
+		return tokenServe(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, tokenHelp)
+		return nil
 	default:
-		fmt.Fprintf(stderr, "minirtc token: unknown subcommand %q\nusage: %s\n", args[0], tokenUsage)
+		fmt.Fprintf(stderr, "minirtc token: unknown subcommand %q\n\n%s", args[0], tokenHelp)
 		return errUsage
 	}
 }
 
 func tokenBuild(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token build", stderr, tokenUsage)
+	fs := newFlagSet("token build", stderr, tokenBuildHelp)
 	appID := fs.String("app-id", "", "app id (32 hex chars)")
 	cert := fs.String("app-cert", "", "app certificate (32 hex chars)")
 	channel := fs.String("channel", "", "channel name")
@@ -40,7 +67,7 @@ func tokenBuild(args []string, stdout, stderr io.Writer) error {
 	role := fs.String("role", "publisher", "publisher or subscriber")
 	expire := fs.Uint("expire", 86400, "lifetime in seconds")
 	format := fs.String("format", "007", "007 (AccessToken2) or 006 (legacy AccessToken)")
-	if pos, err := parseFlags(fs, args); err != nil {
+	if pos, err := parseCommandFlags(fs, args, stdout); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		fs.Usage()
@@ -94,12 +121,12 @@ type inspection struct {
 }
 
 func tokenInspect(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token inspect", stderr, tokenUsage)
+	fs := newFlagSet("token inspect", stderr, tokenInspectHelp)
 	cert := fs.String("app-cert", "", "app certificate: also verify the signature")
 	channel := fs.String("channel", "", "channel to verify against (default: the token's own; required for 006)")
 	uid := fs.String("uid", "", "uid to verify against (default: the token's own)")
 	account := fs.String("account", "", "account to verify against")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseCommandFlags(fs, args, stdout)
 	if err != nil {
 		return err
 	}
@@ -152,4 +179,112 @@ func tokenInspect(args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+const tokenBuildHelp = `minirtc token build --app-id ID --app-cert CERT --channel NAME (--uid N | --account S) [--role publisher|subscriber] [--expire SECONDS] [--format 007|006]
+
+Builds an access token for one uid (or string account) in one channel. A
+publisher token may join and publish; a subscriber token may join and play.
+
+Examples:
+  minirtc token build --app-id ID --app-cert CERT --channel test --uid 1234
+  minirtc token build --app-id ID --app-cert CERT --channel test --account alice --role subscriber --expire 600
+  minirtc token build --app-id ID --app-cert CERT --channel test --uid 1234 --format 006`
+
+const tokenInspectHelp = `minirtc token inspect TOKEN [--app-cert CERT] [--channel NAME --uid N|--account S]
+
+Decodes a token and prints it as JSON (app, issue and expiry times, channel,
+uid, privileges). With --app-cert it also checks the signature; a 006 token
+needs --channel and --uid, since it carries neither.
+
+Examples:
+  minirtc token inspect 007eJx...
+  minirtc token inspect 007eJx... --app-cert CERT`
+
+const tokenServeHelp = `minirtc token serve [--addr ADDR] [--path /token] (--app-id ID --app-cert CERT | --data-dir DIR [--app-id ID])
+                    (--secret S | --allow-origin ORIGIN[,ORIGIN]) [--lifetime 1h] [--subscriber-only]
+
+Runs a token service: GET {path}?channel=NAME&uid=N[&role=publisher|subscriber]
+answers {"token": "...", "appId": ..., "expiresAt": ...}. This is the contract
+of the example mini program's TOKEN_URL and of the demo page. The same service
+runs inside the server with the tokenServer section of its configuration.
+
+Who may have tokens: callers sending --secret (header X-Token-Secret or
+Authorization: Bearer), and callers from --allow-origin: https://host[:port],
+servicewechat.com/{wxAppID} (a mini program; WeChat sends it as Referer),
+self, or * (anyone: development only). An origin check stops other web sites,
+not scripts; in production, authenticate your users before handing out tokens.
+
+Examples:
+  minirtc token serve --app-id ID --app-cert CERT --addr 127.0.0.1:8081 --allow-origin servicewechat.com/wx0123456789abcdef
+  minirtc token serve --data-dir ./minirtc-data --secret "$(openssl rand -hex 16)"`
+
+func tokenServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token serve", stderr, tokenServeHelp)
+	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
+	path := fs.String("path", "/token", "URL path of the service")
+	appID := fs.String("app-id", "", "app to sign for")
+	appCert := fs.String("app-cert", "", "its certificate (else read from --data-dir's store or running server)")
+	dataDir := fs.String("data-dir", "", "data directory to read the app from (default "+defaultDataDir()+")")
+	secret := fs.String("secret", "", "shared secret callers send in X-Token-Secret or Authorization: Bearer")
+	origins := fs.String("allow-origin", "", "comma-separated origins whose callers get tokens (https://host, servicewechat.com/WXAPPID, self, *)")
+	lifetime := fs.Duration("lifetime", time.Hour, "token lifetime (1m..24h)")
+	subOnly := fs.Bool("subscriber-only", false, "hand out subscriber tokens only")
+	pos, err := parseCommandFlags(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	creds := tokenserver.Credentials{AppID: *appID, AppCert: *appCert}
+	if creds.AppCert == "" {
+		dir := *dataDir
+		if dir == "" {
+			dir = defaultDataDir()
+		}
+		a, err := pickApp(ctx, dir, *appID)
+		if err != nil {
+			return err
+		}
+		creds = tokenserver.Credentials{AppID: a.ID, AppCert: a.Certificate}
+	} else if creds.AppID == "" {
+		return errors.New("--app-cert needs --app-id")
+	}
+	var allowed []string
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			allowed = append(allowed, o)
+		}
+	}
+	log := newLogger(stderr, config.Log{Level: "info", Format: "text"})
+	h, err := tokenserver.New(tokenserver.Config{
+		Credentials:    func(context.Context) (tokenserver.Credentials, error) { return creds, nil },
+		Secret:         *secret,
+		AllowedOrigins: allowed,
+		Lifetime:       *lifetime,
+		NoPublish:      *subOnly,
+	}, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w (choose another --addr)", *addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(*path, h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	fmt.Fprintf(stdout, "token server for app %s: http://%s%s?channel=NAME&uid=N\n", creds.AppID, ln.Addr(), *path)
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+	defer stop()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

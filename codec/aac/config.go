@@ -50,7 +50,9 @@ var channelsOfConfig = [8]int{0, 1, 2, 3, 4, 5, 6, 8}
 // ParseAudioSpecificConfig decodes an AudioSpecificConfig as carried in MP4
 // (esds), RTMP/FLV AAC sequence headers, SDP "config" and LATM. Fields this
 // package has no use for (ER tools, core coder delay) are skipped; SBR/PS
-// extensions are reported in Config.
+// extensions are reported in Config. A general audio config that yields no
+// channel (channelConfiguration 0 with an empty program_config_element, or a
+// reserved channelConfiguration) is ErrInvalid.
 func ParseAudioSpecificConfig(asc []byte) (Config, error) {
 	var c Config
 	if len(asc) < 2 {
@@ -135,6 +137,14 @@ func ParseAudioSpecificConfig(asc []byte) (Config, error) {
 	}
 	if r.overrun() {
 		return c, fmt.Errorf("%w: AudioSpecificConfig truncated (%d bytes)", ErrInvalid, len(asc))
+	}
+	if c.Channels == 0 {
+		// Nothing can be decoded or played without a channel count; say so
+		// here rather than when the first frame arrives.
+		if c.ChannelConfig == 0 {
+			return c, fmt.Errorf("%w: 0 channels: channelConfiguration 0 and the program_config_element declares no channel", ErrInvalid)
+		}
+		return c, fmt.Errorf("%w: 0 channels: reserved channelConfiguration %d (1..7 are defined)", ErrInvalid, c.ChannelConfig)
 	}
 	// Backward-compatible explicit SBR/PS signalling (§1.6.5.2).
 	if !c.SBR && r.bitsLeft() >= 16 && r.peek(11) == 0x2b7 {

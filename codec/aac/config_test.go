@@ -32,6 +32,12 @@ var ascCases = []struct {
 	{"reserved-rate-13", []byte{0x16, 0x90}, Config{}, ErrInvalid},
 	{"explicit-rate-truncated", []byte{0x17, 0x80, 0x56}, Config{}, ErrInvalid},
 	{"pce-truncated", []byte{0x12, 0x00, 0x05}, Config{}, ErrInvalid},
+	// 0 channels (issue #13 item 7): refused at parse, not at the first frame.
+	// channelConfiguration 0 with a PCE that declares no element.
+	{"pce-no-channels", []byte{0x12, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00}, Config{}, ErrInvalid},
+	// Reserved channelConfiguration 8 and 15.
+	{"reserved-channel-config-8", []byte{0x12, 0x40}, Config{}, ErrInvalid},
+	{"reserved-channel-config-15", []byte{0x12, 0x78}, Config{}, ErrInvalid},
 }
 
 func TestParseAudioSpecificConfig(t *testing.T) {

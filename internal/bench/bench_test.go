@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -208,5 +209,43 @@ func TestErrorGrouping(t *testing.T) {
 	in := "rtmp play: read tcp 127.0.0.1:56168->127.0.0.1:1935: connection reset; [::1]:80"
 	if got := addrRE.ReplaceAllString(in, "ADDR"); got != "rtmp play: read tcp ADDR->ADDR: connection reset; ADDR" {
 		t.Fatal(got)
+	}
+}
+
+// TestReaderThatNeverPlaysFails: an HTTP-FLV server that answers with an FLV
+// header and then sends nothing leaves its readers without a picture; when
+// the bench stops them they count as failed (before: neither playing nor
+// failed, and the run looked clean).
+func TestReaderThatNeverPlaysFails(t *testing.T) {
+	r := newRelay(t)
+	stall := make(chan struct{})
+	t.Cleanup(func() { close(stall) })
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stalled.flv", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "video/x-flv")
+		w.Write([]byte{'F', 'L', 'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0})
+		w.(http.Flusher).Flush()
+		select {
+		case <-req.Context().Done():
+		case <-stall:
+		}
+	})
+	hs := startHTTP(t, &http.Server{Handler: mux})
+	cfg := smallRun(Config{RTMPURL: r.rtmpURL("/live/cam1"), FLVURL: hs + "/stalled.flv"})
+	cfg.Hold = 500 * time.Millisecond
+	rep, err := Run(context.Background(), cfg, testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ReadersPlaying != 0 || rep.ReadersFailed != 3 {
+		t.Fatalf("playing %d failed %d errors %v", rep.ReadersPlaying, rep.ReadersFailed, rep.Errors)
+	}
+	for k := range rep.Errors {
+		if !strings.HasPrefix(k, "flv-play: never played") {
+			t.Fatalf("error %q", k)
+		}
+	}
+	if err := rep.Failure(); err == nil || !strings.Contains(err.Error(), "3 of 3 readers failed") {
+		t.Fatalf("Failure() = %v", err)
 	}
 }

@@ -47,5 +47,7 @@
 // the progress line. Run cancels and waits for all of them before it
 // returns the Report. At the end of a run readers are stopped before
 // publishers, and a reader the bench stopped ends cleanly whatever error
-// its closed connection produced.
+// its closed connection produced — if it played; a reader that never got a
+// decodable video frame counts as failed. `minirtc bench` exits 1 when any
+// reader failed or any publisher never streamed.
 package bench

@@ -32,7 +32,7 @@ type Report struct {
 	ReadersPlanned    int `json:"readers_planned"`
 	ReadersStarted    int `json:"readers_started"`
 	ReadersPlaying    int `json:"readers_playing"`     // got a decodable frame
-	ReadersFailed     int `json:"readers_failed"`      // ended with an error
+	ReadersFailed     int `json:"readers_failed"`      // ended with an error, or never played
 	ReadersSurvived   int `json:"readers_survived"`    // playing until the stop, no error
 	SignallingUsersOK int `json:"signalling_users_ok"` // joined (signalling mode)
 
@@ -324,6 +324,23 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		rep.Errors = nil
 	}
 	return rep
+}
+
+// Failure is the run's verdict for an exit status: an error naming how many
+// readers and publishers failed, or nil when none did. A reader fails when
+// it ends with an error or never plays.
+func (rep *Report) Failure() error {
+	var parts []string
+	if rep.ReadersFailed > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d readers failed", rep.ReadersFailed, rep.ReadersStarted))
+	}
+	if rep.Joins == nil && rep.PublishersOK < rep.Publishers {
+		parts = append(parts, fmt.Sprintf("%d of %d publishers never streamed", rep.Publishers-rep.PublishersOK, rep.Publishers))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s (the report lists the errors)", strings.Join(parts, ", "))
 }
 
 func procSummary(tl []TimePoint, get func(TimePoint) (cpu, rss float64, ok bool)) ProcSummary {

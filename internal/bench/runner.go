@@ -328,13 +328,10 @@ func (r *runner) runPublisher(ctx context.Context, p *pubState) {
 }
 
 func (r *runner) runReader(ctx context.Context, rd *readerState) {
+	began := time.Now()
 	defer func() {
 		rd.endAt = time.Now()
-		// The bench stopping a reader ends it cleanly, whatever error the
-		// closed connection produced on its way out.
-		if rd.err != nil && ctx.Err() != nil {
-			rd.err = nil
-		}
+		rd.err = readerOutcome(rd.err, ctx.Err() != nil, rd.sink.playing.Load(), rd.endAt.Sub(began))
 	}()
 	var bearer string
 	switch {
@@ -390,6 +387,26 @@ func (r *runner) runReader(ctx context.Context, rd *readerState) {
 	rd.err = err
 	if err != nil {
 		r.log.Debug("reader ended", "reader", rd.idx, "stage", rd.stage, "err", err)
+	}
+}
+
+// readerOutcome is a finished reader's error: stopped by the bench (the run
+// ended) after it played, it ended cleanly whatever error the closed
+// connection produced on its way out; a reader that never got a decodable
+// video frame failed, even when it saw no error (a WHEP answer it could not
+// connect to, a stream that never sent a picture).
+func readerOutcome(err error, stopped, played bool, ran time.Duration) error {
+	switch {
+	case played && stopped:
+		return nil
+	case played:
+		return err
+	case stopped:
+		return fmt.Errorf("never played: no decodable video frame in %v, until the bench stopped", ran.Round(time.Millisecond))
+	case err != nil:
+		return err
+	default:
+		return errors.New("never played: ended without a decodable video frame")
 	}
 }
 

@@ -165,6 +165,11 @@ func readWHEP(ctx context.Context, api *webrtc.API, client *http.Client, endpoin
 			}
 		}
 	}
+	if !bytes.Contains(answer, []byte("\na=candidate:")) {
+		// Nothing to connect to (and no trickle from servers that answer
+		// with 201): waiting would only end in a timeout.
+		return 0, errors.New("whep: the answer carries no ICE candidate, so the server cannot be reached (check its WebRTC address settings)")
+	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
 		return 0, fmt.Errorf("whep: answer: %w", err)
 	}

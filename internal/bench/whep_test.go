@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,4 +245,49 @@ func seqIdx(n int, skip map[int]bool) []int {
 		}
 	}
 	return o
+}
+
+// TestWHEPAnswerWithoutCandidates: a WHEP answer with no ICE candidate
+// (what a server bound to an address it cannot announce used to send)
+// fails the reader at once with a reason, instead of counting it neither
+// playing nor failed.
+func TestWHEPAnswerWithoutCandidates(t *testing.T) {
+	r := newRelay(t)
+	wr := newWHEPRelay(t, r)
+	mux := http.NewServeMux()
+	mux.Handle("POST /whep", stripCandidates(wr))
+	mux.HandleFunc("DELETE /whep/session/1", func(http.ResponseWriter, *http.Request) {})
+	hs := startHTTP(t, &http.Server{Handler: mux})
+	cfg := smallRun(Config{RTMPURL: r.rtmpURL("/live/cam1"), WHEPURL: hs + "/whep", WHEPToken: "secret"})
+	cfg.Readers = 2
+	cfg.Hold = 300 * time.Millisecond
+	rep, err := Run(context.Background(), cfg, testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ReadersPlaying != 0 || rep.ReadersFailed != 2 || rep.Failure() == nil {
+		t.Fatalf("playing %d failed %d errors %v", rep.ReadersPlaying, rep.ReadersFailed, rep.Errors)
+	}
+	for k := range rep.Errors {
+		if !strings.Contains(k, "no ICE candidate") {
+			t.Fatalf("error %q", k)
+		}
+	}
+}
+
+// stripCandidates removes the a=candidate lines from h's answers.
+func stripCandidates(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		for l := range strings.Lines(rec.Body.String()) {
+			if !strings.HasPrefix(l, "a=candidate:") {
+				io.WriteString(w, l)
+			}
+		}
+	})
 }

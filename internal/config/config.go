@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"strconv"
@@ -36,6 +37,8 @@ type Config struct {
 	Media       Media       `yaml:"media"`
 	WebRTC      WebRTC      `yaml:"webrtc"`
 	Diagnostics Diagnostics `yaml:"diagnostics"`
+	TokenServer TokenServer `yaml:"tokenServer"`
+	Limits      Limits      `yaml:"limits"`
 }
 
 // Log configures logging.
@@ -70,6 +73,12 @@ type RTMP struct {
 	HandshakeTimeout time.Duration `yaml:"handshakeTimeout"`
 	// ReadTimeout: a publisher that sends nothing for this long is gone.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// PreAuthMaxMessageSize caps the message length a client may announce
+	// before its publish or play is authorized.
+	PreAuthMaxMessageSize int `yaml:"preAuthMaxMessageSize"`
+	// MaxMessageSize caps it once it is (the largest keyframe accepted),
+	// and the chunk size at any time.
+	MaxMessageSize int `yaml:"maxMessageSize"`
 }
 
 // Gateway configures the mini program signalling gateway.
@@ -84,7 +93,13 @@ type Gateway struct {
 	MediaStartTimeout time.Duration `yaml:"mediaStartTimeout"`
 	// MaxMessageBytes caps one WebSocket message.
 	MaxMessageBytes int `yaml:"maxMessageBytes"`
-	// RequestsPerSecond caps requests per connection (burst: twice as many).
+	// PreJoinMaxBytes caps one WebSocket message until the socket has
+	// joined with a valid key.
+	PreJoinMaxBytes int `yaml:"preJoinMaxBytes"`
+	// JoinTimeout closes a socket that has not joined this long after it opened.
+	JoinTimeout time.Duration `yaml:"joinTimeout"`
+	// RequestsPerSecond caps frames per connection, pings and binary frames
+	// included (burst: twice as many).
 	RequestsPerSecond int `yaml:"requestsPerSecond"`
 	// MaxUsersPerChannel is the node-wide cap when an app sets none.
 	MaxUsersPerChannel int `yaml:"maxUsersPerChannel"`
@@ -98,6 +113,9 @@ type Gateway struct {
 type Media struct {
 	// PublisherGrace keeps readers connected while a publisher is away.
 	PublisherGrace time.Duration `yaml:"publisherGrace"`
+	// PublisherStall: a publisher that has sent no media for this long may be
+	// replaced by a reconnect of the same uid; a live one never is.
+	PublisherStall time.Duration `yaml:"publisherStall"`
 	// HoldTimeout is how long a player that connected before its publisher waits.
 	HoldTimeout time.Duration `yaml:"holdTimeout"`
 	// ReaderQueue is the per-reader queue length in packets.
@@ -145,6 +163,44 @@ type Diagnostics struct {
 	// LogDayMiB is the disk budget of one app's uploaded logs per day; the
 	// day's oldest files are removed to make room.
 	LogDayMiB int `yaml:"logDayMiB"`
+	// LogTicketTTL is how long the log upload ticket a member gets at join
+	// stays valid (uploads need it, or the member's token).
+	LogTicketTTL time.Duration `yaml:"logTicketTTL"`
+}
+
+// TokenServer is the built-in token service (GET {path}?channel=&uid=) that
+// the example mini program's TOKEN_URL and the demo page call.
+type TokenServer struct {
+	// Enabled serves it on the HTTP port.
+	Enabled bool `yaml:"enabled"`
+	// Path is where it is served.
+	Path string `yaml:"path"`
+	// AppID names the app tokens are signed for; empty: the first app.
+	AppID string `yaml:"appId"`
+	// Secret, when set, lets callers that send it (X-Token-Secret or
+	// Authorization: Bearer) have tokens.
+	Secret string `yaml:"secret"`
+	// AllowedOrigins lets callers with these origins have tokens:
+	// https://host[:port], servicewechat.com/{wxAppID} (a mini program),
+	// self (pages served by this node) or * (anyone: development only).
+	AllowedOrigins []string `yaml:"allowedOrigins"`
+	// Lifetime of the tokens handed out.
+	Lifetime time.Duration `yaml:"lifetime"`
+	// SubscriberOnly hands out subscriber tokens only.
+	SubscriberOnly bool `yaml:"subscriberOnly"`
+}
+
+// Limits caps the connections the node holds; refused connections are
+// closed as soon as they are accepted.
+type Limits struct {
+	// MaxConnections caps open TCP connections over the RTMP and HTTP
+	// listeners together (0 = no limit).
+	MaxConnections int `yaml:"maxConnections"`
+	// MaxConnectionsPerIP caps them per source address, IPv6 per /64 (0 = no limit).
+	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP"`
+	// PerIPExempt lists the address prefixes (CIDR) maxConnectionsPerIP does
+	// not apply to, e.g. a reverse proxy's.
+	PerIPExempt []string `yaml:"perIPExempt"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -152,20 +208,24 @@ func Default() Config {
 	return Config{
 		DataDir: "./minirtc-data",
 		Log:     Log{Level: "info", Format: "text"},
-		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10},
-		RTMP:    RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second},
+		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 32 << 10},
+		RTMP: RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second,
+			PreAuthMaxMessageSize: 64 << 10, MaxMessageSize: 4 << 20},
 		Gateway: Gateway{
 			GraceTimeout:       15 * time.Second,
 			IdleTimeout:        10 * time.Second,
 			KeyWillExpireLead:  30 * time.Second,
 			MediaStartTimeout:  30 * time.Second,
 			MaxMessageBytes:    64 << 10,
+			PreJoinMaxBytes:    16 << 10,
+			JoinTimeout:        30 * time.Second,
 			RequestsPerSecond:  20,
 			MaxUsersPerChannel: 1000,
 			URLLifetime:        24 * time.Hour,
 		},
 		Media: Media{
 			PublisherGrace: 30 * time.Second,
+			PublisherStall: 2 * time.Second,
 			HoldTimeout:    30 * time.Second,
 			ReaderQueue:    512,
 			GOPCacheFrames: 2048,
@@ -174,7 +234,9 @@ func Default() Config {
 			BatchInterval:  100 * time.Millisecond,
 		},
 		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
-		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64},
+		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64, LogTicketTTL: time.Hour},
+		TokenServer: TokenServer{Path: "/token", AllowedOrigins: []string{}, Lifetime: time.Hour},
+		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
 	}
 }
 
@@ -321,6 +383,17 @@ func (c Config) Validate() error {
 			bad(key, "port must be 0..65535")
 		}
 	}
+	if ts := c.TokenServer; ts.Enabled {
+		if !strings.HasPrefix(ts.Path, "/") {
+			bad("tokenServer.path", "must start with /")
+		}
+		if ts.Lifetime < time.Minute || ts.Lifetime > 24*time.Hour {
+			bad("tokenServer.lifetime", "must be 1m..24h")
+		}
+		if ts.Secret == "" && len(ts.AllowedOrigins) == 0 {
+			bad("tokenServer", "needs a secret or allowedOrigins when enabled (\"*\" allows anyone: development only)")
+		}
+	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		bad("http.tlsCert/http.tlsKey", "must be set together")
 	}
@@ -330,15 +403,18 @@ func (c Config) Validate() error {
 		"http.idleTimeout":          c.HTTP.IdleTimeout,
 		"gateway.graceTimeout":      c.Gateway.GraceTimeout,
 		"gateway.idleTimeout":       c.Gateway.IdleTimeout,
+		"gateway.joinTimeout":       c.Gateway.JoinTimeout,
 		"gateway.keyWillExpireLead": c.Gateway.KeyWillExpireLead,
 		"gateway.mediaStartTimeout": c.Gateway.MediaStartTimeout,
 		"gateway.urlLifetime":       c.Gateway.URLLifetime,
 		"media.publisherGrace":      c.Media.PublisherGrace,
+		"media.publisherStall":      c.Media.PublisherStall,
 		"media.holdTimeout":         c.Media.HoldTimeout,
 		"media.writeTimeout":        c.Media.WriteTimeout,
 		"rtmp.handshakeTimeout":     c.RTMP.HandshakeTimeout,
 		"rtmp.readTimeout":          c.RTMP.ReadTimeout,
 		"diagnostics.memberMaxAge":  c.Diagnostics.MemberMaxAge,
+		"diagnostics.logTicketTTL":  c.Diagnostics.LogTicketTTL,
 	}
 	for key, d := range positive {
 		if d <= 0 {
@@ -353,6 +429,20 @@ func (c Config) Validate() error {
 	}
 	if c.Gateway.MaxMessageBytes < 1024 {
 		bad("gateway.maxMessageBytes", "must be at least 1024")
+	}
+	if p := c.Gateway.PreJoinMaxBytes; p < 1024 || p > c.Gateway.MaxMessageBytes {
+		bad("gateway.preJoinMaxBytes", "must be at least 1024 and at most gateway.maxMessageBytes")
+	}
+	if r := c.RTMP; r.PreAuthMaxMessageSize < 4096 || r.MaxMessageSize < r.PreAuthMaxMessageSize || r.MaxMessageSize > 1<<24-1 {
+		bad("rtmp.preAuthMaxMessageSize/maxMessageSize", "must be at least 4096, preAuthMaxMessageSize <= maxMessageSize <= 16777215")
+	}
+	if l := c.Limits; l.MaxConnections < 0 || l.MaxConnectionsPerIP < 0 {
+		bad("limits.maxConnections/maxConnectionsPerIP", "must not be negative (0 = no limit)")
+	}
+	for _, p := range c.Limits.PerIPExempt {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			bad("limits.perIPExempt", fmt.Sprintf("%q is not an address prefix (e.g. 127.0.0.0/8, ::1/128)", p))
+		}
 	}
 	if c.Gateway.RequestsPerSecond < 1 {
 		bad("gateway.requestsPerSecond", "must be at least 1")

@@ -59,6 +59,7 @@ const (
 	ReasonCodecRejected    = "codec not acceptable"
 	ReasonConflict         = "conflict"
 	ReasonBanned           = "banned"
+	ReasonStreamBusy       = "stream already published"
 )
 
 // Error is a catalogue error: what a client sees, plus an optional wrapped cause
@@ -288,6 +289,29 @@ func CodecNotAcceptable(detail string) *Error {
 func Conflict(detail string) *Error {
 	e := newErr(CodeRefused, ReasonConflict, detail)
 	e.Status = http.StatusConflict
+	return e
+}
+
+// StreamBusy: a second publisher for a stream whose publisher is live (HTTP
+// 409; code 433). The detail says who holds it and when a reconnect of the
+// same uid may take over.
+func StreamBusy(detail string) *Error {
+	e := newErr(CodeRefused, ReasonStreamBusy, detail)
+	e.Status = http.StatusConflict
+	return e
+}
+
+// PublishNeedsUID: a credential that names no uid (a uid-0 token, an appId
+// key) asked to publish as a uid the server did not give it (HTTP 403;
+// code 433).
+func PublishNeedsUID(detail string) *Error { return newErr(CodeRefused, ReasonNoAuthorized, detail) }
+
+// NoICECandidates: the node's WebRTC settings produce no ICE candidate, so no
+// peer could reach it; detail says what to set (HTTP 503; code 500, not a
+// client fault).
+func NoICECandidates(detail string) *Error {
+	e := newErr(CodeInternal, ReasonServiceUnavailable, detail)
+	e.Status = http.StatusServiceUnavailable
 	return e
 }
 

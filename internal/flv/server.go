@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
@@ -130,15 +131,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name = strings.TrimPrefix(r.URL.Path, "/live/")
 	}
 	stream, ok := strings.CutSuffix(name, ".flv")
-	log := s.log.With("remote", r.RemoteAddr, "stream", stream)
+	log := s.log.With("remote", r.RemoteAddr, "stream", logsafe.String(stream))
 	if !ok {
 		writeError(w, errcode.NotFound("FLV URLs end in .flv"))
 		return
 	}
-	grant, err := s.auth.Authorize(r.Context(), token.ActionPlay, stream, r.URL.Query())
+	q, err := token.ParseMediaQuery(r.URL.RawQuery) // a raw '+' in ?token= stays '+'
+	if err != nil {
+		writeError(w, errcode.BadRequest("URL query: "+err.Error()))
+		return
+	}
+	grant, err := s.auth.Authorize(r.Context(), token.ActionPlay, stream, q)
 	if err != nil {
 		ec := errcode.From(err)
-		log.Info("flv play refused", "code", ec.Code, "reason", ec.Message(), "err", err)
+		log.Info("flv play refused", "code", ec.Code, "reason", logsafe.String(ec.Message()), "err", logsafe.Error(err))
 		writeError(w, ec)
 		return
 	}
@@ -175,7 +181,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}})
 	if err != nil {
 		ec := errcode.From(err)
-		ss.log.Info("flv play refused", "code", ec.Code, "reason", ec.Message())
+		ss.log.Info("flv play refused", "code", ec.Code, "reason", logsafe.String(ec.Message()))
 		writeError(w, ec)
 		return
 	}
@@ -200,7 +206,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// chunk in one writev.
 		nc, _, err := http.NewResponseController(w).Hijack()
 		if err != nil {
-			ss.log.Info("flv hijack failed", "err", err)
+			ss.log.Info("flv viewer: could not take over the HTTP connection", "err", err)
 			return
 		}
 		defer nc.Close()
@@ -233,7 +239,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		out = &httpSink{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
 	}
-	ss.log.Info("flv viewer opened", "viewer", grant.Viewer)
+	ss.log.Info("flv viewer opened", "viewer", logsafe.String(grant.Viewer))
 	err = ss.reason(ss.run(ctx, out))
 	ss.stopCut()
 	out.end(err)

@@ -89,7 +89,9 @@ func (ss *session) prepare(batch []*media.Packet) [][]byte {
 		video, audio := ss.rd.Tracks()
 		ts := Timestamp(batch[0].DTS)
 		scratch = append(scratch, Header(video != nil, audio != nil)...)
-		scratch = AppendTag(scratch, TagScript, ts, MetaData(video, audio))
+		// onMetaData at 0, whatever the stream's clock: demuxers (FFmpeg's)
+		// take a later one for a data stream of its own.
+		scratch = AppendTag(scratch, TagScript, 0, MetaData(video, audio))
 		for _, t := range []*media.Track{video, audio} {
 			if t == nil {
 				continue

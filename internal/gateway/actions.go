@@ -80,6 +80,10 @@ func (s *session) dispatch(ctx context.Context, req *request) (any, func([]byte)
 
 type joinReply struct {
 	UID uint32 `json:"uid"`
+	// LogTicket lets the member upload SDK logs (POST /api/v1/logs); only
+	// sent when the join asks for it with logTicket: true (our SDK), so the
+	// official SDK's reply stays {uid}.
+	LogTicket string `json:"logTicket,omitempty"`
 }
 
 // join implements miniapp-protocol.md 4.1.
@@ -134,6 +138,10 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 		return nil, nil, err
 	}
 	if _, err := req.boolean("audio_only"); err != nil {
+		return nil, nil, err
+	}
+	wantTicket, err := req.boolean("logTicket")
+	if err != nil {
 		return nil, nil, err
 	}
 
@@ -198,6 +206,14 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.st = st
+		if !s.joinedOnce {
+			// The socket has proven a valid key: full-size frames from now on.
+			s.joinedOnce = true
+			if s.joinTimer != nil {
+				s.joinTimer.Stop()
+			}
+			s.conn.SetReadLimit(s.g.cfg.MaxMessageBytes)
+		}
 		s.queueLocked(reply)
 		for _, p := range res.Publishers {
 			s.queueLocked(encodePush(uidStatus("stream-added", p.UID)))
@@ -223,7 +239,11 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 	}
 	s.log.Info("session joined", "app", app.ID, "channel", chName, "uid", res.UID, "account", st.account,
 		"role", role.String(), "resumed", res.Resumed, "replaced", res.Replaced, "rejoin", req.has("known_speakers"))
-	return joinReply{UID: res.UID}, after, nil
+	reply := joinReply{UID: res.UID}
+	if wantTicket && s.g.diag.Load() != nil {
+		reply.LogTicket = s.g.signer.LogTicket(app.ID, chName, res.UID, s.g.cfg.Clock.Now().Add(s.g.cfg.LogTicketTTL))
+	}
+	return reply, after, nil
 }
 
 // checkKey verifies the join key (4.1 step 4) and records the grant in st.
@@ -489,7 +509,7 @@ func (s *session) updateKey(st *member, req *request) error {
 	}
 	st.noToken, st.grant = next.noToken, next.grant
 	s.scheduleLocked(st)
-	s.log.Info("key renewed", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID, "expires", st.grant.Expires)
+	s.log.Info("token renewed", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID, "expires", st.grant.Expires)
 	return nil
 }
 

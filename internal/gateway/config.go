@@ -26,8 +26,15 @@ const (
 	// DefaultMaxMessageBytes: the largest legitimate frame (a join with a
 	// 2 KB token and a few dozen known speakers) is far below 64 KiB.
 	DefaultMaxMessageBytes = 64 << 10
+	// DefaultPreJoinMaxBytes caps a frame before the socket has joined: a
+	// join with a 2 KB token fits several times over.
+	DefaultPreJoinMaxBytes = 16 << 10
+	// DefaultJoinTimeout closes a socket that has not joined this long after
+	// it opened (the SDK sends join as soon as the socket is open).
+	DefaultJoinTimeout = 30 * time.Second
 	// DefaultRateLimit and DefaultRateBurst bound requests per connection; the
-	// SDK sends a handful per user action (pings are not counted).
+	// SDK sends a handful per user action and a ping every 3 s (every frame
+	// counts: requests, pings, binary and malformed frames).
 	DefaultRateLimit = 20.0
 	DefaultRateBurst = 40
 	// DefaultMaxUsersPerChannel applies when the app sets no limit.
@@ -46,15 +53,21 @@ const (
 	// this far behind is disconnected (and may rejoin).
 	DefaultMaxQueue = 512
 	// DefaultLogUploadRatePerIP and DefaultLogUploadBurstPerIP bound log
-	// uploads from one address (they carry no token): an app uploads after
-	// a problem, by user action; carrier NAT puts many users behind one IP.
+	// uploads from one address (checked before the ticket or token): an app
+	// uploads after a problem, by user action; carrier NAT puts many users
+	// behind one IP.
 	DefaultLogUploadRatePerIP  = 0.2 // one every 5 s on average
 	DefaultLogUploadBurstPerIP = 10
 	// DefaultLogUploadRatePerApp and DefaultLogUploadBurstPerApp bound the
-	// uploads of one app from everywhere (disk writes; the per-day byte
-	// budget in internal/diag bounds the space).
+	// authenticated uploads of one app from everywhere (disk writes; the
+	// per-day byte budget in internal/diag bounds the space). Uploads without
+	// a valid ticket or token are refused before they take from it.
 	DefaultLogUploadRatePerApp  = 5.0
 	DefaultLogUploadBurstPerApp = 50
+	// DefaultLogTicketTTL is how long the log upload ticket a member gets at
+	// join stays valid: an app uploads logs right after a problem, and a
+	// longer meeting re-proves itself with the join token (our SDK sends both).
+	DefaultLogTicketTTL = time.Hour
 	// DefaultDrainTimeout bounds how long Run waits for sessions at shutdown.
 	DefaultDrainTimeout = 5 * time.Second
 )
@@ -79,6 +92,13 @@ type Config struct {
 	// MaxMessageBytes is the largest accepted frame; a larger one closes the
 	// connection (the SDK never sends one).
 	MaxMessageBytes int64
+	// PreJoinMaxBytes is the largest accepted frame until the socket has
+	// joined with a valid key (at most MaxMessageBytes); a larger one closes
+	// the connection.
+	PreJoinMaxBytes int64
+	// JoinTimeout closes a socket that has not joined this long after it
+	// opened.
+	JoinTimeout time.Duration
 	// RateLimit (requests/s) and RateBurst limit requests per connection;
 	// excess requests get 429.
 	RateLimit float64
@@ -117,6 +137,9 @@ type Config struct {
 	// LogUploadRatePerApp and LogUploadBurstPerApp limit uploads per app.
 	LogUploadRatePerApp  float64
 	LogUploadBurstPerApp int
+	// LogTicketTTL is the validity of the log upload ticket handed out at
+	// join (joinReply.logTicket).
+	LogTicketTTL time.Duration
 	// Clock drives token expiry and URL refresh timers (SystemClock when nil).
 	// Idle detection always uses real time.
 	Clock channel.Clock
@@ -137,9 +160,15 @@ func (c Config) withDefaults() Config {
 	def(&c.URLRefreshLead, DefaultURLRefreshLead)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.DrainTimeout, DefaultDrainTimeout)
+	def(&c.LogTicketTTL, DefaultLogTicketTTL)
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if c.PreJoinMaxBytes == 0 {
+		c.PreJoinMaxBytes = DefaultPreJoinMaxBytes
+	}
+	c.PreJoinMaxBytes = min(c.PreJoinMaxBytes, c.MaxMessageBytes)
+	def(&c.JoinTimeout, DefaultJoinTimeout)
 	if c.RateLimit == 0 {
 		c.RateLimit = DefaultRateLimit
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -136,7 +137,7 @@ func (g *Gateway) Sessions() int {
 func (g *Gateway) Run(ctx context.Context) error {
 	stop := g.channels.Observe(func(ev channel.Event) {
 		if ev.Kind == channel.EventMemberLeft && ev.Detached {
-			g.log.Info("member removed", "app", ev.App, "channel", ev.Channel, "uid", ev.UID,
+			g.log.Info("member removed after its grace period", "app", ev.App, "channel", ev.Channel, "uid", ev.UID,
 				"session", ev.Session, "leave_reason", int(ev.LeaveReason), "reason", ev.LeaveReason.String())
 		}
 	})
@@ -218,10 +219,10 @@ func (g *Gateway) ServeAllocate(w http.ResponseWriter, r *http.Request) {
 	}
 	vid := g.vid.Add(1)
 	if err != nil {
-		g.log.Info("allocation with a malformed body", "remote", r.RemoteAddr, "vid", vid, "err", err)
+		g.log.Info("allocation request with a malformed body (answered anyway)", "remote", r.RemoteAddr, "vid", vid, "err", logsafe.Error(err))
 	} else {
-		g.log.Debug("allocation", "remote", r.RemoteAddr, "vid", vid, "app", inner.AppID,
-			"channel", inner.Cname, "uid", inner.UID, "sid", inner.SID)
+		g.log.Debug("allocation", "remote", r.RemoteAddr, "vid", vid, "app", logsafe.String(inner.AppID),
+			"channel", logsafe.String(inner.Cname), "uid", logsafe.String(fmt.Sprint(inner.UID)), "sid", logsafe.String(inner.SID))
 	}
 	addr, port := g.publicAddress(r)
 	innerJSON, _ := json.Marshal(apAnswer{Code: 200, VID: vid, Servers: []apServer{{Address: addr, WS: port}}})
@@ -276,10 +277,10 @@ func (g *Gateway) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		g.wg.Done()
-		g.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		g.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", logsafe.Error(err))
 		return
 	}
-	conn.SetReadLimit(g.cfg.MaxMessageBytes)
+	conn.SetReadLimit(g.cfg.PreJoinMaxBytes) // raised to MaxMessageBytes by the first join
 	s := newSession(g, conn, r)
 	g.mu.Lock()
 	g.sessions[s] = struct{}{}

@@ -9,13 +9,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 // POST /api/v1/logs: LOG.uploadLogs of our SDK (sdk/miniapp/src/client.js)
@@ -25,12 +28,20 @@ import (
 // the answers are 200 {"code":0} or {"code": <catalogue code>, "reason"}
 // (error-codes.md, HTTP surfaces) with 400, 404, 413, 429 or 500.
 //
-// The request carries no token (the SDK may upload before or after a failed
-// join): the appId must name a known enabled app, uploads are rate limited per
-// client IP and per app, and internal/diag bounds the disk per app and day.
+// The upload must prove it comes from a member: "ticket", the logTicket our
+// SDK got in its join reply (signed by the node, valid LogTicketTTL), or
+// "token", a valid AccessToken for (appId, channel, uid). Without either it
+// is refused with 401 before it takes from the per-app rate limit or writes
+// anything, so clients that never joined (from however many addresses)
+// cannot fill the app's daily budget and so evict real members' logs. The
+// appId must name a known enabled app, uploads are rate limited per client IP
+// (the connection's address: X-Forwarded-For is not trusted) and per app,
+// and internal/diag bounds the disk per app and day.
 
 // Limits of the upload's identity fields (the SDK's values are far shorter).
 const (
+	maxLogTicket  = 512
+	maxLogToken   = 2048 // as a join key (a 007 token is a few hundred bytes)
 	maxLogAppID   = 64
 	maxLogSID     = 64
 	maxLogVersion = 32
@@ -48,10 +59,16 @@ func tooLarge(detail string) *errcode.Error {
 	return e
 }
 
+// logUpload is a decoded upload body: what diag stores and the credentials.
+type logUpload struct {
+	diag.Upload
+	ticket, token string
+}
+
 // decodeLogUpload checks and decodes an upload body. maxLines bounds the
 // lines (413 above it); the byte size is checked by the caller and by diag.
-func decodeLogUpload(data []byte, maxLines int) (diag.Upload, error) {
-	var u diag.Upload
+func decodeLogUpload(data []byte, maxLines int) (logUpload, error) {
+	var u logUpload
 	r := &request{}
 	if err := json.Unmarshal(data, &r.fields); err != nil || r.fields == nil {
 		return u, errcode.BadRequest("body must be a JSON object")
@@ -74,6 +91,8 @@ func decodeLogUpload(data []byte, maxLines int) (diag.Upload, error) {
 	u.ClientType = str("clientType", maxLogClient)
 	u.Device = str("device", maxLogDevice)
 	u.OS = str("os", maxLogDevice)
+	u.ticket = str("ticket", maxLogTicket)
+	u.token = str("token", maxLogToken)
 	if err != nil {
 		return u, err
 	}
@@ -157,7 +176,7 @@ func (g *Gateway) ServeLogs(w http.ResponseWriter, r *http.Request) {
 	if e.Code == errcode.CodeInternal {
 		g.log.Error("log upload failed", "remote", r.RemoteAddr, "err", err)
 	} else {
-		g.log.Debug("log upload refused", "remote", r.RemoteAddr, "reason", e.Message())
+		g.log.Debug("log upload refused", "remote", r.RemoteAddr, "reason", logsafe.String(e.Message()))
 	}
 	writeLogAnswer(w, e.HTTPStatus(), logAnswer{Code: e.Code, Reason: e.Message()})
 }
@@ -167,11 +186,7 @@ func (g *Gateway) serveLogs(w http.ResponseWriter, r *http.Request) error {
 	if d == nil {
 		return errcode.NotFound("log upload is not enabled on this node")
 	}
-	ip := r.RemoteAddr
-	if h, _, err := net.SplitHostPort(ip); err == nil {
-		ip = h
-	}
-	if !g.logsIP.allow(ip) {
+	if !g.logsIP.allow(addressKey(r.RemoteAddr)) {
 		return errcode.TooManyRequests(fmt.Sprintf("at most %d log uploads in a row from one address, then one every %gs",
 			g.cfg.LogUploadBurstPerIP, 1/g.cfg.LogUploadRatePerIP))
 	}
@@ -199,11 +214,14 @@ func (g *Gateway) serveLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("gateway: load app: %w", err)
 	}
+	if err := g.checkLogCredentials(app, &u); err != nil {
+		return err
+	}
 	if !g.logsApp.allow(app.ID) {
 		return errcode.TooManyRequests("too many log uploads for this app; try again later")
 	}
 	u.App, u.Remote = app.ID, r.RemoteAddr
-	f, err := d.WriteLog(u)
+	f, err := d.WriteLog(u.Upload)
 	switch {
 	case errors.Is(err, diag.ErrTooLarge):
 		return tooLarge(strings.TrimPrefix(err.Error(), diag.ErrTooLarge.Error()+": "))
@@ -215,4 +233,55 @@ func (g *Gateway) serveLogs(w http.ResponseWriter, r *http.Request) error {
 	g.log.Debug("client log uploaded", "remote", r.RemoteAddr, "app", u.App, "channel", u.Channel, "uid", u.UID,
 		"sid", u.SID, "lines", len(u.Lines), "bytes", f.Size, "file", f.Day+"/"+f.Name)
 	return nil
+}
+
+// checkLogCredentials accepts an upload with a valid ticket for app (the
+// ticket's channel and uid then name the file, whatever the body says) or a
+// valid token for the body's (app, channel, uid). Anything else is 401.
+func (g *Gateway) checkLogCredentials(app store.App, u *logUpload) error {
+	now := g.cfg.Clock.Now()
+	if u.ticket != "" {
+		t, err := g.signer.VerifyLogTicket(u.ticket, now)
+		if err != nil {
+			return err
+		}
+		if t.AppID != app.ID {
+			return errcode.Unauthorized("the log upload ticket is for another app")
+		}
+		u.Channel, u.UID = t.Channel, t.UID
+		return nil
+	}
+	if u.token == "" || u.token == app.ID {
+		return errcode.Unauthorized(`log uploads need the "ticket" of a join reply or the member's "token"`)
+	}
+	if app.Certificate == "" {
+		return errcode.Unauthorized(`this app has no certificate: log uploads need the "ticket" of a join reply`)
+	}
+	if u.Channel == "" {
+		return errcode.Unauthorized(`a log upload with a "token" needs the "channel" and "uid" it was issued for`)
+	}
+	_, err := token.Check(u.token, token.Claims{AppID: app.ID, AppCert: app.Certificate, Channel: u.Channel,
+		UID: strconv.FormatUint(uint64(u.UID), 10)}, now)
+	return err
+}
+
+// addressKey is the per-address rate limit key of a connection's remote
+// address (never a forwarded header): the IPv4 address, or the /64 prefix
+// of an IPv6 one, since one host commonly holds a whole /64 and could
+// otherwise take as many keys as it likes.
+func addressKey(remote string) string {
+	host := remote
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }

@@ -5,13 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 // sdkLogBody is what LOG.uploadLogs posts (sdk/miniapp/src/client.js).
@@ -23,6 +29,17 @@ func sdkLogBody(app string, mod func(map[string]any)) map[string]any {
 		mod(b)
 	}
 	return b
+}
+
+// memberLogBody is sdkLogBody for e's app with a valid token for the
+// body's member (room-1, uid 1015), applied before mod.
+func (e *env) memberLogBody(mod func(map[string]any)) map[string]any {
+	return sdkLogBody(e.app.ID, func(b map[string]any) {
+		b["token"] = e.token("room-1", "1015", 3600)
+		if mod != nil {
+			mod(b)
+		}
+	})
 }
 
 func (e *env) postLogs(body []byte) (int, map[string]any) {
@@ -65,7 +82,7 @@ func TestLogUpload(t *testing.T) {
 	e.store.PutApp(t.Context(), off)
 	app := e.app.ID
 	set := func(k string, v any) []byte {
-		return mustJSON(sdkLogBody(app, func(b map[string]any) { b[k] = v }))
+		return mustJSON(e.memberLogBody(func(b map[string]any) { b[k] = v }))
 	}
 	tests := []struct {
 		name   string
@@ -74,11 +91,27 @@ func TestLogUpload(t *testing.T) {
 		code   float64
 		reason string
 	}{
-		{"sdk upload", mustJSON(sdkLogBody(app, nil)), 200, 0, ""},
-		{"before join", mustJSON(sdkLogBody(app, func(b map[string]any) { b["channel"], b["uid"], b["sid"] = nil, nil, nil })), 200, 0, ""},
+		{"sdk upload", mustJSON(e.memberLogBody(nil)), 200, 0, ""},
 		{"uid as string", set("uid", "1015"), 200, 0, ""},
 		{"no lines yet", set("lines", []string{}), 200, 0, ""},
-		{"odd channel", set("channel", "../../etc/passwd"), 200, 0, ""},
+		{"odd channel", mustJSON(e.memberLogBody(func(b map[string]any) {
+			b["channel"], b["token"] = "../../etc/passwd", e.token("../../etc/passwd", "1015", 3600)
+		})), 200, 0, ""},
+		{"wildcard token", set("token", e.token("room-1", "0", 3600)), 200, 0, ""},
+		// Credentials (issue #13 item 6): none, or not this member's, is 401.
+		{"no credentials", mustJSON(sdkLogBody(app, nil)), 401, 401, `invalid key: log uploads need the "ticket" of a join reply or the member's "token"`},
+		{"appId as token", set("token", app), 401, 401, "invalid key: log uploads need"},
+		{"before join with a token", mustJSON(e.memberLogBody(func(b map[string]any) { b["channel"], b["uid"], b["sid"] = nil, nil, nil })), 401, 401, `invalid key: a log upload with a "token" needs the "channel"`},
+		{"token of another uid", set("uid", 1016), 401, 401, "invalid key"},
+		{"token of another channel", set("channel", "room-2"), 401, 401, "invalid key"},
+		{"bogus token", set("token", "007bogus"), 401, 401, ""},
+		{"forged ticket", set("ticket", e.app.ID+".cm9vbS0x.1015.9999999999.AAAA"), 401, 401, "invalid key: log upload ticket signature mismatch"},
+		{"ticket of another app", set("ticket", e.signer.LogTicket("0000000000000000000000000000000f", "room-1", 1015, time.Now().Add(time.Hour))), 401, 401, "invalid key: the log upload ticket is for another app"},
+		{"expired ticket", set("ticket", e.signer.LogTicket(app, "room-1", 1015, e.clk.Now().Add(-time.Second))), 401, 401, "invalid key: log upload ticket expired"},
+		{"ticket", set("ticket", e.signer.LogTicket(app, "room-1", 1015, e.clk.Now().Add(time.Hour))), 200, 0, ""},
+		{"ticket before join", mustJSON(sdkLogBody(app, func(b map[string]any) {
+			b["channel"], b["uid"], b["ticket"] = nil, nil, e.signer.LogTicket(app, "room-1", 1015, e.clk.Now().Add(time.Hour))
+		})), 200, 0, ""},
 		{"unknown app", mustJSON(sdkLogBody("0000000000000000000000000000000f", nil)), 404, 432, "not found: app \"0000000000000000000000000000000f\" is unknown or disabled"},
 		{"disabled app", mustJSON(sdkLogBody(off.ID, nil)), 404, 432, "not found: app"},
 		{"not JSON", []byte("lines=a"), 400, 430, "bad request: body must be a JSON object"},
@@ -111,11 +144,31 @@ func TestLogUpload(t *testing.T) {
 			}
 		})
 	}
-	// What was stored: the five accepted uploads, under the app's directory.
+	// What was stored: the seven accepted uploads, under the app's directory.
 	d := e.gw.Diagnostics()
 	list, err := d.Logs(app, time.Now().UTC().Format("2006-01-02"))
-	if err != nil || len(list) != 5 {
+	if err != nil || len(list) != 7 {
 		t.Fatalf("%v %+v", err, list)
+	}
+	// A ticket names the file's member, whatever the body says.
+	n := 0
+	for _, f := range list {
+		if f.Channel == "room-1" && f.UID == 1015 {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Fatalf("%d uploads of room-1/1015, want 6: %+v", n, list)
+	}
+	// A token past its expiry is refused.
+	e.clk.Advance(2 * time.Second)
+	if status, m := e.postLogs(mustJSON(e.memberLogBody(func(b map[string]any) { b["token"] = e.token("room-1", "1015", 1) }))); status != 200 {
+		t.Fatalf("fresh token: %d %v", status, m)
+	}
+	expired := e.token("room-1", "1015", 1)
+	e.clk.Advance(2 * time.Second)
+	if status, m := e.postLogs(mustJSON(e.memberLogBody(func(b map[string]any) { b["token"] = expired }))); status != 401 {
+		t.Fatalf("expired token: %d %v", status, m)
 	}
 	var first diag.LogFile
 	for _, f := range list {
@@ -134,7 +187,7 @@ func TestLogUpload(t *testing.T) {
 func TestLogUploadRateLimits(t *testing.T) {
 	t.Run("per IP", func(t *testing.T) {
 		e := newEnv(t, func(c *Config, _ *store.App) { c.LogUploadRatePerIP, c.LogUploadBurstPerIP = 0.001, 2 })
-		body := mustJSON(sdkLogBody(e.app.ID, nil))
+		body := mustJSON(e.memberLogBody(nil))
 		for i, want := range []int{200, 200, 429} {
 			if status, m := e.postLogs(body); status != want {
 				t.Fatalf("upload %d: %d %v", i, status, m)
@@ -154,12 +207,24 @@ func TestLogUploadRateLimits(t *testing.T) {
 		})
 		other, _ := store.NewApp("other", time.Now())
 		e.store.PutApp(t.Context(), other)
+		// Uploads without credentials are refused before the app's limit:
+		// they cannot use it up (issue #13 item 6).
+		for i := range 5 {
+			if status, m := e.postLogs(mustJSON(sdkLogBody(e.app.ID, nil))); status != 401 {
+				t.Fatalf("upload %d without credentials: %d %v", i, status, m)
+			}
+		}
 		for i, want := range []int{200, 200, 429} {
-			if status, m := e.postLogs(mustJSON(sdkLogBody(e.app.ID, nil))); status != want {
+			if status, m := e.postLogs(mustJSON(e.memberLogBody(nil))); status != want {
 				t.Fatalf("upload %d: %d %v", i, status, m)
 			}
 		}
-		if status, m := e.postLogs(mustJSON(sdkLogBody(other.ID, nil))); status != 200 {
+		tok, err := token.BuildRTC007(token.RTCOptions{AppID: other.ID, AppCert: other.Certificate, Channel: "room-1",
+			UID: "1015", Role: token.RolePublisher, IssuedAt: e.clk.Now(), Lifetime: 3600})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, m := e.postLogs(mustJSON(sdkLogBody(other.ID, func(b map[string]any) { b["token"] = tok }))); status != 200 {
 			t.Fatalf("another app is limited too: %d %v", status, m)
 		}
 	})
@@ -223,4 +288,188 @@ func FuzzDecodeLogUpload(f *testing.F) {
 		}
 		_ = fmt.Sprint(u)
 	})
+}
+
+// postLogsFrom posts an upload from the source address ip (a 127.0.0.x
+// address: the whole block is local), the way clients behind many addresses
+// would; X-Forwarded-For is set to show it is not what counts.
+func (e *env) postLogsFrom(ip string, body []byte) int {
+	e.t.Helper()
+	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/logs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", "203.0.113.7")
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode
+}
+
+// TestLogUploadFloodCannotEvict (issue #13 item 6): a member gets a log
+// ticket at join and uploads its log; then clients from 20 source addresses
+// that never joined flood the endpoint with uploads big enough to fill the
+// app's daily budget many times over. Every one is refused (401), the
+// member's log is still there, and the member can still upload (the flood
+// did not use up the app's rate limit).
+func TestLogUploadFloodCannotEvict(t *testing.T) {
+	e := newEnv(t, func(c *Config, _ *store.App) {
+		c.LogUploadRatePerIP, c.LogUploadBurstPerIP = 0.001, 5
+		c.LogUploadRatePerApp, c.LogUploadBurstPerApp = 0.001, 5
+	})
+	d, err := diag.New(diag.Config{Dir: t.TempDir(), MaxLogBytes: 4096, AppDayBytes: 16 << 10, MaxLogLines: 10}, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gw.SetDiagnostics(d)
+
+	c := e.dial()
+	c.uid = "1015"
+	f := c.joinFields(e.token("room-1", "1015", 3600), "room-1", "1015", "broadcaster")
+	f["logTicket"] = true
+	r := c.ok("join", f)
+	ticket, _ := r.resp()["logTicket"].(string)
+	if ticket == "" {
+		t.Fatalf("join reply without logTicket: %s", r)
+	}
+	member := mustJSON(sdkLogBody(e.app.ID, func(b map[string]any) {
+		b["ticket"] = ticket
+		b["lines"] = []string{"the member's log"}
+	}))
+	if st := e.postLogsFrom("127.0.0.1", member); st != 200 {
+		t.Fatalf("member upload: %d", st)
+	}
+
+	big := []string{strings.Repeat("x", 4000)}
+	forged := e.app.ID + ".cm9vbS0x.1015.9999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	refused := 0
+	for i := 2; i < 22; i++ {
+		ip := fmt.Sprintf("127.0.0.%d", i)
+		for j, mod := range []func(b map[string]any){
+			func(b map[string]any) {},
+			func(b map[string]any) { b["ticket"] = forged },
+			func(b map[string]any) { b["token"] = e.app.ID },
+		} {
+			body := mustJSON(sdkLogBody(e.app.ID, func(b map[string]any) { b["lines"] = big; mod(b) }))
+			if st := e.postLogsFrom(ip, body); st != http.StatusUnauthorized {
+				t.Errorf("flood upload %d from %s: %d, want 401", j, ip, st)
+			} else {
+				refused++
+			}
+		}
+	}
+	day := e.clk.Now().UTC().Format("2006-01-02")
+	list, err := d.Logs(e.app.ID, day)
+	if err != nil || len(list) != 1 || list[0].Channel != "room-1" || list[0].UID != 1015 {
+		t.Fatalf("after %d refused uploads the app's logs are %v %+v, want the member's one", refused, err, list)
+	}
+	if b, err := d.ReadLog(e.app.ID, day, list[0].Name); err != nil || !bytes.Contains(b, []byte("\nthe member's log\n")) {
+		t.Fatalf("member's log: %v %q", err, b)
+	}
+	if st := e.postLogsFrom("127.0.0.1", member); st != 200 {
+		t.Fatalf("member upload after the flood: %d", st)
+	}
+}
+
+// Only a join that asks for a log ticket gets one: the official SDK's join
+// reply stays exactly {uid} (conformance 12.4).
+func TestJoinLogTicket(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.dial()
+	if r := a.join("1", "audience"); len(r.resp()) != 1 {
+		t.Fatalf("join reply %s", r)
+	}
+	b := e.dial()
+	b.uid = "2"
+	f := b.joinFields(e.token("room", "2", 3600), "room", "2", "audience")
+	f["logTicket"] = true
+	r := b.ok("join", f)
+	tk, _ := r.resp()["logTicket"].(string)
+	got, err := e.signer.VerifyLogTicket(tk, e.clk.Now())
+	if err != nil || got.AppID != e.app.ID || got.Channel != "room" || got.UID != 2 || !got.Expire.Equal(e.clk.Now().Add(DefaultLogTicketTTL)) {
+		t.Fatalf("ticket %q: %+v %v", tk, got, err)
+	}
+	if _, err := e.signer.VerifyLogTicket(tk, e.clk.Now().Add(DefaultLogTicketTTL)); err == nil {
+		t.Fatal("ticket valid after its TTL")
+	}
+	c := e.dial()
+	c.uid = "3"
+	f = c.joinFields(e.token("room", "3", 3600), "room", "3", "audience")
+	f["logTicket"] = "yes"
+	c.fail("join", f, "430", `bad request: field "logTicket" must be a boolean`)
+}
+
+// syncBuffer collects log output; safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLongClientStringsLogTruncated: an allocation request whose uid is a
+// 10 kB string and appId, channel and sid 1 kB ones (the SDK's are a few
+// bytes) is answered, and its log line holds at most logsafe.MaxLen bytes of
+// each (issue #13 item 6).
+func TestLongClientStringsLogTruncated(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	apps := store.NewMemory()
+	g, err := New(Config{}, apps, channel.NewManager(channel.Config{}, log), token.NewURLSigner([]byte("0123456789abcdef")), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	g.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	long := strings.Repeat("x", 10<<10)
+	mid := strings.Repeat("y", 1000) // the body is at most 16 KiB
+	inner, _ := json.Marshal(map[string]any{"command": "convergeAllocateEdge", "sid": mid, "appId": mid, "uid": long, "cname": mid})
+	body, _ := json.Marshal(map[string]any{"service_name": "miniapp", "json_body": string(inner)})
+	res, err := http.Post(srv.URL+"/api/v1", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("allocation: %d", res.StatusCode)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "msg=allocation") || !strings.Contains(out, "bytes cut]") {
+		t.Fatalf("allocation not logged with cut strings:\n%.2000s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 2048 || strings.Contains(l, strings.Repeat("x", 1000)) || strings.Contains(l, mid) {
+			t.Fatalf("log line of %d bytes: %.300s…", len(l), l)
+		}
+	}
+}
+
+func TestAddressKey(t *testing.T) {
+	for _, tc := range []struct{ remote, want string }{
+		{"127.0.0.5:4000", "127.0.0.5"},
+		{"[::ffff:10.0.0.1]:80", "10.0.0.1"},
+		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1%eth0]:443", "2001:db8:1:2::/64"},
+		{"not an address", "not an address"},
+	} {
+		if got := addressKey(tc.remote); got != tc.want {
+			t.Errorf("addressKey(%q) = %q, want %q", tc.remote, got, tc.want)
+		}
+	}
 }

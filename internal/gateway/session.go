@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -35,6 +37,9 @@ type session struct {
 	log      *slog.Logger
 	idle     *time.Timer
 	idleHit  atomic.Bool
+	// joinTimer closes the socket if it has not joined in time; the first
+	// join stops it.
+	joinTimer *time.Timer
 
 	// handler goroutine only
 	tokens    float64
@@ -53,6 +58,7 @@ type session struct {
 	held       []channel.Event // events that arrive while a join reply is pending
 	holding    bool
 	st         *member // nil when not joined
+	joinedOnce bool    // a join succeeded on this socket
 	leaveClose *time.Timer
 }
 
@@ -95,10 +101,15 @@ func (s *session) run(ctx context.Context) {
 		s.idleHit.Store(true)
 		_ = s.conn.CloseNow()
 	})
+	s.joinTimer = time.AfterFunc(s.g.cfg.JoinTimeout, func() {
+		s.log.Info("socket closed", "reason", "no join within the join timeout", "timeout", s.g.cfg.JoinTimeout)
+		_ = s.conn.Close(websocket.StatusPolicyViolation, "join within "+s.g.cfg.JoinTimeout.String())
+	})
 
 	err := s.readLoop(ctx)
 
 	s.idle.Stop()
+	s.joinTimer.Stop()
 	reason := errcode.LeaveNetwork
 	if s.idleHit.Load() {
 		reason = errcode.LeaveTimeout
@@ -113,12 +124,17 @@ func (s *session) run(ctx context.Context) {
 	if s.leaveClose != nil {
 		s.leaveClose.Stop()
 	}
+	joined := s.joinedOnce
 	close(s.done)
 	s.mu.Unlock()
+	if !joined && err != nil && strings.Contains(err.Error(), "read limited at") {
+		// coder/websocket has closed the socket with 1009 (message too big).
+		s.log.Info("socket closed", "reason", "frame over the pre-join limit", "limit", s.g.cfg.PreJoinMaxBytes)
+	}
 	if st != nil {
 		grace := s.g.cfg.Grace
 		if derr := s.g.channels.Detach(st.ref, reason, grace); derr == nil {
-			s.log.Info("session lost", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
+			s.log.Info("client connection lost: member kept for the grace period", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
 				"leave_reason", int(reason), "reason", reason.String(), "grace", grace, "err", err)
 		}
 	}
@@ -134,6 +150,12 @@ func (s *session) readLoop(ctx context.Context) error {
 		}
 		s.idle.Reset(s.g.cfg.IdleTimeout)
 		if typ != websocket.MessageText {
+			// Binary frames take a token like any other frame: a flood of
+			// them is answered with 429, not with one 430 each.
+			if !s.allow() {
+				s.send(s.tooMany(nil))
+				continue
+			}
 			s.send(encodeReply(nil, errcode.BadRequest("binary frames are not supported; send JSON text"), nil))
 			continue
 		}
@@ -240,7 +262,7 @@ func (s *session) queueLocked(frame []byte) {
 	if s.queued >= s.g.cfg.MaxQueue {
 		// The writer drops the queue and closes the connection abruptly; the
 		// member gets its grace period like any lost socket.
-		s.log.Warn("client too slow: closing", "queued", s.queued)
+		s.log.Warn("client too slow to read its messages: closing its connection", "queued", s.queued)
 		s.closing, s.abort = true, true
 		s.out, s.queued = nil, 0
 		s.kickLocked()
@@ -324,7 +346,7 @@ func (s *session) eventLocked(ev channel.Event) {
 		}
 		s.closing = true
 		s.kickLocked()
-		s.log.Info("session kicked", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
+		s.log.Info("session ended: member removed by the server", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID,
 			"leave_reason", int(ev.LeaveReason), "reason", ev.Err.Message())
 	}
 }
@@ -349,9 +371,22 @@ type pong struct {
 	TS      int64  `json:"ts"`
 }
 
-// handle answers one frame; every request gets exactly one reply.
+// tooMany is the 429 reply of a frame over the connection's rate limit.
+func (s *session) tooMany(requestID json.RawMessage) []byte {
+	return encodeReply(requestID, errcode.TooManyRequests("at most "+
+		strconv.FormatFloat(s.g.cfg.RateLimit, 'f', -1, 64)+" requests per second per connection"), nil)
+}
+
+// handle answers one frame; every request gets exactly one reply. Every
+// frame takes a token from the connection's rate limit first, heartbeats and
+// malformed frames included (the SDK pings every 3 s, far below the limit),
+// so no kind of frame can be flooded at the cost of a reply each.
 func (s *session) handle(ctx context.Context, data []byte) {
 	req, err := decodeRequest(data)
+	if !s.allow() {
+		s.send(s.tooMany(req.RequestID))
+		return
+	}
 	if err != nil {
 		s.send(encodeReply(req.RequestID, errcode.From(err), nil))
 		return
@@ -361,16 +396,11 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		s.send(b)
 		return
 	}
-	if !s.allow() {
-		s.send(encodeReply(req.RequestID, errcode.TooManyRequests("at most "+
-			strconv.FormatFloat(s.g.cfg.RateLimit, 'f', -1, 64)+" requests per second per connection"), nil))
-		return
-	}
 	resp, after, err := s.dispatch(ctx, req)
 	if err != nil {
 		e := errcode.From(err)
 		if e.Code == errcode.CodeInternal {
-			s.log.Error("request failed", "action", req.Action, "err", err)
+			s.log.Error("request failed", "action", logsafe.String(req.Action), "err", err)
 		}
 		s.send(encodeReply(req.RequestID, e, nil))
 		return

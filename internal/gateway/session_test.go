@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -206,10 +207,55 @@ func TestRateLimit(t *testing.T) {
 	c.ok("ping", nil)
 	c.ok("ping", nil)
 	c.fail("ping", nil, "429", "too many requests")
-	// Heartbeats are not limited and still answered.
-	c.sendRaw(`{"command":"ping","requestId":99}`)
-	if m, _ := c.next(); m.m["command"] != "pong" {
-		t.Fatalf("%s", m)
+}
+
+// Heartbeats, binary frames and malformed frames take tokens from the same
+// bucket as requests: a flood of any of them gets 429s, not a pong or a 430
+// each (issue #13 item 7). Another connection is unaffected.
+func TestRateLimitEveryFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		frame func(c *client, i int)
+		ok    func(m msg) bool // the answer of a frame within the burst
+	}{
+		{"heartbeat", func(c *client, i int) {
+			c.sendRaw(fmt.Sprintf(`{"command":"ping","requestId":%d,"appId":"x","cname":"room","uid":"1","sid":"S","ts":1}`, 100+i))
+		}, func(m msg) bool { return m.m["command"] == "pong" }},
+		{"binary", func(c *client, i int) {
+			if err := c.conn.Write(t.Context(), websocket.MessageBinary, []byte{1, 2, 3}); err != nil {
+				t.Fatal(err)
+			}
+		}, func(m msg) bool { return m.code() == "430" }},
+		{"malformed", func(c *client, i int) { c.sendRaw(`{"requestId":`) }, func(m msg) bool { return m.code() == "430" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config, _ *store.App) { c.RateLimit = 0.001; c.RateBurst = 3 })
+			c := e.dial()
+			other := e.dial()
+			const flood = 50
+			for i := range flood {
+				tc.frame(c, i)
+			}
+			answered, limited := 0, 0
+			for range flood {
+				m, ok := c.next()
+				if !ok {
+					t.Fatal("connection closed")
+				}
+				switch {
+				case tc.ok(m):
+					answered++
+				case m.code() == "429":
+					limited++
+				default:
+					t.Fatalf("unexpected answer %s", m)
+				}
+			}
+			if answered != 3 || limited != flood-3 {
+				t.Fatalf("%d frames answered and %d refused with 429, want 3 and %d", answered, limited, flood-3)
+			}
+			other.ok("ping", nil) // undisturbed
+		})
 	}
 }
 

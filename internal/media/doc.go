@@ -5,7 +5,9 @@
 // It owns no sockets and speaks no protocol. Ingest adapters (internal/rtmp,
 // later internal/webrtc) call Hub.Publish and Publisher.Write; egress adapters
 // (internal/rtmp, internal/flv, internal/webrtc) call Hub.Subscribe and drain
-// Reader.Next. Stream liveness reaches the channel model through the Observer
+// Reader.Next. A stream has one publisher: Hub.PublishWith refuses a second
+// one while the first is live, and lets the same member's reconnect replace
+// a stalled one (the rules are in Stream.mayTake). Stream liveness reaches the channel model through the Observer
 // interface, wired in internal/node. This package must not import any adapter,
 // nor internal/channel or internal/gateway (ARCHITECTURE.md, dependency rule).
 //

@@ -34,6 +34,12 @@ const (
 	DefaultGrace = 30 * time.Second
 	// DefaultHoldTimeout is how long a reader waits for a stream to go live.
 	DefaultHoldTimeout = 20 * time.Second
+	// DefaultStallTimeout is how long a publisher may send nothing before a
+	// reconnect of the same uid may replace it (see Hub.PublishWith). 25 fps
+	// video never leaves such a gap and a backgrounded live-pusher sends its
+	// waiting image about every second; a dead TCP connection, which the
+	// ingest notices only after its read timeout (15 s), stops at once.
+	DefaultStallTimeout = 2 * time.Second
 )
 
 // Config holds the hub's knobs. Zero values mean the defaults above; limits
@@ -46,6 +52,7 @@ type Config struct {
 	HoldTimeout         time.Duration // reader wait for a stream to go live
 	MaxPublishers       int           // concurrent publishers on this node
 	MaxReadersPerStream int           // readers of one stream
+	StallTimeout        time.Duration // silence after which a publisher may be replaced (PublishWith)
 }
 
 func (c Config) withDefaults() Config {
@@ -66,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HoldTimeout <= 0 {
 		c.HoldTimeout = DefaultHoldTimeout
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	return c
 }
@@ -207,19 +217,48 @@ func (h *Hub) remove(s *Stream) {
 	h.mu.Unlock()
 }
 
-// Publish starts (or resumes, or takes over) publishing key. onClose is called
-// at most once, outside the hub's locks, when the hub ends this publisher
-// (EndStream, a kick, a newer publisher of the same uid, hub shutdown): the
-// adapter must then close its ingest connection. The adapter calls
-// Publisher.Close when its connection ends on its own.
+// PublishOptions describe a publisher asking for a stream.
+type PublishOptions struct {
+	// Wildcard: the publisher's credential does not name the stream's uid (a
+	// uid-0 token, or an app's appId as key): it cannot show that it is the
+	// member that owns the stream, so it never replaces a current publisher.
+	// False means the credential names the uid: a signed push URL the server
+	// issued for this stream, or a token for this uid.
+	Wildcard bool
+	// OnClose is called at most once, outside the hub's locks, when the hub
+	// ends this publisher (EndStream, a kick, a reconnect of the same member,
+	// hub shutdown): the adapter must then close its ingest connection. The
+	// adapter calls Publisher.Close when its connection ends on its own. May
+	// be nil.
+	OnClose func(reason error)
+}
+
+// Publish is PublishWith for a publisher whose credential names the uid.
 func (h *Hub) Publish(key Key, onClose func(reason error)) (*Publisher, error) {
+	return h.PublishWith(key, PublishOptions{OnClose: onClose})
+}
+
+// PublishWith starts (or resumes, or takes over) publishing key, under the
+// takeover rules of Stream.mayTake: one publisher per stream; a second
+// one is refused (errcode.StreamBusy) while the first is live, unless it is
+// the same member reconnecting, which replaces the first once that one has
+// stalled. A stream whose publisher went away (grace period) is resumed by
+// any authorized publisher.
+func (h *Hub) PublishWith(key Key, opt PublishOptions) (*Publisher, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return nil, errcode.ServiceExited("media hub is shutting down")
 	}
 	s := h.streamLocked(key, false)
-	replacing := s != nil && s.activePublisher()
+	replacing := false
+	if s != nil {
+		var err error
+		if replacing, err = s.mayTake(opt, h.now()); err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+	}
 	if !replacing && h.cfg.MaxPublishers > 0 && h.publishers >= h.cfg.MaxPublishers {
 		h.mu.Unlock()
 		return nil, errcode.Overloaded(fmt.Sprintf("publisher limit of this node (%d) reached", h.cfg.MaxPublishers))
@@ -230,13 +269,30 @@ func (h *Hub) Publish(key Key, onClose func(reason error)) (*Publisher, error) {
 	if !replacing {
 		h.publishers++
 	}
-	p := &Publisher{stream: s, onClose: onClose}
-	old := s.attachPublisher(p)
+	p := &Publisher{stream: s, onClose: opt.OnClose}
+	old := s.attachPublisher(p, h.now())
 	h.mu.Unlock()
 	if old != nil {
-		old.kill(errcode.Conflict("replaced by a newer publisher of the same uid"))
+		old.kill(errcode.Conflict("replaced by a reconnect of the same uid: this connection had sent no media for a while"))
 	}
 	return p, nil
+}
+
+// MayPublish reports whether PublishWith(key, opt) would be allowed now by
+// the takeover rules (not by the publisher limit), without publishing. An
+// adapter that attaches later (WHIP, once media flows) calls it first, so
+// that a refused client hears why at once.
+func (h *Hub) MayPublish(key Key, opt PublishOptions) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errcode.ServiceExited("media hub is shutting down")
+	}
+	if s := h.streamLocked(key, false); s != nil {
+		_, err := s.mayTake(opt, h.now())
+		return err
+	}
+	return nil
 }
 
 func (h *Hub) publisherGone() {

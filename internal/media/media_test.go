@@ -533,3 +533,96 @@ func TestStreamStats(t *testing.T) {
 		t.Errorf("hub stats %+v", s)
 	}
 }
+
+// TestTakeoverRules: who may publish a stream that already has a publisher
+// (Stream.mayTake). MayPublish answers as PublishWith does; a refused
+// newcomer leaves the current publisher writing; a replaced one is told why.
+func TestTakeoverRules(t *testing.T) {
+	const stall = 2 * time.Second
+	cases := []struct {
+		name     string
+		state    string // "live", "stalled", "attached" (no media yet), "paused" (grace), "none"
+		wildcard bool
+		want     string // "publish", "replace" or the refusal reason
+	}{
+		{"none/uid", "none", false, "publish"},
+		{"none/wildcard", "none", true, "publish"},
+		{"paused/uid", "paused", false, "publish"},
+		{"paused/wildcard", "paused", true, "publish"},
+		{"live/uid", "live", false, errcode.ReasonStreamBusy},
+		{"live/wildcard", "live", true, errcode.ReasonStreamBusy},
+		{"stalled/uid", "stalled", false, "replace"},
+		{"stalled/wildcard", "stalled", true, errcode.ReasonStreamBusy},
+		{"attached/uid", "attached", false, "replace"},
+		{"attached/wildcard", "attached", true, errcode.ReasonStreamBusy},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newTestHub(t, Config{Grace: time.Hour, StallTimeout: stall}, nil)
+			now := time.Unix(1000, 0)
+			var clockMu sync.Mutex
+			h.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+			advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+			var (
+				old       *Publisher
+				oldReason error
+			)
+			if c.state != "none" {
+				old, _ = h.Publish(key, func(err error) { oldReason = err })
+				if c.state != "attached" {
+					if err := old.Write(vpkt(0, true)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				switch c.state {
+				case "stalled":
+					advance(stall)
+				case "live":
+					advance(stall - time.Millisecond)
+				case "paused":
+					old.Close(nil)
+				case "attached":
+					advance(time.Hour) // no media yet: not live, however long
+				}
+			}
+			opt := PublishOptions{Wildcard: c.wildcard}
+			mayErr := h.MayPublish(key, opt)
+			p, err := h.PublishWith(key, opt)
+			if (mayErr == nil) != (err == nil) {
+				t.Fatalf("MayPublish %v, PublishWith %v", mayErr, err)
+			}
+			if c.want == "publish" || c.want == "replace" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if err := p.Write(vpkt(40, true)); err != nil {
+					t.Fatalf("new publisher write: %v", err)
+				}
+				if c.want == "replace" {
+					if ec, ok := errcode.As(oldReason); !ok || ec.Reason != errcode.ReasonConflict {
+						t.Fatalf("replaced publisher told %v", oldReason)
+					}
+					if err := old.Write(vpkt(80, false)); !errors.Is(err, ErrPublisherGone) {
+						t.Fatalf("replaced publisher write: %v", err)
+					}
+				} else if oldReason != nil {
+					t.Fatalf("previous publisher told %v", oldReason)
+				}
+				if s := h.Stats(); s.Publishers != 1 {
+					t.Fatalf("%d publishers", s.Publishers)
+				}
+				return
+			}
+			ec, ok := errcode.As(err)
+			if !ok || ec.Reason != c.want || ec.HTTPStatus() != 409 {
+				t.Fatalf("got %v, want %q (409)", err, c.want)
+			}
+			if oldReason != nil {
+				t.Fatalf("refused newcomer ended the publisher: %v", oldReason)
+			}
+			if err := old.Write(vpkt(120, true)); err != nil {
+				t.Fatalf("publisher after a refused newcomer: %v", err)
+			}
+		})
+	}
+}

@@ -65,6 +65,7 @@ type Stream struct {
 	frameGap       [2]time.Duration
 
 	lastKeyframeReq time.Time // last call of the publisher's keyframe requester
+	lastMedia       time.Time // the current publisher attached, or last wrote a packet
 
 	drops atomic.Uint64 // packets its readers skipped (StreamStats)
 }
@@ -82,10 +83,38 @@ func (s *Stream) hasPublisher() bool {
 	return !s.ended && (s.pub != nil || s.paused)
 }
 
-func (s *Stream) activePublisher() bool {
+// mayTake applies the takeover rules to a publisher asking for the stream at
+// now. It reports whether the stream's current publisher would be replaced,
+// or returns the catalogue error that refuses the newcomer.
+//
+// The rules, the one place where minirtc decides who owns a stream:
+//   - No current publisher (none yet, or it went away and the stream is in
+//     its grace period): any authorized publisher takes the stream.
+//   - A current publisher and a Wildcard newcomer (its credential names no
+//     uid): refused. Only the member that owns the uid may displace its
+//     stream's publisher.
+//   - A current publisher and the same member reconnecting (a credential
+//     that names the uid: the signed push URL of this stream, or a token for
+//     this uid): the newcomer replaces the current publisher if that one is
+//     not live (it has sent no media yet) or has stalled, i.e. sent no packet
+//     for StallTimeout (a live-pusher back from the background on a new
+//     connection while its old TCP connection still looks alive but carries
+//     nothing); otherwise it is refused: a live publisher is never cut by a
+//     second one.
+func (s *Stream) mayTake(opt PublishOptions, now time.Time) (replacing bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.ended && s.pub != nil
+	if s.ended || s.pub == nil {
+		return false, nil
+	}
+	idle := now.Sub(s.lastMedia)
+	if opt.Wildcard {
+		return false, errcode.StreamBusy(fmt.Sprintf("uid %s is publishing from another connection and this credential names no uid (uid 0): only that uid's own URL or token may take over its stream", s.key.UID))
+	}
+	if s.live && idle < s.hub.cfg.StallTimeout {
+		return false, errcode.StreamBusy(fmt.Sprintf("uid %s is publishing from another connection (last media %s ago); stop that one first, or reconnect once it has sent nothing for %s", s.key.UID, idle.Round(time.Millisecond), s.hub.cfg.StallTimeout))
+	}
+	return true, nil
 }
 
 func (s *Stream) isEnded() bool {
@@ -94,12 +123,14 @@ func (s *Stream) isEnded() bool {
 	return s.ended
 }
 
-// attachPublisher makes p the stream's publisher and returns the one it replaces.
-func (s *Stream) attachPublisher(p *Publisher) *Publisher {
+// attachPublisher makes p the stream's publisher at now and returns the one
+// it replaces.
+func (s *Stream) attachPublisher(p *Publisher, now time.Time) *Publisher {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.pub
 	s.pub = p
+	s.lastMedia = now
 	if s.graceTimer != nil {
 		s.graceTimer.Stop()
 		s.graceTimer = nil
@@ -188,6 +219,7 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 		return errPublisherGone
 	}
 	s.rebase(p)
+	s.lastMedia = s.hub.now()
 	if p.Kind() == KindVideo {
 		s.video = p.Track
 	} else {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/store"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 // TestNodeStoresClientLogs: a served node accepts an SDK log upload for its
@@ -40,8 +41,13 @@ func TestNodeStoresClientLogs(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	}()
+	tok, err := token.BuildRTC007(token.RTCOptions{AppID: app.ID, AppCert: app.Certificate, Channel: "room", UID: "42",
+		Role: token.RolePublisher, IssuedAt: time.Now(), Lifetime: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
 	body := `{"sdkVersion":"0.1.0","clientType":"wechat","appId":"` + app.ID + `","channel":"room","uid":42,` +
-		`"sid":"AB","device":"iPhone","os":"iOS 17","ts":1795633765000,"lines":["hello from the SDK"]}`
+		`"sid":"AB","device":"iPhone","os":"iOS 17","ts":1795633765000,"lines":["hello from the SDK"],"token":"` + tok + `"}`
 	var res *http.Response
 	for i := 0; ; i++ {
 		res, err = http.Post("http://"+n.HTTPAddr()+"/api/v1/logs", "application/json", strings.NewReader(body))

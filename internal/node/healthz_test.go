@@ -64,7 +64,7 @@ func TestHealthzReportsListeners(t *testing.T) {
 			}
 			if c.breakRTMP {
 				// The RTMP socket's accept fails for good from the start.
-				rl := n.media.rtmpLn.(*listen.Listener)
+				rl := n.media.rtmpRetry
 				rl.Listener = &brokenListener{Listener: rl.Listener}
 			}
 			ctx, cancel := context.WithCancel(context.Background())

@@ -223,7 +223,7 @@ func TestHTTPIdleConnectionsReaped(t *testing.T) {
 	}
 }
 
-// TestHTTPMaxHeaderBytes: with the default http.maxHeaderBytes (16 KiB) a
+// TestHTTPMaxHeaderBytes: with the default http.maxHeaderBytes (32 KiB) a
 // request whose headers are 64 KiB is refused with 431 before any handler
 // runs, while one carrying a 3 KiB header (a long token) is served.
 func TestHTTPMaxHeaderBytes(t *testing.T) {

@@ -23,6 +23,9 @@ type mediaPlane struct {
 	rtmp   *rtmp.Server
 	flv    *flv.Server
 	rtmpLn net.Listener
+	// rtmpRetry is the RTMP socket with its accept retry, below the
+	// connection limits.
+	rtmpRetry *listen.Listener
 }
 
 // wireMedia builds the media hub, connects it to the channel model both ways
@@ -36,6 +39,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		GOPMaxPackets:       mc.GOPCacheFrames,
 		GOPMaxBytes:         mc.GOPCacheBytes,
 		Grace:               mc.PublisherGrace,
+		StallTimeout:        mc.PublisherStall,
 		HoldTimeout:         mc.HoldTimeout,
 		MaxPublishers:       mc.MaxPublishers,
 		MaxReadersPerStream: mc.MaxReadersPerStream,
@@ -65,9 +69,12 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		return &ListenError{Listener: "RTMP", Addr: cfg.RTMP.Addr, Key: "rtmp.addr", Flag: "--rtmp-addr", Err: err}
 	}
 	rtmpStats := &listen.Stats{}
-	ln := listen.Wrap(raw, rtmpStats, n.log.With("component", "rtmp", "listener", "rtmp"))
+	// Accept retries temporary failures on the socket itself; the
+	// connection limits apply to what it accepts.
+	retry := listen.Wrap(raw, rtmpStats, n.log.With("component", "rtmp", "listener", "rtmp"))
+	ln := n.connLimit.Wrap(retry, "rtmp")
 	n.listeners = append(n.listeners, listenerStats{"rtmp", raw.Addr().String(), rtmpStats})
-	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln}
+	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln, rtmpRetry: retry}
 	// URLs handed out by the gateway name the port really bound (port 0 in tests).
 	if _, rtmpPort, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		if p, err := strconv.Atoi(rtmpPort); err == nil {
@@ -122,10 +129,12 @@ func (n *Node) wireMedia(cfg config.Config) error {
 // rtmpConfig maps the node configuration onto the RTMP server's.
 func rtmpConfig(cfg config.Config) rtmp.Config {
 	return rtmp.Config{
-		HandshakeTimeout: cfg.RTMP.HandshakeTimeout,
-		ReadTimeout:      cfg.RTMP.ReadTimeout,
-		WriteTimeout:     cfg.Media.WriteTimeout,
-		BatchInterval:    batchInterval(cfg),
+		HandshakeTimeout:      cfg.RTMP.HandshakeTimeout,
+		ReadTimeout:           cfg.RTMP.ReadTimeout,
+		WriteTimeout:          cfg.Media.WriteTimeout,
+		BatchInterval:         batchInterval(cfg),
+		PreAuthMaxMessageSize: cfg.RTMP.PreAuthMaxMessageSize,
+		MaxMessageSize:        cfg.RTMP.MaxMessageSize,
 	}
 }
 

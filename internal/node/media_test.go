@@ -19,23 +19,28 @@ func TestMediaConfigMapping(t *testing.T) {
 	for _, c := range []struct {
 		name                       string
 		handshake, read, write, iv time.Duration
+		preAuth, maxMsg            int
 		wantRTMP                   rtmp.Config
 		wantFLV                    flv.Config
 	}{
-		{"set", 3 * time.Second, 4 * time.Second, 5 * time.Second, 40 * time.Millisecond,
-			rtmp.Config{HandshakeTimeout: 3 * time.Second, ReadTimeout: 4 * time.Second, WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond},
+		{"set", 3 * time.Second, 4 * time.Second, 5 * time.Second, 40 * time.Millisecond, 32 << 10, 2 << 20,
+			rtmp.Config{HandshakeTimeout: 3 * time.Second, ReadTimeout: 4 * time.Second, WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond,
+				PreAuthMaxMessageSize: 32 << 10, MaxMessageSize: 2 << 20},
 			flv.Config{WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond}},
-		{"defaults", 0, 0, 0, 100 * time.Millisecond,
-			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: rtmp.DefaultBatchInterval},
+		{"defaults", 0, 0, 0, 100 * time.Millisecond, 0, 0,
+			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: rtmp.DefaultBatchInterval,
+				PreAuthMaxMessageSize: rtmp.DefaultPreAuthMaxMessageSize, MaxMessageSize: rtmp.DefaultMaxMessageSize},
 			flv.Config{WriteTimeout: flv.DefaultWriteTimeout, BatchInterval: flv.DefaultBatchInterval}},
-		{"unbatched", 0, 0, 0, 0,
-			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: -1},
+		{"unbatched", 0, 0, 0, 0, 0, 0,
+			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: -1,
+				PreAuthMaxMessageSize: rtmp.DefaultPreAuthMaxMessageSize, MaxMessageSize: rtmp.DefaultMaxMessageSize},
 			flv.Config{WriteTimeout: flv.DefaultWriteTimeout, BatchInterval: -1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.RTMP.HandshakeTimeout, cfg.RTMP.ReadTimeout = c.handshake, c.read
 			cfg.Media.WriteTimeout, cfg.Media.BatchInterval = c.write, c.iv
+			cfg.RTMP.PreAuthMaxMessageSize, cfg.RTMP.MaxMessageSize = c.preAuth, c.maxMsg
 			n, err := NewWithStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), store.NewMemory())
 			if err != nil {
 				t.Fatal(err)
@@ -54,6 +59,9 @@ func TestMediaConfigMapping(t *testing.T) {
 			}
 			if got := n.media.flv.Config(); got != c.wantFLV {
 				t.Errorf("flv config %+v, want %+v", got, c.wantFLV)
+			}
+			if got, want := n.media.hub.Config().StallTimeout, cfg.Media.PublisherStall; got != want {
+				t.Errorf("hub stall timeout %s, want media.publisherStall %s", got, want)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/gateway"
 	"github.com/minirtc/minirtc/internal/listen"
+	"github.com/minirtc/minirtc/internal/netlimit"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/minirtc/minirtc/internal/webrtc"
@@ -44,12 +46,17 @@ type Node struct {
 	webrtc   *webrtc.Server
 	mux      *http.ServeMux
 
-	httpLn   net.Listener
-	httpSrv  *http.Server
-	started  time.Time
-	services []service
+	httpLn net.Listener
+	// controlLn is the local control socket (nil when there is none); Run
+	// serves it, a failed New closes it.
+	controlLn net.Listener
+	httpSrv   *http.Server
+	started   time.Time
+	services  []service
 	// defaultApp is set when New created the default app (first start).
 	defaultApp *store.App
+	// connLimit counts the connections of the RTMP and HTTP listeners.
+	connLimit *netlimit.Limiter
 
 	// listeners are the listeners /healthz reports.
 	listeners []listenerStats
@@ -82,7 +89,12 @@ func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: give this server a writable data directory of its own with --data-dir (config dataDir)", err)
 	}
-	return NewWithStore(cfg, log, st)
+	n, err = NewWithStore(cfg, log, st)
+	if err != nil {
+		return nil, err
+	}
+	n.wireControl(cfg)
+	return n, nil
 }
 
 // NewWithStore is New with a store the caller opened; the node closes it.
@@ -105,6 +117,15 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	n.signer = token.NewURLSigner(secret)
 	n.auth = &token.MediaAuthorizer{Signer: n.signer, Apps: st}
 
+	limits := netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}
+	for _, s := range cfg.Limits.PerIPExempt {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("node: limits.perIPExempt: %w", err)
+		}
+		limits.PerIPExempt = append(limits.PerIPExempt, p)
+	}
+	n.connLimit = netlimit.New(limits, log)
 	// Cleanups must not use n: the error return sets it to nil.
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -112,7 +133,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	}
 	cleanups = append(cleanups, func() { httpLn.Close() })
 	httpStats := &listen.Stats{}
-	n.httpLn = listen.Wrap(httpLn, httpStats, log.With("component", "http", "listener", "http"))
+	// Accept retries temporary failures on the socket itself; the
+	// connection limits apply to what it accepts.
+	n.httpLn = n.connLimit.Wrap(listen.Wrap(httpLn, httpStats, log.With("component", "http", "listener", "http")), "http")
 	n.listeners = append(n.listeners, listenerStats{"http", httpLn.Addr().String(), httpStats})
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
@@ -150,6 +173,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		})
 	}
 	if err := n.wireDemo(); err != nil {
+		return nil, err
+	}
+	if err := n.wireTokenServer(cfg); err != nil {
 		return nil, err
 	}
 	// Last, once nothing else can fail: a start that fails must not create
@@ -222,6 +248,8 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		IdleTimeout:        cfg.Gateway.IdleTimeout,
 		KeyWillExpireLead:  cfg.Gateway.KeyWillExpireLead,
 		MaxMessageBytes:    int64(cfg.Gateway.MaxMessageBytes),
+		PreJoinMaxBytes:    int64(cfg.Gateway.PreJoinMaxBytes),
+		JoinTimeout:        cfg.Gateway.JoinTimeout,
 		RateLimit:          float64(cfg.Gateway.RequestsPerSecond),
 		RateBurst:          2 * cfg.Gateway.RequestsPerSecond,
 		MaxUsersPerChannel: cfg.Gateway.MaxUsersPerChannel,
@@ -230,6 +258,7 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		PublicAddress:      publicIP,
 		FLV:                cfg.Gateway.PlayFLV,
 		URLTTL:             cfg.Gateway.URLLifetime,
+		LogTicketTTL:       cfg.Diagnostics.LogTicketTTL,
 	}, n.store, n.channels, n.signer, n.log)
 	if err != nil {
 		return fmt.Errorf("node: gateway: %w", err)
@@ -257,9 +286,10 @@ type ListenerHealth struct {
 	listen.Snapshot
 }
 
-// Listeners returns each listener's state and accept failures ("http",
-// "rtmp" and, with a shared UDP port, "webrtcUDP", whose failures are
-// failed reads), for /healthz and metrics.
+// Listeners returns each listener's address, state and failed accepts:
+// "http", "rtmp", "webrtcUDP" with a shared UDP port (its failures are
+// failed reads) and "control" with a control socket. /healthz reports
+// them; a metrics exporter can too.
 func (n *Node) Listeners() map[string]ListenerHealth {
 	m := make(map[string]ListenerHealth, len(n.listeners))
 	for _, l := range n.listeners {

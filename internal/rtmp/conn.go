@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/amf0"
+	"github.com/bluenviron/gortmplib/pkg/message"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
@@ -34,14 +37,15 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
 
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	cork := &corkConn{Conn: nc}
+	guard := newGuardConn(nc, uint32(s.cfg.PreAuthMaxMessageSize), uint32(s.cfg.MaxMessageSize))
+	cork := &corkConn{Conn: guard}
 	sc := &gortmplib.ServerConn{RW: cork}
 	if err := sc.Initialize(); err != nil {
-		log.Debug("rtmp handshake failed", "err", err)
+		logFailure(log, "rtmp handshake failed", err)
 		return
 	}
 	if err := sc.AcceptConn(); err != nil {
-		log.Debug("rtmp command phase failed", "err", err)
+		logFailure(log, "rtmp command phase failed", err)
 		return
 	}
 	commandAt := time.Now()
@@ -50,7 +54,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		action = token.ActionPublish
 	}
 	stream, q, err := streamFromURL(sc.URL)
-	log = log.With("action", string(action), "stream", stream)
+	log = log.With("action", string(action), "stream", logsafe.String(stream))
 	if err != nil {
 		refuse(sc, cork, log, errcode.NotFound(err.Error()))
 		return
@@ -60,21 +64,58 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		refuse(sc, cork, log, err)
 		return
 	}
+	guard.SetLimit(uint32(s.cfg.MaxMessageSize))
 	log = log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID)
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	if sc.Publish {
+		if grant.Wildcard {
+			// A uid-0 token names no uid, and an RTMP pusher cannot be given
+			// one: it may not push in some member's name.
+			refuse(sc, cork, log, errcode.PublishNeedsUID(fmt.Sprintf(
+				"a token without a uid (uid 0) cannot publish over RTMP as uid %s: push with the URL that publish returned, or with a token built for uid %s", grant.UID, grant.UID)))
+			return
+		}
 		s.publish(ctx, nc, cork, sc, key, log)
 	} else {
 		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, acceptAt, commandAt, log)
 	}
 }
 
+// logFailure logs why a connection failed before it was authorized: at
+// Info with the reason when it went over a size limit, at Debug otherwise
+// (a scanner or a client that went away).
+func logFailure(log *slog.Logger, msg string, err error) {
+	if reason, ok := violation(err); ok {
+		log.Info("rtmp connection closed", "reason", reason)
+		return
+	}
+	log.Debug(msg, "err", logsafe.Error(err))
+}
+
 // refuse logs a refusal with its catalogue reason and answers the action
-// command with an error status; the caller then closes the connection.
+// command with an error status that carries the code and reason as its
+// description (ffmpeg prints it as "Server error: ..."); the caller then
+// closes the connection.
 func refuse(sc *gortmplib.ServerConn, cork *corkConn, log *slog.Logger, err error) {
 	ec := errcode.From(err)
-	log.Info("rtmp refused", "code", ec.Code, "reason", ec.Message(), "err", err)
-	_ = sc.RejectAction()
+	log.Info("rtmp connection refused", "code", ec.Code, "reason", logsafe.String(ec.Message()), "err", logsafe.Error(err))
+	status := "NetStream.Play.Failed"
+	if sc.Publish {
+		status = "NetStream.Publish.Unauthorized"
+		if ec.Reason == errcode.ReasonStreamBusy {
+			status = "NetStream.Publish.BadName" // the usual answer for a stream already being published
+		}
+	}
+	_ = sc.Write(&message.CommandAMF0{
+		ChunkStreamID:   5,
+		MessageStreamID: 0x1000000, // stream 1, as gortmplib writes it for its own action replies
+		Name:            "onStatus",
+		Arguments: []any{nil, amf0.Object{
+			{Key: "level", Value: "error"},
+			{Key: "code", Value: status},
+			{Key: "description", Value: fmt.Sprintf("%d %s", ec.Code, ec.Message())},
+		}},
+	})
 	_ = cork.release()
 }
 
@@ -100,7 +141,7 @@ func streamFromURL(u *url.URL) (string, url.Values, error) {
 	if name == "" || strings.Contains(name, "/") {
 		return "", nil, fmt.Errorf("RTMP URL has no stream name")
 	}
-	q, err := url.ParseQuery(rawQuery)
+	q, err := token.ParseMediaQuery(rawQuery) // a raw '+' in ?token= stays '+'
 	if err != nil {
 		return "", nil, fmt.Errorf("RTMP URL query: %w", err)
 	}
@@ -119,12 +160,14 @@ func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *g
 		killMu sync.Mutex
 		killed error
 	)
-	pub, err := s.hub.Publish(key, func(reason error) {
+	// The credential names the uid (signed URL, or a token for it): a
+	// reconnect of the same member, which may replace a stalled publisher.
+	pub, err := s.hub.PublishWith(key, media.PublishOptions{OnClose: func(reason error) {
 		killMu.Lock()
 		killed = reason
 		killMu.Unlock()
 		nc.Close()
-	})
+	}})
 	if err != nil {
 		refuse(sc, cork, log, err)
 		return
@@ -196,7 +239,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		replies = nil
 	}
 	_ = nc.SetDeadline(time.Time{})
-	log.Info("rtmp play opened", "viewer", viewer)
+	log.Info("rtmp play opened", "viewer", logsafe.String(viewer))
 
 	// The viewer sends little after play (acks, buffer length); read and
 	// discard it, and notice when it leaves.

@@ -10,7 +10,12 @@
 // play chunk size, full type-0 headers with the hub timestamp) are built once
 // and shared by every RTMP viewer, and each wakeup's batch goes out in one
 // writev (net.Buffers). Audio/video message bodies share the FLV tag body
-// layout, so this package uses internal/flv for them. It must not import
+// layout, so this package uses internal/flv for them. gortmplib allocates a
+// message as soon as its header announces it, so what it reads passes
+// guardConn first (guard.go), which follows the chunk headers and closes a
+// client whose message lengths go over Config.PreAuthMaxMessageSize until
+// publish/play is authorized and over Config.MaxMessageSize afterwards, or
+// whose chunk size goes over Config.MaxMessageSize. It must not import
 // internal/webrtc, internal/channel or internal/gateway.
 //
 // Goroutine model: Server.Serve owns the accept loop, one goroutine per

@@ -3,6 +3,7 @@ package rtmp
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -13,7 +14,9 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
+	"github.com/minirtc/minirtc/codec/aac"
 	"github.com/minirtc/minirtc/internal/flv"
 	"github.com/minirtc/minirtc/internal/media"
 )
@@ -191,15 +194,11 @@ func (in *ingest) legacyAudio(m *message.Audio) error {
 		if m.AACConfig == nil {
 			return nil
 		}
-		cfg, err := m.AACConfig.Marshal()
+		t, err := aacTrack(m.AACConfig)
 		if err != nil {
-			return fmt.Errorf("rtmp: AAC config: %w", err)
+			return err
 		}
-		ch := int(m.AACConfig.ChannelConfig)
-		if ch == 7 {
-			ch = 8
-		}
-		in.setAudio(&media.Track{Codec: media.CodecAAC, Config: cfg, SampleRate: m.AACConfig.SampleRate, Channels: ch})
+		in.setAudio(t)
 		return nil
 	}
 	if in.audio == nil || in.audio.Codec != media.CodecAAC {
@@ -218,15 +217,38 @@ func (in *ingest) audioSequenceStart(m *message.AudioExSequenceStart) error {
 		}
 		in.setAudio(&media.Track{Codec: media.CodecOpus, Config: cfg, SampleRate: 48000, Channels: int(m.OpusConfig.ChannelCount)})
 	case message.FourCCMP4A:
-		cfg, err := m.AACConfig.Marshal()
+		t, err := aacTrack(m.AACConfig)
 		if err != nil {
-			return fmt.Errorf("rtmp: AAC config: %w", err)
+			return err
 		}
-		in.setAudio(&media.Track{Codec: media.CodecAAC, Config: cfg, SampleRate: m.AACConfig.SampleRate, Channels: int(m.AACConfig.ChannelConfig)})
+		in.setAudio(t)
 	default:
 		in.dropped++
 	}
 	return nil
+}
+
+// aacTrack makes the track of an AAC sequence header, refusing (and so
+// ending the publish with a clear reason) a configuration that players
+// could not use: channelConfiguration 0 (the layout in a
+// program_config_element, which gortmplib's parse does not keep) or any
+// AudioSpecificConfig that codec/aac refuses, such as 0 channels.
+func aacTrack(conf *mpeg4audio.AudioSpecificConfig) (*media.Track, error) {
+	if conf == nil {
+		return nil, errors.New("rtmp: AAC sequence header without a configuration")
+	}
+	if conf.ChannelConfig == 0 {
+		return nil, errors.New("rtmp: AAC config: channelConfiguration 0 (channel layout in a program_config_element) is not supported: publish mono or stereo")
+	}
+	cfg, err := conf.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("rtmp: AAC config: %w", err)
+	}
+	parsed, err := aac.ParseAudioSpecificConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("rtmp: AAC config: %w", err)
+	}
+	return &media.Track{Codec: media.CodecAAC, Config: cfg, SampleRate: conf.SampleRate, Channels: parsed.Channels}, nil
 }
 
 func (in *ingest) setAudio(t *media.Track) {

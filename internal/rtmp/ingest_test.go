@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,55 @@ func TestIngestInBandParameterSets(t *testing.T) {
 	_ = in.handle(avcFrame(40, true, withSets(other)))
 	if in.video == first || string(in.video.SPS[0]) != string(other) {
 		t.Fatal("new in-band SPS did not make a new track")
+	}
+}
+
+// TestIngestAACChannels: an AAC sequence header without a usable channel
+// count ends the publish with a clear reason at the header (issue #13 item
+// 7), in both the legacy and the enhanced RTMP forms; valid ones give the
+// track its channel count (configuration 7 is 8 channels).
+func TestIngestAACChannels(t *testing.T) {
+	hub, _ := media.NewHub(media.Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer hub.Close()
+	for i, tc := range []struct {
+		name     string
+		conf     mpeg4audio.AudioSpecificConfig
+		enhanced bool
+		channels int // 0: refused
+	}{
+		{"legacy channelConfiguration 0", mpeg4audio.AudioSpecificConfig{Type: 2, SampleRate: 44100, ChannelConfig: 0}, false, 0},
+		{"enhanced channelConfiguration 0", mpeg4audio.AudioSpecificConfig{Type: 2, SampleRate: 44100, ChannelConfig: 0}, true, 0},
+		{"legacy stereo", mpeg4audio.AudioSpecificConfig{Type: 2, SampleRate: 44100, ChannelConfig: 2}, false, 2},
+		{"enhanced 7.1", mpeg4audio.AudioSpecificConfig{Type: 2, SampleRate: 48000, ChannelConfig: 7}, true, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub, err := hub.Publish(media.Key{UID: string(rune('1' + i))}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close(nil)
+			in := newIngest(pub)
+			conf := tc.conf
+			var m message.Message = &message.Audio{Codec: message.CodecMPEG4Audio, AACType: message.AudioAACTypeConfig, AACConfig: &conf}
+			if tc.enhanced {
+				m = &message.AudioExSequenceStart{FourCC: message.FourCCMP4A, AACConfig: &conf}
+			}
+			err = in.handle(m)
+			if tc.channels == 0 {
+				if err == nil || !strings.Contains(err.Error(), "channelConfiguration 0") {
+					t.Fatalf("err = %v, want the refusal of channelConfiguration 0", err)
+				}
+				if in.audio != nil {
+					t.Fatalf("audio track installed: %+v", in.audio)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.audio == nil || in.audio.Channels != tc.channels {
+				t.Fatalf("track %+v, want %d channels", in.audio, tc.channels)
+			}
+		})
 	}
 }

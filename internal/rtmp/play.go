@@ -72,7 +72,9 @@ func (pl *player) prepare(batch []*media.Packet) [][]byte {
 		pl.started = true
 		video, audio := pl.rd.Tracks()
 		ts := flv.Timestamp(batch[0].DTS)
-		bufs = appendMessage(bufs, csidData, ts, msgTypeData, nil, flv.MetaData(video, audio))
+		// onMetaData at 0, whatever the stream's clock: players that turn
+		// RTMP into FLV (FFmpeg) take a later one for a data stream.
+		bufs = appendMessage(bufs, csidData, 0, msgTypeData, nil, flv.MetaData(video, audio))
 		for _, t := range []*media.Track{video, audio} {
 			if t == nil {
 				continue

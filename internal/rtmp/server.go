@@ -50,6 +50,12 @@ type Config struct {
 	ReadTimeout      time.Duration
 	WriteTimeout     time.Duration
 	BatchInterval    time.Duration // < 0: write every batch at once
+	// PreAuthMaxMessageSize caps the message length a client may announce
+	// until its publish or play is authorized; MaxMessageSize caps it
+	// afterwards, and the chunk size at any time. A client over a cap is
+	// closed.
+	PreAuthMaxMessageSize int
+	MaxMessageSize        int
 }
 
 // Server accepts RTMP connections and connects them to the hub.
@@ -87,6 +93,15 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, lo
 	}
 	if cfg.BatchInterval == 0 {
 		cfg.BatchInterval = DefaultBatchInterval
+	}
+	if cfg.PreAuthMaxMessageSize <= 0 {
+		cfg.PreAuthMaxMessageSize = DefaultPreAuthMaxMessageSize
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.PreAuthMaxMessageSize > maxMessageSize || cfg.MaxMessageSize > maxMessageSize {
+		return nil, fmt.Errorf("rtmp: message size limits must be at most %d bytes (24-bit lengths)", maxMessageSize)
 	}
 	s := &Server{cfg: cfg, hub: hub, auth: auth, gate: gate, log: log.With("component", "rtmp")}
 	if cfg.BatchInterval > 0 && flush.Supported {

@@ -141,6 +141,12 @@ type MediaGrant struct {
 	// Viewer is the uid that plays: named by a play token, or by the viewer
 	// parameter of a signed play URL (ViewerQuery); "" when unknown.
 	Viewer string
+	// Wildcard (publish only): the credential names no uid — a uid-0 token
+	// (tokens.md: uid 0 matches any uid) or a development app's appId key —
+	// so it does not show that the client is UID. Each door decides what such
+	// a client may publish (RTMP: nothing; WHIP: only as a uid that joined the
+	// channel), and it never takes over a current publisher (media.PublishOptions).
+	Wildcard bool
 }
 
 // MediaAuthorizer decides whether an RTMP/FLV/WebRTC connection may publish
@@ -192,6 +198,7 @@ func (a *MediaAuthorizer) Authorize(ctx context.Context, action Action, stream s
 		if action == ActionPublish && app.Settings.EnforcePublisherToken {
 			return MediaGrant{}, errcode.NoPublishPrivilege()
 		}
+		g.Wildcard = action == ActionPublish
 		if action == ActionPlay {
 			g.Viewer = q.Get("uid")
 		}
@@ -225,5 +232,6 @@ func (a *MediaAuthorizer) Authorize(ctx context.Context, action Action, stream s
 	if !grant.CanPublish(now) {
 		return MediaGrant{}, errcode.NoPublishPrivilege()
 	}
+	g.Wildcard = IsWildcardUID(grant.UID)
 	return g, nil
 }

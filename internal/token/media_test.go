@@ -56,6 +56,13 @@ func TestMediaAuthorizer(t *testing.T) {
 		}
 		return s
 	}
+	tok006 := func(uid string) string {
+		s, err := BuildRTC006(RTCOptions{AppID: app.ID, AppCert: app.Certificate, Channel: "room", UID: uid, Role: RolePublisher, IssuedAt: now, Lifetime: 600})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	cases := []struct {
 		name   string
 		action Action
@@ -63,27 +70,32 @@ func TestMediaAuthorizer(t *testing.T) {
 		query  url.Values
 		code   int // 0 = allowed
 		viewer string
+		// wildcard: the grant says the credential names no uid
+		wildcard bool
 	}{
-		{"signed-publish", ActionPublish, stream, q(signer.Query(ActionPublish, stream, now.Add(time.Hour))), 0, ""},
-		{"signed-play", ActionPlay, stream, q(signer.Query(ActionPlay, stream, now.Add(time.Hour))), 0, ""},
-		{"play-sig-for-publish", ActionPublish, stream, q(signer.Query(ActionPlay, stream, now.Add(time.Hour))), 401, ""},
-		{"expired", ActionPlay, stream, q(signer.Query(ActionPlay, stream, now.Add(-time.Second))), 401, ""},
-		{"unsigned", ActionPlay, stream, url.Values{}, 401, ""},
-		{"other-stream", ActionPlay, StreamName(app.ID, "room", "43"), q(signer.Query(ActionPlay, stream, now.Add(time.Hour))), 401, ""},
-		{"tampered", ActionPlay, stream, q(strings.Replace(signer.Query(ActionPlay, stream, now.Add(time.Hour)), "sign=", "sign=A", 1)), 401, ""},
-		{"signed-play-viewer", ActionPlay, stream, q(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(time.Hour))), 0, "7"},
-		{"signed-play-viewer-changed", ActionPlay, stream, q(strings.Replace(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(time.Hour)), "viewer=7", "viewer=8", 1)), 401, ""},
-		{"signed-play-viewer-removed", ActionPlay, stream, q(strings.Replace(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(time.Hour)), "viewer=7&", "", 1)), 401, ""},
-		{"signed-play-viewer-added", ActionPlay, stream, q(signer.Query(ActionPlay, stream, now.Add(time.Hour)) + "&viewer=7"), 401, ""},
-		{"signed-play-viewer-expired", ActionPlay, stream, q(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(-time.Second))), 401, ""},
-		{"signed-play-viewer-for-publish", ActionPublish, stream, q(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(time.Hour))), 401, ""},
-		{"token-publish", ActionPublish, stream, url.Values{"token": {tok("42", RolePublisher)}}, 0, ""},
-		{"token-publish-other-uid", ActionPublish, stream, url.Values{"token": {tok("41", RolePublisher)}}, 401, ""},
-		{"token-publish-subscriber", ActionPublish, stream, url.Values{"token": {tok("42", RoleSubscriber)}}, 433, ""},
-		{"token-play-viewer", ActionPlay, stream, url.Values{"token": {tok("99", RoleSubscriber)}}, 0, "99"},
-		{"token-garbage", ActionPlay, stream, url.Values{"token": {"007abc"}}, 401, ""},
-		{"bad-stream", ActionPlay, "nope", url.Values{}, 432, ""},
-		{"disabled-app", ActionPlay, StreamName(disabled.ID, "room", "1"), url.Values{}, 401, ""},
+		{"signed-publish", ActionPublish, stream, q(signer.Query(ActionPublish, stream, now.Add(time.Hour))), 0, "", false},
+		{"signed-play", ActionPlay, stream, q(signer.Query(ActionPlay, stream, now.Add(time.Hour))), 0, "", false},
+		{"play-sig-for-publish", ActionPublish, stream, q(signer.Query(ActionPlay, stream, now.Add(time.Hour))), 401, "", false},
+		{"expired", ActionPlay, stream, q(signer.Query(ActionPlay, stream, now.Add(-time.Second))), 401, "", false},
+		{"unsigned", ActionPlay, stream, url.Values{}, 401, "", false},
+		{"other-stream", ActionPlay, StreamName(app.ID, "room", "43"), q(signer.Query(ActionPlay, stream, now.Add(time.Hour))), 401, "", false},
+		{"tampered", ActionPlay, stream, q(strings.Replace(signer.Query(ActionPlay, stream, now.Add(time.Hour)), "sign=", "sign=A", 1)), 401, "", false},
+		{"signed-play-viewer", ActionPlay, stream, q(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(time.Hour))), 0, "7", false},
+		{"signed-play-viewer-changed", ActionPlay, stream, q(strings.Replace(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(time.Hour)), "viewer=7", "viewer=8", 1)), 401, "", false},
+		{"signed-play-viewer-removed", ActionPlay, stream, q(strings.Replace(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(time.Hour)), "viewer=7&", "", 1)), 401, "", false},
+		{"signed-play-viewer-added", ActionPlay, stream, q(signer.Query(ActionPlay, stream, now.Add(time.Hour)) + "&viewer=7"), 401, "", false},
+		{"signed-play-viewer-expired", ActionPlay, stream, q(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(-time.Second))), 401, "", false},
+		{"signed-play-viewer-for-publish", ActionPublish, stream, q(signer.ViewerQuery(ActionPlay, stream, "7", now.Add(time.Hour))), 401, "", false},
+		{"token-publish", ActionPublish, stream, url.Values{"token": {tok("42", RolePublisher)}}, 0, "", false},
+		{"token-publish-other-uid", ActionPublish, stream, url.Values{"token": {tok("41", RolePublisher)}}, 401, "", false},
+		{"token-publish-uid0", ActionPublish, stream, url.Values{"token": {tok("0", RolePublisher)}}, 0, "", true},
+		{"token-publish-uid0-006", ActionPublish, stream, url.Values{"token": {tok006("0")}}, 0, "", true},
+		{"token-publish-006", ActionPublish, stream, url.Values{"token": {tok006("42")}}, 0, "", false},
+		{"token-publish-subscriber", ActionPublish, stream, url.Values{"token": {tok("42", RoleSubscriber)}}, 433, "", false},
+		{"token-play-viewer", ActionPlay, stream, url.Values{"token": {tok("99", RoleSubscriber)}}, 0, "99", false},
+		{"token-garbage", ActionPlay, stream, url.Values{"token": {"007abc"}}, 401, "", false},
+		{"bad-stream", ActionPlay, "nope", url.Values{}, 432, "", false},
+		{"disabled-app", ActionPlay, StreamName(disabled.ID, "room", "1"), url.Values{}, 401, "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -92,7 +104,7 @@ func TestMediaAuthorizer(t *testing.T) {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
-				if g.UID != "42" || g.Channel != "room" || g.Viewer != c.viewer {
+				if g.UID != "42" || g.Channel != "room" || g.Viewer != c.viewer || g.Wildcard != c.wildcard {
 					t.Fatalf("grant %+v", g)
 				}
 				return
@@ -150,7 +162,7 @@ func TestMediaAuthorizerNoTokenApp(t *testing.T) {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
-				if g.AppID != c.app.ID || g.UID != "42" || g.Viewer != c.viewer {
+				if g.AppID != c.app.ID || g.UID != "42" || g.Viewer != c.viewer || g.Wildcard != (c.action == ActionPublish) {
 					t.Fatalf("grant %+v", g)
 				}
 				return

@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,10 +50,18 @@ func (e *whipEndpoint) Notify(ev channel.Event) {
 
 // JoinPublisher implements Channels. A numeric uid names that uid; any other
 // string is a string account.
-func (b ChannelBridge) JoinPublisher(app, ch, uid, session string, kicked func(error)) (func(), error) {
+//
+// A token without a uid (wildcard) may publish only as a uid the server gave
+// a signaling session: the member must exist and have joined over the
+// gateway (the web SDK joins, then publishes with WHIP as the uid it joined
+// with). It cannot join a new uid, nor take over a WHIP-made member.
+func (b ChannelBridge) JoinPublisher(app, ch, uid, session string, wildcard bool, kicked func(error)) (func(bool), error) {
 	leave, attached, err := b.attachPublisher(app, ch, uid, session, kicked)
 	if attached || err != nil {
 		return leave, err
+	}
+	if wildcard {
+		return nil, errcode.PublishNeedsUID(fmt.Sprintf("a token without a uid (uid 0) may publish over WHIP only as a uid that joined the channel; uid %s has not: join first, or use a token built for uid %s", uid, uid))
 	}
 	ep := &whipEndpoint{kicked: kicked}
 	req := channel.JoinRequest{App: app, Channel: ch, Role: channel.RoleBroadcaster, Profile: channel.ProfileLive,
@@ -74,7 +83,7 @@ func (b ChannelBridge) JoinPublisher(app, ch, uid, session string, kicked func(e
 		_ = b.Manager.Leave(ref, errcode.LeaveNormal)
 		return nil, err
 	}
-	return func() { _ = b.Manager.Leave(ref, errcode.LeaveNormal) }, nil
+	return func(bool) { _ = b.Manager.Leave(ref, errcode.LeaveNormal) }, nil
 }
 
 // existing finds the member a WHIP publish of uid would attach to: a member
@@ -100,8 +109,10 @@ func (b ChannelBridge) existing(app, ch, uid string) (channel.MemberInfo, bool) 
 
 // attachPublisher publishes for an existing member of uid (attached true),
 // watching the channel so that the member leaving or being kicked ends the
-// session. The returned leave unpublishes unless the member is gone.
-func (b ChannelBridge) attachPublisher(app, ch, uid, session string, kicked func(error)) (func(), bool, error) {
+// session. The returned leave unpublishes unless the member is gone, or the
+// stream was announced before (by the member's own pusher) and the session's
+// media never reached the hub.
+func (b ChannelBridge) attachPublisher(app, ch, uid, session string, kicked func(error)) (func(bool), bool, error) {
 	var (
 		target atomic.Uint64 // the member's numeric uid + 1; 0 until known
 		gone   atomic.Bool
@@ -135,13 +146,14 @@ func (b ChannelBridge) attachPublisher(app, ch, uid, session string, kicked func
 	}
 	target.Store(uint64(mi.UID) + 1)
 	ref := channel.Ref{App: app, Channel: ch, UID: mi.UID}
-	if _, _, err := b.Manager.Publish(ref, "whip:"+session); err != nil {
+	_, already, err := b.Manager.Publish(ref, "whip:"+session)
+	if err != nil {
 		stop()
 		return nil, true, err
 	}
-	return func() {
+	return func(published bool) {
 		stop()
-		if !gone.Load() {
+		if !gone.Load() && (published || !already) {
 			_ = b.Manager.Unpublish(ref)
 		}
 	}, true, nil

@@ -110,10 +110,7 @@ func TestWHIPChannelMembership(t *testing.T) {
 					}
 				}
 			}
-			status, body, loc := e.post("whip", "room", "5", e.token("room", "5", token.RolePublisher), whipOffer(t))
-			if status != http.StatusCreated {
-				t.Fatalf("WHIP: %d %s", status, body)
-			}
+			loc := e.startWHIPPublisher("room", "5", -1).loc
 			mi, ok := m.Member(key.AppID, "room", browser)
 			if !ok || !mi.Publishing {
 				t.Fatalf("after WHIP: member %v %+v, want a publishing member", ok, mi)
@@ -130,9 +127,8 @@ func TestWHIPChannelMembership(t *testing.T) {
 			if n := self.count(channel.EventKicked, browser); n != 0 {
 				t.Fatal("the gateway member was kicked by the WHIP publish")
 			}
-			if !e.hub.Live(key) {
-				t.Fatal("WHIP publisher not in the hub")
-			}
+			// The session takes the stream with its first media.
+			eventually(t, "WHIP publisher not in the hub", func() bool { return e.hub.Live(key) })
 
 			switch c.end {
 			case "delete":

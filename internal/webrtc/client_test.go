@@ -38,7 +38,7 @@ type fakeChannels struct {
 	refuse    error
 }
 
-func (f *fakeChannels) JoinPublisher(app, ch, uid, session string, kicked func(error)) (func(), error) {
+func (f *fakeChannels) JoinPublisher(app, ch, uid, session string, wildcard bool, kicked func(error)) (func(bool), error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.refuse != nil {
@@ -46,7 +46,7 @@ func (f *fakeChannels) JoinPublisher(app, ch, uid, session string, kicked func(e
 	}
 	f.joined[uid]++
 	f.kicks[uid] = kicked
-	return func() {
+	return func(bool) {
 		f.mu.Lock()
 		f.joined[uid]--
 		f.mu.Unlock()

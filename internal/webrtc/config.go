@@ -116,6 +116,11 @@ func newAPI(c Config, log *slog.Logger) (apis, net.PacketConn, *retryConn, ice.U
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	}
+	if !c.LoopbackOnly && len(c.PublicIPs) == 0 && onlyLoopback(interfaceIPs(c.Interfaces)) {
+		// No address but loopback (a container without a network): the
+		// loopback candidate is the one clients on this machine can use.
+		se.SetIncludeLoopbackCandidate(true)
+	}
 	if len(c.Interfaces) > 0 {
 		names := slices.Clone(c.Interfaces)
 		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(names, name) })
@@ -149,6 +154,12 @@ func newAPI(c Config, log *slog.Logger) (apis, net.PacketConn, *retryConn, ice.U
 			return none, nil, nil, nil, fmt.Errorf("webrtc: listen UDP %s: %w", c.UDPAddr, err)
 		}
 		conn = udp
+		if ip := udp.LocalAddr().(*net.UDPAddr).IP; ip.IsLoopback() {
+			// An address explicitly on loopback is the only one peers can
+			// use: pion leaves loopback candidates out unless told, which
+			// would leave answers without any candidate.
+			se.SetIncludeLoopbackCandidate(true)
+		}
 		if runtime.GOOS == "linux" {
 			// Batched sends rely on Linux sending to IPv4 addresses from a
 			// dual-stack socket; elsewhere every packet is its own sendto.
@@ -162,4 +173,46 @@ func newAPI(c Config, log *slog.Logger) (apis, net.PacketConn, *retryConn, ice.U
 		ingest: pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(reg), pion.WithSettingEngine(se)),
 		play:   pion.NewAPI(pion.WithMediaEngine(pm), pion.WithInterceptorRegistry(preg), pion.WithSettingEngine(se)),
 	}, conn, rc, mux, nil
+}
+
+// interfaceIPs lists the addresses of the interfaces that are up (only the
+// named ones when names is not empty); nil when they cannot be listed.
+func interfaceIPs(names []string) []net.IP {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var ips []net.IP
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || (len(names) > 0 && !slices.Contains(names, ifc.Name)) {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				ips = append(ips, n.IP)
+			}
+		}
+	}
+	return ips
+}
+
+// onlyLoopback reports whether ips has a loopback address and nothing a
+// remote peer could reach (link-local addresses do not count: pion leaves
+// them out).
+func onlyLoopback(ips []net.IP) bool {
+	sawLoopback := false
+	for _, ip := range ips {
+		switch {
+		case ip.IsLoopback():
+			sawLoopback = true
+		case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
+		default:
+			return false
+		}
+	}
+	return sawLoopback
 }

@@ -107,3 +107,32 @@ func TestNetworkConfig(t *testing.T) {
 		t.Error("a bad public IP was accepted")
 	}
 }
+
+// TestOnlyLoopback: a host whose interfaces have only loopback (and
+// link-local) addresses offers the loopback candidate; any routable address
+// turns that off.
+func TestOnlyLoopback(t *testing.T) {
+	ips := func(s ...string) []net.IP {
+		var out []net.IP
+		for _, a := range s {
+			out = append(out, net.ParseIP(a))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		ips  []net.IP
+		want bool
+	}{
+		{"nothing", nil, false},
+		{"loopback", ips("127.0.0.1", "::1"), true},
+		{"loopback and link-local", ips("127.0.0.1", "fe80::1"), true},
+		{"private address", ips("127.0.0.1", "192.0.2.2"), false},
+		{"global IPv6", ips("::1", "2001:db8::5"), false},
+		{"link-local only", ips("fe80::1"), false},
+	} {
+		if got := onlyLoopback(c.ips); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

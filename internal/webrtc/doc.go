@@ -10,7 +10,10 @@
 // of that stream, created with the first session and stopped with the last.
 // A WHIP publisher is one hub publisher whose Opus is bridged to AAC for
 // RTMP/FLV readers; WHEP feeds of its stream pass its Opus packets through
-// unchanged (no Opus -> AAC -> Opus).
+// unchanged (no Opus -> AAC -> Opus). It becomes the stream's publisher with
+// its first media (ICE and DTLS up, RTP flowing), not at its POST, under the
+// hub's takeover rule (media.Hub.PublishWith); the POST asks the same rule
+// first so that a refused client gets 409 and the reason.
 //
 // It imports the core (internal/media, internal/channel), internal/transcode,
 // internal/token, internal/errcode and internal/listen (the read retry of

@@ -35,13 +35,10 @@ type negotiation struct {
 func newETag() string { return `"` + newID() + `"` }
 
 // ifMatch reports whether If-Match header values (RFC 9110 §13.1.1) let a
-// request act on the ICE session whose entity-tag is etag: no header, "*",
-// or a list holding etag. Weak tags never match (strong comparison); an
-// unquoted tag is tolerated.
+// request act on the ICE session whose entity-tag is etag: "*" or a list
+// holding etag. Weak tags never match (strong comparison); an unquoted tag
+// is tolerated. No header does not match (patch decides what it may do).
 func ifMatch(values []string, etag string) bool {
-	if len(values) == 0 {
-		return true
-	}
 	for _, v := range values {
 		for _, tag := range strings.Split(v, ",") {
 			tag = strings.TrimSpace(tag)
@@ -63,10 +60,13 @@ func ifMatch(values []string, etag string) bool {
 //     fragment, and a new ETag. Media keeps flowing on the same tracks.
 //
 // If-Match must name the current ETag or be "*" (a restart client sends
-// "*"); without it the request is accepted. A mismatch, or a fragment with
-// the credentials of an ICE session restarted away from, gets 412. A
-// malformed fragment gets 400 and changes nothing. Requests on one session
-// run one at a time, after its initial negotiation.
+// "*"). A PATCH without it gets 428 (RFC 6585 §3), as the README promises
+// optimistic concurrency, except a trickle whose a=ice-ufrag names the
+// current ICE session: that is the same check by other means, and a real
+// client (whip-whep's WHEP client) trickles without If-Match. A mismatch, or
+// a fragment with the credentials of an ICE session restarted away from,
+// gets 412. A malformed fragment gets 400 and changes nothing. Requests on
+// one session run one at a time, after its initial negotiation.
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	ss := s.session(r.PathValue("id"))
 	if ss == nil {
@@ -79,9 +79,17 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e)
 		return
 	}
+	if r.ContentLength > maxFragSize {
+		s.writeError(w, r, tooLarge("fragment", maxFragSize))
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxFragSize+1))
 	if err != nil {
 		s.writeError(w, r, errcode.BadRequest("reading the fragment: "+err.Error()))
+		return
+	}
+	if len(body) > maxFragSize {
+		s.writeError(w, r, tooLarge("fragment", maxFragSize))
 		return
 	}
 	frag, err := parseSDPFrag(string(body))
@@ -117,7 +125,7 @@ func (s *Server) patch(ctx context.Context, ss session, ifMatchValues []string, 
 	if pc == nil || pc.ConnectionState() == pion.PeerConnectionStateClosed {
 		return "", "", gone
 	}
-	if !ifMatch(ifMatchValues, n.etag) {
+	if len(ifMatchValues) > 0 && !ifMatch(ifMatchValues, n.etag) {
 		return "", "", preconditionFailed("If-Match does not name the session's current ICE session (ETag " + n.etag + ")")
 	}
 	rd := pc.RemoteDescription()
@@ -134,6 +142,12 @@ func (s *Server) patch(ctx context.Context, ss session, ifMatchValues []string, 
 	restart := frag.ufrag != "" && frag.ufrag != curUfrag || frag.pwd != "" && frag.pwd != curPwd
 	if frag.ufrag != "" && frag.ufrag != curUfrag && slices.Contains(n.stale, frag.ufrag) {
 		return "", "", preconditionFailed("the fragment is for an earlier ICE session of this session")
+	}
+	if len(ifMatchValues) == 0 && (restart || frag.ufrag == "") {
+		// Only a trickle that names the current ICE session by its ufrag
+		// (the same check by other means) may come without If-Match:
+		// whip-whep's WHEP client (1.2.0) trickles so.
+		return "", "", preconditionRequired()
 	}
 	if !restart {
 		for _, c := range frag.candidates {
@@ -209,5 +223,12 @@ func (s *Server) restartICE(ctx context.Context, ss session, remote string, frag
 func preconditionFailed(detail string) *errcode.Error {
 	e := errcode.BadRequest(detail)
 	e.Status = http.StatusPreconditionFailed
+	return e
+}
+
+// preconditionRequired is the 428 of a PATCH without If-Match.
+func preconditionRequired() *errcode.Error {
+	e := errcode.BadRequest(`PATCH needs If-Match: the session's ETag (from the POST or the last restart), or "*" for an ICE restart (only a trickle naming the current a=ice-ufrag may omit it)`)
+	e.Status = http.StatusPreconditionRequired
 	return e
 }

@@ -471,9 +471,9 @@ func TestWHEPICERestart(t *testing.T) {
 	}
 }
 
-// Refused PATCHes (If-Match mismatch: 412; malformed fragments: 400; wrong
-// type: 415) leave the session as it was: same remote description, same
-// ETag, media flowing.
+// Refused PATCHes (no If-Match: 428; If-Match mismatch: 412; malformed
+// fragments: 400; wrong type: 415) leave the session as it was: same remote
+// description, same ETag, media flowing.
 func TestPatchRefusals(t *testing.T) {
 	e := newEnv(t)
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "82"}
@@ -494,6 +494,10 @@ func TestPatchRefusals(t *testing.T) {
 		{"restart with another ETag", sdpfragType, `"not-it"`, restart, http.StatusPreconditionFailed, "If-Match"},
 		{"restart with a weak ETag", sdpfragType, "W/" + etag, restart, http.StatusPreconditionFailed, "If-Match"},
 		{"trickle with another ETag", sdpfragType, `"not-it"`, cur + "a=candidate:" + candB + "\r\n", http.StatusPreconditionFailed, "If-Match"},
+		// No If-Match (issue #13 item 7): 428, nothing applied, unless the
+		// fragment names the current ICE session's ufrag (below).
+		{"restart without If-Match", sdpfragType, "", restart, http.StatusPreconditionRequired, "PATCH needs If-Match"},
+		{"trickle without If-Match or ufrag", sdpfragType, "", "a=mid:0\r\na=candidate:" + candB + "\r\n", http.StatusPreconditionRequired, "PATCH needs If-Match"},
 		{"not a fragment", sdpfragType, "*", "hello", http.StatusBadRequest, "not an SDP line"},
 		{"restart with a bad candidate", sdpfragType, "*", restart + "a=candidate:1 1 udp x 1.2.3.4 9 typ host\r\n", http.StatusBadRequest, "line 3 has a bad candidate"},
 		{"restart without a password", sdpfragType, "*", "a=ice-ufrag:" + newUfrag + "\r\n", http.StatusBadRequest, "needs both a=ice-ufrag and a=ice-pwd"},
@@ -506,7 +510,9 @@ func TestPatchRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest("PATCH", e.http.URL+loc, strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", tc.ctype)
-			req.Header.Set("If-Match", tc.ifMatch)
+			if tc.ifMatch != "" {
+				req.Header.Set("If-Match", tc.ifMatch)
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -532,6 +538,10 @@ func TestPatchRefusals(t *testing.T) {
 	}
 	if st, b, _ := e.patchFrag(loc, etag, cur); st != http.StatusNoContent {
 		t.Errorf("trickle with the unchanged ETag: %d %s", st, b)
+	}
+	// whip-whep's WHEP client trickles without If-Match, naming the ufrag.
+	if st, b, _ := e.patchFrag(loc, "", cur); st != http.StatusNoContent {
+		t.Errorf("trickle without If-Match naming the current ufrag: %d %s", st, b)
 	}
 	// Media still flows: the hub gets frames sent from now on.
 	e.waitPublisherVideo(key, c)

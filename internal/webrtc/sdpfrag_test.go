@@ -172,7 +172,7 @@ func TestIfMatch(t *testing.T) {
 		values []string
 		want   bool
 	}{
-		{"absent", nil, true},
+		{"absent", nil, false}, // patch answers 428 unless the fragment names the current ufrag
 		{"any", []string{"*"}, true},
 		{"current", []string{etag}, true},
 		{"unquoted current", []string{"abc123"}, true},

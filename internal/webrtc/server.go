@@ -20,6 +20,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/listen"
+	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/pion/ice/v4"
@@ -41,8 +42,13 @@ type Channels interface {
 	// uid's member when uid is already in the channel (leave then only
 	// unpublishes), or joins uid as a broadcaster that publishes (leave then
 	// ends the membership). kicked is called at most once if the member goes
-	// (leave, kick, ban, the same uid joining elsewhere).
-	JoinPublisher(app, channel, uid, session string, kicked func(reason error)) (leave func(), err error)
+	// (leave, kick, ban, the same uid joining elsewhere). wildcard: the
+	// client's token names no uid (uid 0), so it may only publish for a uid
+	// that joined the channel over the gateway, never join one itself.
+	// leave's published says whether the session's media reached the hub: a
+	// session that announced nothing and sent nothing leaves the member's
+	// stream alone (its own pusher may be live).
+	JoinPublisher(app, channel, uid, session string, wildcard bool, kicked func(reason error)) (leave func(published bool), err error)
 	// SetRotation reports the rotation (degrees clockwise) of uid's video.
 	SetRotation(app, channel, uid string, degrees int)
 	// Rotation is the known rotation of uid's video (0 when unknown).
@@ -113,7 +119,27 @@ func New(cfg Config, hub *media.Hub, auth Authorizer, chans Channels, log *slog.
 		publishers: make(map[media.Key]*whipSession),
 		stop:       make(chan struct{}),
 	}
+	s.checkCandidates()
 	return s, nil
+}
+
+// checkCandidates warns at start when answers would carry no ICE
+// candidate (requests are then refused with errNoCandidates).
+func (s *Server) checkCandidates() {
+	n, err := probeCandidates(s.api.play)
+	addr := s.cfg.UDPAddr
+	if s.conn != nil {
+		addr = s.conn.LocalAddr().String()
+	} else if s.cfg.PortMin != 0 || s.cfg.PortMax != 0 {
+		addr = fmt.Sprintf("ports %d-%d", s.cfg.PortMin, s.cfg.PortMax)
+	}
+	switch {
+	case err != nil:
+		s.log.Warn("could not check which ICE candidates WebRTC answers will carry", "udp", addr, "err", err)
+	case n == 0:
+		s.log.Warn("WebRTC has no usable address: answers would carry no ICE candidate, so WHIP and WHEP requests will be refused",
+			"udp", addr, "fix", noCandidatesFix)
+	}
 }
 
 // UDPAddr is the shared UDP address (nil with a port range).
@@ -275,9 +301,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := errcode.From(err)
 	status := e.HTTPStatus()
 	if e.Code == errcode.CodeInternal {
-		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "path", logsafe.String(r.URL.Path), "err", err)
 	} else {
-		s.log.Info("request refused", "path", r.URL.Path, "status", status, "reason", e.Message())
+		s.log.Info("request refused", "path", logsafe.String(r.URL.Path), "status", status, "reason", logsafe.String(e.Message()))
 	}
 	setCORS(w)
 	w.Header().Set("Content-Type", "application/json")
@@ -340,16 +366,26 @@ func (s *Server) parseRequest(r *http.Request, action token.Action) (request, er
 		e.Status = http.StatusUnsupportedMediaType
 		return req, e
 	}
+	if r.ContentLength > maxOfferSize {
+		return req, tooLarge("offer", maxOfferSize)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxOfferSize+1))
 	if err != nil {
 		return req, errcode.BadRequest("reading the offer: " + err.Error())
 	}
 	if len(body) > maxOfferSize {
-		return req, errcode.BadRequest(fmt.Sprintf("the offer is larger than %d bytes", maxOfferSize))
+		return req, tooLarge("offer", maxOfferSize)
 	}
 	req.offer = string(body)
 	req.info, err = checkOffer(req.offer)
 	return req, err
+}
+
+// tooLarge is the 413 for a request body over its limit.
+func tooLarge(what string, limit int) error {
+	e := errcode.BadRequest(fmt.Sprintf("the %s is larger than %d bytes", what, limit))
+	e.Status = http.StatusRequestEntityTooLarge
+	return e
 }
 
 // answer sets the offer, creates the answer and waits for ICE gathering
@@ -384,7 +420,11 @@ func setLocalAndGather(ctx context.Context, pc *pion.PeerConnection, ans pion.Se
 		return "", ctx.Err()
 	case <-t.C:
 	}
-	return pc.LocalDescription().SDP, nil
+	sdp := pc.LocalDescription().SDP
+	if candidateCount(sdp) == 0 {
+		return "", errNoCandidates()
+	}
+	return sdp, nil
 }
 
 // writeAnswer sends a new session's 201: its answer, its URL and the

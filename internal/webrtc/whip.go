@@ -23,18 +23,23 @@ import (
 // RTMP/FLV readers see the video track from the start.
 const audioBeforeVideoWait = 3 * time.Second
 
-// whipSession ingests one WebRTC publisher into the hub.
+// whipSession ingests one WebRTC publisher into the hub. It becomes the
+// stream's publisher only when its first packet is ready for the hub (ICE and
+// DTLS connected, RTP flowing, a keyframe depacketized): a POST whose
+// connection never comes up does not disturb the stream's current publisher.
 type whipSession struct {
-	s     *Server
-	id    string
-	key   media.Key
-	peer  *pion.PeerConnection
-	info  offerInfo
-	pub   *media.Publisher
-	leave func()
-	t0    time.Time
+	s      *Server
+	id     string
+	key    media.Key
+	peer   *pion.PeerConnection
+	info   offerInfo
+	pubOpt media.PublishOptions
+	leave  func(published bool)
+	t0     time.Time
 
-	wmu          sync.Mutex // serializes Publisher.Write (video and audio goroutines)
+	wmu          sync.Mutex       // serializes Publisher.Write (video and audio goroutines)
+	pub          *media.Publisher // set by the first write; guarded by wmu
+	ended        bool             // close ran: write attaches nothing any more
 	vTrack       *media.Track
 	aTrack       *media.Track
 	videoStarted bool
@@ -90,8 +95,18 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	sess.ice.mu.Lock()
 	defer sess.ice.mu.Unlock()
 	sess.ice.etag = newETag()
+	sess.pubOpt = media.PublishOptions{Wildcard: req.grant.Wildcard, OnClose: func(reason error) { sess.close(reason) }}
+	// The takeover rule, asked now so that a refused client hears why; the
+	// session asks again when it attaches (first media), as things may
+	// have changed by then.
+	if err := s.hub.MayPublish(req.key, sess.pubOpt); err != nil {
+		return nil, "", "", err
+	}
+	if req.grant.Wildcard && s.chans == nil {
+		return nil, "", "", errcode.PublishNeedsUID("a token without a uid (uid 0) cannot publish over WHIP on this server: use a token built for uid " + req.key.UID)
+	}
 	if s.chans != nil {
-		leave, err := s.chans.JoinPublisher(req.key.AppID, req.key.Channel, req.key.UID, sess.id, func(reason error) {
+		leave, err := s.chans.JoinPublisher(req.key.AppID, req.key.Channel, req.key.UID, sess.id, req.grant.Wildcard, func(reason error) {
 			s.goRun(func() { sess.close(reason) }) // not under the channel model's lock
 		})
 		if err != nil {
@@ -103,20 +118,11 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 		sess.close(err)
 		return nil, "", "", err
 	}
-	pub, err := s.hub.Publish(req.key, func(reason error) { sess.close(reason) })
-	if err != nil {
-		return fail(err)
-	}
-	sess.pub = pub
 	pc, err := s.api.ingest.NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		return fail(errcode.Internal(err))
 	}
 	sess.peer = pc
-	// The hub asks when an RTMP/FLV (or WHEP) reader needs a keyframe the
-	// GOP cache does not hold, or one fell behind: PLI at once (the hub
-	// rate-limits per stream; PLIInterval stays the fallback).
-	pub.SetKeyframeRequester(func() { sess.requestKeyframe(true) })
 	pc.OnTrack(func(tr *pion.TrackRemote, rcv *pion.RTPReceiver) {
 		s.goRun(func() { sess.readRTCP(rcv) })
 		switch tr.Kind() {
@@ -143,9 +149,6 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	if err := s.addSession(sess.id, sess); err != nil {
 		return fail(err)
 	}
-	s.mu.Lock()
-	s.publishers[req.key] = sess
-	s.mu.Unlock()
 	sdp, err := answer(ctx, pc, req.offer)
 	if err != nil {
 		return fail(err)
@@ -408,10 +411,33 @@ func (w *whipSession) readAudio(tr *pion.TrackRemote) {
 	}
 }
 
-// write hands a packet to the hub (from either track goroutine).
+// attach makes the session the stream's publisher, under the hub's takeover
+// rule, when its first packet is ready. Called with wmu held.
+func (w *whipSession) attach() error {
+	pub, err := w.s.hub.PublishWith(w.key, w.pubOpt)
+	if err != nil {
+		return err
+	}
+	w.pub = pub
+	// The hub asks when an RTMP/FLV (or WHEP) reader needs a keyframe the
+	// GOP cache does not hold, or one fell behind: PLI at once (the hub
+	// rate-limits per stream; PLIInterval stays the fallback).
+	pub.SetKeyframeRequester(func() { w.requestKeyframe(true) })
+	w.s.mu.Lock()
+	w.s.publishers[w.key] = w
+	w.s.mu.Unlock()
+	w.s.log.Info("WHIP session publishing", "session", w.id, "stream", w.key, "after", time.Since(w.t0).Round(time.Millisecond))
+	return nil
+}
+
+// write hands a packet to the hub (from either track goroutine); the first
+// one attaches the session to the stream.
 func (w *whipSession) write(p *media.Packet) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
+	if w.ended {
+		return
+	}
 	if p.Kind() == media.KindVideo {
 		if !w.videoStarted {
 			w.videoStarted = true
@@ -421,6 +447,13 @@ func (w *whipSession) write(p *media.Packet) {
 		w.videoStarted && p.DTS < w.videoStart) {
 		// Audio from before the first keyframe: RTMP/FLV readers start at video.
 		return
+	}
+	if w.pub == nil {
+		if err := w.attach(); err != nil {
+			w.ended = true
+			w.s.goRun(func() { w.close(err) }) // refused: not under wmu
+			return
+		}
 	}
 	if !w.tracksSet {
 		w.tracksSet = true
@@ -480,11 +513,15 @@ func (w *whipSession) close(reason error) {
 		if w.peer != nil {
 			_ = w.peer.Close()
 		}
-		if w.pub != nil {
-			w.pub.Close(reason)
+		w.wmu.Lock()
+		w.ended = true
+		pub := w.pub
+		w.wmu.Unlock()
+		if pub != nil {
+			pub.Close(reason)
 		}
 		if w.leave != nil && !isReplaced(reason) {
-			w.leave()
+			w.leave(pub != nil)
 		}
 		w.s.log.Info("WHIP session ended", "session", w.id, "stream", w.key, "reason", reason)
 	})

@@ -256,6 +256,7 @@ func (e *env) patch(loc, ctype, body string) int {
 	e.t.Helper()
 	req, _ := http.NewRequest("PATCH", e.http.URL+loc, strings.NewReader(body))
 	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("If-Match", "*")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

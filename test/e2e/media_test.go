@@ -62,6 +62,12 @@ func probe(t *testing.T, path string) []probeStream {
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
+	return parseProbe(t, out)
+}
+
+// parseProbe reads ffprobe's -show_streams -of json output.
+func parseProbe(t *testing.T, out []byte) []probeStream {
+	t.Helper()
 	var res struct{ Streams []probeStream }
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatal(err)

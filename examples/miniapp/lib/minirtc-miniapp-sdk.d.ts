@@ -123,6 +123,21 @@ export declare class Client {
   setRemoteVideoStreamType(uid: number, streamType: 0 | 1, onSuccess?: () => void, onFailure?: Fail): Promise<void>;
   renewToken(token: string, onSuccess?: () => void, onFailure?: Fail): Promise<void>;
 
+  /** Whether the gateway WebSocket is open (joined or joining). */
+  isConnected(): boolean;
+  /** Asks for a fresh push URL (update_url); resolves the server's answer. */
+  updatePushUrl(onSuccess?: Ok<{ url: string }>, onFailure?: Fail): Promise<{ url: string }>;
+  /** Sends a raw clientRequest on the gateway connection; resolves its serverResponse. */
+  send(clientRequest: { action: string; [key: string]: unknown }, onSuccess?: Ok<unknown>, onFailure?: Fail): Promise<unknown>;
+  /** The audio codec announced with the next join (accepted and ignored by minirtc). */
+  setAudioCodec(codec: string | null): void;
+  /** Not available with minirtc (Agora's relay service): the callback gets a 430 error. */
+  startChannelMediaRelay(config: unknown, callback?: (err?: ClientError) => void): void;
+  /** Not available with minirtc: the callback gets a 430 error. */
+  updateChannelMediaRelay(config: unknown, callback?: (err?: ClientError) => void): void;
+  /** Not available with minirtc: the callback gets a 430 error. */
+  stopChannelMediaRelay(callback?: (err?: ClientError) => void): void;
+
   /** Forward <live-pusher bindstatechange> (e.detail or e); reported to minirtc. */
   updatePusherStateChange(detail: StateDetail | { detail: StateDetail }): void;
   /** Forward <live-pusher bindnetstatus> (e.detail or e); reported to minirtc, throttled. */
@@ -138,6 +153,8 @@ export declare class Client {
   on(event: 'token-privilege-will-expire' | 'token-privilege-did-expire' | 'client-banned', callback: () => void): void;
   on(event: 'reconnecting', callback: (e: ReconnectingEvent) => void): void;
   on(event: 'reconnected', callback: (e: ReconnectedEvent) => void): void;
+  /** Every event, with its name first (after the event's own listeners). */
+  on(event: '*', callback: (type: string, payload?: any) => void): void;
   /** Any other server push arrives as an event of its action's name. */
   on(event: string, callback: (e?: any) => void): void;
   /** Removes one callback, or every callback of the event when none is given. */
@@ -150,6 +167,8 @@ export interface Log {
   getLogLevel(): number;
   /** Called with each formatted log line at or above the level. */
   onLog: ((text: string) => void) | null;
+  /** The same hook as onLog (the spelling in the Agora SDK's FAQ). */
+  onlog: ((text: string) => void) | null;
   /** Sends the buffered log to <apUrl origin>/api/v1/logs of the newest Client. */
   uploadLogs(onSuccess?: () => void, onFailure?: Fail): Promise<void>;
   readonly LEVELS: { BLIND: -1; DEBUG: 0; INFO: 1; WARN: 2; ERROR: 3; NONE: 4 };

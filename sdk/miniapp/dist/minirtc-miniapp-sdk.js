@@ -121,8 +121,30 @@ var __minirtc = (function () {
     }
 
     /**
+     * The Error of a join uid that is not a whole number in 1..4294967295: the
+     * Agora SDK's message, plus the catalogue's code and reason (error-codes.md,
+     * 430 invalid uid), which the server would answer.
+     */
+    function invalidUid(uid) {
+      var e = new Error('Invalid uid type');
+      var shown;
+      try {
+        shown = JSON.stringify(uid);
+      } catch (err) {
+        shown = undefined;
+      }
+      e.code = 430;
+      e.reason = 'invalid uid: a whole number in 1..4294967295 (got ' + (shown === undefined ? String(uid) : shown) + ')';
+      return e;
+    }
+
+    /**
      * Returns the uid as the string sent in join: the account for uidType 1, else
-     * a decimal uint32 (a falsy uid becomes a random one below 10^7).
+     * a decimal uint32 (a falsy uid becomes a random one below 10^7). Unlike the
+     * Agora SDK, which parseInt()s it (1.5 and "12abc" joined as 1 and 12, and
+     * then failed at the server with a misleading 401 for a token made for the
+     * uid the app meant), a number must be a whole number and a string only
+     * decimal digits.
      */
     function checkJoinUid(uid, uidType, random) {
       if (uidType === 1) {
@@ -130,8 +152,10 @@ var __minirtc = (function () {
         return uid;
       }
       if (!uid) uid = 1 + Math.floor(random() * 9999998);
-      var n = parseInt(uid, 10);
-      if (!isFinite(n) || n < 0 || n > MAX_UID) throw new Error('Invalid uid type');
+      var n = NaN;
+      if (typeof uid === 'number') n = uid;
+      else if (typeof uid === 'string' && /^[0-9]{1,10}$/.test(uid.trim())) n = Number(uid.trim());
+      if (!isFinite(n) || Math.floor(n) !== n || n < 1 || n > MAX_UID) throw invalidUid(uid);
       return String(n);
     }
 
@@ -287,6 +311,13 @@ var __minirtc = (function () {
       }
     };
 
+    // LOG.onlog is the spelling in the Agora SDK's FAQ: the same hook as onLog.
+    Object.defineProperty(LOG, 'onlog', {
+      get: function () { return LOG.onLog; },
+      set: function (fn) { LOG.onLog = fn; },
+      enumerable: false
+    });
+
     function write(level, args) {
       var now = new Date();
       var parts = [];
@@ -407,7 +438,7 @@ var __minirtc = (function () {
 
     function Session(params) {
       // params: api, apUrl, servers, appId, channel, uid (string), uidType, key,
-      // role, audioOnly, knownSpeakers (rejoin) , clientType, timing, random,
+      // role, audioOnly, knownSpeakers (rejoin), audioCodec, clientType, timing, random,
       // handlers {onPush, onServerError, onClosed}
       this.p = params;
       this.sid = util.newSid(params.random);
@@ -442,14 +473,17 @@ var __minirtc = (function () {
           action: 'join',
           role: p.role,
           appId: p.appId,
-          customAudioCodec: null,
+          customAudioCodec: p.audioCodec === undefined ? null : p.audioCodec,
           key_vocs: p.key,
           key_vos: p.key,
           channel_name: p.channel,
           uid: p.uid,
           clientType: p.clientType,
           audio_only: p.audioOnly,
-          uidType: p.uidType
+          uidType: p.uidType,
+          // minirtc answers with a ticket for LOG.uploadLogs (the official
+          // SDK never asks, so its join reply stays {uid})
+          logTicket: true
         };
         if (p.knownSpeakers) {
           req.known_speakers = p.knownSpeakers;
@@ -464,6 +498,7 @@ var __minirtc = (function () {
       }).then(function (res) {
         var uid = res && res.uid !== undefined && res.uid !== null ? Number(res.uid) : Number(self.p.uid);
         self.uid = isFinite(uid) ? uid : null;
+        if (res && typeof res.logTicket === 'string') self.logTicket = res.logTicket;
         self.joined = true;
         log.info('joined', self.p.channel, 'as', self.uid, 'sid', self.sid, 'via', self.url);
         return self.uid;
@@ -1002,7 +1037,9 @@ var __minirtc = (function () {
       this._joining = null; // promise of the join in flight
       this._joinParams = null;
       this._uid = null;
+      this._logTicket = null; // from the last join reply, for LOG.uploadLogs
       this._destroyed = false;
+      this._audioCodec = null;
       this._resetMedia();
       this._recovering = null;
       this._recoverSuppress = null;
@@ -1042,8 +1079,13 @@ var __minirtc = (function () {
       this._listeners[event] = this._listeners[event].filter(function (fn) { return fn !== callback; });
     };
 
+    // WILDCARD listeners (on('*', fn)) get every event as fn(name, payload),
+    // after the event's own listeners, as in the Agora SDK.
+    var WILDCARD = '*';
+
     Client.prototype._emit = function (event, payload) {
       var list = (this._listeners[event] || []).slice();
+      var any = event === WILDCARD ? [] : (this._listeners[WILDCARD] || []).slice();
       log.debug('event', event, payload === undefined ? '' : payload);
       for (var i = 0; i < list.length; i++) {
         try {
@@ -1053,6 +1095,22 @@ var __minirtc = (function () {
           log.error('the app\'s', event, 'handler threw:', e);
         }
       }
+      for (var j = 0; j < any.length; j++) {
+        try {
+          any[j](event, payload);
+        } catch (e) {
+          log.error('the app\'s "*" handler threw on', event + ':', e);
+        }
+      }
+    };
+
+    /**
+     * Whether the Client has an open connection to the gateway (as the Agora
+     * SDK's isConnected: the WebSocket is open, whether or not the join has
+     * been answered yet).
+     */
+    Client.prototype.isConnected = function () {
+      return !this._destroyed && !!this._session && this._session.isOpen();
     };
 
     // ---- helpers -------------------------------------------------------------
@@ -1175,6 +1233,7 @@ var __minirtc = (function () {
         role: self._role,
         audioOnly: jp.audioOnly,
         knownSpeakers: knownSpeakers,
+        audioCodec: self._audioCodec,
         clientType: self._clientType,
         timing: {
           connectTimeout: self._timing.connectTimeout,
@@ -1196,6 +1255,7 @@ var __minirtc = (function () {
       }
       return session.start().then(function (uid) {
         self._uid = uid;
+        if (session.logTicket) self._logTicket = session.logTicket;
         return uid;
       });
     };
@@ -1363,6 +1423,66 @@ var __minirtc = (function () {
           if (self._joinParams) self._joinParams.key = token;
         });
       }, onSuccess, onFailure);
+    };
+
+    /**
+     * Asks the server for a fresh push URL (request update_url, role publish);
+     * resolves the server's answer ({url}) and keeps the URL for recovery.
+     */
+    Client.prototype.updatePushUrl = function (onSuccess, onFailure) {
+      var self = this;
+      return run(function () {
+        return self._request({ action: 'update_url', role: 'publish', uid: self._uid }).then(function (res) {
+          if (res && typeof res.url === 'string' && res.url) self._pushUrl = res.url;
+          return res;
+        });
+      }, onSuccess, onFailure);
+    };
+
+    /**
+     * Sends a raw clientRequest (an object with an action) on the gateway
+     * connection and resolves the server's serverResponse, like the Agora SDK's
+     * send(); for actions this SDK has no method for.
+     */
+    Client.prototype.send = function (clientRequest, onSuccess, onFailure) {
+      var self = this;
+      return run(function () {
+        if (!clientRequest || typeof clientRequest !== 'object' || typeof clientRequest.action !== 'string' || !clientRequest.action) {
+          throw new Error('send: want a clientRequest object with an action, e.g. {action: "update_url", role: "publish"}');
+        }
+        return self._request(clientRequest);
+      }, onSuccess, onFailure);
+    };
+
+    /**
+     * Sets the audio codec announced in the next join (customAudioCodec); minirtc
+     * accepts and ignores it (the pusher's codec is what counts).
+     */
+    Client.prototype.setAudioCodec = function (codec) {
+      this._audioCodec = codec === undefined ? null : codec;
+      log.info('audio codec for the next join:', this._audioCodec);
+    };
+
+    // Channel media relay talks to Agora's own relay service, which minirtc does
+    // not have: the calls report that at once instead of failing later.
+    function relayUnsupported(name, callback) {
+      var err = util.fail(430, name + ': channel media relay is not supported by minirtc (relay the streams with your own server instead)');
+      log.warn(err.reason);
+      if (typeof callback === 'function') {
+        setTimeout(function () { callback(err); }, 0);
+      }
+    }
+
+    Client.prototype.startChannelMediaRelay = function (config, callback) {
+      relayUnsupported('startChannelMediaRelay', callback);
+    };
+
+    Client.prototype.updateChannelMediaRelay = function (config, callback) {
+      relayUnsupported('updateChannelMediaRelay', callback);
+    };
+
+    Client.prototype.stopChannelMediaRelay = function (callback) {
+      relayUnsupported('stopChannelMediaRelay', callback);
     };
 
     // ---- component reports -------------------------------------------------------
@@ -1593,6 +1713,7 @@ var __minirtc = (function () {
       var url = util.origin(self._opts.apUrl) + '/api/v1/logs';
       if (!self._api) return Promise.reject(new Error('no mini program runtime: wx is not defined'));
       var sys = platform.systemInfo(self._api);
+      var jp = self._joinParams;
       var body = {
         sdkVersion: SDK_VERSION,
         clientType: self._clientType,
@@ -1603,7 +1724,11 @@ var __minirtc = (function () {
         device: sys.device,
         os: sys.os,
         ts: Date.now(),
-        lines: lines
+        lines: lines,
+        // minirtc only stores logs of members: the ticket of the last join
+        // (valid about an hour), else the join token (not the appId)
+        ticket: self._logTicket || null,
+        token: jp && jp.key && jp.key !== self._appId ? jp.key : null
       };
       return platform.postJSON(self._api, url, body, null, self._timing.requestTimeout).then(function (res) {
         if (res.statusCode >= 200 && res.statusCode < 300) return undefined;

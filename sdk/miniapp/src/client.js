@@ -70,7 +70,9 @@ function Client(options) {
   this._joining = null; // promise of the join in flight
   this._joinParams = null;
   this._uid = null;
+  this._logTicket = null; // from the last join reply, for LOG.uploadLogs
   this._destroyed = false;
+  this._audioCodec = null;
   this._resetMedia();
   this._recovering = null;
   this._recoverSuppress = null;
@@ -110,8 +112,13 @@ Client.prototype.off = function (event, callback) {
   this._listeners[event] = this._listeners[event].filter(function (fn) { return fn !== callback; });
 };
 
+// WILDCARD listeners (on('*', fn)) get every event as fn(name, payload),
+// after the event's own listeners, as in the Agora SDK.
+var WILDCARD = '*';
+
 Client.prototype._emit = function (event, payload) {
   var list = (this._listeners[event] || []).slice();
+  var any = event === WILDCARD ? [] : (this._listeners[WILDCARD] || []).slice();
   log.debug('event', event, payload === undefined ? '' : payload);
   for (var i = 0; i < list.length; i++) {
     try {
@@ -121,6 +128,22 @@ Client.prototype._emit = function (event, payload) {
       log.error('the app\'s', event, 'handler threw:', e);
     }
   }
+  for (var j = 0; j < any.length; j++) {
+    try {
+      any[j](event, payload);
+    } catch (e) {
+      log.error('the app\'s "*" handler threw on', event + ':', e);
+    }
+  }
+};
+
+/**
+ * Whether the Client has an open connection to the gateway (as the Agora
+ * SDK's isConnected: the WebSocket is open, whether or not the join has
+ * been answered yet).
+ */
+Client.prototype.isConnected = function () {
+  return !this._destroyed && !!this._session && this._session.isOpen();
 };
 
 // ---- helpers -------------------------------------------------------------
@@ -243,6 +266,7 @@ Client.prototype._connect = function (knownSpeakers) {
     role: self._role,
     audioOnly: jp.audioOnly,
     knownSpeakers: knownSpeakers,
+    audioCodec: self._audioCodec,
     clientType: self._clientType,
     timing: {
       connectTimeout: self._timing.connectTimeout,
@@ -264,6 +288,7 @@ Client.prototype._connect = function (knownSpeakers) {
   }
   return session.start().then(function (uid) {
     self._uid = uid;
+    if (session.logTicket) self._logTicket = session.logTicket;
     return uid;
   });
 };
@@ -431,6 +456,66 @@ Client.prototype.renewToken = function (token, onSuccess, onFailure) {
       if (self._joinParams) self._joinParams.key = token;
     });
   }, onSuccess, onFailure);
+};
+
+/**
+ * Asks the server for a fresh push URL (request update_url, role publish);
+ * resolves the server's answer ({url}) and keeps the URL for recovery.
+ */
+Client.prototype.updatePushUrl = function (onSuccess, onFailure) {
+  var self = this;
+  return run(function () {
+    return self._request({ action: 'update_url', role: 'publish', uid: self._uid }).then(function (res) {
+      if (res && typeof res.url === 'string' && res.url) self._pushUrl = res.url;
+      return res;
+    });
+  }, onSuccess, onFailure);
+};
+
+/**
+ * Sends a raw clientRequest (an object with an action) on the gateway
+ * connection and resolves the server's serverResponse, like the Agora SDK's
+ * send(); for actions this SDK has no method for.
+ */
+Client.prototype.send = function (clientRequest, onSuccess, onFailure) {
+  var self = this;
+  return run(function () {
+    if (!clientRequest || typeof clientRequest !== 'object' || typeof clientRequest.action !== 'string' || !clientRequest.action) {
+      throw new Error('send: want a clientRequest object with an action, e.g. {action: "update_url", role: "publish"}');
+    }
+    return self._request(clientRequest);
+  }, onSuccess, onFailure);
+};
+
+/**
+ * Sets the audio codec announced in the next join (customAudioCodec); minirtc
+ * accepts and ignores it (the pusher's codec is what counts).
+ */
+Client.prototype.setAudioCodec = function (codec) {
+  this._audioCodec = codec === undefined ? null : codec;
+  log.info('audio codec for the next join:', this._audioCodec);
+};
+
+// Channel media relay talks to Agora's own relay service, which minirtc does
+// not have: the calls report that at once instead of failing later.
+function relayUnsupported(name, callback) {
+  var err = util.fail(430, name + ': channel media relay is not supported by minirtc (relay the streams with your own server instead)');
+  log.warn(err.reason);
+  if (typeof callback === 'function') {
+    setTimeout(function () { callback(err); }, 0);
+  }
+}
+
+Client.prototype.startChannelMediaRelay = function (config, callback) {
+  relayUnsupported('startChannelMediaRelay', callback);
+};
+
+Client.prototype.updateChannelMediaRelay = function (config, callback) {
+  relayUnsupported('updateChannelMediaRelay', callback);
+};
+
+Client.prototype.stopChannelMediaRelay = function (callback) {
+  relayUnsupported('stopChannelMediaRelay', callback);
 };
 
 // ---- component reports -------------------------------------------------------
@@ -661,6 +746,7 @@ Client.prototype._uploadLogs = function (lines) {
   var url = util.origin(self._opts.apUrl) + '/api/v1/logs';
   if (!self._api) return Promise.reject(new Error('no mini program runtime: wx is not defined'));
   var sys = platform.systemInfo(self._api);
+  var jp = self._joinParams;
   var body = {
     sdkVersion: SDK_VERSION,
     clientType: self._clientType,
@@ -671,7 +757,11 @@ Client.prototype._uploadLogs = function (lines) {
     device: sys.device,
     os: sys.os,
     ts: Date.now(),
-    lines: lines
+    lines: lines,
+    // minirtc only stores logs of members: the ticket of the last join
+    // (valid about an hour), else the join token (not the appId)
+    ticket: self._logTicket || null,
+    token: jp && jp.key && jp.key !== self._appId ? jp.key : null
   };
   return platform.postJSON(self._api, url, body, null, self._timing.requestTimeout).then(function (res) {
     if (res.statusCode >= 200 && res.statusCode < 300) return undefined;

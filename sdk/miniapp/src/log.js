@@ -77,6 +77,13 @@ var LOG = {
   }
 };
 
+// LOG.onlog is the spelling in the Agora SDK's FAQ: the same hook as onLog.
+Object.defineProperty(LOG, 'onlog', {
+  get: function () { return LOG.onLog; },
+  set: function (fn) { LOG.onLog = fn; },
+  enumerable: false
+});
+
 function write(level, args) {
   var now = new Date();
   var parts = [];

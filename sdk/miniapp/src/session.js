@@ -19,7 +19,7 @@ var MIN_UNANSWERED_PINGS = 3;
 
 function Session(params) {
   // params: api, apUrl, servers, appId, channel, uid (string), uidType, key,
-  // role, audioOnly, knownSpeakers (rejoin) , clientType, timing, random,
+  // role, audioOnly, knownSpeakers (rejoin), audioCodec, clientType, timing, random,
   // handlers {onPush, onServerError, onClosed}
   this.p = params;
   this.sid = util.newSid(params.random);
@@ -54,14 +54,17 @@ Session.prototype.start = function () {
       action: 'join',
       role: p.role,
       appId: p.appId,
-      customAudioCodec: null,
+      customAudioCodec: p.audioCodec === undefined ? null : p.audioCodec,
       key_vocs: p.key,
       key_vos: p.key,
       channel_name: p.channel,
       uid: p.uid,
       clientType: p.clientType,
       audio_only: p.audioOnly,
-      uidType: p.uidType
+      uidType: p.uidType,
+      // minirtc answers with a ticket for LOG.uploadLogs (the official
+      // SDK never asks, so its join reply stays {uid})
+      logTicket: true
     };
     if (p.knownSpeakers) {
       req.known_speakers = p.knownSpeakers;
@@ -76,6 +79,7 @@ Session.prototype.start = function () {
   }).then(function (res) {
     var uid = res && res.uid !== undefined && res.uid !== null ? Number(res.uid) : Number(self.p.uid);
     self.uid = isFinite(uid) ? uid : null;
+    if (res && typeof res.logTicket === 'string') self.logTicket = res.logTicket;
     self.joined = true;
     log.info('joined', self.p.channel, 'as', self.uid, 'sid', self.sid, 'via', self.url);
     return self.uid;

@@ -101,8 +101,30 @@ function checkUidType(v) {
 }
 
 /**
+ * The Error of a join uid that is not a whole number in 1..4294967295: the
+ * Agora SDK's message, plus the catalogue's code and reason (error-codes.md,
+ * 430 invalid uid), which the server would answer.
+ */
+function invalidUid(uid) {
+  var e = new Error('Invalid uid type');
+  var shown;
+  try {
+    shown = JSON.stringify(uid);
+  } catch (err) {
+    shown = undefined;
+  }
+  e.code = 430;
+  e.reason = 'invalid uid: a whole number in 1..4294967295 (got ' + (shown === undefined ? String(uid) : shown) + ')';
+  return e;
+}
+
+/**
  * Returns the uid as the string sent in join: the account for uidType 1, else
- * a decimal uint32 (a falsy uid becomes a random one below 10^7).
+ * a decimal uint32 (a falsy uid becomes a random one below 10^7). Unlike the
+ * Agora SDK, which parseInt()s it (1.5 and "12abc" joined as 1 and 12, and
+ * then failed at the server with a misleading 401 for a token made for the
+ * uid the app meant), a number must be a whole number and a string only
+ * decimal digits.
  */
 function checkJoinUid(uid, uidType, random) {
   if (uidType === 1) {
@@ -110,8 +132,10 @@ function checkJoinUid(uid, uidType, random) {
     return uid;
   }
   if (!uid) uid = 1 + Math.floor(random() * 9999998);
-  var n = parseInt(uid, 10);
-  if (!isFinite(n) || n < 0 || n > MAX_UID) throw new Error('Invalid uid type');
+  var n = NaN;
+  if (typeof uid === 'number') n = uid;
+  else if (typeof uid === 'string' && /^[0-9]{1,10}$/.test(uid.trim())) n = Number(uid.trim());
+  if (!isFinite(n) || Math.floor(n) !== n || n < 1 || n > MAX_UID) throw invalidUid(uid);
   return String(n);
 }
 

@@ -89,7 +89,7 @@ async function startFakeGateway() {
   });
   function defaultReply(cr) {
     switch (cr.action) {
-      case 'join': return { code: 200, serverResponse: { uid: Number(cr.uid) || 777 } };
+      case 'join': return { code: 200, serverResponse: Object.assign({ uid: Number(cr.uid) || 777 }, cr.logTicket === true ? { logTicket: 'ticket-' + cr.uid } : {}) };
       case 'publish': return { code: 200, serverResponse: { url: 'rtmp://127.0.0.1/live/stream' + cr.uid + '?n=' + Date.now() } };
       case 'subscribe': return { code: 200, serverResponse: { url: 'rtmp://127.0.0.1/live/play' + cr.uid, rotation: 0 } };
       case 'report_pusher_state': case 'report_pusher_net': case 'report_player_state': case 'report_player_net':

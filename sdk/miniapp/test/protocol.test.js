@@ -45,7 +45,7 @@ test('allocation request and join envelope match the protocol', async () => {
   const before = gw.apBodies.length;
   const { client, sim } = newClient();
   await client.init('  ' + APP + ' ');
-  const uid = await client.join(null, 'room-1', '12abc');
+  const uid = await client.join(null, 'room-1', ' 12 ');
   assert.equal(uid, 12);
   const ap = gw.apBodies[before];
   assert.equal(ap.headers['x-packet-uri'], '61');
@@ -329,6 +329,11 @@ test('LOG.uploadLogs posts to <apUrl origin>/api/v1/logs', async () => {
   assert.equal(up.channel, 'room-1');
   assert.equal(up.uid, 1015);
   assert.equal(up.sdkVersion, sdk.SDK_VERSION);
+  // the ticket of the join reply proves the upload comes from a member
+  // (issue #13 item 6); joined with the appId as key, there is no token
+  assert.equal(c.conn.requests.find((m) => m.clientRequest.action === 'join').clientRequest.logTicket, true);
+  assert.equal(up.ticket, 'ticket-1015');
+  assert.equal(up.token, null);
   assert.ok(up.lines.some((l) => l.includes('joined room-1 as 1015')), 'the buffer holds debug lines even at level NONE');
   gw.logStatus = 404;
   const r = await outcome(sdk.LOG.uploadLogs());

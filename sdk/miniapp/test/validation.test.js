@@ -79,6 +79,11 @@ test('join and rejoin validate key, channel, uid and isAudioOnly before any requ
     [[null, 'room', -1], 'Invalid uid type'],
     [[null, 'room', 4294967296], 'Invalid uid type'],
     [[null, 'room', {}], 'Invalid uid type'],
+    // Not parseInt()ed as the Agora SDK does (issue #13 item 7): refused here.
+    [[null, 'room', 1.5], 'Invalid uid type'],
+    [[null, 'room', '1.5'], 'Invalid uid type'],
+    [[null, 'room', '12abc'], 'Invalid uid type'],
+    [[null, 'room', '0'], 'Invalid uid type'],
     [[null, 'room', 1, 'yes'], 'Invalid isAudioOnly'],
     [[null, 'room', 1, 0], 'Invalid isAudioOnly'],
     [[null, 'room', '', false, 1], 'uid empty'],
@@ -91,11 +96,23 @@ test('join and rejoin validate key, channel, uid and isAudioOnly before any requ
   }
   assert.deepEqual(used, [], 'nothing was sent');
   // accepted edge cases reach the network (and fail there: no server)
-  for (const args of [[null, 'x'.repeat(128), 1], [null, '中文 channel!', '12abc'], [null, 'room', 1.5], [null, 'room', 0], [undefined, 'room', undefined]]) {
+  for (const args of [[null, 'x'.repeat(128), 1], [null, '中文 channel!', '12'], [null, 'room', 4294967295], [null, 'room', 0], [undefined, 'room', undefined]]) {
     const r = await outcome(c.join(...args));
     assert.equal(r.error.code, 901, `${JSON.stringify(args)} passes validation`);
   }
   assert.equal(used.length, 5);
+});
+
+test('a join uid like 1.5 is refused locally with the catalogue\'s code and reason', async () => {
+  const { c, used } = client();
+  await c.init(APP);
+  for (const [uid, shown] of [[1.5, '1.5'], ['1.5', '"1.5"'], ['12abc', '"12abc"'], [-1, '-1'], [4294967296, '4294967296']]) {
+    const r = await outcome(c.join(null, 'room', uid));
+    assert.ok(r.error instanceof Error, JSON.stringify(r));
+    assert.equal(r.error.code, 430);
+    assert.equal(r.error.reason, 'invalid uid: a whole number in 1..4294967295 (got ' + shown + ')');
+  }
+  assert.deepEqual(used, [], 'nothing was sent');
 });
 
 test('remote uids must be numbers in uint32 range; targets and stream types are checked', async () => {

@@ -125,8 +125,19 @@ export class Client {
     this._listeners.set(event, this._listeners.get(event).filter((fn) => fn !== callback));
   }
 
+  /**
+   * Whether the gateway WebSocket is open (joined or joining), like the
+   * mini program SDK's isConnected.
+   */
+  isConnected() {
+    return !this._destroyed && !!this._session && this._session.isOpen();
+  }
+
   _emit(event, payload) {
     const list = (this._listeners.get(event) || []).slice();
+    // on('*', fn) listeners get every event as fn(name, payload), after the
+    // event's own listeners.
+    const any = event === '*' ? [] : (this._listeners.get('*') || []).slice();
     log.debug('event', event, payload === undefined ? '' : payload);
     for (const fn of list) {
       try {
@@ -134,6 +145,13 @@ export class Client {
         else fn(payload);
       } catch (e) {
         log.error('the app\'s', event, 'handler threw:', e);
+      }
+    }
+    for (const fn of any) {
+      try {
+        fn(event, payload);
+      } catch (e) {
+        log.error('the app\'s "*" handler threw on', event + ':', e);
       }
     }
   }

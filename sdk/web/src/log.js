@@ -33,6 +33,14 @@ export const LOG = {
   }
 };
 
+// LOG.onlog (the spelling in the Agora mini program SDK's FAQ) is the same
+// hook as onLog.
+Object.defineProperty(LOG, 'onlog', {
+  get() { return LOG.onLog; },
+  set(fn) { LOG.onLog = fn; },
+  enumerable: false
+});
+
 function write(level, args) {
   if (level < state.level || state.level >= LEVELS.NONE) return;
   const line = new Date().toISOString().slice(11, 23) + ' [minirtc ' + NAMES[level] + '] ' + args.map(text).join(' ');

@@ -128,6 +128,10 @@ export declare class Client {
   on(event: 'mute-audio' | 'unmute-audio' | 'mute-video' | 'unmute-video', callback: (e: UidEvent) => void): void;
   on(event: 'error', callback: (e: ErrorEvent) => void): void;
   on(event: 'token-privilege-will-expire' | 'token-privilege-did-expire' | 'client-banned', callback: () => void): void;
+  /** Whether the gateway WebSocket is open (joined or joining). */
+  isConnected(): boolean;
+  /** Every event, with its name first (after the event's own listeners). */
+  on(event: '*', callback: (type: string, payload?: any) => void): void;
   /** Any other server push arrives as an event of its action's name. */
   on(event: string, callback: (e?: any) => void): void;
   /** Removes one callback, or every callback of the event when none is given. */
@@ -140,6 +144,8 @@ export interface Log {
   getLogLevel(): number;
   /** Called with each formatted log line at or above the level. */
   onLog: ((text: string) => void) | null;
+  /** The same hook as onLog (the spelling in the Agora mini program SDK's FAQ). */
+  onlog: ((text: string) => void) | null;
   readonly LEVELS: { readonly BLIND: -1; readonly DEBUG: 0; readonly INFO: 1; readonly WARN: 2; readonly ERROR: 3; readonly NONE: 4 };
 }
 

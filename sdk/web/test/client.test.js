@@ -356,3 +356,57 @@ test('join again after a lost socket ends the old WHIP/WHEP sessions first', asy
   assert.equal(srv.requests.filter((r) => r.path.startsWith('/whip/')).pop().headers.authorization, 'Bearer new');
   await c.leave();
 });
+
+// The mini program SDK's drop-in additions, mirrored here: isConnected(), a
+// wildcard listener that gets every event with its name first, and the
+// LOG.onlog spelling of LOG.onLog.
+test('isConnected and on("*") follow the mini program SDK', async (t) => {
+  const srv = await startFakeServer();
+  t.after(() => srv.close());
+  const c = newClient(srv);
+  const all = [];
+  const own = [];
+  c.on('*', (type, payload) => all.push([type, payload]));
+  c.on('stream-added', (p) => own.push(p));
+  assert.equal(c.isConnected(), false, 'before join');
+  await c.init(APP);
+  await c.join('t', 'room', 1);
+  assert.equal(c.isConnected(), true, 'after join');
+  srv.push({ command: 'serverStatus', serverStatus: { action: 'stream-added', uid: 7 } });
+  srv.push({ command: 'serverStatus', serverStatus: { action: 'audio-mute', uid: 7, mute: true } });
+  srv.push({ command: 'serverStatus', serverStatus: { action: 'key-will-expire' } });
+  await until(() => all.length >= 3, 'wildcard events');
+  assert.deepEqual(all, [
+    ['stream-added', { action: 'stream-added', uid: 7 }],
+    ['mute-audio', { uid: 7 }],
+    ['token-privilege-will-expire', undefined]
+  ]);
+  assert.deepEqual(own, [{ action: 'stream-added', uid: 7 }]);
+  c.off('*');
+  const removed = [];
+  c.on('stream-removed', (p) => removed.push(p));
+  srv.push({ command: 'serverStatus', serverStatus: { action: 'stream-removed', uid: 7 } });
+  await until(() => removed.length === 1, 'stream-removed');
+  await c.leave();
+  assert.equal(c.isConnected(), false, 'after leave');
+  assert.equal(all.length, 3, 'a removed wildcard listener was called');
+});
+
+test('LOG.onlog is LOG.onLog', () => {
+  const lines = [];
+  const level = LOG.getLogLevel();
+  LOG.setLogLevel(1);
+  const consoleLog = console.log;
+  console.log = () => {};
+  try {
+    LOG.onlog = (line) => lines.push(line);
+    assert.equal(LOG.onLog, LOG.onlog);
+    new Client({ apUrl: 'http://127.0.0.1:9/api/v1' });
+    assert.ok(lines.some((l) => l.includes('client created')));
+  } finally {
+    console.log = consoleLog;
+    LOG.onlog = null;
+    LOG.setLogLevel(level);
+  }
+  assert.equal(LOG.onLog, null);
+});

@@ -8,6 +8,7 @@ async function meeting(video: HTMLVideoElement, tiles: Map<number, HTMLVideoElem
   const client = new Client(options);
   LOG.setLogLevel(LOG.LEVELS.WARN);
   LOG.onLog = (line: string) => { console.log(line); };
+  LOG.onlog = (line: string) => { console.log(line); };
   const version: string = SDK_VERSION;
   console.log(version);
 
@@ -21,6 +22,7 @@ async function meeting(video: HTMLVideoElement, tiles: Map<number, HTMLVideoElem
   client.on('video-rotation', (e) => { const deg: number = e.rotation; console.log(deg); });
   client.on('error', (e: ErrorEvent) => { if (e.code === CODES.DISCONNECTED) console.log(e.reason, e.uid); });
   client.on('token-privilege-will-expire', () => { client.renewToken('new-token').catch(() => {}); });
+  client.on('*', (type: string, payload?: unknown) => { console.log(type, payload, client.isConnected()); });
 
   await client.init('0123456789abcdef0123456789abcdef');
   await client.setRole('broadcaster');
