@@ -93,7 +93,7 @@ func appCmd(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	name := fs.String("name", "", "app name (create)")
 	noToken := fs.Bool("no-token-ok", false, "allow joins without a token, with the appId as key (development only; create)")
-	enforce := fs.Bool("enforce-publisher-token", false, "require the token's publish privileges to publish (create)")
+	enforce := fs.Bool("enforce-publisher-token", false, "require a token to publish: refuse the appId as key for publishing (tokens always need publish privileges) (create)")
 	maxUsers := fs.Int("max-users", 0, "members per channel, 0 = node default (create)")
 	pos, err := parseCommandFlags(fs, args[1:], stdout)
 	if err != nil {

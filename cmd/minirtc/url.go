@@ -99,7 +99,7 @@ func printURLs(w io.Writer, u mediaURLs, format string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(u)
 	case "shell":
-		for _, kv := range [][2]string{{"APP_ID", u.AppID}, {"CHANNEL", u.Channel}, {"UID", u.UID}, {"STREAM", u.Stream},
+		for _, kv := range [][2]string{{"APP_ID", u.AppID}, {"STREAM", u.Stream},
 			{"TOKEN", u.Token}, {"VIEWER_TOKEN", u.ViewerToken}, {"RTMP_PUSH", u.RTMPPush}, {"RTMP_PLAY", u.RTMPPlay},
 			{"FLV_PLAY", u.FLVPlay}, {"WHIP_URL", u.WHIP}, {"WHEP_URL", u.WHEP}} {
 			fmt.Fprintf(w, "%s=%s\n", kv[0], shellQuote(kv[1]))
@@ -165,10 +165,19 @@ func urlCmd(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	var info *control.Info
 	if *appCert == "" || *server == "" || *rtmpBase == "" {
-		if c, err := control.Dial(ctx, dir); err == nil {
+		c, err := control.Dial(ctx, dir)
+		if *dev && errors.Is(err, control.ErrNoServer) {
+			// Right after "minirtc serve --dev &" the server may still be
+			// compiling or starting: wait for it rather than open its store.
+			fmt.Fprintln(stderr, "minirtc url: waiting for minirtc serve --dev to start…")
+			c, err = waitControl(ctx, dir, devWait)
+		}
+		if err == nil {
 			if i, err := c.Node(ctx); err == nil {
 				info = &i
 			}
+		} else if *dev {
+			return fmt.Errorf("no development server answers in %s (start it with minirtc serve --dev): %w", dir, err)
 		}
 	}
 	if *appCert == "" {
@@ -193,6 +202,21 @@ func urlCmd(args []string, stdout, stderr io.Writer) error {
 		format = "json"
 	}
 	return printURLs(stdout, u, format)
+}
+
+// devWait is how long minirtc url --dev waits for the development server.
+const devWait = 60 * time.Second
+
+// waitControl dials dataDir's control socket until a server answers or wait passes.
+func waitControl(ctx context.Context, dataDir string, wait time.Duration) (*control.Client, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := control.Dial(ctx, dataDir)
+		if err == nil || !errors.Is(err, control.ErrNoServer) || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // pickApp finds the app to build URLs for in the server using dataDir: id

@@ -181,3 +181,11 @@ func (m *Manager) SetRotation(app, channel string, uid uint32, degrees int) erro
 	m.emit(ev, subs...)
 	return nil
 }
+
+// Banned reports whether a ban rule refuses uid in channel of app now (the
+// media plane refuses new media connections of a banned uid).
+func (m *Manager) Banned(app, channel string, uid uint32) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.banned(app, channel, uid)
+}

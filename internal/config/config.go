@@ -107,6 +107,11 @@ type Gateway struct {
 	PlayFLV bool `yaml:"playFLV"`
 	// URLLifetime is how long signed push/play URLs stay valid.
 	URLLifetime time.Duration `yaml:"urlLifetime"`
+	// URLRejoinGrace is how long a signed play URL issued to a member keeps
+	// letting new connections in after the member left with leave, so that a
+	// leave followed by a rejoin keeps its players (0: none). After a kick, a
+	// ban or a token expiry the URL stops at once.
+	URLRejoinGrace time.Duration `yaml:"urlRejoinGrace"`
 }
 
 // Media configures the media hub and its adapters.
@@ -222,6 +227,7 @@ func Default() Config {
 			RequestsPerSecond:  20,
 			MaxUsersPerChannel: 1000,
 			URLLifetime:        24 * time.Hour,
+			URLRejoinGrace:     15 * time.Second,
 		},
 		Media: Media{
 			PublisherGrace: 30 * time.Second,
@@ -423,6 +429,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		bad("http.maxHeaderBytes", "must be between 4096 and 1048576")
+	}
+	if c.Gateway.URLRejoinGrace < 0 {
+		bad("gateway.urlRejoinGrace", "must not be negative (0: no grace)")
 	}
 	if c.Gateway.URLLifetime < 24*time.Hour {
 		bad("gateway.urlLifetime", "must be at least 24h (push URLs must outlive a token and a rejoin)")

@@ -109,6 +109,7 @@ func TestValidateErrors(t *testing.T) {
 		{"http-idle", func(c *Config) { c.HTTP.IdleTimeout = -time.Second }, "http.idleTimeout must be a positive duration"},
 		{"header-bytes", func(c *Config) { c.HTTP.MaxHeaderBytes = 100 }, "http.maxHeaderBytes must be between 4096 and 1048576"},
 		{"url-lifetime", func(c *Config) { c.Gateway.URLLifetime = time.Hour }, "gateway.urlLifetime must be at least 24h"},
+		{"url-rejoin-grace", func(c *Config) { c.Gateway.URLRejoinGrace = -time.Second }, "gateway.urlRejoinGrace must not be negative"},
 		{"msg-size", func(c *Config) { c.Gateway.MaxMessageBytes = 10 }, "gateway.maxMessageBytes must be at least 1024"},
 		{"rate", func(c *Config) { c.Gateway.RequestsPerSecond = 0 }, "gateway.requestsPerSecond must be at least 1"},
 		{"users", func(c *Config) { c.Gateway.MaxUsersPerChannel = 0 }, "gateway.maxUsersPerChannel must be at least 1"},

@@ -186,6 +186,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rd.Close()
+	// The viewer's access ending (leave, kick, ban, expiry) ends the reader
+	// as a kick does (OnClose above).
+	defer grant.Register(rd.End)()
 	ss.rd = rd
 
 	var out sink

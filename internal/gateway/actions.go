@@ -301,7 +301,10 @@ func (s *session) keyExpired(st *member) {
 		return
 	}
 	s.mu.Unlock()
-	s.terminate(encodePush(&status{Action: "key-expired"}), s.g.cfg.ExpiredCloseDelay, errcode.LeaveOther)
+	// The push says why with the catalogue code (the SDK emits error {401,
+	// "dynamic key expired: …"}, then token-privilege-did-expire).
+	s.terminate(encodeStatusPush(errcode.KeyExpired(st.grant.Expires), &status{Action: "key-expired"}),
+		s.g.cfg.ExpiredCloseDelay, errcode.LeaveOther)
 }
 
 // refreshURLs pushes update-url with fresh URLs for every subscription and the
@@ -318,7 +321,9 @@ func (s *session) refreshURLs(st *member) {
 	}
 	s.mu.Unlock()
 	var frames [][]byte
+	publishing := false
 	if mi, ok := s.g.channels.Member(st.ref.App, st.ref.Channel, st.ref.UID); ok && mi.Publishing {
+		publishing = true
 		u := s.pushURL(st)
 		if s.g.channels.SetPushURL(st.ref, u) == nil {
 			uid := st.ref.UID
@@ -328,6 +333,12 @@ func (s *session) refreshURLs(st *member) {
 	for target, flv := range subs {
 		t := target
 		frames = append(frames, encodePush(&status{Action: "update-url", UID: &t, URL: s.playURL(st, target, flv)}))
+	}
+	// The member's media sessions its signed URLs let in last as long as the
+	// URLs it now holds.
+	s.renewMedia(st, token.ActionPlay, s.g.cfg.Clock.Now().Add(s.g.cfg.URLTTL))
+	if publishing {
+		s.renewMedia(st, token.ActionPublish, s.g.cfg.Clock.Now().Add(s.g.cfg.URLTTL))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -378,9 +389,28 @@ type urlReply struct {
 	URL string `json:"url"`
 }
 
+// credential is what the member joined (or renewed) with.
+func (st *member) credential() token.Credential {
+	return token.Credential{NoToken: st.noToken, Grant: st.grant}
+}
+
+// renewMedia extends the deadline of the member's media sessions that do
+// action (see Config.Access).
+func (s *session) renewMedia(st *member, action token.Action, until time.Time) {
+	if s.g.cfg.Access == nil || until.IsZero() {
+		return
+	}
+	s.g.cfg.Access.Renew(st.ref.App, st.ref.Channel, st.uidStr, action, until)
+	if st.account != "" {
+		s.g.cfg.Access.Renew(st.ref.App, st.ref.Channel, st.account, action, until)
+	}
+}
+
 func (s *session) publish(st *member) (any, error) {
-	if st.app.Settings.EnforcePublisherToken && !st.noToken && !st.grant.CanPublish(s.g.cfg.Clock.Now()) {
-		return nil, errcode.NoPublishPrivilege()
+	// The one credential rule of every door (a subscriber token never
+	// publishes); the channel model then checks the role.
+	if _, err := token.Admit(st.app.Settings, st.credential(), token.ActionPublish, s.g.cfg.Clock.Now()); err != nil {
+		return nil, err
 	}
 	u, _, err := s.g.channels.Publish(st.ref, s.pushURL(st))
 	if err != nil {
@@ -503,13 +533,22 @@ func (s *session) updateKey(st *member, req *request) error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.st != st {
+		s.mu.Unlock()
 		return errcode.BadRequest("\"update_key\" before join")
 	}
 	st.noToken, st.grant = next.noToken, next.grant
 	s.scheduleLocked(st)
-	s.log.Info("token renewed", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID, "expires", st.grant.Expires)
+	s.mu.Unlock()
+	s.log.Info("token renewed", "app", st.ref.App, "channel", st.ref.Channel, "uid", st.ref.UID, "expires", next.grant.Expires)
+	// The media sessions the member's token let in (WHIP/WHEP with the old
+	// token) last as long as the new one allows.
+	now := s.g.cfg.Clock.Now()
+	for _, a := range []token.Action{token.ActionPlay, token.ActionPublish} {
+		if until, err := token.Admit(st.app.Settings, next.credential(), a, now); err == nil {
+			s.renewMedia(st, a, until)
+		}
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 // Defaults (miniapp-protocol.md); each states its reason.
@@ -143,6 +144,16 @@ type Config struct {
 	// Clock drives token expiry and URL refresh timers (SystemClock when nil).
 	// Idle detection always uses real time.
 	Clock channel.Clock
+	// Access, when set, extends a member's media sessions when its access
+	// is renewed (internal/admission.Gate): update_key extends those its
+	// token let in, a URL refresh those its signed URLs let in.
+	Access MediaAccess
+}
+
+// MediaAccess extends the deadline of the media sessions of uid (a decimal
+// uid or a string account) in a channel that do action to until.
+type MediaAccess interface {
+	Renew(app, channel, uid string, action token.Action, until time.Time)
 }
 
 func (c Config) withDefaults() Config {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -510,6 +511,85 @@ func TestEnforcePublisherToken(t *testing.T) {
 	c.fail("publish", nil, "433", "no authorized: token lacks publish privilege")
 	c.ok("update_key", map[string]any{"key_vos": e.token("room", "5", 600)})
 	c.ok("publish", nil)
+}
+
+// TestSubscriberTokenCannotPublish: publishing needs a token with publish
+// privileges on every door (token.Admit), so a subscriber-role token is
+// refused on the WebSocket too, even when the app does not enforce
+// publisher tokens (RTMP ?token= and WHIP always refused it); the same
+// member may publish once it renews with a publisher token.
+func TestSubscriberTokenCannotPublish(t *testing.T) {
+	e := newEnv(t, nil)
+	sub, err := token.BuildRTC007(token.RTCOptions{AppID: e.app.ID, AppCert: e.app.Certificate, Channel: "room",
+		UID: "5", Role: token.RoleSubscriber, IssuedAt: e.clk.Now(), Lifetime: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial()
+	c.uid = "5"
+	c.ok("join", c.joinFields(sub, "room", "5", "broadcaster"))
+	c.fail("publish", nil, "433", "no authorized: token lacks publish privilege")
+	if mi, ok := e.mgr.Member(e.app.ID, "room", 5); !ok || mi.Publishing {
+		t.Fatalf("member after a refused publish: %+v", mi)
+	}
+	c.ok("update_key", map[string]any{"key_vos": e.token("room", "5", 600)})
+	c.ok("publish", nil)
+}
+
+// renewals records Access.Renew calls.
+type renewals struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *renewals) Renew(app, ch, uid string, action token.Action, until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fmt.Sprintf("%s %s %s %d", ch, uid, action, until.Unix()))
+}
+
+func (r *renewals) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+// TestRenewMediaAccess: update_key extends the member's media sessions to
+// the new token's end (play and publish, as token.Admit allows), and the
+// URL refresh extends those its signed URLs let in to the new URLs' expiry.
+func TestRenewMediaAccess(t *testing.T) {
+	t.Run("update_key", func(t *testing.T) {
+		rec := &renewals{}
+		e := newEnv(t, func(c *Config, _ *store.App) { c.Access = rec })
+		c := e.dial()
+		c.join("5", "broadcaster")
+		c.ok("publish", nil)
+		now := e.clk.Now()
+		c.ok("update_key", map[string]any{"key_vos": e.token("room", "5", 7200)})
+		end := now.Add(7200 * time.Second).Unix()
+		if got, want := rec.take(), []string{fmt.Sprintf("room 5 play %d", end), fmt.Sprintf("room 5 publish %d", end)}; !slices.Equal(got, want) {
+			t.Fatalf("renewals %q, want %q", got, want)
+		}
+	})
+	t.Run("url-refresh", func(t *testing.T) {
+		// A development app's member (no token expiry) holds its URLs long
+		// enough to get fresh ones.
+		rec := &renewals{}
+		e := newEnv(t, func(c *Config, a *store.App) { c.Access = rec; a.Settings.AllowNoToken = true })
+		c := e.dial()
+		c.uid = "5"
+		c.ok("join", c.joinFields(e.app.ID, "room", "5", "broadcaster"))
+		c.ok("publish", nil)
+		e.mgr.MediaStarted(e.app.ID, "room", 5)
+		e.clk.Advance(DefaultURLTTL - DefaultURLRefreshLead)
+		_ = c.sync()
+		exp := e.clk.Now().Add(DefaultURLTTL).Unix()
+		if got, want := rec.take(), []string{fmt.Sprintf("room 5 play %d", exp), fmt.Sprintf("room 5 publish %d", exp)}; !slices.Equal(got, want) {
+			t.Fatalf("renewals %q, want %q", got, want)
+		}
+	})
 }
 
 func TestSetRTMPPort(t *testing.T) {

@@ -248,6 +248,13 @@ func encodePush(st *status) []byte {
 	return b
 }
 
+// encodeStatusPush is a push that carries both a catalogue error and a
+// serverStatus: the SDK emits error {code, reason}, then the status's event.
+func encodeStatusPush(e *errcode.Error, st *status) []byte {
+	b, _ := json.Marshal(push{Command: "serverStatus", Code: e.Code, Reason: e.Message(), ServerStatus: st})
+	return b
+}
+
 func encodeErrorPush(e *errcode.Error) []byte {
 	b, _ := json.Marshal(push{Command: "serverStatus", Code: e.Code, Reason: e.Message()})
 	return b

@@ -45,6 +45,12 @@ func (p *Publisher) Write(pkt *Packet) error { return p.stream.write(p, pkt) }
 // closed it). Readers are kept for the grace period. Idempotent.
 func (p *Publisher) Close(cause error) { p.stream.publisherClosed(p, cause) }
 
+// End ends the publisher as the hub does when it replaces it: the adapter's
+// onClose gets reason (once) and must close its ingest connection, which
+// then calls Close. The admission registry uses it when the publisher's
+// access ends. Safe from any goroutine.
+func (p *Publisher) End(reason error) { p.kill(reason) }
+
 // kill is the hub ending the publisher: it tells the adapter once.
 func (p *Publisher) kill(reason error) {
 	p.once.Do(func() {

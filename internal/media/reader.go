@@ -155,6 +155,23 @@ func (r *Reader) Key() Key { return r.stream.key }
 // Drops is the number of packets this reader skipped because it fell behind.
 func (r *Reader) Drops() uint64 { return r.drops.Load() }
 
+// End ends the reader with reason as the hub does when it ends it (a kick,
+// its stream's end): the reader leaves its stream, Next returns reason once
+// the queue is drained and OnClose is called once. The admission registry
+// uses it when the viewer's access ends. Safe from any goroutine.
+func (r *Reader) End(reason error) {
+	s := r.stream
+	s.mu.Lock()
+	wasRemoved := r.removed
+	s.removeReaderLocked(r)
+	gc := !wasRemoved && s.idleLocked()
+	s.mu.Unlock()
+	if gc {
+		s.end(nil) // a held reader was the stream's only user
+	}
+	r.finish(reason)
+}
+
 // Close removes the reader from its stream. Idempotent.
 func (r *Reader) Close() {
 	r.closeOnce.Do(func() { r.stream.removeReader(r) })

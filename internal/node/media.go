@@ -47,14 +47,13 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: media hub: %w", err)
 	}
-	gate := func(_ context.Context, app, ch, uid string) error {
-		u, err := strconv.ParseUint(uid, 10, 32)
-		if err != nil {
-			return errcode.InvalidUID(err.Error())
+	gate := n.publishGate(func(app string) int {
+		if a, err := n.store.App(context.Background(), app); err == nil && a.Settings.MaxUsersPerChannel > 0 {
+			return a.Settings.MaxUsersPerChannel
 		}
-		return n.channels.MayPublish(app, ch, uint32(u))
-	}
-	auth := n.auth
+		return cfg.Gateway.MaxUsersPerChannel
+	})
+	auth := n.admission
 	// Zero durations mean the component's default.
 	rs, err := rtmp.NewServer(rtmpConfig(cfg), hub, auth, gate, n.log)
 	if err != nil {
@@ -84,8 +83,8 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	fs.Register(n.mux)
 
 	// Channel -> media: a stream that ends in the channel (unpublish, leave,
-	// media start timeout) drops its ingest and players; a kicked or departed
-	// member's players are closed too.
+	// media start timeout) drops its ingest and players. A kicked or departed
+	// member's own players and ingests are closed by the admission gate.
 	stopObs := n.channels.Observe(func(ev channel.Event) {
 		uid := strconv.FormatUint(uint64(ev.UID), 10)
 		switch ev.Kind {
@@ -103,7 +102,6 @@ func (n *Node) wireMedia(cfg config.Config) error {
 				reason = ev.Err
 			}
 			hub.EndStream(media.Key{AppID: ev.App, Channel: ev.Channel, UID: uid}, reason)
-			hub.CloseViewer(ev.App, ev.Channel, uid, reason)
 		}
 	})
 	n.services = append(n.services,

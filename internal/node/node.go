@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/gateway"
@@ -39,6 +40,9 @@ type Node struct {
 	store  store.Store
 	signer *token.URLSigner
 	auth   *token.MediaAuthorizer
+	// admission admits every media connection (over auth and the channel
+	// model) and ends it when its principal's access ends.
+	admission *admission.Gate
 	// channels is the channel model shared by the gateway and the media plane.
 	channels *channel.Manager
 	gateway  *gateway.Gateway
@@ -235,6 +239,15 @@ func (n *Node) Store() store.Store { return n.store }
 func (n *Node) wireGateway(cfg config.Config) error {
 	n.channels = channel.NewManager(channel.Config{MediaStartTimeout: cfg.Gateway.MediaStartTimeout},
 		n.log.With("component", "channel"))
+	grace := cfg.Gateway.URLRejoinGrace
+	if grace == 0 {
+		grace = -1 // the config's "no grace"
+	}
+	adm, err := admission.New(admission.Config{RejoinGrace: grace}, n.auth, n.channels, n.log)
+	if err != nil {
+		return fmt.Errorf("node: admission: %w", err)
+	}
+	n.admission = adm
 	rtmpPort := 0
 	if _, p, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		rtmpPort, _ = strconv.Atoi(p)
@@ -259,6 +272,7 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		FLV:                cfg.Gateway.PlayFLV,
 		URLTTL:             cfg.Gateway.URLLifetime,
 		LogTicketTTL:       cfg.Diagnostics.LogTicketTTL,
+		Access:             adm,
 	}, n.store, n.channels, n.signer, n.log)
 	if err != nil {
 		return fmt.Errorf("node: gateway: %w", err)
@@ -267,6 +281,11 @@ func (n *Node) wireGateway(cfg config.Config) error {
 	gw.Register(n.mux)
 	n.services = append(n.services,
 		service{name: "channel", run: n.channels.Run},
+		service{name: "admission", run: func(ctx context.Context) error {
+			<-ctx.Done()
+			adm.Close()
+			return nil
+		}},
 		service{name: "gateway", run: gw.Run})
 	return nil
 }

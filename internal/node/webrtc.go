@@ -21,7 +21,7 @@ func (n *Node) wireWebRTC(cfg config.Config) error {
 		return a.Settings.MaxUsersPerChannel
 	}}
 	wc := webrtcConfig(cfg)
-	srv, err := webrtc.New(wc, n.media.hub, n.auth, chans, n.log)
+	srv, err := webrtc.New(wc, n.media.hub, n.admission, chans, n.log)
 	if err != nil {
 		if isListenFailure(err) {
 			return &ListenError{Listener: "WebRTC UDP", Addr: wc.UDPAddr, Key: "webrtc.udpAddr", Flag: "--webrtc-addr", Err: err}

@@ -75,9 +75,9 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 				"a token without a uid (uid 0) cannot publish over RTMP as uid %s: push with the URL that publish returned, or with a token built for uid %s", grant.UID, grant.UID)))
 			return
 		}
-		s.publish(ctx, nc, cork, sc, key, log)
+		s.publish(ctx, nc, cork, sc, key, !grant.Signed, grant.Register, log)
 	} else {
-		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, acceptAt, commandAt, log)
+		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, grant.Register, acceptAt, commandAt, log)
 	}
 }
 
@@ -148,13 +148,17 @@ func streamFromURL(u *url.URL) (string, url.Values, error) {
 	return name, q, nil
 }
 
-// publish runs an authorized publish connection.
-func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key, log *slog.Logger) {
+// publish runs an authorized publish connection. register ties it to its
+// principal's access (token.MediaGrant.Register).
+func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key,
+	byToken bool, register func(end func(error)) func(), log *slog.Logger) {
 	if s.gate != nil {
-		if err := s.gate(ctx, key.AppID, key.Channel, key.UID); err != nil {
+		done, err := s.gate(ctx, key.AppID, key.Channel, key.UID, byToken)
+		if err != nil {
 			refuse(sc, cork, log, err)
 			return
 		}
+		defer done()
 	}
 	var (
 		killMu sync.Mutex
@@ -172,6 +176,9 @@ func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *g
 		refuse(sc, cork, log, err)
 		return
 	}
+	// The access ending (leave, kick, ban, expiry) ends the publisher as the
+	// hub does: its onClose above closes the connection.
+	defer register(pub.End)()
 	if err := sc.AcceptAction(); err != nil {
 		pub.Close(err)
 		return
@@ -205,8 +212,10 @@ func closeReason(err error) string {
 	return err.Error()
 }
 
-// play runs an authorized play connection.
-func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key, viewer string, acceptAt, commandAt time.Time, log *slog.Logger) {
+// play runs an authorized play connection. register ties it to its
+// principal's access (token.MediaGrant.Register).
+func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key, viewer string,
+	register func(end func(error)) func(), acceptAt, commandAt time.Time, log *slog.Logger) {
 	var (
 		killMu sync.Mutex
 		killed error
@@ -225,6 +234,9 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		return
 	}
 	defer rd.Close()
+	// The access ending (leave, kick, ban, expiry) ends the reader as a kick
+	// does: its OnClose above cuts the connection.
+	defer register(rd.End)()
 	if err := sc.AcceptAction(); err != nil {
 		return
 	}

@@ -23,8 +23,12 @@ type authorizer interface {
 }
 
 // PublishGate decides whether uid may publish in channel right now (it is a
-// member allowed to publish). It returns a catalogue error to refuse.
-type PublishGate func(ctx context.Context, appID, channel, uid string) error
+// member allowed to publish). It returns a catalogue error to refuse. byToken
+// says the pusher presented an access token rather than a push URL the
+// gateway signed: a tool such as ffmpeg or OBS with no SDK member, which the
+// gate may make a member for as long as the push lasts. done, called when
+// the push ends, undoes what the gate did (it may be a no-op).
+type PublishGate func(ctx context.Context, appID, channel, uid string, byToken bool) (done func(), err error)
 
 // Defaults for Config's zero values.
 const (

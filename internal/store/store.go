@@ -28,9 +28,10 @@ type AppSettings struct {
 	// AllowNoToken lets clients join with the appId (or nothing) as key instead
 	// of a token. For development apps only.
 	AllowNoToken bool `json:"allowNoToken"`
-	// EnforcePublisherToken requires the token's publish privileges to publish
-	// ("co-host authentication"); otherwise any member with the broadcaster
-	// role may publish.
+	// EnforcePublisherToken requires a token to publish: a development app
+	// (AllowNoToken) then refuses publishing with the appId as key. A token
+	// always needs its publish privileges to publish, on every door
+	// (token.Admit), whatever this setting.
 	EnforcePublisherToken bool `json:"enforcePublisherToken"`
 	// MaxUsersPerChannel caps a channel's members; 0 means the node default.
 	MaxUsersPerChannel int `json:"maxUsersPerChannel"`

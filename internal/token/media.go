@@ -147,6 +147,30 @@ type MediaGrant struct {
 	// a client may publish (RTMP: nothing; WHIP: only as a uid that joined the
 	// channel), and it never takes over a current publisher (media.PublishOptions).
 	Wildcard bool
+	// Signed: a signed media URL let the connection in (the gateway issued it
+	// to a member); otherwise a token or a development app's appId did.
+	Signed bool
+	// Until is when this access ends: the signed URL's expire, or the
+	// token's end as Admit computes it. Zero: no end of its own (a
+	// development app's appId).
+	Until time.Time
+	// Hold, when set, registers the session this grant let in with the
+	// node's admission registry (internal/admission), which ends it when its
+	// principal's access ends. Adapters call it through Register.
+	Hold func(end func(reason error)) (release func())
+}
+
+// Register registers the session this grant let in: end is called at most
+// once, on another goroutine, when the principal's access ends (it left
+// the channel or was kicked or banned, or Until passed without renewal);
+// the adapter must then close the session with that reason. Call release
+// when the session ends on its own. Without a registry (Hold nil) it does
+// nothing.
+func (g MediaGrant) Register(end func(reason error)) (release func()) {
+	if g.Hold == nil {
+		return func() {}
+	}
+	return g.Hold(end)
 }
 
 // MediaAuthorizer decides whether an RTMP/FLV/WebRTC connection may publish
@@ -190,13 +214,15 @@ func (a *MediaAuthorizer) Authorize(ctx context.Context, action Action, stream s
 		if action == ActionPlay {
 			g.Viewer = q.Get("viewer")
 		}
+		exp, _ := strconv.ParseInt(q.Get("expire"), 10, 64) // Verify parsed it
+		g.Signed, g.Until = true, time.Unix(exp, 0)
 		return g, nil
 	}
 	if tok == appID && app.Settings.AllowNoToken {
 		// A development app: the appId stands in for a token, as it does
 		// for a join (the web SDK sends it as the WHIP/WHEP bearer).
-		if action == ActionPublish && app.Settings.EnforcePublisherToken {
-			return MediaGrant{}, errcode.NoPublishPrivilege()
+		if _, err := Admit(app.Settings, Credential{NoToken: true}, action, now); err != nil {
+			return MediaGrant{}, err
 		}
 		g.Wildcard = action == ActionPublish
 		if action == ActionPlay {
@@ -211,26 +237,36 @@ func (a *MediaAuthorizer) Authorize(ctx context.Context, action Action, stream s
 		if err != nil {
 			return MediaGrant{}, errcode.MalformedToken().WithCause(err)
 		}
-		if rtc, ok := t.RTC(); ok {
+		if rtc, ok := t.RTC(); ok && !IsWildcardUID(rtc.UID) {
 			claimUID = rtc.UID
 		} else {
 			// A 006 token carries only a CRC of its uid: a viewer with a
-			// uid-bound 006 token names its uid in the URL (&uid=).
+			// uid-bound 006 token names its uid in the URL (&uid=). So does
+			// the holder of a token for any uid (the web SDK always does).
 			claimUID = q.Get("uid")
 		}
 		grant, err := t.Verify(Claims{AppID: appID, AppCert: app.Certificate, Channel: channel, UID: claimUID}, now)
 		if err != nil {
 			return MediaGrant{}, err
 		}
+		if g.Until, err = Admit(app.Settings, Credential{Grant: grant}, action, now); err != nil {
+			return MediaGrant{}, err
+		}
 		g.Viewer = grant.UID
+		if IsWildcardUID(g.Viewer) {
+			g.Viewer = ""
+			if n, err := strconv.ParseUint(claimUID, 10, 32); err == nil && n > 0 {
+				g.Viewer = claimUID
+			}
+		}
 		return g, nil
 	}
 	grant, err := Check(tok, Claims{AppID: appID, AppCert: app.Certificate, Channel: channel, UID: uid}, now)
 	if err != nil {
 		return MediaGrant{}, err
 	}
-	if !grant.CanPublish(now) {
-		return MediaGrant{}, errcode.NoPublishPrivilege()
+	if g.Until, err = Admit(app.Settings, Credential{Grant: grant}, action, now); err != nil {
+		return MediaGrant{}, err
 	}
 	g.Wildcard = IsWildcardUID(grant.UID)
 	return g, nil

@@ -503,7 +503,7 @@ func TestPatchRefusals(t *testing.T) {
 		{"restart without a password", sdpfragType, "*", "a=ice-ufrag:" + newUfrag + "\r\n", http.StatusBadRequest, "needs both a=ice-ufrag and a=ice-pwd"},
 		{"short password", sdpfragType, "*", "a=ice-ufrag:" + newUfrag + "\r\na=ice-pwd:abc\r\n", http.StatusBadRequest, "RFC 8839"},
 		{"injected line", sdpfragType, "*", "a=ice-ufrag:" + newUfrag + "\ra=setup:active\r\na=ice-pwd:" + newPwd + "\r\n", http.StatusBadRequest, "control character"},
-		{"too large", sdpfragType, "*", strings.Repeat("a=x\r\n", maxFragSize/4), http.StatusBadRequest, "more than"},
+		{"too large", sdpfragType, "*", strings.Repeat("a=x\r\n", maxFragSize/4), http.StatusRequestEntityTooLarge, "larger than"},
 		{"SDP offer type", "application/sdp", "*", restart, http.StatusUnsupportedMediaType, sdpfragType},
 	}
 	for _, tc := range cases {

@@ -43,6 +43,7 @@ type whepSession struct {
 	ice negotiation
 
 	attached  atomic.Bool
+	access    access // the viewer's access (admission)
 	closeOnce sync.Once
 	done      chan struct{}
 
@@ -188,6 +189,9 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 			s.goRun(func() { sess.readRTCP(snd) })
 		}
 	}
+	// The viewer's access ending (leave, kick, ban, token expiry) ends the
+	// session.
+	sess.access.register(s, req.grant, sess.close)
 	return sess, sdp, sess.ice.etag, nil
 }
 
@@ -291,6 +295,7 @@ func (w *whepSession) close(reason error) {
 		if w.peer != nil {
 			_ = w.peer.Close()
 		}
+		w.access.drop()
 		if reason != nil {
 			w.s.log.Info("WHEP session ended", "session", w.id, "stream", w.key, "reason", reason)
 		} else {

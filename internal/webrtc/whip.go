@@ -63,6 +63,7 @@ type whipSession struct {
 
 	ice negotiation
 
+	access    access // the publisher's access (admission)
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -114,6 +115,10 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 		}
 		sess.leave = leave
 	}
+	// The publisher's access ending (leave, kick, ban, token expiry) ends
+	// the session. After the join: a join that takes the uid over ends the
+	// sessions of the member it replaces, not this one.
+	sess.access.register(s, req.grant, sess.close)
 	fail := func(err error) (*whipSession, string, string, error) {
 		sess.close(err)
 		return nil, "", "", err
@@ -523,6 +528,7 @@ func (w *whipSession) close(reason error) {
 		if w.leave != nil && !isReplaced(reason) {
 			w.leave(pub != nil)
 		}
+		w.access.drop()
 		w.s.log.Info("WHIP session ended", "session", w.id, "stream", w.key, "reason", reason)
 	})
 }

@@ -153,7 +153,11 @@ test('token expiry: will-expire, renewToken, did-expire', { timeout: 120000 }, a
   // the server closes the expired member's socket with reason "close": no 904
   await until(() => expiring.sim.active().length === 0, 'expired socket closed', 20000);
   assert.equal((await outcome(expiring.client.publish())).error.message, 'Disconnected from server');
-  assert.equal(expiring.rec.of('error').length, 0);
+  // it was told why with the catalogue code (the push carries 401), and got no 904
+  const errors = expiring.rec.of('error');
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.equal(errors[0].code, 401);
+  assert.match(errors[0].reason, /^dynamic key expired/);
   // the renewed member is still there
   assert.equal(renewing.rec.of('token-privilege-did-expire').length, 0);
   await renewing.client.muteLocal('video');

@@ -1,0 +1,33 @@
+// Package admission is minirtc's one seam for media access (ARCHITECTURE.md,
+// "Admission"): every media door — RTMP publish and play, HTTP-FLV and
+// WS-FLV, WHIP, WHEP — asks its Gate whether a principal may publish or play
+// a stream and until when, and registers the session it opens so that the
+// session ends when the principal's access ends.
+//
+// A principal is (app, channel, uid): the publisher's uid for a publish, the
+// viewer's uid for a play (named by the play token, or by the viewer
+// parameter of a signed play URL; a play whose viewer is unknown has no
+// principal and only a deadline). The Gate answers with the credential rule
+// (token.Admit, applied by token.MediaAuthorizer), the ban rules and, for
+// signed URLs, the membership rule; the answer (token.MediaGrant) carries
+// the deadline (Until) and the revocation handle (Hold).
+//
+// A registered session ends, within a second, when:
+//   - its principal leaves the channel, is kicked or banned, or is replaced
+//     by the same uid joining elsewhere (the channel model's events);
+//   - its deadline passes: the token's expiry for ?token= and Bearer media,
+//     the URL's expire for signed URLs. Renew (the gateway's update_key, and
+//     its URL refresh) extends the deadlines of the principal's sessions.
+//
+// A signed play URL is issued to a member: it lets new connections in only
+// while that member is in the channel, or for RejoinGrace after it left with
+// leave (reason 1), so that a leave followed by a rejoin keeps its players;
+// sessions let in during that grace end with it unless the member is back.
+// After a kick, a ban, a token expiry or a uid conflict it stops at once.
+//
+// It imports channel, token and errcode, never an adapter: adapters see
+// only the grant. The Gate starts no goroutines; its deadline and grace
+// callbacks run on the Clock's timers and the channel events on the
+// goroutine running channel.Manager.Run. Every method is safe for
+// concurrent use.
+package admission
