@@ -45,11 +45,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 // Close closes the listener, ending a retry wait in progress. It is
 // idempotent.
 func (l *Listener) Close() error {
+	// The socket first: a retry woken by done then finds it closed.
+	err := l.Listener.Close()
 	l.closeOnce.Do(func() {
-		close(l.done)
 		l.stats.setState(StateClosed)
+		close(l.done)
 	})
-	return l.Listener.Close()
+	return err
 }
 
 // Stats are the listener's counters.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -62,6 +63,10 @@ type Retrier struct {
 	// wait pauses for d or until done is closed (tests record the delays).
 	wait func(d time.Duration, done <-chan struct{})
 
+	// failing is set from a failure to the next success: Success, called
+	// after every accept or UDP read, is one atomic load otherwise.
+	failing atomic.Bool
+
 	mu      sync.Mutex
 	delay   time.Duration // next wait; 0 after a success
 	lastLog time.Time
@@ -90,10 +95,10 @@ func sleep(d time.Duration, done <-chan struct{}) {
 // the failure, logs it (at most once per second, with the number of
 // failures not logged), waits the current delay and returns true: the
 // caller tries again. For any other error it returns false after marking
-// the listener stopped (or closed, for net.ErrClosed); the first such
-// failure is logged at error level.
+// the listener stopped (or closed, for net.ErrClosed or once done is
+// closed); the first such failure is logged at error level.
 func (r *Retrier) Retry(err error) bool {
-	if errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, net.ErrClosed) || r.closed() {
 		r.stats.setState(StateClosed)
 		return false
 	}
@@ -107,6 +112,7 @@ func (r *Retrier) Retry(err error) bool {
 	}
 	r.stats.setState(StateRetrying)
 	r.mu.Lock()
+	r.failing.Store(true)
 	if r.delay == 0 {
 		r.delay = MinDelay
 	} else {
@@ -125,14 +131,28 @@ func (r *Retrier) Retry(err error) bool {
 	return true
 }
 
+// closed reports whether done is closed.
+func (r *Retrier) closed() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Success resets the backoff after a successful accept or read, and logs
 // the recovery once after failures.
 func (r *Retrier) Success() {
+	if !r.failing.Load() {
+		return
+	}
 	r.mu.Lock()
 	if r.delay == 0 {
 		r.mu.Unlock()
 		return
 	}
+	r.failing.Store(false)
 	streak := r.streak
 	r.delay, r.streak, r.quiet, r.lastLog = 0, 0, 0, time.Time{}
 	r.mu.Unlock()

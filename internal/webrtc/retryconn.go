@@ -89,6 +89,7 @@ func (c *retryConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 
 // Close ends a retry wait in progress and closes the socket.
 func (c *retryConn) Close() error {
+	err := c.PacketConn.Close()
 	c.closeOnce.Do(func() { close(c.done) })
-	return c.PacketConn.Close()
+	return err
 }
