@@ -142,7 +142,7 @@ func appCmd(args []string, stdout, stderr io.Writer) error {
 func openAppStore(ctx context.Context, dataDir string) (appStore, func(), error) {
 	c, err := control.Dial(ctx, dataDir)
 	if err == nil {
-		return c, func() {}, nil
+		return c, c.Close, nil
 	}
 	if !errors.Is(err, control.ErrNoServer) {
 		return nil, nil, err

@@ -93,6 +93,8 @@ func commands() []command {
 			run: tokenCmd},
 		{name: "bench", summary: "simulate users and measure a server", help: benchUsage,
 			run: benchCmd},
+		{name: "doctor", summary: "check a deployment (TLS, domains, proxy, RTMP, ICE, clock, tokens) and say what to fix", help: doctorHelp,
+			run: doctorCmd},
 		{name: "version", summary: "print the version", help: "minirtc version\n\nPrints the version of this binary.\n",
 			run: func(_ context.Context, _ []string, stdout, _ io.Writer) error { return versionCmd(stdout) }},
 		{name: "help", summary: "show help for a command", help: "minirtc help [COMMAND [SUBCOMMAND]]\n\nThe same as minirtc COMMAND [SUBCOMMAND] --help.\n"},

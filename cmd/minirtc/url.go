@@ -176,6 +176,7 @@ func urlCmd(args []string, stdout, stderr io.Writer) error {
 			if i, err := c.Node(ctx); err == nil {
 				info = &i
 			}
+			c.Close()
 		} else if *dev {
 			return fmt.Errorf("no development server answers in %s (start it with minirtc serve --dev): %w", dir, err)
 		}

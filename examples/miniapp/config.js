@@ -8,9 +8,11 @@ module.exports = {
   // minirtc's allocation endpoint and gateway (same host, port 443 behind TLS).
   AP_URL: 'https://rtc.example.com/api/v1',
   SERVERS: ['wss://rtc.example.com/api'],
-  // Tokens: apps with a certificate need one per (channel, uid). Point
-  // TOKEN_URL at your own token service (GET ?channel=..&uid=.. -> {"token": "..."});
-  // leave it empty for a development app created with `minirtc app create --no-token-ok`.
+  // Tokens: apps with a certificate need one per (channel, uid). TOKEN_URL is a
+  // token service (GET ?channel=..&uid=.. -> {"token": "..."}): minirtc's own
+  // (tokenServer in its configuration, allowedOrigins: [servicewechat.com/YOUR_WX_APPID],
+  // then 'https://rtc.example.com/token'; or `minirtc token serve`), or yours.
+  // Leave it empty for a development app created with `minirtc app create --no-token-ok`.
   TOKEN_URL: '',
   // Shown to others while this mini program is in the background (https URL).
   WAITING_IMAGE: 'https://rtc.example.com/static/waiting.png',

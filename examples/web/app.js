@@ -147,11 +147,39 @@ function videoSize() {
   return m ? { width: Number(m[1]), height: Number(m[2]) } : { width: 640, height: 360 };
 }
 
+/**
+ * Asks the node's token server (the tokenServer section of its configuration;
+ * on with `minirtc serve --dev`) for a token. A node without one answers 404:
+ * the page then joins with the appId as key, which development apps accept.
+ * @param {string} channel
+ * @param {number} uid
+ * @returns {Promise<{token: string, appId: string} | null>}
+ */
+async function fetchToken(channel, uid) {
+  try {
+    const r = await fetch('/token?channel=' + encodeURIComponent(channel) + '&uid=' + uid);
+    if (!r.ok) return null;
+    return await r.json();
+  } catch (e) {
+    return null;
+  }
+}
+
 async function join() {
-  const appId = $('appId').value.trim();
+  let appId = $('appId').value.trim();
   const channel = $('channel').value.trim();
   const uidText = $('uid').value.trim();
-  const token = $('token').value.trim();
+  let token = $('token').value.trim();
+  let uid = uidText ? Number(uidText) : null;
+  if (!token) {
+    if (uid === null) uid = 1 + Math.floor(Math.random() * 0x7fffffff);
+    const got = await fetchToken(channel, uid);
+    if (got && (!appId || got.appId === appId)) {
+      appId = got.appId;
+      token = got.token;
+      log('token from the token server');
+    }
+  }
   const publish = $('publish').checked;
   $('join').disabled = true;
   status('joining ' + channel + ' …');
@@ -179,7 +207,7 @@ async function join() {
   c.on('client-banned', () => { log('client-banned'); status('removed from the channel by the server', true); });
   try {
     await c.init(appId);
-    const uid = await c.join(token, channel, uidText ? Number(uidText) : null);
+    uid = await c.join(token, channel, uid);
     demo.uid = uid;
     demo.joined = true;
     $('whoami').textContent = `uid ${uid} in "${channel}"`;

@@ -46,6 +46,9 @@ func Dial(ctx context.Context, dataDir string) (*Client, error) {
 	return &Client{http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
 }
 
+// Close releases the client's idle connection to the socket.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // Node describes the running node.
 func (c *Client) Node(ctx context.Context) (Info, error) {
 	var i Info
