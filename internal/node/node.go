@@ -52,6 +52,7 @@ type Node struct {
 	gateway  *gateway.Gateway
 	media    *mediaPlane
 	webrtc   *webrtc.Server
+	api      *nodeAPI // the REST API (api.go); nil when off
 	mux      *http.ServeMux
 
 	httpLn net.Listener
@@ -165,6 +166,10 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireTokenServer(cfg); err != nil {
 		return nil, err
 	}
+	if err := n.wireAPI(cfg); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, n.closeAPIListener)
 
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,
