@@ -185,6 +185,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(lw, r.Body, maxBody)
 		s.mux.ServeHTTP(lw, r)
 	}
+	if len(key) > 64 { // a refused call's id is whatever the caller sent
+		key = key[:64] + "..."
+	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", lw.status, "key", key,
 		"remote", r.RemoteAddr, "duration", time.Since(start).Round(time.Microsecond)}
 	switch {
@@ -197,7 +200,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authenticate checks the call's Basic credentials and returns its key id.
+// authenticate checks the call's Basic credentials. It returns the key id
+// the call presented (for the log line, also when it is refused).
 func (s *Server) authenticate(r *http.Request) (string, error) {
 	id, secret, ok := r.BasicAuth()
 	if !ok {
@@ -210,24 +214,24 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 		if (store.APIKey{ID: id, SecretHash: s.envHash}).Verify(secret) {
 			return id, nil
 		}
-		return "", errcode.Unauthorized("wrong API key id or secret")
+		return id, errcode.Unauthorized("wrong API key id or secret")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	k, err := s.deps.Store.APIKey(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		if err := s.anyKey(ctx); err != nil {
-			return "", err
+			return id, err
 		}
 		// Spend the same work as a known key, so timing does not tell.
 		(store.APIKey{SecretHash: store.HashAPISecret("")}).Verify(secret)
-		return "", errcode.Unauthorized("wrong API key id or secret")
+		return id, errcode.Unauthorized("wrong API key id or secret")
 	}
 	if err != nil {
-		return "", fmt.Errorf("api: load key: %w", err)
+		return id, fmt.Errorf("api: load key: %w", err)
 	}
 	if !k.Verify(secret) {
-		return "", errcode.Unauthorized("wrong API key id or secret")
+		return id, errcode.Unauthorized("wrong API key id or secret")
 	}
 	return id, nil
 }
