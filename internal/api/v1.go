@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
@@ -296,7 +297,7 @@ func toTrack(t *media.Track) *Track {
 	if t == nil {
 		return nil
 	}
-	return &Track{Codec: t.Codec.String(), Width: t.Width, Height: t.Height, FrameRate: t.FrameRate,
+	return &Track{Codec: strings.ToLower(t.Codec.String()), Width: t.Width, Height: t.Height, FrameRate: t.FrameRate,
 		SampleRate: t.SampleRate, Channels: t.Channels}
 }
 

@@ -249,7 +249,7 @@ func TestRESTAPIWithRealMembers(t *testing.T) {
 	})
 	s := streams.Items[0]
 	rd := s.Readers[0]
-	if s.AppID != app.ID || s.Channel != "room" || s.UID != "42" || s.Video.Codec != "H264" && s.Video.Codec != "h264" ||
+	if s.AppID != app.ID || s.Channel != "room" || s.UID != "42" || s.Video.Codec != "h264" ||
 		s.Video.Width != 320 || s.Video.Height != 240 || s.Audio == nil || s.Audio.SampleRate != 44100 || s.FrameRate <= 0 ||
 		rd.Viewer != "7" || rd.Protocol != "http-flv" || !strings.HasPrefix(rd.Remote, "127.0.0.1:") || rd.ID == "" {
 		t.Fatalf("stream listing: %+v", streams)
@@ -456,7 +456,7 @@ func TestRESTAPIWithRealMembers(t *testing.T) {
 	c.json("GET", "/v1/apps/"+app.ID+"/channels/room/members/42", nil, 200, &detail)
 	if detail.Role != "broadcaster" || detail.Client.Kind != "wechat" || detail.Client.SDKVersion != "2.6.4" ||
 		detail.Client.OS != "iOS 17.2" || !detail.Publishing || detail.Stream == nil || !detail.Stream.Live ||
-		detail.Stream.Bitrate <= 0 || len(detail.Stream.Readers) != 1 || detail.Stream.Readers[0].Viewer != "7" ||
+		detail.Stream.Bitrate <= 0 || detail.Stream.Video.Codec != "h264" || len(detail.Stream.Readers) != 1 || detail.Stream.Readers[0].Viewer != "7" ||
 		detail.Network == nil || detail.Network.Pusher == nil || detail.Network.Pusher.Stats["videoBitrate"] != 812 ||
 		time.Since(detail.JoinedAt) > 5*time.Minute {
 		t.Fatalf("member detail: %+v", detail)
