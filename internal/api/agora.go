@@ -84,40 +84,43 @@ func (s *Server) agoraChannels(w http.ResponseWriter, r *http.Request) {
 		"data": map[string]any{"channels": out, "total_size": len(names)}})
 }
 
-// agoraUsers: GET /dev/v1/channel/user/{appid}/{channelName}[?hosts_only]
-func (s *Server) agoraUsers(w http.ResponseWriter, r *http.Request) {
-	a, err := s.app(r, r.PathValue("appid"))
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	members := s.deps.Channels.Members(a.ID, r.PathValue("channelName"))
-	if len(members) == 0 {
-		WriteJSON(w, http.StatusOK, map[string]any{"success": true, "data": map[string]any{"channel_exist": false}})
-		return
-	}
-	data := map[string]any{"channel_exist": true}
-	if members[0].Profile == channel.ProfileCommunication {
-		users := make([]uint32, 0, len(members))
-		for _, m := range members {
-			users = append(users, m.UID)
+// agoraUsers: GET /dev/v1/channel/user/{appid}/{channelName}[?hosts_only],
+// and .../{channelName}/hosts_only (Agora's "query host list").
+func (s *Server) agoraUsers(hostsPath bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.app(r, r.PathValue("appid"))
+		if err != nil {
+			WriteError(w, r, err)
+			return
 		}
-		data["mode"], data["total"], data["users"] = agoraModeCommunication, len(users), users
-	} else {
-		hosts, audience := []uint32{}, []uint32{}
-		for _, m := range members {
-			if m.Role == channel.RoleBroadcaster {
-				hosts = append(hosts, m.UID)
-			} else {
-				audience = append(audience, m.UID)
+		members := s.deps.Channels.Members(a.ID, r.PathValue("channelName"))
+		if len(members) == 0 {
+			WriteJSON(w, http.StatusOK, map[string]any{"success": true, "data": map[string]any{"channel_exist": false}})
+			return
+		}
+		data := map[string]any{"channel_exist": true}
+		if members[0].Profile == channel.ProfileCommunication {
+			users := make([]uint32, 0, len(members))
+			for _, m := range members {
+				users = append(users, m.UID)
+			}
+			data["mode"], data["total"], data["users"] = agoraModeCommunication, len(users), users
+		} else {
+			hosts, audience := []uint32{}, []uint32{}
+			for _, m := range members {
+				if m.Role == channel.RoleBroadcaster {
+					hosts = append(hosts, m.UID)
+				} else {
+					audience = append(audience, m.UID)
+				}
+			}
+			data["mode"], data["broadcasters"] = agoraModeLive, hosts
+			if !hostsPath && !r.URL.Query().Has("hosts_only") {
+				data["audience"], data["audience_total"] = audience, len(audience)
 			}
 		}
-		data["mode"], data["broadcasters"] = agoraModeLive, hosts
-		if !r.URL.Query().Has("hosts_only") {
-			data["audience"], data["audience_total"] = audience, len(audience)
-		}
+		WriteJSON(w, http.StatusOK, map[string]any{"success": true, "data": data})
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"success": true, "data": data})
 }
 
 // agoraUserProperty: GET /dev/v1/channel/user/property/{appid}/{uid}/{channelName}

@@ -120,7 +120,8 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 func (s *Server) routes() {
 	// Agora-compatible (docs/rest-api.md, "Agora-compatible endpoints").
 	s.mux.HandleFunc("GET /dev/v1/channel/{appid}", s.agoraChannels)
-	s.mux.HandleFunc("GET /dev/v1/channel/user/{appid}/{channelName}", s.agoraUsers)
+	s.mux.HandleFunc("GET /dev/v1/channel/user/{appid}/{channelName}", s.agoraUsers(false))
+	s.mux.HandleFunc("GET /dev/v1/channel/user/{appid}/{channelName}/hosts_only", s.agoraUsers(true))
 	s.mux.HandleFunc("GET /dev/v1/channel/user/property/{appid}/{uid}/{channelName}", s.agoraUserProperty)
 	s.mux.HandleFunc("GET /dev/v1/projects", s.agoraProjects)
 	s.mux.HandleFunc("GET /dev/v1/project", s.agoraProjects)

@@ -311,3 +311,21 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("closing reader 5: %d", resp.StatusCode)
 	}
 }
+
+// TestHostsOnlyChannelName: a channel literally named "hosts_only" is a
+// channel, not the host-list form of the path.
+func TestHostsOnlyChannelName(t *testing.T) {
+	f := newFixture(t, Config{}, nil, true)
+	ch := fakeChannels{f.app.ID: {"hosts_only": {
+		{App: f.app.ID, Channel: "hosts_only", UID: 5, Role: channel.RoleBroadcaster},
+		{App: f.app.ID, Channel: "hosts_only", UID: 6},
+	}}}
+	srv, _ := New(Config{}, Deps{Store: f.st, Channels: ch}, slog.New(slog.DiscardHandler))
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	f.url = ts.URL
+	code, b := f.get("/dev/v1/channel/user/" + f.app.ID + "/hosts_only")
+	checkShape(t, code, b, "user_list_live")
+	code, b = f.get("/dev/v1/channel/user/" + f.app.ID + "/hosts_only/hosts_only")
+	checkShape(t, code, b, "user_list_hosts_only")
+}

@@ -293,6 +293,10 @@ func TestRESTAPIWithRealMembers(t *testing.T) {
 		t.Fatalf("users: %+v", users)
 	}
 	c.agora("GET", "/dev/v1/channel/user/"+app.ID+"/room?hosts_only", nil, "user_list_hosts_only", &users)
+	c.agora("GET", "/dev/v1/channel/user/"+app.ID+"/room/hosts_only", nil, "user_list_hosts_only", &users)
+	if fmt.Sprint(users.Data.Broadcasters) != "[42]" {
+		t.Fatalf("hosts only: %+v", users)
+	}
 	c.agora("GET", "/dev/v1/channel/user/"+app.ID+"/nobody%20here", nil, "user_list_no_channel", &users)
 	if users.Data.ChannelExist {
 		t.Fatal("an empty channel exists")
