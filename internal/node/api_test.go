@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	pion "github.com/pion/webrtc/v4"
 
 	"github.com/minirtc/minirtc/internal/api/apitest"
 	"github.com/minirtc/minirtc/internal/store"
@@ -254,6 +255,40 @@ func TestRESTAPIWithRealMembers(t *testing.T) {
 		rd.Viewer != "7" || rd.Protocol != "http-flv" || !strings.HasPrefix(rd.Remote, "127.0.0.1:") || rd.ID == "" {
 		t.Fatalf("stream listing: %+v", streams)
 	}
+	// A browser plays it over WHEP: one "webrtc" reader feeds its sessions.
+	wpc, err := loopbackClient(t).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wpc.Close()
+	for _, kind := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if _, err := wpc.AddTransceiverFromKind(kind, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, answer := postWHEP(t, n, app, "room", "42", "8", wpc)
+	if code != http.StatusCreated {
+		t.Fatalf("WHEP: %d %s", code, answer)
+	}
+	if err := wpc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	var webrtcReader string
+	waitFor(t, "the WebRTC reader to show", func() bool {
+		c.json("GET", "/v1/streams", nil, 200, &streams)
+		for _, r := range streams.Items[0].Readers {
+			if r.Protocol == "webrtc" {
+				webrtcReader = r.ID
+			}
+		}
+		return webrtcReader != ""
+	})
+	c.json("DELETE", "/v1/readers/"+webrtcReader, nil, 204, nil)
+	waitFor(t, "the WebRTC reader to go", func() bool {
+		c.json("GET", "/v1/streams", nil, 200, &streams)
+		return len(streams.Items[0].Readers) == 1 && streams.Items[0].Readers[0].ID == rd.ID
+	})
+
 	// The host's own network report.
 	if code, reason, _ := host.call(map[string]any{"action": "report_pusher_net",
 		"stats": []any{map[string]any{"ts": time.Now().UnixMilli(), "videoBitrate": 812, "netQualityLevel": 2}}}); code != 200 {
@@ -529,4 +564,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// postWHEP asks to play publisher's stream in channel ch as viewer with
+// pc's offer (all candidates gathered) and returns the status and body.
+func postWHEP(t *testing.T, n *Node, app store.App, ch, publisher, viewer string, pc *pion.PeerConnection) (int, string) {
+	t.Helper()
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := pion.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(o); err != nil {
+		t.Fatal(err)
+	}
+	<-g
+	tok, err := token.BuildRTC007(token.RTCOptions{AppID: app.ID, AppCert: app.Certificate, Channel: ch, UID: viewer,
+		Role: token.RoleSubscriber, IssuedAt: time.Now(), Lifetime: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", "http://"+n.HTTPAddr()+"/whep/"+app.ID+"/"+ch+"/"+publisher,
+		strings.NewReader(pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
