@@ -329,3 +329,27 @@ func TestHostsOnlyChannelName(t *testing.T) {
 	code, b = f.get("/dev/v1/channel/user/" + f.app.ID + "/hosts_only/hosts_only")
 	checkShape(t, code, b, "user_list_hosts_only")
 }
+
+// BenchmarkAuthenticatedCall: one authenticated, rate-checked, logged call
+// (GET /v1/apps with one app, memory store, log discarded).
+func BenchmarkAuthenticatedCall(b *testing.B) {
+	st := store.NewMemory()
+	app, _ := store.NewApp("demo", time.Now())
+	st.PutApp(context.Background(), app)
+	k, secret, _ := store.NewAPIKey("bench", time.Now())
+	st.PutAPIKey(context.Background(), k)
+	srv, err := New(Config{RequestsPerSecond: 1e9, Burst: 1e9}, Deps{Store: st, Channels: fakeChannels{}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/v1/apps", nil)
+	req.SetBasicAuth(k.ID, secret)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}
