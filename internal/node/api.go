@@ -52,6 +52,7 @@ func (n *Node) wireAPI(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: api listen %s: %w", ac.Addr, err)
 	}
+	ln = n.connLimit.Wrap(ln, "api") // counts in limits.* with the HTTP and RTMP listeners
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
 		if err != nil {
