@@ -166,7 +166,7 @@ func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) {
 
 // Client is what a member's client said about itself at join.
 type Client struct {
-	Kind       string `json:"kind"` // wechat, qq (mini programs), whip, or "" when unknown
+	Kind       string `json:"kind"` // wechat, qq (mini programs), whip, rtmp (a tool pushing with a token), or "" when unknown
 	SDKVersion string `json:"sdkVersion"`
 	Device     string `json:"device"`
 	OS         string `json:"os"`
