@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -519,6 +520,25 @@ func TestRESTAPIWithRealMembers(t *testing.T) {
 	if code, _ := c.do("DELETE", "/v1/readers/"+rd.ID, nil); code != 404 {
 		t.Fatalf("second disconnect: %d", code)
 	}
+
+	// A tool pushing with a token becomes a member of kind rtmp.
+	tok, err := token.BuildRTC007(token.RTCOptions{AppID: app.ID, AppCert: app.Certificate, Channel: "room",
+		UID: "55", Role: token.RolePublisher, IssuedAt: time.Now(), Lifetime: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toolURL := "rtmp://" + n.RTMPAddr() + "/live/" + token.StreamName(app.ID, "room", "55") + "?token=" + url.QueryEscape(tok)
+	tool := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=15", "-t", "120", "-c:v", "libx264", "-preset", "ultrafast",
+		"-g", "15", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "flv", toolURL)
+	if err := tool.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); tool.Wait() }()
+	waitFor(t, "the tool to be a member", func() bool {
+		code, b := c.do("GET", "/v1/apps/"+app.ID+"/channels/room/members/55", nil)
+		return code == 200 && strings.Contains(string(b), `"kind":"rtmp"`) && strings.Contains(string(b), `"role":"broadcaster"`)
+	})
 }
 
 // TestRESTAPIOwnAddress: with api.addr the API is served at the root of its
