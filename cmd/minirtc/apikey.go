@@ -146,7 +146,7 @@ func printJSON(w io.Writer, v any) error {
 func openKeyStore(ctx context.Context, dataDir string) (keyStore, func(), error) {
 	c, err := control.Dial(ctx, dataDir)
 	if err == nil {
-		return c, func() {}, nil
+		return c, c.Close, nil
 	}
 	if !errors.Is(err, control.ErrNoServer) {
 		return nil, nil, err
