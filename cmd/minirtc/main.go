@@ -5,6 +5,7 @@
 //
 //	minirtc [serve] [flags]     run the server (the default command)
 //	minirtc app create|list|disable|enable ...
+//	minirtc apikey create|list|delete ...
 //	minirtc token build|inspect ...
 //	minirtc bench [flags]       simulate users, measure a server
 //	minirtc version
@@ -88,6 +89,10 @@ func commands() []command {
 		{name: "app", summary: "create, list, disable and enable apps", help: appHelp,
 			run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 				return appCmd(args, stdout, stderr)
+			}},
+		{name: "apikey", summary: "create, list and delete REST API keys", help: apikeyHelp,
+			run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+				return apikeyCmd(args, stdout, stderr)
 			}},
 		{name: "token", summary: "build and inspect access tokens, run a token server", help: tokenHelp,
 			run: tokenCmd},

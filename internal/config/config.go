@@ -39,6 +39,23 @@ type Config struct {
 	Diagnostics Diagnostics `yaml:"diagnostics"`
 	TokenServer TokenServer `yaml:"tokenServer"`
 	Limits      Limits      `yaml:"limits"`
+	API         API         `yaml:"api"`
+}
+
+// API configures the operator REST API: Agora-compatible endpoints under
+// /dev/v1 and minirtc's own under /v1 (docs/rest-api.md).
+type API struct {
+	// Enabled serves the API. Every call needs an API key (HTTP Basic auth);
+	// until one exists (minirtc apikey create, or Key) every call is refused.
+	Enabled bool `yaml:"enabled"`
+	// Addr, when set, serves the API on its own listener (e.g. 127.0.0.1:8081)
+	// at the root; empty serves it on the HTTP port under /rest.
+	Addr string `yaml:"addr"`
+	// Key is one more accepted credential, "id:secret", for automation;
+	// prefer the environment (MINIRTC_API_KEY) to a file.
+	Key string `yaml:"key"`
+	// RequestsPerSecond caps calls per API key (burst: twice as many).
+	RequestsPerSecond int `yaml:"requestsPerSecond"`
 }
 
 // Log configures logging.
@@ -243,6 +260,7 @@ func Default() Config {
 		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64, LogTicketTTL: time.Hour},
 		TokenServer: TokenServer{Path: "/token", AllowedOrigins: []string{}, Lifetime: time.Hour},
 		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
+		API:         API{Enabled: true, RequestsPerSecond: 10},
 	}
 }
 
@@ -481,6 +499,22 @@ func (c Config) Validate() error {
 			bad("webrtc.publicIPs", fmt.Sprintf("%q is not an IP address", ip))
 		}
 	}
+	if a := c.API; a.Addr != "" {
+		if _, port, err := net.SplitHostPort(a.Addr); err != nil {
+			bad("api.addr", "must be empty (the HTTP port) or host:port (e.g. 127.0.0.1:8081)")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("api.addr", "port must be 0..65535")
+		}
+	}
+	if k := c.API.Key; k != "" {
+		id, secret, ok := strings.Cut(k, ":")
+		if !ok || !validAPIKeyID(id) || len(secret) < 16 {
+			bad("api.key", "must be id:secret, the id 1..64 characters of A-Z a-z 0-9 _ - and the secret at least 16 characters")
+		}
+	}
+	if c.API.RequestsPerSecond < 1 {
+		bad("api.requestsPerSecond", "must be at least 1")
+	}
 	if d := c.Diagnostics; d.MaxMembers < 1 || d.LogRetentionDays < 1 || d.LogDayMiB < 1 {
 		bad("diagnostics.maxMembers/logRetentionDays/logDayMiB", "must be at least 1")
 	}
@@ -496,4 +530,17 @@ func (c Config) YAML() ([]byte, error) {
 		return nil, fmt.Errorf("config: encode: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// validAPIKeyID: the API key ids internal/store accepts.
+func validAPIKeyID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c == '_' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			return false
+		}
+	}
+	return true
 }

@@ -48,6 +48,7 @@ type Node struct {
 	gateway  *gateway.Gateway
 	media    *mediaPlane
 	webrtc   *webrtc.Server
+	api      *nodeAPI // the REST API (api.go); nil when off
 	mux      *http.ServeMux
 
 	httpLn net.Listener
@@ -182,6 +183,10 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireTokenServer(cfg); err != nil {
 		return nil, err
 	}
+	if err := n.wireAPI(cfg); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, n.closeAPIListener)
 	// Last, once nothing else can fail: a start that fails must not create
 	// the default app, whose credentials serve prints only on success.
 	if err := n.ensureApp(ctx); err != nil {
