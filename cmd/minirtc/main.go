@@ -5,6 +5,7 @@
 //
 //	minirtc [serve] [flags]     run the server (the default command)
 //	minirtc app create|list|disable|enable ...
+//	minirtc apikey create|list|delete ...
 //	minirtc token build|inspect ...
 //	minirtc bench [flags]       simulate users, measure a server
 //	minirtc version
@@ -60,7 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	default:
-		fmt.Fprintf(stderr, "minirtc %s: %v\n", name, err)
+		// One line, even for several problems (errors.Join).
+		fmt.Fprintf(stderr, "minirtc %s: %s\n", name, strings.ReplaceAll(err.Error(), "\n", "; "))
 		return 1
 	}
 }
@@ -87,6 +89,10 @@ func commands() []command {
 		{name: "app", summary: "create, list, disable and enable apps", help: appHelp,
 			run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 				return appCmd(args, stdout, stderr)
+			}},
+		{name: "apikey", summary: "create, list and delete REST API keys", help: apikeyHelp,
+			run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+				return apikeyCmd(args, stdout, stderr)
 			}},
 		{name: "token", summary: "build and inspect access tokens, run a token server", help: tokenHelp,
 			run: tokenCmd},

@@ -126,8 +126,13 @@ func TestNodeJoinRate(t *testing.T) {
 	rep.WriteText(&text)
 	t.Logf("report:\n%s", text.String())
 	j := rep.Joins
-	if rep.Mode != ModeJoins || j == nil || len(j.Steps) != 2 || rep.Publishers != 0 || rep.ReadersStarted != 0 {
+	if rep.Mode != ModeJoins || j == nil || len(j.Steps) == 0 || len(j.Steps) > 2 || rep.Publishers != 0 || rep.ReadersStarted != 0 {
 		t.Fatalf("report %+v", rep)
+	}
+	// The run steps on only while a step is within the limit: a loaded
+	// machine may stop it after the first.
+	if len(j.Steps) == 1 && j.Steps[0].OK {
+		t.Fatalf("stopped after a step within the limit: %+v", j.Steps[0])
 	}
 	// Whether a step reached 90 % of its rate depends on the machine's load
 	// (TestJoinStepJudge covers the rule); the counts and the report's

@@ -178,7 +178,8 @@ func publishRTMP(ctx context.Context, raw string, o pubOptions, ps *pubStats, re
 		}
 		now := time.Now()
 		if err := nc.SetWriteDeadline(now.Add(timeout)); err != nil {
-			return fmt.Errorf("rtmp publish: %w", err)
+			// The run's end may close the connection between the check above and here.
+			return publishEnd(ctx, err)
 		}
 		if audio != nil && nextAudio <= nextVideo {
 			au, pts := audio.Next()

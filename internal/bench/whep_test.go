@@ -260,7 +260,9 @@ func TestWHEPAnswerWithoutCandidates(t *testing.T) {
 	hs := startHTTP(t, &http.Server{Handler: mux})
 	cfg := smallRun(Config{RTMPURL: r.rtmpURL("/live/cam1"), WHEPURL: hs + "/whep", WHEPToken: "secret"})
 	cfg.Readers = 2
-	cfg.Hold = 300 * time.Millisecond
+	// Long enough for both readers to get their answer on a loaded machine
+	// (a reader still waiting when the bench stops fails for another reason).
+	cfg.Hold = 2 * time.Second
 	rep, err := Run(context.Background(), cfg, testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)

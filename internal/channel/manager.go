@@ -78,6 +78,7 @@ type member struct {
 	// back on that URL, MayPublish announces the stream again on its own;
 	// Publish, Unpublish and a role change forget it.
 	endedPushURL string
+	client       ClientInfo
 }
 
 type stream struct {
@@ -307,6 +308,7 @@ func (m *Manager) Join(req JoinRequest) (JoinResult, error) {
 		}
 		mb = &member{uid: uid, account: req.Account, role: req.Role, joinedAt: m.clock.Now(),
 			ep: req.Endpoint, session: req.Session}
+		mb.client = req.Client
 		ch.members[uid] = mb
 		if req.Account != "" {
 			ch.accounts[req.Account] = uid
@@ -331,6 +333,9 @@ func (m *Manager) Join(req JoinRequest) (JoinResult, error) {
 		}
 		mb.gen++
 		mb.ep, mb.session = req.Endpoint, req.Session
+		if req.Client != (ClientInfo{}) {
+			mb.client = req.Client
+		}
 		if res.Replaced {
 			mb.joinedAt = m.clock.Now()
 			m.emit(m.event(EventMemberJoined, ch, mb))
@@ -709,6 +714,7 @@ func (ch *chanState) memberInfo(mb *member) MemberInfo {
 	mi := MemberInfo{App: ch.key.app, Channel: ch.key.name, UID: mb.uid, Account: mb.account, Role: mb.role,
 		Profile: ch.profile, JoinedAt: mb.joinedAt, Session: mb.session, Detached: mb.ep == nil,
 		AudioMuted: mb.audioMuted, VideoMuted: mb.videoMuted}
+	mi.Client = mb.client
 	if st := mb.stream; st != nil {
 		mi.Publishing, mi.MediaLive, mi.MediaPaused, mi.Rotation, mi.PushURL = true, st.live, st.paused, st.rotation, st.pushURL
 	}

@@ -191,6 +191,17 @@ type JoinRequest struct {
 	// KnownSpeakers are the uids a rejoining client shows; those that are not
 	// publishing now come back in JoinResult.Departed.
 	KnownSpeakers []uint32
+	// Client describes the joining client (for operators); a rejoin that
+	// leaves it empty keeps what the member had.
+	Client ClientInfo
+}
+
+// ClientInfo is what a client said about itself when it joined.
+type ClientInfo struct {
+	Kind       string // "wechat", "qq" (mini programs), "whip", ...
+	SDKVersion string
+	Device     string
+	OS         string
 }
 
 // StreamInfo describes a published stream.
@@ -231,6 +242,7 @@ type MemberInfo struct {
 	Rotation      int
 	PushURL       string
 	Subscriptions []uint32
+	Client        ClientInfo
 }
 
 // BanRule refuses joins and removes matching members until Until.

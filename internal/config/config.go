@@ -39,7 +39,24 @@ type Config struct {
 	Diagnostics Diagnostics `yaml:"diagnostics"`
 	TokenServer TokenServer `yaml:"tokenServer"`
 	Limits      Limits      `yaml:"limits"`
+	API         API         `yaml:"api"`
 	Metrics     Metrics     `yaml:"metrics"`
+}
+
+// API configures the operator REST API: Agora-compatible endpoints under
+// /dev/v1 and minirtc's own under /v1 (docs/rest-api.md).
+type API struct {
+	// Enabled serves the API. Every call needs an API key (HTTP Basic auth);
+	// until one exists (minirtc apikey create, or Key) every call is refused.
+	Enabled bool `yaml:"enabled"`
+	// Addr, when set, serves the API on its own listener (e.g. 127.0.0.1:8081)
+	// at the root; empty serves it on the HTTP port under /rest.
+	Addr string `yaml:"addr"`
+	// Key is one more accepted credential, "id:secret", for automation;
+	// prefer the environment (MINIRTC_API_KEY) to a file.
+	Key string `yaml:"key"`
+	// RequestsPerSecond caps calls per API key (burst: twice as many).
+	RequestsPerSecond int `yaml:"requestsPerSecond"`
 }
 
 // Log configures logging.
@@ -56,6 +73,15 @@ type HTTP struct {
 	TLSKey  string `yaml:"tlsKey"`
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ReadHeaderTimeout bounds the TLS handshake and reading a request's
+	// headers (a connection that sends nothing is closed after it).
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	// IdleTimeout closes a keep-alive connection that sends no new request
+	// for this long. Responses in progress (HTTP-FLV) and WebSockets are not
+	// idle.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes caps a request's line and headers.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
 }
 
 // RTMP configures the RTMP listener.
@@ -200,11 +226,15 @@ type Limits struct {
 	PerIPExempt []string `yaml:"perIPExempt"`
 }
 
-// Metrics configures the Prometheus metrics served at GET /metrics on the
-// HTTP port (docs/metrics.md).
+// Metrics configures the Prometheus metrics (docs/metrics.md): GET /metrics
+// on the HTTP port, and behind the REST API's keys at the API's root.
 type Metrics struct {
-	// Enabled serves /metrics.
+	// Enabled counts and serves the metrics.
 	Enabled bool `yaml:"enabled"`
+	// OnHTTPPort serves GET /metrics on the HTTP port without
+	// authentication; false leaves them behind the API keys only (at
+	// /metrics on api.addr, or /rest/metrics on the HTTP port).
+	OnHTTPPort bool `yaml:"onHTTPPort"`
 	// PerAppLabels labels the per-app metrics (joins, leaves, channels,
 	// members) with the app id; false sums them over the apps.
 	PerAppLabels bool `yaml:"perAppLabels"`
@@ -215,7 +245,7 @@ func Default() Config {
 	return Config{
 		DataDir: "./minirtc-data",
 		Log:     Log{Level: "info", Format: "text"},
-		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second},
+		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 32 << 10},
 		RTMP: RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second,
 			PreAuthMaxMessageSize: 64 << 10, MaxMessageSize: 4 << 20},
 		Gateway: Gateway{
@@ -245,7 +275,8 @@ func Default() Config {
 		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64, LogTicketTTL: time.Hour},
 		TokenServer: TokenServer{Path: "/token", AllowedOrigins: []string{}, Lifetime: time.Hour},
 		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
-		Metrics:     Metrics{Enabled: true, PerAppLabels: true},
+		API:         API{Enabled: true, RequestsPerSecond: 10},
+		Metrics:     Metrics{Enabled: true, OnHTTPPort: true, PerAppLabels: true},
 	}
 }
 
@@ -408,6 +439,8 @@ func (c Config) Validate() error {
 	}
 	positive := map[string]time.Duration{
 		"http.shutdownTimeout":      c.HTTP.ShutdownTimeout,
+		"http.readHeaderTimeout":    c.HTTP.ReadHeaderTimeout,
+		"http.idleTimeout":          c.HTTP.IdleTimeout,
 		"gateway.graceTimeout":      c.Gateway.GraceTimeout,
 		"gateway.idleTimeout":       c.Gateway.IdleTimeout,
 		"gateway.joinTimeout":       c.Gateway.JoinTimeout,
@@ -427,6 +460,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			bad(key, "must be a positive duration")
 		}
+	}
+	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		bad("http.maxHeaderBytes", "must be between 4096 and 1048576")
 	}
 	if c.Gateway.URLRejoinGrace < 0 {
 		bad("gateway.urlRejoinGrace", "must not be negative (0: no grace)")
@@ -479,6 +515,22 @@ func (c Config) Validate() error {
 			bad("webrtc.publicIPs", fmt.Sprintf("%q is not an IP address", ip))
 		}
 	}
+	if a := c.API; a.Addr != "" {
+		if _, port, err := net.SplitHostPort(a.Addr); err != nil {
+			bad("api.addr", "must be empty (the HTTP port) or host:port (e.g. 127.0.0.1:8081)")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("api.addr", "port must be 0..65535")
+		}
+	}
+	if k := c.API.Key; k != "" {
+		id, secret, ok := strings.Cut(k, ":")
+		if !ok || !validAPIKeyID(id) || len(secret) < 16 {
+			bad("api.key", "must be id:secret, the id 1..64 characters of A-Z a-z 0-9 _ - and the secret at least 16 characters")
+		}
+	}
+	if c.API.RequestsPerSecond < 1 {
+		bad("api.requestsPerSecond", "must be at least 1")
+	}
 	if d := c.Diagnostics; d.MaxMembers < 1 || d.LogRetentionDays < 1 || d.LogDayMiB < 1 {
 		bad("diagnostics.maxMembers/logRetentionDays/logDayMiB", "must be at least 1")
 	}
@@ -494,4 +546,17 @@ func (c Config) YAML() ([]byte, error) {
 		return nil, fmt.Errorf("config: encode: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// validAPIKeyID: the API key ids internal/store accepts.
+func validAPIKeyID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c == '_' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			return false
+		}
+	}
+	return true
 }

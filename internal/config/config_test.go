@@ -31,12 +31,14 @@ func TestShippedFileEqualsDefault(t *testing.T) {
 
 func TestEnvName(t *testing.T) {
 	cases := map[string]string{
-		"gateway.graceTimeout": "MINIRTC_GATEWAY_GRACE_TIMEOUT",
-		"http.addr":            "MINIRTC_HTTP_ADDR",
-		"dataDir":              "MINIRTC_DATA_DIR",
-		"gateway.playFLV":      "MINIRTC_GATEWAY_PLAY_FLV",
-		"media.gopCacheBytes":  "MINIRTC_MEDIA_GOP_CACHE_BYTES",
-		"http.shutdownTimeout": "MINIRTC_HTTP_SHUTDOWN_TIMEOUT",
+		"gateway.graceTimeout":  "MINIRTC_GATEWAY_GRACE_TIMEOUT",
+		"http.addr":             "MINIRTC_HTTP_ADDR",
+		"dataDir":               "MINIRTC_DATA_DIR",
+		"gateway.playFLV":       "MINIRTC_GATEWAY_PLAY_FLV",
+		"media.gopCacheBytes":   "MINIRTC_MEDIA_GOP_CACHE_BYTES",
+		"http.shutdownTimeout":  "MINIRTC_HTTP_SHUTDOWN_TIMEOUT",
+		"api.key":               "MINIRTC_API_KEY",
+		"api.requestsPerSecond": "MINIRTC_API_REQUESTS_PER_SECOND",
 	}
 	for in, want := range cases {
 		if got := EnvName(in); got != want {
@@ -105,6 +107,9 @@ func TestValidateErrors(t *testing.T) {
 		{"rtmp-port", func(c *Config) { c.RTMP.Addr = ":99999" }, "rtmp.addr port must be 0..65535"},
 		{"tls-pair", func(c *Config) { c.HTTP.TLSCert = "a.pem" }, "http.tlsCert/http.tlsKey must be set together"},
 		{"grace", func(c *Config) { c.Gateway.GraceTimeout = 0 }, "gateway.graceTimeout must be a positive duration"},
+		{"read-header", func(c *Config) { c.HTTP.ReadHeaderTimeout = 0 }, "http.readHeaderTimeout must be a positive duration"},
+		{"http-idle", func(c *Config) { c.HTTP.IdleTimeout = -time.Second }, "http.idleTimeout must be a positive duration"},
+		{"header-bytes", func(c *Config) { c.HTTP.MaxHeaderBytes = 100 }, "http.maxHeaderBytes must be between 4096 and 1048576"},
 		{"url-lifetime", func(c *Config) { c.Gateway.URLLifetime = time.Hour }, "gateway.urlLifetime must be at least 24h"},
 		{"url-rejoin-grace", func(c *Config) { c.Gateway.URLRejoinGrace = -time.Second }, "gateway.urlRejoinGrace must not be negative"},
 		{"msg-size", func(c *Config) { c.Gateway.MaxMessageBytes = 10 }, "gateway.maxMessageBytes must be at least 1024"},
@@ -123,6 +128,11 @@ func TestValidateErrors(t *testing.T) {
 		{"diag-members", func(c *Config) { c.Diagnostics.MaxMembers = 0 }, "diagnostics.maxMembers/logRetentionDays/logDayMiB must be at least 1"},
 		{"diag-days", func(c *Config) { c.Diagnostics.LogRetentionDays = -1 }, "diagnostics.maxMembers/logRetentionDays/logDayMiB must be at least 1"},
 		{"diag-age", func(c *Config) { c.Diagnostics.MemberMaxAge = 0 }, "diagnostics.memberMaxAge must be a positive duration"},
+		{"api-addr", func(c *Config) { c.API.Addr = "8081" }, "api.addr must be empty (the HTTP port) or host:port"},
+		{"api-key-colon", func(c *Config) { c.API.Key = "no-colon-secret-at-all" }, "api.key must be id:secret"},
+		{"api-key-short", func(c *Config) { c.API.Key = "ci:short" }, "api.key must be id:secret"},
+		{"api-key-id", func(c *Config) { c.API.Key = "a b:0123456789abcdef" }, "api.key must be id:secret"},
+		{"api-rate", func(c *Config) { c.API.RequestsPerSecond = 0 }, "api.requestsPerSecond must be at least 1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -174,5 +184,21 @@ func TestEnvLists(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestAPIKeyFromEnv: MINIRTC_API_KEY=id:secret (documented in docs/rest-api.md)
+// reaches api.key.
+func TestAPIKeyFromEnv(t *testing.T) {
+	c := Default()
+	env := map[string]string{"MINIRTC_API_KEY": "ci-bot:0123456789abcdef0123"}
+	if err := c.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if c.API.Key != "ci-bot:0123456789abcdef0123" {
+		t.Fatalf("api.key = %q", c.API.Key)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -106,5 +106,8 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		return fmt.Errorf("control: %s %s: %s", method, path, resp.Status)
 	}
+	if out == nil {
+		return nil
+	}
 	return json.Unmarshal(b, out)
 }

@@ -1,6 +1,6 @@
 // Package control is a running node's local control socket: a small JSON
 // API on a unix socket in the data directory through which the minirtc CLI
-// manages apps while the server runs (the server holds the store file's
+// manages apps and REST API keys while the server runs (the server holds the store file's
 // lock, so the CLI cannot open it then).
 //
 // Access is controlled by the file system: the socket is created with mode

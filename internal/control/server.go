@@ -49,6 +49,7 @@ type Info struct {
 //	POST /v1/apps               create one (CreateRequest), 201 with the app
 //	POST /v1/apps/{id}/enable   enable, 200 with the app
 //	POST /v1/apps/{id}/disable  disable, 200 with the app
+//	... and the API key routes of apikeys.go
 //
 // Changes go straight to the store, which every join and media connection
 // reads, so they take effect for the next request.
@@ -60,6 +61,9 @@ func Handler(st store.Store, info func() Info, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/apps", h.create)
 	mux.HandleFunc("POST /v1/apps/{id}/enable", h.setEnabled(true))
 	mux.HandleFunc("POST /v1/apps/{id}/disable", h.setEnabled(false))
+	mux.HandleFunc("GET /v1/apikeys", h.listKeys)
+	mux.HandleFunc("POST /v1/apikeys", h.createKey)
+	mux.HandleFunc("DELETE /v1/apikeys/{id}", h.deleteKey)
 	return mux
 }
 

@@ -209,7 +209,9 @@ func fakeMinirtc(t *testing.T, date string) http.Handler {
 		default:
 			w.Header().Set("Date", date)
 		}
-		io.WriteString(w, `{"status":"ok","version":"9.9.9","uptime":"1s","listeners":{"rtmp":"ok","webrtc":"listen udp 0.0.0.0:8443: address in use"}}`)
+		io.WriteString(w, `{"status":"ok","version":"9.9.9","uptime":"1s","listeners":{`+
+			`"rtmp":{"address":"[::]:1935","state":"serving","acceptErrors":0},`+
+			`"webrtcUDP":{"address":"[::]:8443","state":"retrying","acceptErrors":3,"lastError":"read udp [::]:8443: recvfrom: no buffer space available"}}}`)
 	})
 	mux.HandleFunc("POST /api/v1", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, `{"code":0,"json_body":"{\"code\":200,\"vid\":7,\"servers\":[{\"address\":\"127.0.0.1\",\"wss\":443}]}"}`)
@@ -245,6 +247,29 @@ func plainProxy(backend string) http.Handler {
 	})
 }
 
+// TestHealthUnhealthy: a /healthz that answers 503 "unhealthy" (a listener
+// stopped) fails with the restart fix, and the stopped listener fails with
+// its own finding.
+func TestHealthUnhealthy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"status":"unhealthy","version":"9.9.9","uptime":"1s","listeners":{`+
+			`"http":{"address":"[::]:8080","state":"serving","acceptErrors":0},`+
+			`"rtmp":{"address":"[::]:1935","state":"stopped","acceptErrors":1,"lastError":"accept tcp [::]:1935: accept4: invalid argument"}}}`)
+	}))
+	defer srv.Close()
+	health, _ := checkHealth(context.Background(), newTestTarget(t, srv.URL, Options{}))
+	if f := find(t, health, "healthz"); f.Severity != Fail || !strings.Contains(f.What, "unhealthy") || !strings.Contains(f.Fix, "restart minirtc") {
+		t.Errorf("healthz: %+v", f)
+	}
+	if f := find(t, health, "listener-http"); f.Severity != OK {
+		t.Errorf("listener-http: %+v", f)
+	}
+	if f := find(t, health, "listener-rtmp"); f.Severity != Fail || !strings.Contains(f.What, "stopped") {
+		t.Errorf("listener-rtmp: %+v", f)
+	}
+}
+
 // TestHTTPChecks: health (with listener health), allocation and the
 // WebSocket pass directly; behind a proxy that drops upgrades only the
 // WebSocket fails, with the proxy fix; a proxy to nothing fails health and
@@ -266,8 +291,8 @@ func TestHTTPChecks(t *testing.T) {
 	if f := find(t, health, "listener-rtmp"); f.Severity != OK {
 		t.Errorf("listener-rtmp: %+v", f)
 	}
-	if f := find(t, health, "listener-webrtc"); f.Severity != Fail || !strings.Contains(f.What, "address in use") || f.Fix == "" {
-		t.Errorf("listener-webrtc: %+v", f)
+	if f := find(t, health, "listener-webrtcUDP"); f.Severity != Warn || !strings.Contains(f.What, "retrying (3 failed accepts") || f.Fix == "" {
+		t.Errorf("listener-webrtcUDP: %+v", f)
 	}
 	if f := checkClock(date); f.Severity != OK {
 		t.Errorf("clock: %+v", f)

@@ -69,7 +69,8 @@ func checkHealth(ctx context.Context, t *target) ([]Finding, serverDate) {
 	var h map[string]any
 	jsonErr := json.Unmarshal(body, &h)
 	status, _ := h["status"].(string)
-	if resp.StatusCode != http.StatusOK || jsonErr != nil || status != "ok" {
+	unhealthy := jsonErr == nil && status == "unhealthy" // a listener stopped: listed below
+	if !unhealthy && (resp.StatusCode != http.StatusOK || jsonErr != nil || status != "ok") {
 		what := fmt.Sprintf("GET /healthz answered %s: %s", resp.Status, snippet(body))
 		fix := proxyFix
 		if jsonErr == nil && status == "starting" {
@@ -84,8 +85,15 @@ func checkHealth(ctx context.Context, t *target) ([]Finding, serverDate) {
 	version, _ := h["version"].(string)
 	uptime, _ := h["uptime"].(string)
 	out := []Finding{{ID: "healthz", Severity: OK, What: fmt.Sprintf("/healthz ok: minirtc %s, up %s", version, uptime)}}
-	// Listener health, for servers whose /healthz reports it as
-	// {"listeners": {"rtmp": "ok", "webrtc": "bind failed", ...}}.
+	if unhealthy {
+		out[0] = Finding{ID: "healthz", Severity: Fail,
+			What: fmt.Sprintf("/healthz unhealthy (%s): a listener of minirtc %s stopped", resp.Status, version),
+			Fix:  "restart minirtc; its log (journalctl -u minirtc) says why the listener stopped"}
+	}
+	// Listener health: /healthz reports
+	// {"listeners": {"rtmp": {"state": "serving", "acceptErrors": 0, ...}, ...}}
+	// (state serving, retrying after a failure that passes, stopped for
+	// good); a plain {"rtmp": "ok"} is read too.
 	if ls, ok := h["listeners"].(map[string]any); ok {
 		names := make([]string, 0, len(ls))
 		for n := range ls {
@@ -95,10 +103,21 @@ func checkHealth(ctx context.Context, t *target) ([]Finding, serverDate) {
 		for _, n := range names {
 			st := fmt.Sprint(ls[n])
 			if m, ok := ls[n].(map[string]any); ok {
-				st = fmt.Sprint(m["status"])
+				st = fmt.Sprint(m["state"])
+				if m["state"] == nil {
+					st = fmt.Sprint(m["status"])
+				}
+				if e, ok := m["acceptErrors"].(float64); ok && e > 0 {
+					st += fmt.Sprintf(" (%.0f failed accepts since start)", e)
+				}
 			}
 			f := Finding{ID: "listener-" + n, Severity: OK, What: "listener " + n + ": " + st}
-			if st != "ok" {
+			switch {
+			case strings.HasPrefix(st, "serving"), st == "ok":
+			case strings.HasPrefix(st, "retrying"):
+				f.Severity = Warn
+				f.Fix = "the listener's accepts fail for now (often: out of file descriptors, raise LimitNOFILE); see minirtc's log for listener " + n
+			default:
 				f.Severity = Fail
 				f.Fix = "see minirtc's log for listener " + n + " (journalctl -u minirtc) and its address in the configuration"
 			}

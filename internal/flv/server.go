@@ -176,7 +176,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
-	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, OnClose: func(reason error) {
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, Protocol: flvProtocol(ws), Remote: r.RemoteAddr, OnClose: func(reason error) {
 		// Once writing, a blocked write must be interrupted; before that the
 		// session learns the reason from Next and still answers the viewer.
 		// What is queued still goes out (the reader returns it before the
@@ -437,3 +437,11 @@ func (s *rawSink) end(err error) {
 
 // Config returns the effective configuration (defaults applied).
 func (s *Server) Config() Config { return s.cfg }
+
+// flvProtocol names an FLV reader's protocol for operators (media.SubscribeOptions).
+func flvProtocol(ws bool) string {
+	if ws {
+		return "ws-flv"
+	}
+	return "http-flv"
+}

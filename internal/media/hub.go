@@ -135,6 +135,8 @@ type Hub struct {
 	readers atomic.Int64
 	drops   atomic.Uint64
 
+	readerIDs atomic.Uint64 // last reader id handed out (ReaderDetail.ID)
+
 	now func() time.Time // clock for rate limits; tests may replace it
 }
 
@@ -312,6 +314,10 @@ type SubscribeOptions struct {
 	// the reader (stream end, kick, hold timeout): the adapter should close its
 	// connection so that a blocked write returns. May be nil.
 	OnClose func(reason error)
+	// Protocol and Remote describe the reader for operators (Hub.Streams):
+	// the egress protocol ("rtmp", "flv", "webrtc") and the peer address.
+	// Both are optional.
+	Protocol, Remote string
 }
 
 // Subscribe adds a reader to key's stream. The stream need not be live: the

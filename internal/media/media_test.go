@@ -628,3 +628,73 @@ func TestTakeoverRules(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamsAndCloseReader: the operator view lists each stream's tracks,
+// measured rates and readers, and CloseReader ends exactly one reader with
+// its reason while the stream and the other reader go on.
+func TestStreamsAndCloseReader(t *testing.T) {
+	h := newTestHub(t, Config{}, nil)
+	key := Key{AppID: "app", Channel: "c", UID: "7"}
+	pub, err := h.Publish(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closed []error
+	var mu sync.Mutex
+	r1, err := h.Subscribe(key, SubscribeOptions{Viewer: "1", Protocol: "rtmp", Remote: "127.0.0.1:1000",
+		OnClose: func(err error) { mu.Lock(); closed = append(closed, err); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := h.Subscribe(key, SubscribeOptions{Viewer: "2", Protocol: "flv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	// 2 s of 25 fps video, 1000 bytes a frame: 200 kbit/s.
+	for i := 0; i <= 50; i++ {
+		p := vpkt(i*40, i%25 == 0)
+		p.Payload = make([]byte, 1000)
+		if err := pub.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ss := h.Streams()
+	if len(ss) != 1 {
+		t.Fatalf("streams: %+v", ss)
+	}
+	s := ss[0]
+	if s.Key != key || !s.Live || s.Video == nil || s.Audio != nil || len(s.Readers) != 2 {
+		t.Fatalf("stream: %+v", s)
+	}
+	if s.Bitrate < 190e3 || s.Bitrate > 210e3 || s.FrameRate < 24 || s.FrameRate > 26 {
+		t.Fatalf("rates: %v bit/s %v fps", s.Bitrate, s.FrameRate)
+	}
+	a, b := s.Readers[0], s.Readers[1]
+	if a.Viewer != "1" || a.Protocol != "rtmp" || a.Remote != "127.0.0.1:1000" || b.Viewer != "2" || a.ID == b.ID || a.Queued == 0 {
+		t.Fatalf("readers: %+v", s.Readers)
+	}
+	if h.CloseReader(999999, errcode.Banned("x")) {
+		t.Fatal("closed an unknown reader")
+	}
+	reason := errcode.NoAuthorized("disconnected by the operator")
+	if !h.CloseReader(a.ID, reason) {
+		t.Fatal("CloseReader missed")
+	}
+	mu.Lock()
+	if len(closed) != 1 || !errors.Is(closed[0], reason) {
+		t.Fatalf("OnClose: %v", closed)
+	}
+	mu.Unlock()
+	drain(t, r1) // what was queued still comes out, then the reason
+	if _, err := r1.Next(context.Background(), nil); !errors.Is(err, reason) {
+		t.Fatalf("reader 1 ended with %v", err)
+	}
+	ss = h.Streams()
+	if len(ss) != 1 || len(ss[0].Readers) != 1 || ss[0].Readers[0].ID != b.ID {
+		t.Fatalf("after close: %+v", ss)
+	}
+	if err := pub.Write(vpkt(2100, false)); err != nil {
+		t.Fatalf("publisher after close: %v", err)
+	}
+}

@@ -39,6 +39,8 @@ type Reader struct {
 	drops     atomic.Uint64
 	closeOnce sync.Once
 	finOnce   sync.Once
+
+	info readerInfo // set at creation, read-only afterwards (Hub.Streams)
 }
 
 func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
@@ -51,6 +53,7 @@ func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
 		ring:    make([]*Packet, size),
 		mask:    size - 1,
 		notify:  make(chan struct{}, 1),
+		info:    newReaderInfo(s, opt),
 	}
 }
 

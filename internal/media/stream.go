@@ -68,6 +68,8 @@ type Stream struct {
 	lastMedia       time.Time // the current publisher attached, or last wrote a packet
 
 	drops atomic.Uint64 // packets its readers skipped (StreamStats)
+
+	meter rateMeter // ingest bitrate and frame rate (Hub.Streams); guarded by mu
 }
 
 func newStream(h *Hub, key Key) *Stream {
@@ -220,6 +222,7 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 	}
 	s.rebase(p)
 	s.lastMedia = s.hub.now()
+	s.meter.add(p)
 	if p.Kind() == KindVideo {
 		s.video = p.Track
 	} else {

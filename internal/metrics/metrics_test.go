@@ -77,6 +77,9 @@ func TestProtocolAndScrapeMetrics(t *testing.T) {
 			Apps:            func() []AppCount { return []AppCount{{"a1", 2, 5}, {"a2", 1, 1}} },
 			Media:           func() MediaStats { return MediaStats{Streams: 3, Drops: 11, GOPBytes: 4096} },
 			GatewaySessions: func() int { return 6 },
+			Listeners: func() []ListenerStat {
+				return []ListenerStat{{Name: "http", State: "serving"}, {Name: "rtmp", State: "retrying", AcceptErrors: 3}}
+			},
 		})
 		mf := scrape(t, m)
 		for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
@@ -126,6 +129,11 @@ func TestProtocolAndScrapeMetrics(t *testing.T) {
 		check("minirtc_media_reader_drops_total", nil, 11)
 		check("minirtc_media_gop_cache_bytes", nil, 4096)
 		check("minirtc_gateway_sessions", nil, 6)
+		check("minirtc_listener_state", map[string]string{"listener": "http", "state": "serving"}, 1)
+		check("minirtc_listener_state", map[string]string{"listener": "http", "state": "stopped"}, 0)
+		check("minirtc_listener_state", map[string]string{"listener": "rtmp", "state": "retrying"}, 1)
+		check("minirtc_listener_state", map[string]string{"listener": "rtmp", "state": "serving"}, 0)
+		check("minirtc_listener_accept_errors_total", map[string]string{"listener": "rtmp"}, 3)
 		if perApp {
 			check("minirtc_joins_total", map[string]string{"app": "a1"}, 1)
 			check("minirtc_joins_total", map[string]string{"app": "a2"}, 1)

@@ -20,6 +20,17 @@ type MediaStats struct {
 	GOPBytes int    // payload bytes held by the streams' GOP caches
 }
 
+// ListenerStat is one listener's state and failed accepts (internal/listen).
+type ListenerStat struct {
+	Name         string // "http", "rtmp", "webrtcUDP", "control", "api"
+	State        string // one of ListenerStates
+	AcceptErrors uint64 // failed accepts (reads, for UDP) since start
+}
+
+// ListenerStates are the states minirtc_listener_state reports, one series
+// each (internal/listen.State).
+var ListenerStates = []string{"serving", "retrying", "stopped", "closed"}
+
 // Sources are the functions the scrape-time collector calls. Nil ones are
 // left out of the output.
 type Sources struct {
@@ -29,6 +40,8 @@ type Sources struct {
 	// TCPConnections is the number of open connections of the node's
 	// listeners (RTMP and HTTP), as the connection limiter counts them.
 	TCPConnections func() int
+	// Listeners are the node's listeners (as /healthz reports them).
+	Listeners func() []ListenerStat
 }
 
 // SetSources sets the functions read at scrape time; the node calls it once
@@ -41,6 +54,7 @@ type scrapeCollector struct {
 	perApp bool
 
 	channels, members, streams, drops, gop, sessions, tcp *prometheus.Desc
+	lnState, lnErrors                                     *prometheus.Desc
 
 	mu  sync.Mutex
 	src Sources
@@ -63,6 +77,8 @@ func newScrapeCollector(perApp bool) *scrapeCollector {
 		gop:      d("media_gop_cache_bytes", "Payload bytes held by the GOP caches of all streams.", nil),
 		sessions: d("gateway_sessions", "Open gateway WebSocket sessions.", nil),
 		tcp:      d("tcp_connections", "Open TCP connections of the RTMP and HTTP listeners (as the connection limits count them).", nil),
+		lnState:  d("listener_state", "1 for each listener's current state (serving, retrying: accepts fail and are retried, stopped: restart the node, closed), 0 for the others.", []string{"listener", "state"}),
+		lnErrors: d("listener_accept_errors_total", "Failed accepts of each listener (failed reads for the WebRTC UDP socket), retried or not.", []string{"listener"}),
 	}
 }
 
@@ -73,7 +89,7 @@ func (c *scrapeCollector) set(s Sources) {
 }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.channels, c.members, c.streams, c.drops, c.gop, c.sessions, c.tcp} {
+	for _, d := range []*prometheus.Desc{c.channels, c.members, c.streams, c.drops, c.gop, c.sessions, c.tcp, c.lnState, c.lnErrors} {
 		ch <- d
 	}
 }
@@ -110,5 +126,17 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if src.TCPConnections != nil {
 		ch <- prometheus.MustNewConstMetric(c.tcp, prometheus.GaugeValue, float64(src.TCPConnections()))
+	}
+	if src.Listeners != nil {
+		for _, l := range src.Listeners() {
+			for _, st := range ListenerStates {
+				v := 0.0
+				if st == l.State {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(c.lnState, prometheus.GaugeValue, v, l.Name, st)
+			}
+			ch <- prometheus.MustNewConstMetric(c.lnErrors, prometheus.CounterValue, float64(l.AcceptErrors), l.Name)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/control"
+	"github.com/minirtc/minirtc/internal/listen"
 )
 
 // wireControl opens the local control socket in the data directory, through
@@ -26,6 +27,9 @@ func (n *Node) wireControl(cfg config.Config) {
 		return control.Info{Version: Version, HTTPAddr: n.HTTPAddr(), RTMPAddr: n.RTMPAddr(),
 			TLS: cfg.HTTP.TLSCert != "", PublicHost: cfg.PublicHost}
 	}
+	stats := &listen.Stats{}
+	n.listeners = append(n.listeners, listenerStats{"control", path, stats})
+	ln = listen.Wrap(ln, stats, n.log.With("component", "control", "listener", "control"))
 	h := control.Handler(n.store, info, n.log.With("component", "control"))
 	n.services = append(n.services, service{name: "control", run: func(ctx context.Context) error {
 		return control.Serve(ctx, ln, h)

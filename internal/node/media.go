@@ -12,6 +12,7 @@ import (
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/listen"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/rtmp"
 )
@@ -22,6 +23,9 @@ type mediaPlane struct {
 	rtmp   *rtmp.Server
 	flv    *flv.Server
 	rtmpLn net.Listener
+	// rtmpRetry is the RTMP socket with its accept retry, below the
+	// connection limits.
+	rtmpRetry *listen.Listener
 }
 
 // wireMedia builds the media hub, connects it to the channel model both ways
@@ -59,12 +63,17 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: flv: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.RTMP.Addr)
+	raw, err := net.Listen("tcp", cfg.RTMP.Addr)
 	if err != nil {
-		return fmt.Errorf("node: rtmp listen %s: %w", cfg.RTMP.Addr, err)
+		return &ListenError{Listener: "RTMP", Addr: cfg.RTMP.Addr, Key: "rtmp.addr", Flag: "--rtmp-addr", Err: err}
 	}
-	ln = n.connLimit.Wrap(ln, "rtmp")
-	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln}
+	rtmpStats := &listen.Stats{}
+	// Accept retries temporary failures on the socket itself; the
+	// connection limits apply to what it accepts.
+	retry := listen.Wrap(raw, rtmpStats, n.log.With("component", "rtmp", "listener", "rtmp"))
+	ln := n.connLimit.Wrap(retry, "rtmp")
+	n.listeners = append(n.listeners, listenerStats{"rtmp", raw.Addr().String(), rtmpStats})
+	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln, rtmpRetry: retry}
 	// URLs handed out by the gateway name the port really bound (port 0 in tests).
 	if _, rtmpPort, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		if p, err := strconv.Atoi(rtmpPort); err == nil {
@@ -96,7 +105,15 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		}
 	})
 	n.services = append(n.services,
-		service{name: "rtmp", run: func(ctx context.Context) error { return rs.Serve(ctx, ln) }},
+		service{name: "rtmp", run: func(ctx context.Context) error {
+			if err := rs.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+				// The listener failed for good: it logged why, its stats
+				// say stopped and /healthz answers unhealthy. WebRTC and
+				// HTTP-FLV keep serving until the node is restarted.
+				<-ctx.Done()
+			}
+			return nil
+		}},
 		service{name: "media", run: func(ctx context.Context) error {
 			<-ctx.Done()
 			stopObs()

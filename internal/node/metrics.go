@@ -9,8 +9,9 @@ import (
 )
 
 // wireMetrics builds the node's Prometheus registry, hands each component
-// its instruments and serves GET /metrics on the HTTP port (metrics.enabled;
-// docs/metrics.md). It runs after every component is wired.
+// its instruments and serves GET /metrics on the HTTP port
+// (metrics.onHTTPPort) and behind the REST API's keys (docs/metrics.md). It
+// runs after every component, the API included, is wired.
 func (n *Node) wireMetrics(cfg config.Config) {
 	if !cfg.Metrics.Enabled {
 		return
@@ -43,6 +44,13 @@ func (n *Node) wireMetrics(cfg config.Config) {
 		},
 		GatewaySessions: gw.Sessions,
 		TCPConnections:  limit.Open,
+		Listeners: func() []metrics.ListenerStat {
+			var out []metrics.ListenerStat
+			for name, l := range n.Listeners() {
+				out = append(out, metrics.ListenerStat{Name: name, State: l.State, AcceptErrors: l.AcceptErrors})
+			}
+			return out
+		},
 	})
 	// Joins and leaves (by leave reason), whoever made them: gateway
 	// sessions, token pushers, grace expiry, kicks.
@@ -59,7 +67,13 @@ func (n *Node) wireMetrics(cfg config.Config) {
 		stop()
 		return nil
 	}})
-	n.mux.Handle("GET /metrics", m.Handler())
+	if cfg.Metrics.OnHTTPPort {
+		n.mux.Handle("GET /metrics", m.Handler())
+	}
+	if n.api != nil {
+		// Behind the API keys: /metrics on api.addr, /rest/metrics on the HTTP port.
+		n.api.srv.Handle("GET /metrics", m.Handler())
+	}
 }
 
 // Metrics is the node's metrics registry (nil when metrics.enabled is off).

@@ -19,6 +19,7 @@ import (
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/gateway"
+	"github.com/minirtc/minirtc/internal/listen"
 	"github.com/minirtc/minirtc/internal/metrics"
 	"github.com/minirtc/minirtc/internal/netlimit"
 	"github.com/minirtc/minirtc/internal/store"
@@ -29,11 +30,6 @@ import (
 // Version is the minirtc version reported by /healthz and `minirtc version`.
 // Release builds set it with -ldflags "-X github.com/minirtc/minirtc/internal/node.Version=...".
 var Version = "0.1.0-dev"
-
-// maxHeaderBytes caps an HTTP request's headers (net/http's default is 1 MiB,
-// held per connection before any handler has checked anything); signed
-// URLs and tokens are a few KiB.
-const maxHeaderBytes = 32 << 10
 
 // DefaultAppName names the app created on first start.
 const DefaultAppName = "default"
@@ -53,6 +49,7 @@ type Node struct {
 	gateway  *gateway.Gateway
 	media    *mediaPlane
 	webrtc   *webrtc.Server
+	api      *nodeAPI // the REST API (api.go); nil when off
 	mux      *http.ServeMux
 
 	httpLn net.Listener
@@ -69,8 +66,18 @@ type Node struct {
 	// metrics is the Prometheus registry (nil: metrics.enabled is off).
 	metrics *metrics.Metrics
 
+	// listeners are the listeners /healthz reports.
+	listeners []listenerStats
+
 	readyMu sync.Mutex
 	ready   bool
+}
+
+// listenerStats names one listener's counters for /healthz.
+type listenerStats struct {
+	name  string
+	addr  string
+	stats *listen.Stats
 }
 
 // service is a component with a lifetime: run blocks until ctx is cancelled
@@ -88,7 +95,7 @@ func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
 	}
 	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "minirtc.db"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: give this server a writable data directory of its own with --data-dir (config dataDir)", err)
 	}
 	n, err = NewWithStore(cfg, log, st)
 	if err != nil {
@@ -111,9 +118,6 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		}
 	}()
 	ctx := context.Background()
-	if err := n.ensureApp(ctx); err != nil {
-		return nil, err
-	}
 	secret, err := st.Secret(ctx, "media-url")
 	if err != nil {
 		return nil, fmt.Errorf("node: media URL secret: %w", err)
@@ -130,16 +134,21 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		limits.PerIPExempt = append(limits.PerIPExempt, p)
 	}
 	n.connLimit = netlimit.New(limits, log)
-	n.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
+	// Cleanups must not use n: the error return sets it to nil.
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("node: http listen %s: %w", cfg.HTTP.Addr, err)
+		return nil, &ListenError{Listener: "HTTP", Addr: cfg.HTTP.Addr, Key: "http.addr", Flag: "--http-addr", Err: err}
 	}
-	n.httpLn = n.connLimit.Wrap(n.httpLn, "http")
-	cleanups = append(cleanups, func() { n.httpLn.Close() })
+	cleanups = append(cleanups, func() { httpLn.Close() })
+	httpStats := &listen.Stats{}
+	// Accept retries temporary failures on the socket itself; the
+	// connection limits apply to what it accepts.
+	n.httpLn = n.connLimit.Wrap(listen.Wrap(httpLn, httpStats, log.With("component", "http", "listener", "http")), "http")
+	n.listeners = append(n.listeners, listenerStats{"http", httpLn.Addr().String(), httpStats})
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("node: TLS certificate: %w", err)
+			return nil, fmt.Errorf("TLS certificate: %w: give a readable PEM certificate and its key with --tls-cert and --tls-key (config http.tlsCert, http.tlsKey)", err)
 		}
 		n.httpLn = tls.NewListener(n.httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
@@ -158,9 +167,18 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireMedia(cfg); err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, func() { n.media.rtmpLn.Close() })
+	rtmpLn := n.media.rtmpLn
+	cleanups = append(cleanups, func() { rtmpLn.Close() })
 	if err := n.wireWebRTC(cfg); err != nil {
 		return nil, err
+	}
+	if w := n.webrtc; w != nil {
+		cleanups = append(cleanups, func() {
+			// Run with an ended context closes the UDP socket.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = w.Run(ctx)
+		})
 	}
 	if err := n.wireDemo(); err != nil {
 		return nil, err
@@ -168,12 +186,25 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireTokenServer(cfg); err != nil {
 		return nil, err
 	}
+	if err := n.wireAPI(cfg); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, n.closeAPIListener)
 	n.wireMetrics(cfg)
+	// Last, once nothing else can fail: a start that fails must not create
+	// the default app, whose credentials serve prints only on success.
+	if err := n.ensureApp(ctx); err != nil {
+		return nil, err
+	}
 
+	// No ReadTimeout or WriteTimeout: HTTP-FLV responses and WebSockets
+	// last as long as their viewer. IdleTimeout only covers the wait for a
+	// keep-alive connection's next request.
 	n.httpSrv = &http.Server{
 		Handler:           n.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return n, nil
@@ -277,6 +308,26 @@ func (n *Node) Signer() *token.URLSigner { return n.signer }
 // Handler is the node's HTTP handler (for tests that want httptest).
 func (n *Node) Handler() http.Handler { return n.mux }
 
+// ListenerHealth is one listener in /healthz.
+type ListenerHealth struct {
+	Address string `json:"address"`
+	listen.Snapshot
+}
+
+// Listeners returns each listener's address, state and failed accepts:
+// "http", "rtmp", "webrtcUDP" with a shared UDP port (its failures are
+// failed reads) and "control" with a control socket. /healthz reports
+// them; a metrics exporter can too.
+func (n *Node) Listeners() map[string]ListenerHealth {
+	m := make(map[string]ListenerHealth, len(n.listeners))
+	for _, l := range n.listeners {
+		m[l.name] = ListenerHealth{Address: l.addr, Snapshot: l.stats.Snapshot()}
+	}
+	return m
+}
+
+// healthz answers 200 "ok" while every listener serves, 503 "unhealthy"
+// once one has stopped (restart the node), and 503 "starting" before Run.
 func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	n.readyMu.Lock()
 	ready := n.ready
@@ -287,10 +338,20 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"status": "starting"})
 		return
 	}
+	status := "ok"
+	for _, l := range n.listeners {
+		if l.stats.State() == listen.StateStopped {
+			status = "unhealthy"
+		}
+	}
+	if status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
 	json.NewEncoder(w).Encode(map[string]any{
-		"status":  "ok",
-		"version": Version,
-		"uptime":  time.Since(n.started).Round(time.Second).String(),
+		"status":    status,
+		"version":   Version,
+		"uptime":    time.Since(n.started).Round(time.Second).String(),
+		"listeners": n.Listeners(),
 	})
 }
 

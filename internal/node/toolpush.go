@@ -35,6 +35,7 @@ func (n *Node) publishGate(maxUsers func(app string) int) func(context.Context, 
 		req := channel.JoinRequest{App: app, Channel: ch, UID: uint32(u), Role: channel.RoleBroadcaster,
 			Profile: channel.ProfileLive, Session: fmt.Sprintf("%s%d", toolSessionPrefix, seq.Add(1)), MaxUsers: maxUsers(app)}
 		req.Endpoint = &toolEndpoint{session: req.Session}
+		req.Client = channel.ClientInfo{Kind: "rtmp"} // a tool (ffmpeg, OBS) pushing with a token
 		res, err := n.channels.Join(req)
 		if err != nil {
 			return nil, err

@@ -20,9 +20,16 @@ func (n *Node) wireWebRTC(cfg config.Config) error {
 		}
 		return a.Settings.MaxUsersPerChannel
 	}}
-	srv, err := webrtc.New(webrtcConfig(cfg), n.media.hub, n.admission, chans, n.log)
+	wc := webrtcConfig(cfg)
+	srv, err := webrtc.New(wc, n.media.hub, n.admission, chans, n.log)
 	if err != nil {
+		if isListenFailure(err) {
+			return &ListenError{Listener: "WebRTC UDP", Addr: wc.UDPAddr, Key: "webrtc.udpAddr", Flag: "--webrtc-addr", Err: err}
+		}
 		return fmt.Errorf("node: webrtc: %w", err)
+	}
+	if st := srv.UDPStats(); st != nil {
+		n.listeners = append(n.listeners, listenerStats{"webrtcUDP", srv.UDPAddr().String(), st})
 	}
 	srv.Register(n.mux)
 	n.webrtc = srv

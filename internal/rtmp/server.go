@@ -118,14 +118,20 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, lo
 
 // Serve accepts connections on ln until ctx is cancelled, then closes ln and
 // every connection and returns once all connection goroutines have exited.
+// When Accept fails with anything but a timeout, Serve does the same and
+// returns the error. Serve does not retry failed accepts: give it a
+// listen.Listener to ride out temporary failures (EMFILE, ECONNABORTED).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Cancel before waiting: the connections and the flusher end with ctx.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	if s.flusher != nil {
 		wg.Add(1)
 		go func() {

@@ -15,6 +15,7 @@ import (
 var (
 	bucketApps    = []byte("apps")
 	bucketSecrets = []byte("secrets")
+	bucketAPIKeys = []byte("apikeys")
 )
 
 // Bolt is the embedded Store, one bbolt file. Every write is a single
@@ -37,7 +38,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketApps, bucketSecrets} {
+		for _, b := range [][]byte{bucketApps, bucketSecrets, bucketAPIKeys} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -114,6 +115,64 @@ func (b *Bolt) Secret(_ context.Context, name string) ([]byte, error) {
 		return bk.Put([]byte(name), s)
 	})
 	return s, err
+}
+
+// APIKey implements Store.
+func (b *Bolt) APIKey(_ context.Context, id string) (APIKey, error) {
+	var k APIKey
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketAPIKeys).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("api key %s: %w", id, ErrNotFound)
+		}
+		if err := json.Unmarshal(v, &k); err != nil {
+			return fmt.Errorf("store: decode api key %s: %w", id, err)
+		}
+		return nil
+	})
+	return k, err
+}
+
+// PutAPIKey implements Store.
+func (b *Bolt) PutAPIKey(_ context.Context, k APIKey) error {
+	if err := ValidateAPIKey(k); err != nil {
+		return err
+	}
+	v, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("store: encode api key: %w", err)
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAPIKeys).Put([]byte(k.ID), v)
+	})
+}
+
+// APIKeys implements Store.
+func (b *Bolt) APIKeys(_ context.Context) ([]APIKey, error) {
+	out := []APIKey{}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAPIKeys).ForEach(func(k, v []byte) error {
+			var key APIKey
+			if err := json.Unmarshal(v, &key); err != nil {
+				return fmt.Errorf("store: decode api key %s: %w", k, err)
+			}
+			out = append(out, key)
+			return nil
+		})
+	})
+	sortAPIKeys(out)
+	return out, err
+}
+
+// DeleteAPIKey implements Store.
+func (b *Bolt) DeleteAPIKey(_ context.Context, id string) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketAPIKeys)
+		if bk.Get([]byte(id)) == nil {
+			return fmt.Errorf("api key %s: %w", id, ErrNotFound)
+		}
+		return bk.Delete([]byte(id))
+	})
 }
 
 // Close implements Store.

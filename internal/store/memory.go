@@ -12,11 +12,12 @@ type Memory struct {
 	mu      sync.Mutex
 	apps    map[string]App
 	secrets map[string][]byte
+	keys    map[string]APIKey
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{apps: map[string]App{}, secrets: map[string][]byte{}}
+	return &Memory{apps: map[string]App{}, secrets: map[string][]byte{}, keys: map[string]APIKey{}}
 }
 
 // App implements Store.
@@ -68,6 +69,51 @@ func (m *Memory) Secret(_ context.Context, name string) ([]byte, error) {
 	return s, nil
 }
 
+// APIKey implements Store.
+func (m *Memory) APIKey(_ context.Context, id string) (APIKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[id]
+	if !ok {
+		return APIKey{}, fmt.Errorf("api key %s: %w", id, ErrNotFound)
+	}
+	return k, nil
+}
+
+// PutAPIKey implements Store.
+func (m *Memory) PutAPIKey(_ context.Context, k APIKey) error {
+	if err := ValidateAPIKey(k); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys[k.ID] = k
+	return nil
+}
+
+// APIKeys implements Store.
+func (m *Memory) APIKeys(_ context.Context) ([]APIKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]APIKey, 0, len(m.keys))
+	for _, k := range m.keys {
+		out = append(out, k)
+	}
+	sortAPIKeys(out)
+	return out, nil
+}
+
+// DeleteAPIKey implements Store.
+func (m *Memory) DeleteAPIKey(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.keys[id]; !ok {
+		return fmt.Errorf("api key %s: %w", id, ErrNotFound)
+	}
+	delete(m.keys, id)
+	return nil
+}
+
 // Close implements Store.
 func (m *Memory) Close() error { return nil }
 
@@ -77,5 +123,14 @@ func sortApps(apps []App) {
 			return apps[i].CreatedAt.Before(apps[j].CreatedAt)
 		}
 		return apps[i].ID < apps[j].ID
+	})
+}
+
+func sortAPIKeys(keys []APIKey) {
+	sort.Slice(keys, func(i, j int) bool {
+		if !keys[i].CreatedAt.Equal(keys[j].CreatedAt) {
+			return keys[i].CreatedAt.Before(keys[j].CreatedAt)
+		}
+		return keys[i].ID < keys[j].ID
 	})
 }

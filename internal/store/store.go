@@ -45,6 +45,14 @@ type Store interface {
 	PutApp(ctx context.Context, a App) error
 	// Apps lists all apps ordered by creation time.
 	Apps(ctx context.Context) ([]App, error)
+	// APIKey returns the REST API key with id, or ErrNotFound.
+	APIKey(ctx context.Context, id string) (APIKey, error)
+	// PutAPIKey creates or replaces an API key.
+	PutAPIKey(ctx context.Context, k APIKey) error
+	// APIKeys lists all API keys ordered by creation time.
+	APIKeys(ctx context.Context) ([]APIKey, error)
+	// DeleteAPIKey removes the API key with id, or returns ErrNotFound.
+	DeleteAPIKey(ctx context.Context, id string) error
 	// Secret returns the named 32-byte secret, creating a random one on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	// Close releases the store.

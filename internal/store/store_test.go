@@ -174,3 +174,52 @@ func TestBoltSurvivesKill(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreAPIKeys(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range openers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open()
+			defer s.Close()
+			if list, err := s.APIKeys(ctx); err != nil || len(list) != 0 {
+				t.Fatalf("empty store lists %v %v", list, err)
+			}
+			k, secret, err := NewAPIKey("ci", time.Unix(100, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(k.ID) != 32 || len(secret) != 64 || k.SecretHash == secret {
+				t.Fatalf("new key %+v secret %q", k, secret)
+			}
+			if err := s.PutAPIKey(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			k2, _, _ := NewAPIKey("ops", time.Unix(200, 0))
+			if err := s.PutAPIKey(ctx, k2); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.APIKey(ctx, k.ID)
+			if err != nil || got.Name != "ci" || !got.Verify(secret) || got.Verify(secret+"x") || got.Verify("") {
+				t.Fatalf("get %+v %v", got, err)
+			}
+			list, err := s.APIKeys(ctx)
+			if err != nil || len(list) != 2 || list[0].ID != k.ID || list[1].ID != k2.ID {
+				t.Fatalf("list %+v %v", list, err)
+			}
+			if err := s.DeleteAPIKey(ctx, k.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.APIKey(ctx, k.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("deleted key: %v", err)
+			}
+			if err := s.DeleteAPIKey(ctx, k.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("second delete: %v", err)
+			}
+			for _, bad := range []APIKey{{ID: "a:b", SecretHash: k.SecretHash}, {ID: "", SecretHash: k.SecretHash}, {ID: "x", SecretHash: "zz"}} {
+				if err := s.PutAPIKey(ctx, bad); err == nil {
+					t.Errorf("PutAPIKey(%+v) accepted", bad)
+				}
+			}
+		})
+	}
+}

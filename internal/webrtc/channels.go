@@ -65,7 +65,7 @@ func (b ChannelBridge) JoinPublisher(app, ch, uid, session string, wildcard bool
 	}
 	ep := &whipEndpoint{kicked: kicked}
 	req := channel.JoinRequest{App: app, Channel: ch, Role: channel.RoleBroadcaster, Profile: channel.ProfileLive,
-		Endpoint: ep, Session: whipSessionPrefix + session}
+		Endpoint: ep, Session: whipSessionPrefix + session, Client: channel.ClientInfo{Kind: "whip"}}
 	if u, err := strconv.ParseUint(uid, 10, 32); err == nil {
 		req.UID = uint32(u)
 	} else {

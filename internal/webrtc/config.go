@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"slices"
@@ -90,16 +91,18 @@ func (c Config) withDefaults() Config {
 type apis struct{ ingest, play *pion.API }
 
 // newAPI builds the pion APIs: codecs, interceptors and the network
-// settings. It returns the UDP socket it opened (nil with a port range).
-func newAPI(c Config) (apis, net.PacketConn, ice.UDPMux, error) {
+// settings. It returns the UDP socket it opened and the same socket as the
+// ICE mux reads it (retrying failed reads, logged to log), both nil with a
+// port range.
+func newAPI(c Config, log *slog.Logger) (apis, net.PacketConn, *retryConn, ice.UDPMux, error) {
 	var none apis
 	m, reg, err := newMediaEngine()
 	if err != nil {
-		return none, nil, nil, err
+		return none, nil, nil, nil, err
 	}
 	pm, preg, err := newPlayMediaEngine()
 	if err != nil {
-		return none, nil, nil, err
+		return none, nil, nil, nil, err
 	}
 	var se pion.SettingEngine
 	lf := logging.NewDefaultLoggerFactory()
@@ -125,16 +128,17 @@ func newAPI(c Config) (apis, net.PacketConn, ice.UDPMux, error) {
 	if len(c.PublicIPs) > 0 {
 		for _, ip := range c.PublicIPs {
 			if net.ParseIP(ip) == nil {
-				return none, nil, nil, fmt.Errorf("webrtc: public IP %q is not an IP address", ip)
+				return none, nil, nil, nil, fmt.Errorf("webrtc: public IP %q is not an IP address", ip)
 			}
 		}
 		se.SetNAT1To1IPs(c.PublicIPs, pion.ICECandidateTypeHost)
 	}
 	var conn net.PacketConn
+	var rc *retryConn
 	var mux ice.UDPMux
 	if c.PortMin != 0 || c.PortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(c.PortMin, c.PortMax); err != nil {
-			return none, nil, nil, fmt.Errorf("webrtc: UDP port range %d-%d: %w", c.PortMin, c.PortMax, err)
+			return none, nil, nil, nil, fmt.Errorf("webrtc: UDP port range %d-%d: %w", c.PortMin, c.PortMax, err)
 		}
 	} else {
 		network := "udp"
@@ -143,11 +147,11 @@ func newAPI(c Config) (apis, net.PacketConn, ice.UDPMux, error) {
 		}
 		addr, err := net.ResolveUDPAddr(network, c.UDPAddr)
 		if err != nil {
-			return none, nil, nil, fmt.Errorf("webrtc: UDP address %s: %w", c.UDPAddr, err)
+			return none, nil, nil, nil, fmt.Errorf("webrtc: UDP address %s: %w", c.UDPAddr, err)
 		}
 		udp, err := net.ListenUDP(network, addr)
 		if err != nil {
-			return none, nil, nil, fmt.Errorf("webrtc: listen UDP %s: %w", c.UDPAddr, err)
+			return none, nil, nil, nil, fmt.Errorf("webrtc: listen UDP %s: %w", c.UDPAddr, err)
 		}
 		conn = udp
 		if ip := udp.LocalAddr().(*net.UDPAddr).IP; ip.IsLoopback() {
@@ -161,13 +165,14 @@ func newAPI(c Config) (apis, net.PacketConn, ice.UDPMux, error) {
 			// dual-stack socket; elsewhere every packet is its own sendto.
 			conn = newBatchConn(udp)
 		}
-		mux = pion.NewICEUDPMux(lf.NewLogger("ice"), conn)
+		rc = newRetryConn(conn, log)
+		mux = pion.NewICEUDPMux(lf.NewLogger("ice"), rc)
 		se.SetICEUDPMux(mux)
 	}
 	return apis{
 		ingest: pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(reg), pion.WithSettingEngine(se)),
 		play:   pion.NewAPI(pion.WithMediaEngine(pm), pion.WithInterceptorRegistry(preg), pion.WithSettingEngine(se)),
-	}, conn, mux, nil
+	}, conn, rc, mux, nil
 }
 
 // interfaceIPs lists the addresses of the interfaces that are up (only the

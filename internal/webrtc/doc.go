@@ -16,7 +16,8 @@
 // first so that a refused client gets 409 and the reason.
 //
 // It imports the core (internal/media, internal/channel), internal/transcode,
-// internal/token and internal/errcode. It must not import internal/gateway or
+// internal/token, internal/errcode and internal/listen (the read retry of
+// the shared UDP socket). It must not import internal/gateway or
 // the other adapters. The server sees the channel model only through the
 // small Channels interface; ChannelBridge implements it over
 // channel.Manager and internal/node wires it.
@@ -33,7 +34,10 @@
 // The shared UDP socket (batchConn, Linux) queues what every session
 // writes and sends it many packets per sendmmsg, from the writer that ends
 // a round of sessions or fills the queue, or else from its one sender
-// goroutine, which ends when Run closes the socket.
+// goroutine, which ends when Run closes the socket. pion's ICE UDP mux
+// reads the socket through retryConn, which retries reads that fail for a
+// passing reason (listen's backoff) instead of letting the mux close for
+// good; UDPStats reports them.
 // Sessions end on DELETE, ICE failure, a channel kick, stream end or Server
 // shutdown. Callbacks that arrive under another component's lock (channel
 // Endpoint.Notify) or on its goroutine (channel Manager observers, which

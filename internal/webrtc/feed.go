@@ -69,7 +69,7 @@ func (s *Server) attach(sess *whepSession) error {
 	sess.wr = wr
 	f := s.feeds[sess.key]
 	if f == nil {
-		rd, err := s.hub.Subscribe(sess.key, media.SubscribeOptions{})
+		rd, err := s.hub.Subscribe(sess.key, media.SubscribeOptions{Protocol: "webrtc"})
 		if err != nil {
 			s.mu.Unlock()
 			return err

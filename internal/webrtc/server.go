@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/listen"
 	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
@@ -67,6 +68,7 @@ type Server struct {
 	chans Channels
 	api   apis
 	conn  net.PacketConn
+	udp   *retryConn // conn as the mux reads it
 	mux   ice.UDPMux
 	now   func() time.Time
 
@@ -106,13 +108,14 @@ func New(cfg Config, hub *media.Hub, auth Authorizer, chans Channels, log *slog.
 		return nil, errors.New("webrtc: nil logger, hub or authorizer")
 	}
 	cfg = cfg.withDefaults()
-	api, conn, udpMux, err := newAPI(cfg)
+	log = log.With("component", "webrtc")
+	api, conn, rc, udpMux, err := newAPI(cfg, log.With("listener", "webrtc-udp"))
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, log: log.With("component", "webrtc"), hub: hub, auth: auth, chans: chans,
-		api: api, conn: conn, mux: udpMux, now: time.Now,
+		cfg: cfg, log: log, hub: hub, auth: auth, chans: chans,
+		api: api, conn: conn, udp: rc, mux: udpMux, now: time.Now,
 		sessions:   make(map[string]session),
 		feeds:      make(map[media.Key]*feed),
 		publishers: make(map[media.Key]*whipSession),
@@ -148,6 +151,15 @@ func (s *Server) UDPAddr() net.Addr {
 		return nil
 	}
 	return s.conn.LocalAddr()
+}
+
+// UDPStats are the shared UDP socket's read failures and state (nil with
+// a port range): it is stopped once a read failed for good.
+func (s *Server) UDPStats() *listen.Stats {
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.stats
 }
 
 // Register adds the WHIP/WHEP routes to mux.

@@ -145,6 +145,17 @@ func TestMetricsScriptedSession(t *testing.T) {
 	if s0.value("minirtc_build_info", "version="+node.Version) != 1 {
 		t.Errorf("build_info: %v", s0["minirtc_build_info"])
 	}
+	for _, l := range []string{"http", "rtmp", "webrtcUDP"} {
+		if v := s0.value("minirtc_listener_state", "listener="+l, "state=serving"); v != 1 {
+			t.Errorf("listener_state{%s,serving} = %v", l, v)
+		}
+		if v := s0.value("minirtc_listener_state", "listener="+l); v != 1 {
+			t.Errorf("listener %s is in %v states at once", l, v)
+		}
+		if mf := s0["minirtc_listener_accept_errors_total"]; mf == nil || s0.value("minirtc_listener_accept_errors_total", "listener="+l) != 0 {
+			t.Errorf("listener_accept_errors_total{%s}: %v", l, mf)
+		}
+	}
 
 	// A mini program member joins over the gateway WebSocket.
 	viewer := dialMiniProgram(ctx, t, "ws://"+addr+"/api")
@@ -307,7 +318,9 @@ func TestMetricsScriptedSession(t *testing.T) {
 }
 
 // TestMetricsConfig: metrics.perAppLabels off drops the app label (sums
-// over the apps); metrics.enabled off leaves /metrics unserved.
+// over the apps); metrics.enabled off leaves /metrics unserved;
+// metrics.onHTTPPort off leaves them behind the REST API's keys only, on
+// the HTTP port under /rest and on api.addr.
 func TestMetricsConfig(t *testing.T) {
 	e := newNodeEnv(t, func(c *config.Config) { c.Metrics.PerAppLabels = false })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -337,6 +350,44 @@ func TestMetricsConfig(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/metrics with metrics.enabled off: %s", resp.Status)
+	}
+
+	const keyID, keySecret = "prom", "scrape-secret-0123456789"
+	for _, apiAddr := range []string{"", "127.0.0.1:0"} {
+		e := newNodeEnv(t, func(c *config.Config) {
+			c.Metrics.OnHTTPPort = false
+			c.API.Addr = apiAddr
+			c.API.Key = keyID + ":" + keySecret
+		})
+		get := func(u string, auth bool) *http.Response {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodGet, u, nil)
+			if auth {
+				req.SetBasicAuth(keyID, keySecret)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp
+		}
+		if resp := get("http://"+e.n.HTTPAddr()+"/metrics", false); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("api.addr %q: /metrics on the HTTP port with onHTTPPort off: %s", apiAddr, resp.Status)
+		}
+		u := "http://" + e.n.HTTPAddr() + node.APIPrefix + "/metrics"
+		if apiAddr != "" {
+			u = "http://" + e.n.APIAddr() + "/metrics"
+		}
+		if resp := get(u, false); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without a key: %s", u, resp.Status)
+		}
+		resp := get(u, true)
+		parser := expfmt.NewTextParser(model.LegacyValidation)
+		mf, err := parser.TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil || mf["minirtc_build_info"] == nil {
+			t.Errorf("%s with a key: %s, parse error %v", u, resp.Status, err)
+		}
 	}
 }
 
