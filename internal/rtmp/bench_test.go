@@ -249,3 +249,26 @@ func BenchmarkRTMPFirstKeyframe(b *testing.B) {
 	b.ReportMetric(float64(total[len(total)/2])/1e6, "ms-p50-keyframe")
 	b.ReportMetric(float64(total[len(total)*99/100])/1e6, "ms-p99-keyframe")
 }
+
+// BenchmarkBatchMeter is what metrics add to one viewer's write batch: the
+// batch's length (a typical 100 ms batch of 500 kbit/s video + AAC is about
+// 30 chunk buffers) and one add to the node's byte counter.
+//
+//	go test -run XXX -bench BatchMeter ./internal/rtmp
+func BenchmarkBatchMeter(b *testing.B) {
+	bufs := make([][]byte, 30)
+	for i := range bufs {
+		bufs[i] = make([]byte, 128+i)
+	}
+	for _, c := range []struct {
+		name string
+		m    Meter
+	}{{"none", noMeter{}}, {"metrics", metrics.New(metrics.Config{}).Protocol(metrics.RTMP)}} {
+		b.Run(c.name, func(b *testing.B) {
+			pl := &player{meter: c.m}
+			for b.Loop() {
+				pl.meter.BytesOut(batchBytes(bufs))
+			}
+		})
+	}
+}
