@@ -494,3 +494,58 @@ func TestMetricsWHEPReader(t *testing.T) {
 	waitMetric(t, addr, 0, "minirtc_readers", "protocol=webrtc")
 	waitMetric(t, addr, 0, "minirtc_transcoder_streams", "direction=aac_to_opus")
 }
+
+// TestMetricsICEFailure: a WHEP viewer that goes away right after its offer
+// never answers the node's connectivity checks; when ICE gives up (the
+// node's ICE timeouts, about 20 s) the failure is counted at stage "ice"
+// and the session's connection gauge is back to 0.
+func TestMetricsICEFailure(t *testing.T) {
+	e := newNodeEnv(t)
+	addr := e.n.HTTPAddr()
+	e.joinPublisher(6)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	push := pushCmd(ctx, t, e.pushURL("6"), 50)
+	if err := push.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		_ = push.Wait()
+	}()
+	waitLive(t, e.n.Media(), mediaKey(e.app.ID, "6"))
+	s0 := scrapeMetrics(t, addr)
+	pc, err := pionAPI(t).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	st, body, _ := e.post("whep", "6", e.token("room", "1001", token.RoleSubscriber), completeOffer(t, pc))
+	pc.Close() // its candidates now lead nowhere
+	if st != http.StatusCreated {
+		t.Fatalf("WHEP: %d %s", st, body)
+	}
+	if v := scrapeMetrics(t, addr).value("minirtc_connections", "protocol=webrtc"); v != 1 {
+		t.Errorf("connections{webrtc} = %v while the session waits for ICE", v)
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		s := scrapeMetrics(t, addr)
+		if s.value("minirtc_webrtc_failures_total", "stage=ice") == s0.value("minirtc_webrtc_failures_total", "stage=ice")+1 {
+			if d := s.value("minirtc_webrtc_failures_total", "stage=dtls") - s0.value("minirtc_webrtc_failures_total", "stage=dtls"); d != 0 {
+				t.Errorf("an ICE failure counted %v DTLS failures", d)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ICE failure counted: %v", s["minirtc_webrtc_failures_total"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitMetric(t, addr, 0, "minirtc_connections", "protocol=webrtc")
+	if v := scrapeMetrics(t, addr).value("minirtc_reads_total", "protocol=webrtc"); v != 0 {
+		t.Errorf("reads_total{webrtc} = %v for a viewer that never connected", v)
+	}
+}
