@@ -244,6 +244,17 @@ func TestMetricsScriptedSession(t *testing.T) {
 			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, d, c.want)
 		}
 	}
+	// Bounded cardinality: no series names a channel, a uid, a stream or an address.
+	for name, mf := range live {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				v := l.GetValue()
+				if v == "room" || v == "42" || v == "43" || strings.Contains(v, stream) || strings.Contains(v, "127.0.0.1") {
+					t.Errorf("%s has label %s=%q", name, l.GetName(), v)
+				}
+			}
+		}
+	}
 	if gop := live.value("minirtc_media_gop_cache_bytes"); gop <= 0 {
 		t.Errorf("media_gop_cache_bytes = %v while a video stream is live", gop)
 	}
