@@ -107,7 +107,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if !s.hub.Live(req.key) {
+	if !s.hub.Live(req.key) && !s.whipPending(req.key) {
 		s.writeError(w, r, errcode.NotFound("uid "+req.key.UID+" is not publishing in this channel"))
 		return
 	}
@@ -118,6 +118,29 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("WHEP session started", "session", sess.id, "stream", req.key, "viewer", req.grant.Viewer)
 	writeAnswer(w, sess.id, etag, sdp)
+}
+
+// whipPending reports whether a WHIP session of this node publishes key but
+// has not sent media yet (it takes the stream with its first media): a
+// viewer that got stream-added at its POST may already play it; its hub
+// reader waits for the publisher as an early RTMP player does.
+func (s *Server) whipPending(key media.Key) bool {
+	var pending []*whipSession
+	s.mu.Lock()
+	for _, ss := range s.sessions {
+		if ws, ok := ss.(*whipSession); ok && ws.key == key {
+			pending = append(pending, ws)
+		}
+	}
+	s.mu.Unlock()
+	// Each session's own lock is taken without s.mu: its write path may
+	// take s.mu while holding it.
+	for _, ws := range pending {
+		if !ws.isEnded() {
+			return true
+		}
+	}
+	return false
 }
 
 // newWHEP creates the session and answers its offer; it returns the

@@ -27,6 +27,13 @@ const audioBeforeVideoWait = 3 * time.Second
 // stream's publisher only when its first packet is ready for the hub (ICE and
 // DTLS connected, RTP flowing, a keyframe depacketized): a POST whose
 // connection never comes up does not disturb the stream's current publisher.
+// isEnded reports whether close ran.
+func (p *whipSession) isEnded() bool {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	return p.ended
+}
+
 type whipSession struct {
 	s      *Server
 	id     string
