@@ -28,6 +28,10 @@ if [ -n "$unformatted" ]; then
   echo "test.sh: not gofmt-formatted:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# go.mod and go.sum say exactly what the code imports.
+if ! go mod tidy -diff >/dev/null; then
+  echo "test.sh: go mod tidy would change go.mod/go.sum (run go mod tidy):"; go mod tidy -diff; exit 1
+fi
 # Third-party WHIP/WHEP browser clients the interop tests load into Chromium.
 if [ -f test/e2e/interop/package.json ]; then
   (cd test/e2e/interop && npm ci --no-audit --no-fund --loglevel=error)
