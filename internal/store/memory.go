@@ -13,6 +13,9 @@ type Memory struct {
 	apps    map[string]App
 	secrets map[string][]byte
 	keys    map[string]APIKey
+
+	whOnce   sync.Once
+	webhooks *memWebhooks // webhook_memory.go
 }
 
 // NewMemory returns an empty in-memory store.

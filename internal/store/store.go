@@ -53,6 +53,8 @@ type Store interface {
 	APIKeys(ctx context.Context) ([]APIKey, error)
 	// DeleteAPIKey removes the API key with id, or returns ErrNotFound.
 	DeleteAPIKey(ctx context.Context, id string) error
+	// WebhookStore: webhook endpoints and the delivery outbox (webhook.go).
+	WebhookStore
 	// Secret returns the named 32-byte secret, creating a random one on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	// Close releases the store.
