@@ -196,7 +196,8 @@ func (m *Manager) emit(ev Event, to ...Endpoint) {
 
 func (m *Manager) event(kind EventKind, ch *chanState, mb *member) Event {
 	return Event{Kind: kind, App: ch.key.app, Channel: ch.key.name, UID: mb.uid, Account: mb.account,
-		Session: mb.session, Detached: mb.ep == nil, Role: mb.role}
+		Session: mb.session, Detached: mb.ep == nil, Role: mb.role,
+		Profile: ch.profile, Client: mb.client, JoinedAt: mb.joinedAt}
 }
 
 // others are the attached endpoints of every member but uid.

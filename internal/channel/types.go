@@ -153,6 +153,11 @@ type Event struct {
 	Rotation    int
 	Err         *errcode.Error // EventKicked: the explanation for the client
 	At          time.Time
+	// Profile, Client and JoinedAt describe the channel and the member for
+	// events about a member (webhooks report them).
+	Profile  Profile
+	Client   ClientInfo
+	JoinedAt time.Time
 }
 
 // Endpoint receives the events addressed to one member (usually a gateway

@@ -36,8 +36,10 @@ type OutboxEntry struct {
 	Channel   string `json:"channelName"`
 	EventType int    `json:"eventType"`
 	// Payload is the notice's payload object (JSON).
-	Payload     []byte    `json:"payload"`
-	CreatedAt   time.Time `json:"createdAt"`
+	Payload   []byte    `json:"payload"`
+	CreatedAt time.Time `json:"createdAt"`
+	// RetryUntil ends the retries: a failed attempt after it gives up.
+	RetryUntil  time.Time `json:"retryUntil"`
 	Status      string    `json:"status"`
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"nextAttempt"`
