@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/minirtc/minirtc/internal/config"
+	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/webhook"
 )
 
@@ -30,10 +31,10 @@ func (n *Node) wireWebhooks(cfg config.Config) {
 			if d.Key.AppID != app || d.Key.Channel != ch || d.Key.UID != u {
 				continue
 			}
-			if d.Video != nil {
+			if d.Video != nil && d.Video.Codec != media.CodecUnknown {
 				si.VideoCodec, si.Width, si.Height = d.Video.Codec.String(), d.Video.Width, d.Video.Height
 			}
-			if d.Audio != nil {
+			if d.Audio != nil && d.Audio.Codec != media.CodecUnknown {
 				si.AudioCodec = d.Audio.Codec.String()
 			}
 		}
