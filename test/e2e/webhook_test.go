@@ -270,6 +270,10 @@ func TestWebhooksScriptedSession(t *testing.T) {
 			t.Errorf("delivery %+v", d)
 		}
 	}
+	m := scrapeMetrics(t, addr)
+	if sent, pending := m.value("minirtc_webhook_deliveries_total", "result=sent"), m.value("minirtc_webhook_pending"); sent != float64(2*len(want)) || pending != 0 || m["minirtc_webhook_pending"] == nil {
+		t.Errorf("metrics: sent %v pending %v", sent, pending)
+	}
 	first := agora.notices()[0].NoticeID
 	if st := apiCall(t, addr, "POST", "/v1/apps/"+e.app.ID+"/webhooks/deliveries/"+first+"/redeliver", nil, nil); st != 200 {
 		t.Fatalf("redeliver: %d", st)
