@@ -119,12 +119,14 @@ const (
 	EventMediaStopped                      // observers only
 	EventChannelCreated                    // observers only
 	EventChannelDestroyed                  // observers only
+	EventMediaPaused                       // observers only: the publisher's media stopped, within the media plane's grace period
+	EventMediaResumed                      // observers only: the publisher came back within the grace period
 )
 
 var eventNames = [...]string{
 	"member-joined", "member-left", "role-changed", "stream-started", "stream-stopped",
 	"mute-changed", "rotation-changed", "kicked", "media-started", "media-stopped",
-	"channel-created", "channel-destroyed",
+	"channel-created", "channel-destroyed", "media-paused", "media-resumed",
 }
 
 // String names the event kind.

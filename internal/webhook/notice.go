@@ -196,6 +196,12 @@ func (m *Mapper) Map(ev channel.Event) []notice {
 			si := m.Stream(ev.App, ev.Channel, ev.UID)
 			p.Protocol, p.VideoCodec, p.AudioCodec, p.Width, p.Height = si.Protocol, si.VideoCodec, si.AudioCodec, si.Width, si.Height
 		}
+	case channel.EventMediaPaused:
+		member()
+		typ = EventPublisherInterrupt
+	case channel.EventMediaResumed:
+		member()
+		typ = EventPublisherResumed
 	case channel.EventStreamStopped:
 		member()
 		typ = EventStreamUnpublished

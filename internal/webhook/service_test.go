@@ -379,3 +379,35 @@ func TestRemovedEndpoint(t *testing.T) {
 	must(t, r.st.DeleteWebhookEndpoint(context.Background(), r.app, id))
 	waitFor(t, "give up", 5*time.Second, func() bool { _, p := r.m.get(""); return p == 0 })
 }
+
+// TestPublisherEvents: minirtc's own events for a stream: media started
+// (1001), interrupted (1003) and resumed (1004) within the grace period,
+// interrupted again and ended by the media plane (1002, media-ended).
+func TestPublisherEvents(t *testing.T) {
+	r := newRig(t, webhook.Config{})
+	recv := newAgoraReceiver(secret)
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	r.endpoint(srv.URL)
+	r.join("p", 3, channel.RoleBroadcaster, channel.ProfileLive, "")
+	if _, _, err := r.ch.Publish(r.ref("p", 3), "rtmp://x/live/s"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, r.ch.MediaStarted(r.app, "p", 3))
+	must(t, r.ch.MediaPaused(r.app, "p", 3))
+	must(t, r.ch.MediaResumed(r.app, "p", 3))
+	must(t, r.ch.MediaPaused(r.app, "p", 3))
+	must(t, r.ch.MediaStopped(r.app, "p", 3))
+	want := []int{101, 103, 1001, 1003, 1004, 1003, 1002}
+	waitFor(t, "notices", 5*time.Second, func() bool { return len(recv.notices()) >= len(want) })
+	time.Sleep(100 * time.Millisecond)
+	got := recv.notices()
+	if !slices.Equal(types(got), want) {
+		t.Fatalf("types %v, want %v", types(got), want)
+	}
+	for _, n := range got[2:] {
+		if n.Payload.UID != 3 || n.Payload.ClientSeq == 0 {
+			t.Errorf("%d: %+v", n.EventType, n.Payload)
+		}
+	}
+}
