@@ -402,6 +402,19 @@ func (m *Manager) Leave(ref Ref, reason errcode.LeaveReason) error {
 	return nil
 }
 
+// TokenExpired tells observers that the member's token expired; the caller
+// removes the member next (Leave).
+func (m *Manager) TokenExpired(ref Ref) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.lookup(ref)
+	if err != nil {
+		return err
+	}
+	m.emit(m.event(EventTokenExpired, ch, mb))
+	return nil
+}
+
 // remove deletes mb from ch, announcing its stream's end. m.mu held.
 func (m *Manager) remove(ch *chanState, mb *member, reason errcode.LeaveReason) {
 	if mb.grace != nil {

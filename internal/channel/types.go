@@ -121,12 +121,13 @@ const (
 	EventChannelDestroyed                  // observers only
 	EventMediaPaused                       // observers only: the publisher's media stopped, within the media plane's grace period
 	EventMediaResumed                      // observers only: the publisher came back within the grace period
+	EventTokenExpired                      // observers only: the member's token expired (its removal follows)
 )
 
 var eventNames = [...]string{
 	"member-joined", "member-left", "role-changed", "stream-started", "stream-stopped",
 	"mute-changed", "rotation-changed", "kicked", "media-started", "media-stopped",
-	"channel-created", "channel-destroyed", "media-paused", "media-resumed",
+	"channel-created", "channel-destroyed", "media-paused", "media-resumed", "token-expired",
 }
 
 // String names the event kind.

@@ -202,6 +202,9 @@ func (m *Mapper) Map(ev channel.Event) []notice {
 	case channel.EventMediaResumed:
 		member()
 		typ = EventPublisherResumed
+	case channel.EventTokenExpired:
+		member()
+		typ = EventTokenExpired
 	case channel.EventStreamStopped:
 		member()
 		typ = EventStreamUnpublished

@@ -411,3 +411,23 @@ func TestPublisherEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenExpiredEvent: a token expiry reported to the channel model (the
+// gateway does so) becomes 1006 before the leave (reason 0).
+func TestTokenExpiredEvent(t *testing.T) {
+	r := newRig(t, webhook.Config{})
+	recv := newAgoraReceiver(secret)
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	r.endpoint(srv.URL)
+	r.join("e", 4, channel.RoleAudience, channel.ProfileLive, "")
+	must(t, r.ch.TokenExpired(r.ref("e", 4)))
+	must(t, r.ch.Leave(r.ref("e", 4), errcode.LeaveOther))
+	want := []int{101, 105, 1006, 106, 102}
+	waitFor(t, "notices", 5*time.Second, func() bool { return len(recv.notices()) >= len(want) })
+	time.Sleep(100 * time.Millisecond)
+	got := recv.notices()
+	if !slices.Equal(types(got), want) || got[3].Payload.Reason != 0 || got[2].Payload.UID != 4 {
+		t.Fatalf("got %v (%+v), want %v", types(got), got, want)
+	}
+}
