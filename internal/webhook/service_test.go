@@ -286,10 +286,10 @@ func TestReceiverDownThenBack(t *testing.T) {
 }
 
 // TestSlowEndpointDoesNotBlockOthers: an endpoint that never answers holds
-// only its own deliveries (each attempt ends at Timeout); another endpoint
-// of the app gets every notice at once, and the channel model is not held.
+// only its own deliveries (each attempt ends at Timeout, at most half of
+// Concurrency in flight to it); another endpoint of the app gets every
+// notice at once, and the channel model is not held.
 func TestSlowEndpointDoesNotBlockOthers(t *testing.T) {
-	r := newRig(t, webhook.Config{Timeout: 500 * time.Millisecond, Concurrency: 4, MinBackoff: 100 * time.Millisecond})
 	hang := make(chan struct{})
 	var slowHits atomic.Int32
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -300,6 +300,22 @@ func TestSlowEndpointDoesNotBlockOthers(t *testing.T) {
 		}
 	}))
 	defer slow.Close()
+	// Count the attempts in flight to the slow endpoint on the sender's side.
+	var inFlight, maxInFlight atomic.Int32
+	client := &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if "http://"+req.URL.Host == slow.URL {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for {
+				m := maxInFlight.Load()
+				if n <= m || maxInFlight.CompareAndSwap(m, n) {
+					break
+				}
+			}
+		}
+		return http.DefaultTransport.RoundTrip(req)
+	})}
+	r := newRig(t, webhook.Config{Timeout: 500 * time.Millisecond, Concurrency: 4, MinBackoff: 100 * time.Millisecond, Client: client})
 	defer close(hang)
 	recv := newAgoraReceiver(secret)
 	fast := httptest.NewServer(recv)
@@ -317,6 +333,15 @@ func TestSlowEndpointDoesNotBlockOthers(t *testing.T) {
 	waitFor(t, "the fast endpoint's notices", 5*time.Second, func() bool { return len(recv.notices()) >= len(want) })
 	if slowHits.Load() == 0 {
 		t.Fatal("the slow endpoint was never tried")
+	}
+	// Its 10 channels were tried in parallel, but never more than half of
+	// Concurrency (4) at once, and each attempt ended at Timeout.
+	time.Sleep(1500 * time.Millisecond)
+	if m := maxInFlight.Load(); m != 2 {
+		t.Errorf("at most %d attempts in flight at the slow endpoint, want 2", m)
+	}
+	if slowHits.Load() <= 2 {
+		t.Errorf("only %d attempts at the slow endpoint: attempts did not time out", slowHits.Load())
 	}
 }
 
@@ -431,3 +456,7 @@ func TestTokenExpiredEvent(t *testing.T) {
 		t.Fatalf("got %v (%+v), want %v", types(got), got, want)
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
