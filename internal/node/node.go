@@ -202,6 +202,10 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+		// The media doors' admission matches ban rules by the client's address.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return token.WithRemoteAddr(ctx, c.RemoteAddr().String())
+		},
 	}
 	return n, nil
 }
