@@ -26,6 +26,10 @@ type Store interface {
 	Apps(ctx context.Context) ([]store.App, error)
 	APIKey(ctx context.Context, id string) (store.APIKey, error)
 	APIKeys(ctx context.Context) ([]store.APIKey, error)
+	KickingRule(ctx context.Context, id uint64) (store.KickingRule, error)
+	PutKickingRule(ctx context.Context, r store.KickingRule) (uint64, error)
+	KickingRules(ctx context.Context) ([]store.KickingRule, error)
+	DeleteKickingRule(ctx context.Context, id uint64) error
 }
 
 // Channels is the channel model's read side (*channel.Manager has it).
@@ -47,12 +51,14 @@ type Diagnostics interface {
 }
 
 // Deps are the Server's data sources. Media and Diagnostics may be nil (the
-// answers then have no streams or network reports).
+// answers then have no streams or network reports); without Bans the
+// banning rule endpoints answer 404.
 type Deps struct {
 	Store       Store
 	Channels    Channels
 	Media       Media
 	Diagnostics Diagnostics
+	Bans        Bans
 }
 
 // Config holds the Server's knobs.
@@ -64,6 +70,9 @@ type Config struct {
 	Burst             int
 	// Key is one more accepted credential, "id:secret" (MINIRTC_API_KEY).
 	Key string
+	// Now is the time source of banning rules' ends (time.Now when nil);
+	// the node passes its channel model's clock, which matches them.
+	Now func() time.Time
 }
 
 // storeTimeout bounds one store call of a request.
@@ -129,6 +138,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /dev/v1/project_status", s.agoraProjectStatus)
 	s.mux.HandleFunc("POST /dev/v1/signkey", s.agoraSignKey)
 	s.mux.HandleFunc("POST /dev/v1/reset_signkey", s.agoraResetSignKey)
+	s.mux.HandleFunc("POST /dev/v1/kicking-rule", s.agoraCreateRule)
+	s.mux.HandleFunc("GET /dev/v1/kicking-rule", s.agoraListRules)
+	s.mux.HandleFunc("PUT /dev/v1/kicking-rule", s.agoraUpdateRule)
+	s.mux.HandleFunc("DELETE /dev/v1/kicking-rule", s.agoraDeleteRule)
 	// minirtc's own (docs/rest-api.md, "minirtc endpoints").
 	s.mux.HandleFunc("GET /v1/apps", s.listApps)
 	s.mux.HandleFunc("POST /v1/apps", s.createApp)

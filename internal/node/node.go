@@ -158,6 +158,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireGateway(cfg); err != nil {
 		return nil, err
 	}
+	if err := n.loadKickingRules(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.wireDiag(cfg); err != nil {
 		return nil, err
 	}
