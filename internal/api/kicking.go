@@ -39,6 +39,9 @@ const (
 	minRuleSeconds  = 10
 	maxRuleSeconds  = 86430
 	maxChannelName  = 64 // Agora's channel name limit, in bytes
+	// defaultMaxKickingRules caps a node's active rules (Config): every
+	// join and media connection checks them in turn.
+	defaultMaxKickingRules = 10000
 )
 
 // flexInt is a JSON integer that may come as a number or a numeric string
@@ -218,6 +221,12 @@ func (s *Server) agoraCreateRule(w http.ResponseWriter, r *http.Request) {
 	rule.KeyID = keyID(r)
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
+	if d > 0 {
+		if err := s.roomForRule(ctx, now); err != nil {
+			WriteError(w, r, err)
+			return
+		}
+	}
 	id, err := s.deps.Store.PutKickingRule(ctx, rule)
 	if err != nil {
 		WriteError(w, r, fmt.Errorf("api: store kicking rule: %w", err))
@@ -370,4 +379,22 @@ func (s *Server) agoraDeleteRule(w http.ResponseWriter, r *http.Request) {
 func keyID(r *http.Request) string {
 	id, _, _ := r.BasicAuth()
 	return id
+}
+
+// roomForRule refuses a new rule when the node has Config.MaxKickingRules active.
+func (s *Server) roomForRule(ctx context.Context, now time.Time) error {
+	rules, err := s.deps.Store.KickingRules(ctx)
+	if err != nil {
+		return fmt.Errorf("api: count kicking rules: %w", err)
+	}
+	active := 0
+	for _, r := range rules {
+		if now.Before(r.Until) {
+			active++
+		}
+	}
+	if active >= s.cfg.MaxKickingRules {
+		return errcode.BadRequest(fmt.Sprintf("this node has %d active banning rules, the most it keeps: delete some (DELETE /dev/v1/kicking-rule) or let them expire", active))
+	}
+	return nil
 }

@@ -36,7 +36,7 @@ func TestKickingRuleTimes(t *testing.T) {
 	st.PutApp(context.Background(), other)
 	k, secret, _ := store.NewAPIKey("test", clk.Now())
 	st.PutAPIKey(context.Background(), k)
-	srv, err := New(Config{Now: clk.Now}, Deps{Store: st, Channels: mgr, Bans: mgr}, log)
+	srv, err := New(Config{Now: clk.Now, MaxKickingRules: 6}, Deps{Store: st, Channels: mgr, Bans: mgr}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +121,17 @@ func TestKickingRuleTimes(t *testing.T) {
 		if got.ID != made.ID || got.TS != clk.Now().Add(tc.want).UTC().Format("2006-01-02T15:04:05.000Z") {
 			t.Errorf("%v: ts %s, want now + %v", tc.body, got.TS, tc.want)
 		}
+	}
+	// Five rules are active; the cap (6) lets one more in, kick-only ones always.
+	if code := call("POST", map[string]any{"appid": app.ID, "uid": 1}, nil); code != 200 {
+		t.Fatalf("sixth rule: %d", code)
+	}
+	var e struct{ Reason string }
+	if code := call("POST", map[string]any{"appid": app.ID, "uid": 2}, &e); code != 400 || !strings.Contains(e.Reason, "6 active banning rules") {
+		t.Fatalf("seventh rule: %d %+v", code, e)
+	}
+	if code := call("POST", map[string]any{"appid": app.ID, "uid": 2, "time": 0}, nil); code != 200 {
+		t.Fatalf("kick only over the cap: %d", code)
 	}
 	if code := call("DELETE", map[string]any{"appid": other.ID, "id": made.ID}, nil); code != 404 {
 		t.Fatalf("another app's rule deleted: %d", code)

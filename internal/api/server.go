@@ -73,6 +73,9 @@ type Config struct {
 	// Now is the time source of banning rules' ends (time.Now when nil);
 	// the node passes its channel model's clock, which matches them.
 	Now func() time.Time
+	// MaxKickingRules caps the active banning rules; more are refused
+	// (400). Zero means 10000.
+	MaxKickingRules int
 }
 
 // storeTimeout bounds one store call of a request.
@@ -107,6 +110,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if cfg.Burst == 0 {
 		cfg.Burst = max(1, int(2*cfg.RequestsPerSecond))
 	}
+	if cfg.MaxKickingRules <= 0 {
+		cfg.MaxKickingRules = defaultMaxKickingRules
+	}
 	s := &Server{cfg: cfg, deps: deps, log: log.With("component", "api"), mux: http.NewServeMux(),
 		limiters: map[string]*rate.Limiter{}}
 	if cfg.Key != "" {
@@ -121,7 +127,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 }
 
 // Handle adds an endpoint (a ServeMux pattern relative to the API root, e.g.
-// "POST /dev/v1/kicking-rule"). It gets the API's authentication, rate limit
+// "GET /v1/metrics"). It gets the API's authentication, rate limit
 // and log line; errors should be answered with WriteError. Call it before
 // the Server serves.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
