@@ -115,7 +115,7 @@ func apiCall(t *testing.T, addr, method, path string, body any, out any) int {
 // order, each signed: a mini program joins as broadcaster (Android) and
 // publishes over RTMP with ffmpeg, a WHEP player plays the stream, a
 // second mini program joins as audience (iOS), becomes broadcaster, is
-// kicked, and the first leaves. The deliveries listing shows them all
+// kicked by a banning rule (POST /dev/v1/kicking-rule), and the first leaves. The deliveries listing shows them all
 // delivered, and a redelivery repeats one with its noticeId.
 func TestWebhooksScriptedSession(t *testing.T) {
 	needTool(t, "ffmpeg")
@@ -209,8 +209,13 @@ func TestWebhooksScriptedSession(t *testing.T) {
 	b.request("join", map[string]any{"role": "audience", "appId": e.app.ID, "key_vos": e.token("room", "11", token.RolePublisher),
 		"channel_name": "room", "uid": "11", "uidType": 0, "clientType": "wechat", "os": "iOS 17.2"})
 	b.request("set_role", map[string]any{"role": "broadcaster"})
-	if err := e.n.Channels().Kick(e.app.ID, "room", 11, "removed by the operator"); err != nil {
-		t.Fatal(err)
+	// Kicked by a banning rule through Agora's kicking-rule API.
+	var rule struct {
+		Status string `json:"status"`
+	}
+	if st := apiCall(t, addr, "POST", "/dev/v1/kicking-rule", map[string]any{"appid": e.app.ID, "cname": "room", "uid": 11,
+		"time": 1, "privileges": []string{"join_channel"}}, &rule); st != 200 || rule.Status != "success" {
+		t.Fatalf("kicking rule: %d %+v", st, rule)
 	}
 	time.Sleep(1100 * time.Millisecond) // so that uid 10's duration is at least 1 s
 	a.request("leave", nil)
