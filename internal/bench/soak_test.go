@@ -75,12 +75,14 @@ type soakSample struct {
 	channels, members                 int
 	streams, publishers, readers      int
 	joins, pubs, whips, reads, badOps int64
+	played                            int64
 	failures                          int64
 }
 
 // soakCounters are the client operations done so far.
 type soakCounters struct {
 	joins, pubs, whips, reads, bad atomic.Int64
+	played                         atomic.Int64 // reads that got media
 	failures                       atomic.Int64 // unexpected client failures (logged)
 }
 
@@ -93,6 +95,8 @@ type soak struct {
 	http   string // http://host:port
 	whepAP *webrtc.API
 	count  soakCounters
+	// logPath is the node's log (warnings and errors).
+	logPath string
 
 	failMu   sync.Mutex
 	failLast map[string]string // kind -> last unexpected error (for the report)
@@ -132,8 +136,9 @@ func TestSoak(t *testing.T) {
 	end, ok := s.settle(base, 3*time.Minute)
 	out("soak: %s  after settle", end.line(churnStart))
 
-	out("soak: client operations: %d joins, %d RTMP publishes, %d WHIP publishes, %d reads, %d bad clients; %d unexpected client failures",
-		end.joins, end.pubs, end.whips, end.reads, end.badOps, end.failures)
+	out("soak: client operations: %d joins, %d RTMP publishes, %d WHIP publishes, %d reads (%d got media), %d bad clients; %d unexpected client failures",
+		end.joins, end.pubs, end.whips, end.reads, end.played, end.badOps, end.failures)
+	s.logSummary(out)
 	s.failMu.Lock()
 	for k, v := range s.failLast {
 		out("soak: last unexpected failure (%s): %s", k, v)
@@ -152,12 +157,12 @@ func TestSoak(t *testing.T) {
 	out("soak: PASS (within margins: goroutines +%d, fds +%d, RSS +%d MB)", soakGoroutineMargin, soakFDMargin, soakRSSMargin>>20)
 }
 
-const soakHeader = "elapsed   gorout  fds  rss(MB) heap(MB) chans members streams pubs readers | joins rtmp-pub whip-pub reads bad fail"
+const soakHeader = "elapsed   gorout  fds  rss(MB) heap(MB) chans members streams pubs readers | joins rtmp-pub whip-pub reads played bad fail"
 
 func (x soakSample) line(since time.Time) string {
-	return fmt.Sprintf("%-9s %6d %4d %8.1f %8.1f %5d %7d %7d %4d %7d | %5d %8d %8d %5d %3d %4d",
+	return fmt.Sprintf("%-9s %6d %4d %8.1f %8.1f %5d %7d %7d %4d %7d | %5d %8d %8d %5d %6d %3d %4d",
 		x.at.Sub(since).Round(time.Second), x.goroutines, x.fds, mb(x.rss), mb(x.heap), x.channels, x.members,
-		x.streams, x.publishers, x.readers, x.joins, x.pubs, x.whips, x.reads, x.badOps, x.failures)
+		x.streams, x.publishers, x.readers, x.joins, x.pubs, x.whips, x.reads, x.played, x.badOps, x.failures)
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
@@ -169,6 +174,34 @@ func writeGoroutines(w io.Writer) error {
 	return err
 }
 
+// logSummary prints how many warnings and errors the node logged, and the
+// distinct error messages (at most 10).
+func (s *soak) logSummary(out func(string, ...any)) {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return
+	}
+	warns, errs := 0, 0
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(line, "level=WARN"):
+			warns++
+		case strings.Contains(line, "level=ERROR"):
+			errs++
+			msg := line
+			if i := strings.Index(line, "msg="); i >= 0 {
+				msg = line[i:]
+			}
+			if len(seen) < 10 && !seen[msg] {
+				seen[msg] = true
+				out("soak: node error: %.300s", msg)
+			}
+		}
+	}
+	out("soak: node log: %d warnings, %d errors", warns, errs)
+}
+
 // startSoakNode runs a node with the default configuration on loopback.
 func startSoakNode(t *testing.T) *soak {
 	cfg := config.Default()
@@ -177,7 +210,8 @@ func startSoakNode(t *testing.T) *soak {
 	cfg.RTMP.Addr = "127.0.0.1:0"
 	// The node's own log goes to a file (warnings and errors): the soak's
 	// output is the resource table.
-	logf, err := os.Create(t.TempDir() + "/node.log")
+	logPath := t.TempDir() + "/node.log"
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +261,7 @@ func startSoakNode(t *testing.T) *soak {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
-	return &soak{t: t, n: n, r: r, appID: app.ID, rtmp: n.RTMPAddr(), http: base, whepAP: api, failLast: map[string]string{}}
+	return &soak{t: t, n: n, r: r, appID: app.ID, logPath: logPath, rtmp: n.RTMPAddr(), http: base, whepAP: api, failLast: map[string]string{}}
 }
 
 // sample reads the process and node state (after a GC that returns freed
@@ -252,6 +286,7 @@ func (s *soak) sample() soakSample {
 	x.streams, x.publishers, x.readers = hs.Streams, hs.Publishers, hs.Readers
 	x.joins, x.pubs, x.whips, x.reads, x.badOps = s.count.joins.Load(), s.count.pubs.Load(), s.count.whips.Load(), s.count.reads.Load(), s.count.bad.Load()
 	x.failures = s.count.failures.Load()
+	x.played = s.count.played.Load()
 	return x
 }
 
@@ -547,6 +582,11 @@ func (s *soak) readerLoop(ctx context.Context, rng *rand.Rand) {
 
 func (s *soak) read(ctx context.Context, proto, ch string, target, uid uint32) error {
 	sk := newSink(time.Now())
+	defer func() {
+		if sk.playing.Load() {
+			s.count.played.Add(1)
+		}
+	}()
 	if proto == ProtoWHEP {
 		u, err := s.r.user(ch, uid, "audience")
 		if err != nil {
@@ -590,6 +630,7 @@ func (s *soak) badLoop(ctx context.Context, rng *rand.Rand) {
 		{"gateway oversized frame", s.badGatewayOversized},
 		{"gateway garbage frames", s.badGatewayGarbage},
 		{"whip garbage offer", s.badWHIPOffer},
+		{"whip offer then gone", s.badWHIPVanish},
 		{"whep bad token", s.badWHEPToken},
 		{"flv unknown stream", s.badFLVUnknown},
 		{"flv stalled viewer", s.badFLVStalled},
@@ -750,6 +791,39 @@ func (s *soak) badWHIPOffer(ctx context.Context, rng *rand.Rand) error {
 	}
 	if status < 400 || status >= 500 {
 		return fmt.Errorf("a garbage WHIP offer got HTTP %d", status)
+	}
+	return nil
+}
+
+// badWHIPVanish posts a real offer and disappears without ICE or DELETE:
+// the server must end the session by itself.
+func (s *soak) badWHIPVanish(ctx context.Context, rng *rand.Rand) error {
+	uid := 300 + rng.IntN(50)
+	u, err := s.r.user("soak-1", uint32(uid), "broadcaster")
+	if err != nil {
+		return err
+	}
+	pc, err := s.whepAP.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		return err
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	status, body, _, err := s.post(ctx, s.http+"/whip/"+url.PathEscape(s.appID)+"/soak-1/"+strconv.Itoa(uid), u.key, "application/sdp", offer.SDP)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusCreated && status != http.StatusConflict {
+		return fmt.Errorf("a valid WHIP offer got HTTP %d: %.200s", status, body)
 	}
 	return nil
 }
