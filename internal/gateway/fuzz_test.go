@@ -46,6 +46,12 @@ hello
 null`,
 }
 
+// quietTB is a testing.TB whose Log and Logf do nothing.
+type quietTB struct{ testing.TB }
+
+func (quietTB) Log(...any)          {}
+func (quietTB) Logf(string, ...any) {}
+
 // FuzzSignaling sends arbitrary text frames (one per line of the input) on
 // a gateway WebSocket, through the real decoding and dispatch with a real
 // channel manager. Every frame the server sends must be a JSON object; after
@@ -56,7 +62,9 @@ func FuzzSignaling(f *testing.F) {
 	for _, s := range fuzzSignalingSeeds {
 		f.Add(s)
 	}
-	e := newEnv(f, nil)
+	// The env's verbose log goes to its testing.TB; f may not log from
+	// inside the fuzz target, so it gets a TB that drops log lines.
+	e := newEnv(quietTB{f}, nil)
 	tok := e.token("room", "7", 3600)
 	f.Fuzz(func(t *testing.T, input string) {
 		input = strings.NewReplacer(fuzzTokenMark, tok, fuzzAppMark, e.app.ID).Replace(input)
