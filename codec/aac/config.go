@@ -112,6 +112,11 @@ func ParseAudioSpecificConfig(asc []byte) (Config, error) {
 			if err != nil {
 				return c, err
 			}
+			if n == 0 {
+				// Nothing to decode; a decoder would wait for a layout
+				// that an AudioSpecificConfig stream never sends in band.
+				return c, fmt.Errorf("%w: program_config_element describes no channels", ErrInvalid)
+			}
 			c.Channels = n
 		}
 		if c.ObjectType == 6 || c.ObjectType == 20 {

@@ -32,6 +32,9 @@ var ascCases = []struct {
 	{"reserved-rate-13", []byte{0x16, 0x90}, Config{}, ErrInvalid},
 	{"explicit-rate-truncated", []byte{0x17, 0x80, 0x56}, Config{}, ErrInvalid},
 	{"pce-truncated", []byte{0x12, 0x00, 0x05}, Config{}, ErrInvalid},
+	// A PCE without channel elements (found by FuzzParseAudioSpecificConfig:
+	// NewDecoder accepted it with 0 channels).
+	{"pce-no-channels", []byte{0x10, 0x00, 0x30, 0x80, 0x00, 0x20, 0x30, 0x00}, Config{}, ErrInvalid},
 }
 
 func TestParseAudioSpecificConfig(t *testing.T) {
