@@ -44,4 +44,4 @@ done
 
 # Every fuzz target, briefly (make fuzz runs them longer): CI_FUZZTIME each,
 # about two minutes for the lot.
-FUZZTIME=${CI_FUZZTIME:-4s} ./scripts/fuzz.sh
+FUZZTIME=${CI_FUZZTIME:-3s} ./scripts/fuzz.sh
