@@ -9,6 +9,7 @@
 #   ./scripts/fuzz.sh                       # 60 s each
 #   FUZZTIME=10s ./scripts/fuzz.sh          # make fuzz FUZZTIME=10s
 #   FUZZ_MATCH=rtmp ./scripts/fuzz.sh       # only internal/rtmp's targets
+# FUZZ_TIMEOUT (default 30m) is go test's -timeout for each target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,15 +32,32 @@ fi
 
 echo "fuzz.sh: ${#targets[@]} targets, $fuzztime each"
 failed=()
+flaked=()
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 start=$SECONDS
 for t in "${targets[@]}"; do
   pkg=${t% *} name=${t#* }
+  corpus="$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$name"
+  before=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
   echo "fuzz.sh: $name ($pkg)"
-  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"; then
-    failed+=("$t")
+  set +e
+  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -timeout "${FUZZ_TIMEOUT:-30m}" "$pkg" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    after=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
+    # Go 1.26's fuzz coordinator may report its own -fuzztime deadline as
+    # a failure (golang/go#75804, fixed in Go 1.27): no input is written.
+    if [ "$after" -eq "$before" ] && grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"; then
+      echo "fuzz.sh: $name: the fuzz engine's deadline race (golang/go#75804), not a failing input; ignored"
+      flaked+=("$t")
+    else
+      failed+=("$t")
+    fi
   fi
 done
-echo "fuzz.sh: done in $((SECONDS - start)) s"
+echo "fuzz.sh: done in $((SECONDS - start)) s; ${#flaked[@]} engine deadline flakes ignored"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz.sh: FAILED: ${failed[*]}"
   echo "fuzz.sh: the failing inputs are under the packages' testdata/fuzz/; fix the bug and commit them as seeds"
