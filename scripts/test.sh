@@ -45,3 +45,7 @@ for dir in sdk/miniapp sdk/web; do
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && npm test)
   fi
 done
+
+# Every fuzz target, briefly (make fuzz runs them longer): CI_FUZZTIME each,
+# about two minutes for the lot.
+FUZZTIME=${CI_FUZZTIME:-3s} ./scripts/fuzz.sh

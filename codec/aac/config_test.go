@@ -38,6 +38,9 @@ var ascCases = []struct {
 	// Reserved channelConfiguration 8 and 15.
 	{"reserved-channel-config-8", []byte{0x12, 0x40}, Config{}, ErrInvalid},
 	{"reserved-channel-config-15", []byte{0x12, 0x78}, Config{}, ErrInvalid},
+	// A PCE without channel elements (found by FuzzParseAudioSpecificConfig:
+	// NewDecoder accepted it with 0 channels).
+	{"pce-no-channels-fuzzed", []byte{0x10, 0x00, 0x30, 0x80, 0x00, 0x20, 0x30, 0x00}, Config{}, ErrInvalid},
 }
 
 func TestParseAudioSpecificConfig(t *testing.T) {

@@ -44,6 +44,11 @@ func ParseStreamName(name string) (appID, channel, uid string, err error) {
 	if len(name) < 32+1+1+1+1 || name[32] != '_' {
 		return "", "", "", errors.New("stream name: want {appId}_{channel}_{uid}")
 	}
+	// base64 decoding skips \r and \n, even strict: a name with line
+	// breaks would alias the name without them.
+	if strings.ContainsAny(name, "\r\n") {
+		return "", "", "", errors.New("stream name: contains a line break")
+	}
 	appID = name[:32]
 	rest := name[33:]
 	i := strings.LastIndexByte(rest, '_')
