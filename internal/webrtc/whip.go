@@ -27,6 +27,21 @@ const audioBeforeVideoWait = 3 * time.Second
 // stream's publisher only when its first packet is ready for the hub (ICE and
 // DTLS connected, RTP flowing, a keyframe depacketized): a POST whose
 // connection never comes up does not disturb the stream's current publisher.
+// setPeer sets the session's connection unless the session was closed
+// already (then the caller closes pc). With close taking peerMu after it
+// closed done, every connection set is closed exactly once.
+func (w *whipSession) setPeer(pc *pion.PeerConnection) bool {
+	w.peerMu.Lock()
+	defer w.peerMu.Unlock()
+	select {
+	case <-w.done:
+		return false
+	default:
+	}
+	w.peer = pc
+	return true
+}
+
 // isEnded reports whether close ran.
 func (p *whipSession) isEnded() bool {
 	p.wmu.Lock()
@@ -38,7 +53,8 @@ type whipSession struct {
 	s      *Server
 	id     string
 	key    media.Key
-	peer   *pion.PeerConnection
+	peerMu sync.Mutex           // orders setPeer against close
+	peer   *pion.PeerConnection // set once by setPeer, before any callback runs
 	info   offerInfo
 	pubOpt media.PublishOptions
 	leave  func(published bool)
@@ -134,7 +150,12 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	if err != nil {
 		return fail(errcode.Internal(err))
 	}
-	sess.peer = pc
+	if !sess.setPeer(pc) {
+		// A kick or the hub ended the session while it was being set up:
+		// its close ran without a connection to close.
+		_ = pc.Close()
+		return fail(errcode.NotPublishing("the session ended while it was being set up"))
+	}
 	pc.OnTrack(func(tr *pion.TrackRemote, rcv *pion.RTPReceiver) {
 		s.goRun(func() { sess.readRTCP(rcv) })
 		switch tr.Kind() {
@@ -161,6 +182,13 @@ func (s *Server) newWHIP(ctx context.Context, req request) (*whipSession, string
 	})
 	if err := s.addSession(sess.id, sess); err != nil {
 		return fail(err)
+	}
+	select {
+	case <-sess.done:
+		// Closed before it was added: close's removal came too early.
+		s.removeSession(sess.id)
+		return nil, "", "", errcode.NotPublishing("the session ended while it was being set up")
+	default:
 	}
 	sdp, err := answer(ctx, pc, req.offer)
 	if err != nil {
@@ -528,8 +556,11 @@ func (w *whipSession) close(reason error) {
 			delete(w.s.publishers, w.key)
 		}
 		w.s.mu.Unlock()
-		if w.peer != nil {
-			_ = w.peer.Close()
+		w.peerMu.Lock()
+		pc := w.peer
+		w.peerMu.Unlock()
+		if pc != nil {
+			_ = pc.Close()
 		}
 		w.wmu.Lock()
 		w.ended = true
