@@ -19,7 +19,7 @@
       else if (k === "class") el.className = v;
       else el.setAttribute(k, v === true ? "" : v);
     }
-    for (const k of kids.flat()) {
+    for (const k of kids.flat(Infinity)) {
       if (k == null || k === false) continue;
       el.append(k instanceof Node ? k : document.createTextNode(String(k)));
     }
@@ -46,7 +46,7 @@
   // ---- API ----
   async function api(path, opts) {
     opts = opts || {};
-    const headers = { Authorization: state.auth };
+    const headers = { Authorization: state.auth, "X-Requested-With": "minirtc-console" };
     if (opts.body !== undefined) headers["Content-Type"] = "application/json";
     const resp = await fetch(state.base + path, { method: opts.method || "GET", headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
     if (resp.status === 401 && !opts.signingIn) { signOut("Your API key was refused; sign in again."); throw new Error("unauthorized"); }
@@ -103,7 +103,7 @@
       const ctrl = new AbortController();
       state.stream = ctrl;
       try {
-        const resp = await fetch(state.base + "/v1/events", { headers: { Authorization: state.auth }, signal: ctrl.signal });
+        const resp = await fetch(state.base + "/v1/events", { headers: { Authorization: state.auth, "X-Requested-With": "minirtc-console" }, signal: ctrl.signal });
         if (!resp.ok) throw new Error("HTTP " + resp.status);
         live.classList.add("on");
         $("#live-text").textContent = "live";
