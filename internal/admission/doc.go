@@ -15,6 +15,9 @@
 // A registered session ends, within a second, when:
 //   - its principal leaves the channel, is kicked or banned, or is replaced
 //     by the same uid joining elsewhere (the channel model's events);
+//   - a ban rule is added that covers it (EventRuleAdded), member or not:
+//     by app, channel, uid and the client's address (token.RemoteAddr in
+//     the request's context); a publish-only rule ends only pushes;
 //   - its deadline passes: the token's expiry for ?token= and Bearer media,
 //     the URL's expire for signed URLs. Renew (the gateway's update_key, and
 //     its URL refresh) extends the deadlines of the principal's sessions.

@@ -55,6 +55,7 @@ type principal struct{ app, channel, uid string }
 // entry is one registered session.
 type entry struct {
 	p      principal
+	ip     string // the client's address (channel.AddrIP); "" unknown
 	action token.Action
 	until  time.Time // zero: none
 	member bool      // let in by a signed URL: needs its principal in the channel
@@ -127,17 +128,59 @@ func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string
 	if action == token.ActionPlay {
 		p.uid = grant.Viewer
 	}
-	if p.uid != "" {
-		if u, err := strconv.ParseUint(p.uid, 10, 32); err == nil && g.chans.Banned(p.app, p.channel, uint32(u)) {
-			return token.MediaGrant{}, errcode.Banned(fmt.Sprintf("uid %s is banned from this channel", p.uid))
-		}
+	ip := channel.AddrIP(token.RemoteAddr(ctx))
+	if err := g.banned(p, ip, action); err != nil {
+		return token.MediaGrant{}, err
 	}
 	member := grant.Signed && p.uid != ""
 	if member && !g.present(p) {
 		return token.MediaGrant{}, notMember(p)
 	}
-	grant.Hold = func(end func(error)) func() { return g.hold(p, action, member, grant.Until, end) }
+	grant.Hold = func(end func(error)) func() { return g.hold(p, ip, action, member, grant.Until, end) }
 	return grant, nil
+}
+
+// privilege is the channel privilege a media action needs: playing needs
+// the right to be in the channel, publishing the right to publish.
+func privilege(a token.Action) channel.Privilege {
+	if a == token.ActionPublish {
+		return channel.PrivPublish
+	}
+	return channel.PrivJoin
+}
+
+// principalUID is p's numeric uid, or 0 when it has none (unknown viewer)
+// or is a string account: then only rules without a uid match it.
+func principalUID(p principal) uint32 {
+	u, err := strconv.ParseUint(p.uid, 10, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(u)
+}
+
+// banned refuses p at ip when a ban rule takes away the privilege action
+// needs.
+func (g *Gate) banned(p principal, ip string, action token.Action) error {
+	if _, ok := g.chans.BannedFrom(p.app, p.channel, principalUID(p), ip, privilege(action)); !ok {
+		return nil
+	}
+	who := "uid " + p.uid
+	if p.uid == "" {
+		who = "this client"
+	}
+	if action == token.ActionPublish {
+		return errcode.Banned(fmt.Sprintf("%s may not publish in this channel: a server rule took its publish privilege", who))
+	}
+	return errcode.Banned(fmt.Sprintf("%s is banned from this channel", who))
+}
+
+// ruleCovers reports whether rule (just added) ends e.
+func ruleCovers(rule channel.BanRule, e *entry) bool {
+	if rule.IP != "" && e.ip == "" {
+		return false
+	}
+	return rule.MatchesAddr(e.p.app, e.p.channel, principalUID(e.p), e.ip) && rule.Refuses(privilege(e.action))
 }
 
 func notMember(p principal) *errcode.Error {
@@ -145,8 +188,8 @@ func notMember(p principal) *errcode.Error {
 }
 
 // hold registers a session of p; see token.MediaGrant.Register.
-func (g *Gate) hold(p principal, action token.Action, member bool, until time.Time, end func(error)) func() {
-	e := &entry{p: p, action: action, until: until, member: member, since: g.clock.Now(), end: end}
+func (g *Gate) hold(p principal, ip string, action token.Action, member bool, until time.Time, end func(error)) func() {
+	e := &entry{p: p, ip: ip, action: action, until: until, member: member, since: g.clock.Now(), end: end}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -164,6 +207,10 @@ func (g *Gate) hold(p principal, action token.Action, member bool, until time.Ti
 	// observed before this session was registered): end it now.
 	if member && !g.present(p) {
 		g.endAll([]*entry{g.take(e)}, notMember(p))
+	}
+	// Likewise a ban rule added in between.
+	if err := g.banned(p, ip, action); err != nil {
+		g.endAll([]*entry{g.take(e)}, err)
 	}
 	return func() {
 		g.mu.Lock()
@@ -302,6 +349,8 @@ func (g *Gate) observe(ev channel.Event) {
 		names = append(names, ev.Account)
 	}
 	switch ev.Kind {
+	case channel.EventRuleAdded:
+		g.applyRule(ev.Rule)
 	case channel.EventMemberJoined:
 		g.mu.Lock()
 		for _, n := range names {
@@ -367,4 +416,33 @@ func (g *Gate) depart(p principal, at time.Time) {
 		}
 	})
 	g.departed[p] = d
+}
+
+// applyRule ends the sessions a new ban rule covers, members' or not (a
+// token push or play needs no membership): every session for a join ban,
+// the publishing ones for a publish ban.
+func (g *Gate) applyRule(rule channel.BanRule) {
+	g.mu.Lock()
+	var es []*entry
+	for _, set := range g.sessions {
+		for e := range set {
+			if ruleCovers(rule, e) {
+				es = append(es, e)
+			}
+		}
+	}
+	for _, e := range es {
+		g.removeLocked(e)
+	}
+	g.mu.Unlock()
+	if len(es) == 0 {
+		return
+	}
+	g.log.Info("media sessions ended by a ban rule", "app", rule.App, "channel", rule.Channel, "uid", rule.UID,
+		"ip", rule.IP, "rule", rule.ID, "sessions", len(es))
+	reason := errcode.Banned("banned by a server rule")
+	if !rule.Refuses(channel.PrivJoin) {
+		reason = errcode.Banned("a server rule took the publish privilege")
+	}
+	g.endAll(es, reason)
 }

@@ -254,3 +254,79 @@ func waitQuiet(f *fixture) {
 	}
 	marker.waitEnded(f.t)
 }
+
+// openFrom admits action on uid 42's stream from addr (viewer for a play)
+// and registers it.
+func (f *fixture) openFrom(action token.Action, viewer, addr string) (*session, error) {
+	f.auth.grant = token.MediaGrant{AppID: "app", Channel: "room", UID: "42", Viewer: viewer}
+	g, err := f.gate.Authorize(token.WithRemoteAddr(context.Background(), addr), action, "stream", nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{ended: make(chan error, 1)}
+	s.release = g.Register(func(reason error) { s.ended <- reason })
+	return s, nil
+}
+
+// TestRuleEndsSessionsOfNonMembers: a ban rule ends the media sessions it
+// covers whether or not their principal is a member (a token play or
+// push needs no membership), by uid, by IP address, and for a publish
+// rule only the publishing ones; new ones are refused while it holds.
+func TestRuleEndsSessionsOfNonMembers(t *testing.T) {
+	f := newFixture(t, 0)
+	until := f.clk.Now().Add(time.Hour)
+	mustOpen := func(action token.Action, viewer, addr string) *session {
+		t.Helper()
+		s, err := f.openFrom(action, viewer, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	banned := func(err error) bool {
+		e, ok := errcode.As(err)
+		return ok && e.Reason == errcode.ReasonBanned && e.Code == errcode.CodeRefused
+	}
+	v7 := mustOpen(token.ActionPlay, "7", "192.0.2.1:5000")
+	v9 := mustOpen(token.ActionPlay, "9", "192.0.2.9:5000")
+	f.mgr.Ban(channel.BanRule{ID: 1, App: "app", Channel: "room", UID: 7, Until: until})
+	if err := v7.waitEnded(t); !banned(err) {
+		t.Fatalf("uid rule ended a non-member's play with %v", err)
+	}
+	v9.stillOpen(t)
+	if _, err := f.openFrom(token.ActionPlay, "7", "192.0.2.1:5001"); !banned(err) {
+		t.Fatalf("play under a uid rule: %v", err)
+	}
+	f.mgr.UnbanID(1)
+	mustOpen(token.ActionPlay, "7", "192.0.2.1:5002") // lifted at once
+
+	// By address: an unknown viewer (no uid) from that address too.
+	anon := mustOpen(token.ActionPlay, "", "[::ffff:192.0.2.9]:6000")
+	f.mgr.Ban(channel.BanRule{ID: 2, App: "app", IP: "192.0.2.9", Until: until})
+	if err := v9.waitEnded(t); !banned(err) {
+		t.Fatalf("IP rule: %v", err)
+	}
+	if err := anon.waitEnded(t); !banned(err) {
+		t.Fatalf("IP rule, unknown viewer: %v", err)
+	}
+	if _, err := f.openFrom(token.ActionPlay, "11", "192.0.2.9:7000"); !banned(err) {
+		t.Fatalf("play from a banned address: %v", err)
+	}
+	mustOpen(token.ActionPlay, "11", "192.0.2.10:7000")
+	f.mgr.UnbanID(2)
+
+	// A publish rule ends the publisher's push, not its plays.
+	pub := mustOpen(token.ActionPublish, "", "192.0.2.42:1935")
+	play := mustOpen(token.ActionPlay, "42", "192.0.2.42:8080")
+	f.mgr.Ban(channel.BanRule{ID: 3, App: "app", UID: 42, Privileges: channel.PrivPublishAudio, Until: until})
+	if err := pub.waitEnded(t); !banned(err) {
+		t.Fatalf("publish rule: %v", err)
+	}
+	play.stillOpen(t)
+	if _, err := f.openFrom(token.ActionPublish, "", "192.0.2.42:1936"); !banned(err) {
+		t.Fatalf("publish under a publish rule: %v", err)
+	}
+	// Rules end by themselves.
+	f.clk.Advance(time.Hour)
+	mustOpen(token.ActionPublish, "", "192.0.2.42:1937")
+}

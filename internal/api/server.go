@@ -26,6 +26,10 @@ type Store interface {
 	Apps(ctx context.Context) ([]store.App, error)
 	APIKey(ctx context.Context, id string) (store.APIKey, error)
 	APIKeys(ctx context.Context) ([]store.APIKey, error)
+	KickingRule(ctx context.Context, id uint64) (store.KickingRule, error)
+	PutKickingRule(ctx context.Context, r store.KickingRule) (uint64, error)
+	KickingRules(ctx context.Context) ([]store.KickingRule, error)
+	DeleteKickingRule(ctx context.Context, id uint64) error
 }
 
 // Channels is the channel model's read side (*channel.Manager has it).
@@ -47,12 +51,14 @@ type Diagnostics interface {
 }
 
 // Deps are the Server's data sources. Media and Diagnostics may be nil (the
-// answers then have no streams or network reports).
+// answers then have no streams or network reports); without Bans the
+// banning rule endpoints answer 404.
 type Deps struct {
 	Store       Store
 	Channels    Channels
 	Media       Media
 	Diagnostics Diagnostics
+	Bans        Bans
 }
 
 // Config holds the Server's knobs.
@@ -64,6 +70,12 @@ type Config struct {
 	Burst             int
 	// Key is one more accepted credential, "id:secret" (MINIRTC_API_KEY).
 	Key string
+	// Now is the time source of banning rules' ends (time.Now when nil);
+	// the node passes its channel model's clock, which matches them.
+	Now func() time.Time
+	// MaxKickingRules caps the active banning rules; more are refused
+	// (400). Zero means 10000.
+	MaxKickingRules int
 }
 
 // storeTimeout bounds one store call of a request.
@@ -98,6 +110,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if cfg.Burst == 0 {
 		cfg.Burst = max(1, int(2*cfg.RequestsPerSecond))
 	}
+	if cfg.MaxKickingRules <= 0 {
+		cfg.MaxKickingRules = defaultMaxKickingRules
+	}
 	s := &Server{cfg: cfg, deps: deps, log: log.With("component", "api"), mux: http.NewServeMux(),
 		limiters: map[string]*rate.Limiter{}}
 	if cfg.Key != "" {
@@ -112,7 +127,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 }
 
 // Handle adds an endpoint (a ServeMux pattern relative to the API root, e.g.
-// "POST /dev/v1/kicking-rule"). It gets the API's authentication, rate limit
+// "GET /v1/metrics"). It gets the API's authentication, rate limit
 // and log line; errors should be answered with WriteError. Call it before
 // the Server serves.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
@@ -129,6 +144,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /dev/v1/project_status", s.agoraProjectStatus)
 	s.mux.HandleFunc("POST /dev/v1/signkey", s.agoraSignKey)
 	s.mux.HandleFunc("POST /dev/v1/reset_signkey", s.agoraResetSignKey)
+	s.mux.HandleFunc("POST /dev/v1/kicking-rule", s.agoraCreateRule)
+	s.mux.HandleFunc("GET /dev/v1/kicking-rule", s.agoraListRules)
+	s.mux.HandleFunc("PUT /dev/v1/kicking-rule", s.agoraUpdateRule)
+	s.mux.HandleFunc("DELETE /dev/v1/kicking-rule", s.agoraDeleteRule)
 	// minirtc's own (docs/rest-api.md, "minirtc endpoints").
 	s.mux.HandleFunc("GET /v1/apps", s.listApps)
 	s.mux.HandleFunc("POST /v1/apps", s.createApp)

@@ -32,9 +32,11 @@
 //     unless the member muted its video itself.
 //   - SetRotation — video orientation; subscribers get video-rotation.
 //   - EventStreamStopped (Observe) — the stream ended for any reason: drop the ingest.
-//   - Banned(app, channel, uid) — does a ban rule refuse uid now? (internal/admission
+//   - Banned(app, channel, uid) — does a ban rule refuse uid now? BannedFrom adds the
+//     client's address and the privilege (join, publish). internal/admission
 //     refuses a banned uid's new media connections; EventKicked and
-//     EventMemberLeft end its running ones)
+//     EventMemberLeft end its running ones, and EventRuleAdded those of
+//     non-members the new rule covers)
 //
 // A publisher without a gateway session (WHIP, or RTMP pushed with ?token=)
 // becomes a member the same way: Join with an Endpoint that ignores events and

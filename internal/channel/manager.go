@@ -79,6 +79,7 @@ type member struct {
 	// Publish, Unpublish and a role change forget it.
 	endedPushURL string
 	client       ClientInfo
+	ip           string // RemoteIP of its join
 }
 
 type stream struct {
@@ -228,14 +229,26 @@ func (m *Manager) lookup(ref Ref) (*chanState, *member, error) {
 }
 
 func (m *Manager) banned(app, ch string, uid uint32) bool {
+	_, ok := m.bannedFrom(app, ch, uid, "", PrivJoin, false)
+	return ok
+}
+
+// bannedFrom finds an active rule that refuses p to uid at ip in ch of app.
+// withIP: match rules with an IP against ip ("" matches none of them);
+// without it, rules with an IP are skipped (the address is unknown). m.mu
+// held; expired rules are dropped.
+func (m *Manager) bannedFrom(app, ch string, uid uint32, ip string, p Privilege, withIP bool) (BanRule, bool) {
 	now := m.clock.Now()
 	m.bans = slices.DeleteFunc(m.bans, func(b BanRule) bool { return !now.Before(b.Until) })
 	for _, b := range m.bans {
-		if b.matches(app, ch, uid) {
-			return true
+		if b.IP != "" && (!withIP || ip == "") {
+			continue
+		}
+		if b.MatchesAddr(app, ch, uid, ip) && b.Refuses(p) {
+			return b, true
 		}
 	}
-	return false
+	return BanRule{}, false
 }
 
 // accountUID maps an account to a stable uid: a hash of it in the upper half of
@@ -288,7 +301,7 @@ func (m *Manager) Join(req JoinRequest) (JoinResult, error) {
 	if req.Account != "" {
 		uid = accountUID(ch, req.Account)
 	}
-	if m.banned(req.App, req.Channel, uid) {
+	if _, ok := m.bannedFrom(req.App, req.Channel, uid, req.RemoteIP, PrivJoin, true); ok {
 		return JoinResult{}, errcode.Banned(fmt.Sprintf("uid %d is banned from this channel", uid))
 	}
 	res := JoinResult{UID: uid}
@@ -308,7 +321,7 @@ func (m *Manager) Join(req JoinRequest) (JoinResult, error) {
 		}
 		mb = &member{uid: uid, account: req.Account, role: req.Role, joinedAt: m.clock.Now(),
 			ep: req.Endpoint, session: req.Session}
-		mb.client = req.Client
+		mb.client, mb.ip = req.Client, req.RemoteIP
 		ch.members[uid] = mb
 		if req.Account != "" {
 			ch.accounts[req.Account] = uid
@@ -335,6 +348,9 @@ func (m *Manager) Join(req JoinRequest) (JoinResult, error) {
 		mb.ep, mb.session = req.Endpoint, req.Session
 		if req.Client != (ClientInfo{}) {
 			mb.client = req.Client
+		}
+		if req.RemoteIP != "" {
+			mb.ip = req.RemoteIP
 		}
 		if res.Replaced {
 			mb.joinedAt = m.clock.Now()
@@ -492,6 +508,9 @@ func (m *Manager) Publish(ref Ref, pushURL string) (url string, already bool, er
 	}
 	if !m.mayPublish(ch, mb) {
 		return "", false, errcode.NoAuthorized("audience cannot publish; call setRole('broadcaster') first")
+	}
+	if err := m.publishBanned(ch, mb); err != nil {
+		return "", false, err
 	}
 	if mb.stream != nil {
 		return mb.stream.pushURL, true, nil
@@ -714,7 +733,7 @@ func (ch *chanState) memberInfo(mb *member) MemberInfo {
 	mi := MemberInfo{App: ch.key.app, Channel: ch.key.name, UID: mb.uid, Account: mb.account, Role: mb.role,
 		Profile: ch.profile, JoinedAt: mb.joinedAt, Session: mb.session, Detached: mb.ep == nil,
 		AudioMuted: mb.audioMuted, VideoMuted: mb.videoMuted}
-	mi.Client = mb.client
+	mi.Client, mi.RemoteIP = mb.client, mb.ip
 	if st := mb.stream; st != nil {
 		mi.Publishing, mi.MediaLive, mi.MediaPaused, mi.Rotation, mi.PushURL = true, st.live, st.paused, st.rotation, st.pushURL
 	}
@@ -749,32 +768,68 @@ func (m *Manager) kick(ch *chanState, mb *member, detail string) {
 	m.remove(ch, mb, errcode.LeaveKicked)
 }
 
-// Ban adds a rule that refuses matching joins until rule.Until and kicks the
-// matching members now. It returns how many members were kicked.
+// publishBanned refuses mb's publishing while a rule takes its publish
+// privilege away. m.mu held.
+func (m *Manager) publishBanned(ch *chanState, mb *member) error {
+	if _, ok := m.bannedFrom(ch.key.app, ch.key.name, mb.uid, mb.ip, PrivPublish, true); ok {
+		return errcode.Banned(fmt.Sprintf("uid %d may not publish in this channel: a server rule took its publish privilege", mb.uid))
+	}
+	return nil
+}
+
+// Ban adds a rule (replacing the rule with the same nonzero ID) and applies
+// it now: with PrivJoin it kicks the matching members, with only publish
+// privileges it ends their streams. Members match by uid and, for a rule
+// with an IP, by the RemoteIP of their join. Observers then get
+// EventRuleAdded, so that media sessions of non-members end too. It
+// returns how many members were kicked or stopped. A rule whose Until has
+// passed applies once (kick only) and is not kept.
 func (m *Manager) Ban(rule BanRule) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.bans = append(m.bans, rule)
+	if rule.ID != 0 {
+		m.bans = slices.DeleteFunc(m.bans, func(b BanRule) bool { return b.ID == rule.ID })
+	}
+	if m.clock.Now().Before(rule.Until) {
+		m.bans = append(m.bans, rule)
+	}
 	n := 0
 	for key, ch := range m.channels {
 		if key.app != rule.App || (rule.Channel != "" && rule.Channel != key.name) {
 			continue
 		}
 		for _, mb := range ch.members {
-			if rule.matches(key.app, key.name, mb.uid) {
+			if !rule.MatchesAddr(key.app, key.name, mb.uid, mb.ip) || (rule.IP != "" && mb.ip == "") {
+				continue
+			}
+			switch {
+			case rule.Refuses(PrivJoin):
 				m.kick(ch, mb, "banned by a server rule")
+				n++
+			case mb.stream != nil:
+				m.stopStream(ch, mb, StopBanned)
 				n++
 			}
 		}
 	}
+	m.emit(Event{Kind: EventRuleAdded, App: rule.App, Channel: rule.Channel, UID: rule.UID, Rule: rule})
 	return n
 }
 
-// Unban removes every rule equal to rule except for Until.
+// Unban removes every rule equal to rule except for Until (and ID).
 func (m *Manager) Unban(rule BanRule) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.bans = slices.DeleteFunc(m.bans, func(b BanRule) bool {
 		return b.App == rule.App && b.Channel == rule.Channel && b.UID == rule.UID
 	})
+}
+
+// UnbanID removes the rule with id; it reports whether there was one.
+func (m *Manager) UnbanID(id uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := len(m.bans)
+	m.bans = slices.DeleteFunc(m.bans, func(b BanRule) bool { return b.ID == id })
+	return len(m.bans) < n
 }

@@ -481,3 +481,118 @@ func TestCommunicationProfileLetsEveryonePublish(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBanRulesByAddressAndPrivilege: rules match members by the address
+// they joined from, publish rules stop streams and refuse publishing but
+// keep the member, a rule with an ID replaces its previous version and is
+// lifted by UnbanID, a rule already over applies once (kick only), and
+// observers get EventRuleAdded.
+func TestBanRulesByAddressAndPrivilege(t *testing.T) {
+	m, clk := newManager(t)
+	var mu sync.Mutex
+	var added []channel.BanRule
+	m.Observe(func(ev channel.Event) {
+		if ev.Kind == channel.EventRuleAdded {
+			mu.Lock()
+			added = append(added, ev.Rule)
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	until := clk.Now().Add(time.Hour)
+	joinFrom := func(uid uint32, ip string) (channel.Ref, error) {
+		r := &rec{}
+		_, err := m.Join(channel.JoinRequest{App: app, Channel: room, UID: uid, Role: channel.RoleBroadcaster, Endpoint: r, RemoteIP: ip})
+		return channel.Ref{App: app, Channel: room, UID: uid, Endpoint: r}, err
+	}
+	a, _ := joinFrom(1, "192.0.2.1")
+	b, _ := joinFrom(2, "192.0.2.2")
+	unknown, _ := joinFrom(3, "")
+	for _, ref := range []channel.Ref{a, b, unknown} {
+		if _, _, err := m.Publish(ref, "rtmp://x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if mi, _ := m.Member(app, room, 1); mi.RemoteIP != "192.0.2.1" {
+		t.Fatalf("member address: %+v", mi)
+	}
+
+	// A publish rule by address: the stream stops, the member stays.
+	if n := m.Ban(channel.BanRule{ID: 10, App: app, IP: "192.0.2.1", Privileges: channel.PrivPublishVideo, Until: until}); n != 1 {
+		t.Fatalf("publish rule hit %d members", n)
+	}
+	if mi, ok := m.Member(app, room, 1); !ok || mi.Publishing {
+		t.Fatalf("after a publish rule: %+v %v", mi, ok)
+	}
+	if _, _, err := m.Publish(a, "rtmp://x"); code(err) != 433 {
+		t.Fatalf("publish under a publish rule: %v", err)
+	}
+	if err := m.MayPublish(app, room, 1); code(err) != 433 {
+		t.Fatalf("MayPublish under a publish rule: %v", err)
+	}
+	if mi, _ := m.Member(app, room, 2); !mi.Publishing {
+		t.Fatal("a rule for another address stopped a stream")
+	}
+	if !m.UnbanID(10) || m.UnbanID(10) {
+		t.Fatal("UnbanID")
+	}
+	if _, _, err := m.Publish(a, "rtmp://x"); err != nil {
+		t.Fatalf("publish after the rule was lifted: %v", err)
+	}
+
+	// A join rule by address kicks; a member whose address is unknown is not matched.
+	if n := m.Ban(channel.BanRule{ID: 11, App: app, IP: "192.0.2.2", Until: until}); n != 1 {
+		t.Fatalf("join rule by address hit %d", n)
+	}
+	if _, ok := m.Member(app, room, 2); ok {
+		t.Fatal("member at a banned address stayed")
+	}
+	if _, err := joinFrom(4, "192.0.2.2"); code(err) != 433 {
+		t.Fatalf("join from a banned address: %v", err)
+	}
+	if _, err := joinFrom(4, "192.0.2.5"); err != nil {
+		t.Fatalf("join from another address: %v", err)
+	}
+	if _, ok := m.Member(app, room, 3); !ok {
+		t.Fatal("a member with no known address matched an IP rule")
+	}
+	if _, ok := m.BannedFrom(app, "elsewhere", 99, "192.0.2.2", channel.PrivJoin); !ok {
+		t.Fatal("BannedFrom: an app-wide address rule")
+	}
+	// The same ID replaces the rule: now it names uid 3 only.
+	m.Ban(channel.BanRule{ID: 11, App: app, UID: 3, Until: until})
+	if _, ok := m.BannedFrom(app, room, 99, "192.0.2.2", channel.PrivJoin); ok {
+		t.Fatal("the replaced rule still holds")
+	}
+	if _, ok := m.Member(app, room, 3); ok {
+		t.Fatal("the replacing rule did not apply")
+	}
+
+	// A rule that is already over kicks and is not kept.
+	m.Ban(channel.BanRule{ID: 12, App: app, UID: 4, Until: clk.Now()})
+	if _, ok := m.Member(app, room, 4); ok {
+		t.Fatal("kick-only rule kept the member")
+	}
+	if _, err := joinFrom(4, "192.0.2.5"); err != nil {
+		t.Fatalf("rejoin after a kick-only rule: %v", err)
+	}
+	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(added) == 4 })
+	mu.Lock()
+	defer mu.Unlock()
+	if added[0].ID != 10 || added[3].ID != 12 {
+		t.Fatalf("rule events: %+v", added)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i > 500 {
+			t.Fatal("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

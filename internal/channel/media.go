@@ -28,6 +28,9 @@ func (m *Manager) MayPublish(app, channel string, uid uint32) error {
 	if !m.mayPublish(ch, mb) {
 		return errcode.NoAuthorized(fmt.Sprintf("uid %d is audience in a live channel", uid))
 	}
+	if err := m.publishBanned(ch, mb); err != nil {
+		return err
+	}
 	if mb.stream == nil && mb.endedPushURL != "" {
 		m.log.Info("stream announced again: the pusher came back after its grace period",
 			"app", app, "channel", channel, "uid", uid)
@@ -188,4 +191,13 @@ func (m *Manager) Banned(app, channel string, uid uint32) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.banned(app, channel, uid)
+}
+
+// BannedFrom returns the active rule that refuses privilege p to uid (0:
+// any uid matches only rules without a uid) connecting from ip ("" when
+// unknown: rules with an IP do not match) in channel of app.
+func (m *Manager) BannedFrom(app, channel string, uid uint32, ip string, p Privilege) (BanRule, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bannedFrom(app, channel, uid, ip, p, true)
 }

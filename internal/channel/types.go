@@ -2,6 +2,8 @@ package channel
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
@@ -80,6 +82,7 @@ const (
 	StopRole                           // the member became audience
 	StopMediaTimeout                   // media never started within the media start timeout
 	StopMediaEnded                     // the media plane ended the stream (publisher gone past its grace period)
+	StopBanned                         // a ban rule took the member's publish privilege away
 )
 
 // String names the stop reason for logs.
@@ -95,6 +98,8 @@ func (r StopReason) String() string {
 		return "media-timeout"
 	case StopMediaEnded:
 		return "media-ended"
+	case StopBanned:
+		return "banned"
 	}
 	return "unknown"
 }
@@ -119,12 +124,13 @@ const (
 	EventMediaStopped                      // observers only
 	EventChannelCreated                    // observers only
 	EventChannelDestroyed                  // observers only
+	EventRuleAdded                         // observers only: Rule set; App is the rule's app. Matching members were kicked (or stopped publishing) before it.
 )
 
 var eventNames = [...]string{
 	"member-joined", "member-left", "role-changed", "stream-started", "stream-stopped",
 	"mute-changed", "rotation-changed", "kicked", "media-started", "media-stopped",
-	"channel-created", "channel-destroyed",
+	"channel-created", "channel-destroyed", "rule-added",
 }
 
 // String names the event kind.
@@ -152,6 +158,7 @@ type Event struct {
 	Muted       bool
 	Rotation    int
 	Err         *errcode.Error // EventKicked: the explanation for the client
+	Rule        BanRule        // EventRuleAdded
 	At          time.Time
 }
 
@@ -194,6 +201,10 @@ type JoinRequest struct {
 	// Client describes the joining client (for operators); a rejoin that
 	// leaves it empty keeps what the member had.
 	Client ClientInfo
+	// RemoteIP is the client's IP address as this node saw it (the remote
+	// address of its connection), matched by ban rules with an IP; "" when
+	// unknown. A rejoin that leaves it empty keeps what the member had.
+	RemoteIP string
 }
 
 // ClientInfo is what a client said about itself when it joined.
@@ -243,17 +254,77 @@ type MemberInfo struct {
 	PushURL       string
 	Subscriptions []uint32
 	Client        ClientInfo
+	RemoteIP      string
 }
 
+// Privilege is what a ban rule takes away (a bit set).
+type Privilege uint8
+
+// Privileges. PrivJoin refuses joins and removes matching members;
+// PrivPublishAudio and PrivPublishVideo refuse publishing and end matching
+// members' streams (a minirtc stream carries both, so either one stops it).
+// A join ban also refuses publishing: a member must be in the channel.
+const (
+	PrivJoin Privilege = 1 << iota
+	PrivPublishAudio
+	PrivPublishVideo
+
+	PrivPublish = PrivPublishAudio | PrivPublishVideo
+)
+
 // BanRule refuses joins and removes matching members until Until.
-// An empty Channel matches every channel of the app; UID 0 matches every uid.
+// An empty Channel matches every channel of the app; UID 0 matches every
+// uid; an empty IP every address (a member whose address is unknown only
+// matches rules without an IP). Privileges 0 means PrivJoin. A rule with
+// an ID replaces the rule with the same ID (see Manager.Ban).
 type BanRule struct {
-	App     string
-	Channel string
-	UID     uint32
-	Until   time.Time
+	ID         uint64
+	App        string
+	Channel    string
+	UID        uint32
+	IP         string // a canonical IP address (netip.Addr.String)
+	Privileges Privilege
+	Until      time.Time
+}
+
+func (b BanRule) privileges() Privilege {
+	if b.Privileges == 0 {
+		return PrivJoin
+	}
+	return b.Privileges
 }
 
 func (b BanRule) matches(app, ch string, uid uint32) bool {
 	return b.App == app && (b.Channel == "" || b.Channel == ch) && (b.UID == 0 || b.UID == uid)
+}
+
+// MatchesAddr reports whether the rule covers uid at ip in channel of app
+// (privileges aside).
+func (b BanRule) MatchesAddr(app, ch string, uid uint32, ip string) bool {
+	return b.matches(app, ch, uid) && (b.IP == "" || b.IP == ip)
+}
+
+// Refuses reports whether the rule refuses privilege p (a join rule
+// refuses publishing too).
+func (b BanRule) Refuses(p Privilege) bool {
+	have := b.privileges()
+	if have&PrivJoin != 0 {
+		return true
+	}
+	return have&p != 0
+}
+
+// AddrIP is the canonical IP address (IPv4-mapped IPv6 unmapped) of a
+// connection's remote address ("host:port" or a bare address), as ban rules
+// match it; "" when addr holds no IP address.
+func AddrIP(addr string) string {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	return ip.Unmap().WithZone("").String()
 }

@@ -193,6 +193,7 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 	res, err := s.g.channels.Join(channel.JoinRequest{
 		App: app.ID, Channel: chName, UID: uid, Account: st.account, Role: role, Profile: channel.ProfileLive,
 		Endpoint: s, Session: s.id, MaxUsers: maxUsers, KnownSpeakers: known, Client: req.clientInfo(),
+		RemoteIP: channel.AddrIP(s.remote),
 	})
 	if err != nil {
 		s.mu.Lock()

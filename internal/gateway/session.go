@@ -341,6 +341,10 @@ func (s *session) eventLocked(ev channel.Event) {
 		st.stopTimers()
 		if ev.LeaveReason == errcode.LeaveUIDConflict {
 			s.queueLocked(encodeErrorPush(ev.Err))
+		} else if ev.Err != nil {
+			// The catalogue's banned error (433) with the status, as for
+			// key-expired: the SDK emits error, then client-banned.
+			s.queueLocked(encodeStatusPush(ev.Err, &status{Action: "client-is-banned-by-server"}))
 		} else {
 			s.queueLocked(encodePush(&status{Action: "client-is-banned-by-server"}))
 		}

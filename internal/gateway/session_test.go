@@ -312,3 +312,18 @@ func TestDrain(t *testing.T) {
 		}
 	}
 }
+
+// TestBannedPushCarriesCode: a member removed by a ban rule (or a kick)
+// gets the catalogue's 433 "banned" with the client-is-banned-by-server
+// status, so the SDK reports the reason before the event.
+func TestBannedPushCarriesCode(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.dial()
+	a.join("1", "audience")
+	e.mgr.Ban(channel.BanRule{App: e.app.ID, Channel: "room", UID: 1, Until: e.clk.Now().Add(time.Hour)})
+	_, _, rest := a.closed()
+	if len(rest) != 1 || rest[0].action() != "client-is-banned-by-server" || rest[0].code() != "433" ||
+		!strings.Contains(rest[0].String(), `"reason":"banned: banned by a server rule"`) {
+		t.Fatalf("banned push: %v", rest)
+	}
+}

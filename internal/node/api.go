@@ -34,12 +34,12 @@ func (n *Node) wireAPI(cfg config.Config) error {
 	if !ac.Enabled {
 		return nil
 	}
-	deps := api.Deps{Store: n.store, Channels: n.channels, Media: n.media.hub}
+	deps := api.Deps{Store: n.store, Channels: n.channels, Media: n.media.hub, Bans: n.channels}
 	if d := n.gateway.Diagnostics(); d != nil {
 		deps.Diagnostics = d
 	}
 	srv, err := api.New(api.Config{RequestsPerSecond: float64(ac.RequestsPerSecond), Burst: 2 * ac.RequestsPerSecond,
-		Key: ac.Key}, deps, n.log)
+		Key: ac.Key, Now: n.channels.Clock().Now}, deps, n.log)
 	if err != nil {
 		return fmt.Errorf("node: api: %w", err)
 	}

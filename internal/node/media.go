@@ -94,8 +94,11 @@ func (n *Node) wireMedia(cfg config.Config) error {
 				// same key must not be cut by this late echo.
 				break
 			}
-			hub.EndStream(media.Key{AppID: ev.App, Channel: ev.Channel, UID: uid},
-				errcode.NotPublishing("the stream was unpublished"))
+			reason := error(errcode.NotPublishing("the stream was unpublished"))
+			if ev.StopReason == channel.StopBanned {
+				reason = errcode.Banned("a server rule took the publish privilege")
+			}
+			hub.EndStream(media.Key{AppID: ev.App, Channel: ev.Channel, UID: uid}, reason)
 		case channel.EventKicked, channel.EventMemberLeft:
 			reason := error(errcode.NotPublishing("the member left the channel"))
 			if ev.Err != nil {

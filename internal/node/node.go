@@ -161,6 +161,9 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireGateway(cfg); err != nil {
 		return nil, err
 	}
+	if err := n.loadKickingRules(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.wireDiag(cfg); err != nil {
 		return nil, err
 	}
@@ -206,6 +209,10 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+		// The media doors' admission matches ban rules by the client's address.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return token.WithRemoteAddr(ctx, c.RemoteAddr().String())
+		},
 	}
 	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 // toolSessionPrefix names the channel sessions of RTMP pushes that joined
@@ -24,7 +25,7 @@ const toolSessionPrefix = "rtmp-token-"
 // rule of the hub still applies after.
 func (n *Node) publishGate(maxUsers func(app string) int) func(context.Context, string, string, string, bool) (func(), error) {
 	var seq atomic.Uint64
-	return func(_ context.Context, app, ch, uid string, byToken bool) (func(), error) {
+	return func(ctx context.Context, app, ch, uid string, byToken bool) (func(), error) {
 		u, err := strconv.ParseUint(uid, 10, 32)
 		if err != nil {
 			return nil, errcode.InvalidUID(err.Error())
@@ -36,6 +37,7 @@ func (n *Node) publishGate(maxUsers func(app string) int) func(context.Context, 
 			Profile: channel.ProfileLive, Session: fmt.Sprintf("%s%d", toolSessionPrefix, seq.Add(1)), MaxUsers: maxUsers(app)}
 		req.Endpoint = &toolEndpoint{session: req.Session}
 		req.Client = channel.ClientInfo{Kind: "rtmp"} // a tool (ffmpeg, OBS) pushing with a token
+		req.RemoteIP = channel.AddrIP(token.RemoteAddr(ctx))
 		res, err := n.channels.Join(req)
 		if err != nil {
 			return nil, err

@@ -29,7 +29,7 @@ const appName = "live"
 // handle serves one connection until it ends or ctx is cancelled.
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	acceptAt := time.Now()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(token.WithRemoteAddr(ctx, nc.RemoteAddr().String()))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ var (
 	bucketApps    = []byte("apps")
 	bucketSecrets = []byte("secrets")
 	bucketAPIKeys = []byte("apikeys")
+	bucketKicking = []byte("kickingrules")
 )
 
 // Bolt is the embedded Store, one bbolt file. Every write is a single
@@ -38,7 +40,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketApps, bucketSecrets, bucketAPIKeys} {
+		for _, b := range [][]byte{bucketApps, bucketSecrets, bucketAPIKeys, bucketKicking} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -172,6 +174,81 @@ func (b *Bolt) DeleteAPIKey(_ context.Context, id string) error {
 			return fmt.Errorf("api key %s: %w", id, ErrNotFound)
 		}
 		return bk.Delete([]byte(id))
+	})
+}
+
+func ruleKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
+
+// KickingRule implements Store.
+func (b *Bolt) KickingRule(_ context.Context, id uint64) (KickingRule, error) {
+	var r KickingRule
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketKicking).Get(ruleKey(id))
+		if v == nil {
+			return fmt.Errorf("kicking rule %d: %w", id, ErrNotFound)
+		}
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("store: decode kicking rule %d: %w", id, err)
+		}
+		return nil
+	})
+	return r, err
+}
+
+// PutKickingRule implements Store. Ids come from the bucket's sequence, so
+// a deleted rule's id is never given again.
+func (b *Bolt) PutKickingRule(_ context.Context, r KickingRule) (uint64, error) {
+	if err := ValidateKickingRule(r); err != nil {
+		return 0, err
+	}
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketKicking)
+		if r.ID == 0 {
+			id, err := bk.NextSequence()
+			if err != nil {
+				return fmt.Errorf("store: kicking rule id: %w", err)
+			}
+			r.ID = id
+		} else if bk.Get(ruleKey(r.ID)) == nil {
+			return fmt.Errorf("kicking rule %d: %w", r.ID, ErrNotFound)
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("store: encode kicking rule: %w", err)
+		}
+		return bk.Put(ruleKey(r.ID), v)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return r.ID, nil
+}
+
+// KickingRules implements Store.
+func (b *Bolt) KickingRules(_ context.Context) ([]KickingRule, error) {
+	out := []KickingRule{}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketKicking).ForEach(func(k, v []byte) error {
+			var r KickingRule
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("store: decode kicking rule %x: %w", k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	sortKickingRules(out)
+	return out, err
+}
+
+// DeleteKickingRule implements Store.
+func (b *Bolt) DeleteKickingRule(_ context.Context, id uint64) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketKicking)
+		if bk.Get(ruleKey(id)) == nil {
+			return fmt.Errorf("kicking rule %d: %w", id, ErrNotFound)
+		}
+		return bk.Delete(ruleKey(id))
 	})
 }
 

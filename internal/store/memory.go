@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -13,11 +14,14 @@ type Memory struct {
 	apps    map[string]App
 	secrets map[string][]byte
 	keys    map[string]APIKey
+	rules   map[uint64]KickingRule
+	ruleSeq uint64
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{apps: map[string]App{}, secrets: map[string][]byte{}, keys: map[string]APIKey{}}
+	return &Memory{apps: map[string]App{}, secrets: map[string][]byte{}, keys: map[string]APIKey{},
+		rules: map[uint64]KickingRule{}}
 }
 
 // App implements Store.
@@ -111,6 +115,60 @@ func (m *Memory) DeleteAPIKey(_ context.Context, id string) error {
 		return fmt.Errorf("api key %s: %w", id, ErrNotFound)
 	}
 	delete(m.keys, id)
+	return nil
+}
+
+// KickingRule implements Store.
+func (m *Memory) KickingRule(_ context.Context, id uint64) (KickingRule, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.rules[id]
+	if !ok {
+		return KickingRule{}, fmt.Errorf("kicking rule %d: %w", id, ErrNotFound)
+	}
+	r.Privileges = slices.Clone(r.Privileges)
+	return r, nil
+}
+
+// PutKickingRule implements Store.
+func (m *Memory) PutKickingRule(_ context.Context, r KickingRule) (uint64, error) {
+	if err := ValidateKickingRule(r); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r.ID == 0 {
+		m.ruleSeq++
+		r.ID = m.ruleSeq
+	} else if _, ok := m.rules[r.ID]; !ok {
+		return 0, fmt.Errorf("kicking rule %d: %w", r.ID, ErrNotFound)
+	}
+	r.Privileges = slices.Clone(r.Privileges)
+	m.rules[r.ID] = r
+	return r.ID, nil
+}
+
+// KickingRules implements Store.
+func (m *Memory) KickingRules(_ context.Context) ([]KickingRule, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]KickingRule, 0, len(m.rules))
+	for _, r := range m.rules {
+		r.Privileges = slices.Clone(r.Privileges)
+		out = append(out, r)
+	}
+	sortKickingRules(out)
+	return out, nil
+}
+
+// DeleteKickingRule implements Store.
+func (m *Memory) DeleteKickingRule(_ context.Context, id uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.rules[id]; !ok {
+		return fmt.Errorf("kicking rule %d: %w", id, ErrNotFound)
+	}
+	delete(m.rules, id)
 	return nil
 }
 

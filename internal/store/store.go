@@ -53,6 +53,15 @@ type Store interface {
 	APIKeys(ctx context.Context) ([]APIKey, error)
 	// DeleteAPIKey removes the API key with id, or returns ErrNotFound.
 	DeleteAPIKey(ctx context.Context, id string) error
+	// KickingRule returns the kicking rule with id, or ErrNotFound.
+	KickingRule(ctx context.Context, id uint64) (KickingRule, error)
+	// PutKickingRule creates a kicking rule (r.ID 0: it gets the next id,
+	// returned) or replaces the one with r.ID.
+	PutKickingRule(ctx context.Context, r KickingRule) (uint64, error)
+	// KickingRules lists all kicking rules ordered by id.
+	KickingRules(ctx context.Context) ([]KickingRule, error)
+	// DeleteKickingRule removes the kicking rule with id, or returns ErrNotFound.
+	DeleteKickingRule(ctx context.Context, id uint64) error
 	// Secret returns the named 32-byte secret, creating a random one on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	// Close releases the store.

@@ -223,3 +223,95 @@ func TestStoreAPIKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestStoreKickingRules(t *testing.T) {
+	ctx := context.Background()
+	app, _ := NewApp("a", time.Unix(1, 0))
+	until := time.Unix(5000, 0).UTC()
+	for name, open := range openers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open()
+			defer s.Close()
+			if _, err := s.KickingRule(ctx, 1); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("missing rule: %v", err)
+			}
+			if list, err := s.KickingRules(ctx); err != nil || len(list) != 0 {
+				t.Fatalf("empty list: %v %v", list, err)
+			}
+			r := KickingRule{App: app.ID, Channel: "room", UID: 42, Privileges: []string{PrivilegeJoinChannel},
+				Until: until, CreatedAt: until, UpdatedAt: until}
+			id1, err := s.PutKickingRule(ctx, r)
+			if err != nil || id1 == 0 {
+				t.Fatalf("put: %d %v", id1, err)
+			}
+			r.IP, r.UID, r.Privileges = "10.0.0.1", 0, []string{PrivilegePublishAudio, PrivilegePublishVideo}
+			id2, err := s.PutKickingRule(ctx, r)
+			if err != nil || id2 <= id1 {
+				t.Fatalf("second put: %d %v", id2, err)
+			}
+			got, err := s.KickingRule(ctx, id2)
+			if err != nil || got.ID != id2 || got.IP != "10.0.0.1" || len(got.Privileges) != 2 || !got.Until.Equal(until) {
+				t.Fatalf("get: %+v %v", got, err)
+			}
+			got.Until = until.Add(time.Hour)
+			if id, err := s.PutKickingRule(ctx, got); err != nil || id != id2 {
+				t.Fatalf("replace: %d %v", id, err)
+			}
+			if _, err := s.PutKickingRule(ctx, KickingRule{ID: 999, App: app.ID, Privileges: []string{PrivilegeJoinChannel}, Until: until}); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("replace a missing rule: %v", err)
+			}
+			list, err := s.KickingRules(ctx)
+			if err != nil || len(list) != 2 || list[0].ID != id1 || list[1].ID != id2 || !list[1].Until.Equal(until.Add(time.Hour)) {
+				t.Fatalf("list: %+v %v", list, err)
+			}
+			if err := s.DeleteKickingRule(ctx, id1); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteKickingRule(ctx, id1); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("second delete: %v", err)
+			}
+			// A deleted rule's id is not given again.
+			id3, err := s.PutKickingRule(ctx, r)
+			if err != nil || id3 <= id2 {
+				t.Fatalf("id after delete: %d %v", id3, err)
+			}
+			for _, bad := range []KickingRule{
+				{App: "nope", Privileges: []string{PrivilegeJoinChannel}, Until: until},
+				{App: app.ID, IP: "10.0.0", Privileges: []string{PrivilegeJoinChannel}, Until: until},
+				{App: app.ID, Privileges: nil, Until: until},
+				{App: app.ID, Privileges: []string{"fly"}, Until: until},
+				{App: app.ID, Privileges: []string{PrivilegeJoinChannel}},
+			} {
+				if _, err := s.PutKickingRule(ctx, bad); err == nil {
+					t.Errorf("stored a bad rule %+v", bad)
+				}
+			}
+		})
+	}
+}
+
+func TestBoltKickingRulesPersist(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "minirtc.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := NewApp("a", time.Unix(1, 0))
+	id, err := b.PutKickingRule(ctx, KickingRule{App: app.ID, UID: 9, Privileges: []string{PrivilegeJoinChannel}, Until: time.Unix(9000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b, err = OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if r, err := b.KickingRule(ctx, id); err != nil || r.UID != 9 {
+		t.Fatalf("after reopen: %+v %v", r, err)
+	}
+	if id2, err := b.PutKickingRule(ctx, KickingRule{App: app.ID, UID: 10, Privileges: []string{PrivilegeJoinChannel}, Until: time.Unix(9000, 0)}); err != nil || id2 <= id {
+		t.Fatalf("id after reopen: %d %v", id2, err)
+	}
+}
