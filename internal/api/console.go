@@ -58,6 +58,9 @@ type ConsoleDeps struct {
 	Kicker      Kicker
 	Diagnostics *diag.Store
 	Node        func() NodeOverview
+	// TokenExpiry says when a member's join privilege ends (the gateway
+	// knows it for mini program members); nil or ok false: unknown.
+	TokenExpiry func(app, channel string, uid uint32) (time.Time, bool)
 	// Tick is how often the live stream sends a "tick" event, on which the
 	// console refreshes figures that have no event of their own (network
 	// reports, bitrates, node figures). Zero means 2 s.
@@ -137,6 +140,8 @@ type Timeline struct {
 	PusherNet []NetPoint     `json:"pusherNet"`
 	PlayerNet []NetPoint     `json:"playerNet"`
 	Hints     []Hint         `json:"hints"`
+	// TokenExpires is when the member's token ends, when known.
+	TokenExpires *time.Time `json:"tokenExpires,omitempty"`
 }
 
 func (c *console) memberRef(w http.ResponseWriter, r *http.Request) (appID, ch string, uid uint32, ok bool) {
@@ -201,7 +206,14 @@ func (c *console) timeline(w http.ResponseWriter, r *http.Request) {
 	for _, s := range rep.PlayerNet {
 		tl.PlayerNet = append(tl.PlayerNet, NetPoint{At: s.Received.UTC(), Target: s.Target, Stats: s.Stats})
 	}
-	tl.Hints = diagnose(time.Now(), tl.Member, stream, events, rep)
+	var tokenExp time.Time
+	if c.deps.TokenExpiry != nil && tl.Member != nil {
+		if exp, ok := c.deps.TokenExpiry(appID, ch, uid); ok {
+			tokenExp = exp.UTC()
+			tl.TokenExpires = &tokenExp
+		}
+	}
+	tl.Hints = diagnose(time.Now(), tl.Member, stream, events, rep, tokenExp)
 	WriteJSON(w, http.StatusOK, tl)
 }
 
@@ -217,12 +229,22 @@ const (
 	// poorQuality: netQualityLevel 4 and up is "bad" on the live
 	// components' scale (1 excellent .. 6 down).
 	poorQuality = 4
+	// tokenSoon: the SDK is told 30 s ahead (key-will-expire); the console
+	// warns earlier so an operator sees a renewal that is not coming.
+	tokenSoon = 10 * time.Minute
 )
 
 // diagnose states the likely causes of the FAQ's classic failures from what
-// is known about one member. m and stream may be nil.
-func diagnose(now time.Time, m *Member, stream *Stream, events []ChannelEvent, rep diag.Report) []Hint {
+// is known about one member. m and stream may be nil; tokenExp is zero
+// when unknown.
+func diagnose(now time.Time, m *Member, stream *Stream, events []ChannelEvent, rep diag.Report, tokenExp time.Time) []Hint {
 	hints := []Hint{}
+	if m != nil && !tokenExp.IsZero() && tokenExp.Sub(now) <= tokenSoon {
+		hints = append(hints, Hint{ID: "token-expiring", Title: "Token expiring soon",
+			Text: fmt.Sprintf("The member's token ends in %s (at %s UTC). If the app does not renew it (renewToken on key-will-expire, "+
+				"with a token from your token server), the member is removed when it expires.",
+				max(0, tokenExp.Sub(now)).Round(time.Second), tokenExp.UTC().Format("15:04:05"))})
+	}
 	var published time.Time
 	joins := 0
 	for _, ev := range events {

@@ -192,27 +192,31 @@ func TestDiagnose(t *testing.T) {
 		{Kind: "member-joined", At: now.Add(-time.Second)}}
 	live := &Stream{Live: true, Video: &Track{Codec: "h264"}}
 	for _, tc := range []struct {
-		name   string
-		m      *Member
-		st     *Stream
-		events []ChannelEvent
-		rep    diag.Report
-		want   string
+		name     string
+		m        *Member
+		st       *Stream
+		events   []ChannelEvent
+		rep      diag.Report
+		want     string
+		tokenExp time.Time
 	}{
-		{"healthy", pub, live, published, states(1001, 1002), ""},
-		{"no 1002 after publish", pub, nil, published, states(1001), "no-media"},
-		{"no report at all after publish", pub, nil, published, diag.Report{}, "no-media"},
-		{"just published", pub, nil, []ChannelEvent{{Kind: "stream-started", At: now.Add(-2 * time.Second)}}, diag.Report{}, ""},
-		{"1002 reached, media not yet", pub, nil, published, states(1002), ""},
-		{"browser without video (VP8 offered)", &Member{Publishing: true, Client: Client{Kind: "whip"}}, &Stream{Live: true, Audio: &Track{Codec: "opus"}}, published, diag.Report{}, "vp8"},
-		{"rejoin loop", pub, live, joins, states(1002), "background"},
-		{"two old joins are no loop", pub, live, joins[:1], states(1002), ""},
-		{"suspended pusher", pub, live, published, states(1002, 5000), "background"},
-		{"bad network", pub, live, published, net(5, 4, 5), "high-loss"},
-		{"one bad sample", pub, live, published, net(1, 1, 5), ""},
+		{"healthy", pub, live, published, states(1001, 1002), "", time.Time{}},
+		{"no 1002 after publish", pub, nil, published, states(1001), "no-media", time.Time{}},
+		{"no report at all after publish", pub, nil, published, diag.Report{}, "no-media", time.Time{}},
+		{"just published", pub, nil, []ChannelEvent{{Kind: "stream-started", At: now.Add(-2 * time.Second)}}, diag.Report{}, "", time.Time{}},
+		{"1002 reached, media not yet", pub, nil, published, states(1002), "", time.Time{}},
+		{"browser without video (VP8 offered)", &Member{Publishing: true, Client: Client{Kind: "whip"}}, &Stream{Live: true, Audio: &Track{Codec: "opus"}}, published, diag.Report{}, "vp8", time.Time{}},
+		{"rejoin loop", pub, live, joins, states(1002), "background", time.Time{}},
+		{"two old joins are no loop", pub, live, joins[:1], states(1002), "", time.Time{}},
+		{"suspended pusher", pub, live, published, states(1002, 5000), "background", time.Time{}},
+		{"bad network", pub, live, published, net(5, 4, 5), "high-loss", time.Time{}},
+		{"one bad sample", pub, live, published, net(1, 1, 5), "", time.Time{}},
+		{"token ends in 2 minutes", pub, live, published, states(1002), "token-expiring", now.Add(2 * time.Minute)},
+		{"token ends in an hour", pub, live, published, states(1002), "", now.Add(time.Hour)},
+		{"token of a member that left", nil, nil, published, diag.Report{}, "", now.Add(time.Minute)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hints := diagnose(now, tc.m, tc.st, tc.events, tc.rep)
+			hints := diagnose(now, tc.m, tc.st, tc.events, tc.rep, tc.tokenExp)
 			var ids []string
 			for _, h := range hints {
 				ids = append(ids, h.ID)

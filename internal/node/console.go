@@ -31,7 +31,7 @@ func (n *Node) wireConsole(srv *api.Server, onHTTPPort bool) (http.Handler, erro
 		return nil
 	}})
 	if err := srv.EnableConsole(api.ConsoleDeps{Events: events, Kicker: n.channels,
-		Diagnostics: n.gateway.Diagnostics(), Node: n.overview}); err != nil {
+		Diagnostics: n.gateway.Diagnostics(), Node: n.overview, TokenExpiry: n.gateway.TokenExpiry}); err != nil {
 		return nil, err
 	}
 	if onHTTPPort {

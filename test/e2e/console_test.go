@@ -87,7 +87,8 @@ func consoleTest(t *testing.T) {
 	// uploads its log.
 	mp := dialMiniProgram(ctx, t, "ws://"+e.n.HTTPAddr()+"/api")
 	defer mp.close()
-	tok := e.token("room", fmt.Sprint(uid), token.RolePublisher)
+	// A token that ends in 5 minutes: the member page warns about it.
+	tok, _ := e.shortToken(fmt.Sprint(uid), token.RolePublisher, 300)
 	joined := mp.request("join", map[string]any{"role": "broadcaster", "appId": e.app.ID, "key_vos": tok, "key_vocs": tok,
 		"channel_name": "room", "uid": fmt.Sprint(uid), "uidType": 0, "clientType": "wechat", "audio_only": false, "logTicket": true})
 	ticket, _ := joined["logTicket"].(string)
@@ -168,6 +169,18 @@ func consoleTest(t *testing.T) {
 	shot := func(name string) {
 		t.Helper()
 		time.Sleep(300 * time.Millisecond) // let the last render paint
+		// Basic accessibility: every control has a label or text, and is
+		// reachable with the keyboard (no negative tabindex).
+		var unlabeled []string
+		if err := page.eval(ctx, `JSON.stringify([...document.querySelectorAll('input, select, button, a[href]')]
+			.filter(el => el.offsetParent !== null)
+			.filter(el => el.tabIndex < 0 || ((el.tagName === 'INPUT' || el.tagName === 'SELECT') ? el.labels.length === 0 : !(el.textContent.trim() || el.getAttribute('aria-label'))))
+			.map(el => el.outerHTML.slice(0, 80)))`, &unlabeled); err != nil {
+			t.Fatal(err)
+		}
+		if len(unlabeled) > 0 {
+			t.Errorf("page %s: controls without a label or not reachable by keyboard: %q", name, unlabeled)
+		}
 		var res struct {
 			Data string `json:"data"`
 		}
@@ -224,7 +237,8 @@ func consoleTest(t *testing.T) {
 	waitFor("pusher state 1001", "document.querySelector('tr[data-source=\"pusher\"][data-code=\"1001\"]') && 'ok'")
 	waitFor("the join and publish events", "document.querySelector('tr[data-source=\"channel\"]') && /stream-started/.test(document.body.innerText) && 'ok'")
 	waitFor("the network chart", "document.querySelector('#net-chart canvas') && document.querySelector('#net-chart .u-legend') && 'ok'")
-	t.Logf("console: timeline row %q", state1002)
+	hint := waitFor("the token expiry hint", "(h => h && h.innerText)(document.querySelector('[data-hint=\"token-expiring\"]'))")
+	t.Logf("console: timeline row %q; hint %q", state1002, hint)
 	shot("member")
 
 	// The uploaded log: listed, and its content shown.
