@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket/wsjson"
 
+	"github.com/minirtc/minirtc/internal/api"
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/token"
@@ -215,9 +217,20 @@ func consoleTest(t *testing.T) {
 	}
 	shot("apps")
 
-	// The app page lists the live channel; its page the member and stream.
+	// The app page lists the live channel and the webhook endpoints: one is
+	// added and gets a test event. Without webhooks on this node (another
+	// branch adds them) a stand-in of their documented API answers.
+	tested := fakeWebhooksIfMissing(t, e, keyID, keySecret)
 	run(fmt.Sprintf("location.hash = '#/apps/%s'", e.app.ID))
 	waitFor("the live channel", fmt.Sprintf("document.querySelector('a[href=\"#/apps/%s/channels/room\"]') && 'ok'", e.app.ID))
+	waitFor("the webhook section", "document.getElementById('add-webhook') && 'ok'")
+	run("document.getElementById('hook-url').value = 'http://127.0.0.1:9/minirtc-hook'; document.getElementById('add-webhook').requestSubmit()")
+	waitFor("the new endpoint and its secret", "document.querySelector('button[data-test-webhook]') && /shown once/.test(document.getElementById('webhooks').innerText) && 'ok'")
+	run("document.querySelector('button[data-test-webhook]').click()")
+	waitFor("the test event's confirmation", "/Test event sent$/.test(document.getElementById('status').textContent) && 'ok'")
+	if tested != nil && tested() != 1 {
+		t.Errorf("the stand-in webhook API got %d test calls, want 1", tested())
+	}
 	shot("app")
 	run(fmt.Sprintf("location.hash = '#/apps/%s/channels/room'", e.app.ID))
 	row := waitFor("the publishing member", fmt.Sprintf("(r => r && /publishing/.test(r.innerText) && r.innerText)(document.querySelector('tr[data-uid=\"%d\"]'))", uid))
@@ -289,5 +302,58 @@ func consoleTest(t *testing.T) {
 	t.Logf("console: %d resources, all from %s", resources, origin)
 	if !strings.Contains(state1002, "1002") {
 		t.Errorf("timeline row %q lacks the code", state1002)
+	}
+}
+
+// fakeWebhooksIfMissing registers a stand-in of the webhook endpoints API
+// (docs/rest-api.md, "Webhooks") when the node has none, and returns how
+// many test events it was asked for (nil when the node has the real API).
+func fakeWebhooksIfMissing(t *testing.T, e *nodeEnv, id, secret string) func() int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+e.n.HTTPAddr()+"/rest/v1/apps/"+e.app.ID+"/webhooks", nil)
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		return nil
+	}
+	var mu sync.Mutex
+	var hooks []map[string]any
+	tests := 0
+	e.n.API().Handle("GET /v1/apps/{appId}/webhooks", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		api.WriteJSON(w, http.StatusOK, map[string]any{"items": hooks})
+	}))
+	e.n.API().Handle("POST /v1/apps/{appId}/webhooks", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ URL string }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.URL == "" {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		h := map[string]any{"id": fmt.Sprintf("hook%d", len(hooks)+1), "appId": r.PathValue("appId"), "url": body.URL,
+			"createdAt": time.Now().UTC()}
+		hooks = append(hooks, h)
+		made := map[string]any{"secret": "stand-in-secret-0123456789"}
+		for k, v := range h {
+			made[k] = v
+		}
+		api.WriteJSON(w, http.StatusCreated, made)
+	}))
+	e.n.API().Handle("POST /v1/apps/{appId}/webhooks/{id}/test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		tests++
+		api.WriteJSON(w, http.StatusAccepted, map[string]any{"noticeId": "n1", "eventType": 1000})
+	}))
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return tests
 	}
 }

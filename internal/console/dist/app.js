@@ -190,7 +190,14 @@
   function render(...nodes) {
     const active = document.activeElement && document.activeElement.id;
     const y = window.scrollY;
+    // What the operator typed or chose survives the live redraws.
+    const values = {};
+    for (const el of $("#view").querySelectorAll("input[id], select[id]")) values[el.id] = el.value;
     $("#view").replaceChildren(...nodes);
+    for (const [id, v] of Object.entries(values)) {
+      const el = document.getElementById(id);
+      if (el && $("#view").contains(el)) el.value = v;
+    }
     if (active && document.getElementById(active) && $("#view").contains(document.getElementById(active))) document.getElementById(active).focus();
     window.scrollTo(0, y);
   }
@@ -213,7 +220,7 @@
     const form = h("form", { class: "inline", id: "create-app", onsubmit: (e) => {
       e.preventDefault();
       const name = $("#new-app-name").value.trim();
-      act("App created", () => api("/v1/apps", { method: "POST", body: { name } }));
+      act("App created", async () => { await api("/v1/apps", { method: "POST", body: { name } }); $("#new-app-name").value = ""; });
     } }, h("div", {}, h("label", { for: "new-app-name" }, "New app name"), h("input", { id: "new-app-name", maxlength: "64", required: true })), h("button", { type: "submit" }, "Create app"));
     render(h("h1", {}, "Apps"), h("p", { class: "muted" }, apps.length + " app(s) on this node's store"),
       h("section", { class: "card", "aria-labelledby": "apps-h" }, h("h2", { id: "apps-h" }, "All apps"), table(["Name", "App id", "State", "Created"], rows, "No app yet.")),
@@ -240,7 +247,7 @@
           h("button", { type: "button", class: "secondary", onclick: () => { state.certShown = certShown ? null : appId; refresh(); } }, certShown ? "Hide" : "Show"))),
         h("tr", {}, h("td", {}, "State"), h("td", {}, a.enabled ? pill("enabled", "ok") : pill("disabled", "off"))),
         h("tr", {}, h("td", {}, "Tokens"), h("td", {}, a.allowNoToken ? "optional (allowNoToken)" : "required")),
-      ]), h("div", { style: null }, actions));
+      ]), h("div", { class: "actions" }, actions));
     const chRows = chans.items.map((c) => h("tr", {},
       h("td", {}, h("a", { href: "#/apps/" + enc(appId) + "/channels/" + enc(c.name) }, c.name)),
       h("td", {}, c.profile), h("td", {}, c.members), h("td", {}, c.broadcasters), h("td", {}, c.publishing)));
@@ -251,17 +258,31 @@
     render(...sections);
   }
 
-  // Webhook endpoints (GET/POST /v1/apps/{app}/webhooks): shown only when
-  // the node answers that endpoint.
+  // Webhook endpoints (GET/POST/DELETE /v1/apps/{app}/webhooks, POST
+  // .../webhooks/{id}/test): shown only when the node answers that endpoint.
   function webhooksSection(appId, hooks) {
     const items = Array.isArray(hooks) ? hooks : hooks.items || [];
-    const rows = items.map((w) => h("tr", {}, h("td", { class: "mono" }, w.url || ""), h("td", {}, (w.events || []).join(", ") || "all"),
-      h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => act("Test event sent", () => api("/v1/apps/" + enc(appId) + "/webhooks/" + enc(w.id) + "/test", { method: "POST" })) }, "Send test event"))));
-    const form = h("form", { class: "inline", onsubmit: (e) => {
+    const path = "/v1/apps/" + enc(appId) + "/webhooks";
+    const rows = items.map((w) => h("tr", { "data-webhook": w.id },
+      h("td", { class: "mono" }, w.url || ""), h("td", {}, fmtDate(w.createdAt)),
+      h("td", { class: "row-actions" },
+        h("button", { type: "button", class: "secondary", "data-test-webhook": w.id, "aria-label": "Send a test event to " + w.url,
+          onclick: () => act("Test event sent", () => api(path + "/" + enc(w.id) + "/test", { method: "POST" })) }, "Send test event"),
+        h("button", { type: "button", class: "secondary", "aria-label": "Remove " + w.url,
+          onclick: () => { if (confirm("Remove the endpoint " + w.url + "?")) act("Endpoint removed", () => api(path + "/" + enc(w.id), { method: "DELETE" })); } }, "Remove"))));
+    const form = h("form", { class: "inline", id: "add-webhook", onsubmit: (e) => {
       e.preventDefault();
-      act("Webhook added", () => api("/v1/apps/" + enc(appId) + "/webhooks", { method: "POST", body: { url: $("#hook-url").value.trim() } }));
-    } }, h("div", {}, h("label", { for: "hook-url" }, "Endpoint URL"), h("input", { id: "hook-url", type: "url", required: true })), h("button", { type: "submit" }, "Add endpoint"));
-    return h("section", { class: "card", "aria-labelledby": "hooks-h" }, h("h2", { id: "hooks-h" }, "Webhook endpoints"), table(["URL", "Events", ""], rows, "No endpoint."), form);
+      act("Endpoint added", async () => {
+        const made = await api(path, { method: "POST", body: { url: $("#hook-url").value.trim() } });
+        state.newHook = made && made.secret ? { appId, url: made.url, secret: made.secret } : null;
+        $("#hook-url").value = "";
+      });
+    } }, h("div", {}, h("label", { for: "hook-url" }, "Endpoint URL"), h("input", { id: "hook-url", type: "url", required: true, placeholder: "https://backend.example.com/ncs" })),
+      h("button", { type: "submit" }, "Add endpoint"));
+    const secret = state.newHook && state.newHook.appId === appId
+      ? h("p", { class: "hint", role: "status" }, h("strong", {}, "Signing secret of " + state.newHook.url + " (shown once):"), h("code", {}, state.newHook.secret)) : null;
+    return h("section", { class: "card", id: "webhooks", "aria-labelledby": "hooks-h" }, h("h2", { id: "hooks-h" }, "Webhook endpoints"),
+      table(["URL", "Added", ""], rows, "No endpoint."), secret, form);
   }
 
   async function channelPage(appId, ch) {
