@@ -277,7 +277,7 @@
         state.newHook = made && made.secret ? { appId, url: made.url, secret: made.secret } : null;
         $("#hook-url").value = "";
       });
-    } }, h("div", {}, h("label", { for: "hook-url" }, "Endpoint URL"), h("input", { id: "hook-url", type: "url", required: true, placeholder: "https://backend.example.com/ncs" })),
+    } }, h("div", {}, h("label", { for: "hook-url" }, "Endpoint URL"), h("input", { id: "hook-url", type: "url", required: true, placeholder: "https://your-back-end/ncs" })),
       h("button", { type: "submit" }, "Add endpoint"));
     const secret = state.newHook && state.newHook.appId === appId
       ? h("p", { class: "hint", role: "status" }, h("strong", {}, "Signing secret of " + state.newHook.url + " (shown once):"), h("code", {}, state.newHook.secret)) : null;
