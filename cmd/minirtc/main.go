@@ -6,6 +6,7 @@
 //	minirtc [serve] [flags]     run the server (the default command)
 //	minirtc app create|list|disable|enable ...
 //	minirtc apikey create|list|delete ...
+//	minirtc webhook add|list|remove ...
 //	minirtc token build|inspect ...
 //	minirtc bench [flags]       simulate users, measure a server
 //	minirtc version
@@ -93,6 +94,10 @@ func commands() []command {
 		{name: "apikey", summary: "create, list and delete REST API keys", help: apikeyHelp,
 			run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 				return apikeyCmd(args, stdout, stderr)
+			}},
+		{name: "webhook", summary: "add, list and remove an app's webhook endpoints", help: webhookHelp,
+			run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+				return webhookCmd(args, stdout, stderr)
 			}},
 		{name: "token", summary: "build and inspect access tokens, run a token server", help: tokenHelp,
 			run: tokenCmd},

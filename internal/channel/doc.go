@@ -29,7 +29,8 @@
 //     unpublished. A stream announced with Publish whose media does not start
 //     within Config.MediaStartTimeout (default 30 s) is removed the same way.
 //   - MediaPaused / MediaResumed — a publisher gap: others get video-mute true/false,
-//     unless the member muted its video itself.
+//     unless the member muted its video itself; observers get EventMediaPaused /
+//     EventMediaResumed.
 //   - SetRotation — video orientation; subscribers get video-rotation.
 //   - EventStreamStopped (Observe) — the stream ended for any reason: drop the ingest.
 //   - Banned(app, channel, uid) — does a ban rule refuse uid now? BannedFrom adds the

@@ -197,7 +197,8 @@ func (m *Manager) emit(ev Event, to ...Endpoint) {
 
 func (m *Manager) event(kind EventKind, ch *chanState, mb *member) Event {
 	return Event{Kind: kind, App: ch.key.app, Channel: ch.key.name, UID: mb.uid, Account: mb.account,
-		Session: mb.session, Detached: mb.ep == nil, Role: mb.role}
+		Session: mb.session, Detached: mb.ep == nil, Role: mb.role,
+		Profile: ch.profile, Client: mb.client, JoinedAt: mb.joinedAt}
 }
 
 // others are the attached endpoints of every member but uid.
@@ -414,6 +415,19 @@ func (m *Manager) Leave(ref Ref, reason errcode.LeaveReason) error {
 		return err
 	}
 	m.remove(ch, mb, reason)
+	return nil
+}
+
+// TokenExpired tells observers that the member's token expired; the caller
+// removes the member next (Leave).
+func (m *Manager) TokenExpired(ref Ref) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.lookup(ref)
+	if err != nil {
+		return err
+	}
+	m.emit(m.event(EventTokenExpired, ch, mb))
 	return nil
 }
 

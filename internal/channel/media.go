@@ -127,6 +127,7 @@ func (m *Manager) MediaPaused(app, channel string, uid uint32) error {
 		return nil
 	}
 	mb.stream.paused = true
+	m.emit(m.event(EventMediaPaused, ch, mb))
 	if !mb.videoMuted {
 		ev := m.event(EventMuteChanged, ch, mb)
 		ev.Media, ev.Muted = MediaVideo, true
@@ -152,6 +153,7 @@ func (m *Manager) MediaResumed(app, channel string, uid uint32) error {
 
 func (m *Manager) resume(ch *chanState, mb *member) {
 	mb.stream.paused = false
+	m.emit(m.event(EventMediaResumed, ch, mb))
 	if !mb.videoMuted {
 		ev := m.event(EventMuteChanged, ch, mb)
 		ev.Media, ev.Muted = MediaVideo, false

@@ -125,12 +125,15 @@ const (
 	EventChannelCreated                    // observers only
 	EventChannelDestroyed                  // observers only
 	EventRuleAdded                         // observers only: Rule set; App is the rule's app. Matching members were kicked (or stopped publishing) before it.
+	EventMediaPaused                       // observers only: the publisher's media stopped, within the media plane's grace period
+	EventMediaResumed                      // observers only: the publisher came back within the grace period
+	EventTokenExpired                      // observers only: the member's token expired (its removal follows)
 )
 
 var eventNames = [...]string{
 	"member-joined", "member-left", "role-changed", "stream-started", "stream-stopped",
 	"mute-changed", "rotation-changed", "kicked", "media-started", "media-stopped",
-	"channel-created", "channel-destroyed", "rule-added",
+	"channel-created", "channel-destroyed", "rule-added", "media-paused", "media-resumed", "token-expired",
 }
 
 // String names the event kind.
@@ -160,6 +163,11 @@ type Event struct {
 	Err         *errcode.Error // EventKicked: the explanation for the client
 	Rule        BanRule        // EventRuleAdded
 	At          time.Time
+	// Profile, Client and JoinedAt describe the channel and the member for
+	// events about a member (webhooks report them).
+	Profile  Profile
+	Client   ClientInfo
+	JoinedAt time.Time
 }
 
 // Endpoint receives the events addressed to one member (usually a gateway

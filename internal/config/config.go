@@ -41,6 +41,7 @@ type Config struct {
 	Limits      Limits      `yaml:"limits"`
 	API         API         `yaml:"api"`
 	Metrics     Metrics     `yaml:"metrics"`
+	Webhooks    Webhooks    `yaml:"webhooks"`
 }
 
 // API configures the operator REST API: Agora-compatible endpoints under
@@ -240,6 +241,25 @@ type Metrics struct {
 	PerAppLabels bool `yaml:"perAppLabels"`
 }
 
+// Webhooks configures the delivery of channel events to the webhook
+// endpoints of each app (docs/webhooks.md).
+type Webhooks struct {
+	// RetryFor is how long a delivery is retried before it is given up.
+	RetryFor time.Duration `yaml:"retryFor"`
+	// Timeout bounds one delivery attempt (connect, send, answer).
+	Timeout time.Duration `yaml:"timeout"`
+	// Concurrency is the most deliveries in flight at once (all endpoints);
+	// one endpoint gets at most half of it (at least 1).
+	Concurrency int `yaml:"concurrency"`
+	// MinBackoff and MaxBackoff bound the wait before a retry: it doubles
+	// from MinBackoff after each failure up to MaxBackoff, with jitter.
+	MinBackoff time.Duration `yaml:"minBackoff"`
+	MaxBackoff time.Duration `yaml:"maxBackoff"`
+	// Retention is how long finished deliveries (sent or given up) stay in
+	// the store for the deliveries listing.
+	Retention time.Duration `yaml:"retention"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -277,6 +297,8 @@ func Default() Config {
 		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
 		API:         API{Enabled: true, RequestsPerSecond: 10},
 		Metrics:     Metrics{Enabled: true, OnHTTPPort: true, PerAppLabels: true},
+		Webhooks: Webhooks{RetryFor: 24 * time.Hour, Timeout: 5 * time.Second, Concurrency: 16,
+			MinBackoff: time.Second, MaxBackoff: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
 	}
 }
 
@@ -455,6 +477,17 @@ func (c Config) Validate() error {
 		"rtmp.readTimeout":          c.RTMP.ReadTimeout,
 		"diagnostics.memberMaxAge":  c.Diagnostics.MemberMaxAge,
 		"diagnostics.logTicketTTL":  c.Diagnostics.LogTicketTTL,
+		"webhooks.retryFor":         c.Webhooks.RetryFor,
+		"webhooks.timeout":          c.Webhooks.Timeout,
+		"webhooks.minBackoff":       c.Webhooks.MinBackoff,
+		"webhooks.maxBackoff":       c.Webhooks.MaxBackoff,
+		"webhooks.retention":        c.Webhooks.Retention,
+	}
+	if c.Webhooks.Concurrency < 1 || c.Webhooks.Concurrency > 1024 {
+		bad("webhooks.concurrency", "must be 1..1024")
+	}
+	if c.Webhooks.MaxBackoff < c.Webhooks.MinBackoff {
+		bad("webhooks.maxBackoff", "must not be less than webhooks.minBackoff")
 	}
 	for key, d := range positive {
 		if d <= 0 {

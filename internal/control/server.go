@@ -49,7 +49,7 @@ type Info struct {
 //	POST /v1/apps               create one (CreateRequest), 201 with the app
 //	POST /v1/apps/{id}/enable   enable, 200 with the app
 //	POST /v1/apps/{id}/disable  disable, 200 with the app
-//	... and the API key routes of apikeys.go
+//	... and the API key routes of apikeys.go, the webhook routes of webhooks.go
 //
 // Changes go straight to the store, which every join and media connection
 // reads, so they take effect for the next request.
@@ -64,6 +64,7 @@ func Handler(st store.Store, info func() Info, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/apikeys", h.listKeys)
 	mux.HandleFunc("POST /v1/apikeys", h.createKey)
 	mux.HandleFunc("DELETE /v1/apikeys/{id}", h.deleteKey)
+	h.webhookRoutes(mux)
 	return mux
 }
 

@@ -302,6 +302,7 @@ func (s *session) keyExpired(st *member) {
 		return
 	}
 	s.mu.Unlock()
+	_ = s.g.channels.TokenExpired(st.ref) // for observers (webhooks); the leave follows
 	// The push says why with the catalogue code (the SDK emits error {401,
 	// "dynamic key expired: …"}, then token-privilege-did-expire).
 	s.terminate(encodeStatusPush(errcode.KeyExpired(st.grant.Expires), &status{Action: "key-expired"}),

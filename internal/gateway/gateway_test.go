@@ -424,6 +424,16 @@ func TestPingPong(t *testing.T) {
 
 func TestTokenExpiry(t *testing.T) {
 	e := newEnv(t, nil)
+	var obsMu sync.Mutex
+	var observed []string
+	stop := e.mgr.Observe(func(ev channel.Event) {
+		if ev.UID == 1 && (ev.Kind == channel.EventTokenExpired || ev.Kind == channel.EventMemberLeft) {
+			obsMu.Lock()
+			observed = append(observed, ev.Kind.String()+" "+ev.LeaveReason.String())
+			obsMu.Unlock()
+		}
+	})
+	defer stop()
 	a := e.dial()
 	a.uid = "1"
 	a.ok("join", a.joinFields(e.token("room", "1", 100), "room", "1", "broadcaster"))
@@ -453,6 +463,20 @@ func TestTokenExpiry(t *testing.T) {
 	want(t, b.pushes(), "stream-removed 1")
 	if _, ok := e.mgr.Member(e.app.ID, "room", 1); ok {
 		t.Fatal("expired member still there")
+	}
+	// Observers (webhooks) learn that the token expired, then of the leave.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		obsMu.Lock()
+		got := strings.Join(observed, ", ")
+		obsMu.Unlock()
+		if got == "token-expired other, member-left other" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("observed %q", got)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

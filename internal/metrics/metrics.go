@@ -59,6 +59,7 @@ type Metrics struct {
 	transcoders           *prometheus.GaugeVec
 	transcodeTime         *prometheus.CounterVec
 	webhooks              *prometheus.CounterVec
+	webhooksPending       prometheus.Gauge
 
 	protoMu sync.Mutex
 	protos  map[string]*Protocol
@@ -95,7 +96,10 @@ func New(cfg Config) *Metrics {
 	m.webrtcFailures = counter("webrtc_failures_total", "WebRTC connections that failed, by stage (ice: no candidate pair worked; dtls: ICE connected but the DTLS handshake failed).", "stage")
 	m.transcoders = gauge("transcoder_streams", "Audio bridges running now, by direction.", "direction")
 	m.transcodeTime = counter("transcoder_seconds_total", "Time spent transcoding audio, by direction (wall time in the codec calls, about their CPU time).", "direction")
-	m.webhooks = counter("webhook_deliveries_total", "Webhook deliveries, by result (reserved: minirtc has no webhooks yet).", "result")
+	m.webhooks = counter("webhook_deliveries_total", "Webhook delivery attempts, by result (sent: answered 2xx; retried: failed, will be retried; failed: given up).", "result")
+	m.webhooksPending = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "webhook_pending",
+		Help: "Webhook deliveries waiting in the outbox (not delivered, not given up)."})
+	reg.MustRegister(m.webhooksPending)
 
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; its labels name the minirtc version and the Go version that built it."}, []string{"version", "goversion"})
@@ -170,9 +174,12 @@ func (m *Metrics) MemberLeft(app string, code int, reason string) {
 	m.leaves.WithLabelValues(m.appValues(app, strconv.Itoa(code), reason)...).Inc()
 }
 
-// WebhookDelivered is the hook for webhook deliveries (result "ok",
-// "failed", "dropped"); nothing calls it yet.
+// WebhookDelivered counts a webhook delivery attempt by result: "sent",
+// "retried" (failed, will be retried) or "failed" (given up).
 func (m *Metrics) WebhookDelivered(result string) { m.webhooks.WithLabelValues(result).Inc() }
+
+// SetWebhooksPending reports the webhook deliveries waiting in the outbox.
+func (m *Metrics) SetWebhooksPending(n int) { m.webhooksPending.Set(float64(n)) }
 
 // Protocol is the instruments of one media protocol. Its methods are safe
 // for concurrent use and cost an atomic add each.

@@ -24,6 +24,9 @@ func (n *Node) wireMetrics(cfg config.Config) {
 		n.webrtc.SetMeter(m.Protocol(metrics.WebRTC))
 	}
 	n.gateway.SetMeter(m.Errors("gateway"))
+	if n.webhooks != nil {
+		n.webhooks.SetMeter(m)
+	}
 	hub, channels, gw, limit := n.media.hub, n.channels, n.gateway, n.connLimit
 	m.SetSources(metrics.Sources{
 		Apps: func() []metrics.AppCount {

@@ -24,6 +24,7 @@ import (
 	"github.com/minirtc/minirtc/internal/netlimit"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
+	"github.com/minirtc/minirtc/internal/webhook"
 	"github.com/minirtc/minirtc/internal/webrtc"
 )
 
@@ -65,6 +66,8 @@ type Node struct {
 	connLimit *netlimit.Limiter
 	// metrics is the Prometheus registry (nil: metrics.enabled is off).
 	metrics *metrics.Metrics
+	// webhooks delivers channel events to the apps' webhook endpoints.
+	webhooks *webhook.Service
 
 	// listeners are the listeners /healthz reports.
 	listeners []listenerStats
@@ -193,6 +196,7 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		return nil, err
 	}
 	cleanups = append(cleanups, n.closeAPIListener)
+	n.wireWebhooks(cfg)
 	n.wireMetrics(cfg)
 	// Last, once nothing else can fail: a start that fails must not create
 	// the default app, whose credentials serve prints only on success.

@@ -16,6 +16,9 @@ type Memory struct {
 	keys    map[string]APIKey
 	rules   map[uint64]KickingRule
 	ruleSeq uint64
+
+	whOnce   sync.Once
+	webhooks *memWebhooks // webhook_memory.go
 }
 
 // NewMemory returns an empty in-memory store.

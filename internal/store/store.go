@@ -62,6 +62,8 @@ type Store interface {
 	KickingRules(ctx context.Context) ([]KickingRule, error)
 	// DeleteKickingRule removes the kicking rule with id, or returns ErrNotFound.
 	DeleteKickingRule(ctx context.Context, id uint64) error
+	// WebhookStore: webhook endpoints and the delivery outbox (webhook.go).
+	WebhookStore
 	// Secret returns the named 32-byte secret, creating a random one on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	// Close releases the store.
