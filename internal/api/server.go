@@ -197,7 +197,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = errcode.TooManyRequests(fmt.Sprintf("at most %g calls per second per API key", s.cfg.RequestsPerSecond))
 	}
 	if err != nil {
-		if e, ok := errcode.As(err); ok && e.HTTPStatus() == http.StatusUnauthorized {
+		// Not to scripts that ask (the console's fetch sets X-Requested-With):
+		// the header would make the browser open its own password prompt.
+		if e, ok := errcode.As(err); ok && e.HTTPStatus() == http.StatusUnauthorized && r.Header.Get("X-Requested-With") == "" {
 			lw.Header().Set("WWW-Authenticate", `Basic realm="minirtc", charset="UTF-8"`)
 		}
 		WriteError(lw, r, err)

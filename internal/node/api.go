@@ -44,6 +44,10 @@ func (n *Node) wireAPI(cfg config.Config) error {
 		return fmt.Errorf("node: api: %w", err)
 	}
 	n.api = &nodeAPI{srv: srv}
+	handler, err := n.wireConsole(srv, ac.Addr == "")
+	if err != nil {
+		return fmt.Errorf("node: console: %w", err)
+	}
 	if ac.Addr == "" {
 		n.mux.Handle(APIPrefix+"/", http.StripPrefix(APIPrefix, srv))
 		return nil
@@ -62,7 +66,7 @@ func (n *Node) wireAPI(cfg config.Config) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	n.api.ln = ln
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(n.log.With("component", "api").Handler(), slog.LevelWarn)}
 	n.services = append(n.services, service{name: "api", run: func(ctx context.Context) error {
 		stop := context.AfterFunc(ctx, func() {
