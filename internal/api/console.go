@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/store"
 )
 
 // The endpoints the web console needs (docs/console.md, docs/rest-api.md
@@ -405,8 +407,25 @@ func (c *console) kick(w http.ResponseWriter, r *http.Request) {
 		detail += ": " + req.Reason
 	}
 	if req.BanSeconds > 0 {
-		until := time.Now().Add(time.Duration(req.BanSeconds) * time.Second).UTC()
-		n := c.deps.Kicker.Ban(channel.BanRule{App: appID, Channel: ch, UID: uid, Until: until})
+		now := time.Now().UTC()
+		until := now.Add(time.Duration(req.BanSeconds) * time.Second)
+		rule := channel.BanRule{App: appID, Channel: ch, UID: uid, Until: until}
+		// Stored like a /dev/v1/kicking-rule, so that the ban survives a
+		// restart and is listed (and lifted) with the others.
+		if st := c.s.deps.Store; st != nil {
+			kr := store.KickingRule{App: appID, Channel: ch, UID: uid, Privileges: []string{store.PrivilegeJoinChannel},
+				Until: until, CreatedAt: now, UpdatedAt: now, KeyID: keyID(r)}
+			ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+			id, err := st.PutKickingRule(ctx, kr)
+			cancel()
+			if err != nil {
+				WriteError(w, r, fmt.Errorf("api: store the ban: %w", err))
+				return
+			}
+			kr.ID = id
+			rule = KickingBanRule(kr)
+		}
+		n := c.deps.Kicker.Ban(rule)
 		WriteJSON(w, http.StatusOK, KickResult{Kicked: n > 0, BannedUntil: &until})
 		return
 	}

@@ -262,6 +262,12 @@ func TestConsoleKick(t *testing.T) {
 	if !c.chans.Banned(c.app.ID, "room", 6) || c.chans.Banned(c.app.ID, "room", 7) {
 		t.Error("the ban does not match exactly uid 6 of the channel")
 	}
+	// The ban is stored as a banning rule: it survives a restart and is
+	// listed with the /dev/v1/kicking-rule ones.
+	rules, err := c.st.KickingRules(context.Background())
+	if err != nil || len(rules) != 1 || rules[0].UID != 6 || rules[0].Channel != "room" {
+		t.Errorf("stored rules %+v, %v; want one for uid 6 in room", rules, err)
+	}
 	if _, err := c.chans.Join(channel.JoinRequest{App: c.app.ID, Channel: "room", UID: 6, Role: channel.RoleBroadcaster, Endpoint: nopEP{}}); err == nil {
 		t.Error("a banned uid joined again")
 	}
