@@ -431,6 +431,21 @@ func (m *Manager) TokenExpired(ref Ref) error {
 	return nil
 }
 
+// ClientError tells observers that the member's client reported a failure
+// of one of its components (webhooks report it).
+func (m *Manager) ClientError(ref Ref, r ClientReport) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, mb, err := m.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ev := m.event(EventClientError, ch, mb)
+	ev.Report = r
+	m.emit(ev)
+	return nil
+}
+
 // remove deletes mb from ch, announcing its stream's end. m.mu held.
 func (m *Manager) remove(ch *chanState, mb *member, reason errcode.LeaveReason) {
 	if mb.grace != nil {

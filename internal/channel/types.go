@@ -128,12 +128,14 @@ const (
 	EventMediaPaused                       // observers only: the publisher's media stopped, within the media plane's grace period
 	EventMediaResumed                      // observers only: the publisher came back within the grace period
 	EventTokenExpired                      // observers only: the member's token expired (its removal follows)
+	EventClientError                       // observers only: the member's client reported a component failure; Report set
 )
 
 var eventNames = [...]string{
 	"member-joined", "member-left", "role-changed", "stream-started", "stream-stopped",
 	"mute-changed", "rotation-changed", "kicked", "media-started", "media-stopped",
 	"channel-created", "channel-destroyed", "rule-added", "media-paused", "media-resumed", "token-expired",
+	"client-error",
 }
 
 // String names the event kind.
@@ -142,6 +144,15 @@ func (k EventKind) String() string {
 		return eventNames[k]
 	}
 	return "unknown"
+}
+
+// ClientReport is a failure a member's client reported about one of its
+// components (a live-pusher or live-player state code).
+type ClientReport struct {
+	Component string // "pusher" or "player"
+	Code      int    // the component's state code, e.g. -1307, 3005
+	Message   string // the component's own message, as reported
+	Target    uint32 // player: the uid of the stream it plays
 }
 
 // Event is one change of channel state. Fields that do not apply to the kind
@@ -162,6 +173,7 @@ type Event struct {
 	Rotation    int
 	Err         *errcode.Error // EventKicked: the explanation for the client
 	Rule        BanRule        // EventRuleAdded
+	Report      ClientReport   // EventClientError
 	At          time.Time
 	// Profile, Client and JoinedAt describe the channel and the member for
 	// events about a member (webhooks report them).

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
 )
@@ -219,6 +220,9 @@ func (s *session) report(st *member, req *request, d *diag.Store) error {
 			args = append(args, "target", ev.Target)
 		}
 		s.log.Info(kind.String()+" failure reported", args...)
+		// For observers (webhooks): one event per batch, like the log line.
+		_ = s.g.channels.ClientError(st.ref, channel.ClientReport{Component: kind.String(), Code: ev.Code,
+			Message: ev.Message, Target: ev.Target})
 	}
 	return nil
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/store"
 )
@@ -77,6 +79,18 @@ func manyFields(n int) map[string]any {
 
 func TestReports(t *testing.T) {
 	e := newEnv(t, nil)
+	var (
+		repMu   sync.Mutex
+		reports []channel.Event
+	)
+	stop := e.mgr.Observe(func(ev channel.Event) {
+		if ev.Kind == channel.EventClientError {
+			repMu.Lock()
+			reports = append(reports, ev)
+			repMu.Unlock()
+		}
+	})
+	defer stop()
 	c := e.dial()
 	c.join("1001", "broadcaster")
 	for _, tc := range reportCases {
@@ -129,6 +143,12 @@ func TestReports(t *testing.T) {
 	got := e.infos.records()
 	if len(got) != 2 || !strings.HasPrefix(got[0], "INFO pusher failure reported app="+e.app.ID+" channel=room uid=1001 code=-1307 message=network disconnected failures=2") {
 		t.Fatalf("failure log %q", got)
+	}
+	// The same batches reach observers (webhook 1007), one event each.
+	repMu.Lock()
+	defer repMu.Unlock()
+	if len(reports) != len(got) || reports[0].UID != 1001 || reports[0].Report != (channel.ClientReport{Component: "pusher", Code: -1307, Message: "network disconnected"}) {
+		t.Fatalf("client error events %+v", reports)
 	}
 }
 

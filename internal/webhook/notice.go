@@ -34,11 +34,11 @@ const (
 	EventTest               = 1000 // a test notice sent on an operator's request
 	EventStreamPublished    = 1001 // media of a published stream started, with protocol and codecs
 	EventStreamUnpublished  = 1002 // a published stream ended, with the reason
-	EventPublisherInterrupt = 1003 // reserved: not emitted yet
-	EventPublisherResumed   = 1004 // reserved: not emitted yet
+	EventPublisherInterrupt = 1003 // a publisher stopped sending; its grace period runs
+	EventPublisherResumed   = 1004 // the publisher came back within its grace period
 	EventKickedByRule       = 1005 // a member was removed by a kick or ban rule
-	EventTokenExpired       = 1006 // reserved: not emitted yet
-	EventClientErrorReport  = 1007 // reserved: not emitted yet
+	EventTokenExpired       = 1006 // a member's token expired (its leave follows)
+	EventClientErrorReport  = 1007 // a member's client reported a pusher or player failure
 	lastMinirtcEvent        = 1099
 	headerSignature         = "Agora-Signature"
 	headerSignatureV2       = "Agora-Signature-V2"
@@ -82,6 +82,11 @@ type Payload struct {
 	StopReason string `json:"stopReason,omitempty"`
 	Detail     string `json:"detail,omitempty"`
 	Message    string `json:"message,omitempty"`
+	// 1007: the failing component ("pusher", "player"), its state code
+	// and, for a player, the uid it plays.
+	Component string  `json:"component,omitempty"`
+	Code      *int    `json:"code,omitempty"`
+	Target    *uint32 `json:"target,omitempty"`
 }
 
 // StreamInfo describes a published stream for EventStreamPublished; the
@@ -205,6 +210,13 @@ func (m *Mapper) Map(ev channel.Event) []notice {
 	case channel.EventTokenExpired:
 		member()
 		typ = EventTokenExpired
+	case channel.EventClientError:
+		member()
+		typ = EventClientErrorReport
+		p.Component, p.Code, p.Message = ev.Report.Component, ptr(ev.Report.Code), ev.Report.Message
+		if ev.Report.Target != 0 {
+			p.Target = ptr(ev.Report.Target)
+		}
 	case channel.EventStreamStopped:
 		member()
 		typ = EventStreamUnpublished

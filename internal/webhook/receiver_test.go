@@ -42,6 +42,11 @@ type agoraNotice struct {
 		TS          int64  `json:"ts"`
 		Duration    int64  `json:"duration"`
 		LastUID     uint32 `json:"lastUid"`
+		// minirtc's 1007.
+		Component string `json:"component"`
+		Code      int    `json:"code"`
+		Message   string `json:"message"`
+		Target    uint32 `json:"target"`
 	} `json:"payload"`
 	sigV1OK bool
 }

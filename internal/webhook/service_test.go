@@ -457,6 +457,29 @@ func TestTokenExpiredEvent(t *testing.T) {
 	}
 }
 
+// TestClientErrorEvent: a client's report of a failing component is 1007
+// with the component, its code and message, and for a player the uid it
+// plays.
+func TestClientErrorEvent(t *testing.T) {
+	r := newRig(t, webhook.Config{})
+	recv := newAgoraReceiver(secret)
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	r.endpoint(srv.URL)
+	r.join("e", 4, channel.RoleBroadcaster, channel.ProfileLive, "")
+	must(t, r.ch.ClientError(r.ref("e", 4), channel.ClientReport{Component: "player", Code: 3005, Message: "rtmp io error", Target: 9}))
+	want := []int{101, 103, 1007}
+	waitFor(t, "notices", 5*time.Second, func() bool { return len(recv.notices()) >= len(want) })
+	got := recv.notices()
+	if !slices.Equal(types(got), want) {
+		t.Fatalf("got %v, want %v", types(got), want)
+	}
+	p := got[2].Payload
+	if p.UID != 4 || p.Component != "player" || p.Code != 3005 || p.Message != "rtmp io error" || p.Target != 9 || p.ChannelName != "e" {
+		t.Fatalf("1007 payload %+v", p)
+	}
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
