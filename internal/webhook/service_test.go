@@ -246,13 +246,19 @@ func TestReceiverDownThenBack(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // refused until the receiver starts
-	r := newRig(t, webhook.Config{MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
+	// The receiver is down for a minute (5 s with -short), with the default
+	// first backoff (1 s) and a 10 s cap so that delivery resumes soon after.
+	down, maxBackoff := time.Minute, 10*time.Second
+	if testing.Short() {
+		down, maxBackoff = 5*time.Second, 400*time.Millisecond
+	}
+	r := newRig(t, webhook.Config{MinBackoff: min(time.Second, maxBackoff/8), MaxBackoff: maxBackoff})
 	r.endpoint("http://" + addr + "/agora")
 	var want []int
 	for i := range 3 {
 		want = append(want, script(r, fmt.Sprintf("room%d", i))...)
 	}
-	time.Sleep(5 * time.Second)
+	time.Sleep(down)
 	if n, _ := r.m.get(webhook.ResultRetried); n == 0 {
 		t.Fatal("no failed attempt counted while the receiver was down")
 	}
@@ -264,7 +270,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 	srv := &http.Server{Handler: recv}
 	go srv.Serve(ln)
 	defer srv.Close()
-	waitFor(t, "every notice", 15*time.Second, func() bool { return len(unique(recv.notices())) >= len(want) })
+	waitFor(t, "every notice", 15*time.Second+2*maxBackoff, func() bool { return len(unique(recv.notices())) >= len(want) })
 	time.Sleep(200 * time.Millisecond)
 	got := unique(recv.notices())
 	// Per channel, the order of the session; across channels any.
