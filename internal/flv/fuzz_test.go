@@ -45,7 +45,7 @@ func FuzzFLVMuxer(f *testing.F) {
 		if len(pkts) == 0 {
 			return
 		}
-		ss := &session{rd: rd}
+		ss := &session{rd: rd, srv: &Server{meter: noMeter{}}}
 		half := len(pkts) / 2
 		var out bytes.Buffer
 		for _, batch := range [][]*media.Packet{pkts[:half], pkts[half:]} {
