@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -62,18 +61,9 @@ type keyStore interface {
 }
 
 func apikeyCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || wantsHelp(args[:1]) {
-		if len(args) == 0 {
-			fmt.Fprint(stderr, apikeyHelp)
-			return errUsage
-		}
-		fmt.Fprint(stdout, apikeyHelp)
-		return nil
-	}
-	sub := args[0]
-	if _, ok := apikeySubHelp[sub]; !ok {
-		fmt.Fprintf(stderr, "minirtc apikey: unknown subcommand %q\n\n%s", sub, apikeyHelp)
-		return errUsage
+	sub, done, err := subcommandOf("apikey", apikeyHelp, apikeySubHelp, args, stdout, stderr)
+	if done {
+		return err
 	}
 	fs := newFlagSet("apikey "+sub, stderr, apikeySubHelp[sub])
 	dataDir := fs.String("data-dir", defaultDataDir(), "data directory of the server (its store, or its control socket while it runs)")
@@ -141,21 +131,9 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// openKeyStore reaches the API keys of the server using dataDir: over its
-// control socket while it runs, else by opening the store file.
+// openKeyStore reaches the server using dataDir (reachServer).
 func openKeyStore(ctx context.Context, dataDir string) (keyStore, func(), error) {
-	c, err := control.Dial(ctx, dataDir)
-	if err == nil {
-		return c, c.Close, nil
-	}
-	if !errors.Is(err, control.ErrNoServer) {
-		return nil, nil, err
-	}
-	st, err := store.OpenBolt(filepath.Join(dataDir, "minirtc.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	return storeKeys{st}, func() { st.Close() }, nil
+	return reachServer(ctx, dataDir, func(c *control.Client) keyStore { return c }, func(st store.Store) keyStore { return storeKeys{st} })
 }
 
 // storeKeys is keyStore over the store file of a stopped server.

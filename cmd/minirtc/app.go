@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -71,22 +70,9 @@ type appStore interface {
 }
 
 func appCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || wantsHelp(args[:1]) {
-		if len(args) == 0 {
-			fmt.Fprint(stderr, appHelp)
-			return errUsage
-		}
-		fmt.Fprint(stdout, appHelp)
-		return nil
-	}
-	sub := args[0]
-	known := false
-	for _, s := range appSubcommands {
-		known = known || s.name == sub
-	}
-	if !known {
-		fmt.Fprintf(stderr, "minirtc app: unknown subcommand %q\n\n%s", sub, appHelp)
-		return errUsage
+	sub, done, err := subcommandOf("app", appHelp, appSubHelp, args, stdout, stderr)
+	if done {
+		return err
 	}
 	fs := newFlagSet("app "+sub, stderr, appSubHelp[sub])
 	dataDir := fs.String("data-dir", defaultDataDir(), "data directory of the server (its store, or its control socket while it runs)")
@@ -137,21 +123,9 @@ func appCmd(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// openAppStore reaches the apps of the server using dataDir: over its
-// control socket while it runs, else by opening the store file.
+// openAppStore reaches the server using dataDir (reachServer).
 func openAppStore(ctx context.Context, dataDir string) (appStore, func(), error) {
-	c, err := control.Dial(ctx, dataDir)
-	if err == nil {
-		return c, c.Close, nil
-	}
-	if !errors.Is(err, control.ErrNoServer) {
-		return nil, nil, err
-	}
-	st, err := store.OpenBolt(filepath.Join(dataDir, "minirtc.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	return storeApps{st}, func() { st.Close() }, nil
+	return reachServer(ctx, dataDir, func(c *control.Client) appStore { return c }, func(st store.Store) appStore { return storeApps{st} })
 }
 
 // storeApps is appStore over the store file of a stopped server.

@@ -20,8 +20,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/minirtc/minirtc/internal/control"
+	"github.com/minirtc/minirtc/internal/store"
 )
 
 func main() {
@@ -258,4 +262,44 @@ func parseCommandFlags(fs *flag.FlagSet, args []string, stdout io.Writer) ([]str
 func versionCmd(stdout io.Writer) error {
 	fmt.Fprintf(stdout, "minirtc %s\n", nodeVersion())
 	return nil
+}
+
+// reachServer gives a command what it needs from the server whose data
+// directory is dataDir: its control socket while it runs (online), else its
+// store file opened directly (offline; the store is locked by a running
+// server). The returned func releases it.
+func reachServer[T any](ctx context.Context, dataDir string, online func(*control.Client) T, offline func(store.Store) T) (T, func(), error) {
+	var zero T
+	c, err := control.Dial(ctx, dataDir)
+	if err == nil {
+		return online(c), c.Close, nil
+	}
+	if !errors.Is(err, control.ErrNoServer) {
+		return zero, nil, err
+	}
+	st, err := store.OpenBolt(filepath.Join(dataDir, "minirtc.db"))
+	if err != nil {
+		return zero, nil, err
+	}
+	return offline(st), func() { st.Close() }, nil
+}
+
+// subcommandOf reads the subcommand of a command group such as app, apikey
+// or webhook: no arguments print the group's help as a usage error, help
+// prints it, an unknown subcommand is a usage error. done is true when
+// nothing is left to do.
+func subcommandOf(name, help string, known map[string]string, args []string, stdout, stderr io.Writer) (sub string, done bool, err error) {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stderr, help)
+		return "", true, errUsage
+	case wantsHelp(args[:1]):
+		fmt.Fprint(stdout, help)
+		return "", true, nil
+	}
+	if _, ok := known[args[0]]; !ok {
+		fmt.Fprintf(stderr, "minirtc %s: unknown subcommand %q\n\n%s", name, args[0], help)
+		return "", true, errUsage
+	}
+	return args[0], false, nil
 }

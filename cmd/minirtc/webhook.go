@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -63,18 +62,9 @@ type hookStore interface {
 }
 
 func webhookCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || wantsHelp(args[:1]) {
-		if len(args) == 0 {
-			fmt.Fprint(stderr, webhookHelp)
-			return errUsage
-		}
-		fmt.Fprint(stdout, webhookHelp)
-		return nil
-	}
-	sub := args[0]
-	if _, ok := webhookSubHelp[sub]; !ok {
-		fmt.Fprintf(stderr, "minirtc webhook: unknown subcommand %q\n\n%s", sub, webhookHelp)
-		return errUsage
+	sub, done, err := subcommandOf("webhook", webhookHelp, webhookSubHelp, args, stdout, stderr)
+	if done {
+		return err
 	}
 	fs := newFlagSet("webhook "+sub, stderr, webhookSubHelp[sub])
 	dataDir := fs.String("data-dir", defaultDataDir(), "data directory of the server (its store, or its control socket while it runs)")
@@ -138,21 +128,9 @@ func webhookCmd(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// openHookStore reaches the webhook endpoints of the server using dataDir:
-// over its control socket while it runs, else by opening the store file.
+// openHookStore reaches the server using dataDir (reachServer).
 func openHookStore(ctx context.Context, dataDir string) (hookStore, func(), error) {
-	c, err := control.Dial(ctx, dataDir)
-	if err == nil {
-		return c, c.Close, nil
-	}
-	if !errors.Is(err, control.ErrNoServer) {
-		return nil, nil, err
-	}
-	st, err := store.OpenBolt(filepath.Join(dataDir, "minirtc.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	return storeHooks{st}, func() { st.Close() }, nil
+	return reachServer(ctx, dataDir, func(c *control.Client) hookStore { return c }, func(st store.Store) hookStore { return storeHooks{st} })
 }
 
 // storeHooks is hookStore over the store file of a stopped server.
