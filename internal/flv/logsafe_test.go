@@ -2,12 +2,12 @@ package flv
 
 import (
 	"context"
+	"github.com/minirtc/minirtc/internal/logtest"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,22 +16,7 @@ import (
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = logtest.Buffer
 
 // TestLongStreamNameLogTruncated: HTTP-FLV plays with a 10 kB stream name
 // (and a 10 kB token, raw or malformed) are refused, and their log lines

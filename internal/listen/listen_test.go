@@ -1,9 +1,9 @@
 package listen
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/minirtc/minirtc/internal/logtest"
 	"io"
 	"log/slog"
 	"net"
@@ -77,23 +77,7 @@ func (f *fakeListener) Close() error {
 
 func (f *fakeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
-// syncBuf is a log sink safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = logtest.Buffer
 
 // TestListenerRetriesTemporaryErrors: Accept hides a run of EMFILE and
 // ECONNABORTED failures behind the backoff (5 ms doubling, capped at 1 s),

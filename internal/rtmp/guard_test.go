@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/minirtc/minirtc/internal/logtest"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -140,23 +140,7 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 	}
 }
 
-// logBuffer is a slog destination tests can read while the server writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = logtest.Buffer
 
 func startLoggedServer(t *testing.T, cfg Config) (*media.Hub, string, *logBuffer) {
 	t.Helper()
