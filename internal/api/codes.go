@@ -1,7 +1,7 @@
 package api
 
 // Meanings of the state codes that <live-pusher> and <live-player> report
-// with bindstatechange and binderror (shared/design/wechat-components.md),
+// with bindstatechange and binderror (WeChat's live-pusher/live-player documentation),
 // which the mini program SDK forwards as report_pusher_state and
 // report_player_state. The console shows them in words in a member's
 // diagnostics timeline.

@@ -8,7 +8,7 @@
 //     the gateway WebSocket, joins a channel (with a token built from the
 //     app id and certificate), and pings every 3 s; publishers publish and
 //     push the returned RTMP URL, readers subscribe and play the returned
-//     RTMP or HTTP-FLV URL (miniapp-protocol.md sections 2-4); optionally
+//     RTMP or HTTP-FLV URL (docs/protocol.md sections 2-4); optionally
 //     readers are browser-like WHEP clients instead (no gateway session,
 //     POST /whep/{app}/{channel}/{publisher} with a token);
 //   - media-only: one publisher pushes to any RTMP URL and readers play any

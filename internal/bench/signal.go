@@ -19,7 +19,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-// pingInterval is the SDK's heartbeat period (miniapp-protocol.md 3.3).
+// pingInterval is the SDK's heartbeat period (docs/protocol.md 3.3).
 const pingInterval = 3 * time.Second
 
 // maxSigMessage bounds a gateway frame we accept; replies are a few hundred
@@ -34,7 +34,7 @@ type sigUser struct {
 	sid                 string
 }
 
-// sigReply is a gateway reply (miniapp-protocol.md 3.4).
+// sigReply is a gateway reply (docs/protocol.md 3.4).
 type sigReply struct {
 	Code   int
 	Reason string
@@ -69,7 +69,7 @@ func newSID() string {
 	return strings.ToUpper(hex.EncodeToString(b[:]))
 }
 
-// allocate calls the allocation endpoint (miniapp-protocol.md 2.1) and
+// allocate calls the allocation endpoint (docs/protocol.md 2.1) and
 // checks that the answer is what the SDK needs.
 func allocate(ctx context.Context, client *http.Client, base string, u sigUser) error {
 	inner, _ := json.Marshal(map[string]any{
@@ -269,7 +269,7 @@ func (s *sigConn) request(ctx context.Context, action string, fields map[string]
 	}
 }
 
-// join sends the SDK's join request (miniapp-protocol.md 4.1).
+// join sends the SDK's join request (docs/protocol.md 4.1).
 func (s *sigConn) join(ctx context.Context) (time.Duration, error) {
 	uid := strconv.FormatUint(uint64(s.u.uid), 10)
 	_, rtt, err := s.request(ctx, "join", map[string]any{

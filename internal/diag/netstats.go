@@ -9,7 +9,7 @@ import (
 )
 
 // netFields are the numeric fields of the components' bindnetstatus info
-// (shared/design/wechat-components.md): the pusher's, then the player's extras.
+// (WeChat's live-pusher/live-player documentation): the pusher's, then the player's extras.
 var netFields = [...]string{
 	"videoBitrate", "audioBitrate", "videoFPS", "videoGOP", "netSpeed", "netJitter",
 	"netQualityLevel", "videoWidth", "videoHeight", "videoCache", "audioCache",

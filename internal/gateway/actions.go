@@ -86,7 +86,7 @@ type joinReply struct {
 	LogTicket string `json:"logTicket,omitempty"`
 }
 
-// join implements miniapp-protocol.md 4.1.
+// join implements docs/protocol.md 4.1.
 func (s *session) join(ctx context.Context, req *request) (any, func([]byte), error) {
 	s.mu.Lock()
 	joined := s.st != nil

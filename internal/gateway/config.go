@@ -7,7 +7,7 @@ import (
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// Defaults (miniapp-protocol.md); each states its reason.
+// Defaults (docs/protocol.md); each states its reason.
 const (
 	// DefaultGrace keeps a member whose socket died: the SDK reports 904 and
 	// the tutorial rejoins after ~1 s plus an AP round trip (6.4).

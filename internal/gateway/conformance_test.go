@@ -1,6 +1,6 @@
 package gateway
 
-// Conformance with miniapp-protocol.md: the sequences of section 10, each
+// Conformance with docs/protocol.md: the sequences of section 10, each
 // message checked against the checklist of section 12 (item numbers in
 // comments, "12.n").
 

@@ -1,5 +1,5 @@
 // Package gateway speaks the mini program signalling protocol of the Agora
-// Miniapp SDK 2.6.4 (shared/design/miniapp-protocol.md), so that the unmodified
+// Miniapp SDK 2.6.4 (docs/protocol.md), so that the unmodified
 // official SDK, created with new Client({apUrl, servers}) pointing at minirtc,
 // works end to end. It owns:
 //

@@ -205,7 +205,7 @@ type apAnswer struct {
 	Detail  struct{}   `json:"detail"`
 }
 
-// ServeAllocate answers the SDK's allocation request (miniapp-protocol.md 2):
+// ServeAllocate answers the SDK's allocation request (docs/protocol.md 2):
 // always 200 with a json_body string holding vid and servers, whatever the body.
 func (g *Gateway) ServeAllocate(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))

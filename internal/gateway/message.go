@@ -11,7 +11,7 @@ import (
 )
 
 // request is one decoded client frame: a ping or an action request
-// (miniapp-protocol.md 3.2, 3.3).
+// (docs/protocol.md 3.2, 3.3).
 type request struct {
 	Command string
 	// RequestID is the request's requestId exactly as sent (a JSON number or

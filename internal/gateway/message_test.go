@@ -133,7 +133,7 @@ func FuzzDecodeRequest(f *testing.F) {
 }
 
 // FuzzAllocate: the allocation endpoint answers 200 with a json_body string
-// holding vid and servers, whatever the body (miniapp-protocol.md 2.3).
+// holding vid and servers, whatever the body (docs/protocol.md 2.3).
 func FuzzAllocate(f *testing.F) {
 	f.Add([]byte(`{"service_name":"miniapp","json_body":"{\"command\":\"convergeAllocateEdge\",\"appId\":\"a\",\"uid\":\"1\",\"cname\":\"c\"}"}`))
 	f.Add([]byte(`{"json_body":"{\"uid\":5}"}`))

@@ -228,7 +228,7 @@ func (s *session) report(st *member, req *request, d *diag.Store) error {
 }
 
 // componentFailure says whether a bindstatechange/binderror code is a
-// failure worth an info line (shared/design/wechat-components.md): negative
+// failure worth an info line (WeChat's live-pusher/live-player documentation): negative
 // codes are fatal (-1301..-1307 pusher camera/mic/encoder/network, -2301/-2302
 // player), 3001..3005 are RTMP DNS/connect/handshake/server-closed/IO
 // failures (often a bad or expired URL), 10001..10004 permission and asset

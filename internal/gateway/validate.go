@@ -13,7 +13,7 @@ const (
 	maxAccountBytes = 255 // string accounts
 )
 
-// channelChars is Agora's 89-character channel name set (miniapp-protocol.md 4.1).
+// channelChars is Agora's 89-character channel name set (docs/protocol.md 4.1).
 const channelChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#$%&()+-:;<=.>?@[]^_{}|~,"
 
 func validateChannel(name string) error {

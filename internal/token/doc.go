@@ -1,6 +1,6 @@
 // Package token builds, parses and verifies Agora-compatible access tokens
 // (AccessToken "006" and AccessToken2 "007", byte layout in
-// shared/design/tokens.md), names media streams, and signs and checks the
+// docs/tokens.md), names media streams, and signs and checks the
 // media URLs handed out by the gateway (ARCHITECTURE.md, "Media URLs").
 //
 // Every failure a client can see is an *errcode.Error with a precise reason

@@ -179,7 +179,7 @@ func contains(list []string, s string) bool {
 
 // ---- a mini program over the gateway WebSocket ----------------------------
 
-// miniProgram speaks the mini program protocol (miniapp-protocol.md) like
+// miniProgram speaks the mini program protocol (docs/protocol.md) like
 // the SDK would: requests with numeric requestIds, replies matched by id,
 // pushes recorded.
 type miniProgram struct {

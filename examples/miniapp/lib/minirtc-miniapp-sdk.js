@@ -20,7 +20,7 @@ var __minirtc = (function () {
   defs['util'] = function (module, exports, load) {
     'use strict';
     // Argument parsing and the local validation rules of the Agora Miniapp SDK
-    // 2.6.4 (miniapp-protocol.md section 8). Local failures are Error objects
+    // 2.6.4 (docs/protocol.md section 8). Local failures are Error objects
     // with the same messages; server and network failures are plain objects
     // {code, reason, ...}, as in the Agora SDK.
 
@@ -419,7 +419,7 @@ var __minirtc = (function () {
   defs['session'] = function (module, exports, load) {
     'use strict';
     // Session: one allocation request and one gateway WebSocket, from join to
-    // close (miniapp-protocol.md sections 2 and 3). A Client owns at most one
+    // close (docs/protocol.md sections 2 and 3). A Client owns at most one
     // open Session; automatic recovery replaces it with a new one.
     //
     // Lifecycle: new -> start() (AP, connect, join) -> joined -> closed. Every
@@ -807,7 +807,7 @@ var __minirtc = (function () {
 
     var log = load('log').logger;
 
-    // Numeric fields of the components' bindnetstatus info (wechat-components.md).
+    // Numeric fields of the components' bindnetstatus info (WeChat's component documentation).
     var NET_FIELDS = [
       'videoBitrate', 'audioBitrate', 'videoFPS', 'videoGOP', 'netSpeed', 'netJitter',
       'netQualityLevel', 'videoWidth', 'videoHeight', 'videoCache', 'audioCache',

@@ -13,7 +13,7 @@
 
 var log = require('./log').logger;
 
-// Numeric fields of the components' bindnetstatus info (wechat-components.md).
+// Numeric fields of the components' bindnetstatus info (WeChat's component documentation).
 var NET_FIELDS = [
   'videoBitrate', 'audioBitrate', 'videoFPS', 'videoGOP', 'netSpeed', 'netJitter',
   'netQualityLevel', 'videoWidth', 'videoHeight', 'videoCache', 'audioCache',

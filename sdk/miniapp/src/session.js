@@ -1,6 +1,6 @@
 'use strict';
 // Session: one allocation request and one gateway WebSocket, from join to
-// close (miniapp-protocol.md sections 2 and 3). A Client owns at most one
+// close (docs/protocol.md sections 2 and 3). A Client owns at most one
 // open Session; automatic recovery replaces it with a new one.
 //
 // Lifecycle: new -> start() (AP, connect, join) -> joined -> closed. Every

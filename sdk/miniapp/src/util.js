@@ -1,6 +1,6 @@
 'use strict';
 // Argument parsing and the local validation rules of the Agora Miniapp SDK
-// 2.6.4 (miniapp-protocol.md section 8). Local failures are Error objects
+// 2.6.4 (docs/protocol.md section 8). Local failures are Error objects
 // with the same messages; server and network failures are plain objects
 // {code, reason, ...}, as in the Agora SDK.
 

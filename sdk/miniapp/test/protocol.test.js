@@ -1,5 +1,5 @@
 'use strict';
-// The wire protocol (miniapp-protocol.md sections 2-5) against a scripted
+// The wire protocol (docs/protocol.md sections 2-5) against a scripted
 // gateway: request shapes and counters, replies, pushes, closes, reports,
 // log upload and automatic recovery. The SDK under test is the built file.
 

@@ -9,7 +9,7 @@
 // SDK's Client class as shipped in AgoraIO/Agora-Miniapp-Tutorial
 // (lib/agora-miniapp-sdk.js) — its methods, its event emitter (on/off, '*'
 // listeners get (type, payload)) and the events its worker emits; the
-// protocol doc (shared/design/miniapp-protocol.md section 5) for the push ->
+// protocol doc (docs/protocol.md section 5) for the push ->
 // event mapping; Agora's FAQ for LOG.onlog.
 
 const test = require('node:test');

@@ -1,5 +1,5 @@
 'use strict';
-// Every local validation error (miniapp-protocol.md section 8): the same
+// Every local validation error (docs/protocol.md section 8): the same
 // messages as the Agora SDK, raised before anything touches the network.
 
 const test = require('node:test');

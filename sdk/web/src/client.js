@@ -21,7 +21,7 @@ import { log } from './log.js';
 const DEFAULTS = {
   connectTimeout: 5000, // per gateway URL (905 after the last)
   requestTimeout: 10000, // per request and per WHIP/WHEP POST (903)
-  pingInterval: 3000, // heartbeat (miniapp-protocol.md 3.3)
+  pingInterval: 3000, // heartbeat (docs/protocol.md 3.3)
   gatherTimeout: 2000, // ICE gathering before the offer is sent anyway
   mediaTimeout: 15000, // a WHIP/WHEP PeerConnection must connect within this
   subscribeTimeout: 15000 // subscribe retries while the stream is announced but not live yet (432)

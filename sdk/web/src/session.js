@@ -1,5 +1,5 @@
 // Session: one allocation request and one gateway WebSocket, from join to
-// close (miniapp-protocol.md sections 2 and 3), the same protocol as the
+// close (docs/protocol.md sections 2 and 3), the same protocol as the
 // mini program SDK's session (sdk/miniapp/src/session.js) over the browser's
 // fetch and WebSocket.
 //

@@ -1,5 +1,5 @@
 // Local checks of API arguments: the rules of the mini program SDK
-// (miniapp-protocol.md section 8) with catalogue codes, so that every
+// (docs/protocol.md section 8) with catalogue codes, so that every
 // failure, local or remote, is a MiniRTCError {code, reason}.
 
 import { CODES, fail, badRequest } from './errors.js';
