@@ -329,7 +329,7 @@ func TestLinkChecker(t *testing.T) {
 		"[b](guide.md#no-such-heading)",
 		"[c](https://github.com/minirtc/minirtc)",
 		"[d](../../outside.md)",
-		"see "+outsideShared+"design/ARCHITECTURE.md",
+		"see " + outsideShared + "design/ARCHITECTURE.md",
 		"[e](/docs/guide.md)",
 		"[f]: http://agora.io",
 		"visit https://www.agora.io today",
