@@ -64,24 +64,16 @@ type agoraChannel struct {
 
 // agoraChannels: GET /dev/v1/channel/{appid}?page_no=&page_size=
 func (s *Server) agoraChannels(w http.ResponseWriter, r *http.Request) {
-	a, err := s.app(r, r.PathValue("appid"))
-	if err != nil {
-		WriteError(w, r, err)
+	a, _, names, total, ok := s.channelPage(w, r, "appid", "page_no", "page_size", 0)
+	if !ok {
 		return
 	}
-	p, err := parsePage(r, "page_no", "page_size", 0)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	names := s.deps.Channels.Channels(a.ID)
-	lo, hi := p.bounds(len(names))
-	out := make([]agoraChannel, 0, hi-lo)
-	for _, name := range names[lo:hi] {
+	out := make([]agoraChannel, 0, len(names))
+	for _, name := range names {
 		out = append(out, agoraChannel{ChannelName: name, UserCount: len(s.deps.Channels.Members(a.ID, name))})
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"success": true,
-		"data": map[string]any{"channels": out, "total_size": len(names)}})
+		"data": map[string]any{"channels": out, "total_size": total}})
 }
 
 // agoraUsers: GET /dev/v1/channel/user/{appid}/{channelName}[?hosts_only],

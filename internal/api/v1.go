@@ -133,21 +133,33 @@ type ChannelSummary struct {
 	Publishing   int    `json:"publishing"`
 }
 
+// channelPage reads the app named by the path value appKey and the page the
+// query asks for (pageKey, sizeKey, numbered from base), and returns the
+// app, the page, that page of its channel names and how many channels it
+// has in all; on a bad request it has answered and ok is false. Agora's and
+// minirtc's channel lists share it.
+func (s *Server) channelPage(w http.ResponseWriter, r *http.Request, appKey, pageKey, sizeKey string, base int) (a store.App, p page, names []string, total int, ok bool) {
+	a, err := s.app(r, r.PathValue(appKey))
+	if err != nil {
+		WriteError(w, r, err)
+		return a, p, nil, 0, false
+	}
+	if p, err = parsePage(r, pageKey, sizeKey, base); err != nil {
+		WriteError(w, r, err)
+		return a, p, nil, 0, false
+	}
+	all := s.deps.Channels.Channels(a.ID)
+	lo, hi := p.bounds(len(all))
+	return a, p, all[lo:hi], len(all), true
+}
+
 func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) {
-	a, err := s.app(r, r.PathValue("appId"))
-	if err != nil {
-		WriteError(w, r, err)
+	a, p, names, total, ok := s.channelPage(w, r, "appId", "page", "pageSize", 1)
+	if !ok {
 		return
 	}
-	p, err := parsePage(r, "page", "pageSize", 1)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	names := s.deps.Channels.Channels(a.ID)
-	lo, hi := p.bounds(len(names))
-	items := make([]ChannelSummary, 0, hi-lo)
-	for _, name := range names[lo:hi] {
+	items := make([]ChannelSummary, 0, len(names))
+	for _, name := range names {
 		c := ChannelSummary{Name: name, Profile: channel.ProfileLive.String()}
 		for _, m := range s.deps.Channels.Members(a.ID, name) {
 			c.Profile = m.Profile.String()
@@ -161,7 +173,7 @@ func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) {
 		}
 		items = append(items, c)
 	}
-	WriteJSON(w, http.StatusOK, list[ChannelSummary]{Items: items, Page: p.no + 1, PageSize: p.size, Total: len(names)})
+	WriteJSON(w, http.StatusOK, list[ChannelSummary]{Items: items, Page: p.no + 1, PageSize: p.size, Total: total})
 }
 
 // Client is what a member's client said about itself at join.
