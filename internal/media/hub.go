@@ -53,6 +53,9 @@ type Config struct {
 	MaxPublishers       int           // concurrent publishers on this node
 	MaxReadersPerStream int           // readers of one stream
 	StallTimeout        time.Duration // silence after which a publisher may be replaced (PublishWith)
+	// Derive starts derived tracks (see Deriver) for readers that want
+	// another audio codec than the source's. Nil: no derived tracks.
+	Derive DeriveFunc
 }
 
 func (c Config) withDefaults() Config {
@@ -318,6 +321,11 @@ type SubscribeOptions struct {
 	// the egress protocol ("rtmp", "flv", "webrtc") and the peer address.
 	// Both are optional.
 	Protocol, Remote string
+	// Audio is the audio codec the reader takes. CodecUnknown: the source's,
+	// whatever it is. CodecAAC or CodecOpus: when the source track has
+	// another codec, the reader gets the derived track (Config.Derive),
+	// started for it and shared with every reader that wants the same codec.
+	Audio Codec
 }
 
 // Subscribe adds a reader to key's stream. The stream need not be live: the

@@ -66,6 +66,7 @@ func (c Codec) Kind() Kind {
 const (
 	WireRTMP = iota // RTMP chunks for the play chunk size (internal/rtmp)
 	WireFLV         // FLV tag (internal/flv)
+	WireRTP         // RTP payloads for the WebRTC MTU (internal/webrtc)
 	numWire
 )
 

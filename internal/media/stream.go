@@ -70,6 +70,8 @@ type Stream struct {
 	drops atomic.Uint64 // packets its readers skipped (StreamStats)
 
 	meter rateMeter // ingest bitrate and frame rate (Hub.Streams); guarded by mu
+
+	rot rotation // video rotation metadata (Publisher.SetRotation)
 }
 
 func newStream(h *Hub, key Key) *Stream {
