@@ -41,7 +41,7 @@ type Node struct {
 	log    *slog.Logger
 	store  store.Store
 	signer *token.URLSigner
-	auth   *token.MediaAuthorizer
+	auth   *admission.MediaAuthorizer
 	// admission admits every media connection (over auth and the channel
 	// model) and ends it when its principal's access ends.
 	admission *admission.Gate
@@ -126,7 +126,7 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		return nil, fmt.Errorf("node: media URL secret: %w", err)
 	}
 	n.signer = token.NewURLSigner(secret)
-	n.auth = &token.MediaAuthorizer{Signer: n.signer, Apps: st}
+	n.auth = &admission.MediaAuthorizer{Signer: n.signer, Apps: st}
 
 	limits := netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}
 	for _, s := range cfg.Limits.PerIPExempt {
