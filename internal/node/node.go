@@ -263,7 +263,15 @@ func (n *Node) wireGateway(cfg config.Config) error {
 	if grace == 0 {
 		grace = -1 // the config's "no grace"
 	}
-	adm, err := admission.New(admission.Config{RejoinGrace: grace}, n.auth, n.channels, n.log)
+	// The member limit of the channels media doors join publishers to: the
+	// app's setting, else the node's (as for a gateway join).
+	maxUsers := func(app string) int {
+		if a, err := n.store.App(context.Background(), app); err == nil && a.Settings.MaxUsersPerChannel > 0 {
+			return a.Settings.MaxUsersPerChannel
+		}
+		return cfg.Gateway.MaxUsersPerChannel
+	}
+	adm, err := admission.New(admission.Config{RejoinGrace: grace, MaxUsers: maxUsers}, n.auth, n.channels, n.log)
 	if err != nil {
 		return fmt.Errorf("node: admission: %w", err)
 	}

@@ -55,7 +55,7 @@ func TestPublishTokenWithPlus(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth := &admission.MediaAuthorizer{Signer: token.NewURLSigner([]byte("0123456789abcdef0123456789abcdef")), Apps: apps}
-	srv, err := NewServer(Config{}, hub, auth, nil, log)
+	srv, err := NewServer(Config{}, hub, auth, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestLongStreamNameLogTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth := &admission.MediaAuthorizer{Signer: token.NewURLSigner([]byte("0123456789abcdef0123456789abcdef")), Apps: store.NewMemory()}
-	srv, err := NewServer(Config{}, hub, auth, nil, log)
+	srv, err := NewServer(Config{}, hub, auth, log)
 	if err != nil {
 		t.Fatal(err)
 	}

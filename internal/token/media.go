@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -161,6 +162,41 @@ type MediaGrant struct {
 	// node's admission registry (internal/admission), which ends it when its
 	// principal's access ends. Adapters call it through Register.
 	Hold func(end func(reason error)) (release func())
+	// Enter, set by the admission seam on a publish grant, makes the
+	// publisher a publishing member of its channel by door's rule
+	// (internal/admission.Members). Adapters call it through EnterChannel.
+	Enter func(ctx context.Context, door Door, session string, kicked func(reason error)) (leave func(published bool), err error)
+}
+
+// Door names the protocol a media connection came in by: the publish rule
+// of the channel (MediaGrant.Enter) differs between them.
+type Door string
+
+// Media doors that publish.
+const (
+	DoorRTMP Door = "rtmp"
+	DoorWHIP Door = "whip"
+)
+
+// EnterChannel makes the publisher this grant let in a publishing member of
+// its channel, as door's rule says (a push that joins its channel itself,
+// or one that publishes for the member the gateway made); it returns a
+// catalogue error to refuse. session names the door's session (it may be
+// ""). kicked, when not nil, is called at most once, on any goroutine and
+// possibly under the channel model's lock, when the member goes (the
+// adapter must only hand it off). Call leave when the session ends; its
+// published says whether media reached the hub. Without a seam (Enter nil:
+// media only, no channel) it lets every credential that names a uid
+// publish, and refuses one that names none (Wildcard).
+func (g MediaGrant) EnterChannel(ctx context.Context, door Door, session string, kicked func(reason error)) (leave func(published bool), err error) {
+	if g.Enter == nil {
+		if g.Wildcard {
+			return nil, errcode.PublishNeedsUID(fmt.Sprintf("a token without a uid (uid 0) cannot publish over %s on this server: use a token built for uid %s",
+				strings.ToUpper(string(door)), g.UID))
+		}
+		return func(bool) {}, nil
+	}
+	return g.Enter(ctx, door, session, kicked)
 }
 
 // Register registers the session this grant let in: end is called at most

@@ -115,7 +115,7 @@ func newMediaEnv(t *testing.T, cfg media.Config) *mediaEnv {
 	signer := token.NewURLSigner([]byte("e2e-node-secret"))
 	auth := &admission.MediaAuthorizer{Signer: signer, Apps: st}
 
-	rs, err := rtmp.NewServer(rtmp.Config{}, hub, auth, nil, log)
+	rs, err := rtmp.NewServer(rtmp.Config{}, hub, auth, log)
 	if err != nil {
 		t.Fatal(err)
 	}
