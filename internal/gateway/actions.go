@@ -170,8 +170,12 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 	if isAccount {
 		st.account, st.claimUID = uidText, uidText
 	}
-	// 4. key
+	// 4. key, and the media permission rule every door applies (the
+	// admission seam: a join needs what a play needs)
 	if err := s.checkKey(st, key, chName); err != nil {
+		return nil, nil, err
+	}
+	if _, err := admission.Admit(app.Settings, st.credential(), token.ActionPlay, s.g.cfg.Clock.Now()); err != nil {
 		return nil, nil, err
 	}
 	// 5. role
