@@ -28,7 +28,7 @@ import (
 )
 
 // Authorizer decides whether a media connection may publish or play a
-// stream (token.MediaAuthorizer).
+// stream: the admission seam (internal/admission.Gate).
 type Authorizer interface {
 	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
 }
