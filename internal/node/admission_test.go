@@ -268,6 +268,14 @@ func TestAdmissionTableAllDoors(t *testing.T) {
 				return c
 			},
 			publish: notMember, play: notMember},
+		// A development app's appId stands in for a token that names no
+		// uid: like the wildcard token above.
+		{name: "development app's appId", uid: "212",
+			cred:    func() credential { devApp(t, n, app, false); return credential{token: app.ID, viewerUID: "212"} },
+			publish: needsUID, play: allowed, except: map[string]answer{"ws-publish": allowed}},
+		{name: "appId of an app that enforces publisher tokens", uid: "213",
+			cred:    func() credential { devApp(t, n, app, true); return credential{token: app.ID, viewerUID: "213"} },
+			publish: noPublish, play: allowed},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
@@ -291,6 +299,16 @@ func TestAdmissionTableAllDoors(t *testing.T) {
 				t.Logf("%s: %v", d.name, got)
 			}
 		})
+	}
+}
+
+// devApp makes app a development app (its appId stands in for a token),
+// that enforces publisher tokens or not.
+func devApp(t *testing.T, n *Node, app store.App, enforce bool) {
+	t.Helper()
+	app.Settings.AllowNoToken, app.Settings.EnforcePublisherToken = true, enforce
+	if err := n.Store().PutApp(context.Background(), app); err != nil {
+		t.Fatal(err)
 	}
 }
 
