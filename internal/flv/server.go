@@ -22,7 +22,7 @@ import (
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// authorizer is the one method of token.MediaAuthorizer the server calls.
+// authorizer is the admission seam (internal/admission.Gate) as FLV uses it.
 type authorizer interface {
 	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
 }
