@@ -2,11 +2,15 @@ package node
 
 import (
 	"context"
+	"go/parser"
+	"go/token"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -132,5 +136,27 @@ func TestWebRTCPageRedirectsToDemo(t *testing.T) {
 	_ = res.Body.Close()
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `id="bare"`) {
 		t.Errorf("GET /demo/?pub=5: %d, WHIP/WHEP section present: %v", res.StatusCode, strings.Contains(string(body), `id="bare"`))
+	}
+}
+
+// TestNodeImportsNoExamples: the node embeds the demo page from the web
+// SDK's package; no file of the node package imports an example (examples
+// use the product, never the other way round).
+func TestNodeImportsNoExamples(t *testing.T) {
+	fset := token.NewFileSet()
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); strings.HasPrefix(p, "github.com/minirtc/minirtc/examples/") {
+				t.Errorf("%s imports %s", name, p)
+			}
+		}
 	}
 }
