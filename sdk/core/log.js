@@ -43,6 +43,7 @@ function timestamp(d) {
 }
 
 var state = {
+  /** @type {number} */
   level: LEVELS.INFO,
   /** @type {string[]} */
   buffer: [],

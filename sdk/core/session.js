@@ -138,10 +138,13 @@ Session.prototype.start = function () {
   });
 };
 
-/** The join clientRequest (docs/protocol.md 3.2). */
+/**
+ * The join clientRequest (docs/protocol.md 3.2).
+ * @returns {{action: string} & Record<string, unknown>}
+ */
 Session.prototype.joinRequest = function () {
   var p = this.p;
-  /** @type {Record<string, unknown>} */
+  /** @type {{action: string} & Record<string, unknown>} */
   var req = {
     action: 'join',
     role: p.role,
@@ -194,6 +197,7 @@ Session.prototype.allocate = function () {
       if (res.status !== 200) {
         throw p.errors.fail(CODES.AP_FAILED, 'allocation failed: HTTP ' + res.status + ' from ' + p.apUrl);
       }
+      /** @type {any} */
       var data = res.body;
       if (typeof data === 'string') {
         try { data = JSON.parse(data); } catch (e) { data = null; }

@@ -52,7 +52,9 @@ export function sleep(ms) {
  * @returns {Promise<unknown>}
  */
 export function sequence(items, fn) {
-  return items.reduce((p, item) => p.then(() => fn(item)), Promise.resolve());
+  /** @type {Promise<unknown>} */
+  var start = Promise.resolve();
+  return items.reduce((p, item) => p.then(() => fn(item)), start);
 }
 
 /**

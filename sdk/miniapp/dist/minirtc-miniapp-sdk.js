@@ -88,11 +88,12 @@ var __minirtc = (function() {
     });
   }
   function sequence(items, fn) {
+    var start = Promise.resolve();
     return items.reduce(function(p, item) {
       return p.then(function() {
         return fn(item);
       });
-    }, Promise.resolve());
+    }, start);
   }
   function errText(e) {
     var m = e && /** @type {{message?: unknown}} */
@@ -461,6 +462,7 @@ var __minirtc = (function() {
       MAX_BUFFER_LINES = 2e3;
       MAX_BUFFER_CHARS = 256 * 1024;
       state = {
+        /** @type {number} */
         level: LEVELS.INFO,
         /** @type {string[]} */
         buffer: [],

@@ -431,6 +431,7 @@ function timestamp(d) {
   return pad(d.getHours(), 2) + ":" + pad(d.getMinutes(), 2) + ":" + pad(d.getSeconds(), 2) + "." + pad(d.getMilliseconds(), 3);
 }
 var state = {
+  /** @type {number} */
   level: LEVELS.INFO,
   /** @type {string[]} */
   buffer: [],

@@ -30,6 +30,10 @@ test('tsc --noEmit: the demo page (demo/app.js and demo/whep.js, checkJs)', () =
   assert.equal(tsc('test/types/tsconfig.demo.json'), '');
 });
 
+test('tsc --noEmit --checkJs --strict: the shared protocol core (sdk/core, JSDoc types)', () => {
+  assert.equal(tsc('test/types/tsconfig.core.json'), '');
+});
+
 test('the declarations name every export of the module', () => {
   const dts = readFileSync(path.join(ROOT, 'src', 'minirtc-web-sdk.d.ts'), 'utf8');
   for (const name of Object.keys(sdk)) {
