@@ -41,11 +41,18 @@ fi
 export MINIRTC_REQUIRE_REDIS=1
 go test -race -timeout 25m ./...
 
-# JavaScript SDKs (Node's test runner), when present.
-for dir in sdk/miniapp sdk/web; do
+# JavaScript: the protocol core both SDKs are built from (no dependencies),
+# then the SDKs (Node's test runner), when present. npm ci installs what a
+# package-lock.json pins, esbuild included (its platform binary is an
+# optional dependency fetched from the npm registry like any package); each
+# SDK's tests check its committed bundle equals a fresh esbuild build.
+for dir in sdk/core sdk/miniapp sdk/web; do
   if [ -f "$dir/package.json" ]; then
     echo "test.sh: $dir"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && npm test)
+    if [ -f "$dir/package-lock.json" ]; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    (cd "$dir" && npm test)
   fi
 done
 
