@@ -56,9 +56,11 @@ const (
 	GatewayRequestsPerSecond = 20
 	// GatewayMaxUsersPerChannel applies when the app sets no limit.
 	GatewayMaxUsersPerChannel = 1000
-	// GatewayURLLifetime: signed push/play URLs last at least as long as a
-	// token (24 h) and are refreshed with update-url before they expire.
-	GatewayURLLifetime = 24 * time.Hour
+	// GatewayURLLifetime: signed push/play URLs outlive the longest token
+	// (24 h) and a rejoin, so pusher reconnects and rejoins keep working
+	// (docs/protocol.md); update-url refreshes them an hour before they
+	// expire.
+	GatewayURLLifetime = 25 * time.Hour
 	// GatewayURLRejoinGrace is how long a signed play URL keeps working for
 	// new connections after its member left: the gateway's grace for a lost
 	// socket, long enough for a leave, a new client and a rejoin.
