@@ -92,6 +92,7 @@ var settingFields = map[string]string{
 	"webhook.MinBackoff":         "webhooks.minBackoff",
 	"webhook.MaxBackoff":         "webhooks.maxBackoff",
 	"webhook.Retention":          "webhooks.retention",
+	"cluster.Prefix":             "cluster.prefix",
 }
 
 // otherValues are assignments of a literal to one of settingFields that are

@@ -134,6 +134,12 @@ const (
 	APIRequestsPerSecond = 10
 )
 
+// cluster.*
+const (
+	// ClusterPrefix starts every Redis key of the cluster's shared state.
+	ClusterPrefix = "minirtc"
+)
+
 // webhooks.*
 const (
 	// WebhooksRetryFor: a receiver down for a day still gets its events.
