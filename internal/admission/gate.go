@@ -10,14 +10,10 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/token"
 )
-
-// DefaultRejoinGrace is how long a signed play URL keeps working for new
-// connections after its member left: the gateway's grace for a lost socket
-// (15 s), long enough for a leave, a new client and a rejoin.
-const DefaultRejoinGrace = 15 * time.Second
 
 // Authorizer checks a media connection's credential (token.MediaAuthorizer).
 type Authorizer interface {
@@ -26,7 +22,8 @@ type Authorizer interface {
 
 // Config holds the Gate's knobs.
 type Config struct {
-	// RejoinGrace: see the package comment. Zero: DefaultRejoinGrace;
+	// RejoinGrace: see the package comment. Zero: the default of config
+	// gateway.urlRejoinGrace (internal/config/defaults);
 	// negative: none (a signed play URL stops with its member's leave).
 	RejoinGrace time.Duration
 	// MaxUsers returns the member limit of an app's channels for the
@@ -84,7 +81,7 @@ func New(cfg Config, auth Authorizer, chans *channel.Manager, log *slog.Logger) 
 	}
 	grace := cfg.RejoinGrace
 	if grace == 0 {
-		grace = DefaultRejoinGrace
+		grace = defaults.GatewayURLRejoinGrace
 	}
 	g := &Gate{auth: auth, chans: chans, clock: chans.Clock(), log: log.With("component", "admission"),
 		grace: max(grace, 0), members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}

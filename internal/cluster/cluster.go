@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
 // ErrLeaseLost: the lease expired or another node holds it now.
@@ -76,7 +78,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Cluster, error) {
 		return nil, errors.New("cluster: New needs a Redis client")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "minirtc"
+		cfg.Prefix = defaults.ClusterPrefix
 	}
 	if cfg.NodeTTL <= 0 || cfg.LeaseTTL <= 0 {
 		return nil, fmt.Errorf("cluster: NodeTTL (%s) and LeaseTTL (%s) must be positive", cfg.NodeTTL, cfg.LeaseTTL)

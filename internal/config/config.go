@@ -16,6 +16,8 @@ import (
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
 // DefaultYAML is the shipped, commented configuration file; it equals Default().
@@ -304,46 +306,49 @@ type Webhooks struct {
 	Retention time.Duration `yaml:"retention"`
 }
 
-// Default returns the configuration used when nothing is set.
+// Default returns the configuration used when nothing is set. The values
+// components also fall back to come from internal/config/defaults, so the
+// two cannot differ.
 func Default() Config {
 	return Config{
 		DataDir: "./minirtc-data",
 		Log:     Log{Level: "info", Format: "text"},
 		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 32 << 10},
-		RTMP: RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second,
-			PreAuthMaxMessageSize: 64 << 10, MaxMessageSize: 4 << 20},
+		RTMP: RTMP{Addr: ":1935", HandshakeTimeout: defaults.RTMPHandshakeTimeout, ReadTimeout: defaults.RTMPReadTimeout,
+			PreAuthMaxMessageSize: defaults.RTMPPreAuthMaxMessageSize, MaxMessageSize: defaults.RTMPMaxMessageSize},
 		Gateway: Gateway{
-			GraceTimeout:       15 * time.Second,
-			IdleTimeout:        10 * time.Second,
-			KeyWillExpireLead:  30 * time.Second,
-			MediaStartTimeout:  30 * time.Second,
-			MaxMessageBytes:    64 << 10,
-			PreJoinMaxBytes:    16 << 10,
-			JoinTimeout:        30 * time.Second,
-			RequestsPerSecond:  20,
-			MaxUsersPerChannel: 1000,
-			URLLifetime:        24 * time.Hour,
-			URLRejoinGrace:     15 * time.Second,
+			GraceTimeout:       defaults.GatewayGraceTimeout,
+			IdleTimeout:        defaults.GatewayIdleTimeout,
+			KeyWillExpireLead:  defaults.GatewayKeyWillExpireLead,
+			MediaStartTimeout:  defaults.GatewayMediaStartTimeout,
+			MaxMessageBytes:    defaults.GatewayMaxMessageBytes,
+			PreJoinMaxBytes:    defaults.GatewayPreJoinMaxBytes,
+			JoinTimeout:        defaults.GatewayJoinTimeout,
+			RequestsPerSecond:  defaults.GatewayRequestsPerSecond,
+			MaxUsersPerChannel: defaults.GatewayMaxUsersPerChannel,
+			URLLifetime:        defaults.GatewayURLLifetime,
+			URLRejoinGrace:     defaults.GatewayURLRejoinGrace,
 		},
 		Media: Media{
-			PublisherGrace: 30 * time.Second,
-			PublisherStall: 2 * time.Second,
-			HoldTimeout:    30 * time.Second,
-			ReaderQueue:    512,
-			GOPCacheFrames: 2048,
-			GOPCacheBytes:  8 << 20,
-			WriteTimeout:   10 * time.Second,
-			BatchInterval:  100 * time.Millisecond,
+			PublisherGrace: defaults.MediaPublisherGrace,
+			PublisherStall: defaults.MediaPublisherStall,
+			HoldTimeout:    defaults.MediaHoldTimeout,
+			ReaderQueue:    defaults.MediaReaderQueue,
+			GOPCacheFrames: defaults.MediaGOPCacheFrames,
+			GOPCacheBytes:  defaults.MediaGOPCacheBytes,
+			WriteTimeout:   defaults.MediaWriteTimeout,
+			BatchInterval:  defaults.MediaBatchInterval,
 		},
-		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
-		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64, LogTicketTTL: time.Hour},
+		WebRTC: WebRTC{UDPAddr: defaults.WebRTCUDPAddr, PublicIPs: []string{}, Interfaces: []string{}},
+		Diagnostics: Diagnostics{MaxMembers: defaults.DiagnosticsMaxMembers, MemberMaxAge: defaults.DiagnosticsMemberMaxAge,
+			LogRetentionDays: defaults.DiagnosticsLogRetentionDays, LogDayMiB: defaults.DiagnosticsLogDayMiB, LogTicketTTL: defaults.DiagnosticsLogTicketTTL},
 		TokenServer: TokenServer{Path: "/token", AllowedOrigins: []string{}, Lifetime: time.Hour},
 		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
-		API:         API{Enabled: true, RequestsPerSecond: 10},
+		API:         API{Enabled: true, RequestsPerSecond: defaults.APIRequestsPerSecond},
 		Metrics:     Metrics{Enabled: true, OnHTTPPort: true, PerAppLabels: true},
-		Webhooks: Webhooks{RetryFor: 24 * time.Hour, Timeout: 5 * time.Second, Concurrency: 16,
-			MinBackoff: time.Second, MaxBackoff: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
-		Cluster: Cluster{RedisSentinels: []string{}, RedisCluster: []string{}, Prefix: "minirtc",
+		Webhooks: Webhooks{RetryFor: defaults.WebhooksRetryFor, Timeout: defaults.WebhooksTimeout, Concurrency: defaults.WebhooksConcurrency,
+			MinBackoff: defaults.WebhooksMinBackoff, MaxBackoff: defaults.WebhooksMaxBackoff, Retention: defaults.WebhooksRetention},
+		Cluster: Cluster{RedisSentinels: []string{}, RedisCluster: []string{}, Prefix: defaults.ClusterPrefix,
 			NodeTTL: 10 * time.Second, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second},
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
 // Placeholders a FuzzSignaling input may hold; each connection replaces
@@ -125,7 +127,7 @@ func FuzzSignaling(f *testing.F) {
 			}
 		}
 		// A member that dropped without leave stays for its grace.
-		e.clk.Advance(DefaultGrace + time.Second)
+		e.clk.Advance(defaults.GatewayGraceTimeout + time.Second)
 		for deadline := time.Now().Add(10 * time.Second); len(e.mgr.Channels(e.app.ID)) != 0; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("channels left after the grace: %v", e.mgr.Channels(e.app.ID))

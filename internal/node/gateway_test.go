@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +93,15 @@ func TestNodeServesGateway(t *testing.T) {
 	r = call(4, map[string]any{"action": "publish", "uid": 42})
 	if u, _ := r["url"].(string); !strings.HasPrefix(u, "rtmp://") {
 		t.Fatalf("publish %v", r)
+	}
+	// With the default gateway.urlLifetime the push URL outlives a 24 h
+	// token, as the gateway's own tests expect of it.
+	pu, err := url.Parse(r["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Signer().Verify(token.ActionPublish, strings.TrimPrefix(pu.Path, "/live/"), pu.Query(), time.Now().Add(24*time.Hour)); err != nil {
+		t.Fatalf("push URL %s does not verify 24 h later: %v", pu, err)
 	}
 	if err := n.Channels().MayPublish(app.ID, "room", 42); err != nil {
 		t.Fatalf("media seam: %v", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
@@ -25,25 +26,9 @@ type authorizer interface {
 	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
 }
 
-// Defaults for Config's zero values.
-const (
-	// DefaultHandshakeTimeout bounds the handshake and command phase.
-	DefaultHandshakeTimeout = 10 * time.Second
-	// DefaultReadTimeout: a publisher that sends nothing for this long is gone
-	// (a backgrounded live-pusher still sends its waiting image).
-	DefaultReadTimeout = 15 * time.Second
-	// DefaultWriteTimeout bounds one batch write to a viewer.
-	DefaultWriteTimeout = 10 * time.Second
-	// DefaultBatchInterval is how often a viewer's queued packets are written:
-	// they go out in one writev per interval instead of one per frame (~70 a
-	// second), which is most of the CPU of a play connection. 100 ms stays
-	// well inside live-player's smallest buffer (about 200 ms in RTC mode);
-	// 40 ms costs about 1.6 times the CPU. The first write (the GOP cache) is
-	// never delayed.
-	DefaultBatchInterval = 100 * time.Millisecond
-)
-
-// Config holds the RTMP server's knobs; zero values mean the defaults.
+// Config holds the RTMP server's knobs (config rtmp.*, media.writeTimeout and
+// media.batchInterval); zero values mean the defaults of
+// internal/config/defaults.
 type Config struct {
 	HandshakeTimeout time.Duration
 	ReadTimeout      time.Duration
@@ -83,22 +68,22 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, log *slog.Logger) (*
 		return nil, errors.New("rtmp: NewServer needs a hub, an authorizer and a logger")
 	}
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+		cfg.HandshakeTimeout = defaults.RTMPHandshakeTimeout
 	}
 	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = DefaultReadTimeout
+		cfg.ReadTimeout = defaults.RTMPReadTimeout
 	}
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
+		cfg.WriteTimeout = defaults.MediaWriteTimeout
 	}
 	if cfg.BatchInterval == 0 {
-		cfg.BatchInterval = DefaultBatchInterval
+		cfg.BatchInterval = defaults.MediaBatchInterval
 	}
 	if cfg.PreAuthMaxMessageSize <= 0 {
-		cfg.PreAuthMaxMessageSize = DefaultPreAuthMaxMessageSize
+		cfg.PreAuthMaxMessageSize = defaults.RTMPPreAuthMaxMessageSize
 	}
 	if cfg.MaxMessageSize <= 0 {
-		cfg.MaxMessageSize = DefaultMaxMessageSize
+		cfg.MaxMessageSize = defaults.RTMPMaxMessageSize
 	}
 	if cfg.PreAuthMaxMessageSize > maxMessageSize || cfg.MaxMessageSize > maxMessageSize {
 		return nil, fmt.Errorf("rtmp: message size limits must be at most %d bytes (24-bit lengths)", maxMessageSize)
