@@ -251,7 +251,7 @@ type Request struct {
 	ID     int64
 	Seq    int64
 	Action string
-	Fields map[string]any // clientRequest fields besides action
+	Fields map[string]any // clientRequest fields; an "action" here replaces Action (to send a malformed one)
 }
 
 // Send writes a request in the SDK's envelope and returns its requestId,
@@ -262,10 +262,10 @@ func (c *Conn) Send(ctx context.Context, r Request) (int64, error) {
 
 func (c *Conn) send(ctx context.Context, r Request, wait chan Message) (int64, error) {
 	cr := make(map[string]any, len(r.Fields)+1)
+	cr["action"] = r.Action
 	for k, v := range r.Fields {
 		cr[k] = v
 	}
-	cr["action"] = r.Action
 	c.mu.Lock()
 	if r.ID == 0 {
 		c.lastID++
