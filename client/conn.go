@@ -35,6 +35,23 @@ const closeReason = "close"
 // ErrClosed is returned for requests on a connection that has ended.
 var ErrClosed = errors.New("gateway connection closed")
 
+// HandshakeError is a Dial whose upgrade request got an HTTP answer other
+// than 101 Switching Protocols (a proxy that does not pass upgrades, a
+// wrong path).
+type HandshakeError struct {
+	Status     string // "502 Bad Gateway"
+	StatusCode int
+	Err        error
+}
+
+// Error implements error.
+func (e *HandshakeError) Error() string {
+	return "upgrade answered " + e.Status + " instead of 101 Switching Protocols: " + e.Err.Error()
+}
+
+// Unwrap returns the WebSocket library's error.
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
 // Option configures Dial.
 type Option func(*options)
 
@@ -132,6 +149,9 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 		_ = resp.Body.Close()
 	}
 	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			err = &HandshakeError{Status: resp.Status, StatusCode: resp.StatusCode, Err: err}
+		}
 		return nil, fmt.Errorf("gateway websocket %s: %w", url, err)
 	}
 	ws.SetReadLimit(o.readLimit)
@@ -174,7 +194,7 @@ func (c *Conn) readLoop(ctx context.Context) {
 			c.mu.Unlock()
 			return
 		}
-		c.deliver(decodeMessage(typ, data))
+		c.deliver(decodeMessage(typ, data, time.Now()))
 	}
 }
 

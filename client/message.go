@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -21,14 +22,15 @@ type Message struct {
 	Raw    []byte
 	Fields map[string]any
 	Err    error
+	At     time.Time // when the read loop received the frame
 }
 
 // errNotObject is a Message's Err for a frame that is not a JSON object.
 var errNotObject = errors.New("frame is not a JSON object")
 
 // decodeMessage decodes one frame.
-func decodeMessage(typ websocket.MessageType, data []byte) Message {
-	m := Message{Type: typ, Raw: data}
+func decodeMessage(typ websocket.MessageType, data []byte, at time.Time) Message {
+	m := Message{Type: typ, Raw: data, At: at}
 	if typ != websocket.MessageText {
 		m.Err = fmt.Errorf("binary frame of %d bytes: %w", len(data), errNotObject)
 		return m
@@ -155,7 +157,7 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s refused: %d %s", e.Action, e.Code, e.Reason)
+	return fmt.Sprintf("%s: refused: %d %s", e.Action, e.Code, e.Reason)
 }
 
 // Catalogue is the catalogue part of the reason, without the detail.
