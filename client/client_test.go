@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -381,5 +383,59 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("never happened: %s", what)
 		}
+	}
+}
+
+// TestHandshakeError: an upgrade answered with another HTTP status says
+// which.
+func TestHandshakeError(t *testing.T) {
+	s := newServer(t)
+	_, err := client.Dial(t.Context(), strings.Replace(s.wsURL, "/api", "/nope", 1))
+	var he *client.HandshakeError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusNotFound {
+		t.Fatalf("dial a 404 path: %v", err)
+	}
+}
+
+// TestRejoinAndConflict: a second connection joining with the same uid
+// takes the member over (the first gets 433 uid conflict and a "close"),
+// and a rejoin with known_speakers learns which speaker is gone.
+func TestRejoinAndConflict(t *testing.T) {
+	s := newServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	pub := s.join(ctx, "1", client.RoleBroadcaster)
+	if _, err := pub.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := s.join(ctx, "2", client.RoleAudience)
+	c := s.dial(ctx)
+	uid, err := c.Join(ctx, client.JoinParams{AppID: s.app.ID, Channel: "room", UID: "2", Key: s.token("room", "2"),
+		Role: client.RoleAudience, KnownSpeakers: []string{"2", "1", "3"}})
+	if err != nil || uid != 2 {
+		t.Fatalf("rejoin: %d %v", uid, err)
+	}
+	var got []string
+	for len(got) < 2 {
+		p, err := c.NextPush(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if p.At.IsZero() {
+			t.Fatal("push without a receive time")
+		}
+		got = append(got, p.Action+" "+strconv.Itoa(int(p.UID)))
+	}
+	if want := []string{"stream-added 1", "stream-removed 3"}; !slices.Equal(got, want) {
+		t.Fatalf("rejoin pushes %v, want %v", got, want)
+	}
+	// old saw stream-added 1 when it joined; then the conflict.
+	p, err := old.WaitPush(ctx, func(p client.Push) bool { return p.Code != 0 })
+	if err != nil || p.Code != errcode.CodeRefused || !strings.HasPrefix(p.Reason, errcode.ReasonUIDConflict) {
+		t.Fatalf("the replaced connection got %+v %v, want 433 uid conflict", p, err)
+	}
+	<-old.Done()
+	if code, reason := old.CloseStatus(); code != websocket.StatusNormalClosure || reason != "close" {
+		t.Fatalf("replaced connection closed %d %q", code, reason)
 	}
 }

@@ -123,6 +123,7 @@ type Push struct {
 	Code     int            // the push's code (0 when absent; 501 "please rejoin", 433 uid conflict, …)
 	Reason   string         // the push's reason
 	Status   map[string]any // the whole serverStatus object
+	At       time.Time      // when the read loop received it
 }
 
 // Push decodes the frame as a push; ok is false for anything else.
@@ -131,7 +132,7 @@ func (m Message) Push() (p Push, ok bool) {
 		return Push{}, false
 	}
 	st := m.Status()
-	p = Push{Code: m.Code(), Reason: m.Reason(), Status: st}
+	p = Push{Code: m.Code(), Reason: m.Reason(), Status: st, At: m.At}
 	p.Action, _ = st["action"].(string)
 	if n, ok := st["uid"].(json.Number); ok {
 		if u, err := strconv.ParseUint(n.String(), 10, 32); err == nil {
