@@ -32,6 +32,13 @@ const defaultQueueSize = 4096
 // server treats the close as deliberate.
 const closeReason = "close"
 
+// writeTimeout bounds one frame's write. The WebSocket library closes the
+// connection when a write's context ends, so writes do not use the
+// caller's context (whose end would tear down the connection for one
+// canceled request), only this bound: a socket that cannot take a small
+// frame for this long is dead anyway.
+const writeTimeout = 10 * time.Second
+
 // ErrClosed is returned for requests on a connection that has ended.
 var ErrClosed = errors.New("gateway connection closed")
 
@@ -303,13 +310,27 @@ func (c *Conn) send(ctx context.Context, r Request, wait chan Message) (int64, e
 	env["clientRequest"] = cr
 	b, err := json.Marshal(env)
 	if err == nil {
-		err = c.ws.Write(ctx, websocket.MessageText, b)
+		err = c.write(ctx, b)
 	}
 	if err != nil {
 		c.forget(r.ID)
-		return r.ID, fmt.Errorf("%s: %w", r.Action, c.closedErr(err))
+		return r.ID, fmt.Errorf("%s: %w", r.Action, err)
 	}
 	return r.ID, nil
+}
+
+// write writes one text frame unless ctx has already ended; see
+// writeTimeout.
+func (c *Conn) write(ctx context.Context, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if err := c.ws.Write(wctx, websocket.MessageText, b); err != nil {
+		return c.closedErr(err)
+	}
+	return nil
 }
 
 func (c *Conn) forget(id int64) {
@@ -364,10 +385,7 @@ func (c *Conn) Call(ctx context.Context, action string, fields map[string]any) (
 
 // SendRaw writes data as one text frame, whatever it holds.
 func (c *Conn) SendRaw(ctx context.Context, data []byte) error {
-	if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil {
-		return c.closedErr(err)
-	}
-	return nil
+	return c.write(ctx, data)
 }
 
 // Ping sends the SDK heartbeat (protocol 3.3): command "ping" with a

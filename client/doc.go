@@ -28,7 +28,11 @@
 // one heartbeat goroutine; both end when the server closes the connection
 // or when Close or CloseNow is called, and Close and CloseNow return only
 // after they have ended, so a closed Conn leaves no goroutine behind. Every
-// request takes a context that bounds the wait for its reply. Frames nobody
+// request takes a context that bounds the wait for its reply; a request
+// whose context has ended is not sent, and one that ends while waiting
+// leaves the connection usable (writes are bounded by their own 10 s
+// timeout, not by the caller's context, because the WebSocket library
+// closes the connection when a write's context ends). Frames nobody
 // has taken with Next are kept in a bounded queue (WithQueueSize): when it
 // is full the oldest is dropped and counted (Dropped), so a Conn whose
 // owner never reads pushes cannot grow without bound. All methods are safe
