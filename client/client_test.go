@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -437,5 +438,76 @@ func TestRejoinAndConflict(t *testing.T) {
 	<-old.Done()
 	if code, reason := old.CloseStatus(); code != websocket.StatusNormalClosure || reason != "close" {
 		t.Fatalf("replaced connection closed %d %q", code, reason)
+	}
+}
+
+// TestEnvelope: requests and the heartbeat carry the SDK's envelope
+// (protocol 3.2, 3.3): requestIds from one counter starting at 3, seq on
+// requests only, starting at 2; a 32-hex sid; the identity Join set.
+func TestEnvelope(t *testing.T) {
+	frames := make(chan map[string]any, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		for {
+			_, data, err := ws.Read(r.Context())
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Errorf("client sent %q", data)
+				return
+			}
+			frames <- m
+			if id, ok := m["requestId"].(float64); ok && m["clientRequest"] != nil {
+				reply, _ := json.Marshal(map[string]any{"command": "serverResponse", "requestId": id, "code": 200,
+					"serverResponse": map[string]any{"uid": 12}})
+				_ = ws.Write(r.Context(), websocket.MessageText, reply)
+			}
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if uid, err := c.Join(ctx, client.JoinParams{AppID: "app", Channel: "room", UID: "12"}); err != nil || uid != 12 {
+		t.Fatalf("join: %d %v", uid, err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx); err == nil {
+		t.Fatal("a publish reply without url was accepted")
+	}
+	join, ping, pub := <-frames, <-frames, <-frames
+	sid, _ := join["sid"].(string)
+	if len(sid) != 32 || strings.ToUpper(sid) != sid || ping["sid"] != sid {
+		t.Errorf("sid %q (ping %q)", sid, ping["sid"])
+	}
+	for _, c := range []struct {
+		name string
+		m    map[string]any
+		id   float64
+		seq  any
+	}{{"join", join, 3, 2.0}, {"ping", ping, 4, nil}, {"publish", pub, 5, 3.0}} {
+		if c.m["requestId"] != c.id || c.m["seq"] != c.seq || c.m["appId"] != "app" || c.m["cname"] != "room" || c.m["uid"] != "12" {
+			t.Errorf("%s envelope %v, want requestId %v seq %v", c.name, c.m, c.id, c.seq)
+		}
+	}
+	if ping["command"] != "ping" || ping["clientRequest"] != nil || ping["sdkVersion"] != nil {
+		t.Errorf("heartbeat %v", ping)
+	}
+	cr, _ := join["clientRequest"].(map[string]any)
+	if cr["action"] != "join" || cr["key_vos"] != "app" || cr["key_vocs"] != "app" || cr["role"] != "audience" ||
+		cr["uidType"] != 0.0 || cr["version"] != "2.6.4" || cr["vid"] != "1" {
+		t.Errorf("join request %v (no key: the appId, as the SDK sends)", cr)
 	}
 }

@@ -103,7 +103,7 @@ func WithReadLimit(n int64) Option { return func(o *options) { o.readLimit = n }
 func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
 
 // WithFirstRequestID sets the first requestId (default 3, the SDK's join);
-// seq follows it, one lower.
+// seq follows it, one lower (at least 1).
 func WithFirstRequestID(id int64) Option { return func(o *options) { o.firstRequest = id } }
 
 // Conn is one gateway WebSocket. See the package comment for its
@@ -164,7 +164,7 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 	ws.SetReadLimit(o.readLimit)
 	c := &Conn{ws: ws, done: make(chan struct{}), notify: make(chan struct{}, 1),
 		appID: o.appID, channel: o.channel, uid: o.uid, sid: o.sid,
-		lastID: o.firstRequest - 1, lastSeq: o.firstRequest - 2,
+		lastID: o.firstRequest - 1, lastSeq: max(o.firstRequest-2, 0),
 		waiters: map[int64]chan Message{}, queueSize: max(o.queueSize, 1)}
 	rctx, stop := context.WithCancel(context.Background())
 	c.stop = stop
@@ -252,16 +252,11 @@ func (c *Conn) heartbeat(ctx context.Context, every time.Duration) {
 	}
 }
 
-// envelope is the SDK's request envelope (protocol 3.2); seq 0 leaves out
-// seq and sdkVersion (a ping's shape).
-func (c *Conn) envelope(id, seq int64) map[string]any {
-	m := map[string]any{"appId": c.appID, "cname": c.channel, "uid": c.uid, "sid": c.sid,
+// envelope is the SDK's envelope (protocol 3.2); a ping's (3.3) has no
+// seq and sdkVersion.
+func (c *Conn) envelope(id int64) map[string]any {
+	return map[string]any{"appId": c.appID, "cname": c.channel, "uid": c.uid, "sid": c.sid,
 		"requestId": id, "ts": time.Now().Unix()}
-	if seq != 0 {
-		m["seq"] = seq
-		m["sdkVersion"] = "1.1.0"
-	}
-	return m
 }
 
 // SetIdentity changes the envelope's appId, cname and uid for the requests
@@ -302,7 +297,8 @@ func (c *Conn) send(ctx context.Context, r Request, wait chan Message) (int64, e
 		c.lastSeq++
 		r.Seq = c.lastSeq
 	}
-	env := c.envelope(r.ID, r.Seq)
+	env := c.envelope(r.ID)
+	env["seq"], env["sdkVersion"] = r.Seq, "1.1.0"
 	if wait != nil {
 		c.waiters[r.ID] = wait
 	}
@@ -394,7 +390,7 @@ func (c *Conn) SendRaw(ctx context.Context, data []byte) error {
 func (c *Conn) Ping(ctx context.Context) error {
 	c.mu.Lock()
 	c.lastID++
-	env := c.envelope(c.lastID, 0)
+	env := c.envelope(c.lastID)
 	c.mu.Unlock()
 	env["command"] = "ping"
 	b, _ := json.Marshal(env)
@@ -402,7 +398,8 @@ func (c *Conn) Ping(ctx context.Context) error {
 }
 
 // Next returns the oldest frame that no Call took: pushes, pongs, replies
-// to Send, undecodable frames (Message.Err). It returns ErrClosed once the
+// to Send (and late replies to Calls whose context ended), undecodable
+// frames (Message.Err). It returns ErrClosed once the
 // connection has ended and every frame has been taken.
 func (c *Conn) Next(ctx context.Context) (Message, error) {
 	for {
