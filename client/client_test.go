@@ -296,7 +296,9 @@ func TestRawFramesAndHeartbeat(t *testing.T) {
 	s := newServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	c := s.dial(ctx, client.WithPingInterval(20*time.Millisecond))
+	// Slower than the gateway's per-connection request rate (20/s), which
+	// heartbeats count against.
+	c := s.dial(ctx, client.WithPingInterval(100*time.Millisecond))
 	if err := c.SendRaw(ctx, []byte(`{"requestId": 77, "clientRequest": {"action": 5}}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +353,7 @@ func TestQueueBound(t *testing.T) {
 	s := newServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	c := s.dial(ctx, client.WithQueueSize(2), client.WithPingInterval(5*time.Millisecond))
+	c := s.dial(ctx, client.WithQueueSize(2), client.WithPingInterval(100*time.Millisecond))
 	waitFor(t, "pongs dropped", func() bool { return c.Dropped() >= 3 })
 	if err := c.PingRequest(ctx); err != nil {
 		t.Fatalf("request with a full queue: %v", err)
