@@ -471,8 +471,11 @@ func (s *Server) internalRules(w http.ResponseWriter, r *http.Request) {
 // them (within Config.PeerTimeout), so that the change holds cluster-wide
 // when the call answers; nodes that did not answer are reported in the
 // answer's HeaderMissingNodes (they apply stored rules when they start).
+//
+// The node that makes a change announces it, also when it serves a call
+// another node forwarded (a kick with a ban on the channel's owner).
 func (s *Server) announceRule(w http.ResponseWriter, r *http.Request, rule store.KickingRule, deleted bool) {
-	if !s.clustered(r) {
+	if s.deps.Cluster == nil {
 		return
 	}
 	c := RuleChange{ID: rule.ID, Deleted: deleted}
