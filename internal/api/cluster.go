@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -190,6 +191,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Peer) {
 			pr.Out.Header.Set(headerKey, key)
 		},
 		Transport: s.peerClient.Transport,
+		ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Warn("forwarded call failed", "node", to.ID, "path", r.URL.Path, "err", err)
 			WriteError(w, r, errcode.ServiceLost(fmt.Sprintf("node %s, which serves this channel, did not answer: try again", to.ID)))
