@@ -628,3 +628,36 @@ func TestClusterPeersOverRedis(t *testing.T) {
 		t.Fatalf("verify own signature: %q %v", node, err)
 	}
 }
+
+// TestClusterRuleNoticeUsesStore: a node applies the store's rule, not the
+// notice's: a "deleted" notice for a rule still stored does not lift it,
+// and a notice for a rule the store does not hold kicks once and is not
+// kept.
+func TestClusterRuleNoticeUsesStore(t *testing.T) {
+	f := newClusterFixture(t, "A", "B")
+	signed := func() map[string]string {
+		a, _ := cluster.NewAuth(clusterSecret, "A")
+		return map[string]string{cluster.AuthHeader: a.Credential()}
+	}
+	st, b, _ := f.call("A", "POST", "/dev/v1/kicking-rule", fmt.Sprintf(`{"appid":%q,"uid":60,"time":5}`, f.app.ID), true, nil)
+	if st != 200 {
+		t.Fatalf("rule: %d %s", st, b)
+	}
+	var created struct{ ID uint64 }
+	decodeInto(t, b, &created)
+	if st, b, _ = f.call("B", "POST", "/internal/v1/rules", fmt.Sprintf(`{"id":%d,"deleted":true}`, created.ID), false, signed()); st != 200 {
+		t.Fatalf("deleted notice: %d %s", st, b)
+	}
+	if err := f.join("B", "room", 60); err == nil {
+		t.Fatal("a deleted notice lifted a rule the store still holds")
+	}
+	f.mustJoin("B", "room", 61)
+	notice := fmt.Sprintf(`{"id":4242,"rule":{"appId":%q,"uid":61,"privileges":["join_channel"],"until":"2100-01-01T00:00:00Z"}}`, f.app.ID)
+	if st, b, _ = f.call("B", "POST", "/internal/v1/rules", notice, false, signed()); st != 200 || !strings.Contains(string(b), `"applied":1`) {
+		t.Fatalf("notice of an unstored rule: %d %s", st, b)
+	}
+	if f.in("B", "room", 61) {
+		t.Fatal("uid 61 not kicked by the notice")
+	}
+	f.mustJoin("B", "room", 61) // the unstored rule was not kept
+}
