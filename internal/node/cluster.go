@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"runtime"
 	"sync"
@@ -79,23 +80,34 @@ func (n *Node) wireCluster(cfg config.Config, rdb redis.UniversalClient) error {
 		Internal: n.advertiseURL(cfg),
 		Started:  time.Now(),
 	}
-	load := newLoadSampler(n)
 	p := &clusterPart{rdb: rdb, c: c, auth: auth, self: self}
-	p.agent = c.NewAgent(cluster.AgentConfig{
-		Info: self,
+	n.cluster = p
+	return nil
+}
+
+// startClusterAgent makes the agent that keeps the node in the registry,
+// once every address of the node is known (the API's is set by wireAPI).
+func (n *Node) startClusterAgent() {
+	p := n.cluster
+	if p == nil {
+		return
+	}
+	load := newLoadSampler(n)
+	p.agent = p.c.NewAgent(cluster.AgentConfig{
+		Info: p.self,
 		Load: load.sample,
 		Log:  n.log.With("component", "cluster"),
 		OnLost: func(l cluster.Lease) {
 			n.log.Warn("channel moved to another node", "app", l.App, "channel", l.Channel)
 		},
 	})
-	n.cluster = p
 	n.services = append(n.services, service{name: "cluster", run: func(ctx context.Context) error {
 		p.agent.Run(ctx)
 		return nil
 	}})
-	n.log.Info("cluster mode", "node", id, "advertise", self.Gateway, "redis", redisTarget(cl))
-	return nil
+	cl := n.cfg.Cluster
+	self := p.self
+	n.log.Info("cluster mode", "node", self.ID, "advertise", self.Gateway, "redis", redisTarget(cl))
 }
 
 // redisTarget names the configured Redis for logs, without credentials.
@@ -128,6 +140,25 @@ func (n *Node) advertiseURL(cfg config.Config) string {
 		host = cfg.PublicHost
 	} else if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// advertiseHostURL is the base URL of a listener bound to addr, for the
+// other nodes: addr's own IP when it names one, else the advertised host.
+func (n *Node) advertiseHostURL(cfg config.Config, addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if u, err := url.Parse(n.advertiseURL(cfg)); err == nil {
+			host = u.Hostname()
+		}
+	}
+	scheme := "http"
+	if cfg.HTTP.TLSCert != "" {
+		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/cluster"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/redistest"
+	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/redis/go-redis/v9"
 )
@@ -104,5 +106,54 @@ func TestClusterNodesShareStateAndRegister(t *testing.T) {
 		if nodes[i].ID != self.ID || nodes[i].Gateway != "http://"+n.HTTPAddr() {
 			t.Fatalf("registry entry %d: %+v, want %s at http://%s", i, nodes[i], self.ID, n.HTTPAddr())
 		}
+	}
+}
+
+func TestClusterAPIAnswersForEveryNode(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startClusterNode(t, clusterConfig(t, srv, "a"))
+	b := startClusterNode(t, clusterConfig(t, srv, "b"))
+	c := startClusterNode(t, clusterConfig(t, srv, "c"))
+	ctx := context.Background()
+	apps, err := a.Store().Apps(ctx)
+	if err != nil || len(apps) != 1 {
+		t.Fatal(apps, err)
+	}
+	app := apps[0]
+	// An API key made through one node works on every node (shared store).
+	k, secret, _ := store.NewAPIKey("ops", time.Now())
+	if err := a.Store().PutAPIKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	// Members join channels on nodes a and b.
+	ma := dialGateway(t, a)
+	if code, reason := ma.join(app.ID, app.Certificate, "room-a", 11, "broadcaster", "ios"); code != 200 {
+		t.Fatalf("join on a: %d %s", code, reason)
+	}
+	mb := dialGateway(t, b)
+	if code, reason := mb.join(app.ID, app.Certificate, "room-b", 22, "broadcaster", "android"); code != 200 {
+		t.Fatalf("join on b: %d %s", code, reason)
+	}
+	// Asked at node c, which holds neither channel.
+	rest := restClient{t: t, base: "http://" + c.HTTPAddr() + APIPrefix, id: k.ID, secret: secret}
+	code, body := rest.do("GET", "/v1/nodes", nil)
+	if code != 200 || !strings.Contains(string(body), `"a"`) || !strings.Contains(string(body), `"b"`) || !strings.Contains(string(body), `"c"`) {
+		t.Fatalf("GET /v1/nodes at c: %d %s", code, body)
+	}
+	code, body = rest.do("GET", "/v1/apps/"+app.ID+"/channels", nil)
+	if code != 200 || !strings.Contains(string(body), "room-a") || !strings.Contains(string(body), "room-b") {
+		t.Fatalf("channels at c: %d %s", code, body)
+	}
+	// A forged cluster credential gets nothing, even with a valid key.
+	req, _ := http.NewRequest("GET", "http://"+c.HTTPAddr()+APIPrefix+"/v1/apps/"+app.ID+"/channels", nil)
+	req.SetBasicAuth(k.ID, secret)
+	req.Header.Set(cluster.AuthHeader, "a:1:forged")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged cluster credential: %d, want 401", resp.StatusCode)
 	}
 }

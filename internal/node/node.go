@@ -216,15 +216,16 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 	if err := n.wireTokenServer(cfg); err != nil {
 		return nil, err
 	}
-	if err := n.wireAPI(cfg); err != nil {
-		return nil, err
-	}
-	cleanups = append(cleanups, n.closeAPIListener)
 	if rdb != nil {
 		if err := n.wireCluster(cfg, rdb); err != nil {
 			return nil, err
 		}
 	}
+	if err := n.wireAPI(cfg); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, n.closeAPIListener)
+	n.startClusterAgent()
 	n.wireWebhooks(cfg)
 	n.wireMetrics(cfg)
 	// Last, once nothing else can fail: a start that fails must not create
