@@ -58,13 +58,13 @@ func (t *target) join(ctx context.Context, appID, uid, key string) (*member, joi
 		},
 	})
 	if err := conn.Write(sctx, websocket.MessageText, req); err != nil {
-		conn.CloseNow()
+		_ = conn.CloseNow()
 		return nil, joinResult{}, fmt.Errorf("join: %w", err)
 	}
 	for {
 		_, data, err := conn.Read(sctx)
 		if err != nil {
-			conn.CloseNow()
+			_ = conn.CloseNow()
 			return nil, joinResult{}, fmt.Errorf("join: no reply: %w", err)
 		}
 		var reply struct {
@@ -76,7 +76,7 @@ func (t *target) join(ctx context.Context, appID, uid, key string) (*member, joi
 			continue // a push
 		}
 		if reply.Code != 200 {
-			conn.Close(websocket.StatusNormalClosure, "close")
+			_ = conn.Close(websocket.StatusNormalClosure, "close")
 			return nil, reply.joinResult, nil
 		}
 		break
@@ -113,7 +113,7 @@ func (m *member) leave(ctx context.Context, t *target) {
 	req, _ := json.Marshal(map[string]any{"appId": m.appID, "cname": probeChannel, "uid": m.uid, "seq": 3, "requestId": 5,
 		"ts": time.Now().Unix(), "clientRequest": map[string]any{"action": "leave", "uid": m.uid}})
 	_ = m.conn.Write(sctx, websocket.MessageText, req)
-	m.conn.Close(websocket.StatusNormalClosure, "close")
+	_ = m.conn.Close(websocket.StatusNormalClosure, "close")
 	m.cancel()
 	<-m.done
 }

@@ -28,13 +28,13 @@ func checkRTMP(ctx context.Context, t *target) Finding {
 	if err != nil {
 		return Finding{ID: "rtmp", Severity: Fail, What: "RTMP port " + addr + " unreachable: " + err.Error(), Fix: fix}
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
 	c1 := make([]byte, 1+rtmpHandshakeSize)
 	c1[0] = 3 // C0: RTMP version 3
-	binary.BigEndian.PutUint32(c1[1:5], uint32(time.Now().UnixMilli()))
+	binary.BigEndian.PutUint32(c1[1:5], uint32(time.Now().UnixMilli())) //nolint:gosec // G115: the handshake time field is 32-bit milliseconds that wrap by design
 	if _, err := rand.Read(c1[9:]); err != nil {
 		return Finding{ID: "rtmp", Severity: Fail, What: "RTMP probe: " + err.Error()}
 	}

@@ -28,7 +28,7 @@ func checkWebSocket(ctx context.Context, t *target) Finding {
 		}
 		return Finding{ID: "websocket", Severity: Fail, What: what, Fix: upgradeFix}
 	}
-	defer conn.CloseNow()
+	defer func() { _ = conn.CloseNow() }()
 	ping, _ := json.Marshal(map[string]any{"command": "ping", "requestId": 1, "appId": "", "cname": "", "uid": "0",
 		"sid": strings.Repeat("D0C7", 8), "ts": t.now().Unix()})
 	if err := conn.Write(ctx, websocket.MessageText, ping); err != nil {
@@ -47,6 +47,6 @@ func checkWebSocket(ctx context.Context, t *target) Finding {
 			What: "the WebSocket on /api answered the heartbeat with " + snippet(data) + ", not minirtc's pong",
 			Fix:  "point /api at minirtc's gateway; " + upgradeFix}
 	}
-	conn.Close(websocket.StatusNormalClosure, "close")
+	_ = conn.Close(websocket.StatusNormalClosure, "close")
 	return Finding{ID: "websocket", Severity: OK, What: "WebSocket " + wsURL + " upgrades and answers the heartbeat"}
 }
