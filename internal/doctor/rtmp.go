@@ -34,7 +34,9 @@ func checkRTMP(ctx context.Context, t *target) Finding {
 	}
 	c1 := make([]byte, 1+rtmpHandshakeSize)
 	c1[0] = 3 // C0: RTMP version 3
-	binary.BigEndian.PutUint32(c1[1:5], uint32(time.Now().UnixMilli())) //nolint:gosec // G115: the handshake time field is 32-bit milliseconds that wrap by design
+
+	ms := uint32(time.Now().UnixMilli()) //nolint:gosec // G115: C1's time is 32-bit milliseconds that wrap by design
+	binary.BigEndian.PutUint32(c1[1:5], ms)
 	if _, err := rand.Read(c1[9:]); err != nil {
 		return Finding{ID: "rtmp", Severity: Fail, What: "RTMP probe: " + err.Error()}
 	}
