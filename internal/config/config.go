@@ -42,6 +42,50 @@ type Config struct {
 	API         API         `yaml:"api"`
 	Metrics     Metrics     `yaml:"metrics"`
 	Webhooks    Webhooks    `yaml:"webhooks"`
+	Cluster     Cluster     `yaml:"cluster"`
+}
+
+// Cluster joins nodes that share one Redis into a cluster (docs/cluster.md):
+// channels are placed on nodes by load, media is relayed between nodes and
+// a dead node's channels move. Without a Redis the node runs alone on its
+// embedded store.
+type Cluster struct {
+	// Redis is the URL of the shared Redis: redis://[user:password@]host:port[/db],
+	// or rediss:// for TLS. Set it, or RedisSentinels with RedisMaster, or
+	// RedisCluster.
+	Redis string `yaml:"redis"`
+	// RedisSentinels (host:port) and RedisMaster name a Sentinel-managed primary.
+	RedisSentinels []string `yaml:"redisSentinels"`
+	RedisMaster    string   `yaml:"redisMaster"`
+	// RedisCluster lists seed nodes of a Redis Cluster (host:port).
+	RedisCluster []string `yaml:"redisCluster"`
+	// RedisPassword authenticates (prefer MINIRTC_CLUSTER_REDIS_PASSWORD).
+	RedisPassword string `yaml:"redisPassword"`
+	// RedisTLS turns TLS on for Sentinel and Cluster; RedisCA adds a CA (PEM).
+	RedisTLS bool   `yaml:"redisTLS"`
+	RedisCA  string `yaml:"redisCA"`
+	// Prefix starts every key, so clusters may share a Redis.
+	Prefix string `yaml:"prefix"`
+	// NodeID names this node (default: the host name and HTTP port).
+	NodeID string `yaml:"nodeId"`
+	// Advertise is the base URL clients and the other nodes reach this
+	// node's HTTP listener at (e.g. https://n1.example.com); empty: built
+	// from publicHost and http.addr.
+	Advertise string `yaml:"advertise"`
+	// NodeTTL: a node that sent no heartbeat for this long is dead.
+	NodeTTL time.Duration `yaml:"nodeTTL"`
+	// LeaseTTL: a dead owner's channels move after this long.
+	LeaseTTL time.Duration `yaml:"leaseTTL"`
+	// EdgeThreshold: once a stream has this many readers on its owner,
+	// further readers are sent to other nodes that pull it once (0: never).
+	EdgeThreshold int `yaml:"edgeThreshold"`
+	// DrainTimeout bounds a graceful shutdown's hand-over of channels.
+	DrainTimeout time.Duration `yaml:"drainTimeout"`
+}
+
+// Enabled reports whether a Redis is configured (cluster mode).
+func (c Cluster) Enabled() bool {
+	return c.Redis != "" || len(c.RedisSentinels) > 0 || len(c.RedisCluster) > 0
 }
 
 // API configures the operator REST API: Agora-compatible endpoints under
@@ -299,6 +343,8 @@ func Default() Config {
 		Metrics:     Metrics{Enabled: true, OnHTTPPort: true, PerAppLabels: true},
 		Webhooks: Webhooks{RetryFor: 24 * time.Hour, Timeout: 5 * time.Second, Concurrency: 16,
 			MinBackoff: time.Second, MaxBackoff: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
+		Cluster: Cluster{RedisSentinels: []string{}, RedisCluster: []string{}, Prefix: "minirtc",
+			NodeTTL: 10 * time.Second, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second},
 	}
 }
 
@@ -482,6 +528,41 @@ func (c Config) Validate() error {
 		"webhooks.minBackoff":       c.Webhooks.MinBackoff,
 		"webhooks.maxBackoff":       c.Webhooks.MaxBackoff,
 		"webhooks.retention":        c.Webhooks.Retention,
+	}
+	if cl := c.Cluster; cl.Enabled() {
+		n := 0
+		for _, set := range []bool{cl.Redis != "", len(cl.RedisSentinels) > 0, len(cl.RedisCluster) > 0} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			bad("cluster", "needs exactly one of redis, redisSentinels (with redisMaster) or redisCluster")
+		}
+		if len(cl.RedisSentinels) > 0 && cl.RedisMaster == "" {
+			bad("cluster.redisMaster", "must name the primary when redisSentinels is set")
+		}
+		if cl.Redis != "" && !strings.HasPrefix(cl.Redis, "redis://") && !strings.HasPrefix(cl.Redis, "rediss://") {
+			bad("cluster.redis", "must be a redis:// or rediss:// URL")
+		}
+		if cl.Prefix == "" || strings.ContainsAny(cl.Prefix, " {}") {
+			bad("cluster.prefix", "must be non-empty, without spaces or braces")
+		}
+		if strings.ContainsAny(cl.NodeID, ": \t\n") {
+			bad("cluster.nodeId", "must not contain spaces or colons")
+		}
+		if cl.Advertise != "" && !strings.HasPrefix(cl.Advertise, "http://") && !strings.HasPrefix(cl.Advertise, "https://") {
+			bad("cluster.advertise", "must be an http:// or https:// base URL")
+		}
+		if cl.NodeTTL < time.Second || cl.LeaseTTL < time.Second {
+			bad("cluster.nodeTTL/cluster.leaseTTL", "must be at least 1s")
+		}
+		if cl.EdgeThreshold < 0 {
+			bad("cluster.edgeThreshold", "must be 0 (never) or more")
+		}
+		if cl.DrainTimeout <= 0 {
+			bad("cluster.drainTimeout", "must be positive")
+		}
 	}
 	if c.Webhooks.Concurrency < 1 || c.Webhooks.Concurrency > 1024 {
 		bad("webhooks.concurrency", "must be 1..1024")

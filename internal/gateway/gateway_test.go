@@ -538,7 +538,7 @@ func TestEnforcePublisherToken(t *testing.T) {
 }
 
 // TestSubscriberTokenCannotPublish: publishing needs a token with publish
-// privileges on every door (token.Admit), so a subscriber-role token is
+// privileges on every door (admission.Admit), so a subscriber-role token is
 // refused on the WebSocket too, even when the app does not enforce
 // publisher tokens (RTMP ?token= and WHIP always refused it); the same
 // member may publish once it renews with a publisher token.
@@ -581,7 +581,7 @@ func (r *renewals) take() []string {
 }
 
 // TestRenewMediaAccess: update_key extends the member's media sessions to
-// the new token's end (play and publish, as token.Admit allows), and the
+// the new token's end (play and publish, as admission.Admit allows), and the
 // URL refresh extends those its signed URLs let in to the new URLs' expiry.
 func TestRenewMediaAccess(t *testing.T) {
 	t.Run("update_key", func(t *testing.T) {

@@ -17,18 +17,13 @@ import (
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// authorizer is the one method of token.MediaAuthorizer the server calls.
+// authorizer is the admission seam (internal/admission.Gate): it admits a
+// publish or play, and a publish grant's EnterChannel applies the channel's
+// publish rule for RTMP (who may push, and a tool pushing with a token
+// joining its channel).
 type authorizer interface {
 	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
 }
-
-// PublishGate decides whether uid may publish in channel right now (it is a
-// member allowed to publish). It returns a catalogue error to refuse. byToken
-// says the pusher presented an access token rather than a push URL the
-// gateway signed: a tool such as ffmpeg or OBS with no SDK member, which the
-// gate may make a member for as long as the push lasts. done, called when
-// the push ends, undoes what the gate did (it may be a no-op).
-type PublishGate func(ctx context.Context, appID, channel, uid string, byToken bool) (done func(), err error)
 
 // Defaults for Config's zero values.
 const (
@@ -67,7 +62,6 @@ type Server struct {
 	cfg  Config
 	hub  *media.Hub
 	auth authorizer
-	gate PublishGate
 	log  *slog.Logger
 
 	// firstWrite, when set (benchmarks), receives the times from accepting
@@ -83,8 +77,8 @@ type Server struct {
 	meter Meter
 }
 
-// NewServer builds a Server. gate may be nil (every authorized publisher may push).
-func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, log *slog.Logger) (*Server, error) {
+// NewServer builds a Server.
+func NewServer(cfg Config, hub *media.Hub, auth authorizer, log *slog.Logger) (*Server, error) {
 	if hub == nil || auth == nil || log == nil {
 		return nil, errors.New("rtmp: NewServer needs a hub, an authorizer and a logger")
 	}
@@ -109,7 +103,7 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, lo
 	if cfg.PreAuthMaxMessageSize > maxMessageSize || cfg.MaxMessageSize > maxMessageSize {
 		return nil, fmt.Errorf("rtmp: message size limits must be at most %d bytes (24-bit lengths)", maxMessageSize)
 	}
-	s := &Server{cfg: cfg, hub: hub, auth: auth, gate: gate, log: log.With("component", "rtmp"), meter: noMeter{}}
+	s := &Server{cfg: cfg, hub: hub, auth: auth, log: log.With("component", "rtmp"), meter: noMeter{}}
 	if cfg.BatchInterval > 0 && flush.Supported {
 		s.flusher = flush.New(cfg.BatchInterval)
 	}

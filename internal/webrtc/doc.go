@@ -15,12 +15,12 @@
 // hub's takeover rule (media.Hub.PublishWith); the POST asks the same rule
 // first so that a refused client gets 409 and the reason.
 //
-// It imports the core (internal/media, internal/channel), internal/transcode,
+// It imports the core (internal/media), internal/transcode,
 // internal/token, internal/errcode and internal/listen (the read retry of
-// the shared UDP socket). It must not import internal/gateway or
-// the other adapters. The server sees the channel model only through the
-// small Channels interface; ChannelBridge implements it over
-// channel.Manager and internal/node wires it.
+// the shared UDP socket). It must not import internal/channel,
+// internal/gateway or the other adapters. The server sees the channel model
+// only through the small Channels interface, which the admission seam
+// implements (internal/admission.Members) and internal/node wires.
 //
 // Goroutine model: every goroutine is started through the Server (goRun or
 // attach) and counted in its WaitGroup; Run waits for all of them after
