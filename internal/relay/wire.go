@@ -122,7 +122,7 @@ func (e *Encoder) writeTrack(t *media.Track) error {
 	}
 	var h [5]byte
 	h[0] = frameTrack
-	binary.BigEndian.PutUint32(h[1:], uint32(len(b)))
+	binary.BigEndian.PutUint32(h[1:], uint32(len(b))) //nolint:gosec // G115: at most maxTrackJSON (checked above)
 	if _, err := e.w.Write(h[:]); err != nil {
 		return err
 	}
