@@ -1,4 +1,4 @@
-.PHONY: test run build fuzz soak
+.PHONY: test lint run build fuzz soak
 
 # Run the server with embedded defaults.
 run:
@@ -7,6 +7,11 @@ run:
 # Install what the tests need (when missing) and run every test.
 test:
 	./scripts/test.sh
+
+# golangci-lint (pinned in scripts/lint.sh, settings in .golangci.yml); CI runs
+# it too. Extra arguments: make lint LINT_ARGS='./internal/api/...'.
+lint:
+	./scripts/lint.sh $(LINT_ARGS)
 
 build:
 	CGO_ENABLED=0 go build -o bin/minirtc ./cmd/minirtc

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +74,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errUsage
 	}
+	if *uidBase > math.MaxUint32 {
+		return fmt.Errorf("--uid-base %d: want at most %d", *uidBase, uint64(math.MaxUint32))
+	}
 	cfg.UIDBase = uint32(*uidBase)
 	w, h, ok := strings.Cut(*size, "x")
 	var err error
@@ -100,7 +104,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	var progress io.Writer = stderr
+	progress := stderr
 	if *quiet {
 		progress = nil
 	}

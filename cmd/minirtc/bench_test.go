@@ -43,6 +43,8 @@ func TestBenchCommandErrors(t *testing.T) {
 		{[]string{"bench", "--rtmp-url", "rtmp://127.0.0.1:1/live/x", "--bitrate", "x"}, 1, "--bitrate"},
 		{[]string{"bench"}, 1, "give a server URL"},
 		{[]string{"bench", "extra"}, 2, "usage"},
+		// A base past uint32 used to wrap around silently (to 0: the default).
+		{[]string{"bench", "--rtmp-url", "rtmp://127.0.0.1:1/live/x", "--uid-base", "4294967296"}, 1, "--uid-base 4294967296"},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer

@@ -237,9 +237,9 @@ func newFlagSet(name string, stderr io.Writer, help string) *flag.FlagSet {
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "usage: %s\n", strings.TrimRight(help, "\n"))
-		var any bool
-		fs.VisitAll(func(*flag.Flag) { any = true })
-		if any {
+		var hasFlags bool
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
 			fmt.Fprint(w, "\nFlags:\n")
 			fs.PrintDefaults()
 		}
@@ -281,7 +281,9 @@ func reachServer[T any](ctx context.Context, dataDir string, online func(*contro
 	if err != nil {
 		return zero, nil, err
 	}
-	return offline(st), func() { st.Close() }, nil
+	// Closing the store only releases its lock and mapping: every write was
+	// committed and synced by its own transaction, so there is nothing to report.
+	return offline(st), func() { _ = st.Close() }, nil
 }
 
 // subcommandOf reads the subcommand of a command group such as app, apikey

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -105,13 +106,14 @@ func devConfig() config.Config {
 }
 
 // ensureDevApp makes sure the store in dataDir has an enabled development
-// app that accepts joins without a token, and returns it.
-func ensureDevApp(ctx context.Context, dataDir string) (store.App, error) {
+// app that accepts joins without a token, and returns it. The store is
+// closed before the node opens it again; a failed close is an error.
+func ensureDevApp(ctx context.Context, dataDir string) (_ store.App, err error) {
 	st, err := store.OpenBolt(filepath.Join(dataDir, "minirtc.db"))
 	if err != nil {
 		return store.App{}, err
 	}
-	defer st.Close()
+	defer func() { err = errors.Join(err, st.Close()) }()
 	apps, err := st.Apps(ctx)
 	if err != nil {
 		return store.App{}, err

@@ -18,10 +18,6 @@ import (
 	"github.com/minirtc/minirtc/internal/tokenserver"
 )
 
-const tokenUsage = `minirtc token build --app-id ID --app-cert CERT --channel NAME (--uid N | --account S) [--role publisher|subscriber] [--expire SECONDS] [--format 007|006]
-       minirtc token inspect TOKEN [--app-cert CERT] [--channel NAME --uid N|--account S]
-       minirtc token serve [--addr ADDR] [--path /token] (--app-id ID --app-cert CERT | --data-dir DIR) (--secret S | --allow-origin O,...) [--lifetime 1h]`
-
 var tokenSubcommands = []subcommand{
 	{"build", "build an Agora-format access token (007 AccessToken2 or 006)"},
 	{"inspect", "decode a token, and verify it with --app-cert"},
@@ -181,6 +177,7 @@ func tokenInspect(args []string, stdout, stderr io.Writer) error {
 	return enc.Encode(out)
 }
 
+//nolint:gosec // G101: help text naming the --app-cert flag, not a credential
 const tokenBuildHelp = `minirtc token build --app-id ID --app-cert CERT --channel NAME (--uid N | --account S) [--role publisher|subscriber] [--expire SECONDS] [--format 007|006]
 
 Builds an access token for one uid (or string account) in one channel. A
@@ -191,6 +188,7 @@ Examples:
   minirtc token build --app-id ID --app-cert CERT --channel test --account alice --role subscriber --expire 600
   minirtc token build --app-id ID --app-cert CERT --channel test --uid 1234 --format 006`
 
+//nolint:gosec // G101: help text naming the --app-cert flag, not a credential
 const tokenInspectHelp = `minirtc token inspect TOKEN [--app-cert CERT] [--channel NAME --uid N|--account S]
 
 Decodes a token and prints it as JSON (app, issue and expiry times, channel,
@@ -201,6 +199,7 @@ Examples:
   minirtc token inspect 007eJx...
   minirtc token inspect 007eJx... --app-cert CERT`
 
+//nolint:gosec // G101: help text naming the --app-cert flag, not a credential
 const tokenServeHelp = `minirtc token serve [--addr ADDR] [--path /token] (--app-id ID --app-cert CERT | --data-dir DIR [--app-id ID])
                     (--secret S | --allow-origin ORIGIN[,ORIGIN]) [--lifetime 1h] [--subscriber-only]
 
@@ -281,7 +280,9 @@ func tokenServe(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	stop := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close() // the grace period ran out: drop the connections left
+		}
 	})
 	defer stop()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

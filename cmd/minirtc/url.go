@@ -64,7 +64,7 @@ type urlOptions struct {
 }
 
 func buildURLs(o urlOptions) (mediaURLs, error) {
-	life := uint32(o.Lifetime / time.Second)
+	life := uint32(o.Lifetime / time.Second) //nolint:gosec // G115: callers pass 1m..24h (url checks --expire, serve --dev uses 1h)
 	pub, err := token.BuildRTC007(token.RTCOptions{AppID: o.AppID, AppCert: o.AppCert, Channel: o.Channel, UID: o.UID,
 		Role: token.RolePublisher, IssuedAt: o.Now, Lifetime: life})
 	if err != nil {

@@ -122,8 +122,8 @@ func (d *Decoder) parseICS(cs *channelStream, commonWindow bool) error {
 			return errInvalid("pulse_start_sfb %d of %d bands", pulseStart, cs.info.numSwb)
 		}
 		for i := range numPulses {
-			pulseOff[i] = int(r.read(5))
-			pulseAmp[i] = int(r.read(4))
+			pulseOff[i] = int(r.read(5)) //nolint:gosec // G602: numPulses is a 2-bit field + 1, at most maxPulses (4)
+			pulseAmp[i] = int(r.read(4)) //nolint:gosec // G602: as above
 		}
 	}
 	cs.tnsPresent = r.readBit()

@@ -14,10 +14,10 @@ func (d *Decoder) reconstruct(cs *channelStream) {
 		for sfb := range info.maxSfb {
 			bt := cs.bandType[base+sfb]
 			lo, hi := int(info.swb[sfb]), int(info.swb[sfb+1])
-			switch {
-			case bt == zeroHCB || bt == intensityHCB || bt == intensityHCB2:
+			switch bt {
+			case zeroHCB, intensityHCB, intensityHCB2:
 				// Zero, or filled in from the left channel by stereo().
-			case bt == noiseHCB:
+			case noiseHCB:
 				d.stats.pnsBands++
 				amp := math.Exp2(0.25 * float64(clampInt(int(cs.bandVal[base+sfb]), -100, 155)))
 				for j := range info.groupLen[g] {

@@ -20,13 +20,6 @@ import (
 // ffmpeg's own AAC encoder at the same bitrate, bitrate accuracy, and
 // agreement of this package's decoder with ffmpeg's.
 
-// encSignal is an encoder test input: interleaved float32 PCM.
-type encSignal struct {
-	name     string
-	channels int
-	gen      func(t *testing.T, dir string, rate int, seconds float64) []float32
-}
-
 func encRun(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(name, args...)

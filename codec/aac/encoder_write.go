@@ -21,10 +21,10 @@ func (e *Encoder) writeFrame() {
 		w.writeBits(0, 4)
 		w.writeBits(1, 1) // common_window
 		e.writeICSInfo()
-		switch {
-		case e.msN == 0:
+		switch e.msN {
+		case 0:
 			w.writeBits(0, 2)
-		case e.msN == L.nvb:
+		case L.nvb:
 			w.writeBits(2, 2)
 		default:
 			w.writeBits(1, 2)

@@ -16,10 +16,10 @@ import (
 	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
-// ErrLeaseLost: the lease expired or another node holds it now.
+// ErrLeaseLost is returned when the lease expired or another node holds it now.
 var ErrLeaseLost = errors.New("cluster: channel lease lost")
 
-// ErrNoNode: no live node may take a new channel.
+// ErrNoNode is returned when no live node may take a new channel.
 var ErrNoNode = errors.New("cluster: no live node takes new channels")
 
 // Load is what a node reports of its own load; placement compares it.

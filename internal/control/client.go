@@ -37,7 +37,7 @@ func Dial(ctx context.Context, dataDir string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("control: %w", err)
 	}
-	c.Close()
+	_ = c.Close() // a probe: only whether someone listens mattered
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, "unix", path)
@@ -94,7 +94,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return fmt.Errorf("control: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read side: nothing to report
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("control: %w", err)

@@ -133,10 +133,18 @@ func (h *handler) setEnabled(enabled bool) http.HandlerFunc {
 	}
 }
 
+// writeJSON marshals v before writing the status, so a value that cannot be
+// encoded is a 500, not a 200 with half a body. A failed write means the
+// client went away: there is nobody left to tell.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "control: encode reply: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func writeError(w http.ResponseWriter, status int, err error) {
@@ -148,7 +156,7 @@ func writeError(w http.ResponseWriter, status int, err error) {
 // on the same data directory) is an error.
 func Listen(path string) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
+		_ = c.Close() // a probe: only whether someone listens mattered
 		return nil, fmt.Errorf("control: %s is served by another minirtc process", path)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -159,7 +167,7 @@ func Listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("control: listen %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
+		_ = ln.Close() // already failing with the chmod error
 		return nil, fmt.Errorf("control: chmod %s: %w", path, err)
 	}
 	return ln, nil
@@ -172,7 +180,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	stop := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close() // the grace period ran out: drop the connections left
+		}
 	})
 	defer stop()
 	err := srv.Serve(ln)

@@ -119,12 +119,12 @@ type dayUsage struct {
 
 // sanitizeLine makes one line safe to store one per line and to print on a
 // terminal: valid UTF-8, no control characters (CR, LF, ESC… become escapes),
-// at most max bytes (cut at a rune boundary, with a mark).
-func sanitizeLine(s string, max int) string {
+// at most maxLen bytes (cut at a rune boundary, with a mark).
+func sanitizeLine(s string, maxLen int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	cut := 0
-	if len(s) > max {
-		n := max
+	if len(s) > maxLen {
+		n := maxLen
 		for n > 0 && !utf8.RuneStart(s[n]) {
 			n--
 		}
@@ -223,7 +223,7 @@ func (s *Store) WriteLog(u Upload) (LogFile, error) {
 	if err != nil {
 		return LogFile{}, fmt.Errorf("diag: open log directory: %w", err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a directory handle: nothing to flush
 
 	day := now.UTC().Format(dayLayout)
 	dir := path.Join(appDir(u.App), day)
@@ -327,7 +327,7 @@ func readDir(root *os.Root, name string) []fs.DirEntry {
 	if err != nil {
 		return nil
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // a directory handle: nothing to flush
 	entries, _ := d.ReadDir(-1)
 	return entries
 }
@@ -343,7 +343,7 @@ func listLogs(root *os.Root, app, day string) ([]LogFile, error) {
 		return nil, fmt.Errorf("diag: list logs: %w", err)
 	}
 	entries, err := d.ReadDir(-1)
-	d.Close()
+	_ = d.Close() // a directory handle: nothing to flush
 	if err != nil {
 		return nil, fmt.Errorf("diag: list logs: %w", err)
 	}
@@ -381,7 +381,7 @@ func (s *Store) Logs(app, day string) ([]LogFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diag: open log directory: %w", err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a directory handle: nothing to flush
 	return listLogs(root, app, day)
 }
 
@@ -395,7 +395,7 @@ func (s *Store) ReadLog(app, day, name string) ([]byte, error) {
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a directory handle: nothing to flush
 	b, err := root.ReadFile(path.Join(appDir(app), day, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound

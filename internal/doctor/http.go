@@ -44,7 +44,7 @@ func (t *target) do(ctx context.Context, method, path, contentType string, body 
 	if err != nil {
 		return nil, nil, serverDate{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	got := t.now()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {

@@ -101,7 +101,7 @@ func (t *target) publish(ctx context.Context, appID, uid, bearer string) (*probe
 	}
 	p := &probe{pc: pc}
 	fail := func(err error) (*probe, error) {
-		pc.Close()
+		_ = pc.Close()
 		return nil, err
 	}
 	track, err := pion.NewTrackLocalStaticSample(pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
@@ -137,7 +137,7 @@ func (t *target) publish(ctx context.Context, appID, uid, bearer string) (*probe
 	if err != nil {
 		return fail(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
 	if err != nil {
 		return fail(err)
@@ -177,11 +177,11 @@ func (p *probe) close(ctx context.Context, t *target) {
 		defer cancel()
 		if req, err := http.NewRequestWithContext(ctx, http.MethodDelete, p.location, nil); err == nil {
 			if resp, err := t.http.Do(req); err == nil {
-				resp.Body.Close()
+				_ = resp.Body.Close()
 			}
 		}
 	}
-	p.pc.Close()
+	_ = p.pc.Close()
 }
 
 // refusal is a server's JSON error ({"code", "reason"}) or the body.

@@ -28,13 +28,15 @@ func checkRTMP(ctx context.Context, t *target) Finding {
 	if err != nil {
 		return Finding{ID: "rtmp", Severity: Fail, What: "RTMP port " + addr + " unreachable: " + err.Error(), Fix: fix}
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
 	c1 := make([]byte, 1+rtmpHandshakeSize)
 	c1[0] = 3 // C0: RTMP version 3
-	binary.BigEndian.PutUint32(c1[1:5], uint32(time.Now().UnixMilli()))
+
+	ms := uint32(time.Now().UnixMilli()) //nolint:gosec // G115: C1's time is 32-bit milliseconds that wrap by design
+	binary.BigEndian.PutUint32(c1[1:5], ms)
 	if _, err := rand.Read(c1[9:]); err != nil {
 		return Finding{ID: "rtmp", Severity: Fail, What: "RTMP probe: " + err.Error()}
 	}

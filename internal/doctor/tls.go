@@ -42,7 +42,7 @@ func checkTLS(ctx context.Context, t *target) []Finding {
 			Fix:  "make the port speak HTTPS (minirtc serve --tls-cert/--tls-key, or a TLS-terminating proxy), or check http:// if it is plain HTTP"}}
 	}
 	state := c.(*tls.Conn).ConnectionState()
-	c.Close()
+	_ = c.Close()
 	certs := state.PeerCertificates
 	out := []Finding{{ID: "https", Severity: OK, What: "https (" + tls.VersionName(state.Version) + ")"}}
 	if len(certs) == 0 {

@@ -155,96 +155,96 @@ func newErr(code int, reason, detail string) *Error {
 	return &Error{Code: code, Reason: reason, Detail: detail}
 }
 
-// InvalidVendorKey: unknown or disabled appId (401).
+// InvalidVendorKey builds the error for: unknown or disabled appId (401).
 func InvalidVendorKey(detail string) *Error {
 	return newErr(CodeVendorKey, ReasonInvalidVendorKey, detail)
 }
 
-// MalformedToken: the token is not a decodable 006/007 token (401).
+// MalformedToken builds the error for: the token is not a decodable 006/007 token (401).
 func MalformedToken() *Error { return newErr(CodeVendorKey, ReasonInvalidKey, "malformed token") }
 
-// TokenAppMismatch: the token was built for another appId (401).
+// TokenAppMismatch builds the error for: the token was built for another appId (401).
 func TokenAppMismatch() *Error {
 	return newErr(CodeVendorKey, ReasonInvalidKey, "token app id does not match")
 }
 
-// SignatureMismatch: the token's signature does not verify with the app certificate (401).
+// SignatureMismatch builds the error for: the token's signature does not verify with the app certificate (401).
 func SignatureMismatch() *Error { return newErr(CodeVendorKey, ReasonInvalidKey, "signature mismatch") }
 
-// TokenWrongChannel: the token names another channel (401).
+// TokenWrongChannel builds the error for: the token names another channel (401).
 func TokenWrongChannel() *Error {
 	return newErr(CodeVendorKey, ReasonInvalidKey, "token is for another channel")
 }
 
-// TokenWrongUID: the token names another uid (401).
+// TokenWrongUID builds the error for: the token names another uid (401).
 func TokenWrongUID() *Error {
 	return newErr(CodeVendorKey, ReasonInvalidKey, "token is for another uid")
 }
 
-// InvalidKey: any other key refusal (401), e.g. a token sent to an app without certificate.
+// InvalidKey builds the error for: any other key refusal (401), e.g. a token sent to an app without certificate.
 func InvalidKey(detail string) *Error { return newErr(CodeVendorKey, ReasonInvalidKey, detail) }
 
-// KeyExpired: the token or its join privilege expired at the given instant (401).
+// KeyExpired builds the error for: the token or its join privilege expired at the given instant (401).
 func KeyExpired(at time.Time) *Error {
 	return newErr(CodeVendorKey, ReasonKeyExpired, "expired at "+at.UTC().Format(time.RFC3339))
 }
 
-// NoPublishPrivilege: the token lacks the publish privileges (433).
+// NoPublishPrivilege builds the error for: the token lacks the publish privileges (433).
 func NoPublishPrivilege() *Error {
 	return newErr(CodeRefused, ReasonNoAuthorized, "token lacks publish privilege")
 }
 
-// NoAuthorized: an action the member's role or token does not allow (433).
+// NoAuthorized builds the error for: an action the member's role or token does not allow (433).
 func NoAuthorized(detail string) *Error { return newErr(CodeRefused, ReasonNoAuthorized, detail) }
 
-// InvalidUID: the uid is not acceptable (430).
+// InvalidUID builds the error for: the uid is not acceptable (430).
 func InvalidUID(detail string) *Error { return newErr(CodeBadRequest, ReasonInvalidUID, detail) }
 
-// InvalidChannelName: the channel name is not acceptable (430).
+// InvalidChannelName builds the error for: the channel name is not acceptable (430).
 func InvalidChannelName(detail string) *Error {
 	return newErr(CodeBadRequest, ReasonInvalidChannelName, detail)
 }
 
-// BadRequest: malformed message, unknown action or bad field (430).
+// BadRequest builds the error for: malformed message, unknown action or bad field (430).
 func BadRequest(detail string) *Error { return newErr(CodeBadRequest, ReasonBadRequest, detail) }
 
-// BadRole: setRole argument other than broadcaster/audience (431).
+// BadRole builds the error for: setRole argument other than broadcaster/audience (431).
 func BadRole(detail string) *Error { return newErr(CodeBadRole, ReasonBadRole, detail) }
 
-// SetRoleRefused: a role change that is not allowed now (434).
+// SetRoleRefused builds the error for: a role change that is not allowed now (434).
 func SetRoleRefused(detail string) *Error {
 	return newErr(CodeSetRoleError, ReasonNoAuthorized, detail)
 }
 
-// NotPublishing: subscribe to a uid that has no stream (432).
+// NotPublishing builds the error for: subscribe to a uid that has no stream (432).
 func NotPublishing(detail string) *Error {
 	return newErr(CodeNotPublishing, ReasonNotPublishing, detail)
 }
 
-// TooManyUsers: the channel is full (433).
+// TooManyUsers builds the error for: the channel is full (433).
 func TooManyUsers(detail string) *Error { return newErr(CodeRefused, ReasonTooManyUsers, detail) }
 
-// TooManyRequests: a rate limit was hit (429).
+// TooManyRequests builds the error for: a rate limit was hit (429).
 func TooManyRequests(detail string) *Error {
 	return newErr(CodeTooManyRequests, ReasonTooManyRequests, detail)
 }
 
-// UIDConflict: pushed to the old connection when the same uid joined elsewhere (433).
+// UIDConflict builds the error for: pushed to the old connection when the same uid joined elsewhere (433).
 func UIDConflict() *Error {
 	return newErr(CodeRefused, ReasonUIDConflict, "the same uid joined from another connection")
 }
 
-// Refused: any other refusal with code 433 and a catalogue reason.
+// Refused builds the error for: any other refusal with code 433 and a catalogue reason.
 func Refused(reason, detail string) *Error { return newErr(CodeRefused, reason, detail) }
 
-// Banned: the client is banned by a server rule (433; HTTP 403).
+// Banned builds the error for: the client is banned by a server rule (433; HTTP 403).
 func Banned(detail string) *Error {
 	e := newErr(CodeRefused, ReasonBanned, detail)
 	e.Status = http.StatusForbidden
 	return e
 }
 
-// Internal: an unexpected server fault (500). The cause is logged, never sent.
+// Internal builds the error for: an unexpected server fault (500). The cause is logged, never sent.
 func Internal(cause error) *Error {
 	e := newErr(CodeInternal, ReasonInternal, "")
 	e.Rejoin = true
@@ -252,47 +252,47 @@ func Internal(cause error) *Error {
 	return e
 }
 
-// ServiceLost: the node is going away or the session moved; rejoin (501).
+// ServiceLost builds the error for: the node is going away or the session moved; rejoin (501).
 func ServiceLost(detail string) *Error {
 	e := newErr(CodeServiceLost, ReasonServiceLost, detail)
 	e.Rejoin = true
 	return e
 }
 
-// Overloaded: the node is over capacity; rejoin, maybe elsewhere (502).
+// Overloaded builds the error for: the node is over capacity; rejoin, maybe elsewhere (502).
 func Overloaded(detail string) *Error {
 	e := newErr(CodeOverloaded, ReasonVendorOverload, detail)
 	e.Rejoin = true
 	return e
 }
 
-// ServiceExited: graceful drain notice (503; ignored by the SDK).
+// ServiceExited builds the error for: graceful drain notice (503; ignored by the SDK).
 func ServiceExited(detail string) *Error {
 	return newErr(CodeServiceExited, ReasonServiceExited, detail)
 }
 
-// NotFound: no such channel, stream or session (HTTP 404; code 432 for the SDK).
+// NotFound builds the error for: no such channel, stream or session (HTTP 404; code 432 for the SDK).
 func NotFound(detail string) *Error {
 	e := newErr(CodeNotPublishing, ReasonNotFound, detail)
 	e.Status = http.StatusNotFound
 	return e
 }
 
-// CodecNotAcceptable: an offer without a codec we need (HTTP 406; code 430).
+// CodecNotAcceptable builds the error for: an offer without a codec we need (HTTP 406; code 430).
 func CodecNotAcceptable(detail string) *Error {
 	e := newErr(CodeBadRequest, ReasonCodecRejected, detail)
 	e.Status = http.StatusNotAcceptable
 	return e
 }
 
-// Conflict: e.g. a uid that already publishes (HTTP 409; code 433).
+// Conflict builds the error for: e.g. a uid that already publishes (HTTP 409; code 433).
 func Conflict(detail string) *Error {
 	e := newErr(CodeRefused, ReasonConflict, detail)
 	e.Status = http.StatusConflict
 	return e
 }
 
-// StreamBusy: a second publisher for a stream whose publisher is live (HTTP
+// StreamBusy builds the error for: a second publisher for a stream whose publisher is live (HTTP
 // 409; code 433). The detail says who holds it and when a reconnect of the
 // same uid may take over.
 func StreamBusy(detail string) *Error {
@@ -301,12 +301,12 @@ func StreamBusy(detail string) *Error {
 	return e
 }
 
-// PublishNeedsUID: a credential that names no uid (a uid-0 token, an appId
+// PublishNeedsUID builds the error for: a credential that names no uid (a uid-0 token, an appId
 // key) asked to publish as a uid the server did not give it (HTTP 403;
 // code 433).
 func PublishNeedsUID(detail string) *Error { return newErr(CodeRefused, ReasonNoAuthorized, detail) }
 
-// NoICECandidates: the node's WebRTC settings produce no ICE candidate, so no
+// NoICECandidates builds the error for: the node's WebRTC settings produce no ICE candidate, so no
 // peer could reach it; detail says what to set (HTTP 503; code 500, not a
 // client fault).
 func NoICECandidates(detail string) *Error {
@@ -315,5 +315,5 @@ func NoICECandidates(detail string) *Error {
 	return e
 }
 
-// Unauthorized: missing or unusable credentials on an HTTP surface (HTTP 401).
+// Unauthorized builds the error for: missing or unusable credentials on an HTTP surface (HTTP 401).
 func Unauthorized(detail string) *Error { return newErr(CodeVendorKey, ReasonInvalidKey, detail) }

@@ -40,7 +40,7 @@ type countingWriter struct {
 
 func (c countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n.Add(uint64(n))
+	c.n.Add(uint64(n)) //nolint:gosec // G115: Write returns 0 <= n <= len(p)
 	return n, err
 }
 
@@ -109,7 +109,7 @@ type Pull struct {
 	Log *slog.Logger
 }
 
-// ErrOriginRefused: the origin answered the pull with an error status.
+// ErrOriginRefused is returned when the origin answered the pull with an error status.
 var ErrOriginRefused = errors.New("relay: origin refused the pull")
 
 // Run pulls until the origin's body ends (the stream ended there: it
@@ -137,7 +137,7 @@ func (p Pull) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("relay: pull %s: %w", p.Key, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read side: nothing to report
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("%w: %s: %s", ErrOriginRefused, resp.Status, msg)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -179,6 +180,38 @@ func TestPullRefusedOrMalformed(t *testing.T) {
 				t.Fatal("a failed pull left a live stream")
 			}
 		})
+	}
+}
+
+// TestEncoderRefusesOversizedTrack: a track whose description is over the
+// decoder's limit is an error at the sender, not a frame every puller rejects.
+func TestEncoderRefusesOversizedTrack(t *testing.T) {
+	var buf bytes.Buffer
+	enc, err := NewEncoder(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := packetAt(0)
+	p.Track = &media.Track{Codec: mediatest.Video.Codec, PPS: mediatest.Video.PPS,
+		SPS: [][]byte{bytes.Repeat([]byte{0x67}, maxTrackJSON)}}
+	if err := enc.Encode(p); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("Encode: %v, want an error naming the limit", err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != Magic {
+		t.Fatalf("%d bytes written after the magic, want none", buf.Len()-len(Magic))
+	}
+	// A normal track still goes through, and decodes.
+	if err := enc.Encode(packetAt(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewDecoder(bytes.NewReader(buf.Bytes())).Next(); err != nil {
+		t.Fatalf("decode after the refusal: %v", err)
 	}
 }
 

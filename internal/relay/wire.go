@@ -92,14 +92,16 @@ func (e *Encoder) Encode(p *media.Packet) error {
 	}
 	h := e.hdr[:]
 	h[0] = framePacket
-	binary.BigEndian.PutUint32(h[1:5], uint32(packetHeader+len(p.Payload)))
+	binary.BigEndian.PutUint32(h[1:5], uint32(packetHeader+len(p.Payload))) //nolint:gosec // G115: the payload is at most MaxPacket (checked above)
 	h[5] = byte(k)
 	h[6] = 0
 	if p.Keyframe {
 		h[6] = 1
 	}
-	binary.BigEndian.PutUint64(h[7:15], uint64(p.DTS))
-	binary.BigEndian.PutUint64(h[15:23], uint64(p.PTS))
+	// Timestamps travel as their two's complement bit pattern; the decoder
+	// converts back, so a negative one survives the round trip.
+	binary.BigEndian.PutUint64(h[7:15], uint64(p.DTS))  //nolint:gosec // G115: bit pattern, see above
+	binary.BigEndian.PutUint64(h[15:23], uint64(p.PTS)) //nolint:gosec // G115: bit pattern, see above
 	if _, err := e.w.Write(h); err != nil {
 		return err
 	}
@@ -115,9 +117,12 @@ func (e *Encoder) writeTrack(t *media.Track) error {
 	if err != nil {
 		return fmt.Errorf("relay: encode track: %w", err)
 	}
+	if len(b) > maxTrackJSON {
+		return fmt.Errorf("relay: track of %d bytes over the %d limit", len(b), maxTrackJSON)
+	}
 	var h [5]byte
 	h[0] = frameTrack
-	binary.BigEndian.PutUint32(h[1:], uint32(len(b)))
+	binary.BigEndian.PutUint32(h[1:], uint32(len(b))) //nolint:gosec // G115: at most maxTrackJSON (checked above)
 	if _, err := e.w.Write(h[:]); err != nil {
 		return err
 	}
@@ -203,8 +208,8 @@ func (d *Decoder) Next() (*media.Packet, error) {
 			p := &media.Packet{
 				Track:    t,
 				Keyframe: ph[1]&1 != 0,
-				DTS:      time.Duration(binary.BigEndian.Uint64(ph[2:10])),
-				PTS:      time.Duration(binary.BigEndian.Uint64(ph[10:18])),
+				DTS:      time.Duration(binary.BigEndian.Uint64(ph[2:10])),  //nolint:gosec // G115: the encoder's bit pattern of an int64
+				PTS:      time.Duration(binary.BigEndian.Uint64(ph[10:18])), //nolint:gosec // G115: as above
 				Payload:  make([]byte, n-packetHeader),
 			}
 			if p.PTS < p.DTS {

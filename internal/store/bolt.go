@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -29,12 +30,12 @@ type Bolt struct {
 // OpenBolt opens (creating if needed) the store file at path. It fails fast
 // if another process holds the file.
 func OpenBolt(path string) (*Bolt, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil { //nolint:gosec // G703: the path is the operator's data directory, not client input
 		return nil, fmt.Errorf("store: create dir: %w", err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("store: %s is in use by another minirtc process", path)
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -48,7 +49,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil
 	})
 	if err != nil {
-		db.Close()
+		_ = db.Close() // already failing with the init error
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
 	return &Bolt{db: db}, nil

@@ -166,7 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Now != nil {
 		now = h.cfg.Now()
 	}
-	life := uint32(h.cfg.Lifetime / time.Second)
+	life := uint32(h.cfg.Lifetime / time.Second) //nolint:gosec // G115: New accepts 1m..24h only
 	tok, err := token.BuildRTC007(token.RTCOptions{AppID: creds.AppID, AppCert: creds.AppCert, Channel: channel,
 		UID: uid, Role: r0, IssuedAt: now, Lifetime: life})
 	if err != nil {
@@ -231,17 +231,25 @@ func (h *Handler) fail(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorResponse{Error: msg})
 }
 
+// writeJSON marshals v before writing the status, so a value that cannot be
+// encoded is a 500, not a 200 with half a body. A failed write means the
+// client went away: there is nobody left to tell.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // clip bounds a client-supplied string for logs and answers.
 func clip(s string) string {
-	const max = 80
-	if len(s) > max {
-		return s[:max] + "…"
+	const maxLen = 80
+	if len(s) > maxLen {
+		return s[:maxLen] + "…"
 	}
 	return s
 }

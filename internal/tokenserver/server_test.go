@@ -169,3 +169,13 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteJSONUnencodable: a value that cannot be encoded answers 500, not
+// a 200 with an empty body.
+func TestWriteJSONUnencodable(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusOK, map[string]any{"c": make(chan int)})
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "internal error") {
+		t.Fatalf("got %d %q, want 500", rec.Code, rec.Body.String())
+	}
+}

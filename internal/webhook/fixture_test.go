@@ -39,7 +39,7 @@ func TestPayloadsMatchAgoraFixture(t *testing.T) {
 	}
 	live, comm := channel.ProfileLive, channel.ProfileCommunication
 	b, a := channel.RoleBroadcaster, channel.RoleAudience
-	m := &Mapper{}
+	m := &mapper{}
 	cases := []channel.Event{
 		{Kind: channel.EventChannelCreated, App: "a", Channel: "room", At: at},
 		ev(channel.EventMemberLeft, live, b), // records lastUid for 102

@@ -3,7 +3,7 @@ package webhook
 import (
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // G505: Agora-Signature (v1) is HMAC-SHA1 by protocol; v2 (SHA-256) is sent beside it
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -107,10 +107,10 @@ type notice struct {
 	at        time.Time
 }
 
-// Mapper turns channel events into notices. It remembers, per channel, the
+// mapper turns channel events into notices. It remembers, per channel, the
 // last member that left (102's lastUid) and hands out clientSeq values. Use
 // it from one goroutine (the channel model's observer).
-type Mapper struct {
+type mapper struct {
 	// Stream describes a stream when its media starts (may be nil).
 	Stream func(app, channel string, uid uint32) StreamInfo
 
@@ -122,7 +122,7 @@ type Mapper struct {
 // clientSeq increases across events and, being the wall clock in
 // microseconds at least, across restarts (as long as the clock does).
 // Microseconds stay exact in a JavaScript number.
-func (m *Mapper) clientSeq(at time.Time) int64 {
+func (m *mapper) clientSeq(at time.Time) int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.seq = max(m.seq+1, at.UnixMicro())
@@ -132,7 +132,7 @@ func (m *Mapper) clientSeq(at time.Time) int64 {
 func ptr[T any](v T) *T { return &v }
 
 // Map returns the notices for ev (none for events webhooks do not report).
-func (m *Mapper) Map(ev channel.Event) []notice {
+func (m *mapper) Map(ev channel.Event) []notice {
 	if m.lastUID == nil {
 		m.lastUID = map[[2]string]uint32{}
 	}

@@ -85,7 +85,7 @@ type Service struct {
 	cfg    Config
 	st     Store
 	log    *slog.Logger
-	mapper *Mapper
+	mapper *mapper
 
 	meterMu sync.Mutex
 	meter   Meter
@@ -115,7 +115,7 @@ type lane struct {
 // EventStreamPublished.
 func New(cfg Config, st Store, stream func(app, channel string, uid uint32) StreamInfo, log *slog.Logger) *Service {
 	cfg.defaults()
-	return &Service{cfg: cfg, st: st, log: log.With("component", "webhook"), mapper: &Mapper{Stream: stream},
+	return &Service{cfg: cfg, st: st, log: log.With("component", "webhook"), mapper: &mapper{Stream: stream},
 		wake: make(chan struct{}, 1), lanes: map[laneKey]*lane{}, perTarget: map[string]int{},
 		kick: make(chan struct{}, 1), started: make(chan struct{})}
 }
@@ -423,7 +423,7 @@ func (s *Service) backoff(n int) time.Duration {
 		d *= 2
 	}
 	d = min(d, s.cfg.MaxBackoff)
-	return time.Duration(float64(d) * (0.75 + 0.5*rand.Float64()))
+	return time.Duration(float64(d) * (0.75 + 0.5*rand.Float64())) //nolint:gosec // G404: retry jitter, not a secret
 }
 
 var errEndpointGone = errors.New("the webhook endpoint was removed")
@@ -456,7 +456,7 @@ func (s *Service) send(ctx context.Context, e store.OutboxEntry) (int, error) {
 		return 0, fmt.Errorf("POST %s: %w", ep.URL, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	_ = resp.Body.Close() // read side: nothing to report
 	if resp.StatusCode/100 != 2 {
 		return resp.StatusCode, fmt.Errorf("POST %s: answered %s", ep.URL, resp.Status)
 	}

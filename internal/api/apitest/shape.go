@@ -19,7 +19,7 @@ func Fixture(name string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("apitest: cannot locate the fixtures")
 	}
-	return os.ReadFile(filepath.Join(filepath.Dir(file), "..", "testdata", "agora", name+".json"))
+	return os.ReadFile(filepath.Join(filepath.Dir(file), "..", "testdata", "agora", name+".json")) //nolint:gosec // G304: test fixtures named by the tests
 }
 
 // ShapeDiff compares the JSON shapes of want and got: the same object keys

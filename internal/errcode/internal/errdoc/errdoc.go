@@ -365,5 +365,5 @@ func WriteFile(dir, path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, b, 0o644)
+	return os.WriteFile(path, b, 0o644) //nolint:gosec // G306: a documentation page of the repository, meant to be world-readable
 }
