@@ -8,6 +8,7 @@ import "sync"
 type Publisher struct {
 	stream  *Stream
 	onClose func(error)
+	relay   bool // PublishOptions.Relay
 	once    sync.Once
 
 	keyframeReq func() // guarded by stream.mu
