@@ -114,9 +114,10 @@ var ErrOriginRefused = errors.New("relay: origin refused the pull")
 
 // Run pulls until the origin's body ends (the stream ended there: it
 // returns nil), ctx ends, the local hub ends the relayed publisher (its
-// reason), or an error. The local stream's readers see an ordinary publisher
-// that goes away when Run returns (the hub's grace period applies), so a
-// caller that pulls again soon keeps them.
+// reason), or an error. The stream is published locally as a relay
+// (media.PublishOptions.Relay) from its first packet on. The local stream's
+// readers see an ordinary publisher that goes away when Run returns (the
+// hub's grace period applies), so a caller that pulls again soon keeps them.
 func (p Pull) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -142,11 +143,26 @@ func (p Pull) Run(ctx context.Context) error {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("%w: %s: %s", ErrOriginRefused, resp.Status, msg)
 	}
-	pub, err := p.Hub.PublishWith(p.Key, media.PublishOptions{OnClose: func(reason error) { cancel(reason) }})
+	// The relayed publisher attaches with the first packet, not with the
+	// response: a pull waiting for a stream that is not live at the origin
+	// (or no longer) must not resume the local stream's readers, whose
+	// grace period then runs as for any publisher that went away.
+	dec := NewDecoder(resp.Body)
+	first, err := dec.Next()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("relay: pull %s: %w", p.Key, err)
+	}
+	pub, err := p.Hub.PublishWith(p.Key, media.PublishOptions{Relay: true, OnClose: func(reason error) { cancel(reason) }})
 	if err != nil {
 		return fmt.Errorf("relay: publish %s locally: %w", p.Key, err)
 	}
-	dec := NewDecoder(resp.Body)
+	if werr := pub.Write(first); werr != nil {
+		pub.Close(werr)
+		return fmt.Errorf("relay: pull %s: %w", p.Key, werr)
+	}
 	for {
 		pkt, err := dec.Next()
 		if err != nil {

@@ -205,3 +205,49 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
+
+// TestPullPublishesWithTheFirstPacket: a pull whose origin has nothing to
+// send yet (its stream is not live) does not publish locally, so the local
+// stream's readers are not resumed by an empty relay; with the first packet
+// it publishes, as a relay.
+func TestPullPublishesWithTheFirstPacket(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	send := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enc, _ := NewEncoder(w)
+		_ = enc.Flush()
+		w.(http.Flusher).Flush()
+		select {
+		case <-send:
+		case <-r.Context().Done():
+			return
+		}
+		_ = enc.Encode(packetAt(0))
+		_ = enc.Flush()
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	hub := newHub(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Pull{URL: srv.URL, Hub: hub, Key: key, Log: log}.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	if hub.Live(key) {
+		t.Fatal("the pull published before the origin sent any media")
+	}
+	close(send)
+	deadline := time.Now().Add(5 * time.Second)
+	for !hub.Live(key) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pull never published the relayed stream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Published as a relay: the stream's own publisher takes over at once.
+	if _, err := hub.Publish(key, nil); err != nil {
+		t.Fatalf("a local publisher was refused over a relay: %v", err)
+	}
+	cancel()
+	<-done
+}
