@@ -577,8 +577,8 @@ func (c Config) Validate() error {
 		if cl.DrainTimeout <= 0 {
 			bad("cluster.drainTimeout", "must be positive")
 		}
-		if cl.PullLinger < 0 {
-			bad("cluster.pullLinger", "must be 0 (stop at once) or more")
+		if cl.PullLinger <= 0 {
+			bad("cluster.pullLinger", "must be positive")
 		}
 		if cl.PullMinBackoff < 10*time.Millisecond || cl.PullMaxBackoff < cl.PullMinBackoff {
 			bad("cluster.pullMinBackoff/cluster.pullMaxBackoff", "need 10ms <= pullMinBackoff <= pullMaxBackoff")
