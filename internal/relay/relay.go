@@ -72,6 +72,15 @@ func (o *Origin) ServeStream(w http.ResponseWriter, r *http.Request, key media.K
 	if err != nil {
 		return
 	}
+	// The header and magic go out at once, before the stream is live: the
+	// pulling node learns that the origin took the pull, and its response
+	// header timeout does not run while the stream is awaited.
+	if enc.Flush() != nil {
+		return
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
 	var batch []*media.Packet
 	for {
 		batch, err = rd.Next(ctx, batch[:0])

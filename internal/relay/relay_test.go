@@ -251,3 +251,30 @@ func TestPullPublishesWithTheFirstPacket(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestOriginAnswersBeforeTheStreamIsLive: the origin sends its response
+// header and the magic at once, so that a pulling node knows its pull was
+// taken (and its header timeout does not cut a pull waiting for the stream).
+func TestOriginAnswersBeforeTheStreamIsLive(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	hub := newHub(t)
+	origin := NewOrigin(hub, log)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin.ServeStream(w, r, key)
+	}))
+	t.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 2 * time.Second}}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("no response header while the stream is not live: %v", err)
+	}
+	defer resp.Body.Close()
+	magic := make([]byte, len(Magic))
+	if _, err := io.ReadFull(resp.Body, magic); err != nil || string(magic) != Magic {
+		t.Fatalf("body starts %q, %v", magic, err)
+	}
+}
