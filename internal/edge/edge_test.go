@@ -223,7 +223,8 @@ func publish(t *testing.T, pub *media.Publisher, from, to int) {
 // TestEdgeFanOut: 50 readers on node B and 50 on node C of a stream
 // published on node A each receive every frame, starting at the keyframe of
 // A's GOP cache; A sends the stream once to each edge (about two copies of
-// the stream, not 100); when A's stream ends, B's and C's readers end.
+// the stream, not 100); when A's stream ends, B's and C's readers end with
+// A's reason, at once rather than after a grace period of B's and C's own.
 func TestEdgeFanOut(t *testing.T) {
 	leakCheck(t)
 	nodes := newCluster(t, clusterOpts{}, "a", "b", "c")
@@ -261,7 +262,8 @@ func TestEdgeFanOut(t *testing.T) {
 	for i, w := range waits {
 		seqs, end := w()
 		checkSeq(t, fmt.Sprintf("reader %d", i), seqs, firstKey, last)
-		if end == nil || errors.Is(end, context.DeadlineExceeded) {
+		// With the origin's reason, not after a grace period of their own.
+		if end == nil || !strings.Contains(end.Error(), "did not come back within 300ms (on the origin node)") {
 			t.Fatalf("reader %d did not end with the stream: %v", i, end)
 		}
 	}
@@ -422,9 +424,11 @@ func TestFailover(t *testing.T) {
 
 	// A dies: its connections drop; C owns the channel now and its
 	// publisher re-pushes there (its own clock restarts).
+	// A's shutdown is no end of the stream: B's readers wait for it.
 	owner.Store("c")
-	a.srv.CloseClientConnections()
 	a.hub.Close()
+	waitFor(t, "A to stop serving", func() bool { return a.origin.Active() == 0 })
+	a.srv.CloseClientConnections()
 	pubC, err := c.hub.Publish(testKey, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -474,9 +474,12 @@ func (s *Stream) graceExpired() {
 }
 
 // end closes the stream's publisher and readers. Idempotent.
-func (s *Stream) end(reason error) {
+func (s *Stream) end(reason error) { s.endIf(nil, reason) }
+
+// endIf is end, only while only (when not nil) is the stream's publisher.
+func (s *Stream) endIf(only *Publisher, reason error) {
 	s.mu.Lock()
-	if s.ended {
+	if s.ended || (only != nil && s.pub != only) {
 		s.mu.Unlock()
 		return
 	}

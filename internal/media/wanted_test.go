@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,5 +207,37 @@ func TestOnWantedConcurrent(t *testing.T) {
 		if last[k] {
 			t.Fatalf("%s: the last call said wanted, but it has no reader", k.UID)
 		}
+	}
+}
+
+// TestPublisherFinish: a publisher whose source ended for good ends the
+// stream at once (no grace), but only while it is the stream's publisher.
+func TestPublisherFinish(t *testing.T) {
+	h := newTestHub(t, Config{Grace: time.Minute}, nil)
+	old, err := h.PublishWith(key, PublishOptions{Relay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Write(vpkt(0, true)); err != nil {
+		t.Fatal(err)
+	}
+	own, err := h.Publish(key, nil) // takes over from the relay
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Finish(errcode.NotPublishing("relay gone"))
+	if !h.Live(key) {
+		t.Fatal("a replaced publisher's Finish ended the stream")
+	}
+	r, err := h.Subscribe(key, SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own.Finish(errcode.NotPublishing("source ended"))
+	if _, err := r.TryNext(nil); err == nil || !strings.Contains(err.Error(), "source ended") {
+		t.Fatalf("reader after Finish: %v, want the reason at once", err)
+	}
+	if h.Live(key) {
+		t.Fatal("the stream outlived its publisher's Finish")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,6 +162,8 @@ func TestPullRefusedOrMalformed(t *testing.T) {
 		{"huge packet", http.StatusOK, Magic + "\x02\xff\xff\xff\xff", ErrMalformed},
 		{"packet before track", http.StatusOK, Magic + "\x02\x00\x00\x00\x13" + string(make([]byte, 19)), ErrMalformed},
 		{"truncated", http.StatusOK, Magic + "\x01\x00\x00\x01\x00{", ErrMalformed},
+		{"huge end frame", http.StatusOK, Magic + "\x03\x00\x00\x10\x00", ErrMalformed},
+		{"truncated end frame", http.StatusOK, Magic + "\x03\x00\x00\x00\x10ab", ErrMalformed},
 		{"bad codec", http.StatusOK, Magic + "\x01\x00\x00\x00\x18" + `{"kind":1,"codec":99}   `, ErrMalformed},
 	}
 	for _, tc := range cases {
@@ -192,6 +195,7 @@ func FuzzDecoder(f *testing.F) {
 	f.Add(buf.Bytes())
 	f.Add([]byte(Magic))
 	f.Add([]byte(Magic + "\x02\x00\x00\x00\x13"))
+	f.Add([]byte(Magic + "\x03\x00\x00\x00\x04gone"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := NewDecoder(bytes.NewReader(data))
 		for i := 0; i < 1000; i++ {
@@ -276,5 +280,23 @@ func TestOriginAnswersBeforeTheStreamIsLive(t *testing.T) {
 	magic := make([]byte, len(Magic))
 	if _, err := io.ReadFull(resp.Body, magic); err != nil || string(magic) != Magic {
 		t.Fatalf("body starts %q, %v", magic, err)
+	}
+}
+
+// TestEndFrame: an end frame carries the origin's reason; the decoder
+// returns it as ErrStreamEnded, not as the body's end.
+func TestEndFrame(t *testing.T) {
+	var buf bytes.Buffer
+	enc, _ := NewEncoder(&buf)
+	_ = enc.Encode(packetAt(0))
+	_ = enc.End("not publishing: the publisher stopped")
+	_ = enc.Flush()
+	d := NewDecoder(&buf)
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Next()
+	if !errors.Is(err, ErrStreamEnded) || !strings.Contains(err.Error(), "the publisher stopped") {
+		t.Fatalf("after the end frame: %v", err)
 	}
 }
