@@ -339,6 +339,13 @@ func (h *Hub) Subscribe(key Key, opt SubscribeOptions) (*Reader, error) {
 	}
 	s := h.streamLocked(key, true)
 	r, requestKey, prepare, err := s.addReader(opt)
+	if err == errStreamEnded {
+		// s ended after the lookup (its last user left on another
+		// goroutine, which ends a stream without taking h.mu): the reader
+		// goes to a new stream for key, which nobody else can reach yet.
+		s = h.streamLocked(key, true)
+		r, requestKey, prepare, err = s.addReader(opt)
+	}
 	h.mu.Unlock()
 	if err != nil {
 		return nil, err
