@@ -64,6 +64,22 @@ type agoraChannel struct {
 
 // agoraChannels: GET /dev/v1/channel/{appid}?page_no=&page_size=
 func (s *Server) agoraChannels(w http.ResponseWriter, r *http.Request) {
+	if s.clustered(r) {
+		a, p, ok := s.appPage(w, r, "appid", "page_no", "page_size", 0)
+		if !ok {
+			return
+		}
+		all, missing := s.clusterChannels(r, a.ID)
+		lo, hi := p.bounds(len(all))
+		out := make([]agoraChannel, 0, hi-lo)
+		for _, c := range all[lo:hi] {
+			out = append(out, agoraChannel{ChannelName: c.Name, UserCount: c.Members})
+		}
+		markMissing(w, missing)
+		WriteJSON(w, http.StatusOK, map[string]any{"success": true,
+			"data": map[string]any{"channels": out, "total_size": len(all)}})
+		return
+	}
 	a, _, names, total, ok := s.channelPage(w, r, "appid", "page_no", "page_size", 0)
 	if !ok {
 		return

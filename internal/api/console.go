@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,11 +93,16 @@ func (s *Server) EnableConsole(d ConsoleDeps) error {
 	}
 	c := &console{s: s, deps: d}
 	const member = "/v1/apps/{appId}/channels/{channel}/members/{uid}"
-	s.Handle("GET "+member+"/timeline", http.HandlerFunc(c.timeline))
-	s.Handle("GET "+member+"/logs", http.HandlerFunc(c.memberLogs))
-	s.Handle("POST "+member+"/kick", http.HandlerFunc(c.kick))
+	// In a cluster a member's calls are served by its channel's node.
+	s.Handle("GET "+member+"/timeline", s.owned("appId", "channel", c.timeline))
+	s.Handle("GET "+member+"/logs", s.owned("appId", "channel", c.memberLogs))
+	s.Handle("POST "+member+"/kick", s.owned("appId", "channel", c.kick))
 	s.Handle("GET /v1/apps/{appId}/logs/{day}/{name}", http.HandlerFunc(c.readLog))
 	s.Handle("GET /v1/node", http.HandlerFunc(c.node))
+	if s.deps.Cluster != nil {
+		s.Handle("GET /v1/nodes", http.HandlerFunc(c.nodes))
+		s.Handle("GET /internal/v1/node", s.nodeOnly(c.node))
+	}
 	s.Handle("GET /v1/events", http.HandlerFunc(c.events))
 	s.Handle("GET /v1/state-codes", http.HandlerFunc(c.codes))
 	return nil
@@ -350,6 +357,13 @@ func (c *console) readLog(w http.ResponseWriter, r *http.Request) {
 	}
 	day, name := r.PathValue("day"), r.PathValue("name")
 	b, err := c.deps.Diagnostics.ReadLog(a.ID, day, name)
+	if errors.Is(err, diag.ErrNotFound) && c.s.clustered(r) {
+		// The upload went to the node the client was on: ask the others.
+		if b, err = c.peerLog(r); err == nil {
+			c.writeLog(w, r, name, b)
+			return
+		}
+	}
 	if errors.Is(err, diag.ErrNotFound) {
 		WriteError(w, r, errcode.NotFound(fmt.Sprintf("no log %s/%s (see GET .../members/{uid}/logs)", day, name)))
 		return
@@ -358,6 +372,10 @@ func (c *console) readLog(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
+	c.writeLog(w, r, name, b)
+}
+
+func (c *console) writeLog(w http.ResponseWriter, r *http.Request, name string, b []byte) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -426,6 +444,11 @@ func (c *console) kick(w http.ResponseWriter, r *http.Request) {
 			rule = KickingBanRule(kr)
 		}
 		n := c.deps.Kicker.Ban(rule)
+		if rule.ID != 0 {
+			// The ban holds on every node (a rejoin through another one).
+			c.s.announceRule(w, r, store.KickingRule{ID: rule.ID, App: appID, Channel: ch, UID: uid,
+				Privileges: []string{store.PrivilegeJoinChannel}, Until: until}, false)
+		}
 		WriteJSON(w, http.StatusOK, KickResult{Kicked: n > 0, BannedUntil: &until})
 		return
 	}
@@ -436,11 +459,64 @@ func (c *console) kick(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, KickResult{Kicked: true})
 }
 
+// peerLog asks the other nodes for the log upload of the call's path (each
+// answers from its own files); diag.ErrNotFound when none has it.
+func (c *console) peerLog(r *http.Request) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), c.s.cfg.PeerTimeout)
+	defer cancel()
+	peers, err := c.s.deps.Cluster.Peers(ctx)
+	if err != nil {
+		return nil, diag.ErrNotFound
+	}
+	for _, p := range peers {
+		if p.URL == "" {
+			continue
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.URL, "/")+r.URL.EscapedPath(), nil)
+		if err != nil {
+			continue
+		}
+		c.s.deps.Cluster.Sign(req.Header)
+		resp, err := c.s.peerClient.Do(req)
+		if err != nil {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxPeerAnswer))
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return b, nil
+		}
+	}
+	return nil, diag.ErrNotFound
+}
+
+// nodes: GET /v1/nodes (cluster mode) is every live node's overview, this
+// one first, then by id; nodes that did not answer are in
+// HeaderMissingNodes and missingNodes.
+func (c *console) nodes(w http.ResponseWriter, r *http.Request) {
+	if c.deps.Node == nil {
+		WriteError(w, r, errcode.NotFound("node figures are not available"))
+		return
+	}
+	out := []nodesEntry{{ID: c.s.deps.Cluster.Self(), NodeOverview: c.overview()}}
+	answers, missing := gather[NodeOverview](c.s, r, http.MethodGet, "/internal/v1/node", nil)
+	for _, a := range answers {
+		out = append(out, nodesEntry{ID: a.Node, NodeOverview: a.V})
+	}
+	markMissing(w, missing)
+	WriteJSON(w, http.StatusOK, list[nodesEntry]{Items: out, Page: 1, PageSize: len(out), Total: len(out), MissingNodes: missing})
+}
+
 func (c *console) node(w http.ResponseWriter, r *http.Request) {
 	if c.deps.Node == nil {
 		WriteError(w, r, errcode.NotFound("node figures are not available"))
 		return
 	}
+	WriteJSON(w, http.StatusOK, c.overview())
+}
+
+// overview is the node's figures, with its CPU use since the last call.
+func (c *console) overview() NodeOverview {
 	o := c.deps.Node()
 	now := time.Now()
 	c.mu.Lock()
@@ -449,7 +525,7 @@ func (c *console) node(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastCPU, c.lastAt = o.CPUSeconds, now
 	c.mu.Unlock()
-	WriteJSON(w, http.StatusOK, o)
+	return o
 }
 
 // codes: GET /v1/state-codes lists the pusher and player code tables.

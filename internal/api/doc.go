@@ -26,6 +26,12 @@
 // mounts the Server. It must not import the adapters (rtmp, flv, webrtc,
 // gateway).
 //
-// Goroutines: none of its own; handlers run on net/http's. The Server is
+// In a cluster (Deps.Cluster, a Peers; cluster.go) any node answers for the
+// whole cluster: channel calls are forwarded to the channel's owner, listings
+// merge every live node's view, and banning rule changes are announced to
+// every node, all between nodes with the cluster credential.
+//
+// Goroutines: none of its own (a merged listing asks the nodes on one
+// goroutine each, within the call); handlers run on net/http's. The Server is
 // safe for concurrent use: the per-key limiters are guarded by one mutex.
 package api

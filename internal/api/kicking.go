@@ -242,6 +242,7 @@ func (s *Server) agoraCreateRule(w http.ResponseWriter, r *http.Request) {
 		rule.Until = now.UTC()
 	}
 	n := s.deps.Bans.Ban(KickingBanRule(rule))
+	s.announceRule(w, r, rule, false)
 	s.log.Info("kicking rule added", "rule", id, "app", rule.App, "channel", rule.Channel, "uid", rule.UID, "ip", rule.IP,
 		"privileges", rule.Privileges, "until", rule.Until, "members", n)
 	WriteJSON(w, http.StatusOK, map[string]any{"status": "success", "id": id})
@@ -341,6 +342,7 @@ func (s *Server) agoraUpdateRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.deps.Bans.Ban(KickingBanRule(rule))
+	s.announceRule(w, r, rule, false)
 	s.log.Info("kicking rule updated", "rule", rule.ID, "app", rule.App, "until", rule.Until)
 	WriteJSON(w, http.StatusOK, map[string]any{"status": "success",
 		"result": map[string]any{"id": rule.ID, "ts": agoraTime(rule.Until)}})
@@ -371,12 +373,17 @@ func (s *Server) agoraDeleteRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.deps.Bans.UnbanID(rule.ID)
+	s.announceRule(w, r, rule, true)
 	s.log.Info("kicking rule deleted", "rule", rule.ID, "app", rule.App)
 	WriteJSON(w, http.StatusOK, map[string]any{"status": "success", "id": rule.ID})
 }
 
-// keyID is the API key id of an authenticated call.
+// keyID is the API key id of an authenticated call (for a call forwarded
+// by another node, the key the client used there).
 func keyID(r *http.Request) string {
+	if c, ok := callOf(r); ok {
+		return c.key
+	}
 	id, _, _ := r.BasicAuth()
 	return id
 }

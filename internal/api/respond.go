@@ -109,6 +109,9 @@ type list[T any] struct {
 	Page     int `json:"page"` // from 1
 	PageSize int `json:"pageSize"`
 	Total    int `json:"total"` // items in all pages
+	// MissingNodes (in a cluster) are the nodes whose items are missing
+	// because they did not answer in time ("*": the node registry did not).
+	MissingNodes []string `json:"missingNodes,omitempty"`
 }
 
 func paginate[T any](all []T, p page) list[T] {

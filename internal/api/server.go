@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/cluster"
 	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
@@ -60,6 +61,9 @@ type Deps struct {
 	Media       Media
 	Diagnostics Diagnostics
 	Bans        Bans
+	// Cluster makes the API answer for the whole cluster (cluster.go,
+	// docs/rest-api.md "In a cluster"); nil: a single node.
+	Cluster Peers
 }
 
 // Config holds the Server's knobs.
@@ -78,6 +82,12 @@ type Config struct {
 	// MaxKickingRules caps the active banning rules; more are refused
 	// (400). Zero means 10000.
 	MaxKickingRules int
+	// PeerTimeout bounds one call to another node of the cluster (a
+	// forwarded call, one node's part of a merged listing). Zero means 3 s.
+	PeerTimeout time.Duration
+	// PeerClient makes the calls to other nodes (nil: a client of its own;
+	// set it for an internal CA).
+	PeerClient *http.Client
 }
 
 // storeTimeout bounds one store call of a request.
@@ -96,6 +106,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter // by key id
+
+	peerClient *http.Client // calls to other nodes (cluster mode)
 }
 
 // New builds the Server. It validates cfg and needs Store and Channels.
@@ -115,8 +127,14 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if cfg.MaxKickingRules <= 0 {
 		cfg.MaxKickingRules = defaultMaxKickingRules
 	}
+	if cfg.PeerTimeout <= 0 {
+		cfg.PeerTimeout = defaultPeerTimeout
+	}
 	s := &Server{cfg: cfg, deps: deps, log: log.With("component", "api"), mux: http.NewServeMux(),
-		limiters: map[string]*rate.Limiter{}}
+		limiters: map[string]*rate.Limiter{}, peerClient: cfg.PeerClient}
+	if s.peerClient == nil {
+		s.peerClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
 	if cfg.Key != "" {
 		id, secret, ok := strings.Cut(cfg.Key, ":")
 		if !ok || id == "" || secret == "" {
@@ -137,9 +155,9 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 func (s *Server) routes() {
 	// Agora-compatible (docs/rest-api.md, "Agora-compatible endpoints").
 	s.mux.HandleFunc("GET /dev/v1/channel/{appid}", s.agoraChannels)
-	s.mux.HandleFunc("GET /dev/v1/channel/user/{appid}/{channelName}", s.agoraUsers(false))
-	s.mux.HandleFunc("GET /dev/v1/channel/user/{appid}/{channelName}/hosts_only", s.agoraUsers(true))
-	s.mux.HandleFunc("GET /dev/v1/channel/user/property/{appid}/{uid}/{channelName}", s.agoraUserProperty)
+	s.mux.HandleFunc("GET /dev/v1/channel/user/{appid}/{channelName}", s.owned("appid", "channelName", s.agoraUsers(false)))
+	s.mux.HandleFunc("GET /dev/v1/channel/user/{appid}/{channelName}/hosts_only", s.owned("appid", "channelName", s.agoraUsers(true)))
+	s.mux.HandleFunc("GET /dev/v1/channel/user/property/{appid}/{uid}/{channelName}", s.owned("appid", "channelName", s.agoraUserProperty))
 	s.mux.HandleFunc("GET /dev/v1/projects", s.agoraProjects)
 	s.mux.HandleFunc("GET /dev/v1/project", s.agoraProjects)
 	s.mux.HandleFunc("POST /dev/v1/project", s.agoraCreateProject)
@@ -158,10 +176,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/apps/{appId}/disable", s.setEnabled(false))
 	s.mux.HandleFunc("POST /v1/apps/{appId}/rotate-certificate", s.rotateCertificate)
 	s.mux.HandleFunc("GET /v1/apps/{appId}/channels", s.listChannels)
-	s.mux.HandleFunc("GET /v1/apps/{appId}/channels/{channel}/members", s.listMembers)
-	s.mux.HandleFunc("GET /v1/apps/{appId}/channels/{channel}/members/{uid}", s.getMember)
+	s.mux.HandleFunc("GET /v1/apps/{appId}/channels/{channel}/members", s.owned("appId", "channel", s.listMembers))
+	s.mux.HandleFunc("GET /v1/apps/{appId}/channels/{channel}/members/{uid}", s.owned("appId", "channel", s.getMember))
 	s.mux.HandleFunc("GET /v1/streams", s.listStreams)
 	s.mux.HandleFunc("DELETE /v1/readers/{id}", s.closeReader)
+	if s.deps.Cluster != nil {
+		s.clusterRoutes()
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, errcode.NotFound(fmt.Sprintf("no API endpoint %s %s (see docs/rest-api.md)", r.Method, r.URL.Path)))
 	})
@@ -193,8 +214,30 @@ func (w *logWriter) Write(b []byte) (int, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &logWriter{ResponseWriter: w}
-	key, err := s.authenticate(r)
-	if err == nil && !s.allow(key) {
+	var key string
+	var err error
+	node := false
+	if s.deps.Cluster != nil {
+		lw.Header().Set(HeaderNode, s.deps.Cluster.Self())
+	}
+	if s.deps.Cluster != nil && r.Header.Get(cluster.AuthHeader) != "" {
+		// Another node's call: its credential, never an API key, decides.
+		var c callInfo
+		c, err = s.authenticateNode(r)
+		key, node = "node:"+c.node+"/"+c.key, err == nil
+		if err == nil {
+			r = withCall(r, c)
+		} else {
+			key = "node?"
+		}
+	} else {
+		key, err = s.authenticate(r)
+		if err == nil {
+			r = withCall(r, callInfo{key: key})
+		}
+	}
+	// A node's call was counted against its key where the client called.
+	if err == nil && !node && !s.allow(key) {
 		lw.Header().Set("Retry-After", "1")
 		err = errcode.TooManyRequests(fmt.Sprintf("at most %g calls per second per API key", s.cfg.RequestsPerSecond))
 	}

@@ -131,6 +131,8 @@ type ChannelSummary struct {
 	Members      int    `json:"members"`
 	Broadcasters int    `json:"broadcasters"`
 	Publishing   int    `json:"publishing"`
+	// Node is the node that serves it (in a cluster).
+	Node string `json:"node,omitempty"`
 }
 
 // channelPage reads the app named by the path value appKey and the page the
@@ -139,13 +141,7 @@ type ChannelSummary struct {
 // has in all; on a bad request it has answered and ok is false. Agora's and
 // minirtc's channel lists share it.
 func (s *Server) channelPage(w http.ResponseWriter, r *http.Request, appKey, pageKey, sizeKey string, base int) (a store.App, p page, names []string, total int, ok bool) {
-	a, err := s.app(r, r.PathValue(appKey))
-	if err != nil {
-		WriteError(w, r, err)
-		return a, p, nil, 0, false
-	}
-	if p, err = parsePage(r, pageKey, sizeKey, base); err != nil {
-		WriteError(w, r, err)
+	if a, p, ok = s.appPage(w, r, appKey, pageKey, sizeKey, base); !ok {
 		return a, p, nil, 0, false
 	}
 	all := s.deps.Channels.Channels(a.ID)
@@ -153,25 +149,41 @@ func (s *Server) channelPage(w http.ResponseWriter, r *http.Request, appKey, pag
 	return a, p, all[lo:hi], len(all), true
 }
 
+// appPage reads the app named by the path value appKey and the page the
+// query asks for; on a bad request it has answered and ok is false.
+func (s *Server) appPage(w http.ResponseWriter, r *http.Request, appKey, pageKey, sizeKey string, base int) (a store.App, p page, ok bool) {
+	a, err := s.app(r, r.PathValue(appKey))
+	if err != nil {
+		WriteError(w, r, err)
+		return a, p, false
+	}
+	if p, err = parsePage(r, pageKey, sizeKey, base); err != nil {
+		WriteError(w, r, err)
+		return a, p, false
+	}
+	return a, p, true
+}
+
 func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) {
+	if s.clustered(r) {
+		a, p, ok := s.appPage(w, r, "appId", "page", "pageSize", 1)
+		if !ok {
+			return
+		}
+		all, missing := s.clusterChannels(r, a.ID)
+		l := paginate(all, p)
+		l.MissingNodes = missing
+		markMissing(w, missing)
+		WriteJSON(w, http.StatusOK, l)
+		return
+	}
 	a, p, names, total, ok := s.channelPage(w, r, "appId", "page", "pageSize", 1)
 	if !ok {
 		return
 	}
 	items := make([]ChannelSummary, 0, len(names))
 	for _, name := range names {
-		c := ChannelSummary{Name: name, Profile: channel.ProfileLive.String()}
-		for _, m := range s.deps.Channels.Members(a.ID, name) {
-			c.Profile = m.Profile.String()
-			c.Members++
-			if m.Role == channel.RoleBroadcaster {
-				c.Broadcasters++
-			}
-			if m.Publishing {
-				c.Publishing++
-			}
-		}
-		items = append(items, c)
+		items = append(items, s.channelSummary(a.ID, name))
 	}
 	WriteJSON(w, http.StatusOK, list[ChannelSummary]{Items: items, Page: p.no + 1, PageSize: p.size, Total: total})
 }
@@ -338,6 +350,9 @@ type Stream struct {
 	FrameRate float64  `json:"frameRate"` // video frames per second of ingest, last second
 	Drops     uint64   `json:"drops"`
 	Readers   []Reader `json:"readers"`
+	// Node is the node it is on (in a cluster): DELETE /v1/readers/{id}?node=
+	// closes one of its readers.
+	Node string `json:"node,omitempty"`
 }
 
 func toStream(d media.StreamDetail) Stream {
@@ -360,6 +375,19 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 	}
 	app, ch := r.URL.Query().Get("appId"), r.URL.Query().Get("channel")
 	out := []Stream{}
+	if s.clustered(r) {
+		all, missing := s.clusterStreams(r)
+		for _, st := range all {
+			if (app == "" || st.AppID == app) && (ch == "" || st.Channel == ch) {
+				out = append(out, st)
+			}
+		}
+		l := paginate(out, p)
+		l.MissingNodes = missing
+		markMissing(w, missing)
+		WriteJSON(w, http.StatusOK, l)
+		return
+	}
 	if s.deps.Media != nil {
 		for _, d := range s.deps.Media.Streams() {
 			if (app == "" || d.Key.AppID == app) && (ch == "" || d.Key.Channel == ch) {
@@ -377,6 +405,19 @@ func (s *Server) closeReader(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
 		WriteError(w, r, errcode.BadRequest(fmt.Sprintf("reader id must be a positive number (got %q)", r.PathValue("id"))))
+		return
+	}
+	if node := r.URL.Query().Get("node"); node != "" && s.clustered(r) && node != s.deps.Cluster.Self() {
+		p, ok, err := s.peer(r, node)
+		if err != nil {
+			WriteError(w, r, errcode.ServiceLost("the cluster registry did not answer: try again"))
+			return
+		}
+		if !ok {
+			WriteError(w, r, errcode.NotFound(fmt.Sprintf("no live node %q (see the node field of GET /v1/streams)", node)))
+			return
+		}
+		s.forward(w, r, p)
 		return
 	}
 	if s.deps.Media == nil || !s.deps.Media.CloseReader(id, errcode.NoAuthorized("disconnected by an operator")) {

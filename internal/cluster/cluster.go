@@ -48,8 +48,12 @@ type NodeInfo struct {
 	Gateway string `json:"gateway"`
 	// RTMP is the host:port of its RTMP listener as clients reach it.
 	RTMP string `json:"rtmp"`
-	// Internal is the address other nodes use to reach it (relays, RPC).
-	Internal string    `json:"internal"`
+	// Internal is the base URL other nodes reach its HTTP listener at
+	// (relays, forwarded signaling).
+	Internal string `json:"internal"`
+	// API is the base URL other nodes reach its REST API at (forwarded and
+	// merged API calls); empty when the API is off.
+	API      string    `json:"api,omitempty"`
 	Load     Load      `json:"load"`
 	Draining bool      `json:"draining"` // takes no new channels
 	Started  time.Time `json:"started"`

@@ -21,6 +21,10 @@ import (
 var notConfigKnobs = map[string]string{
 	"node.DefaultAppName": "the name of the app created in an empty store, not a setting",
 
+	"client.DefaultPingInterval": "the Go client's heartbeat (the SDK's 3 s), a client option, not a server setting",
+	"client.defaultReadLimit":    "the Go client's frame size bound, a client option, not a server setting",
+	"client.defaultQueueSize":    "the Go client's unread-frame bound, a client option, not a server setting",
+
 	"gateway.DefaultExpiredCloseDelay":    "protocol timing (key-expired before the close), not a setting",
 	"gateway.DefaultLeaveCloseDelay":      "protocol timing (close after leave), not a setting",
 	"gateway.DefaultRTMPPort":             "RTMP's standard port, left out of URLs; the node passes the bound port",

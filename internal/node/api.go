@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/api"
+	"github.com/minirtc/minirtc/internal/cluster"
 	"github.com/minirtc/minirtc/internal/config"
 )
 
@@ -38,6 +40,11 @@ func (n *Node) wireAPI(cfg config.Config) error {
 	if d := n.gateway.Diagnostics(); d != nil {
 		deps.Diagnostics = d
 	}
+	if p := n.cluster; p != nil {
+		// Any node answers for the whole cluster: channel calls go to the
+		// channel's owner, listings merge every node's.
+		deps.Cluster = api.ClusterPeers(p.c, p.auth, p.self.ID, func(ni cluster.NodeInfo) string { return ni.API })
+	}
 	srv, err := api.New(api.Config{RequestsPerSecond: float64(ac.RequestsPerSecond), Burst: 2 * ac.RequestsPerSecond,
 		Key: ac.Key, Now: n.channels.Clock().Now}, deps, n.log)
 	if err != nil {
@@ -50,6 +57,9 @@ func (n *Node) wireAPI(cfg config.Config) error {
 	}
 	if ac.Addr == "" {
 		n.mux.Handle(APIPrefix+"/", http.StripPrefix(APIPrefix, srv))
+		if p := n.cluster; p != nil {
+			p.self.API = strings.TrimSuffix(p.self.Internal, "/") + APIPrefix
+		}
 		return nil
 	}
 	ln, err := net.Listen("tcp", ac.Addr)
@@ -66,6 +76,9 @@ func (n *Node) wireAPI(cfg config.Config) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	n.api.ln = ln
+	if p := n.cluster; p != nil {
+		p.self.API = n.advertiseHostURL(cfg, ln.Addr().String())
+	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(n.log.With("component", "api").Handler(), slog.LevelWarn)}
 	n.services = append(n.services, service{name: "api", run: func(ctx context.Context) error {

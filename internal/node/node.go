@@ -26,6 +26,7 @@ import (
 	"github.com/minirtc/minirtc/internal/token"
 	"github.com/minirtc/minirtc/internal/webhook"
 	"github.com/minirtc/minirtc/internal/webrtc"
+	"github.com/redis/go-redis/v9"
 )
 
 // Version is the minirtc version reported by /healthz and `minirtc version`.
@@ -68,6 +69,8 @@ type Node struct {
 	metrics *metrics.Metrics
 	// webhooks delivers channel events to the apps' webhook endpoints.
 	webhooks *webhook.Service
+	// cluster is the node's membership of a cluster (nil: a single node).
+	cluster *clusterPart
 
 	// listeners are the listeners /healthz reports.
 	listeners []listenerStats
@@ -96,6 +99,19 @@ func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Cluster.Enabled() {
+		st, rdb, err := openClusterStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		n, err = newNode(cfg, log, st, rdb)
+		if err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+		n.wireControl(cfg)
+		return n, nil
+	}
 	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "minirtc.db"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: give this server a writable data directory of its own with --data-dir (config dataDir)", err)
@@ -109,7 +125,15 @@ func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
 }
 
 // NewWithStore is New with a store the caller opened; the node closes it.
+// It makes a single node: cluster mode needs New.
 func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node, err error) {
+	cfg.Cluster = config.Default().Cluster
+	return newNode(cfg, log, st, nil)
+}
+
+// newNode builds a node over st; rdb is the cluster's Redis (nil: a single
+// node). The node closes both when it stops.
+func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.UniversalClient) (n *Node, err error) {
 	n = &Node{cfg: cfg, log: log, store: st, mux: http.NewServeMux(), started: time.Now()}
 	var cleanups []func()
 	defer func() {
@@ -192,10 +216,16 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 	if err := n.wireTokenServer(cfg); err != nil {
 		return nil, err
 	}
+	if rdb != nil {
+		if err := n.wireCluster(cfg, rdb); err != nil {
+			return nil, err
+		}
+	}
 	if err := n.wireAPI(cfg); err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, n.closeAPIListener)
+	n.startClusterAgent()
 	n.wireWebhooks(cfg)
 	n.wireMetrics(cfg)
 	// Last, once nothing else can fail: a start that fails must not create
@@ -430,6 +460,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if err := n.store.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("store: %w", err)
+	}
+	if n.cluster != nil {
+		_ = n.cluster.rdb.Close()
 	}
 	n.log.Info("stopped")
 	return runErr

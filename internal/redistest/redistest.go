@@ -6,12 +6,14 @@ package redistest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,6 +25,25 @@ type Server struct {
 	port int
 	cmd  *exec.Cmd
 	done chan struct{}
+	out  lockedBuffer // the server's output, shown when the test fails
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Start starts a redis-server on a free loopback port and stops it when the
@@ -38,7 +59,12 @@ func Start(t testing.TB) *Server {
 	}
 	s := &Server{t: t, bin: bin, port: freePort(t)}
 	s.Restart()
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("redis-server output:\n%s", s.out.String())
+		}
+	})
 	return s
 }
 
@@ -67,7 +93,7 @@ func (s *Server) Restart() {
 	}
 	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = &s.out, &s.out
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("redis-server: %v", err)
 	}
