@@ -36,6 +36,10 @@ func (l Load) score() float64 {
 	return l.CPU*1000 + float64(l.Connections)/100 + float64(l.EgressBps)/(125<<20)
 }
 
+// Score is the load placement compares (lower is less loaded): a node at
+// full CPU scores 1000, each 100 connections or 1 Gbit/s of egress 1 more.
+func (l Load) Score() float64 { return l.score() }
+
 // NodeInfo is one node as the registry holds it.
 type NodeInfo struct {
 	ID string `json:"id"`

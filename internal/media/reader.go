@@ -179,6 +179,8 @@ func (r *Reader) End(reason error) {
 	s.unlock()
 	if gc {
 		s.end(nil) // a held reader was the stream's only user
+	} else if !wasRemoved {
+		s.hub.syncWanted(s.key)
 	}
 	r.finish(reason)
 }
