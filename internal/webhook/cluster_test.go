@@ -319,3 +319,50 @@ func TestClusterPausedNodeStopsAfterAdoption(t *testing.T) {
 		t.Errorf("sent by a %d, by b %d; want all %d by b", a.sent(), b.sent(), want)
 	}
 }
+
+// TestClusterRedeliverOnAnotherNode: entries node a gave up on are
+// redelivered through node b (the REST API may land on any node): b takes
+// them over and delivers each once; a, alive, sends none of them again.
+func TestClusterRedeliverOnAnotherNode(t *testing.T) {
+	r := newClusterRig(t)
+	recv := newAgoraReceiver(secret)
+	setRefuse(recv, true)
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	r.endpoint(srv.URL)
+	cfg := webhook.Config{RetryFor: 300 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		SweepEvery: 50 * time.Millisecond}
+	a, b := r.node("a", cfg), r.node("b", cfg)
+	want := a.session("a0")
+	waitFor(t, "a gave up", 10*time.Second, func() bool {
+		es := r.outbox()
+		for _, e := range es {
+			if e.Status != store.DeliveryFailed || e.Node != "a" {
+				return false
+			}
+		}
+		return len(es) == want
+	})
+	setRefuse(recv, false)
+	ctx := context.Background()
+	seen := map[string]bool{}
+	for _, e := range r.outbox() {
+		if seen[e.NoticeID] {
+			continue
+		}
+		seen[e.NoticeID] = true
+		got, err := b.svc.Redeliver(ctx, r.app, e.NoticeID)
+		if err != nil || len(got) != 1 || got[0].Node != "b" || got[0].Status != store.DeliveryPending {
+			t.Fatalf("redeliver %s at b: %+v %v", e.NoticeID, got, err)
+		}
+	}
+	deliveredOnce(t, recv, want)
+	for _, e := range r.outbox() {
+		if e.Status != store.DeliveryDelivered || e.Node != "b" {
+			t.Errorf("entry %d: node %q status %s", e.Seq, e.Node, e.Status)
+		}
+	}
+	if a.sent() != 0 || b.sent() != want {
+		t.Errorf("sent by a %d, by b %d; want %d by b", a.sent(), b.sent(), want)
+	}
+}
