@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,6 +213,46 @@ func TestRedisAdoptWhileOwnerWrites(t *testing.T) {
 		}
 		if e.Attempts != lastByA[i] {
 			t.Errorf("entry %d: stored attempts %d, the old owner's last successful update was %d", e.Seq, e.Attempts, lastByA[i])
+		}
+	}
+}
+
+// BenchmarkRedisSweepRead is what a cluster node's webhook sweep reads every
+// period: the pending outbox, here 10,000 entries of a dead node.
+func BenchmarkRedisSweepRead(b *testing.B) {
+	ctx := context.Background()
+	r := openTestRedis(b)
+	batch := make([]OutboxEntry, 1000)
+	for i := range batch {
+		batch[i] = OutboxEntry{NoticeID: "0123456789abcdef0123456789abcdef", App: strings.Repeat("a", 32), Endpoint: strings.Repeat("e", 32),
+			Channel: "room", EventType: 103, Node: "dead", Payload: []byte(`{"channelName":"room","uid":11,"platform":1,"clientSeq":1796599458000000,"ts":1796599458}`),
+			Status: DeliveryPending, CreatedAt: time.Now(), RetryUntil: time.Now().Add(time.Hour), NextAttempt: time.Now()}
+	}
+	for range 10 {
+		if _, err := r.AppendOutbox(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if p, err := r.PendingOutbox(ctx); err != nil || len(p) != 10000 {
+			b.Fatal(len(p), err)
+		}
+	}
+}
+
+// BenchmarkRedisAdoptOutbox is one adoption (read, compare-and-set).
+func BenchmarkRedisAdoptOutbox(b *testing.B) {
+	ctx := context.Background()
+	r := openTestRedis(b)
+	es, err := r.AppendOutbox(ctx, []OutboxEntry{{NoticeID: "n", Node: "n0", Status: DeliveryPending, Payload: []byte(`{}`)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, ok, err := r.AdoptOutbox(ctx, es[0].Seq, "n"+strconv.Itoa(i), "n"+strconv.Itoa(i+1)); !ok || err != nil {
+			b.Fatal(ok, err)
 		}
 	}
 }
