@@ -357,7 +357,7 @@ func Default() Config {
 		Webhooks: Webhooks{RetryFor: defaults.WebhooksRetryFor, Timeout: defaults.WebhooksTimeout, Concurrency: defaults.WebhooksConcurrency,
 			MinBackoff: defaults.WebhooksMinBackoff, MaxBackoff: defaults.WebhooksMaxBackoff, Retention: defaults.WebhooksRetention},
 		Cluster: Cluster{RedisSentinels: []string{}, RedisCluster: []string{}, Prefix: defaults.ClusterPrefix,
-			NodeTTL: 10 * time.Second, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second,
+			NodeTTL: defaults.ClusterNodeTTL, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second,
 			PullLinger: defaults.ClusterPullLinger, PullMinBackoff: defaults.ClusterPullMinBackoff, PullMaxBackoff: defaults.ClusterPullMaxBackoff},
 	}
 }

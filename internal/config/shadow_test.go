@@ -98,6 +98,7 @@ var settingFields = map[string]string{
 	"webhook.MinBackoff":         "webhooks.minBackoff",
 	"webhook.MaxBackoff":         "webhooks.maxBackoff",
 	"webhook.Retention":          "webhooks.retention",
+	"webhook.SweepEvery":         "cluster.nodeTTL",
 	"cluster.Prefix":             "cluster.prefix",
 }
 

@@ -43,8 +43,8 @@ type Config struct {
 	// entries without a node are adopted.
 	Alive func(ctx context.Context, node string) (bool, error)
 	// SweepEvery is how often a cluster node looks for pending entries to
-	// adopt (default 10s; the registry's node TTL is a good value: a dead
-	// node's entries move within the TTL plus this period).
+	// adopt (the node passes cluster.nodeTTL: a dead node's entries move
+	// within the TTL plus this period).
 	SweepEvery time.Duration
 }
 
@@ -68,7 +68,7 @@ func (c *Config) defaults() {
 		c.Retention = defaults.WebhooksRetention
 	}
 	if c.SweepEvery <= 0 {
-		c.SweepEvery = 10 * time.Second
+		c.SweepEvery = defaults.ClusterNodeTTL
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: c.Timeout,

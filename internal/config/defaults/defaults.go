@@ -138,6 +138,9 @@ const (
 const (
 	// ClusterPrefix starts every Redis key of the cluster's shared state.
 	ClusterPrefix = "minirtc"
+	// ClusterNodeTTL: a node missing this long from the registry is dead (its
+	// webhook deliveries are adopted by another node, which looks this often).
+	ClusterNodeTTL = 10 * time.Second
 	// ClusterPullLinger keeps a stream pulled from another node this long
 	// after its last local reader left: a reader that reconnects (a network
 	// switch, a page reload) finds the GOP cache and starts at once.
