@@ -19,6 +19,9 @@ import (
 // ErrLeaseLost is returned when the lease expired or another node holds it now.
 var ErrLeaseLost = errors.New("cluster: channel lease lost")
 
+// ErrDraining is returned when the node is draining: it takes no new channels.
+var ErrDraining = errors.New("cluster: node draining, it takes no new channels")
+
 // ErrNoNode is returned when no live node may take a new channel.
 var ErrNoNode = errors.New("cluster: no live node takes new channels")
 

@@ -458,6 +458,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Error("component failed, shutting down", "err", runErr)
 	}
 	n.setReady(false)
+	n.handOverChannels()
 	n.log.Info("shutting down", "timeout", n.cfg.HTTP.ShutdownTimeout)
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), n.cfg.HTTP.ShutdownTimeout)
 	defer shutCancel()

@@ -30,6 +30,8 @@ func (pl placement) own(ctx context.Context, app, ch string) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, cluster.ErrDraining):
+		return errcode.ServiceLost("this node is shutting down and takes no new channels: rejoin, and publish to the URL the new answer gives")
 	case errors.Is(err, cluster.ErrLeaseLost):
 		owner := l.Owner
 		if ni, ok, _ := pl.p.c.Node(ctx, l.Owner); ok {
@@ -126,4 +128,27 @@ func (n *Node) releaseIdleChannels(ctx context.Context, period time.Duration) {
 		}
 		empty = now
 	}
+}
+
+// handOverChannels, in a cluster, starts a drain: the node takes no new
+// channels and gives its channels' leases up, so that its members, told to
+// rejoin when the gateway drains, land on other nodes, and the readers
+// other nodes pull from it find the new owner.
+func (n *Node) handOverChannels() {
+	p := n.cluster
+	if p == nil || p.agent == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.agent.SetDraining(ctx, true); err != nil {
+		n.log.Warn("cluster: could not mark the node draining", "err", err)
+	}
+	owned := p.agent.Owned()
+	for _, l := range owned {
+		if err := p.agent.Disown(ctx, l.App, l.Channel); err != nil {
+			n.log.Warn("cluster: could not hand a channel over", "app", l.App, "channel", l.Channel, "err", err)
+		}
+	}
+	n.log.Info("cluster: draining, channels handed over", "channels", len(owned))
 }
