@@ -16,6 +16,7 @@ type Reader struct {
 	stream  *Stream
 	viewer  string
 	onClose func(error)
+	onQueue func()
 
 	// Guarded by stream.mu (publisher side).
 	waitKey bool // skip until a sync point (video keyframe, or any packet of an audio-only stream)
@@ -49,6 +50,7 @@ func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
 		stream:  s,
 		viewer:  opt.Viewer,
 		onClose: opt.OnClose,
+		onQueue: opt.OnQueue,
 		fresh:   true,
 		ring:    make([]*Packet, size),
 		mask:    size - 1,
@@ -72,6 +74,9 @@ func (r *Reader) push(p *Packet) bool {
 		select {
 		case r.notify <- struct{}{}:
 		default:
+		}
+		if r.onQueue != nil {
+			r.onQueue()
 		}
 	}
 	return true
@@ -207,4 +212,21 @@ func (r *Reader) TryNext(dst []*Packet) ([]*Packet, error) {
 		return dst, nil
 	}
 	return dst, r.err
+}
+
+// RequestKeyframe asks the stream's publisher for a keyframe on behalf of
+// this reader (a WebRTC viewer's PLI or FIR), through the publisher's
+// keyframe requester and under the same per-stream rate limit as the hub's
+// own requests. It does nothing when the publisher cannot be asked (RTMP).
+func (r *Reader) RequestKeyframe() {
+	s := r.stream
+	s.mu.Lock()
+	var fn func()
+	if !s.ended {
+		fn = s.keyframeRequestLocked()
+	}
+	s.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 }

@@ -47,7 +47,8 @@ func (w *fakeWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 
 func (w *fakeWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-// benchSession is a WHEP session bound to fake writers, attached to its feed.
+// benchSession is a WHEP session bound to fake writers, attached to its
+// stream (a hub reader).
 func benchSession(b testing.TB, srv *Server, key media.Key, vw, aw pion.TrackLocalWriter) *whepSession {
 	sess := &whepSession{s: srv, id: newID(), key: key, done: make(chan struct{})}
 	sess.video = newLocalTrack(pion.RTPCodecTypeVideo, pion.RTPCodecCapability{MimeType: pion.MimeTypeH264}, "v", "s", 0)
@@ -78,13 +79,17 @@ func h264Publisher(tb testing.TB, hub *media.Hub, key media.Key, withOpus bool) 
 	return pub, vt, ot
 }
 
-func benchServer(b testing.TB) (*Server, *media.Hub, func()) {
+func benchServer(b testing.TB) (*Server, *media.Hub, func()) { return benchServerQueue(b, 4096) }
+
+// benchServerQueue is benchServer with a hub reader queue of queueSize
+// packets.
+func benchServerQueue(b testing.TB, queueSize int) (*Server, *media.Hub, func()) {
 	log := testLogger(b)
-	hub, err := media.NewHub(media.Config{Grace: -1, QueueSize: 4096}, nil, log)
+	hub, err := media.NewHub(media.Config{Grace: -1, QueueSize: queueSize}, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(Config{LoopbackOnly: true, QueueSize: 4096}, hub, nopAuth{}, nil, log)
+	srv, err := New(Config{LoopbackOnly: true}, hub, nopAuth{}, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,12 +31,10 @@ type Meter interface {
 	TranscodeTime(direction string, d time.Duration)
 }
 
-// Transcode directions and failure stages, as Meter names them.
+// Failure stages, as Meter names them.
 const (
-	dirAACToOpus = "aac_to_opus"
-	dirOpusToAAC = "opus_to_aac"
-	stageICE     = "ice"
-	stageDTLS    = "dtls"
+	stageICE  = "ice"
+	stageDTLS = "dtls"
 )
 
 // noMeter is the Meter of a server without metrics.

@@ -462,3 +462,10 @@ func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
 		t.Fatalf("Opus packet %d differs from the publisher's packet %d (%d sent packets equal the first received one)", best, bestStart+best, starts)
 	}
 }
+
+// audioTrack is the session's hub audio track (nil before its audio began).
+func (w *whipSession) audioTrack() *media.Track {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.aTrack
+}
