@@ -109,6 +109,10 @@ type Stats struct {
 	Publishers int
 	Readers    int
 	Drops      uint64 // packets readers skipped because they fell behind
+	// Derivations is the number of derived tracks being made now (Derivers
+	// running: transcoders): 0 when no reader needs another codec than its
+	// stream's.
+	Derivations int
 }
 
 // StreamStats describe one stream (for metrics). Drops counts the packets
@@ -135,8 +139,9 @@ type Hub struct {
 	publishers int
 	closed     bool
 
-	readers atomic.Int64
-	drops   atomic.Uint64
+	readers     atomic.Int64
+	drops       atomic.Uint64
+	derivations atomic.Int64 // Derivers running now (Stats.Derivations)
 
 	readerIDs atomic.Uint64 // last reader id handed out (ReaderDetail.ID)
 
@@ -171,10 +176,11 @@ func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return Stats{
-		Streams:    len(h.streams),
-		Publishers: h.publishers,
-		Readers:    int(h.readers.Load()),
-		Drops:      h.drops.Load(),
+		Streams:     len(h.streams),
+		Publishers:  h.publishers,
+		Readers:     int(h.readers.Load()),
+		Drops:       h.drops.Load(),
+		Derivations: int(h.derivations.Load()),
 	}
 }
 
@@ -343,13 +349,18 @@ func (h *Hub) Subscribe(key Key, opt SubscribeOptions) (*Reader, error) {
 		return nil, errcode.ServiceExited("media hub is shutting down")
 	}
 	s := h.streamLocked(key, true)
-	r, requestKey, err := s.addReader(opt)
+	r, requestKey, prepare, err := s.addReader(opt)
 	h.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	if requestKey != nil {
 		requestKey()
+	}
+	if prepare != nil {
+		// Start the reader's derived track now, outside the locks, so that
+		// Reader.Tracks names it before the first packet.
+		prepare()
 	}
 	return r, nil
 }

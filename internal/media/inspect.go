@@ -29,6 +29,7 @@ type ReaderDetail struct {
 	Remote   string    // SubscribeOptions.Remote
 	Since    time.Time // when it subscribed
 	Held     bool      // waiting for the stream to start
+	Audio    Codec     // SubscribeOptions.Audio
 	Queued   int       // packets waiting in its queue
 	Drops    uint64    // packets it skipped because it fell behind
 }
@@ -47,6 +48,9 @@ type StreamDetail struct {
 	FrameRate float64
 	Drops     uint64 // packets its readers skipped since the stream began
 	Readers   []ReaderDetail
+	// Derived lists the derived audio tracks its readers asked for
+	// (SubscribeOptions.Audio), ordered by codec; empty when none runs.
+	Derived []DerivedDetail
 }
 
 // Streams returns every current stream with its readers, ordered by key.
@@ -70,9 +74,10 @@ func (h *Hub) Streams() []StreamDetail {
 		if s.live {
 			d.Bitrate, d.FrameRate = s.meter.bitrate, s.meter.fps
 		}
+		d.Derived = s.derivedDetailsLocked()
 		for _, r := range s.readers {
 			d.Readers = append(d.Readers, ReaderDetail{ID: r.info.id, Viewer: r.viewer, Protocol: r.info.protocol,
-				Remote: r.info.remote, Since: r.info.since, Held: !r.started, Queued: r.queued(), Drops: r.drops.Load()})
+				Remote: r.info.remote, Since: r.info.since, Held: !r.started, Audio: r.audio, Queued: r.queued(), Drops: r.drops.Load()})
 		}
 		s.mu.Unlock()
 		out = append(out, d)
@@ -105,7 +110,7 @@ func (h *Hub) CloseReader(id uint64, reason error) bool {
 		if victim != nil {
 			s.removeReaderLocked(victim)
 		}
-		s.mu.Unlock()
+		s.unlock()
 		if victim != nil {
 			victim.finish(reason)
 			return true

@@ -129,7 +129,8 @@ type Packet struct {
 	Keyframe bool          // an IDR / random access point (always true for audio)
 	Payload  []byte
 
-	wire wireCache
+	wire    wireCache
+	derived bool // made by a derivation (the hub sets it): see Stream.takesLocked
 }
 
 // Kind is the packet's track kind.

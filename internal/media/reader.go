@@ -17,6 +17,7 @@ type Reader struct {
 	viewer  string
 	onClose func(error)
 	onQueue func()
+	audio   Codec // SubscribeOptions.Audio (never a video codec)
 
 	// Guarded by stream.mu (publisher side).
 	waitKey bool // skip until a sync point (video keyframe, or any packet of an audio-only stream)
@@ -51,6 +52,7 @@ func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
 		viewer:  opt.Viewer,
 		onClose: opt.OnClose,
 		onQueue: opt.OnQueue,
+		audio:   opt.Audio,
 		fresh:   true,
 		ring:    make([]*Packet, size),
 		mask:    size - 1,
@@ -154,8 +156,14 @@ func (r *Reader) Next(ctx context.Context, dst []*Packet) ([]*Packet, error) {
 	}
 }
 
-// Tracks returns the stream's current tracks (nil for an absent kind).
-func (r *Reader) Tracks() (video, audio *Track) { return r.stream.tracks() }
+// Tracks returns the stream's current tracks (nil for an absent kind) as
+// this reader plays them: its audio is the derived track when it asked for
+// another codec than the source's (SubscribeOptions.Audio), nil while that
+// track is not known yet.
+func (r *Reader) Tracks() (video, audio *Track) { return r.stream.tracks(r) }
+
+// Audio is the audio codec the reader asked for (SubscribeOptions.Audio).
+func (r *Reader) Audio() Codec { return r.audio }
 
 // Key is the key of the stream being read.
 func (r *Reader) Key() Key { return r.stream.key }
@@ -173,7 +181,7 @@ func (r *Reader) End(reason error) {
 	wasRemoved := r.removed
 	s.removeReaderLocked(r)
 	gc := !wasRemoved && s.idleLocked()
-	s.mu.Unlock()
+	s.unlock()
 	if gc {
 		s.end(nil) // a held reader was the stream's only user
 	}

@@ -72,6 +72,12 @@ type Stream struct {
 	meter rateMeter // ingest bitrate and frame rate (Hub.Streams); guarded by mu
 
 	rot rotation // video rotation metadata (Publisher.SetRotation)
+
+	// Derived tracks (derive.go), guarded by mu.
+	wants       [CodecOpus + 1]int      // readers per SubscribeOptions.Audio
+	derived     map[Codec]*derivation   // per wanted codec, while a reader needs it
+	retired     []*derivation           // to close once mu is released (unlock)
+	derivedLast map[Codec]time.Duration // last derived DTS per codec: monotonic across restarts
 }
 
 func newStream(h *Hub, key Key) *Stream {
@@ -212,7 +218,10 @@ func (s *Stream) keyframeRequestLocked() func() {
 	return s.pub.keyframeReq
 }
 
-// write is Publisher.Write.
+// write is Publisher.Write. The source packet is cached and queued under
+// s.mu; an audio packet is then handed to the stream's derivations outside
+// the lock (the transcoding CPU runs on the publisher's goroutine without
+// blocking readers or subscribers), and their packets are queued in turn.
 func (s *Stream) write(pub *Publisher, p *Packet) error {
 	if p.Track == nil {
 		return fmt.Errorf("media: packet without track")
@@ -228,7 +237,10 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 	if p.Kind() == KindVideo {
 		s.video = p.Track
 	} else {
-		s.audio = p.Track
+		if s.audio != p.Track {
+			s.audio = p.Track
+			s.syncDerivationsLocked()
+		}
 		p.Keyframe = true
 	}
 
@@ -251,26 +263,83 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 		}
 	}
 
-	// GOP cache: only for streams with video (audio-only readers start at once).
-	if s.video != nil {
-		if p.Kind() == KindVideo && p.Keyframe {
-			s.clearGOP()
-			s.gopValid = true
-		}
-		if s.gopValid {
-			cfg := &s.hub.cfg
-			if len(s.gop) >= cfg.GOPMaxPackets || s.gopBytes+len(p.Payload) > cfg.GOPMaxBytes {
-				s.clearGOP()
-			} else {
-				s.gop = append(s.gop, p)
-				s.gopBytes += len(p.Payload)
+	s.cacheLocked(p)
+	needKey := s.fanoutLocked(p)
+	var derive []*derivation
+	if p.Kind() == KindAudio && len(s.derived) > 0 {
+		for _, c := range derivedCodecs {
+			if dv := s.derived[c]; dv != nil {
+				derive = append(derive, dv)
 			}
 		}
 	}
+	var requestKey func()
+	if needKey {
+		requestKey = s.keyframeRequestLocked()
+	}
+	s.unlock()
+	if event != nil {
+		event()
+	}
+	if requestKey != nil {
+		requestKey()
+	}
+	for _, dv := range derive {
+		s.writeDerived(pub, dv, p)
+	}
+	return nil
+}
 
+// writeDerived runs dv on the source packet p and queues what it makes to
+// the readers that want it, if dv is still wanted. Publisher goroutine.
+func (s *Stream) writeDerived(pub *Publisher, dv *derivation, p *Packet) {
+	var buf [4]*Packet
+	out := dv.derive(buf[:0], p)
+	if len(out) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.ended || s.pub != pub || s.derived[dv.want] != dv {
+		s.mu.Unlock()
+		return
+	}
+	var requestKey func()
+	if s.deliverDerivedLocked(dv, out) {
+		requestKey = s.keyframeRequestLocked()
+	}
+	s.unlock()
+	if requestKey != nil {
+		requestKey()
+	}
+}
+
+// cacheLocked adds p to the GOP cache. Only streams with video have one:
+// audio-only readers start at once. Called with s.mu held.
+func (s *Stream) cacheLocked(p *Packet) {
+	if s.video == nil {
+		return
+	}
+	if p.Kind() == KindVideo && p.Keyframe {
+		s.clearGOP()
+		s.gopValid = true
+	}
+	if s.gopValid {
+		cfg := &s.hub.cfg
+		if len(s.gop) >= cfg.GOPMaxPackets || s.gopBytes+len(p.Payload) > cfg.GOPMaxBytes {
+			s.clearGOP()
+		} else {
+			s.gop = append(s.gop, p)
+			s.gopBytes += len(p.Payload)
+		}
+	}
+}
+
+// fanoutLocked queues p to the readers that take it (takesLocked). It
+// reports whether a reader now waits for a keyframe p is not. Called with
+// s.mu held.
+func (s *Stream) fanoutLocked(p *Packet) (needKey bool) {
 	hasVideo := s.video != nil
 	isVideo := p.Kind() == KindVideo
-	needKey := false // a reader waits for a keyframe this packet is not
 	for _, r := range s.readers {
 		if !r.started {
 			r.started = true
@@ -278,6 +347,9 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 				r.hold.Stop()
 				r.hold = nil
 			}
+		}
+		if !s.takesLocked(r, p) {
+			continue
 		}
 		// A reader without a decodable picture skips video up to the next
 		// keyframe; audio needs no sync point and flows on.
@@ -317,28 +389,18 @@ func (s *Stream) write(pub *Publisher, p *Packet) error {
 			needKey = needKey || hasVideo
 		}
 	}
-	var requestKey func()
-	if needKey {
-		requestKey = s.keyframeRequestLocked()
-	}
-	s.mu.Unlock()
-	if event != nil {
-		event()
-	}
-	if requestKey != nil {
-		requestKey()
-	}
-	return nil
+	return needKey
 }
 
 // setTracks declares the publisher's tracks before its first packet.
 func (s *Stream) setTracks(pub *Publisher, video, audio *Track) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.pub != pub {
 		return
 	}
 	s.video, s.audio = video, audio
+	s.syncDerivationsLocked()
 }
 
 // publisherClosed: the ingest connection ended on its own.
@@ -412,8 +474,10 @@ func (s *Stream) end(reason error) {
 		}
 	}
 	s.clearGOP()
+	s.wants = [len(s.wants)]int{}
+	s.syncDerivationsLocked() // ended: retires them all
 	started := s.started
-	s.mu.Unlock()
+	s.unlock()
 	s.hub.readers.Add(-int64(len(readers)))
 
 	s.hub.remove(s)
@@ -434,21 +498,35 @@ func (s *Stream) end(reason error) {
 }
 
 // addReader registers a new reader. It also returns the publisher's keyframe
-// requester when the reader needs a keyframe the GOP cache does not hold (the
-// caller calls it once it holds no lock). Called with hub.mu held.
-func (s *Stream) addReader(opt SubscribeOptions) (*Reader, func(), error) {
+// requester when the reader needs a keyframe the GOP cache does not hold, and
+// the function that starts the reader's derived track when it needs one (the
+// caller calls both once it holds no lock). Called with hub.mu held.
+func (s *Stream) addReader(opt SubscribeOptions) (r *Reader, requestKey, prepare func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return nil, nil, errStreamEnded
+		return nil, nil, nil, errStreamEnded
 	}
 	if max := s.hub.cfg.MaxReadersPerStream; max > 0 && len(s.readers) >= max {
-		return nil, nil, errcode.TooManyUsers(fmt.Sprintf("reader limit of this stream (%d) reached", max))
+		return nil, nil, nil, errcode.TooManyUsers(fmt.Sprintf("reader limit of this stream (%d) reached", max))
 	}
-	r := newReader(s, opt, s.hub.cfg.QueueSize)
+	if opt.Audio.Kind() != KindAudio {
+		opt.Audio = CodecUnknown // a video codec is no audio wish
+	}
+	r = newReader(s, opt, s.hub.cfg.QueueSize)
+	s.wants[r.audio]++
+	s.syncDerivationsLocked()
 	switch {
 	case s.live && s.video != nil && s.gopValid && len(s.gop) > 0:
-		r.backlog = slices.Clone(s.gop)
+		// From the cached keyframe, with the audio this reader plays (the
+		// source's, or its derived codec's cached packets: none if its
+		// derivation starts now).
+		r.backlog = make([]*Packet, 0, len(s.gop))
+		for _, p := range s.gop {
+			if s.takesLocked(r, p) {
+				r.backlog = append(r.backlog, p)
+			}
+		}
 		r.started = true
 		r.fresh = false
 	case s.live && s.video != nil:
@@ -462,12 +540,16 @@ func (s *Stream) addReader(opt SubscribeOptions) (*Reader, func(), error) {
 	}
 	s.readers = append(s.readers, r)
 	s.hub.readers.Add(1)
-	var requestKey func()
 	if r.backlog == nil && s.video != nil {
 		// The stream has (or declared) video but no cached keyframe.
 		requestKey = s.keyframeRequestLocked()
 	}
-	return r, requestKey, nil
+	if s.wantsDerivedLocked(r) {
+		if dv, src := s.derived[r.audio], s.audio; dv != nil {
+			prepare = func() { dv.prepare(src) }
+		}
+	}
+	return r, requestKey, prepare, nil
 }
 
 func (s *Stream) holdExpired(r *Reader) {
@@ -478,7 +560,7 @@ func (s *Stream) holdExpired(r *Reader) {
 	}
 	s.removeReaderLocked(r)
 	gc := s.idleLocked()
-	s.mu.Unlock()
+	s.unlock()
 	if gc {
 		s.end(nil) // before finish: when Next returns, the stream is gone
 	}
@@ -498,6 +580,8 @@ func (s *Stream) removeReaderLocked(r *Reader) {
 		s.readers = slices.Delete(s.readers, i, i+1)
 	}
 	s.hub.readers.Add(-1)
+	s.wants[r.audio]--
+	s.syncDerivationsLocked()
 }
 
 // idleLocked: nobody publishes, nobody waits, nothing was started.
@@ -511,7 +595,7 @@ func (s *Stream) removeReader(r *Reader) {
 	wasRemoved := r.removed
 	s.removeReaderLocked(r)
 	gc := !wasRemoved && s.idleLocked()
-	s.mu.Unlock()
+	s.unlock()
 	if gc {
 		s.end(nil)
 	}
@@ -528,15 +612,16 @@ func (s *Stream) closeViewer(viewer string, reason error) {
 	for _, r := range victims {
 		s.removeReaderLocked(r)
 	}
-	s.mu.Unlock()
+	s.unlock()
 	for _, r := range victims {
 		r.finish(reason)
 	}
 }
 
-// tracks returns the current tracks.
-func (s *Stream) tracks() (video, audio *Track) {
+// tracks returns the current tracks as reader r plays them: its audio is
+// the derived track when it wants another codec than the source's.
+func (s *Stream) tracks(r *Reader) (video, audio *Track) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.video, s.audio
+	return s.video, s.readerAudioLocked(r)
 }

@@ -7,10 +7,13 @@
 //   - OpusToAAC: Opus packets -> 48 kHz PCM (gopus) -> AAC-LC access units
 //     (codec/aac).
 //
-// It knows nothing about streams, readers or RTP: callers hand it payloads
-// with presentation times and get payloads with presentation times back.
-// It imports codec/aac and gopus only; it must not import internal/media or
-// any adapter.
+// The bridges know nothing about streams, readers or RTP: callers hand them
+// payloads with presentation times and get payloads with presentation times
+// back. NewDeriveFunc wraps them as the media hub's derived tracks
+// (media.DeriveFunc): the hub starts one when the first reader that wants the
+// other codec attaches and closes it when the last one leaves.
+// It imports codec/aac, gopus and the core internal/media; it must not
+// import any adapter.
 //
 // Goroutine model: no goroutines. Every type keeps per-stream codec state and
 // must be used by one goroutine at a time; instances are independent.
