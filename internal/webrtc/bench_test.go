@@ -9,6 +9,7 @@ import (
 
 	"github.com/minirtc/minirtc/codec/aac"
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/transcode"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 )
@@ -85,7 +86,7 @@ func benchServer(b testing.TB) (*Server, *media.Hub, func()) { return benchServe
 // packets.
 func benchServerQueue(b testing.TB, queueSize int) (*Server, *media.Hub, func()) {
 	log := testLogger(b)
-	hub, err := media.NewHub(media.Config{Grace: -1, QueueSize: queueSize}, nil, log)
+	hub, err := media.NewHub(media.Config{Grace: -1, QueueSize: queueSize, Derive: transcode.NewDeriveFunc(transcode.DeriveConfig{})}, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}
