@@ -241,6 +241,20 @@ func TestDerivedTracks(t *testing.T) {
 				e.t.Fatalf("held AAC reader got %v", codecs(got))
 			}
 		}},
+		{"held reader knows its derived track once the publisher declares its audio", func(e env) {
+			r := sub(e, CodecAAC)
+			wantRunning(e, 0, 0, 0)
+			e.pub.SetTracks(testVideo, testOpus)
+			wantRunning(e, 1, 0, 1)
+			if v, a := r.Tracks(); v != testVideo || a == nil || a.Codec != CodecAAC {
+				e.t.Fatalf("held reader's tracks %v %v", v, a)
+			}
+			write(e, vpkt(0, true), opkt(0, testOpus))
+			wantRunning(e, 1, 0, 1)
+			if got := codecs(drain(e.t, r)); len(got) != 2 || got[0] != "V" || got[1] != "AAC" {
+				e.t.Fatalf("held reader got %v", got)
+			}
+		}},
 		{"late reader starts at the cached keyframe with derived audio only", func(e env) {
 			e.pub.SetTracks(testVideo, testOpus)
 			early := sub(e, CodecAAC)

@@ -393,14 +393,29 @@ func (s *Stream) fanoutLocked(p *Packet) (needKey bool) {
 }
 
 // setTracks declares the publisher's tracks before its first packet.
+// The derivations its readers need start here, on the publisher's goroutine
+// and outside the lock, so that a reader held for the stream knows its
+// derived track before the first packet.
 func (s *Stream) setTracks(pub *Publisher, video, audio *Track) {
 	s.mu.Lock()
-	defer s.unlock()
 	if s.pub != pub {
+		s.mu.Unlock()
 		return
 	}
 	s.video, s.audio = video, audio
 	s.syncDerivationsLocked()
+	var prepare []*derivation
+	if audio != nil {
+		for _, c := range derivedCodecs {
+			if dv := s.derived[c]; dv != nil {
+				prepare = append(prepare, dv)
+			}
+		}
+	}
+	s.unlock()
+	for _, dv := range prepare {
+		dv.prepare(audio)
+	}
 }
 
 // publisherClosed: the ingest connection ended on its own.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
@@ -15,6 +16,7 @@ import (
 	"github.com/minirtc/minirtc/internal/listen"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/rtmp"
+	"github.com/minirtc/minirtc/internal/transcode"
 )
 
 // mediaPlane is the media hub with its RTMP and FLV adapters.
@@ -26,6 +28,8 @@ type mediaPlane struct {
 	// rtmpRetry is the RTMP socket with its accept retry, below the
 	// connection limits.
 	rtmpRetry *listen.Listener
+	// transcodeMeter meters the hub's derived tracks (wireMetrics sets it).
+	transcodeMeter *lateMeter
 }
 
 // wireMedia builds the media hub, connects it to the channel model both ways
@@ -34,6 +38,7 @@ type mediaPlane struct {
 // known before Run.
 func (n *Node) wireMedia(cfg config.Config) error {
 	mc := cfg.Media
+	tm := &lateMeter{}
 	hub, err := media.NewHub(media.Config{
 		QueueSize:           mc.ReaderQueue,
 		GOPMaxPackets:       mc.GOPCacheFrames,
@@ -43,6 +48,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		HoldTimeout:         mc.HoldTimeout,
 		MaxPublishers:       mc.MaxPublishers,
 		MaxReadersPerStream: mc.MaxReadersPerStream,
+		Derive:              transcode.NewDeriveFunc(deriveConfig(tm)),
 	}, channelObserver{n.channels, n.log}, n.log)
 	if err != nil {
 		return fmt.Errorf("node: media hub: %w", err)
@@ -73,7 +79,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	retry := listen.Wrap(raw, rtmpStats, n.log.With("component", "rtmp", "listener", "rtmp"))
 	ln := n.connLimit.Wrap(retry, "rtmp")
 	n.listeners = append(n.listeners, listenerStats{"rtmp", raw.Addr().String(), rtmpStats})
-	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln, rtmpRetry: retry}
+	n.media = &mediaPlane{hub: hub, rtmp: rs, flv: fs, rtmpLn: ln, rtmpRetry: retry, transcodeMeter: tm}
 	// URLs handed out by the gateway name the port really bound (port 0 in tests).
 	if _, rtmpPort, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		if p, err := strconv.Atoi(rtmpPort); err == nil {
@@ -125,6 +131,42 @@ func (n *Node) wireMedia(cfg config.Config) error {
 			return nil
 		}})
 	return nil
+}
+
+// deriveConfig configures the hub's derived audio tracks (AAC for RTMP/FLV
+// readers of an Opus publisher, Opus for WHEP readers of an AAC one). The
+// bridges' bit rates and AAC channel count have no configuration keys: their
+// defaults apply (32 kbit/s Opus and 64 kbit/s AAC per channel, mono AAC),
+// as they did for the WebRTC adapter's own bridges.
+func deriveConfig(m transcode.Meter) transcode.DeriveConfig {
+	return transcode.DeriveConfig{Meter: m}
+}
+
+// lateMeter is the derived tracks' transcode.Meter: the hub is built before
+// the metrics registry (wireMetrics), which sets the real one later; until
+// then, and without metrics, it counts nothing.
+type lateMeter struct {
+	m atomic.Pointer[transcode.Meter]
+}
+
+func (l *lateMeter) set(m transcode.Meter) { l.m.Store(&m) }
+
+func (l *lateMeter) TranscodeStarted(dir string) {
+	if m := l.m.Load(); m != nil {
+		(*m).TranscodeStarted(dir)
+	}
+}
+
+func (l *lateMeter) TranscodeEnded(dir string) {
+	if m := l.m.Load(); m != nil {
+		(*m).TranscodeEnded(dir)
+	}
+}
+
+func (l *lateMeter) TranscodeTime(dir string, d time.Duration) {
+	if m := l.m.Load(); m != nil {
+		(*m).TranscodeTime(dir, d)
+	}
 }
 
 // rtmpConfig maps the node configuration onto the RTMP server's.

@@ -23,6 +23,9 @@ func (n *Node) wireMetrics(cfg config.Config) {
 	if n.webrtc != nil {
 		n.webrtc.SetMeter(m.Protocol(metrics.WebRTC))
 	}
+	// The hub's derived tracks (AAC <-> Opus) count as transcoders under the
+	// same names the WebRTC adapter's bridges used (minirtc_transcoder_*).
+	n.media.transcodeMeter.set(m.Protocol(metrics.WebRTC))
 	n.gateway.SetMeter(m.Errors("gateway"))
 	if n.webhooks != nil {
 		n.webhooks.SetMeter(m)
