@@ -339,7 +339,8 @@ func (w *whepSession) close(reason error) {
 }
 
 // attach makes sess a reader of its stream: a hub reader that takes Opus
-// audio (the hub derives it from AAC when the source is AAC), assigned to
+// audio (the hub derives it from AAC when the source is AAC; a session
+// without an audio track asks for no codec, so none is derived), assigned to
 // one of the server's writer goroutines, which drains it whenever the hub
 // queues a packet. A stream that is live starts the session at the GOP
 // cache's keyframe.
@@ -352,10 +353,14 @@ func (s *Server) attach(sess *whepSession) error {
 	}
 	sess.wr = wr
 	s.mu.Unlock()
+	audio := media.CodecOpus
+	if sess.audio == nil {
+		audio = media.CodecUnknown // no audio track: derive nothing for it
+	}
 	rd, err := s.hub.Subscribe(sess.key, media.SubscribeOptions{
 		Viewer:   sess.viewer,
 		Protocol: "webrtc",
-		Audio:    media.CodecOpus,
+		Audio:    audio,
 		OnQueue:  sess.queued,
 		OnClose: func(reason error) {
 			if e := (*errcode.Error)(nil); !errors.As(reason, &e) {
