@@ -32,9 +32,9 @@ type whepSession struct {
 	rd atomic.Pointer[media.Reader] // the session's hub reader; set by attach
 	wr *writer                      // the writer goroutine that drains rd; set by attach
 
-	// ready: the session is on wr's ready list (guarded by qmu).
-	qmu   sync.Mutex
-	ready bool
+	// ready: the session is on wr's ready list (set by queued, cleared
+	// by the writer before it drains the reader).
+	ready atomic.Bool
 	// failing is set by the first write error (the session is closing).
 	failing atomic.Bool
 
@@ -79,12 +79,11 @@ func ntpTime(t time.Time) uint64 {
 // the frame's RTP timestamp to the wall instant its pts stands for, the same
 // mapping for audio and video, so players line them up (lip sync) even
 // though audio leaves later than video.
-func (w *whepSession) report(st *srState, b *binding, payloads [][]byte, pts time.Duration, ts uint32) {
+func (w *whepSession) report(st *srState, b *binding, payloads [][]byte, pts time.Duration, ts uint32, now time.Time) {
 	st.packets += uint32(len(payloads))
 	for _, p := range payloads {
 		st.bytes += uint32(len(p))
 	}
-	now := time.Now()
 	if w.wall0.IsZero() {
 		w.wall0, w.pts0 = now, pts
 	}
@@ -229,12 +228,13 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	return sess, sdp, sess.ice.etag, nil
 }
 
-// writePacket sends one hub packet (the session's writer goroutine only).
+// writePacket sends one hub packet (the session's writer goroutine only);
+// now is about the time of the write (sender reports).
 // The RTP payloads are built once per packet for every session of the
 // stream (the packet's WireRTP slot); the session adds only its RTP
 // headers, the CVO extension and SRTP. Kinds the session did not negotiate
 // and codecs WebRTC does not carry here are skipped.
-func (w *whepSession) writePacket(p *media.Packet) error {
+func (w *whepSession) writePacket(p *media.Packet, now time.Time) error {
 	switch p.Track.Codec {
 	case media.CodecH264:
 		if w.video == nil {
@@ -258,7 +258,7 @@ func (w *whepSession) writePacket(p *media.Packet) error {
 		if err := w.video.writeFrame(b, pl, ts, w.rotation); err != nil {
 			return err
 		}
-		w.report(&w.vSR, b, pl, p.PTS, ts)
+		w.report(&w.vSR, b, pl, p.PTS, ts, now)
 	case media.CodecOpus:
 		if w.audio == nil || len(p.Payload) == 0 {
 			return nil
@@ -272,7 +272,7 @@ func (w *whepSession) writePacket(p *media.Packet) error {
 		if err := w.audio.writeFrame(b, pl, ts, -1); err != nil {
 			return err
 		}
-		w.report(&w.aSR, b, pl, p.PTS, ts)
+		w.report(&w.aSR, b, pl, p.PTS, ts, now)
 	}
 	return nil
 }
@@ -398,14 +398,10 @@ func (s *Server) detach(sess *whepSession) {
 
 // queued puts the session on its writer's ready list, unless it is there
 // already. It is the hub reader's OnQueue: it runs on the publisher's
-// goroutine under the stream's lock and only takes two short locks.
+// goroutine under the stream's lock and takes only the writer's short lock.
 func (w *whepSession) queued() {
-	w.qmu.Lock()
-	if w.ready || w.wr == nil {
-		w.qmu.Unlock()
+	if w.wr == nil || !w.ready.CompareAndSwap(false, true) {
 		return
 	}
-	w.ready = true
-	w.qmu.Unlock()
 	w.wr.schedule(w)
 }

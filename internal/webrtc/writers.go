@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
@@ -100,9 +101,7 @@ func (s *Server) writerForLocked() (*writer, bool) {
 // hub reader has queued (pkts is scratch space, returned for reuse). A
 // closed or failing session writes nothing; its reader's end closes it.
 func (w *whepSession) drain(pkts []*media.Packet) []*media.Packet {
-	w.qmu.Lock()
-	w.ready = false // before TryNext: a packet queued from now on schedules again
-	w.qmu.Unlock()
+	w.ready.Store(false) // before TryNext: a packet queued from now on schedules again
 	rd := w.rd.Load()
 	if rd == nil || w.failing.Load() {
 		return pkts
@@ -122,8 +121,12 @@ func (w *whepSession) drain(pkts []*media.Packet) []*media.Packet {
 // while and the writer serves other sessions), unless it is the one an ICE
 // restart causes: the packet is dropped.
 func (w *whepSession) writePackets(pkts []*media.Packet) {
+	if len(pkts) == 0 {
+		return
+	}
+	now := time.Now()
 	for _, p := range pkts {
-		if err := w.writePacket(p); err != nil {
+		if err := w.writePacket(p, now); err != nil {
 			if restartWriteError(err, w.peer) {
 				continue
 			}
