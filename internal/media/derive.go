@@ -168,7 +168,7 @@ func (dv *derivation) derive(dst []*Packet, src *Packet) []*Packet {
 	if dv.d == nil {
 		return dst
 	}
-	out, err, panicked := dv.call(src)
+	out, panicked, err := dv.call(src)
 	switch {
 	case panicked != nil:
 		dv.stream.hub.log.Error("derived track panicked: stopped until the source track changes", "stream", dv.stream.key, "to", dv.want, "panic", fmt.Sprint(panicked))
@@ -192,14 +192,14 @@ func (dv *derivation) derive(dst []*Packet, src *Packet) []*Packet {
 }
 
 // call is one Derive call with panics recovered.
-func (dv *derivation) call(src *Packet) (out []*Packet, err error, panicked any) {
+func (dv *derivation) call(src *Packet) (out []*Packet, panicked any, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			out, err, panicked = nil, nil, v
+			out, panicked, err = nil, v, nil
 		}
 	}()
 	out, err = dv.d.Derive(dv.scr[:0], src)
-	return out, err, nil
+	return out, nil, err
 }
 
 // close retires the derivation: its Deriver is closed and never restarted.

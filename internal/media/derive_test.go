@@ -25,6 +25,7 @@ type fakeDerive struct {
 	derives int
 	shift   time.Duration
 	panicAt int   // Derive panics on this call (1-based); 0: never
+	errAt   int   // Derive fails on this call (1-based); 0: never
 	errFrom error // DeriveFunc fails with it
 }
 
@@ -49,10 +50,13 @@ func (d *fakeDeriver) Track() *Track { return d.track }
 func (d *fakeDeriver) Derive(dst []*Packet, src *Packet) ([]*Packet, error) {
 	d.f.mu.Lock()
 	d.f.derives++
-	n, shift, panicAt := d.f.derives, d.f.shift, d.f.panicAt
+	n, shift, panicAt, errAt := d.f.derives, d.f.shift, d.f.panicAt, d.f.errAt
 	d.f.mu.Unlock()
 	if n == panicAt {
 		panic("codec bug")
+	}
+	if n == errAt {
+		return dst, errors.New("corrupt packet")
 	}
 	return append(dst, &Packet{Track: d.track, DTS: src.DTS + shift, PTS: src.PTS + shift, Payload: []byte{byte(n)}}), nil
 }
@@ -312,6 +316,19 @@ func TestDerivedTracks(t *testing.T) {
 			// A new source track tries again.
 			write(e, opkt(40, &Track{Codec: CodecOpus, SampleRate: 48000, Channels: 1}))
 			wantRunning(e, 2, 1, 1)
+		}},
+		{"a Derive error drops that packet only", func(e env) {
+			write(e, opkt(0, testOpus))
+			r := sub(e, CodecAAC)
+			e.f.errAt = 2
+			write(e, opkt(20, testOpus), opkt(40, testOpus), opkt(60, testOpus))
+			wantRunning(e, 1, 0, 1)
+			if got := dtsMS(drain(e.t, r)); len(got) != 2 || got[0] != 20 || got[1] != 60 {
+				e.t.Fatalf("derived DTS %v, want [20 60]", got)
+			}
+			if d := e.h.Streams()[0].Derived; len(d) != 1 || d[0].Errors != 1 || !d[0].Running {
+				e.t.Fatalf("Derived = %+v", d)
+			}
 		}},
 		{"a DeriveFunc error: no audio for its readers, the others go on", func(e env) {
 			e.f.errFrom = errors.New("no such codec")

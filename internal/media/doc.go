@@ -28,6 +28,17 @@
 // the hub asks the publisher for one through Publisher.SetKeyframeRequester
 // (WebRTC ingest sends a PLI), at most every KeyframeRequestInterval.
 //
+// Derived tracks: a reader says which audio codec it takes
+// (SubscribeOptions.Audio). When the source's is another, the stream derives
+// that codec (Config.Derive; internal/transcode makes AAC from Opus and Opus
+// from AAC): one Deriver per stream and codec, started by the first reader
+// that needs it and closed when the last one leaves or the stream ends, so
+// nothing is transcoded for nobody. It runs on the publisher's goroutine,
+// outside the stream's lock; its packets are in hub time and follow the same
+// queue, drop, preroll and GOP-cache rules as the source's, and reach only
+// the readers that want them. Hub.Stats().Derivations and
+// StreamDetail.Derived show what runs.
+//
 // Timestamps are hub time, shared by every reader (not rebased per reader),
 // which is what lets adapters build a packet's wire bytes once.
 //

@@ -127,10 +127,12 @@ type Packet struct {
 	DTS      time.Duration
 	PTS      time.Duration // >= DTS
 	Keyframe bool          // an IDR / random access point (always true for audio)
-	Payload  []byte
+	// derived: made by a derivation (the hub sets it; see Stream.takesLocked).
+	// Here, beside Keyframe, it takes no room of its own.
+	derived bool
+	Payload []byte
 
-	wire    wireCache
-	derived bool // made by a derivation (the hub sets it): see Stream.takesLocked
+	wire wireCache
 }
 
 // Kind is the packet's track kind.
