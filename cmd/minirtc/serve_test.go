@@ -18,8 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -256,27 +255,27 @@ func startServe(t *testing.T, bin, data string, prefix []string, env ...string) 
 	return s
 }
 
-// member is a mini program on the gateway WebSocket.
+// member is a mini program on the gateway WebSocket (the shared client,
+// package client).
 type member struct {
-	t    *testing.T
-	ctx  context.Context
-	conn *websocket.Conn
-	id   int
+	t   *testing.T
+	ctx context.Context
+	cc  *mc.Conn
 }
 
 func joinMember(ctx context.Context, t *testing.T, s *served, uid string, role token.Role) *member {
 	t.Helper()
-	conn, _, err := websocket.Dial(ctx, "ws://"+s.httpAddr+"/api", nil)
+	cc, err := mc.Dial(ctx, "ws://"+s.httpAddr+"/api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.CloseNow() })
+	t.Cleanup(cc.CloseNow)
 	tok, err := token.BuildRTC007(token.RTCOptions{AppID: s.appID, AppCert: s.appCert, Channel: "room", UID: uid,
 		Role: role, IssuedAt: time.Now(), Lifetime: 3600})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &member{t: t, ctx: ctx, conn: conn}
+	m := &member{t: t, ctx: ctx, cc: cc}
 	wsRole := "broadcaster"
 	if role == token.RoleSubscriber {
 		wsRole = "audience"
@@ -289,29 +288,17 @@ func joinMember(ctx context.Context, t *testing.T, s *served, uid string, role t
 // call sends one request and returns its serverResponse, skipping pushes.
 func (m *member) call(req map[string]any) map[string]any {
 	m.t.Helper()
-	m.id++
-	b, _ := json.Marshal(map[string]any{"requestId": m.id, "clientRequest": req})
-	if err := m.conn.Write(m.ctx, websocket.MessageText, b); err != nil {
+	action, _ := req["action"].(string)
+	reply, err := m.cc.Call(m.ctx, action, req)
+	if err != nil {
+		m.t.Fatalf("%v: reply %s: %v", req["action"], reply, err)
+	}
+	var r map[string]any
+	if err := json.Unmarshal(reply.Raw, &r); err != nil {
 		m.t.Fatal(err)
 	}
-	for {
-		_, data, err := m.conn.Read(m.ctx)
-		if err != nil {
-			m.t.Fatalf("%v: %v", req["action"], err)
-		}
-		var r map[string]any
-		if err := json.Unmarshal(data, &r); err != nil {
-			m.t.Fatal(err)
-		}
-		if r["requestId"] != float64(m.id) {
-			continue
-		}
-		if r["code"] != 200.0 {
-			m.t.Fatalf("%v: reply %s", req["action"], data)
-		}
-		resp, _ := r["serverResponse"].(map[string]any)
-		return resp
-	}
+	resp, _ := r["serverResponse"].(map[string]any)
+	return resp
 }
 
 func (m *member) url(req map[string]any) string {

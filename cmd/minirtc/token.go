@@ -222,13 +222,14 @@ Examples:
 func tokenServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token serve", stderr, tokenServeHelp)
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
-	path := fs.String("path", "/token", "URL path of the service")
+	def := config.Default().TokenServer
+	path := fs.String("path", def.Path, "URL path of the service")
 	appID := fs.String("app-id", "", "app to sign for")
 	appCert := fs.String("app-cert", "", "its certificate (else read from --data-dir's store or running server)")
 	dataDir := fs.String("data-dir", "", "data directory to read the app from (default "+defaultDataDir()+")")
 	secret := fs.String("secret", "", "shared secret callers send in X-Token-Secret or Authorization: Bearer")
 	origins := fs.String("allow-origin", "", "comma-separated origins whose callers get tokens (https://host, servicewechat.com/WXAPPID, self, *)")
-	lifetime := fs.Duration("lifetime", time.Hour, "token lifetime (1m..24h)")
+	lifetime := fs.Duration("lifetime", def.Lifetime, "token lifetime (1m..24h)")
 	subOnly := fs.Bool("subscriber-only", false, "hand out subscriber tokens only")
 	pos, err := parseCommandFlags(fs, args, stdout)
 	if err != nil {

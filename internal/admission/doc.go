@@ -1,16 +1,21 @@
-// Package admission is minirtc's one seam for media access (ARCHITECTURE.md,
-// "Admission"): every media door — RTMP publish and play, HTTP-FLV and
-// WS-FLV, WHIP, WHEP — asks its Gate whether a principal may publish or play
-// a stream and until when, and registers the session it opens so that the
-// session ends when the principal's access ends.
+// Package admission is minirtc's one seam for access (ARCHITECTURE.md,
+// "Admission (one seam)"): every media door — RTMP publish and play,
+// HTTP-FLV and WS-FLV, WHIP, WHEP — asks its Gate whether a principal may
+// publish or play a stream and until when, and registers the session it
+// opens so that the session ends when the principal's access ends. The
+// gateway's join and publish apply the same permission rule (Admit) to the
+// token it checked, and the channel model the same ban rules.
 //
 // A principal is (app, channel, uid): the publisher's uid for a publish, the
 // viewer's uid for a play (named by the play token, or by the viewer
 // parameter of a signed play URL; a play whose viewer is unknown has no
-// principal and only a deadline). The Gate answers with the credential rule
-// (token.Admit, applied by token.MediaAuthorizer), the ban rules and, for
-// signed URLs, the membership rule; the answer (token.MediaGrant) carries
-// the deadline (Until) and the revocation handle (Hold).
+// principal and only a deadline). The Gate answers with the credential
+// check (MediaAuthorizer: signature, app, channel, uid) and the permission
+// rule (Admit), the ban rules and, for signed URLs, the membership rule; the
+// answer (token.MediaGrant) carries the deadline (Until), the revocation
+// handle (Hold) and, for a publish, the channel's publish rule for the door
+// (Enter, implemented by Members: a tool pushing with a token or a WHIP
+// session joins its channel while it publishes).
 //
 // A registered session ends, within a second, when:
 //   - its principal leaves the channel, is kicked or banned, or is replaced
@@ -28,8 +33,9 @@
 // sessions let in during that grace end with it unless the member is back.
 // After a kick, a ban, a token expiry or a uid conflict it stops at once.
 //
-// It imports channel, token and errcode, never an adapter: adapters see
-// only the grant. The Gate starts no goroutines; its deadline and grace
+// It imports channel, token, store (the apps' certificates and settings)
+// and errcode, never an adapter: adapters see only the grant, and the WHIP
+// server sees Members only as its webrtc.Channels. The Gate starts no goroutines; its deadline and grace
 // callbacks run on the Clock's timers and the channel events on the
 // goroutine running channel.Manager.Run. Every method is safe for
 // concurrent use.

@@ -10,14 +10,10 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/token"
 )
-
-// DefaultRejoinGrace is how long a signed play URL keeps working for new
-// connections after its member left: the gateway's grace for a lost socket
-// (15 s), long enough for a leave, a new client and a rejoin.
-const DefaultRejoinGrace = 15 * time.Second
 
 // Authorizer checks a media connection's credential (token.MediaAuthorizer).
 type Authorizer interface {
@@ -26,9 +22,13 @@ type Authorizer interface {
 
 // Config holds the Gate's knobs.
 type Config struct {
-	// RejoinGrace: see the package comment. Zero: DefaultRejoinGrace;
+	// RejoinGrace: see the package comment. Zero: the default of config
+	// gateway.urlRejoinGrace (internal/config/defaults);
 	// negative: none (a signed play URL stops with its member's leave).
 	RejoinGrace time.Duration
+	// MaxUsers returns the member limit of an app's channels for the
+	// publishers a media door joins itself (Members); nil: no limit.
+	MaxUsers func(app string) int
 }
 
 // Gate admits media connections and ends them when their principal's
@@ -39,6 +39,8 @@ type Gate struct {
 	clock channel.Clock
 	log   *slog.Logger
 	grace time.Duration
+	// members makes media-door publishers members of their channel.
+	members *Members
 
 	stopObserving func()
 
@@ -79,10 +81,10 @@ func New(cfg Config, auth Authorizer, chans *channel.Manager, log *slog.Logger) 
 	}
 	grace := cfg.RejoinGrace
 	if grace == 0 {
-		grace = DefaultRejoinGrace
+		grace = defaults.GatewayURLRejoinGrace
 	}
 	g := &Gate{auth: auth, chans: chans, clock: chans.Clock(), log: log.With("component", "admission"),
-		grace: max(grace, 0), sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
+		grace: max(grace, 0), members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
 	g.stopObserving = chans.Observe(g.observe)
 	return g, nil
 }
@@ -114,11 +116,10 @@ func (g *Gate) Close() {
 // (token.MediaAuthorizer: signature or token, token.Admit), then the ban
 // rules for the principal, then, for a signed play URL issued to a viewer,
 // that viewer's membership (or rejoin grace). The grant's Hold registers
-// the session. The channel's own rules at connect time (role, a stream
-// announced with publish, who may replace a live publisher) stay with the
-// channel model, which the adapters consult after this (the RTMP publish
-// gate, the WHIP channel bridge); a rule that needs the principal and its
-// deadline belongs here.
+// the session; a publish grant's Enter applies the channel's rules at
+// connect time (Members: role, a stream announced with publish, a push
+// that joins its channel itself), which the adapters call once they are
+// ready to publish. Who may replace a live publisher stays with the hub.
 func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error) {
 	grant, err := g.auth.Authorize(ctx, action, stream, q)
 	if err != nil {
@@ -137,8 +138,18 @@ func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string
 		return token.MediaGrant{}, notMember(p)
 	}
 	grant.Hold = func(end func(error)) func() { return g.hold(p, ip, action, member, grant.Until, end) }
+	if action == token.ActionPublish {
+		cred := grant
+		grant.Enter = func(ctx context.Context, door token.Door, session string, kicked func(error)) (func(bool), error) {
+			return g.members.enter(ctx, door, cred, session, kicked)
+		}
+	}
 	return grant, nil
 }
+
+// Members is the Gate's channel half for publishers that come in by a
+// media door (the WHIP server's webrtc.Channels).
+func (g *Gate) Members() *Members { return g.members }
 
 // privilege is the channel privilege a media action needs: playing needs
 // the right to be in the channel, publishing the right to publish.

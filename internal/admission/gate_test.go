@@ -16,7 +16,7 @@ import (
 )
 
 // fixedAuth grants every request what grant says (the credential check is
-// token.MediaAuthorizer's, tested in internal/token).
+// MediaAuthorizer's, tested in credential_test.go).
 type fixedAuth struct{ grant token.MediaGrant }
 
 func (a *fixedAuth) Authorize(context.Context, token.Action, string, url.Values) (token.MediaGrant, error) {

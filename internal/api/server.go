@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
@@ -64,8 +65,9 @@ type Deps struct {
 // Config holds the Server's knobs.
 type Config struct {
 	// RequestsPerSecond and Burst limit the calls of one API key; more get
-	// 429 with Retry-After. Zero RequestsPerSecond means 10 (Agora's limit
-	// on its console API), zero Burst twice the rate.
+	// 429 with Retry-After. Zero RequestsPerSecond means the default of
+	// config api.requestsPerSecond (internal/config/defaults), zero Burst
+	// twice the rate.
 	RequestsPerSecond float64
 	Burst             int
 	// Key is one more accepted credential, "id:secret" (MINIRTC_API_KEY).
@@ -105,7 +107,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		return nil, errors.New("api: negative rate limit")
 	}
 	if cfg.RequestsPerSecond == 0 {
-		cfg.RequestsPerSecond = 10
+		cfg.RequestsPerSecond = defaults.APIRequestsPerSecond
 	}
 	if cfg.Burst == 0 {
 		cfg.Burst = max(1, int(2*cfg.RequestsPerSecond))

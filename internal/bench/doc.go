@@ -29,14 +29,16 @@
 // end-to-end latency. Figures are collected with internal/bench/stats.
 //
 // Imports: synth, stats, internal/token (to build tokens), gortmplib (RTMP
-// client), coder/websocket, pion/webrtc (WHEP client). It must not import
+// client), the signalling client (package client, over coder/websocket),
+// pion/webrtc (WHEP client). It must not import
 // any server package (gateway, media, rtmp, flv, webrtc): it measures
 // servers from the outside, over the wire, like any other client (its tests
 // may use the gateway to check the signalling client).
 //
 // Goroutine model: Run owns everything it starts. Each publisher and each
 // reader runs in one goroutine (plus, in signalling mode, one WebSocket
-// read loop and one pinger per user, owned by that user's sigConn; for a
+// read loop and one heartbeat per user, owned by that user's sigConn (its
+// client.Conn, whose Close waits for both); for a
 // WHEP reader, pion's OnTrack goroutines, which readWHEP counts and waits
 // for after closing the PeerConnection; and for an RTMP publisher, the
 // drainer of its drainConn, which reads the socket into a queue so that

@@ -23,10 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/bench/stats"
 	"github.com/minirtc/minirtc/internal/bench/synth"
 	"github.com/minirtc/minirtc/internal/config"
@@ -729,11 +729,10 @@ func (s *soak) badGatewayToken(ctx context.Context, rng *rand.Rand) error {
 	return nil
 }
 
-func (s *soak) dialWS(ctx context.Context) (*websocket.Conn, error) {
+func (s *soak) dialWS(ctx context.Context) (*mc.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(dctx, s.r.wsURL, &websocket.DialOptions{HTTPClient: s.r.client})
-	return c, err
+	return mc.Dial(dctx, s.r.wsURL, mc.WithHTTPClient(s.r.client))
 }
 
 func (s *soak) badGatewayOversized(ctx context.Context, rng *rand.Rand) error {
@@ -745,9 +744,9 @@ func (s *soak) badGatewayOversized(ctx context.Context, rng *rand.Rand) error {
 	big := bytes.Repeat([]byte("x"), 65<<10+rng.IntN(1<<20))
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_ = c.Write(wctx, websocket.MessageText, big)
+	_ = c.SendRaw(wctx, big)
 	// The server closes it (message too big).
-	if _, _, err := c.Read(wctx); err == nil {
+	if _, err := c.Next(wctx); err == nil {
 		return errors.New("the gateway answered an oversized frame")
 	}
 	return nil
@@ -770,7 +769,7 @@ func (s *soak) badGatewayGarbage(ctx context.Context, rng *rand.Rand) error {
 			f = make([]byte, 1+rng.IntN(512))
 			_, _ = crand.Read(f)
 		}
-		if err := c.Write(wctx, websocket.MessageText, f); err != nil {
+		if err := c.SendRaw(wctx, f); err != nil {
 			break
 		}
 	}

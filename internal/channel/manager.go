@@ -10,15 +10,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 )
 
-// DefaultMediaStartTimeout is how long a published stream may wait for its
-// media before it is removed: a <live-pusher> normally connects within a few
-// seconds of publish; 30 s covers slow networks and a pusher retry.
-const DefaultMediaStartTimeout = 30 * time.Second
-
-// Config holds the Manager's knobs; zero values mean the defaults.
+// Config holds the Manager's knobs; zero values mean the defaults of
+// internal/config/defaults (config gateway.mediaStartTimeout).
 type Config struct {
 	// MediaStartTimeout removes a published stream whose media has not
 	// started within it. Negative disables.
@@ -96,7 +93,7 @@ func NewManager(cfg Config, log *slog.Logger) *Manager {
 		cfg.Clock = SystemClock()
 	}
 	if cfg.MediaStartTimeout == 0 {
-		cfg.MediaStartTimeout = DefaultMediaStartTimeout
+		cfg.MediaStartTimeout = defaults.GatewayMediaStartTimeout
 	}
 	return &Manager{
 		log:       log,

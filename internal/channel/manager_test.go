@@ -13,6 +13,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/channel/fakeclock"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 )
 
@@ -374,7 +375,7 @@ func TestMediaStopped(t *testing.T) {
 			steps: func(m *channel.Manager, a channel.Ref, clk *fakeclock.Clock) error {
 				m.Publish(a, "u")
 				err := m.MediaStopped(app, room, 1)
-				clk.Advance(channel.DefaultMediaStartTimeout - time.Second)
+				clk.Advance(defaults.GatewayMediaStartTimeout - time.Second)
 				return err
 			},
 			wantB:   []string{"stream-started 1"},

@@ -16,6 +16,8 @@ import (
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
 // DefaultYAML is the shipped, commented configuration file; it equals Default().
@@ -42,6 +44,50 @@ type Config struct {
 	API         API         `yaml:"api"`
 	Metrics     Metrics     `yaml:"metrics"`
 	Webhooks    Webhooks    `yaml:"webhooks"`
+	Cluster     Cluster     `yaml:"cluster"`
+}
+
+// Cluster joins nodes that share one Redis into a cluster (docs/cluster.md):
+// channels are placed on nodes by load, media is relayed between nodes and
+// a dead node's channels move. Without a Redis the node runs alone on its
+// embedded store.
+type Cluster struct {
+	// Redis is the URL of the shared Redis: redis://[user:password@]host:port[/db],
+	// or rediss:// for TLS. Set it, or RedisSentinels with RedisMaster, or
+	// RedisCluster.
+	Redis string `yaml:"redis"`
+	// RedisSentinels (host:port) and RedisMaster name a Sentinel-managed primary.
+	RedisSentinels []string `yaml:"redisSentinels"`
+	RedisMaster    string   `yaml:"redisMaster"`
+	// RedisCluster lists seed nodes of a Redis Cluster (host:port).
+	RedisCluster []string `yaml:"redisCluster"`
+	// RedisPassword authenticates (prefer MINIRTC_CLUSTER_REDIS_PASSWORD).
+	RedisPassword string `yaml:"redisPassword"`
+	// RedisTLS turns TLS on for Sentinel and Cluster; RedisCA adds a CA (PEM).
+	RedisTLS bool   `yaml:"redisTLS"`
+	RedisCA  string `yaml:"redisCA"`
+	// Prefix starts every key, so clusters may share a Redis.
+	Prefix string `yaml:"prefix"`
+	// NodeID names this node (default: the host name and HTTP port).
+	NodeID string `yaml:"nodeId"`
+	// Advertise is the base URL clients and the other nodes reach this
+	// node's HTTP listener at (e.g. https://n1.example.com); empty: built
+	// from publicHost and http.addr.
+	Advertise string `yaml:"advertise"`
+	// NodeTTL: a node that sent no heartbeat for this long is dead.
+	NodeTTL time.Duration `yaml:"nodeTTL"`
+	// LeaseTTL: a dead owner's channels move after this long.
+	LeaseTTL time.Duration `yaml:"leaseTTL"`
+	// EdgeThreshold: once a stream has this many readers on its owner,
+	// further readers are sent to other nodes that pull it once (0: never).
+	EdgeThreshold int `yaml:"edgeThreshold"`
+	// DrainTimeout bounds a graceful shutdown's hand-over of channels.
+	DrainTimeout time.Duration `yaml:"drainTimeout"`
+}
+
+// Enabled reports whether a Redis is configured (cluster mode).
+func (c Cluster) Enabled() bool {
+	return c.Redis != "" || len(c.RedisSentinels) > 0 || len(c.RedisCluster) > 0
 }
 
 // API configures the operator REST API: Agora-compatible endpoints under
@@ -260,45 +306,50 @@ type Webhooks struct {
 	Retention time.Duration `yaml:"retention"`
 }
 
-// Default returns the configuration used when nothing is set.
+// Default returns the configuration used when nothing is set. The values
+// components also fall back to come from internal/config/defaults, so the
+// two cannot differ.
 func Default() Config {
 	return Config{
 		DataDir: "./minirtc-data",
 		Log:     Log{Level: "info", Format: "text"},
 		HTTP:    HTTP{Addr: ":8080", ShutdownTimeout: 5 * time.Second, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 32 << 10},
-		RTMP: RTMP{Addr: ":1935", HandshakeTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second,
-			PreAuthMaxMessageSize: 64 << 10, MaxMessageSize: 4 << 20},
+		RTMP: RTMP{Addr: ":1935", HandshakeTimeout: defaults.RTMPHandshakeTimeout, ReadTimeout: defaults.RTMPReadTimeout,
+			PreAuthMaxMessageSize: defaults.RTMPPreAuthMaxMessageSize, MaxMessageSize: defaults.RTMPMaxMessageSize},
 		Gateway: Gateway{
-			GraceTimeout:       15 * time.Second,
-			IdleTimeout:        10 * time.Second,
-			KeyWillExpireLead:  30 * time.Second,
-			MediaStartTimeout:  30 * time.Second,
-			MaxMessageBytes:    64 << 10,
-			PreJoinMaxBytes:    16 << 10,
-			JoinTimeout:        30 * time.Second,
-			RequestsPerSecond:  20,
-			MaxUsersPerChannel: 1000,
-			URLLifetime:        24 * time.Hour,
-			URLRejoinGrace:     15 * time.Second,
+			GraceTimeout:       defaults.GatewayGraceTimeout,
+			IdleTimeout:        defaults.GatewayIdleTimeout,
+			KeyWillExpireLead:  defaults.GatewayKeyWillExpireLead,
+			MediaStartTimeout:  defaults.GatewayMediaStartTimeout,
+			MaxMessageBytes:    defaults.GatewayMaxMessageBytes,
+			PreJoinMaxBytes:    defaults.GatewayPreJoinMaxBytes,
+			JoinTimeout:        defaults.GatewayJoinTimeout,
+			RequestsPerSecond:  defaults.GatewayRequestsPerSecond,
+			MaxUsersPerChannel: defaults.GatewayMaxUsersPerChannel,
+			URLLifetime:        defaults.GatewayURLLifetime,
+			URLRejoinGrace:     defaults.GatewayURLRejoinGrace,
 		},
 		Media: Media{
-			PublisherGrace: 30 * time.Second,
-			PublisherStall: 2 * time.Second,
-			HoldTimeout:    30 * time.Second,
-			ReaderQueue:    512,
-			GOPCacheFrames: 2048,
-			GOPCacheBytes:  8 << 20,
-			WriteTimeout:   10 * time.Second,
-			BatchInterval:  100 * time.Millisecond,
+			PublisherGrace: defaults.MediaPublisherGrace,
+			PublisherStall: defaults.MediaPublisherStall,
+			HoldTimeout:    defaults.MediaHoldTimeout,
+			ReaderQueue:    defaults.MediaReaderQueue,
+			GOPCacheFrames: defaults.MediaGOPCacheFrames,
+			GOPCacheBytes:  defaults.MediaGOPCacheBytes,
+			WriteTimeout:   defaults.MediaWriteTimeout,
+			BatchInterval:  defaults.MediaBatchInterval,
 		},
-		WebRTC:      WebRTC{UDPAddr: ":8443", PublicIPs: []string{}, Interfaces: []string{}},
-		Diagnostics: Diagnostics{MaxMembers: 4096, MemberMaxAge: time.Hour, LogRetentionDays: 7, LogDayMiB: 64, LogTicketTTL: time.Hour},
+		WebRTC: WebRTC{UDPAddr: defaults.WebRTCUDPAddr, PublicIPs: []string{}, Interfaces: []string{}},
+		Diagnostics: Diagnostics{MaxMembers: defaults.DiagnosticsMaxMembers, MemberMaxAge: defaults.DiagnosticsMemberMaxAge,
+			LogRetentionDays: defaults.DiagnosticsLogRetentionDays, LogDayMiB: defaults.DiagnosticsLogDayMiB, LogTicketTTL: defaults.DiagnosticsLogTicketTTL},
 		TokenServer: TokenServer{Path: "/token", AllowedOrigins: []string{}, Lifetime: time.Hour},
 		Limits:      Limits{MaxConnections: 10000, MaxConnectionsPerIP: 200, PerIPExempt: []string{"127.0.0.0/8", "::1/128"}},
-		API:         API{Enabled: true, RequestsPerSecond: 10},
+		API:         API{Enabled: true, RequestsPerSecond: defaults.APIRequestsPerSecond},
 		Metrics:     Metrics{Enabled: true, OnHTTPPort: true, PerAppLabels: true},
-		Webhooks: Webhooks{RetryFor: 24 * time.Hour, Timeout: 5 * time.Second, Concurrency: 16,
-			MinBackoff: time.Second, MaxBackoff: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
+		Webhooks: Webhooks{RetryFor: defaults.WebhooksRetryFor, Timeout: defaults.WebhooksTimeout, Concurrency: defaults.WebhooksConcurrency,
+			MinBackoff: defaults.WebhooksMinBackoff, MaxBackoff: defaults.WebhooksMaxBackoff, Retention: defaults.WebhooksRetention},
+		Cluster: Cluster{RedisSentinels: []string{}, RedisCluster: []string{}, Prefix: defaults.ClusterPrefix,
+			NodeTTL: 10 * time.Second, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second},
 	}
 }
 
@@ -482,6 +533,41 @@ func (c Config) Validate() error {
 		"webhooks.minBackoff":       c.Webhooks.MinBackoff,
 		"webhooks.maxBackoff":       c.Webhooks.MaxBackoff,
 		"webhooks.retention":        c.Webhooks.Retention,
+	}
+	if cl := c.Cluster; cl.Enabled() {
+		n := 0
+		for _, set := range []bool{cl.Redis != "", len(cl.RedisSentinels) > 0, len(cl.RedisCluster) > 0} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			bad("cluster", "needs exactly one of redis, redisSentinels (with redisMaster) or redisCluster")
+		}
+		if len(cl.RedisSentinels) > 0 && cl.RedisMaster == "" {
+			bad("cluster.redisMaster", "must name the primary when redisSentinels is set")
+		}
+		if cl.Redis != "" && !strings.HasPrefix(cl.Redis, "redis://") && !strings.HasPrefix(cl.Redis, "rediss://") {
+			bad("cluster.redis", "must be a redis:// or rediss:// URL")
+		}
+		if cl.Prefix == "" || strings.ContainsAny(cl.Prefix, " {}") {
+			bad("cluster.prefix", "must be non-empty, without spaces or braces")
+		}
+		if strings.ContainsAny(cl.NodeID, ": \t\n") {
+			bad("cluster.nodeId", "must not contain spaces or colons")
+		}
+		if cl.Advertise != "" && !strings.HasPrefix(cl.Advertise, "http://") && !strings.HasPrefix(cl.Advertise, "https://") {
+			bad("cluster.advertise", "must be an http:// or https:// base URL")
+		}
+		if cl.NodeTTL < time.Second || cl.LeaseTTL < time.Second {
+			bad("cluster.nodeTTL/cluster.leaseTTL", "must be at least 1s")
+		}
+		if cl.EdgeThreshold < 0 {
+			bad("cluster.edgeThreshold", "must be 0 (never) or more")
+		}
+		if cl.DrainTimeout <= 0 {
+			bad("cluster.drainTimeout", "must be positive")
+		}
 	}
 	if c.Webhooks.Concurrency < 1 || c.Webhooks.Concurrency > 1024 {
 		bad("webhooks.concurrency", "must be 1..1024")

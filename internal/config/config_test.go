@@ -202,3 +202,39 @@ func TestAPIKeyFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestClusterValidation(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Cluster)
+		want string // "" = valid
+	}{
+		{"single node", func(*Cluster) {}, ""},
+		{"one redis", func(c *Cluster) { c.Redis = "redis://127.0.0.1:6379/0" }, ""},
+		{"tls redis", func(c *Cluster) { c.Redis = "rediss://user:pw@redis.example.com:6380" }, ""},
+		{"sentinel", func(c *Cluster) { c.RedisSentinels = []string{"10.0.0.1:26379"}; c.RedisMaster = "mymaster" }, ""},
+		{"sentinel without master", func(c *Cluster) { c.RedisSentinels = []string{"10.0.0.1:26379"} }, "cluster.redisMaster"},
+		{"two sources", func(c *Cluster) { c.Redis = "redis://a:1"; c.RedisCluster = []string{"b:2"} }, "exactly one"},
+		{"not a redis url", func(c *Cluster) { c.Redis = "http://a:1" }, "cluster.redis"},
+		{"short lease", func(c *Cluster) { c.Redis = "redis://a:1"; c.LeaseTTL = 100 * time.Millisecond }, "leaseTTL"},
+		{"bad node id", func(c *Cluster) { c.Redis = "redis://a:1"; c.NodeID = "a:b" }, "cluster.nodeId"},
+		{"bad advertise", func(c *Cluster) { c.Redis = "redis://a:1"; c.Advertise = "n1.example.com" }, "cluster.advertise"},
+		{"negative threshold", func(c *Cluster) { c.Redis = "redis://a:1"; c.EdgeThreshold = -1 }, "edgeThreshold"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c.Cluster)
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("valid config refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Validate: %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+	if got := EnvName("cluster.redisPassword"); got != "MINIRTC_CLUSTER_REDIS_PASSWORD" {
+		t.Fatalf("env name %s", got)
+	}
+}

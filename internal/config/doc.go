@@ -8,6 +8,11 @@
 // minirtc.yml (embedded, see DefaultYAML) lists every key with its default and
 // a test proves it equals Default().
 //
-// The package imports nothing from minirtc; components receive plain values
-// from it, never the whole struct.
+// Default is the one defaults table. The values components fall back to when
+// a field of their own Config is zero come from its leaf package
+// internal/config/defaults, which Default is built from; a test fails when a
+// package elsewhere keeps a default of its own for a setting.
+//
+// The package imports nothing from minirtc but that leaf; components receive
+// plain values from it, never the whole struct.
 package config

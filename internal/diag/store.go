@@ -9,9 +9,12 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
-// Defaults; each states its reason.
+// Defaults of the limits that are no settings; each states its reason. The
+// settings' defaults (config diagnostics.*) are in internal/config/defaults.
 const (
 	// DefaultMaxEvents per ring: the SDK batches state changes every second
 	// and a healthy component changes state a few times per session, so 32
@@ -21,13 +24,6 @@ const (
 	// one per played stream; 32 is five minutes of a pusher, or about a
 	// minute of six players.
 	DefaultMaxSamples = 32
-	// DefaultMaxMembers bounds memory: a full member costs a few tens of KB
-	// at most (four rings of short records), so 4096 stay well under 200 MB
-	// even when every ring is full of maximal messages.
-	DefaultMaxMembers = 4096
-	// DefaultMaxAge forgets members that stopped reporting: diagnostics are
-	// about what happens now or just happened.
-	DefaultMaxAge = time.Hour
 	// DefaultMaxLogBytes caps one upload: the SDK keeps at most 256 K
 	// characters of log, which is under 1 MiB of UTF-8 in practice.
 	DefaultMaxLogBytes = 1 << 20
@@ -36,17 +32,14 @@ const (
 	// DefaultMaxLineBytes truncates a single line: SDK lines are short; one
 	// huge line would only be a stringified object nobody reads in full.
 	DefaultMaxLineBytes = 8 << 10
-	// DefaultAppDayBytes is the disk budget of one app for one day of logs;
-	// older files of that day are removed to make room for new ones.
-	DefaultAppDayBytes = 64 << 20
-	// DefaultRetentionDays: day directories older than this are removed.
-	DefaultRetentionDays = 7
 	// MaxChannelBytes bounds the channel name in a log upload: the SDK allows
 	// 128 characters; encoded, the file name stays under 255 bytes.
 	MaxChannelBytes = 128
 )
 
-// Config holds the store's limits; zero values mean the defaults.
+// Config holds the store's limits; zero values mean the defaults (those of
+// internal/config/defaults for MaxMembers, MaxAge, AppDayBytes and
+// RetentionDays).
 type Config struct {
 	// Dir is where uploaded logs go (the node uses dataDir/logs). Empty:
 	// log uploads are refused with an error; the rings still work.
@@ -82,18 +75,18 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.MaxEvents, DefaultMaxEvents)
 	def(&c.MaxSamples, DefaultMaxSamples)
-	def(&c.MaxMembers, DefaultMaxMembers)
+	def(&c.MaxMembers, defaults.DiagnosticsMaxMembers)
 	def(&c.MaxLogLines, DefaultMaxLogLines)
 	def(&c.MaxLineBytes, DefaultMaxLineBytes)
-	def(&c.RetentionDays, DefaultRetentionDays)
+	def(&c.RetentionDays, defaults.DiagnosticsLogRetentionDays)
 	if c.MaxAge == 0 {
-		c.MaxAge = DefaultMaxAge
+		c.MaxAge = defaults.DiagnosticsMemberMaxAge
 	}
 	if c.MaxLogBytes == 0 {
 		c.MaxLogBytes = DefaultMaxLogBytes
 	}
 	if c.AppDayBytes == 0 {
-		c.AppDayBytes = DefaultAppDayBytes
+		c.AppDayBytes = defaults.DiagnosticsLogDayMiB << 20
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -2,11 +2,11 @@ package doctor
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/coder/websocket"
+	mc "github.com/minirtc/minirtc/client"
 )
 
 const upgradeFix = "let the proxy pass WebSocket upgrades on /api to minirtc (nginx: proxy_http_version 1.1; " +
@@ -18,35 +18,29 @@ func checkWebSocket(ctx context.Context, t *target) Finding {
 	wsURL := t.wsURL()
 	ctx, cancel := t.step(ctx)
 	defer cancel()
-	hc := *t.http
-	hc.Timeout = 0 // the context bounds the dial
-	conn, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: &hc})
+	conn, err := mc.Dial(ctx, wsURL, mc.WithHTTPClient(t.http), mc.WithIdentity("", "", "0"),
+		mc.WithSID(strings.Repeat("D0C7", 8)), mc.WithFirstRequestID(1))
 	if err != nil {
 		what := fmt.Sprintf("WebSocket upgrade of %s failed: %v", wsURL, err)
-		if resp != nil {
-			what = fmt.Sprintf("WebSocket upgrade of %s answered %s instead of 101 Switching Protocols", wsURL, resp.Status)
+		if he := (*mc.HandshakeError)(nil); errors.As(err, &he) {
+			what = fmt.Sprintf("WebSocket upgrade of %s answered %s instead of 101 Switching Protocols", wsURL, he.Status)
 		}
 		return Finding{ID: "websocket", Severity: Fail, What: what, Fix: upgradeFix}
 	}
 	defer conn.CloseNow()
-	ping, _ := json.Marshal(map[string]any{"command": "ping", "requestId": 1, "appId": "", "cname": "", "uid": "0",
-		"sid": strings.Repeat("D0C7", 8), "ts": t.now().Unix()})
-	if err := conn.Write(ctx, websocket.MessageText, ping); err != nil {
+	if err := conn.Ping(ctx); err != nil {
 		return Finding{ID: "websocket", Severity: Fail, What: "WebSocket upgraded, but sending a frame failed: " + err.Error(), Fix: upgradeFix}
 	}
-	typ, data, err := conn.Read(ctx)
+	m, err := conn.Next(ctx)
 	if err != nil {
 		return Finding{ID: "websocket", Severity: Fail,
 			What: "WebSocket upgraded, but no answer to the heartbeat arrived: " + err.Error(), Fix: upgradeFix}
 	}
-	var msg struct {
-		Command string `json:"command"`
-	}
-	if typ != websocket.MessageText || json.Unmarshal(data, &msg) != nil || msg.Command != "pong" {
+	if m.Err != nil || m.Command() != "pong" {
 		return Finding{ID: "websocket", Severity: Fail,
-			What: "the WebSocket on /api answered the heartbeat with " + snippet(data) + ", not minirtc's pong",
+			What: "the WebSocket on /api answered the heartbeat with " + snippet(m.Raw) + ", not minirtc's pong",
 			Fix:  "point /api at minirtc's gateway; " + upgradeFix}
 	}
-	conn.Close(websocket.StatusNormalClosure, "close")
+	_ = conn.Close()
 	return Finding{ID: "websocket", Severity: OK, What: "WebSocket " + wsURL + " upgrades and answers the heartbeat"}
 }

@@ -2,6 +2,7 @@ package flv
 
 import (
 	"context"
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/logtest"
 	"io"
 	"log/slog"
@@ -31,7 +32,7 @@ func TestLongStreamNameLogTruncated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewServer(Config{}, hub, &token.MediaAuthorizer{Signer: token.NewURLSigner([]byte("secret")), Apps: st}, log)
+	s, err := NewServer(Config{}, hub, &admission.MediaAuthorizer{Signer: token.NewURLSigner([]byte("secret")), Apps: st}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
@@ -22,20 +23,14 @@ import (
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// authorizer is the one method of token.MediaAuthorizer the server calls.
+// authorizer is the admission seam (internal/admission.Gate) as FLV uses it.
 type authorizer interface {
 	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
 }
 
-// DefaultWriteTimeout bounds one batch write to a viewer: a viewer whose
-// socket accepts nothing for this long is dropped.
-const DefaultWriteTimeout = 10 * time.Second
-
-// DefaultBatchInterval is the least time between two writes to a viewer
-// (see rtmp.DefaultBatchInterval for the reasoning).
-const DefaultBatchInterval = 100 * time.Millisecond
-
-// Config holds the FLV server's knobs; zero values mean the defaults.
+// Config holds the FLV server's knobs (config media.writeTimeout and
+// media.batchInterval); zero values mean the defaults of
+// internal/config/defaults.
 type Config struct {
 	WriteTimeout  time.Duration
 	BatchInterval time.Duration // < 0: write every batch at once
@@ -69,10 +64,10 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, log *slog.Logger) (*
 		return nil, errors.New("flv: NewServer needs a hub, an authorizer and a logger")
 	}
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
+		cfg.WriteTimeout = defaults.MediaWriteTimeout
 	}
 	if cfg.BatchInterval == 0 {
-		cfg.BatchInterval = DefaultBatchInterval
+		cfg.BatchInterval = defaults.MediaBatchInterval
 	}
 	return &Server{
 		cfg:      cfg,

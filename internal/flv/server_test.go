@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -43,7 +44,7 @@ func newFLVEnvWith(t *testing.T, cfg media.Config, fcfg Config) *flvEnv {
 		t.Fatal(err)
 	}
 	signer := token.NewURLSigner([]byte("secret"))
-	s, err := NewServer(fcfg, hub, &token.MediaAuthorizer{Signer: signer, Apps: st}, log)
+	s, err := NewServer(fcfg, hub, &admission.MediaAuthorizer{Signer: signer, Apps: st}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

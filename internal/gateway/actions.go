@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/store"
@@ -169,8 +170,12 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 	if isAccount {
 		st.account, st.claimUID = uidText, uidText
 	}
-	// 4. key
+	// 4. key, and the media permission rule every door applies (the
+	// admission seam: a join needs what a play needs)
 	if err := s.checkKey(st, key, chName); err != nil {
+		return nil, nil, err
+	}
+	if _, err := admission.Admit(app.Settings, st.credential(), token.ActionPlay, s.g.cfg.Clock.Now()); err != nil {
 		return nil, nil, err
 	}
 	// 5. role
@@ -392,8 +397,8 @@ type urlReply struct {
 }
 
 // credential is what the member joined (or renewed) with.
-func (st *member) credential() token.Credential {
-	return token.Credential{NoToken: st.noToken, Grant: st.grant}
+func (st *member) credential() admission.Credential {
+	return admission.Credential{NoToken: st.noToken, Grant: st.grant}
 }
 
 // renewMedia extends the deadline of the member's media sessions that do
@@ -411,7 +416,7 @@ func (s *session) renewMedia(st *member, action token.Action, until time.Time) {
 func (s *session) publish(st *member) (any, error) {
 	// The one credential rule of every door (a subscriber token never
 	// publishes); the channel model then checks the role.
-	if _, err := token.Admit(st.app.Settings, st.credential(), token.ActionPublish, s.g.cfg.Clock.Now()); err != nil {
+	if _, err := admission.Admit(st.app.Settings, st.credential(), token.ActionPublish, s.g.cfg.Clock.Now()); err != nil {
 		return nil, err
 	}
 	u, _, err := s.g.channels.Publish(st.ref, s.pushURL(st))
@@ -547,7 +552,7 @@ func (s *session) updateKey(st *member, req *request) error {
 	// token) last as long as the new one allows.
 	now := s.g.cfg.Clock.Now()
 	for _, a := range []token.Action{token.ActionPlay, token.ActionPublish} {
-		if until, err := token.Admit(st.app.Settings, next.credential(), a, now); err == nil {
+		if until, err := admission.Admit(st.app.Settings, next.credential(), a, now); err == nil {
 			s.renewMedia(st, a, until)
 		}
 	}

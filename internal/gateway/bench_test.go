@@ -37,6 +37,10 @@ func heapAndStacks() uint64 {
 }
 
 // benchDial opens n bare client connections (no reader goroutine) concurrently.
+// It deliberately does not use the shared client (package client): this is a
+// memory instrument, and a client with a read loop and queue grows on the
+// frames it reads, which clientOnlyCost cannot subtract, so the server's
+// share (BENCHMARKS.md) would read ~8 KB high.
 func benchDial(b *testing.B, url string, n int) []*websocket.Conn {
 	conns := make([]*websocket.Conn, n)
 	var wg sync.WaitGroup

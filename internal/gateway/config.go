@@ -4,47 +4,22 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// Defaults (docs/protocol.md); each states its reason.
+// Defaults of the knobs that are no settings (docs/protocol.md); each states
+// its reason. The settings' defaults (config gateway.*) are in
+// internal/config/defaults.
 const (
-	// DefaultGrace keeps a member whose socket died: the SDK reports 904 and
-	// the tutorial rejoins after ~1 s plus an AP round trip (6.4).
-	DefaultGrace = 15 * time.Second
-	// DefaultIdleTimeout: the SDK pings every 3 s; three missed pings mean
-	// the connection is dead (3.3).
-	DefaultIdleTimeout = 10 * time.Second
-	// DefaultKeyWillExpireLead: key-will-expire goes out 30 s before the join
-	// privilege ends (6.2).
-	DefaultKeyWillExpireLead = 30 * time.Second
 	// DefaultExpiredCloseDelay lets key-expired reach the app before the
 	// terminal close (5).
 	DefaultExpiredCloseDelay = time.Second
 	// DefaultLeaveCloseDelay: after leave the client closes at once; close it
 	// ourselves only if it is still open this much later (3.6).
 	DefaultLeaveCloseDelay = 10 * time.Second
-	// DefaultMaxMessageBytes: the largest legitimate frame (a join with a
-	// 2 KB token and a few dozen known speakers) is far below 64 KiB.
-	DefaultMaxMessageBytes = 64 << 10
-	// DefaultPreJoinMaxBytes caps a frame before the socket has joined: a
-	// join with a 2 KB token fits several times over.
-	DefaultPreJoinMaxBytes = 16 << 10
-	// DefaultJoinTimeout closes a socket that has not joined this long after
-	// it opened (the SDK sends join as soon as the socket is open).
-	DefaultJoinTimeout = 30 * time.Second
-	// DefaultRateLimit and DefaultRateBurst bound requests per connection; the
-	// SDK sends a handful per user action and a ping every 3 s (every frame
-	// counts: requests, pings, binary and malformed frames).
-	DefaultRateLimit = 20.0
-	DefaultRateBurst = 40
-	// DefaultMaxUsersPerChannel applies when the app sets no limit.
-	DefaultMaxUsersPerChannel = 10000
 	// DefaultRTMPPort is the standard RTMP port; it is left out of URLs.
 	DefaultRTMPPort = 1935
-	// DefaultURLTTL: signed media URLs must outlive the token lifetime (24 h)
-	// so pusher reconnects and rejoins keep working (4.3).
-	DefaultURLTTL = 25 * time.Hour
 	// DefaultURLRefreshLead: update-url with fresh URLs goes out this long
 	// before the URLs a session holds expire.
 	DefaultURLRefreshLead = time.Hour
@@ -65,15 +40,12 @@ const (
 	// a valid ticket or token are refused before they take from it.
 	DefaultLogUploadRatePerApp  = 5.0
 	DefaultLogUploadBurstPerApp = 50
-	// DefaultLogTicketTTL is how long the log upload ticket a member gets at
-	// join stays valid: an app uploads logs right after a problem, and a
-	// longer meeting re-proves itself with the join token (our SDK sends both).
-	DefaultLogTicketTTL = time.Hour
 	// DefaultDrainTimeout bounds how long Run waits for sessions at shutdown.
 	DefaultDrainTimeout = 5 * time.Second
 )
 
-// Config holds the gateway's knobs; zero values mean the defaults.
+// Config holds the gateway's knobs; zero values mean the defaults (those of
+// internal/config/defaults for the settings; RateBurst: twice RateLimit).
 type Config struct {
 	// Grace keeps the member of a lost socket (no leave) this long so that a
 	// rejoin with the same uid resumes it. Negative: no grace period.
@@ -162,32 +134,32 @@ func (c Config) withDefaults() Config {
 			*d = v
 		}
 	}
-	def(&c.Grace, DefaultGrace)
-	def(&c.IdleTimeout, DefaultIdleTimeout)
-	def(&c.KeyWillExpireLead, DefaultKeyWillExpireLead)
+	def(&c.Grace, defaults.GatewayGraceTimeout)
+	def(&c.IdleTimeout, defaults.GatewayIdleTimeout)
+	def(&c.KeyWillExpireLead, defaults.GatewayKeyWillExpireLead)
 	def(&c.ExpiredCloseDelay, DefaultExpiredCloseDelay)
 	def(&c.LeaveCloseDelay, DefaultLeaveCloseDelay)
-	def(&c.URLTTL, DefaultURLTTL)
+	def(&c.URLTTL, defaults.GatewayURLLifetime)
 	def(&c.URLRefreshLead, DefaultURLRefreshLead)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.DrainTimeout, DefaultDrainTimeout)
-	def(&c.LogTicketTTL, DefaultLogTicketTTL)
+	def(&c.LogTicketTTL, defaults.DiagnosticsLogTicketTTL)
 	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
+		c.MaxMessageBytes = defaults.GatewayMaxMessageBytes
 	}
 	if c.PreJoinMaxBytes == 0 {
-		c.PreJoinMaxBytes = DefaultPreJoinMaxBytes
+		c.PreJoinMaxBytes = defaults.GatewayPreJoinMaxBytes
 	}
 	c.PreJoinMaxBytes = min(c.PreJoinMaxBytes, c.MaxMessageBytes)
-	def(&c.JoinTimeout, DefaultJoinTimeout)
+	def(&c.JoinTimeout, defaults.GatewayJoinTimeout)
 	if c.RateLimit == 0 {
-		c.RateLimit = DefaultRateLimit
+		c.RateLimit = defaults.GatewayRequestsPerSecond
 	}
 	if c.RateBurst == 0 {
-		c.RateBurst = DefaultRateBurst
+		c.RateBurst = max(1, int(2*c.RateLimit))
 	}
 	if c.MaxUsersPerChannel == 0 {
-		c.MaxUsersPerChannel = DefaultMaxUsersPerChannel
+		c.MaxUsersPerChannel = defaults.GatewayMaxUsersPerChannel
 	}
 	if c.RTMPPort == 0 {
 		c.RTMPPort = DefaultRTMPPort

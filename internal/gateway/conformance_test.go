@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
 // shape decodes a frame into raw fields, requiring exactly one JSON object (12.3).
@@ -394,7 +396,7 @@ func rejoin(t *testing.T, expired bool) {
 	r.do(t, "leave", nil, "200")
 	exactly(t, q.sync(), "stream-removed 333")
 	if expired {
-		e.clk.Advance(DefaultGrace + time.Second)
+		e.clk.Advance(defaults.GatewayGraceTimeout + time.Second)
 		exactly(t, q.sync(), "stream-removed 111")
 	}
 	p2 := e.sdk(t, "111")

@@ -1,14 +1,13 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	mc "github.com/minirtc/minirtc/client"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
 // Placeholders a FuzzSignaling input may hold; each connection replaces
@@ -74,12 +73,11 @@ func FuzzSignaling(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		conn, _, err := websocket.Dial(ctx, e.wsURL, nil)
+		conn, err := mc.Dial(ctx, e.wsURL, mc.WithReadLimit(1<<20))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.CloseNow()
-		conn.SetReadLimit(1 << 20)
 
 		// The reader checks every server frame and reports the reply to
 		// the final request (requestId "fuzz-end"), or the close.
@@ -87,28 +85,27 @@ func FuzzSignaling(f *testing.F) {
 		go func() {
 			defer close(ended)
 			for {
-				typ, data, err := conn.Read(ctx)
+				m, err := conn.Next(ctx)
 				if err != nil {
 					ended <- "closed: " + err.Error()
 					return
 				}
-				var m map[string]json.RawMessage
-				if typ != websocket.MessageText || json.Unmarshal(data, &m) != nil {
-					ended <- "bad frame: " + string(data)
+				if m.Err != nil {
+					ended <- "bad frame: " + string(m.Raw)
 					return
 				}
-				if bytes.Equal(m["requestId"], []byte(`"fuzz-end"`)) {
+				if m.Fields["requestId"] == "fuzz-end" {
 					ended <- "pong"
 					return
 				}
 			}
 		}()
 		for _, fr := range frames {
-			if err := conn.Write(ctx, websocket.MessageText, []byte(fr)); err != nil {
+			if err := conn.SendRaw(ctx, []byte(fr)); err != nil {
 				break // the server closed it
 			}
 		}
-		_ = conn.Write(ctx, websocket.MessageText, []byte(`{"requestId":"fuzz-end","clientRequest":{"action":"ping"}}`))
+		_ = conn.SendRaw(ctx, []byte(`{"requestId":"fuzz-end","clientRequest":{"action":"ping"}}`))
 		var how string
 		select {
 		case how = <-ended:
@@ -125,7 +122,7 @@ func FuzzSignaling(f *testing.F) {
 			}
 		}
 		// A member that dropped without leave stays for its grace.
-		e.clk.Advance(DefaultGrace + time.Second)
+		e.clk.Advance(defaults.GatewayGraceTimeout + time.Second)
 		for deadline := time.Now().Add(10 * time.Second); len(e.mgr.Channels(e.app.ID)) != 0; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("channels left after the grace: %v", e.mgr.Channels(e.app.ID))

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -369,7 +370,7 @@ func TestMediaStartTimeout(t *testing.T) {
 	if err := e.mgr.MayPublish(e.app.ID, "room", 2); err == nil {
 		t.Fatal("audience may publish")
 	}
-	e.clk.Advance(channel.DefaultMediaStartTimeout + time.Second)
+	e.clk.Advance(defaults.GatewayMediaStartTimeout + time.Second)
 	want(t, b.pushes(), "stream-removed 1")
 	// Publishing again announces it again.
 	a.ok("publish", nil)
@@ -499,7 +500,7 @@ func TestURLRefresh(t *testing.T) {
 	_ = a.ok("publish", nil)
 	b.ok("subscribe", map[string]any{"uid": 1, "options": map[string]any{"audio": true, "video": true}})
 	e.mgr.MediaStarted(e.app.ID, "room", 1)
-	e.clk.Advance(DefaultURLTTL - DefaultURLRefreshLead)
+	e.clk.Advance(defaults.GatewayURLLifetime - DefaultURLRefreshLead)
 	ps := a.sync()
 	if len(ps) != 1 || ps[0].action() != "update-url" || ps[0].status()["uid"] != json.Number("1") {
 		t.Fatalf("publisher got %v", ps)
@@ -538,7 +539,7 @@ func TestEnforcePublisherToken(t *testing.T) {
 }
 
 // TestSubscriberTokenCannotPublish: publishing needs a token with publish
-// privileges on every door (token.Admit), so a subscriber-role token is
+// privileges on every door (admission.Admit), so a subscriber-role token is
 // refused on the WebSocket too, even when the app does not enforce
 // publisher tokens (RTMP ?token= and WHIP always refused it); the same
 // member may publish once it renews with a publisher token.
@@ -581,7 +582,7 @@ func (r *renewals) take() []string {
 }
 
 // TestRenewMediaAccess: update_key extends the member's media sessions to
-// the new token's end (play and publish, as token.Admit allows), and the
+// the new token's end (play and publish, as admission.Admit allows), and the
 // URL refresh extends those its signed URLs let in to the new URLs' expiry.
 func TestRenewMediaAccess(t *testing.T) {
 	t.Run("update_key", func(t *testing.T) {
@@ -607,9 +608,9 @@ func TestRenewMediaAccess(t *testing.T) {
 		c.ok("join", c.joinFields(e.app.ID, "room", "5", "broadcaster"))
 		c.ok("publish", nil)
 		e.mgr.MediaStarted(e.app.ID, "room", 5)
-		e.clk.Advance(DefaultURLTTL - DefaultURLRefreshLead)
+		e.clk.Advance(defaults.GatewayURLLifetime - DefaultURLRefreshLead)
 		_ = c.sync()
-		exp := e.clk.Now().Add(DefaultURLTTL).Unix()
+		exp := e.clk.Now().Add(defaults.GatewayURLLifetime).Unix()
 		if got, want := rec.take(), []string{fmt.Sprintf("room 5 play %d", exp), fmt.Sprintf("room 5 publish %d", exp)}; !slices.Equal(got, want) {
 			t.Fatalf("renewals %q, want %q", got, want)
 		}

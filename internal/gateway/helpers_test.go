@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/channel/fakeclock"
 	"github.com/minirtc/minirtc/internal/diag"
@@ -228,70 +228,75 @@ func (m msg) resp() map[string]any {
 	return r
 }
 
-// client is a test WebSocket client speaking the SDK's envelope.
+// client is a test WebSocket client speaking the SDK's envelope: the shared
+// signaling client (package client) plus the test's own requestId counter
+// and the pushes kept while waiting for replies.
 type client struct {
 	t       testing.TB
 	e       *env
-	conn    *websocket.Conn
-	frames  chan msg
-	done    chan struct{}
-	closeSt websocket.StatusCode
-	closeRs string
+	cc      *mc.Conn
+	conn    *websocket.Conn // cc's socket, for binary frames and own closes
+	done    <-chan struct{} // closed when the connection has ended
 	nextID  int
 	uid     string
 	pending []msg // pushes received while waiting for a reply
 }
 
+// testSID is the SDK session id of test clients.
+const testSID = "0123456789ABCDEF0123456789ABCDEF"
+
 func (e *env) dial() *client {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, e.wsURL, nil)
+	cc, err := mc.Dial(ctx, e.wsURL, mc.WithReadLimit(1<<20), mc.WithSID(testSID))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	conn.SetReadLimit(1 << 20)
-	c := &client{t: e.t, e: e, conn: conn, frames: make(chan msg, 1024), done: make(chan struct{}), nextID: 3}
-	go c.readLoop()
-	e.t.Cleanup(func() { c.conn.CloseNow(); <-c.done })
+	c := &client{t: e.t, e: e, cc: cc, conn: cc.WebSocket(), done: cc.Done(), nextID: 3}
+	e.t.Cleanup(func() {
+		cc.CloseNow()
+		// Frames nobody read must still be JSON objects.
+		for {
+			m, err := cc.Next(context.Background())
+			if err != nil {
+				return
+			}
+			c.check(m)
+		}
+	})
 	return c
 }
 
-func (c *client) readLoop() {
-	defer close(c.done)
-	defer close(c.frames)
-	for {
-		typ, data, err := c.conn.Read(context.Background())
-		if err != nil {
-			var ce websocket.CloseError
-			if errors.As(err, &ce) {
-				c.closeSt, c.closeRs = ce.Code, ce.Reason
-			}
-			return
-		}
-		if typ != websocket.MessageText {
-			c.t.Errorf("binary frame from server")
-			continue
-		}
-		d := json.NewDecoder(bytes.NewReader(data))
-		d.UseNumber()
-		var m map[string]any
-		if err := d.Decode(&m); err != nil {
-			c.t.Errorf("frame is not a JSON object: %q", data)
-			continue
-		}
-		c.frames <- msg{raw: data, m: m}
+// check reports a frame that is not a text JSON object.
+func (c *client) check(m mc.Message) bool {
+	if m.Err == nil {
+		return true
 	}
+	if m.Type != websocket.MessageText {
+		c.t.Errorf("binary frame from server")
+	} else {
+		c.t.Errorf("frame is not a JSON object: %q", m.Raw)
+	}
+	return false
 }
 
 func (c *client) next() (msg, bool) {
 	c.t.Helper()
-	select {
-	case m, ok := <-c.frames:
-		return m, ok
-	case <-time.After(10 * time.Second):
-		c.t.Fatalf("no frame from the server within 10 s (the SDK would time out with 903)")
-		return msg{}, false
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		m, err := c.cc.Next(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.t.Fatalf("no frame from the server within 10 s (the SDK would time out with 903)")
+			return msg{}, false
+		}
+		if err != nil {
+			return msg{}, false
+		}
+		if c.check(m) {
+			return msg{raw: m.Raw, m: m.Fields}, true
+		}
 	}
 }
 
@@ -299,7 +304,7 @@ func (c *client) sendRaw(data string) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.conn.Write(ctx, websocket.MessageText, []byte(data)); err != nil {
+	if err := c.cc.SendRaw(ctx, []byte(data)); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -307,16 +312,14 @@ func (c *client) sendRaw(data string) {
 // request sends an SDK-shaped request and returns its requestId.
 func (c *client) request(action string, fields map[string]any) int {
 	c.t.Helper()
-	cr := map[string]any{"action": action}
-	for k, v := range fields {
-		cr[k] = v
-	}
 	id := c.nextID
 	c.nextID++
-	b, _ := json.Marshal(map[string]any{"appId": c.e.app.ID, "cname": "room", "uid": c.uid,
-		"sid": "0123456789ABCDEF0123456789ABCDEF", "sdkVersion": "1.1.0", "seq": id - 1, "requestId": id,
-		"ts": time.Now().Unix(), "clientRequest": cr})
-	c.sendRaw(string(b))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.cc.SetIdentity(c.e.app.ID, "room", c.uid)
+	if _, err := c.cc.Send(ctx, mc.Request{ID: int64(id), Seq: int64(id - 1), Action: action, Fields: fields}); err != nil {
+		c.t.Fatal(err)
+	}
 	return id
 }
 
@@ -415,7 +418,11 @@ func (c *client) closed() (websocket.StatusCode, string, []msg) {
 		m, ok := c.next()
 		if !ok {
 			<-c.done
-			return c.closeSt, c.closeRs, append(c.pending, rest...)
+			code, reason := c.cc.CloseStatus()
+			if code < 0 { // ended without a close frame
+				code = 0
+			}
+			return code, reason, append(c.pending, rest...)
 		}
 		rest = append(rest, m)
 	}

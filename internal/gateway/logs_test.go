@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/diag"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -389,10 +390,10 @@ func TestJoinLogTicket(t *testing.T) {
 	r := b.ok("join", f)
 	tk, _ := r.resp()["logTicket"].(string)
 	got, err := e.signer.VerifyLogTicket(tk, e.clk.Now())
-	if err != nil || got.AppID != e.app.ID || got.Channel != "room" || got.UID != 2 || !got.Expire.Equal(e.clk.Now().Add(DefaultLogTicketTTL)) {
+	if err != nil || got.AppID != e.app.ID || got.Channel != "room" || got.UID != 2 || !got.Expire.Equal(e.clk.Now().Add(defaults.DiagnosticsLogTicketTTL)) {
 		t.Fatalf("ticket %q: %+v %v", tk, got, err)
 	}
-	if _, err := e.signer.VerifyLogTicket(tk, e.clk.Now().Add(DefaultLogTicketTTL)); err == nil {
+	if _, err := e.signer.VerifyLogTicket(tk, e.clk.Now().Add(defaults.DiagnosticsLogTicketTTL)); err == nil {
 		t.Fatal("ticket valid after its TTL")
 	}
 	c := e.dial()

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/store"
 )
@@ -66,7 +67,7 @@ func TestRejoinWithinGrace(t *testing.T) {
 	// Others saw nothing of it.
 	want(t, o.pushes())
 	want(t, q.pushes(), "stream-removed 333")
-	e.clk.Advance(DefaultGrace + time.Second) // the old grace timer must not fire
+	e.clk.Advance(defaults.GatewayGraceTimeout + time.Second) // the old grace timer must not fire
 	want(t, o.pushes())
 	if mi, _ := e.mgr.Member(e.app.ID, "room", 111); mi.Detached || !mi.Publishing {
 		t.Fatalf("member %+v", mi)
@@ -95,7 +96,7 @@ func TestGraceExpiry(t *testing.T) {
 	o.join("2", "audience")
 	want(t, o.pushes(), "stream-added 1")
 	e.drop(p, 1)
-	e.clk.Advance(DefaultGrace - time.Second)
+	e.clk.Advance(defaults.GatewayGraceTimeout - time.Second)
 	want(t, o.pushes())
 	e.clk.Advance(2 * time.Second)
 	want(t, o.pushes(), "stream-removed 1")

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 )
 
@@ -20,30 +21,8 @@ type Key struct {
 // String is a log form of the key (not the public stream name).
 func (k Key) String() string { return fmt.Sprintf("%s/%q/%s", k.AppID, k.Channel, k.UID) }
 
-// Defaults for Config's zero values.
-const (
-	// DefaultQueueSize holds about 5 s of a 25 fps + AAC stream: long enough to
-	// ride out a short TCP stall, small enough (4 KiB of pointers) per reader.
-	DefaultQueueSize = 512
-	// DefaultGOPMaxPackets bounds the GOP cache: a 10 s GOP at 60 fps with AAC
-	// audio fits; longer GOPs are not cached (new readers wait for an IDR).
-	DefaultGOPMaxPackets = 2048
-	// DefaultGOPMaxBytes bounds the GOP cache memory per stream.
-	DefaultGOPMaxBytes = 16 << 20
-	// DefaultGrace is how long readers wait for an interrupted publisher.
-	DefaultGrace = 30 * time.Second
-	// DefaultHoldTimeout is how long a reader waits for a stream to go live.
-	DefaultHoldTimeout = 20 * time.Second
-	// DefaultStallTimeout is how long a publisher may send nothing before a
-	// reconnect of the same uid may replace it (see Hub.PublishWith). 25 fps
-	// video never leaves such a gap and a backgrounded live-pusher sends its
-	// waiting image about every second; a dead TCP connection, which the
-	// ingest notices only after its read timeout (15 s), stops at once.
-	DefaultStallTimeout = 2 * time.Second
-)
-
-// Config holds the hub's knobs. Zero values mean the defaults above; limits
-// of 0 mean "no limit".
+// Config holds the hub's knobs (config media.*). Zero values mean the
+// defaults of internal/config/defaults; limits of 0 mean "no limit".
 type Config struct {
 	QueueSize           int           // per-reader queue, packets
 	GOPMaxPackets       int           // GOP cache cap, packets
@@ -60,25 +39,25 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.QueueSize <= 0 {
-		c.QueueSize = DefaultQueueSize
+		c.QueueSize = defaults.MediaReaderQueue
 	}
 	if c.GOPMaxPackets <= 0 {
-		c.GOPMaxPackets = DefaultGOPMaxPackets
+		c.GOPMaxPackets = defaults.MediaGOPCacheFrames
 	}
 	if c.GOPMaxBytes <= 0 {
-		c.GOPMaxBytes = DefaultGOPMaxBytes
+		c.GOPMaxBytes = defaults.MediaGOPCacheBytes
 	}
 	if c.Grace == 0 {
-		c.Grace = DefaultGrace
+		c.Grace = defaults.MediaPublisherGrace
 	}
 	if c.Grace < 0 {
 		c.Grace = 0
 	}
 	if c.HoldTimeout <= 0 {
-		c.HoldTimeout = DefaultHoldTimeout
+		c.HoldTimeout = defaults.MediaHoldTimeout
 	}
 	if c.StallTimeout <= 0 {
-		c.StallTimeout = DefaultStallTimeout
+		c.StallTimeout = defaults.MediaPublisherStall
 	}
 	return c
 }

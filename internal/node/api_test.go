@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,16 +18,18 @@ import (
 	"github.com/coder/websocket"
 	pion "github.com/pion/webrtc/v4"
 
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/api/apitest"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// wsMember is a mini program client on the gateway WebSocket.
+// wsMember is a mini program client on the gateway WebSocket (the shared
+// client, package client).
 type wsMember struct {
 	t    *testing.T
-	conn *websocket.Conn
-	next int
+	cc   *mc.Conn
+	conn *websocket.Conn // cc's socket
 }
 
 // dialGateway opens a gateway connection.
@@ -34,12 +37,12 @@ func dialGateway(t *testing.T, n *Node) *wsMember {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws://"+n.HTTPAddr()+"/api", nil)
+	cc, err := mc.Dial(ctx, "ws://"+n.HTTPAddr()+"/api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.CloseNow() })
-	return &wsMember{t: t, conn: conn, next: 1}
+	t.Cleanup(cc.CloseNow)
+	return &wsMember{t: t, cc: cc, conn: cc.WebSocket()}
 }
 
 // call sends an action and returns the reply's code, reason and
@@ -48,28 +51,19 @@ func (m *wsMember) call(req map[string]any) (int, string, map[string]any) {
 	m.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	id := m.next
-	m.next++
-	b, _ := json.Marshal(map[string]any{"requestId": id, "clientRequest": req})
-	if err := m.conn.Write(ctx, websocket.MessageText, b); err != nil {
-		m.t.Fatal(err)
+	action, _ := req["action"].(string)
+	reply, err := m.cc.Call(ctx, action, req)
+	var refused *mc.Error
+	if err != nil && !errors.As(err, &refused) {
+		m.t.Fatalf("%v: %v", req["action"], err)
 	}
-	for {
-		_, data, err := m.conn.Read(ctx)
-		if err != nil {
-			m.t.Fatalf("%v: %v", req["action"], err)
-		}
-		var r struct {
-			RequestID      *int           `json:"requestId"`
-			Code           int            `json:"code"`
-			Reason         string         `json:"reason"`
-			ServerResponse map[string]any `json:"serverResponse"`
-		}
-		json.Unmarshal(data, &r)
-		if r.RequestID != nil && *r.RequestID == id {
-			return r.Code, r.Reason, r.ServerResponse
-		}
+	var r struct {
+		Code           int            `json:"code"`
+		Reason         string         `json:"reason"`
+		ServerResponse map[string]any `json:"serverResponse"`
 	}
+	json.Unmarshal(reply.Raw, &r)
+	return r.Code, r.Reason, r.ServerResponse
 }
 
 // join joins with a publisher token of cert, saying what kind of client it is.

@@ -5,20 +5,24 @@ import (
 	"io/fs"
 	"net/http"
 
-	webdemo "github.com/minirtc/minirtc/examples/web"
 	websdk "github.com/minirtc/minirtc/sdk/web"
 )
 
-// wireDemo serves the browser SDK at /sdk/ (the ES module
-// /sdk/minirtc-web-sdk.js and the modules it imports) and the web demo page
-// at /demo/, both from files embedded in the binary.
+// wireDemo serves the browser SDK at /sdk/ (the self-contained ES module
+// /sdk/minirtc-web-sdk.js and its declarations) and the demo page at
+// /demo/ (with its bare WHIP/WHEP test mode, where /webrtc/ redirects),
+// both embedded in the binary by the SDK's own package.
 func (n *Node) wireDemo() error {
 	sdk, err := websdk.FS()
 	if err != nil {
 		return fmt.Errorf("node: web SDK files: %w", err)
 	}
+	demo, err := websdk.DemoFS()
+	if err != nil {
+		return fmt.Errorf("node: web demo files: %w", err)
+	}
 	n.mux.Handle("GET /sdk/", http.StripPrefix("/sdk/", staticFiles(sdk)))
-	n.mux.Handle("GET /demo/", http.StripPrefix("/demo/", staticFiles(webdemo.FS())))
+	n.mux.Handle("GET /demo/", http.StripPrefix("/demo/", staticFiles(demo)))
 	n.mux.Handle("GET /demo", http.RedirectHandler("/demo/", http.StatusMovedPermanently))
 	return nil
 }

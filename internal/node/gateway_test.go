@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -34,11 +33,10 @@ func TestNodeServesGateway(t *testing.T) {
 		}
 	}()
 	base := "http://" + n.HTTPAddr()
-	var res *http.Response
+	var alloc mc.Allocation
 	for i := 0; ; i++ {
-		res, err = http.Post(base+"/api/v1", "application/json",
-			strings.NewReader(`{"service_name":"miniapp","json_body":"{\"command\":\"convergeAllocateEdge\"}"}`))
-		if err == nil && res.StatusCode == 200 {
+		alloc, err = mc.Allocate(context.Background(), nil, base+"/api/v1", mc.AllocateRequest{})
+		if err == nil {
 			break
 		}
 		if i > 200 {
@@ -46,18 +44,13 @@ func TestNodeServesGateway(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	var outer struct {
-		JSONBody string `json:"json_body"`
-	}
-	json.NewDecoder(res.Body).Decode(&outer)
-	res.Body.Close()
-	if !strings.Contains(outer.JSONBody, `"vid":`) || !strings.Contains(outer.JSONBody, `"servers":[{`) {
-		t.Fatalf("AP answer %q", outer.JSONBody)
+	if alloc.VID == "" || len(alloc.Servers) == 0 {
+		t.Fatalf("AP answer %+v", alloc)
 	}
 
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
-	conn, _, err := websocket.Dial(dctx, "ws://"+n.HTTPAddr()+"/api", nil)
+	conn, err := mc.Dial(dctx, "ws://"+n.HTTPAddr()+"/api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +61,15 @@ func TestNodeServesGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	call := func(id int, req map[string]any) map[string]any {
-		b, _ := json.Marshal(map[string]any{"requestId": id, "clientRequest": req})
-		if err := conn.Write(dctx, websocket.MessageText, b); err != nil {
+		action, _ := req["action"].(string)
+		if _, err := conn.Send(dctx, mc.Request{ID: int64(id), Action: action, Fields: req}); err != nil {
 			t.Fatal(err)
 		}
-		_, data, err := conn.Read(dctx)
+		f, err := conn.Next(dctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		data := f.Raw
 		var m map[string]any
 		json.Unmarshal(data, &m)
 		if m["code"] != 200.0 || m["requestId"] != float64(id) {
@@ -92,6 +86,15 @@ func TestNodeServesGateway(t *testing.T) {
 	r = call(4, map[string]any{"action": "publish", "uid": 42})
 	if u, _ := r["url"].(string); !strings.HasPrefix(u, "rtmp://") {
 		t.Fatalf("publish %v", r)
+	}
+	// With the default gateway.urlLifetime the push URL outlives a 24 h
+	// token, as the gateway's own tests expect of it.
+	pu, err := url.Parse(r["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Signer().Verify(token.ActionPublish, strings.TrimPrefix(pu.Path, "/live/"), pu.Query(), time.Now().Add(24*time.Hour)); err != nil {
+		t.Fatalf("push URL %s does not verify 24 h later: %v", pu, err)
 	}
 	if err := n.Channels().MayPublish(app.ID, "room", 42); err != nil {
 		t.Fatalf("media seam: %v", err)

@@ -17,8 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -119,7 +118,7 @@ func TestHTTPIdleConnectionsReaped(t *testing.T) {
 	}
 
 	// The signaling WebSocket connects now and stays silent.
-	ws, _, err := websocket.Dial(ctx, "ws://"+n.HTTPAddr()+"/api", nil)
+	ws, err := mc.Dial(ctx, "ws://"+n.HTTPAddr()+"/api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,10 +209,11 @@ func TestHTTPIdleConnectionsReaped(t *testing.T) {
 		t.Fatalf("WebSocket only %v old", age)
 	}
 	b, _ := json.Marshal(map[string]any{"requestId": 1, "clientRequest": map[string]any{"action": "ping"}})
-	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := ws.SendRaw(ctx, b); err != nil {
 		t.Fatalf("WebSocket write after %v idle: %v", time.Since(wsStart), err)
 	}
-	_, data, err := ws.Read(ctx)
+	f, err := ws.Next(ctx)
+	data := f.Raw
 	if err != nil {
 		t.Fatalf("WebSocket read after %v idle: %v", time.Since(wsStart), err)
 	}

@@ -57,12 +57,12 @@ func (m *wsMember) waitPush(action string, within time.Duration) (time.Time, map
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	for {
-		_, data, err := m.conn.Read(ctx)
+		f, err := m.cc.Next(ctx)
 		if err != nil {
 			m.t.Fatalf("waiting for push %s: %v", action, err)
 		}
 		var p map[string]any
-		json.Unmarshal(data, &p)
+		json.Unmarshal(f.Raw, &p)
 		if st, ok := p["serverStatus"].(map[string]any); ok && st["action"] == action {
 			return time.Now(), p
 		}

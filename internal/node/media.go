@@ -53,15 +53,9 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: media hub: %w", err)
 	}
-	gate := n.publishGate(func(app string) int {
-		if a, err := n.store.App(context.Background(), app); err == nil && a.Settings.MaxUsersPerChannel > 0 {
-			return a.Settings.MaxUsersPerChannel
-		}
-		return cfg.Gateway.MaxUsersPerChannel
-	})
 	auth := n.admission
 	// Zero durations mean the component's default.
-	rs, err := rtmp.NewServer(rtmpConfig(cfg), hub, auth, gate, n.log)
+	rs, err := rtmp.NewServer(rtmpConfig(cfg), hub, auth, n.log)
 	if err != nil {
 		return fmt.Errorf("node: rtmp: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/flv"
 	"github.com/minirtc/minirtc/internal/rtmp"
 	"github.com/minirtc/minirtc/internal/store"
@@ -28,13 +29,13 @@ func TestMediaConfigMapping(t *testing.T) {
 				PreAuthMaxMessageSize: 32 << 10, MaxMessageSize: 2 << 20},
 			flv.Config{WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond}},
 		{"defaults", 0, 0, 0, 100 * time.Millisecond, 0, 0,
-			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: rtmp.DefaultBatchInterval,
-				PreAuthMaxMessageSize: rtmp.DefaultPreAuthMaxMessageSize, MaxMessageSize: rtmp.DefaultMaxMessageSize},
-			flv.Config{WriteTimeout: flv.DefaultWriteTimeout, BatchInterval: flv.DefaultBatchInterval}},
+			rtmp.Config{HandshakeTimeout: defaults.RTMPHandshakeTimeout, ReadTimeout: defaults.RTMPReadTimeout, WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: defaults.MediaBatchInterval,
+				PreAuthMaxMessageSize: defaults.RTMPPreAuthMaxMessageSize, MaxMessageSize: defaults.RTMPMaxMessageSize},
+			flv.Config{WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: defaults.MediaBatchInterval}},
 		{"unbatched", 0, 0, 0, 0, 0, 0,
-			rtmp.Config{HandshakeTimeout: rtmp.DefaultHandshakeTimeout, ReadTimeout: rtmp.DefaultReadTimeout, WriteTimeout: rtmp.DefaultWriteTimeout, BatchInterval: -1,
-				PreAuthMaxMessageSize: rtmp.DefaultPreAuthMaxMessageSize, MaxMessageSize: rtmp.DefaultMaxMessageSize},
-			flv.Config{WriteTimeout: flv.DefaultWriteTimeout, BatchInterval: -1}},
+			rtmp.Config{HandshakeTimeout: defaults.RTMPHandshakeTimeout, ReadTimeout: defaults.RTMPReadTimeout, WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: -1,
+				PreAuthMaxMessageSize: defaults.RTMPPreAuthMaxMessageSize, MaxMessageSize: defaults.RTMPMaxMessageSize},
+			flv.Config{WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: -1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig(t)

@@ -41,7 +41,7 @@ type Node struct {
 	log    *slog.Logger
 	store  store.Store
 	signer *token.URLSigner
-	auth   *token.MediaAuthorizer
+	auth   *admission.MediaAuthorizer
 	// admission admits every media connection (over auth and the channel
 	// model) and ends it when its principal's access ends.
 	admission *admission.Gate
@@ -126,7 +126,7 @@ func NewWithStore(cfg config.Config, log *slog.Logger, st store.Store) (n *Node,
 		return nil, fmt.Errorf("node: media URL secret: %w", err)
 	}
 	n.signer = token.NewURLSigner(secret)
-	n.auth = &token.MediaAuthorizer{Signer: n.signer, Apps: st}
+	n.auth = &admission.MediaAuthorizer{Signer: n.signer, Apps: st}
 
 	limits := netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}
 	for _, s := range cfg.Limits.PerIPExempt {
@@ -263,7 +263,15 @@ func (n *Node) wireGateway(cfg config.Config) error {
 	if grace == 0 {
 		grace = -1 // the config's "no grace"
 	}
-	adm, err := admission.New(admission.Config{RejoinGrace: grace}, n.auth, n.channels, n.log)
+	// The member limit of the channels media doors join publishers to: the
+	// app's setting, else the node's (as for a gateway join).
+	maxUsers := func(app string) int {
+		if a, err := n.store.App(context.Background(), app); err == nil && a.Settings.MaxUsersPerChannel > 0 {
+			return a.Settings.MaxUsersPerChannel
+		}
+		return cfg.Gateway.MaxUsersPerChannel
+	}
+	adm, err := admission.New(admission.Config{RejoinGrace: grace, MaxUsers: maxUsers}, n.auth, n.channels, n.log)
 	if err != nil {
 		return fmt.Errorf("node: admission: %w", err)
 	}

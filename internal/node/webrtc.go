@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"net"
 
@@ -11,17 +10,10 @@ import (
 
 // wireWebRTC adds WHIP/WHEP (internal/webrtc) on the HTTP mux, with WHIP
 // publishers joining (or attaching to) their channel member through the
-// channel model.
+// admission seam.
 func (n *Node) wireWebRTC(cfg config.Config) error {
-	chans := webrtc.ChannelBridge{Manager: n.channels, MaxUsers: func(app string) int {
-		a, err := n.store.App(context.Background(), app)
-		if err != nil {
-			return 0
-		}
-		return a.Settings.MaxUsersPerChannel
-	}}
 	wc := webrtcConfig(cfg)
-	srv, err := webrtc.New(wc, n.media.hub, n.admission, chans, n.log)
+	srv, err := webrtc.New(wc, n.media.hub, n.admission, n.admission.Members(), n.log)
 	if err != nil {
 		if isListenFailure(err) {
 			return &ListenError{Listener: "WebRTC UDP", Addr: wc.UDPAddr, Key: "webrtc.udpAddr", Flag: "--webrtc-addr", Err: err}

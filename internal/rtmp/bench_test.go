@@ -70,7 +70,7 @@ func newBenchServer(b *testing.B) (*media.Hub, *Server) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := NewServer(Config{BatchInterval: benchInterval()}, hub, allowAll{}, nil, log)
+	srv, err := NewServer(Config{BatchInterval: benchInterval()}, hub, allowAll{}, log)
 	if err != nil {
 		hub.Close()
 		b.Fatal(err)

@@ -70,14 +70,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	log = log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID)
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	if sc.Publish {
-		if grant.Wildcard {
-			// A uid-0 token names no uid, and an RTMP pusher cannot be given
-			// one: it may not push in some member's name.
-			refuse(sc, cork, log, errcode.PublishNeedsUID(fmt.Sprintf(
-				"a token without a uid (uid 0) cannot publish over RTMP as uid %s: push with the URL that publish returned, or with a token built for uid %s", grant.UID, grant.UID)))
-			return
-		}
-		s.publish(ctx, nc, cork, sc, key, !grant.Signed, grant.Register, log)
+		s.publish(ctx, nc, cork, sc, key, grant, log)
 	} else {
 		s.play(ctx, cancel, nc, cork, sc, key, grant.Viewer, grant.Register, acceptAt, commandAt, log)
 	}
@@ -153,18 +146,18 @@ func streamFromURL(u *url.URL) (string, url.Values, error) {
 	return name, q, nil
 }
 
-// publish runs an authorized publish connection. register ties it to its
-// principal's access (token.MediaGrant.Register).
+// publish runs an authorized publish connection: the seam's channel rule
+// first (grant.EnterChannel), then the hub's; grant.Register ties it to its
+// principal's access.
 func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *gortmplib.ServerConn, key media.Key,
-	byToken bool, register func(end func(error)) func(), log *slog.Logger) {
-	if s.gate != nil {
-		done, err := s.gate(ctx, key.AppID, key.Channel, key.UID, byToken)
-		if err != nil {
-			refuse(sc, cork, log, err)
-			return
-		}
-		defer done()
+	grant token.MediaGrant, log *slog.Logger) {
+	leave, err := grant.EnterChannel(ctx, token.DoorRTMP, "", nil)
+	if err != nil {
+		refuse(sc, cork, log, err)
+		return
 	}
+	defer leave(true)
+	register := grant.Register
 	var (
 		killMu sync.Mutex
 		killed error

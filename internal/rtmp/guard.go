@@ -24,17 +24,8 @@ import (
 // for media. What gortmplib allocates for a chunk is at most the length of
 // its message, so the chunk size needs no tighter cap before
 // authorization, and encoders that announce a large one early still work.
-const (
-	// DefaultPreAuthMaxMessageSize caps the message length before publish
-	// or play is authorized; connect, createStream and publish or play
-	// commands are well under 4 KiB.
-	DefaultPreAuthMaxMessageSize = 64 << 10
-	// DefaultMaxMessageSize caps the message length afterwards, and the
-	// chunk size at any time: the largest keyframe of a 1080p stream at a
-	// high bitrate is about 1 MiB.
-	DefaultMaxMessageSize = 4 << 20
-)
-
+// The limits are Config's (config rtmp.preAuthMaxMessageSize and
+// rtmp.maxMessageSize).
 const (
 	// maxMessageSize is the largest length a message header can carry.
 	maxMessageSize = 1<<24 - 1

@@ -150,7 +150,7 @@ func startLoggedServer(t *testing.T, cfg Config) (*media.Hub, string, *logBuffer
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(cfg, hub, allowAll{}, nil, log)
+	srv, err := NewServer(cfg, hub, allowAll{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestServeReturnsWhenAcceptFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hub.Close()
-	srv, err := NewServer(Config{HandshakeTimeout: time.Hour, BatchInterval: 20 * time.Millisecond}, hub, allowAll{}, nil, log)
+	srv, err := NewServer(Config{HandshakeTimeout: time.Hour, BatchInterval: 20 * time.Millisecond}, hub, allowAll{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

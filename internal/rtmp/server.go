@@ -12,43 +12,23 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// authorizer is the one method of token.MediaAuthorizer the server calls.
+// authorizer is the admission seam (internal/admission.Gate): it admits a
+// publish or play, and a publish grant's EnterChannel applies the channel's
+// publish rule for RTMP (who may push, and a tool pushing with a token
+// joining its channel).
 type authorizer interface {
 	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
 }
 
-// PublishGate decides whether uid may publish in channel right now (it is a
-// member allowed to publish). It returns a catalogue error to refuse. byToken
-// says the pusher presented an access token rather than a push URL the
-// gateway signed: a tool such as ffmpeg or OBS with no SDK member, which the
-// gate may make a member for as long as the push lasts. done, called when
-// the push ends, undoes what the gate did (it may be a no-op).
-type PublishGate func(ctx context.Context, appID, channel, uid string, byToken bool) (done func(), err error)
-
-// Defaults for Config's zero values.
-const (
-	// DefaultHandshakeTimeout bounds the handshake and command phase.
-	DefaultHandshakeTimeout = 10 * time.Second
-	// DefaultReadTimeout: a publisher that sends nothing for this long is gone
-	// (a backgrounded live-pusher still sends its waiting image).
-	DefaultReadTimeout = 15 * time.Second
-	// DefaultWriteTimeout bounds one batch write to a viewer.
-	DefaultWriteTimeout = 10 * time.Second
-	// DefaultBatchInterval is how often a viewer's queued packets are written:
-	// they go out in one writev per interval instead of one per frame (~70 a
-	// second), which is most of the CPU of a play connection. 100 ms stays
-	// well inside live-player's smallest buffer (about 200 ms in RTC mode);
-	// 40 ms costs about 1.6 times the CPU. The first write (the GOP cache) is
-	// never delayed.
-	DefaultBatchInterval = 100 * time.Millisecond
-)
-
-// Config holds the RTMP server's knobs; zero values mean the defaults.
+// Config holds the RTMP server's knobs (config rtmp.*, media.writeTimeout and
+// media.batchInterval); zero values mean the defaults of
+// internal/config/defaults.
 type Config struct {
 	HandshakeTimeout time.Duration
 	ReadTimeout      time.Duration
@@ -67,7 +47,6 @@ type Server struct {
 	cfg  Config
 	hub  *media.Hub
 	auth authorizer
-	gate PublishGate
 	log  *slog.Logger
 
 	// firstWrite, when set (benchmarks), receives the times from accepting
@@ -83,33 +62,33 @@ type Server struct {
 	meter Meter
 }
 
-// NewServer builds a Server. gate may be nil (every authorized publisher may push).
-func NewServer(cfg Config, hub *media.Hub, auth authorizer, gate PublishGate, log *slog.Logger) (*Server, error) {
+// NewServer builds a Server.
+func NewServer(cfg Config, hub *media.Hub, auth authorizer, log *slog.Logger) (*Server, error) {
 	if hub == nil || auth == nil || log == nil {
 		return nil, errors.New("rtmp: NewServer needs a hub, an authorizer and a logger")
 	}
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+		cfg.HandshakeTimeout = defaults.RTMPHandshakeTimeout
 	}
 	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = DefaultReadTimeout
+		cfg.ReadTimeout = defaults.RTMPReadTimeout
 	}
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
+		cfg.WriteTimeout = defaults.MediaWriteTimeout
 	}
 	if cfg.BatchInterval == 0 {
-		cfg.BatchInterval = DefaultBatchInterval
+		cfg.BatchInterval = defaults.MediaBatchInterval
 	}
 	if cfg.PreAuthMaxMessageSize <= 0 {
-		cfg.PreAuthMaxMessageSize = DefaultPreAuthMaxMessageSize
+		cfg.PreAuthMaxMessageSize = defaults.RTMPPreAuthMaxMessageSize
 	}
 	if cfg.MaxMessageSize <= 0 {
-		cfg.MaxMessageSize = DefaultMaxMessageSize
+		cfg.MaxMessageSize = defaults.RTMPMaxMessageSize
 	}
 	if cfg.PreAuthMaxMessageSize > maxMessageSize || cfg.MaxMessageSize > maxMessageSize {
 		return nil, fmt.Errorf("rtmp: message size limits must be at most %d bytes (24-bit lengths)", maxMessageSize)
 	}
-	s := &Server{cfg: cfg, hub: hub, auth: auth, gate: gate, log: log.With("component", "rtmp"), meter: noMeter{}}
+	s := &Server{cfg: cfg, hub: hub, auth: auth, log: log.With("component", "rtmp"), meter: noMeter{}}
 	if cfg.BatchInterval > 0 && flush.Supported {
 		s.flusher = flush.New(cfg.BatchInterval)
 	}

@@ -30,7 +30,7 @@ func startServer(t *testing.T, hcfg media.Config, cfg Config) (*media.Hub, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(cfg, hub, allowAll{}, nil, log)
+	srv, err := NewServer(cfg, hub, allowAll{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestPublisherLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := NewServer(Config{}, hub, byName{}, nil, log)
+	srv, _ := NewServer(Config{}, hub, byName{}, log)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	done := make(chan struct{})

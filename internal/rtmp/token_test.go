@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -53,8 +54,8 @@ func TestPublishTokenWithPlus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := &token.MediaAuthorizer{Signer: token.NewURLSigner([]byte("0123456789abcdef0123456789abcdef")), Apps: apps}
-	srv, err := NewServer(Config{}, hub, auth, nil, log)
+	auth := &admission.MediaAuthorizer{Signer: token.NewURLSigner([]byte("0123456789abcdef0123456789abcdef")), Apps: apps}
+	srv, err := NewServer(Config{}, hub, auth, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +111,8 @@ func TestLongStreamNameLogTruncated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := &token.MediaAuthorizer{Signer: token.NewURLSigner([]byte("0123456789abcdef0123456789abcdef")), Apps: store.NewMemory()}
-	srv, err := NewServer(Config{}, hub, auth, nil, log)
+	auth := &admission.MediaAuthorizer{Signer: token.NewURLSigner([]byte("0123456789abcdef0123456789abcdef")), Apps: store.NewMemory()}
+	srv, err := NewServer(Config{}, hub, auth, log)
 	if err != nil {
 		t.Fatal(err)
 	}

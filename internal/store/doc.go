@@ -2,10 +2,11 @@
 // (appId -> certificate, name, enabled, settings), REST API keys (id ->
 // SHA-256 of the secret) and node secrets.
 //
-// Two implementations: Bolt (bbolt, embedded, the default; every write is one
-// transaction, so a kill -9 never leaves a half-written record) and Memory
-// (for tests and ephemeral nodes). Redis joins them in cluster mode.
+// Three implementations: Bolt (bbolt, embedded, the default; every write is
+// one transaction, so a kill -9 never leaves a half-written record), Memory
+// (for tests and ephemeral nodes) and Redis (cluster mode: every node of a
+// cluster shares one Redis). One test suite runs against all three.
 //
-// The package imports nothing from minirtc. Both implementations are safe for
+// The package imports nothing from minirtc. Every implementation is safe for
 // concurrent use.
 package store

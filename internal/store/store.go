@@ -31,7 +31,7 @@ type AppSettings struct {
 	// EnforcePublisherToken requires a token to publish: a development app
 	// (AllowNoToken) then refuses publishing with the appId as key. A token
 	// always needs its publish privileges to publish, on every door
-	// (token.Admit), whatever this setting.
+	// (admission.Admit), whatever this setting.
 	EnforcePublisherToken bool `json:"enforcePublisherToken"`
 	// MaxUsersPerChannel caps a channel's members; 0 means the node default.
 	MaxUsersPerChannel int `json:"maxUsersPerChannel"`

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/minirtc/minirtc/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 func openers(t *testing.T) map[string]func() Store {
@@ -22,7 +25,22 @@ func openers(t *testing.T) map[string]func() Store {
 			}
 			return b
 		},
+		"redis": func() Store { return openTestRedis(t) },
 	}
+}
+
+// openTestRedis starts a real redis-server for t and opens a store on it
+// (skipped without redis-server; see internal/redistest).
+func openTestRedis(t *testing.T) *Redis {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	r, err := OpenRedis(context.Background(), rdb, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func TestStoreApps(t *testing.T) {

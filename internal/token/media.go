@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
-	"github.com/minirtc/minirtc/internal/store"
 )
 
 // Action is what a signed media URL allows.
@@ -163,6 +162,41 @@ type MediaGrant struct {
 	// node's admission registry (internal/admission), which ends it when its
 	// principal's access ends. Adapters call it through Register.
 	Hold func(end func(reason error)) (release func())
+	// Enter, set by the admission seam on a publish grant, makes the
+	// publisher a publishing member of its channel by door's rule
+	// (internal/admission.Members). Adapters call it through EnterChannel.
+	Enter func(ctx context.Context, door Door, session string, kicked func(reason error)) (leave func(published bool), err error)
+}
+
+// Door names the protocol a media connection came in by: the publish rule
+// of the channel (MediaGrant.Enter) differs between them.
+type Door string
+
+// Media doors that publish.
+const (
+	DoorRTMP Door = "rtmp"
+	DoorWHIP Door = "whip"
+)
+
+// EnterChannel makes the publisher this grant let in a publishing member of
+// its channel, as door's rule says (a push that joins its channel itself,
+// or one that publishes for the member the gateway made); it returns a
+// catalogue error to refuse. session names the door's session (it may be
+// ""). kicked, when not nil, is called at most once, on any goroutine and
+// possibly under the channel model's lock, when the member goes (the
+// adapter must only hand it off). Call leave when the session ends; its
+// published says whether media reached the hub. Without a seam (Enter nil:
+// media only, no channel) it lets every credential that names a uid
+// publish, and refuses one that names none (Wildcard).
+func (g MediaGrant) EnterChannel(ctx context.Context, door Door, session string, kicked func(reason error)) (leave func(published bool), err error) {
+	if g.Enter == nil {
+		if g.Wildcard {
+			return nil, errcode.PublishNeedsUID(fmt.Sprintf("a token without a uid (uid 0) cannot publish over %s on this server: use a token built for uid %s",
+				strings.ToUpper(string(door)), g.UID))
+		}
+		return func(bool) {}, nil
+	}
+	return g.Enter(ctx, door, session, kicked)
 }
 
 // Register registers the session this grant let in: end is called at most
@@ -176,103 +210,4 @@ func (g MediaGrant) Register(end func(reason error)) (release func()) {
 		return func() {}
 	}
 	return g.Hold(end)
-}
-
-// MediaAuthorizer decides whether an RTMP/FLV/WebRTC connection may publish
-// or play a stream. It is safe for concurrent use.
-type MediaAuthorizer struct {
-	Signer *URLSigner
-	Apps   interface {
-		App(ctx context.Context, id string) (store.App, error)
-	}
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
-}
-
-func (a *MediaAuthorizer) now() time.Time {
-	if a.Now != nil {
-		return a.Now()
-	}
-	return time.Now()
-}
-
-// Authorize checks q (expire+sign, or token) for action on stream.
-func (a *MediaAuthorizer) Authorize(ctx context.Context, action Action, stream string, q url.Values) (MediaGrant, error) {
-	appID, channel, uid, err := ParseStreamName(stream)
-	if err != nil {
-		return MediaGrant{}, errcode.NotFound(err.Error())
-	}
-	g := MediaGrant{AppID: appID, Channel: channel, UID: uid}
-	app, err := a.Apps.App(ctx, appID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !app.Enabled) {
-		return MediaGrant{}, errcode.InvalidVendorKey("app " + appID + " is unknown or disabled")
-	}
-	if err != nil {
-		return MediaGrant{}, errcode.Internal(err)
-	}
-	now := a.now()
-	tok := q.Get("token")
-	if tok == "" {
-		if err := a.Signer.Verify(action, stream, q, now); err != nil {
-			return MediaGrant{}, err
-		}
-		if action == ActionPlay {
-			g.Viewer = q.Get("viewer")
-		}
-		exp, _ := strconv.ParseInt(q.Get("expire"), 10, 64) // Verify parsed it
-		g.Signed, g.Until = true, time.Unix(exp, 0)
-		return g, nil
-	}
-	if tok == appID && app.Settings.AllowNoToken {
-		// A development app: the appId stands in for a token, as it does
-		// for a join (the web SDK sends it as the WHIP/WHEP bearer).
-		if _, err := Admit(app.Settings, Credential{NoToken: true}, action, now); err != nil {
-			return MediaGrant{}, err
-		}
-		g.Wildcard = action == ActionPublish
-		if action == ActionPlay {
-			g.Viewer = q.Get("uid")
-		}
-		return g, nil
-	}
-	claimUID := uid
-	if action == ActionPlay {
-		// Any valid token for the channel may play; its uid is the viewer's.
-		t, err := Parse(tok)
-		if err != nil {
-			return MediaGrant{}, errcode.MalformedToken().WithCause(err)
-		}
-		if rtc, ok := t.RTC(); ok && !IsWildcardUID(rtc.UID) {
-			claimUID = rtc.UID
-		} else {
-			// A 006 token carries only a CRC of its uid: a viewer with a
-			// uid-bound 006 token names its uid in the URL (&uid=). So does
-			// the holder of a token for any uid (the web SDK always does).
-			claimUID = q.Get("uid")
-		}
-		grant, err := t.Verify(Claims{AppID: appID, AppCert: app.Certificate, Channel: channel, UID: claimUID}, now)
-		if err != nil {
-			return MediaGrant{}, err
-		}
-		if g.Until, err = Admit(app.Settings, Credential{Grant: grant}, action, now); err != nil {
-			return MediaGrant{}, err
-		}
-		g.Viewer = grant.UID
-		if IsWildcardUID(g.Viewer) {
-			g.Viewer = ""
-			if n, err := strconv.ParseUint(claimUID, 10, 32); err == nil && n > 0 {
-				g.Viewer = claimUID
-			}
-		}
-		return g, nil
-	}
-	grant, err := Check(tok, Claims{AppID: appID, AppCert: app.Certificate, Channel: channel, UID: uid}, now)
-	if err != nil {
-		return MediaGrant{}, err
-	}
-	if g.Until, err = Admit(app.Settings, Credential{Grant: grant}, action, now); err != nil {
-		return MediaGrant{}, err
-	}
-	g.Wildcard = IsWildcardUID(grant.UID)
-	return g, nil
 }

@@ -14,17 +14,19 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/store"
 )
 
-// Config holds the Service's knobs (config webhooks.*).
+// Config holds the Service's knobs (config webhooks.*); zero values mean the
+// defaults of internal/config/defaults.
 type Config struct {
-	RetryFor    time.Duration // retry a delivery this long after its event (default 24h)
-	Timeout     time.Duration // one attempt (default 5s)
-	Concurrency int           // attempts in flight, all endpoints (default 16)
-	MinBackoff  time.Duration // first retry wait (default 1s)
-	MaxBackoff  time.Duration // longest retry wait (default 10m)
-	Retention   time.Duration // keep finished entries (default 7 days)
+	RetryFor    time.Duration // retry a delivery this long after its event
+	Timeout     time.Duration // one attempt
+	Concurrency int           // attempts in flight, all endpoints
+	MinBackoff  time.Duration // first retry wait
+	MaxBackoff  time.Duration // longest retry wait (at least MinBackoff)
+	Retention   time.Duration // keep finished entries
 	// Client sends the requests (default: one with Timeout that does not
 	// follow redirects).
 	Client *http.Client
@@ -32,22 +34,22 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.RetryFor <= 0 {
-		c.RetryFor = 24 * time.Hour
+		c.RetryFor = defaults.WebhooksRetryFor
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = 5 * time.Second
+		c.Timeout = defaults.WebhooksTimeout
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 16
+		c.Concurrency = defaults.WebhooksConcurrency
 	}
 	if c.MinBackoff <= 0 {
-		c.MinBackoff = time.Second
+		c.MinBackoff = defaults.WebhooksMinBackoff
 	}
 	if c.MaxBackoff < c.MinBackoff {
-		c.MaxBackoff = max(c.MinBackoff, 10*time.Minute)
+		c.MaxBackoff = max(c.MinBackoff, defaults.WebhooksMaxBackoff)
 	}
 	if c.Retention <= 0 {
-		c.Retention = 7 * 24 * time.Hour
+		c.Retention = defaults.WebhooksRetention
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: c.Timeout,

@@ -8,11 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 )
+
+// whipSessionPrefix names the channel sessions of members a WHIP session
+// joined itself (internal/admission.Members).
+const whipSessionPrefix = "whip-"
 
 // recorder is a gateway-like channel endpoint that records its events.
 type recorder struct {
@@ -40,7 +45,7 @@ func (r *recorder) count(kind channel.EventKind, uid uint32) int {
 }
 
 // channelEnv is a server whose WHIP publishers go through a real channel
-// model (ChannelBridge over channel.Manager).
+// model (the admission seam's Members over channel.Manager).
 func channelEnv(t *testing.T) (*env, *channel.Manager) {
 	t.Helper()
 	m := channel.NewManager(channel.Config{MediaStartTimeout: -1}, testLogger(t))
@@ -51,7 +56,7 @@ func channelEnv(t *testing.T) (*env, *channel.Manager) {
 		_ = m.Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return newEnvWith(t, ChannelBridge{Manager: m}, testConfig(), media.Config{Grace: -1}), m
+	return newEnvWith(t, &admission.Members{Manager: m}, testConfig(), media.Config{Grace: -1}), m
 }
 
 // whipOffer is an H.264 + Opus publish offer (the client is closed at the end

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -108,7 +109,7 @@ func newEnvWith(t *testing.T, chans Channels, cfg Config, hubCfg media.Config) *
 	if err := st.PutApp(context.Background(), app); err != nil {
 		t.Fatal(err)
 	}
-	auth := &token.MediaAuthorizer{Signer: token.NewURLSigner(make([]byte, 32)), Apps: st}
+	auth := &admission.MediaAuthorizer{Signer: token.NewURLSigner(make([]byte, 32)), Apps: st}
 	srv, err := New(cfg, hub, auth, chans, log)
 	if err != nil {
 		t.Fatal(err)

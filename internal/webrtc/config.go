@@ -11,18 +11,20 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	pion "github.com/pion/webrtc/v4"
+
+	"github.com/minirtc/minirtc/internal/config/defaults"
 )
 
 // Defaults for Config's zero values.
 const (
-	DefaultUDPAddr     = ":8443"
 	DefaultMTU         = 1200 // RTP payload bytes: fits any path with SRTP and a TURN/VPN header
 	DefaultPLIInterval = 2 * time.Second
 	DefaultReorderWait = 80 * time.Millisecond
 	DefaultMaxSessions = 10000
 )
 
-// Config holds the WebRTC knobs; zero values mean the defaults above.
+// Config holds the WebRTC knobs; zero values mean the defaults above (and
+// for UDPAddr the default of config webrtc.udpAddr, internal/config/defaults).
 type Config struct {
 	// UDPAddr is the one UDP address all peers share (ICE UDP mux), e.g.
 	// ":8443" or "127.0.0.1:0". Ignored when PortMin/PortMax are set.
@@ -54,7 +56,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.UDPAddr == "" {
-		c.UDPAddr = DefaultUDPAddr
+		c.UDPAddr = defaults.WebRTCUDPAddr
 		if c.LoopbackOnly {
 			c.UDPAddr = "127.0.0.1:0"
 		}

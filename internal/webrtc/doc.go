@@ -24,11 +24,12 @@
 // the POST asks the same rule first so that a refused client gets 409 and
 // the reason.
 //
-// It imports the core (internal/media, internal/channel), internal/token, internal/errcode and internal/listen (the read retry of
-// the shared UDP socket). It must not import internal/gateway or
-// the other adapters. The server sees the channel model only through the
-// small Channels interface; ChannelBridge implements it over
-// channel.Manager and internal/node wires it.
+// It imports the core (internal/media), internal/token, internal/errcode
+// and internal/listen (the read retry of the shared UDP socket). It must
+// not import internal/channel, internal/transcode, internal/gateway or the
+// other adapters. The server sees the channel model only through the small
+// Channels interface, which the admission seam implements
+// (internal/admission.Members) and internal/node wires.
 //
 // Goroutine model: every goroutine is started through the Server (goRun or
 // writerForLocked) and counted in its WaitGroup; Run waits for all of them

@@ -13,6 +13,7 @@ import (
 
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -45,7 +46,7 @@ func newFuzzWHIP(tb testing.TB) *fuzzWHIP {
 	if err := st.PutApp(context.Background(), app); err != nil {
 		tb.Fatal(err)
 	}
-	auth := &token.MediaAuthorizer{Signer: token.NewURLSigner(make([]byte, 32)), Apps: st}
+	auth := &admission.MediaAuthorizer{Signer: token.NewURLSigner(make([]byte, 32)), Apps: st}
 	fc := &fakeChannels{joined: map[string]int{}, rotations: map[string]int{}, kicks: map[string]func(error){}}
 	srv, err := New(testConfig(), hub, auth, fc, log)
 	if err != nil {

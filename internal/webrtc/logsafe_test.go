@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"context"
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/logtest"
 	"io"
 	"log/slog"
@@ -31,7 +32,7 @@ func TestLongPathLogTruncated(t *testing.T) {
 	st := store.NewMemory()
 	app, _ := store.NewApp("test", time.Now())
 	_ = st.PutApp(context.Background(), app)
-	auth := &token.MediaAuthorizer{Signer: token.NewURLSigner(make([]byte, 32)), Apps: st}
+	auth := &admission.MediaAuthorizer{Signer: token.NewURLSigner(make([]byte, 32)), Apps: st}
 	fc := &fakeChannels{joined: map[string]int{}, rotations: map[string]int{}, kicks: map[string]func(error){}}
 	srv, err := New(testConfig(), hub, auth, fc, log)
 	if err != nil {

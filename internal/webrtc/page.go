@@ -1,18 +1,25 @@
 package webrtc
 
 import (
-	"embed"
-	"io/fs"
 	"net/http"
 )
 
-//go:embed page
-var pageFS embed.FS
+// demoPath is where the node serves the demo page, whose bare WHIP/WHEP
+// test mode replaced the test page that used to live at /webrtc/.
+const demoPath = "/demo/"
 
-// handlePage serves the small WHIP/WHEP test page at /webrtc/ (publish the
-// camera as a uid, play another uid), used by the Chromium test and handy
-// for checking a deployment from a browser.
+// handlePage redirects the old WHIP/WHEP test page (/webrtc/ and
+// /webrtc/index.html) to the demo page with the same query (app, channel,
+// pub, ptoken, play, vtoken), which runs the same test in its WHIP/WHEP
+// mode. Anything else under /webrtc/ that GET reaches is not found.
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
-	sub, _ := fs.Sub(pageFS, "page")
-	http.StripPrefix("/webrtc/", http.FileServer(http.FS(sub))).ServeHTTP(w, r)
+	if r.URL.Path != "/webrtc/" && r.URL.Path != "/webrtc/index.html" {
+		http.NotFound(w, r)
+		return
+	}
+	target := demoPath
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, target, http.StatusMovedPermanently)
 }

@@ -28,15 +28,15 @@ import (
 )
 
 // Authorizer decides whether a media connection may publish or play a
-// stream (token.MediaAuthorizer).
+// stream: the admission seam (internal/admission.Gate).
 type Authorizer interface {
 	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
 }
 
 // Channels makes WHIP publishers members of their channel, like a mini
 // program that joined and published, and carries video rotation between the
-// channel and WebRTC. It is implemented over channel.Manager (ChannelBridge)
-// and may be nil (media only).
+// channel and WebRTC. The admission seam implements it
+// (internal/admission.Members); it may be nil (media only).
 type Channels interface {
 	// JoinPublisher makes uid a publisher of the channel: it publishes for
 	// uid's member when uid is already in the channel (leave then only

@@ -1,8 +1,9 @@
-// Package websdk embeds the browser SDK (the minirtc-web-sdk npm package's
-// ES module files in src/ and their type declarations) so that the node can
-// serve it at /sdk/ for the demo page and for apps that load it from the
-// server. The JavaScript itself is developed and tested with npm in this
-// directory; this package only exposes the files.
+// Package websdk embeds the browser SDK and its demo page so that the node
+// can serve them: the SDK bundle (dist/, built by esbuild from src/ and the
+// protocol core in ../core/ shared with the mini program SDK) at /sdk/, and
+// the demo page (demo/) at /demo/. The JavaScript itself is developed,
+// built and tested with npm in this directory; this package only exposes
+// the files.
 //
 // It imports nothing from minirtc and holds no state besides the embedded,
 // read-only files; it starts no goroutines.

@@ -25,7 +25,7 @@ func TestBrowserWebRTC(t *testing.T) {
 	inLoopbackNetns(t, "TestBrowserWebRTC", 3*time.Minute, "browser: framesDecoded", browserTest)
 }
 
-// pageState is window.minirtc on the test page.
+// pageState is window.minirtc on the demo page in its WHIP/WHEP mode.
 type pageState struct {
 	Published        bool    `json:"published"`
 	Playing          bool    `json:"playing"`
@@ -56,8 +56,9 @@ func browserTest(t *testing.T) {
 		"pub": {"5"}, "ptoken": {e.token("room", "5", token.RolePublisher)},
 		"play": {"6"}, "vtoken": {e.token("room", "1001", token.RoleSubscriber)},
 	}
-	page := "http://" + e.n.HTTPAddr() + "/webrtc/?" + q.Encode()
-	cdp, _ := openChromium(ctx, t, page, "/webrtc/") // closed with the test
+	// The demo page's WHIP/WHEP test mode (the old /webrtc/ page, merged).
+	page := "http://" + e.n.HTTPAddr() + "/demo/?" + q.Encode()
+	cdp, _ := openChromium(ctx, t, page, "/demo/") // closed with the test
 
 	// Wait for the page to publish, then let ffmpeg play the browser's stream.
 	var st pageState

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/flv"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/rtmp"
@@ -24,7 +25,7 @@ import (
 )
 
 // mediaEnv is a hub with its RTMP and FLV servers on loopback, authorizing
-// with a real token.MediaAuthorizer over a memory store.
+// with a real admission.MediaAuthorizer over a memory store.
 type mediaEnv struct {
 	t        *testing.T
 	hub      *media.Hub
@@ -112,9 +113,9 @@ func newMediaEnv(t *testing.T, cfg media.Config) *mediaEnv {
 		t.Fatal(err)
 	}
 	signer := token.NewURLSigner([]byte("e2e-node-secret"))
-	auth := &token.MediaAuthorizer{Signer: signer, Apps: st}
+	auth := &admission.MediaAuthorizer{Signer: signer, Apps: st}
 
-	rs, err := rtmp.NewServer(rtmp.Config{}, hub, auth, nil, log)
+	rs, err := rtmp.NewServer(rtmp.Config{}, hub, auth, log)
 	if err != nil {
 		t.Fatal(err)
 	}

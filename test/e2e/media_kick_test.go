@@ -10,28 +10,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// gatewayViewer is a mini program member on the gateway's WebSocket: it joins
-// and asks for play URLs the way the SDK does.
+// gatewayViewer is a mini program member on the gateway's WebSocket (the
+// shared client, package client): it joins and asks for play URLs the way
+// the SDK does.
 type gatewayViewer struct {
-	t    *testing.T
-	conn *websocket.Conn
-	ctx  context.Context
-	id   int
+	t   *testing.T
+	cc  *mc.Conn
+	ctx context.Context
 }
 
 func dialViewer(ctx context.Context, e *nodeEnv, uid string) *gatewayViewer {
 	e.t.Helper()
-	conn, _, err := websocket.Dial(ctx, "ws://"+e.n.HTTPAddr()+"/api", nil)
+	cc, err := mc.Dial(ctx, "ws://"+e.n.HTTPAddr()+"/api")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { conn.CloseNow() })
-	v := &gatewayViewer{t: e.t, conn: conn, ctx: ctx}
+	e.t.Cleanup(cc.CloseNow)
+	v := &gatewayViewer{t: e.t, cc: cc, ctx: ctx}
 	v.call(map[string]any{"action": "join", "role": "audience", "appId": e.app.ID, "key_vos": e.token("room", uid, token.RoleSubscriber),
 		"channel_name": "room", "uid": uid, "uidType": 0})
 	return v
@@ -40,29 +39,17 @@ func dialViewer(ctx context.Context, e *nodeEnv, uid string) *gatewayViewer {
 // call sends one request and returns its serverResponse, skipping pushes.
 func (v *gatewayViewer) call(req map[string]any) map[string]any {
 	v.t.Helper()
-	v.id++
-	b, _ := json.Marshal(map[string]any{"requestId": v.id, "clientRequest": req})
-	if err := v.conn.Write(v.ctx, websocket.MessageText, b); err != nil {
+	action, _ := req["action"].(string)
+	reply, err := v.cc.Call(v.ctx, action, req)
+	if err != nil {
+		v.t.Fatalf("%v: reply %s: %v", req["action"], reply, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(reply.Raw, &m); err != nil {
 		v.t.Fatal(err)
 	}
-	for {
-		_, data, err := v.conn.Read(v.ctx)
-		if err != nil {
-			v.t.Fatalf("%v: %v", req["action"], err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(data, &m); err != nil {
-			v.t.Fatal(err)
-		}
-		if m["requestId"] != float64(v.id) {
-			continue
-		}
-		if m["code"] != 200.0 {
-			v.t.Fatalf("%v: reply %s", req["action"], data)
-		}
-		r, _ := m["serverResponse"].(map[string]any)
-		return r
-	}
+	r, _ := m["serverResponse"].(map[string]any)
+	return r
 }
 
 // playURL subscribes to uid over RTMP or FLV and returns the URL handed out.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	pion "github.com/pion/webrtc/v4"
 
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/token"
@@ -32,9 +33,8 @@ import (
 // pushes it reads.
 type wsMember struct {
 	t      *testing.T
-	conn   *websocket.Conn
+	cc     *mc.Conn
 	ctx    context.Context
-	id     int
 	mu     sync.Mutex
 	pushes []map[string]any
 }
@@ -42,12 +42,12 @@ type wsMember struct {
 // dialMember joins uid to "room" with role and key (a token).
 func dialMember(ctx context.Context, e *nodeEnv, uid, role, key string) *wsMember {
 	e.t.Helper()
-	conn, _, err := websocket.Dial(ctx, "ws://"+e.n.HTTPAddr()+"/api", nil)
+	cc, err := mc.Dial(ctx, "ws://"+e.n.HTTPAddr()+"/api")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { conn.CloseNow() })
-	m := &wsMember{t: e.t, conn: conn, ctx: ctx}
+	e.t.Cleanup(cc.CloseNow)
+	m := &wsMember{t: e.t, cc: cc, ctx: ctx}
 	if code, r := m.call(map[string]any{"action": "join", "role": role, "appId": e.app.ID, "key_vos": key,
 		"channel_name": "room", "uid": uid, "uidType": 0}); code != 200 {
 		e.t.Fatalf("join: %v %v", code, r)
@@ -56,39 +56,36 @@ func dialMember(ctx context.Context, e *nodeEnv, uid, role, key string) *wsMembe
 }
 
 // call sends one request and returns its code and serverResponse (or the
-// whole reply when it failed), keeping the pushes read meanwhile.
+// whole reply when it failed); pushes stay for read.
 func (m *wsMember) call(req map[string]any) (float64, map[string]any) {
 	m.t.Helper()
-	m.id++
-	b, _ := json.Marshal(map[string]any{"requestId": m.id, "clientRequest": req})
-	if err := m.conn.Write(m.ctx, websocket.MessageText, b); err != nil {
-		m.t.Fatal(err)
+	action, _ := req["action"].(string)
+	reply, err := m.cc.Call(m.ctx, action, req)
+	var refused *mc.Error
+	if err != nil && !errors.As(err, &refused) {
+		m.t.Fatalf("%v: connection closed: %v", req["action"], err)
 	}
-	for {
-		msg := m.read()
-		if msg == nil {
-			m.t.Fatalf("%v: connection closed", req["action"])
-		}
-		if msg["requestId"] != float64(m.id) {
-			continue
-		}
-		if msg["code"] != 200.0 {
-			return msg["code"].(float64), msg
-		}
-		r, _ := msg["serverResponse"].(map[string]any)
-		return 200, r
+	var msg map[string]any
+	if err := json.Unmarshal(reply.Raw, &msg); err != nil {
+		m.t.Fatalf("bad frame %s", reply.Raw)
 	}
+	if msg["code"] != 200.0 {
+		return msg["code"].(float64), msg
+	}
+	r, _ := msg["serverResponse"].(map[string]any)
+	return 200, r
 }
 
-// read reads one message (nil when the connection is gone); pushes are kept.
+// read reads one message that no call took (nil when the connection is
+// gone); pushes are kept.
 func (m *wsMember) read() map[string]any {
-	_, data, err := m.conn.Read(m.ctx)
+	f, err := m.cc.Next(m.ctx)
 	if err != nil {
 		return nil
 	}
 	var msg map[string]any
-	if err := json.Unmarshal(data, &msg); err != nil {
-		m.t.Errorf("bad frame %s", data)
+	if err := json.Unmarshal(f.Raw, &msg); err != nil {
+		m.t.Errorf("bad frame %s", f.Raw)
 		return nil
 	}
 	if msg["command"] == "serverStatus" {

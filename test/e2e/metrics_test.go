@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket/wsjson"
 	pion "github.com/pion/webrtc/v4"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -105,18 +104,7 @@ func waitMetric(t *testing.T, addr string, v float64, name string, want ...strin
 // rawRequest sends one gateway action and returns the reply's code.
 func (m *miniProgram) rawRequest(action string) float64 {
 	m.t.Helper()
-	m.mu.Lock()
-	m.nextID++
-	id := m.nextID
-	m.mu.Unlock()
-	env := map[string]any{"requestId": id, "clientRequest": map[string]any{"action": action}}
-	if err := wsjson.Write(m.ctx, m.conn, env); err != nil {
-		m.t.Fatalf("%s: %v", action, err)
-	}
-	m.await(func() bool { return m.resps[float64(id)] != nil }, action+" reply")
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	code, _ := m.resps[float64(id)]["code"].(float64)
+	code, _ := m.reply(action, nil)["code"].(float64)
 	return code
 }
 

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -10,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -180,36 +181,34 @@ func contains(list []string, s string) bool {
 // ---- a mini program over the gateway WebSocket ----------------------------
 
 // miniProgram speaks the mini program protocol (docs/protocol.md) like
-// the SDK would: requests with numeric requestIds, replies matched by id,
-// pushes recorded.
+// the SDK would, through the shared client (package client): requests with
+// numeric requestIds, replies matched by id, pushes recorded, a heartbeat
+// every 3 s.
 type miniProgram struct {
 	t      *testing.T
 	ctx    context.Context
 	cancel context.CancelFunc
-	conn   *websocket.Conn
+	cc     *mc.Conn
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	cond   *sync.Cond
 	pushes []map[string]any
-	resps  map[float64]map[string]any
 	err    error
-	nextID int
 }
 
 func dialMiniProgram(ctx context.Context, t *testing.T, wsURL string) *miniProgram {
 	t.Helper()
-	c, _, err := websocket.Dial(ctx, wsURL, nil)
+	c, err := mc.Dial(ctx, wsURL, mc.WithPingInterval(mc.DefaultPingInterval))
 	if err != nil {
 		t.Fatalf("gateway WebSocket: %v", err)
 	}
-	m := &miniProgram{t: t, conn: c, resps: map[float64]map[string]any{}, nextID: 2}
+	m := &miniProgram{t: t, cc: c}
 	m.cond = sync.NewCond(&m.mu)
-	m.wg.Add(2)
-	go func() { // reader
+	m.wg.Add(1)
+	go func() { // records pushes
 		defer m.wg.Done()
 		for {
-			var msg map[string]any
-			err := wsjson.Read(context.Background(), c, &msg)
+			f, err := c.Next(context.Background())
 			m.mu.Lock()
 			if err != nil {
 				m.err = err
@@ -217,57 +216,50 @@ func dialMiniProgram(ctx context.Context, t *testing.T, wsURL string) *miniProgr
 				m.mu.Unlock()
 				return
 			}
-			if id, ok := msg["requestId"].(float64); ok {
-				m.resps[id] = msg
-			} else if st, ok := msg["serverStatus"].(map[string]any); ok {
-				m.pushes = append(m.pushes, st)
+			var msg map[string]any
+			if json.Unmarshal(f.Raw, &msg) == nil {
+				if _, isReply := msg["requestId"].(float64); !isReply {
+					if st, ok := msg["serverStatus"].(map[string]any); ok {
+						m.pushes = append(m.pushes, st)
+					}
+				}
 			}
 			m.cond.Broadcast()
 			m.mu.Unlock()
 		}
 	}()
 	m.ctx, m.cancel = context.WithCancel(ctx)
-	go func() { // heartbeat, as the SDK does every 3 s
-		defer m.wg.Done()
-		tick := time.NewTicker(3 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-tick.C:
-				_ = wsjson.Write(m.ctx, c, map[string]any{"command": "ping", "requestId": 1})
-			}
-		}
-	}()
 	return m
 }
 
 func (m *miniProgram) close() {
 	m.cancel()
-	m.conn.Close(websocket.StatusNormalClosure, "close")
+	m.cc.Close()
 	m.wg.Wait()
+}
+
+// reply sends one action and returns its reply, decoded as JSON; it fails
+// the test on a read error or timeout.
+func (m *miniProgram) reply(action string, fields map[string]any) map[string]any {
+	m.t.Helper()
+	ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+	defer cancel()
+	r, err := m.cc.Call(ctx, action, fields)
+	var refused *mc.Error
+	if err != nil && !errors.As(err, &refused) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.t.Fatalf("mini program: waiting for %s: %v (pushes %v)", action+" reply", err, m.pushes)
+	}
+	var msg map[string]any
+	json.Unmarshal(r.Raw, &msg)
+	return msg
 }
 
 // request sends one action and returns the serverResponse of its 200 reply.
 func (m *miniProgram) request(action string, fields map[string]any) map[string]any {
 	m.t.Helper()
-	m.mu.Lock()
-	m.nextID++
-	id := m.nextID
-	m.mu.Unlock()
-	req := map[string]any{"action": action}
-	for k, v := range fields {
-		req[k] = v
-	}
-	env := map[string]any{"requestId": id, "seq": id, "sdkVersion": "1.1.0", "ts": time.Now().Unix(), "clientRequest": req}
-	if err := wsjson.Write(m.ctx, m.conn, env); err != nil {
-		m.t.Fatalf("%s: %v", action, err)
-	}
-	m.await(func() bool { return m.resps[float64(id)] != nil }, action+" reply")
-	m.mu.Lock()
-	msg := m.resps[float64(id)]
-	m.mu.Unlock()
+	msg := m.reply(action, fields)
 	if code, _ := msg["code"].(float64); code != 200 {
 		m.t.Fatalf("%s refused: %v", action, msg)
 	}
@@ -277,6 +269,7 @@ func (m *miniProgram) request(action string, fields map[string]any) map[string]a
 
 func (m *miniProgram) join(app, ch string, uid uint32, tok string) {
 	m.t.Helper()
+	m.cc.SetIdentity(app, ch, fmt.Sprint(uid))
 	m.request("join", map[string]any{"role": "broadcaster", "appId": app, "key_vos": tok, "key_vocs": tok,
 		"channel_name": ch, "uid": fmt.Sprint(uid), "uidType": 0, "clientType": "wechat", "audio_only": false})
 }

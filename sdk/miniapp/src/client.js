@@ -15,15 +15,17 @@ var logging = require('./log');
 var Session = require('./session');
 var Reporter = require('./reporter');
 var SDK_VERSION = require('./version');
+// The shared protocol core (sdk/core): events, recovery.
+var Emitter = require('../../core/emitter.js').Emitter;
+var recovery = require('../../core/recovery.js');
+var sequence = require('../../core/util.js').sequence;
 
 var log = logging.logger;
 
 // Codes after which a recovery is attempted (error-codes.md: destroy, new
-// client, rejoin).
-var RECOVERABLE = { 500: true, 501: true, 502: true, 904: true };
-// Failures of a rejoin attempt worth another try (network, timeouts,
-// overload); any other code (401 expired token, 433 ban, …) ends recovery.
-var RETRYABLE = { 429: true, 500: true, 501: true, 502: true, 503: true, 901: true, 903: true, 904: true, 905: true };
+// client, rejoin): recovery.RECOVERABLE; failures of an attempt worth another
+// try: recovery.RETRYABLE.
+var RECOVERABLE = recovery.RECOVERABLE;
 
 var DEFAULTS = {
   connectTimeout: 5000, // per gateway URL (as the Agora SDK)
@@ -63,7 +65,7 @@ function Client(options) {
   }
   this._timing = timing;
   this._random = typeof opts.random === 'function' ? opts.random : Math.random;
-  this._listeners = {};
+  this._events = new Emitter(log);
   this._appId = null;
   this._role = 'audience';
   this._session = null;
@@ -99,42 +101,17 @@ Client.prototype._resetMedia = function () {
 // ---- events ------------------------------------------------------------
 
 Client.prototype.on = function (event, callback) {
-  if (typeof event !== 'string' || typeof callback !== 'function') return;
-  (this._listeners[event] = this._listeners[event] || []).push(callback);
+  this._events.on(event, callback);
 };
 
 Client.prototype.off = function (event, callback) {
-  if (!this._listeners[event]) return;
-  if (typeof callback !== 'function') {
-    delete this._listeners[event];
-    return;
-  }
-  this._listeners[event] = this._listeners[event].filter(function (fn) { return fn !== callback; });
+  this._events.off(event, callback);
 };
 
-// WILDCARD listeners (on('*', fn)) get every event as fn(name, payload),
-// after the event's own listeners, as in the Agora SDK.
-var WILDCARD = '*';
-
+// Listeners of '*' get every event as fn(name, payload), after the event's
+// own listeners, as in the Agora SDK.
 Client.prototype._emit = function (event, payload) {
-  var list = (this._listeners[event] || []).slice();
-  var any = event === WILDCARD ? [] : (this._listeners[WILDCARD] || []).slice();
-  log.debug('event', event, payload === undefined ? '' : payload);
-  for (var i = 0; i < list.length; i++) {
-    try {
-      if (payload === undefined) list[i]();
-      else list[i](payload);
-    } catch (e) {
-      log.error('the app\'s', event, 'handler threw:', e);
-    }
-  }
-  for (var j = 0; j < any.length; j++) {
-    try {
-      any[j](event, payload);
-    } catch (e) {
-      log.error('the app\'s "*" handler threw on', event + ':', e);
-    }
-  }
+  this._events.emit(event, payload);
 };
 
 /**
@@ -254,7 +231,7 @@ Client.prototype._join = function (key, channel, uid, knownSpeakers, isAudioOnly
 Client.prototype._connect = function (knownSpeakers) {
   var self = this;
   var jp = self._joinParams;
-  var session = new Session({
+  var session = Session.create({
     api: self._api,
     apUrl: self._opts.apUrl,
     servers: self._opts.servers,
@@ -329,7 +306,7 @@ Client.prototype.destroy = function (onSuccess, onFailure) {
     if (self._destroyed) return undefined;
     return self._leave().then(function () {
       self._destroyed = true;
-      self._listeners = {};
+      self._events.clear();
     });
   }, onSuccess, onFailure);
 };
@@ -629,38 +606,25 @@ Client.prototype._recover = function (cause) {
 
 Client.prototype._recoverLoop = function (cause, wasPublishing) {
   var self = this;
-  var attempt = 0;
-  var t = self._timing;
-  function stopped() {
-    return self._stopRecovery || self._destroyed;
-  }
-  function attemptOnce() {
-    attempt++;
-    var delay = Math.min(t.rejoinMaxDelay, t.rejoinDelay * Math.pow(2, attempt - 1));
-    self._emit('reconnecting', { code: cause.code, reason: cause.reason, attempt: attempt });
-    return util.sleep(delay).then(function () {
-      if (stopped()) throw { stopped: true };
-      return self._rejoinAndRestore(wasPublishing);
-    }).then(function () {
-      if (stopped()) throw { stopped: true };
+  return recovery.rejoinLoop({
+    cause: cause,
+    timing: self._timing,
+    stopped: function () { return self._stopRecovery || self._destroyed; },
+    onAttempt: function (attempt, c) {
+      self._emit('reconnecting', { code: c.code, reason: c.reason, attempt: attempt });
+    },
+    attempt: function () { return self._rejoinAndRestore(wasPublishing); },
+    recovered: function () {
       if (!self._session || !self._session.joined) {
         throw util.fail(util.CODES.DISCONNECTED, 'websocket disconnected');
       }
       log.info('recovered as', self._uid);
       self._emit('reconnected', { uid: self._uid });
-    }).catch(function (err) {
-      if (err && err.stopped) throw err;
-      if (stopped()) throw { stopped: true };
-      var code = err && err.code;
-      log.warn('rejoin attempt', attempt, 'failed:', err && (err.reason || err.message));
-      if (typeof code !== 'number' || !RETRYABLE[code]) throw err;
-      if (t.rejoinMaxAttempts > 0 && attempt >= t.rejoinMaxAttempts) throw cause;
-      cause = { code: code, reason: err.reason };
+    },
+    onRetry: function () {
       if (self._session) self._session.close();
-      return attemptOnce();
-    });
-  }
-  return attemptOnce();
+    }
+  });
 };
 
 Client.prototype._rejoinAndRestore = function (wasPublishing) {
@@ -732,12 +696,6 @@ Client.prototype._restoreRemote = function (uid) {
   if (self._streamType[uid] === 1) steps.push({ action: 'set_remote_stream_type', uid: uid, type: 1 });
   return sequence(steps, function (req) { return self._session.request(req); });
 };
-
-function sequence(items, fn) {
-  return items.reduce(function (p, item) {
-    return p.then(function () { return fn(item); });
-  }, Promise.resolve());
-}
 
 // ---- log upload ----------------------------------------------------------------------
 

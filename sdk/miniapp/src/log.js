@@ -1,124 +1,37 @@
 'use strict';
-// LOG: the SDK's logger, shared by every Client (the Agora SDK exposes it as
-// a module-level object too). Lines go to the console (filtered by the level
-// set with setLogLevel), to LOG.onLog (same filter) and into a bounded buffer
-// that LOG.uploadLogs sends to minirtc (everything from DEBUG up, whatever
-// the console level, so an upload after a problem is useful).
+// LOG: the SDK's logger (sdk/core/log.js, shared with the web SDK) plus
+// LOG.uploadLogs, which sends the buffered lines to minirtc (POST <apUrl
+// origin>/api/v1/logs of the most recently created Client).
 
+var core = require('../../core/log.js');
 var settle = require('./util').settle;
 
-var LEVELS = { BLIND: -1, DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3, NONE: 4 };
-var LEVEL_NAMES = { '-1': 'BLIND', '0': 'DEBUG', '1': 'INFO', '2': 'WARN', '3': 'ERROR' };
+var LOG = core.LOG;
+// uploader is set by the Client module: function(lines) -> Promise.
+var uploader = null;
 
-// The buffer keeps the newest lines up to both limits: enough for a meeting's
-// last minutes, small enough for one wx.request body.
-var MAX_BUFFER_LINES = 2000;
-var MAX_BUFFER_CHARS = 256 * 1024;
-
-function stringify(v) {
-  if (typeof v === 'string') return v;
-  if (v instanceof Error) return v.name + ': ' + v.message;
-  try {
-    var s = JSON.stringify(v);
-    return s === undefined ? String(v) : s;
-  } catch (e) {
-    return String(v);
+/**
+ * Uploads the buffered SDK log to minirtc. Promise and legacy callbacks.
+ */
+LOG.uploadLogs = function (onSuccess, onFailure) {
+  var p;
+  if (!uploader) {
+    p = Promise.reject(new Error('uploadLogs: create a Client (with apUrl) first'));
+  } else {
+    p = uploader(core.log.lines());
   }
-}
-
-function pad(n, w) {
-  var s = String(n);
-  while (s.length < w) s = '0' + s;
-  return s;
-}
-
-function timestamp(d) {
-  return pad(d.getHours(), 2) + ':' + pad(d.getMinutes(), 2) + ':' + pad(d.getSeconds(), 2) + '.' + pad(d.getMilliseconds(), 3);
-}
-
-var state = {
-  level: LEVELS.INFO,
-  buffer: [],
-  bufferChars: 0,
-  // uploader is set by the Client module: function(lines) -> Promise.
-  uploader: null
+  return settle(p, onSuccess, onFailure);
 };
-
-var LOG = {
-  /** Level constants, as numbers (-1 BLIND … 4 NONE). */
-  LEVELS: LEVELS,
-  /** Called with each formatted line at or above the log level (app-provided). */
-  onLog: null,
-  /**
-   * Sets the console/onLog level: -1 BLIND (everything, including pings),
-   * 0 DEBUG, 1 INFO (default), 2 WARN, 3 ERROR, 4 NONE.
-   */
-  setLogLevel: function (level) {
-    var n = Number(level);
-    if (!isFinite(n)) throw new Error('Invalid log level');
-    state.level = Math.max(-1, Math.min(4, Math.floor(n)));
-  },
-  /** The current level. */
-  getLogLevel: function () {
-    return state.level;
-  },
-  /**
-   * Uploads the buffered SDK log to minirtc (POST <apUrl origin>/api/v1/logs
-   * of the most recently created Client). Promise and legacy callbacks.
-   */
-  uploadLogs: function (onSuccess, onFailure) {
-    var p;
-    if (!state.uploader) {
-      p = Promise.reject(new Error('uploadLogs: create a Client (with apUrl) first'));
-    } else {
-      p = state.uploader(state.buffer.slice());
-    }
-    return settle(p, onSuccess, onFailure);
-  }
-};
-
-// LOG.onlog is the spelling in the Agora SDK's FAQ: the same hook as onLog.
-Object.defineProperty(LOG, 'onlog', {
-  get: function () { return LOG.onLog; },
-  set: function (fn) { LOG.onLog = fn; },
-  enumerable: false
-});
-
-function write(level, args) {
-  var now = new Date();
-  var parts = [];
-  for (var i = 0; i < args.length; i++) parts.push(stringify(args[i]));
-  var line = timestamp(now) + ' [minirtc ' + LEVEL_NAMES[level] + '] ' + parts.join(' ');
-  if (level >= LEVELS.DEBUG) {
-    state.buffer.push(line);
-    state.bufferChars += line.length;
-    while (state.buffer.length > MAX_BUFFER_LINES || (state.bufferChars > MAX_BUFFER_CHARS && state.buffer.length > 1)) {
-      state.bufferChars -= state.buffer.shift().length;
-    }
-  }
-  if (level < state.level || state.level >= LEVELS.NONE) return;
-  if (typeof LOG.onLog === 'function') {
-    try {
-      LOG.onLog(line);
-    } catch (e) {
-      // an app's log hook must not break the SDK
-    }
-  }
-  if (typeof console !== 'undefined') {
-    var fn = level >= LEVELS.ERROR ? console.error : level >= LEVELS.WARN ? console.warn : console.log;
-    if (typeof fn === 'function') fn.call(console, line);
-  }
-}
 
 /** Internal logger used by the other modules. */
 var logger = {
-  blind: function () { write(LEVELS.BLIND, arguments); },
-  debug: function () { write(LEVELS.DEBUG, arguments); },
-  info: function () { write(LEVELS.INFO, arguments); },
-  warn: function () { write(LEVELS.WARN, arguments); },
-  error: function () { write(LEVELS.ERROR, arguments); },
-  setUploader: function (fn) { state.uploader = fn; },
-  clearBuffer: function () { state.buffer = []; state.bufferChars = 0; }
+  blind: core.log.blind,
+  debug: core.log.debug,
+  info: core.log.info,
+  warn: core.log.warn,
+  error: core.log.error,
+  setUploader: function (fn) { uploader = fn; },
+  clearBuffer: core.log.clearBuffer
 };
 
 module.exports = { LOG: LOG, logger: logger };

@@ -4,15 +4,12 @@
 // with the same messages; server and network failures are plain objects
 // {code, reason, ...}, as in the Agora SDK.
 
-var MAX_UID = 4294967295;
+var core = require('../../core/util.js');
 
-/** Error codes raised inside the SDK (error-codes.md). */
-var CODES = {
-  AP_FAILED: 901,
-  TIMEOUT: 903,
-  DISCONNECTED: 904,
-  CONNECT_FAILED: 905
-};
+var MAX_UID = core.MAX_UID;
+
+/** Error codes (the generated catalogue's, shared with the web SDK). */
+var CODES = require('../../core/codes.js').CODES;
 
 function fail(code, reason, extra) {
   var e = { code: code, reason: reason };
@@ -162,31 +159,6 @@ function checkToken(token) {
   return token;
 }
 
-/** 32 upper-case hex characters (the SDK session id). */
-function newSid(random) {
-  var hex = '0123456789ABCDEF';
-  var s = '';
-  for (var i = 0; i < 32; i++) s += hex.charAt(Math.floor(random() * 16));
-  return s;
-}
-
-/** "https://h:1/x" -> "https://h:1" ("" when apUrl is not an http(s) URL). */
-function origin(url) {
-  var m = /^(https?:\/\/[^/?#]+)/i.exec(String(url || ''));
-  return m ? m[1] : '';
-}
-
-/** The gateway URL next to an allocation URL: https -> wss, path /api. */
-function defaultServer(apUrl) {
-  var o = origin(apUrl);
-  if (!o) return '';
-  return o.replace(/^http/i, 'ws') + '/api';
-}
-
-function sleep(ms) {
-  return new Promise(function (resolve) { setTimeout(resolve, ms); });
-}
-
 module.exports = {
   CODES: CODES,
   MAX_UID: MAX_UID,
@@ -204,8 +176,8 @@ module.exports = {
   checkTarget: checkTarget,
   checkStreamType: checkStreamType,
   checkToken: checkToken,
-  newSid: newSid,
-  origin: origin,
-  defaultServer: defaultServer,
-  sleep: sleep
+  newSid: core.newSid,
+  origin: core.origin,
+  defaultServer: core.defaultServer,
+  sleep: core.sleep
 };

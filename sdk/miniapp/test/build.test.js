@@ -82,6 +82,18 @@ test('the dist file is ES2017 script syntax with no require and no Node/browser 
   assert.match(built, /\nmodule\.exports = \{ Client: __minirtc\.Client, LOG: __minirtc\.LOG, SDK_VERSION: __minirtc\.SDK_VERSION \};\n$/);
 });
 
+test('the dist file is ES5 syntax (esbuild lowers the shared core; no ES2015+ left for the base library to transpile)', () => {
+  acorn.parse(built, { ecmaVersion: 5, sourceType: 'script' });
+  assert.throws(() => acorn.parse('let a = 1;', { ecmaVersion: 5 }));
+  assert.throws(() => acorn.parse('var f = () => 1;', { ecmaVersion: 5 }));
+});
+
+test('the dist file is built from the shared protocol core (sdk/core) with the generated error catalogue', () => {
+  assert.match(built, /\/\/ \.\.\/core\/session\.js\n/);
+  assert.match(built, /\/\/ \.\.\/core\/errors\.js\n/);
+  assert.match(built, /SOCKET_LOST: 904/);
+});
+
 test('the dist file loads with nothing but module/exports in scope', () => {
   const vm = require('node:vm');
   const module = { exports: {} };

@@ -171,3 +171,19 @@ test('LOG.setLogLevel checks its argument', () => {
   assert.equal(sdk.LOG.getLogLevel(), -1);
   sdk.LOG.setLogLevel(before);
 });
+
+test('on/off take any event name, "__proto__" and "constructor" included, without throwing', async () => {
+  const { c } = client();
+  const got = [];
+  const fn = () => got.push('proto');
+  assert.doesNotThrow(() => c.on('__proto__', fn));
+  assert.doesNotThrow(() => c.on('constructor', fn));
+  assert.doesNotThrow(() => c.off('__proto__', fn));
+  assert.doesNotThrow(() => c.off('toString'));
+  // the listeners of ordinary events still work
+  c.on('error', (e) => got.push(e.code));
+  c.on('__proto__', fn);
+  await outcome(c.init(APP));
+  assert.deepEqual(got, []);
+  await c.destroy();
+});

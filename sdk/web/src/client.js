@@ -14,7 +14,8 @@ import {
 } from './validate.js';
 import { forceCodecs, h264Preferences, negotiated } from './sdp.js';
 import { waitGathering, waitConnected, postOffer, deleteSession } from './whip.js';
-import { Session } from './session.js';
+import { createSession } from './session.js';
+import { Emitter } from '../../core/emitter.js';
 import { SDK_VERSION } from './version.js';
 import { log } from './log.js';
 
@@ -84,7 +85,7 @@ export class Client {
     this._timing = timing;
     this._rt = runtimeOf(o);
     this._random = typeof o.random === 'function' ? o.random : Math.random;
-    this._listeners = new Map();
+    this._events = new Emitter(log);
     this._appId = null;
     this._role = 'broadcaster';
     this._session = null;
@@ -111,18 +112,11 @@ export class Client {
   // ---- events ----------------------------------------------------------
 
   on(event, callback) {
-    if (typeof event !== 'string' || typeof callback !== 'function') return;
-    if (!this._listeners.has(event)) this._listeners.set(event, []);
-    this._listeners.get(event).push(callback);
+    this._events.on(event, callback);
   }
 
   off(event, callback) {
-    if (!this._listeners.has(event)) return;
-    if (typeof callback !== 'function') {
-      this._listeners.delete(event);
-      return;
-    }
-    this._listeners.set(event, this._listeners.get(event).filter((fn) => fn !== callback));
+    this._events.off(event, callback);
   }
 
   /**
@@ -133,27 +127,9 @@ export class Client {
     return !this._destroyed && !!this._session && this._session.isOpen();
   }
 
+  /** Calls the listeners of event, then the on('*', fn) listeners with (event, payload). */
   _emit(event, payload) {
-    const list = (this._listeners.get(event) || []).slice();
-    // on('*', fn) listeners get every event as fn(name, payload), after the
-    // event's own listeners.
-    const any = event === '*' ? [] : (this._listeners.get('*') || []).slice();
-    log.debug('event', event, payload === undefined ? '' : payload);
-    for (const fn of list) {
-      try {
-        if (payload === undefined) fn();
-        else fn(payload);
-      } catch (e) {
-        log.error('the app\'s', event, 'handler threw:', e);
-      }
-    }
-    for (const fn of any) {
-      try {
-        fn(event, payload);
-      } catch (e) {
-        log.error('the app\'s "*" handler threw on', event + ':', e);
-      }
-    }
+    this._events.emit(event, payload);
   }
 
   // ---- helpers -----------------------------------------------------------
@@ -222,7 +198,7 @@ export class Client {
     if (this._joining) return this._joining;
     if (this._session && this._session.joined) return this._uid;
     const nav = globalOf('navigator');
-    const session = new Session({
+    const session = createSession({
       appId: this._appId,
       channel,
       uid: uidStr,
@@ -289,7 +265,7 @@ export class Client {
     if (this._destroyed) return;
     await this.leave();
     this._destroyed = true;
-    this._listeners.clear();
+    this._events.clear();
   }
 
   async renewToken(token) {

@@ -4,20 +4,14 @@
 // client (901 allocation, 903 time out, 904 socket lost, 905 connect
 // failed, 430/431/433 for calls the server would refuse anyway).
 
-/** Codes raised by the SDK itself. */
-export const CODES = Object.freeze({
-  VENDOR_KEY: 401,
-  BAD_REQUEST: 430,
-  BAD_ROLE: 431,
-  NOT_PUBLISHING: 432,
-  REFUSED: 433,
-  INTERNAL: 500,
-  SERVICE_LOST: 501,
-  AP_FAILED: 901,
-  TIMEOUT: 903,
-  DISCONNECTED: 904,
-  CONNECT_FAILED: 905
-});
+import { CODES } from '../../core/codes.js';
+import { CODE, REASON } from '../../core/errors.js';
+
+/**
+ * Codes raised by the SDK itself: the shared core's table, taken from the
+ * catalogue that go generate writes from the Go source (sdk/core/errors.js).
+ */
+export { CODES };
 
 export class MiniRTCError extends Error {
   /**
@@ -56,15 +50,15 @@ export function asError(e) {
 // HTTP statuses of WHIP/WHEP answers without a JSON body, mapped onto the
 // catalogue the way the server maps the other direction.
 const STATUS_CODES = {
-  400: [430, 'bad request'],
-  401: [401, 'invalid key'],
-  403: [433, 'no authorized'],
-  404: [432, 'not found'],
-  406: [430, 'codec not acceptable'],
-  409: [433, 'conflict'],
-  415: [430, 'bad request'],
-  429: [429, 'too many requests'],
-  503: [501, 'service lost']
+  400: [CODE.BAD_REQUEST, REASON.BAD_REQUEST],
+  401: [CODE.VENDOR_KEY, REASON.INVALID_KEY],
+  403: [CODE.REFUSED, REASON.NO_AUTHORIZED],
+  404: [CODE.NOT_PUBLISHING, REASON.NOT_FOUND],
+  406: [CODE.BAD_REQUEST, REASON.CODEC_REJECTED],
+  409: [CODE.REFUSED, REASON.CONFLICT],
+  415: [CODE.BAD_REQUEST, REASON.BAD_REQUEST],
+  429: [CODE.TOO_MANY_REQUESTS, REASON.TOO_MANY_REQUESTS],
+  503: [CODE.SERVICE_LOST, REASON.SERVICE_LOST]
 };
 
 /** The catalogue error of a failed WHIP/WHEP/HTTP answer. */
@@ -78,7 +72,7 @@ export function fromHTTP(status, bodyText, what) {
   if (body && typeof body.code === 'number' && typeof body.reason === 'string') {
     return fail(body.code, body.reason, { status });
   }
-  const [code, reason] = STATUS_CODES[status] || (status >= 500 ? [CODES.INTERNAL, 'internal error'] : [CODES.BAD_REQUEST, 'bad request']);
+  const [code, reason] = STATUS_CODES[status] || (status >= 500 ? [CODES.INTERNAL, REASON.INTERNAL] : [CODES.BAD_REQUEST, REASON.BAD_REQUEST]);
   const text = String(bodyText || '').slice(0, 200).trim();
   return fail(code, `${reason}: ${what} answered HTTP ${status}${text ? ' (' + text + ')' : ''}`, { status });
 }

@@ -3,8 +3,9 @@
 // failure, local or remote, is a MiniRTCError {code, reason}.
 
 import { CODES, fail, badRequest } from './errors.js';
+import { MAX_UID, origin, defaultServer, newSid } from '../../core/util.js';
 
-export const MAX_UID = 4294967295;
+export { MAX_UID, origin, defaultServer, newSid };
 
 function isNullString(s) {
   return typeof s === 'string' && s.trim().toLowerCase() === 'null';
@@ -99,24 +100,4 @@ export function checkSubscribeOptions(options) {
   const o = { audio: options.audio !== false, video: options.video !== false };
   if (!o.audio && !o.video) throw badRequest('subscribe options: audio and video cannot both be false');
   return o;
-}
-
-/** "https://h:1/x" -> "https://h:1" ("" when url is not http(s)). */
-export function origin(url) {
-  const m = /^(https?:\/\/[^/?#]+)/i.exec(String(url || ''));
-  return m ? m[1] : '';
-}
-
-/** The gateway WebSocket next to an allocation URL: http(s) -> ws(s), path /api. */
-export function defaultServer(apUrl) {
-  const o = origin(apUrl);
-  return o ? o.replace(/^http/i, 'ws') + '/api' : '';
-}
-
-/** 32 upper-case hex characters (the session id). */
-export function newSid(random) {
-  const hex = '0123456789ABCDEF';
-  let s = '';
-  for (let i = 0; i < 32; i++) s += hex.charAt(Math.floor(random() * 16));
-  return s;
 }

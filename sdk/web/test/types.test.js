@@ -26,8 +26,12 @@ test('tsc --noEmit: the typed usage sample', () => {
   assert.equal(tsc('test/types/tsconfig.json'), '');
 });
 
-test('tsc --noEmit: the demo page (examples/web/app.js, checkJs)', () => {
+test('tsc --noEmit: the demo page (demo/app.js and demo/whep.js, checkJs)', () => {
   assert.equal(tsc('test/types/tsconfig.demo.json'), '');
+});
+
+test('tsc --noEmit --checkJs --strict: the shared protocol core (sdk/core, JSDoc types)', () => {
+  assert.equal(tsc('test/types/tsconfig.core.json'), '');
 });
 
 test('the declarations name every export of the module', () => {
@@ -43,7 +47,7 @@ test('package.json, version.js and SDK_VERSION agree', () => {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert.equal(sdk.SDK_VERSION, pkg.version);
   assert.equal(pkg.type, 'module');
-  assert.equal(pkg.main, 'src/minirtc-web-sdk.js');
+  assert.equal(pkg.main, 'dist/minirtc-web-sdk.js'); // the esbuild bundle of src/ and ../core/ (test/build.test.js)
   assert.equal(pkg.types, 'src/minirtc-web-sdk.d.ts');
   assert.match(pkg.devDependencies.typescript, /^\d+\.\d+\.\d+$/, 'typescript pinned exactly');
 });

@@ -1,9 +1,11 @@
 // The web demo: join a channel with minirtc-web-sdk, publish the camera and
 // microphone, play every other publisher (browsers and mini programs), mute,
 // leave. window.demo holds the page state (read by the end-to-end test and
-// handy in the console).
+// handy in the console). With pub/play in the URL the page runs the bare
+// WHIP/WHEP test mode instead (whep.js).
 
 import { Client, SDK_VERSION } from 'minirtc-web-sdk';
+import { isBareMode, runBareMode } from './whep.js';
 
 /** @param {string} id @returns {any} */
 const $ = (id) => document.getElementById(id);
@@ -271,6 +273,14 @@ async function toggle(kind) {
 
 // ---- wiring -----------------------------------------------------------------
 
+// The bare WHIP/WHEP test mode (whep.js): its own section, no join form.
+function bare() {
+  $('join-form').hidden = true;
+  $('status').hidden = true;
+  $('bare').hidden = false;
+  runBareMode(query, { local: $('bare-local'), remote: $('bare-remote'), status: $('bare-status') });
+}
+
 for (const name of ['appId', 'channel', 'uid', 'token']) {
   const v = query.get(name) || (name === 'appId' ? query.get('app') : null);
   if (v) $(name).value = v;
@@ -281,4 +291,5 @@ $('leave').addEventListener('click', () => { leave(); });
 $('mute-audio').addEventListener('click', () => { toggle('audio'); });
 $('mute-video').addEventListener('click', () => { toggle('video'); });
 window.addEventListener('pagehide', () => { if (client) client.leave(); });
-if (query.get('autojoin') === '1' && $('appId').value) join();
+if (isBareMode(query)) bare();
+else if (query.get('autojoin') === '1' && $('appId').value) join();

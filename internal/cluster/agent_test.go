@@ -1,0 +1,119 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lostLog collects OnLost calls.
+type lostLog struct {
+	mu   sync.Mutex
+	list []Lease
+}
+
+func (l *lostLog) add(x Lease) { l.mu.Lock(); l.list = append(l.list, x); l.mu.Unlock() }
+func (l *lostLog) n() int      { l.mu.Lock(); defer l.mu.Unlock(); return len(l.list) }
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAgentKeepsItsLeasesAndLosesThemWhenPaused(t *testing.T) {
+	cfg := Config{NodeTTL: 300 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
+	cs, _ := nodes(t, 2, cfg)
+	ctx := context.Background()
+	var lost lostLog
+	a := cs[0].NewAgent(AgentConfig{Info: NodeInfo{ID: "n0"}, OnLost: lost.add})
+	l, err := a.Own(ctx, "app", "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.Run(runCtx); close(done) }()
+	// Renewed for several lease times: nobody else gets it.
+	time.Sleep(time.Second)
+	if cur, _ := cs[1].Owner(ctx, "app", "room"); cur == nil || *cur != l {
+		t.Fatalf("owner after 1 s of renewals: %+v, want %+v", cur, l)
+	}
+	if _, ok, _ := cs[1].Acquire(ctx, "app", "room", "n1"); ok {
+		t.Fatal("a renewed lease was granted to another node")
+	}
+	if list, _ := cs[1].Nodes(ctx); len(list) != 1 || list[0].ID != "n0" || list[0].Load.Channels != 1 {
+		t.Fatalf("registry: %+v", list)
+	}
+	// A clean stop releases and leaves at once.
+	stop()
+	<-done
+	if cur, _ := cs[1].Owner(ctx, "app", "room"); cur != nil {
+		t.Fatalf("lease kept after a clean stop: %+v", cur)
+	}
+	if list, _ := cs[1].Nodes(ctx); len(list) != 0 {
+		t.Fatalf("node listed after a clean stop: %+v", list)
+	}
+
+	// A node that pauses (no beats) past its lease loses it to another node,
+	// and learns so when it resumes.
+	b := cs[0].NewAgent(AgentConfig{Info: NodeInfo{ID: "n0"}, OnLost: lost.add})
+	if _, err := b.Own(ctx, "app", "room2"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	other, ok, err := cs[1].Acquire(ctx, "app", "room2", "n1")
+	if err != nil || !ok {
+		t.Fatalf("after the pause another node should own the channel: %v %v", ok, err)
+	}
+	b.beat(ctx)
+	if lost.n() != 1 || len(b.Owned()) != 0 {
+		t.Fatalf("paused owner: %d leases lost reported, %d still held", lost.n(), len(b.Owned()))
+	}
+	if err := cs[1].Check(ctx, other); err != nil {
+		t.Fatalf("the new owner's lease was disturbed: %v", err)
+	}
+}
+
+func TestAgentSurvivesARedisRestart(t *testing.T) {
+	cfg := Config{NodeTTL: 600 * time.Millisecond, LeaseTTL: 600 * time.Millisecond}
+	cs, srv := nodes(t, 1, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var lost lostLog
+	a := cs[0].NewAgent(AgentConfig{Info: NodeInfo{ID: "n0"}, OnLost: lost.add})
+	l, err := a.Own(ctx, "app", "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go a.Run(ctx)
+	// Redis goes away briefly (shorter than the lease) and comes back empty.
+	srv.Stop()
+	time.Sleep(300 * time.Millisecond)
+	srv.Restart()
+	waitFor(t, "the lease to be taken back", 3*time.Second, func() bool {
+		cur, err := cs[0].Owner(ctx, "app", "room")
+		return err == nil && cur != nil && cur.Owner == "n0"
+	})
+	waitFor(t, "the node to register again", 3*time.Second, func() bool {
+		list, err := cs[0].Nodes(ctx)
+		return err == nil && len(list) == 1
+	})
+	if lost.n() != 0 {
+		t.Fatalf("a short outage lost %d leases", lost.n())
+	}
+	if got := a.Owned(); len(got) != 1 || got[0].App != l.App {
+		t.Fatalf("owned after restart: %+v", got)
+	}
+
+	// An outage longer than the lease: the node gives the channel up.
+	srv.Stop()
+	waitFor(t, "the lease to be given up", 5*time.Second, func() bool { return lost.n() == 1 })
+	srv.Restart()
+}

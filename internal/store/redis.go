@@ -1,0 +1,456 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis keeps the state of a cluster's nodes in one Redis (or Sentinel- or
+// Cluster-managed Redis) so that every node sees the same apps, API keys,
+// kicking rules, webhook endpoints and outbox. All its keys start with its
+// prefix and share one hash tag, so a Redis Cluster keeps them in one slot
+// and multi-key scripts stay valid.
+//
+// Records are JSON, as in Bolt. Writes that must check a record first (replace
+// only an existing rule, update only an existing outbox entry) are Lua
+// scripts, atomic on the server.
+type Redis struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// OpenRedis returns a store over rdb whose keys start with prefix (e.g.
+// "minirtc"); it checks that Redis answers. The caller keeps ownership of
+// rdb: Close does not close it.
+func OpenRedis(ctx context.Context, rdb redis.UniversalClient, prefix string) (*Redis, error) {
+	if rdb == nil {
+		return nil, errors.New("store: OpenRedis needs a client")
+	}
+	if prefix == "" {
+		prefix = "minirtc"
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("store: redis: %w", err)
+	}
+	return &Redis{rdb: rdb, prefix: "{" + prefix + "}:"}, nil
+}
+
+func (r *Redis) key(parts ...string) string {
+	k := r.prefix
+	for i, p := range parts {
+		if i > 0 {
+			k += ":"
+		}
+		k += p
+	}
+	return k
+}
+
+// Key names.
+const (
+	redisApps      = "apps"      // hash: app id -> App
+	redisAPIKeys   = "apikeys"   // hash: key id -> APIKey
+	redisRules     = "rules"     // hash: decimal id -> KickingRule
+	redisRuleSeq   = "rules:seq" // counter: last kicking rule id
+	redisWebhooks  = "webhooks"  // hash: app/id -> WebhookEndpoint
+	redisOutbox    = "outbox"    // hash: decimal seq -> OutboxEntry
+	redisOutboxSeq = "outbox:seq"
+	redisPending   = "outbox:pending" // sorted set of pending seqs (score = seq)
+	redisSecret    = "secret"         // string per name: the secret's bytes
+)
+
+func getJSON[T any](ctx context.Context, r *Redis, hash, field, what string) (T, error) {
+	var v T
+	b, err := r.rdb.HGet(ctx, r.key(hash), field).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return v, fmt.Errorf("%s %s: %w", what, field, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("store: redis: %w", err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("store: decode %s %s: %w", what, field, err)
+	}
+	return v, nil
+}
+
+func listJSON[T any](ctx context.Context, r *Redis, hash, what string) ([]T, error) {
+	m, err := r.rdb.HGetAll(ctx, r.key(hash)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: %w", err)
+	}
+	out := make([]T, 0, len(m))
+	for k, b := range m {
+		var v T
+		if err := json.Unmarshal([]byte(b), &v); err != nil {
+			return nil, fmt.Errorf("store: decode %s %s: %w", what, k, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (r *Redis) putJSON(ctx context.Context, hash, field, what string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %s: %w", what, err)
+	}
+	if err := r.rdb.HSet(ctx, r.key(hash), field, b).Err(); err != nil {
+		return fmt.Errorf("store: redis: %w", err)
+	}
+	return nil
+}
+
+func (r *Redis) deleteField(ctx context.Context, hash, field, what string) error {
+	n, err := r.rdb.HDel(ctx, r.key(hash), field).Result()
+	if err != nil {
+		return fmt.Errorf("store: redis: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %s: %w", what, field, ErrNotFound)
+	}
+	return nil
+}
+
+// App implements Store.
+func (r *Redis) App(ctx context.Context, id string) (App, error) {
+	return getJSON[App](ctx, r, redisApps, id, "app")
+}
+
+// PutApp implements Store.
+func (r *Redis) PutApp(ctx context.Context, a App) error {
+	if err := ValidateApp(a); err != nil {
+		return err
+	}
+	return r.putJSON(ctx, redisApps, a.ID, "app", a)
+}
+
+// Apps implements Store.
+func (r *Redis) Apps(ctx context.Context) ([]App, error) {
+	apps, err := listJSON[App](ctx, r, redisApps, "app")
+	if err != nil {
+		return nil, err
+	}
+	sortApps(apps)
+	return apps, nil
+}
+
+// APIKey implements Store.
+func (r *Redis) APIKey(ctx context.Context, id string) (APIKey, error) {
+	return getJSON[APIKey](ctx, r, redisAPIKeys, id, "api key")
+}
+
+// PutAPIKey implements Store.
+func (r *Redis) PutAPIKey(ctx context.Context, k APIKey) error {
+	if err := ValidateAPIKey(k); err != nil {
+		return err
+	}
+	return r.putJSON(ctx, redisAPIKeys, k.ID, "api key", k)
+}
+
+// APIKeys implements Store.
+func (r *Redis) APIKeys(ctx context.Context) ([]APIKey, error) {
+	keys, err := listJSON[APIKey](ctx, r, redisAPIKeys, "api key")
+	if err != nil {
+		return nil, err
+	}
+	sortAPIKeys(keys)
+	return keys, nil
+}
+
+// DeleteAPIKey implements Store.
+func (r *Redis) DeleteAPIKey(ctx context.Context, id string) error {
+	return r.deleteField(ctx, redisAPIKeys, id, "api key")
+}
+
+// KickingRule implements Store.
+func (r *Redis) KickingRule(ctx context.Context, id uint64) (KickingRule, error) {
+	return getJSON[KickingRule](ctx, r, redisRules, strconv.FormatUint(id, 10), "kicking rule")
+}
+
+// putExisting replaces KEYS[1]'s field ARGV[1] with ARGV[2] only when the
+// field exists; it answers 1 when it did.
+var putExisting = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`)
+
+// PutKickingRule implements Store. Ids come from a counter, so a deleted
+// rule's id is never given again.
+func (r *Redis) PutKickingRule(ctx context.Context, rule KickingRule) (uint64, error) {
+	if err := ValidateKickingRule(rule); err != nil {
+		return 0, err
+	}
+	if rule.ID == 0 {
+		id, err := r.rdb.Incr(ctx, r.key(redisRuleSeq)).Uint64()
+		if err != nil {
+			return 0, fmt.Errorf("store: kicking rule id: %w", err)
+		}
+		rule.ID = id
+		return id, r.putJSON(ctx, redisRules, strconv.FormatUint(id, 10), "kicking rule", rule)
+	}
+	b, err := json.Marshal(rule)
+	if err != nil {
+		return 0, fmt.Errorf("store: encode kicking rule: %w", err)
+	}
+	field := strconv.FormatUint(rule.ID, 10)
+	ok, err := putExisting.Run(ctx, r.rdb, []string{r.key(redisRules)}, field, b).Int()
+	if err != nil {
+		return 0, fmt.Errorf("store: redis: %w", err)
+	}
+	if ok == 0 {
+		return 0, fmt.Errorf("kicking rule %d: %w", rule.ID, ErrNotFound)
+	}
+	return rule.ID, nil
+}
+
+// KickingRules implements Store.
+func (r *Redis) KickingRules(ctx context.Context) ([]KickingRule, error) {
+	rules, err := listJSON[KickingRule](ctx, r, redisRules, "kicking rule")
+	if err != nil {
+		return nil, err
+	}
+	sortKickingRules(rules)
+	return rules, nil
+}
+
+// DeleteKickingRule implements Store.
+func (r *Redis) DeleteKickingRule(ctx context.Context, id uint64) error {
+	return r.deleteField(ctx, redisRules, strconv.FormatUint(id, 10), "kicking rule")
+}
+
+// Secret implements Store. The first node to ask creates the secret; every
+// node gets the same bytes (SET NX, then GET).
+func (r *Redis) Secret(ctx context.Context, name string) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("store: secret: %w", err)
+	}
+	k := r.key(redisSecret, name)
+	if err := r.rdb.SetNX(ctx, k, fresh, 0).Err(); err != nil {
+		return nil, fmt.Errorf("store: redis: %w", err)
+	}
+	b, err := r.rdb.Get(ctx, k).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: %w", err)
+	}
+	if len(b) != 32 {
+		return nil, fmt.Errorf("store: secret %q in redis has %d bytes, want 32", name, len(b))
+	}
+	return b, nil
+}
+
+// WebhookEndpoints implements WebhookStore.
+func (r *Redis) WebhookEndpoints(ctx context.Context, app string) ([]WebhookEndpoint, error) {
+	all, err := listJSON[WebhookEndpoint](ctx, r, redisWebhooks, "webhook endpoint")
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, e := range all {
+		if app == "" || e.App == app {
+			out = append(out, e)
+		}
+	}
+	sortEndpoints(out)
+	return out, nil
+}
+
+// PutWebhookEndpoint implements WebhookStore.
+func (r *Redis) PutWebhookEndpoint(ctx context.Context, e WebhookEndpoint) error {
+	if err := ValidateWebhookEndpoint(e); err != nil {
+		return err
+	}
+	return r.putJSON(ctx, redisWebhooks, string(endpointKey(e.App, e.ID)), "webhook endpoint", e)
+}
+
+// DeleteWebhookEndpoint implements WebhookStore.
+func (r *Redis) DeleteWebhookEndpoint(ctx context.Context, app, id string) error {
+	return r.deleteField(ctx, redisWebhooks, string(endpointKey(app, id)), "webhook endpoint")
+}
+
+// AppendOutbox implements WebhookStore: the entries are stored in one
+// MULTI/EXEC transaction after their seqs were taken from the counter.
+func (r *Redis) AppendOutbox(ctx context.Context, entries []OutboxEntry) ([]OutboxEntry, error) {
+	if len(entries) == 0 {
+		return []OutboxEntry{}, nil
+	}
+	last, err := r.rdb.IncrBy(ctx, r.key(redisOutboxSeq), int64(len(entries))).Uint64()
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox seq: %w", err)
+	}
+	first := last - uint64(len(entries)) + 1
+	out := make([]OutboxEntry, len(entries))
+	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range entries {
+			e.Seq = first + uint64(i)
+			b, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("store: encode outbox entry: %w", err)
+			}
+			field := strconv.FormatUint(e.Seq, 10)
+			p.HSet(ctx, r.key(redisOutbox), field, b)
+			if e.Status == DeliveryPending {
+				p.ZAdd(ctx, r.key(redisPending), redis.Z{Score: float64(e.Seq), Member: field})
+			}
+			out[i] = e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: %w", err)
+	}
+	return out, nil
+}
+
+// updateOutbox replaces an existing outbox entry and keeps the pending index
+// in step: KEYS = outbox hash, pending set; ARGV = seq, JSON, pending (1/0).
+var updateOutbox = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 1`)
+
+// UpdateOutbox implements WebhookStore.
+func (r *Redis) UpdateOutbox(ctx context.Context, e OutboxEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("store: encode outbox entry: %w", err)
+	}
+	pending := "0"
+	if e.Status == DeliveryPending {
+		pending = "1"
+	}
+	ok, err := updateOutbox.Run(ctx, r.rdb, []string{r.key(redisOutbox), r.key(redisPending)},
+		strconv.FormatUint(e.Seq, 10), b, pending).Int()
+	if err != nil {
+		return fmt.Errorf("store: redis: %w", err)
+	}
+	if ok == 0 {
+		return fmt.Errorf("outbox entry %d: %w", e.Seq, ErrNotFound)
+	}
+	return nil
+}
+
+// outboxAll returns every outbox entry in Seq order.
+func (r *Redis) outboxAll(ctx context.Context) ([]OutboxEntry, error) {
+	all, err := listJSON[OutboxEntry](ctx, r, redisOutbox, "outbox entry")
+	if err != nil {
+		return nil, err
+	}
+	sortOutbox(all)
+	return all, nil
+}
+
+// PendingOutbox implements WebhookStore. It reads the pending index, so its
+// cost follows the pending entries, not the whole outbox.
+func (r *Redis) PendingOutbox(ctx context.Context) ([]OutboxEntry, error) {
+	seqs, err := r.rdb.ZRange(ctx, r.key(redisPending), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: %w", err)
+	}
+	out := []OutboxEntry{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	vals, err := r.rdb.HMGet(ctx, r.key(redisOutbox), seqs...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: %w", err)
+	}
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // pruned between the two reads
+		}
+		var e OutboxEntry
+		if err := json.Unmarshal([]byte(s), &e); err != nil {
+			return nil, fmt.Errorf("store: decode outbox entry %s: %w", seqs[i], err)
+		}
+		if e.Status == DeliveryPending {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// RecentOutbox implements WebhookStore.
+func (r *Redis) RecentOutbox(ctx context.Context, app string, limit int) ([]OutboxEntry, error) {
+	all, err := r.outboxAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []OutboxEntry{}
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].App == app {
+			out = append(out, all[i])
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// OutboxByNotice implements WebhookStore.
+func (r *Redis) OutboxByNotice(ctx context.Context, app, noticeID string) ([]OutboxEntry, error) {
+	all, err := r.outboxAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []OutboxEntry{}
+	for _, e := range all {
+		if e.App == app && e.NoticeID == noticeID {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// PruneOutbox implements WebhookStore.
+func (r *Redis) PruneOutbox(ctx context.Context, before time.Time) (int, error) {
+	all, err := r.outboxAll(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var dead []string
+	for _, e := range all {
+		if prunable(e, before) {
+			dead = append(dead, strconv.FormatUint(e.Seq, 10))
+		}
+	}
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	members := make([]any, len(dead))
+	for i, d := range dead {
+		members[i] = d
+	}
+	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, r.key(redisOutbox), dead...)
+		p.ZRem(ctx, r.key(redisPending), members...)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: redis: %w", err)
+	}
+	return len(dead), nil
+}
+
+// Close implements Store. The client stays open: its owner closes it.
+func (r *Redis) Close() error { return nil }
+
+func sortOutbox(es []OutboxEntry) {
+	slices.SortFunc(es, func(a, b OutboxEntry) int { return cmpSeq(a.Seq, b.Seq) })
+}
