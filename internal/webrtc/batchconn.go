@@ -36,7 +36,9 @@ const (
 // packet of an empty queue, or by the writer that brings the queue to
 // flushAt packets while no send is in progress. Nothing waits for a batch
 // to fill: what is queued during a send goes out in the next one, so
-// batches grow with the load. It is used on Linux only, which accepts IPv4
+// batches grow with the load. Within a batch, consecutive packets for one
+// peer of equal size (a video frame's RTP packets) are one message that
+// the kernel segments (UDP GSO, see sendFrom). It is used on Linux only, which accepts IPv4
 // destinations on a dual-stack socket, so one conn serves both families.
 //
 // It implements net.PacketConn and pion's ice.AddrPortReaderWriter; reads
