@@ -111,7 +111,7 @@ type nopAuth struct{ Authorizer }
 
 // BenchmarkRTMPToWHEPLatency measures what the bridge adds between a
 // publisher's Publisher.Write and the RTP write of a WHEP session: hub
-// fan-out, the feed (packetization, AAC -> Opus), the session queue and RTP
+// fan-out (with the derived AAC -> Opus track), packetization, the writer and RTP
 // marshalling. Network and SRTP are not included. Reported per frame:
 // video-ms (write of an access unit to its last RTP packet) and audio-ms
 // (write of the AAC access unit that completes an Opus frame to that frame's

@@ -66,7 +66,7 @@ func (allowAll) Authorize(_ context.Context, _ token.Action, _ string, q url.Val
 }
 
 // BenchmarkWHEPReaders measures what N real WHEP readers of one stream cost
-// the server, directly: the server (HTTP, pion, hub, feed) runs in this
+// the server, directly: the server (HTTP, pion, hub) runs in this
 // process, N pion WHEP clients run in a child process (this test binary
 // running TestWHEPLoadClients) over loopback, and the server's CPU time is
 // read from this process's rusage, so the clients' cost is not in it. The
