@@ -322,6 +322,12 @@ type SubscribeOptions struct {
 	// the egress protocol ("rtmp", "flv", "webrtc") and the peer address.
 	// Both are optional.
 	Protocol, Remote string
+	// OnQueue, if set, is called when the reader's queue goes from empty to
+	// not empty, so that an adapter serving many readers from a few
+	// goroutines (WHEP's shared writers) knows which ones to drain with
+	// TryNext. It runs on the publisher's goroutine with the stream's lock
+	// held: it must not block or call into the hub. May be nil.
+	OnQueue func()
 	// Audio is the audio codec the reader takes. CodecUnknown: the source's,
 	// whatever it is. CodecAAC or CodecOpus: when the source track has
 	// another codec, the reader gets the derived track (Config.Derive),
