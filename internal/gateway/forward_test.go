@@ -231,6 +231,29 @@ func TestClusterOwnerClosesForwardedSession(t *testing.T) {
 	n.a.waitFor("sessions on A end", func() bool { return n.a.gw.Sessions() == 0 })
 }
 
+func TestClusterForwardingNodeKeepsClientLimits(t *testing.T) {
+	n := newTwoNodes(t, func(c *Config) { c.MaxMessageBytes = 4 << 10 }, nil)
+	app := n.b.app.ID
+	// Before the join: the pre-join limit of the node the client reached.
+	pre := n.dialNode(n.a, "", nil)
+	pre.sendRaw(`{"command":"x","pad":"` + strings.Repeat("a", 5<<10) + `"}`)
+	if code, _, _ := pre.closed(); code != websocket.StatusMessageTooBig {
+		t.Fatalf("pre-join close %d, want 1009", code)
+	}
+	// After a forwarded join: its frame limit, though the owner's is larger.
+	p := n.dialNode(n.a, "", nil)
+	p.join("1", "broadcaster")
+	p.sendRaw(`{"command":"x","pad":"` + strings.Repeat("a", 8<<10) + `"}`)
+	if code, reason, _ := p.closed(); code != websocket.StatusMessageTooBig || !strings.Contains(reason, "4097") { // coder/websocket names limit+1
+		t.Fatalf("close %d %q, want 1009 at 4096 bytes from the forwarding node", code, reason)
+	}
+	// The owner lost the connection without a leave: grace, as for its own.
+	n.b.waitFor("member detached on the owner", func() bool {
+		mi, ok := n.b.mgr.Member(app, "room", 1)
+		return ok && mi.Detached
+	})
+}
+
 // fakeOwner is a node's gateway WebSocket reduced to what forwarding
 // touches: it records the handshake and the first frame, answers it, then
 // closes as told (code 0: without a close frame) or records the client's
