@@ -90,7 +90,7 @@ type twoNodes struct {
 	ra, rb *fakeRouter
 }
 
-func newTwoNodes(t *testing.T, modA, modB func(*Config)) *twoNodes {
+func newTwoNodes(t testing.TB, modA, modB func(*Config)) *twoNodes {
 	t.Helper()
 	n := &twoNodes{ra: newFakeRouter("a"), rb: newFakeRouter("b")}
 	n.b = newEnv(t, func(c *Config, _ *store.App) {
