@@ -9,7 +9,7 @@ import (
 // member on the owner ("direct") and from one that reached the other node
 // ("forwarded"): the second pays the hop between the nodes.
 func BenchmarkForwardedRequest(b *testing.B) {
-	n := newTwoNodes(b, nil, func(c *Config) { c.RateLimit, c.RateBurst = 1e9, 1 << 30 })
+	n := newTwoNodes(b, nil, func(c *Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
 	for _, via := range []struct {
 		name string
 		node *env
