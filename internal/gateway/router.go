@@ -16,7 +16,9 @@ type Router interface {
 	// Route answers where the channel is served, placing it first when no
 	// node owns it. An error means the placement cannot be known now (the
 	// cluster store is unreachable): the allocation then answers this node,
-	// and a join is refused with 502 cluster unavailable.
+	// and a join is refused with 502 cluster unavailable (or with the
+	// catalogue error Route returned, e.g. errcode.Overloaded when no node
+	// takes new channels). ctx is bounded (3 s).
 	Route(ctx context.Context, app, channel string) (Route, error)
 	// ForwardHeader is the header a forwarding gateway sends when it dials
 	// an owner's WebSocket: the cluster credential TrustForwarded checks.
