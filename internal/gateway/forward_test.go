@@ -466,6 +466,12 @@ func TestClusterPlacementFailure(t *testing.T) {
 			t.Fatalf("the reply leaks the cause: %s", r)
 		}
 	}
+	// A catalogue error from the Router is answered as it is.
+	n.ra.fail(errcode.Overloaded("no node takes new channels"))
+	c := n.dialNode(n.a, "", nil)
+	c.uid = "9"
+	c.fail("join", c.joinFields(n.b.token("room", "9", 3600), "room", "9", "broadcaster"), "502", "vendor over load: no node takes new channels")
+
 	// Existing sessions keep working, local and forwarded.
 	if u, _ := l.ok("publish", nil).resp()["url"].(string); u == "" {
 		t.Fatal("no push URL")
