@@ -623,6 +623,19 @@ func TestClusterDrainClosesForwarded(t *testing.T) {
 	q.join("1", "broadcaster")
 }
 
+func TestClusterOwnerDrainReachesForwarded(t *testing.T) {
+	n := newTwoNodes(t, nil, nil)
+	p := n.dialNode(n.a, "", nil)
+	p.join("1", "broadcaster")
+	n.b.cancel() // the owner shuts down: its 501 and close reach the client
+	code, reason, rest := p.closed()
+	if code != websocket.StatusNormalClosure || reason != "close" || len(rest) != 1 || rest[0].code() != "501" {
+		t.Fatalf("close %d %q after %v, want the 501 push and 1000 close", code, reason, rest)
+	}
+	n.b.wg.Wait()
+	n.a.waitFor("the forwarding session ends", func() bool { return n.a.gw.Sessions() == 0 })
+}
+
 func TestClusterForwardNoLeak(t *testing.T) {
 	n := newTwoNodes(t, nil, nil)
 	app := n.b.app.ID
