@@ -91,7 +91,7 @@ func (s *session) forwardJoin(ctx context.Context, rt Route, raw []byte) error {
 	}
 	s.conn.SetReadLimit(s.g.cfg.MaxMessageBytes)
 	s.mu.Unlock()
-	go s.fromOwner(f)
+	go s.fromOwner(ctx, f)
 	s.log.Info("session forwarded to the channel's node", "node", rt.Node, "url", rt.WebSocketURL)
 	return nil
 }
@@ -124,10 +124,12 @@ func (s *session) pipe(ctx context.Context, f *forward) error {
 
 // fromOwner queues the owner's frames for the client until the owner's side
 // ends, then closes the client's connection the same way.
-func (s *session) fromOwner(f *forward) {
+// ctx is the session's; endForward ends it in practice by closing the owner's
+// socket.
+func (s *session) fromOwner(ctx context.Context, f *forward) {
 	defer close(f.done)
 	for {
-		typ, data, err := f.conn.Read(context.Background())
+		typ, data, err := f.conn.Read(ctx)
 		if err != nil {
 			f.end = err
 			s.closeLike(err)

@@ -19,7 +19,9 @@ import (
 
 	"github.com/coder/websocket"
 
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/channel"
+	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/store"
 )
@@ -135,14 +137,12 @@ func dialWS(e *env, wsURL, from string, hdr http.Header) *client {
 	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: hdr})
+	cc, err := mc.Dial(ctx, wsURL, mc.WithReadLimit(1<<20), mc.WithSID(testSID), mc.WithHTTPClient(hc), mc.WithHeader(hdr))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	conn.SetReadLimit(1 << 20)
-	c := &client{t: e.t, e: e, conn: conn, frames: make(chan msg, 1024), done: make(chan struct{}), nextID: 3}
-	go c.readLoop()
-	e.t.Cleanup(func() { c.conn.CloseNow(); <-c.done })
+	c := &client{t: e.t, e: e, cc: cc, conn: cc.WebSocket(), done: cc.Done(), nextID: 3}
+	e.t.Cleanup(func() { cc.CloseNow() })
 	return c
 }
 
@@ -596,7 +596,7 @@ func TestClusterIdleForwardedClientTimesOut(t *testing.T) {
 		mi, ok := n.b.mgr.Member(app, "room", 1)
 		return ok && mi.Detached
 	})
-	n.b.clk.Advance(DefaultGrace + time.Second)
+	n.b.clk.Advance(defaults.GatewayGraceTimeout + time.Second)
 	n.b.waitFor("leave event", func() bool { return len(n.b.leftEvents()) > 0 })
 	if left := n.b.leftEvents(); len(left) != 1 || left[0].UID != 1 || left[0].LeaveReason != errcode.LeaveTimeout {
 		t.Fatalf("left %+v, want uid 1 with reason timeout", left)
