@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"runtime"
 	"strconv"
 	"testing"
 )
@@ -38,6 +39,37 @@ func BenchmarkForwardedJoin(b *testing.B) {
 				c := n.dialNode(via.node, "", nil)
 				c.join(strconv.Itoa(i+1), "audience")
 				c.conn.CloseNow()
+			}
+		})
+	}
+}
+
+// BenchmarkForwardedSessionCost holds 200 joined members on the owner
+// ("direct") or through the other node ("forwarded") and reports the
+// goroutines and the heap plus stacks per member, both nodes and the test
+// clients included: the difference is what forwarding costs.
+func BenchmarkForwardedSessionCost(b *testing.B) {
+	const members = 200
+	n := newTwoNodes(b, nil, nil)
+	for _, via := range []struct {
+		name string
+		node *env
+	}{{"direct", n.b}, {"forwarded", n.a}} {
+		b.Run(via.name, func(b *testing.B) {
+			for range b.N {
+				g0, m0 := runtime.NumGoroutine(), heapAndStacks()
+				cs := make([]*client, 0, members)
+				for i := range members {
+					c := n.dialNode(via.node, "", nil)
+					c.join(strconv.Itoa(i+1), "audience")
+					cs = append(cs, c)
+				}
+				b.ReportMetric(float64(runtime.NumGoroutine()-g0)/members, "goroutines/member")
+				b.ReportMetric(float64(heapAndStacks()-m0)/members, "bytes/member")
+				for _, c := range cs {
+					c.conn.CloseNow()
+				}
+				n.a.waitFor("sessions end", func() bool { return n.a.gw.Sessions() == 0 && n.b.gw.Sessions() == 0 })
 			}
 		})
 	}
