@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/cluster"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/redistest"
@@ -223,4 +224,91 @@ func mustUnescape(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// joinThrough joins ch as uid through node n with the shared client, with
+// a publisher token, and closes the connection when the test ends.
+func joinThrough(t *testing.T, n *Node, app store.App, ch string, uid int) *mc.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc, err := mc.Dial(ctx, "ws://"+n.HTTPAddr()+"/api", mc.WithPingInterval(mc.DefaultPingInterval))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.CloseNow)
+	tok, err := token.BuildRTC007(token.RTCOptions{AppID: app.ID, AppCert: app.Certificate, Channel: ch,
+		UID: strconv.Itoa(uid), Role: token.RolePublisher, IssuedAt: time.Now(), Lifetime: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.Join(ctx, mc.JoinParams{AppID: app.ID, Channel: ch, UID: strconv.Itoa(uid), Key: tok, Role: mc.RoleBroadcaster}); err != nil {
+		t.Fatalf("join %s as %d through %s: %v", ch, uid, n.HTTPAddr(), err)
+	}
+	return cc
+}
+
+// TestClusterOneChannelThroughThreeNodes: members reach the same channel
+// through different nodes and see each other's streams; the publisher's
+// push URL names the owner, ffmpeg pushes there and a member on another
+// node plays it; WHEP on a node that does not serve the stream answers a
+// redirect to the owner, which a WHEP client follows and plays.
+func TestClusterOneChannelThroughThreeNodes(t *testing.T) {
+	srv := redistest.Start(t)
+	nodes := map[string]*Node{}
+	for _, id := range []string{"a", "b", "c"} {
+		nodes[id] = startClusterNode(t, clusterConfig(t, srv, id))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	apps, _ := nodes["a"].Store().Apps(ctx)
+	app := apps[0]
+
+	x := joinThrough(t, nodes["a"], app, "conf", 1)
+	y := joinThrough(t, nodes["b"], app, "conf", 2)
+	lease, err := nodes["a"].cluster.c.Owner(ctx, app.ID, "conf")
+	if err != nil || lease == nil {
+		t.Fatalf("the channel has no owner: %v", err)
+	}
+	owner := nodes[lease.Owner]
+	if got := owner.channels.Members(app.ID, "conf"); len(got) != 2 {
+		t.Fatalf("owner %s has %d members, want both (joined through a and b)", lease.Owner, len(got))
+	}
+	pushURL, err := x.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pushURL, owner.RTMPAddr()) {
+		t.Fatalf("push URL %s does not name the owner's RTMP address %s", pushURL, owner.RTMPAddr())
+	}
+	startPush(t, pushURL)
+	if _, err := y.WaitPush(ctx, func(p mc.Push) bool { return p.Action == "stream-added" && p.UID == 1 }); err != nil {
+		t.Fatalf("y (through b) never saw x's stream: %v", err)
+	}
+	play, err := y.Subscribe(ctx, 1, mc.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodeFrames(t, play.URL, 25)
+
+	// WHEP through a node that does not serve the channel: a 307 to the owner.
+	var other *Node
+	for id, n := range nodes {
+		if id != lease.Owner {
+			other = n
+			break
+		}
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("POST", "http://"+other.HTTPAddr()+"/whep/"+app.ID+"/conf/1", strings.NewReader("v=0"))
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(resp.Header.Get("Location"), "http://"+owner.HTTPAddr()+"/whep/") {
+		t.Fatalf("WHEP on a non-owner: %d Location %q, want 307 to %s", resp.StatusCode, resp.Header.Get("Location"), owner.HTTPAddr())
+	}
+	startWHEP(t, other, app, "conf", "1", "9") // follows the redirect and waits for media
 }

@@ -320,6 +320,13 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		return fmt.Errorf("node: admission: %w", err)
 	}
 	n.admission = adm
+	var router gateway.Router
+	var drain time.Duration // the gateway's default
+	if cfg.Cluster.Enabled() {
+		router = gatewayRouter{n}
+		// Members told to rejoin elsewhere get cluster.drainTimeout to go.
+		drain = cfg.Cluster.DrainTimeout
+	}
 	rtmpPort := 0
 	if _, p, err := net.SplitHostPort(cfg.RTMP.Addr); err == nil {
 		rtmpPort, _ = strconv.Atoi(p)
@@ -345,6 +352,8 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		URLTTL:             cfg.Gateway.URLLifetime,
 		LogTicketTTL:       cfg.Diagnostics.LogTicketTTL,
 		Access:             adm,
+		Router:             router,
+		DrainTimeout:       drain,
 	}, n.store, n.channels, n.signer, n.log)
 	if err != nil {
 		return fmt.Errorf("node: gateway: %w", err)
@@ -459,8 +468,14 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.setReady(false)
 	n.handOverChannels()
-	n.log.Info("shutting down", "timeout", n.cfg.HTTP.ShutdownTimeout)
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), n.cfg.HTTP.ShutdownTimeout)
+	timeout := n.cfg.HTTP.ShutdownTimeout
+	if n.cluster != nil {
+		// A cluster node's gateway waits up to cluster.drainTimeout for its
+		// members to rejoin elsewhere.
+		timeout = max(timeout, n.cfg.Cluster.DrainTimeout+time.Second)
+	}
+	n.log.Info("shutting down", "timeout", timeout)
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), timeout)
 	defer shutCancel()
 	cancel() // components stop accepting and tell their clients
 	if err := n.httpSrv.Shutdown(shutCtx); err != nil {

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/cluster"
 	"github.com/minirtc/minirtc/internal/edge"
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/gateway"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
 )
@@ -202,4 +205,84 @@ func (pl placement) redirectWebRTC(n *Node) func(ctx context.Context, action tok
 		}
 		return "", false
 	}
+}
+
+// gatewayRouter is the gateway's cluster.Router: it places channels with
+// the registry and leases and tells the gateway which node serves one. It
+// reads the node's cluster part when called (it is wired after the
+// gateway).
+type gatewayRouter struct{ n *Node }
+
+// Route implements gateway.Router.
+func (g gatewayRouter) Route(ctx context.Context, app, ch string) (gateway.Route, error) {
+	p := g.n.cluster
+	if p == nil || p.agent == nil {
+		return gateway.Route{Local: true}, nil
+	}
+	l, ni, err := p.c.Place(ctx, app, ch)
+	switch {
+	case errors.Is(err, cluster.ErrNoNode):
+		return gateway.Route{}, errcode.ClusterUnavailable("no node of the cluster takes new channels now (all are draining); retry the join in a few seconds")
+	case err != nil:
+		return gateway.Route{}, err
+	}
+	if l.Owner == p.self.ID {
+		// Placed here (now or before): hold and renew the lease.
+		if _, err := p.agent.Own(ctx, app, ch); err != nil {
+			if errors.Is(err, cluster.ErrDraining) {
+				return gateway.Route{}, errcode.ClusterUnavailable("this node is shutting down; rejoin to be placed on another node")
+			}
+			return gateway.Route{}, err
+		}
+		return gateway.Route{Local: true, Node: p.self.ID}, nil
+	}
+	if ni.Gateway == "" {
+		return gateway.Route{}, errcode.ClusterUnavailable(fmt.Sprintf("node %s, which serves this channel, cannot be reached; rejoin in a few seconds (its channels move after cluster.leaseTTL)", l.Owner))
+	}
+	u, err := url.Parse(ni.Gateway)
+	if err != nil {
+		return gateway.Route{}, fmt.Errorf("node %s advertises a bad URL %q: %w", ni.ID, ni.Gateway, err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	if port == 0 {
+		port = 80
+		if u.Scheme == "https" {
+			port = 443
+		}
+	}
+	ws := "ws"
+	if u.Scheme == "https" {
+		ws = "wss"
+	}
+	internal := ni.Internal
+	if internal == "" {
+		internal = ni.Gateway
+	}
+	iu, err := url.Parse(internal)
+	if err != nil {
+		return gateway.Route{}, fmt.Errorf("node %s advertises a bad URL %q: %w", ni.ID, internal, err)
+	}
+	if iu.Scheme == "https" {
+		ws = "wss"
+	}
+	return gateway.Route{Node: ni.ID, Address: u.Hostname(), Port: port, WebSocketURL: ws + "://" + iu.Host + "/api"}, nil
+}
+
+// ForwardHeader implements gateway.Router.
+func (g gatewayRouter) ForwardHeader() http.Header {
+	h := http.Header{}
+	if p := g.n.cluster; p != nil {
+		p.auth.Sign(h)
+	}
+	return h
+}
+
+// TrustForwarded implements gateway.Router.
+func (g gatewayRouter) TrustForwarded(r *http.Request) bool {
+	p := g.n.cluster
+	if p == nil {
+		return false
+	}
+	_, err := p.auth.Verify(r)
+	return err == nil
 }
