@@ -103,7 +103,11 @@ func (n *Node) startClusterAgent() {
 		Load: load.sample,
 		Log:  n.log.With("component", "cluster"),
 		OnLost: func(l cluster.Lease) {
-			n.log.Warn("channel moved to another node", "app", l.App, "channel", l.Channel)
+			// Another node serves the channel now (this one was paused or
+			// cut off from Redis past its lease): its members here rejoin
+			// and land there. Fencing: this node stops acting for it.
+			moved := n.gateway.Move(l.App, l.Channel)
+			n.log.Warn("channel moved to another node; its members here were told to rejoin", "app", l.App, "channel", l.Channel, "members", moved)
 		},
 	})
 	n.services = append(n.services, service{name: "cluster", run: func(ctx context.Context) error {
