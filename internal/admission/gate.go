@@ -29,6 +29,10 @@ type Config struct {
 	// MaxUsers returns the member limit of an app's channels for the
 	// publishers a media door joins itself (Members); nil: no limit.
 	MaxUsers func(app string) int
+	// Place, in a cluster, makes this node the channel's owner before a
+	// publish is admitted, or returns the catalogue error that sends the
+	// publisher to the owner. Nil: a single node, every channel is here.
+	Place func(ctx context.Context, app, channel string) error
 }
 
 // Gate admits media connections and ends them when their principal's
@@ -39,6 +43,7 @@ type Gate struct {
 	clock channel.Clock
 	log   *slog.Logger
 	grace time.Duration
+	place func(ctx context.Context, app, channel string) error
 	// members makes media-door publishers members of their channel.
 	members *Members
 
@@ -84,7 +89,7 @@ func New(cfg Config, auth Authorizer, chans *channel.Manager, log *slog.Logger) 
 		grace = defaults.GatewayURLRejoinGrace
 	}
 	g := &Gate{auth: auth, chans: chans, clock: chans.Clock(), log: log.With("component", "admission"),
-		grace: max(grace, 0), members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
+		grace: max(grace, 0), place: cfg.Place, members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
 	g.stopObserving = chans.Observe(g.observe)
 	return g, nil
 }
@@ -138,6 +143,11 @@ func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string
 		return token.MediaGrant{}, notMember(p)
 	}
 	grant.Hold = func(end func(error)) func() { return g.hold(p, ip, action, member, grant.Until, end) }
+	if action == token.ActionPublish && g.place != nil {
+		if err := g.place(ctx, grant.AppID, grant.Channel); err != nil {
+			return token.MediaGrant{}, err
+		}
+	}
 	if action == token.ActionPublish {
 		cred := grant
 		grant.Enter = func(ctx context.Context, door token.Door, session string, kicked func(error)) (func(bool), error) {

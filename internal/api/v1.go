@@ -329,7 +329,7 @@ func toTrack(t *media.Track) *Track {
 type Reader struct {
 	ID       string    `json:"id"`       // DELETE /v1/readers/{id} disconnects it
 	Viewer   string    `json:"viewer"`   // the uid it plays as, when known
-	Protocol string    `json:"protocol"` // rtmp, http-flv, ws-flv, webrtc (one reader feeds all WHEP sessions of a stream)
+	Protocol string    `json:"protocol"` // rtmp, http-flv, ws-flv, webrtc (one reader per WHEP session)
 	Remote   string    `json:"remote"`   // peer address, when known
 	Since    time.Time `json:"since"`
 	Held     bool      `json:"held"`   // waiting for the stream to start

@@ -169,7 +169,8 @@ func (a *Agent) lost(l Lease, why string) {
 
 // Own makes the node the channel's owner: it takes the lease, or adopts the
 // one placement granted it. It returns ErrLeaseLost (wrapped) when another
-// node owns the channel, with that node's lease.
+// node owns the channel, with that node's lease, and ErrDraining when the
+// node is draining and the channel is not already its own.
 func (a *Agent) Own(ctx context.Context, app, channel string) (Lease, error) {
 	id := leaseID{app, channel}
 	a.mu.Lock()
@@ -178,7 +179,11 @@ func (a *Agent) Own(ctx context.Context, app, channel string) (Lease, error) {
 		a.mu.Unlock()
 		return l, nil
 	}
+	draining := a.draining
 	a.mu.Unlock()
+	if draining {
+		return Lease{}, ErrDraining
+	}
 	l, _, err := a.c.Acquire(ctx, app, channel, a.cfg.Info.ID)
 	if err != nil {
 		return Lease{}, err

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -116,4 +117,26 @@ func TestAgentSurvivesARedisRestart(t *testing.T) {
 	srv.Stop()
 	waitFor(t, "the lease to be given up", 5*time.Second, func() bool { return lost.n() == 1 })
 	srv.Restart()
+}
+
+func TestAgentDrainingTakesNoNewChannels(t *testing.T) {
+	cs, _ := nodes(t, 1, Config{NodeTTL: time.Second, LeaseTTL: time.Second})
+	ctx := context.Background()
+	a := cs[0].NewAgent(AgentConfig{Info: NodeInfo{ID: "n0"}})
+	kept, err := a.Own(ctx, "app", "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetDraining(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Own(ctx, "app", "new"); !errors.Is(err, ErrDraining) {
+		t.Fatalf("own while draining: %v, want ErrDraining", err)
+	}
+	if l, err := a.Own(ctx, "app", "kept"); err != nil || l != kept {
+		t.Fatalf("a channel it holds: %+v %v", l, err)
+	}
+	if n, ok, _ := cs[0].Node(ctx, "n0"); !ok || !n.Draining {
+		t.Fatalf("registry entry while draining: %+v %v", n, ok)
+	}
 }

@@ -49,6 +49,9 @@ func (a *Auth) sign(node string, unix int64) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// Node is the id of the node this Auth signs for.
+func (a *Auth) Node() string { return a.node }
+
 // Credential is this node's credential for a request sent now.
 func (a *Auth) Credential() string {
 	unix := a.now().Unix()

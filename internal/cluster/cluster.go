@@ -19,6 +19,9 @@ import (
 // ErrLeaseLost is returned when the lease expired or another node holds it now.
 var ErrLeaseLost = errors.New("cluster: channel lease lost")
 
+// ErrDraining is returned when the node is draining: it takes no new channels.
+var ErrDraining = errors.New("cluster: node draining, it takes no new channels")
+
 // ErrNoNode is returned when no live node may take a new channel.
 var ErrNoNode = errors.New("cluster: no live node takes new channels")
 
@@ -35,6 +38,10 @@ type Load struct {
 func (l Load) score() float64 {
 	return l.CPU*1000 + float64(l.Connections)/100 + float64(l.EgressBps)/(125<<20)
 }
+
+// Score is the load placement compares (lower is less loaded): a node at
+// full CPU scores 1000, each 100 connections or 1 Gbit/s of egress 1 more.
+func (l Load) Score() float64 { return l.score() }
 
 // NodeInfo is one node as the registry holds it.
 type NodeInfo struct {

@@ -83,6 +83,14 @@ type Cluster struct {
 	EdgeThreshold int `yaml:"edgeThreshold"`
 	// DrainTimeout bounds a graceful shutdown's hand-over of channels.
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
+	// PullLinger keeps a stream pulled from another node after its last
+	// local reader left, so that a reader coming back finds its GOP cache.
+	PullLinger time.Duration `yaml:"pullLinger"`
+	// PullMinBackoff and PullMaxBackoff bound the wait between two tries of
+	// a pull that failed while local readers want the stream (doubling,
+	// jittered).
+	PullMinBackoff time.Duration `yaml:"pullMinBackoff"`
+	PullMaxBackoff time.Duration `yaml:"pullMaxBackoff"`
 }
 
 // Enabled reports whether a Redis is configured (cluster mode).
@@ -349,7 +357,8 @@ func Default() Config {
 		Webhooks: Webhooks{RetryFor: defaults.WebhooksRetryFor, Timeout: defaults.WebhooksTimeout, Concurrency: defaults.WebhooksConcurrency,
 			MinBackoff: defaults.WebhooksMinBackoff, MaxBackoff: defaults.WebhooksMaxBackoff, Retention: defaults.WebhooksRetention},
 		Cluster: Cluster{RedisSentinels: []string{}, RedisCluster: []string{}, Prefix: defaults.ClusterPrefix,
-			NodeTTL: 10 * time.Second, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second},
+			NodeTTL: defaults.ClusterNodeTTL, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second,
+			PullLinger: defaults.ClusterPullLinger, PullMinBackoff: defaults.ClusterPullMinBackoff, PullMaxBackoff: defaults.ClusterPullMaxBackoff},
 	}
 }
 
@@ -567,6 +576,12 @@ func (c Config) Validate() error {
 		}
 		if cl.DrainTimeout <= 0 {
 			bad("cluster.drainTimeout", "must be positive")
+		}
+		if cl.PullLinger <= 0 {
+			bad("cluster.pullLinger", "must be positive")
+		}
+		if cl.PullMinBackoff < 10*time.Millisecond || cl.PullMaxBackoff < cl.PullMinBackoff {
+			bad("cluster.pullMinBackoff/cluster.pullMaxBackoff", "need 10ms <= pullMinBackoff <= pullMaxBackoff")
 		}
 	}
 	if c.Webhooks.Concurrency < 1 || c.Webhooks.Concurrency > 1024 {

@@ -220,6 +220,10 @@ func TestClusterValidation(t *testing.T) {
 		{"bad node id", func(c *Cluster) { c.Redis = "redis://a:1"; c.NodeID = "a:b" }, "cluster.nodeId"},
 		{"bad advertise", func(c *Cluster) { c.Redis = "redis://a:1"; c.Advertise = "n1.example.com" }, "cluster.advertise"},
 		{"negative threshold", func(c *Cluster) { c.Redis = "redis://a:1"; c.EdgeThreshold = -1 }, "edgeThreshold"},
+		{"short linger", func(c *Cluster) { c.Redis = "redis://a:1"; c.PullLinger = time.Millisecond }, ""},
+		{"no linger", func(c *Cluster) { c.Redis = "redis://a:1"; c.PullLinger = 0 }, "cluster.pullLinger"},
+		{"no pull backoff", func(c *Cluster) { c.Redis = "redis://a:1"; c.PullMinBackoff = 0 }, "cluster.pullMinBackoff"},
+		{"pull backoff upside down", func(c *Cluster) { c.Redis = "redis://a:1"; c.PullMaxBackoff = c.PullMinBackoff / 2 }, "cluster.pullMaxBackoff"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,6 +21,8 @@ import (
 var notConfigKnobs = map[string]string{
 	"node.DefaultAppName": "the name of the app created in an empty store, not a setting",
 
+	"api.defaultPeerTimeout": "the bound on one call between cluster nodes (merged listings), not a setting",
+
 	"client.DefaultPingInterval": "the Go client's heartbeat (the SDK's 3 s), a client option, not a server setting",
 	"client.defaultReadLimit":    "the Go client's frame size bound, a client option, not a server setting",
 	"client.defaultQueueSize":    "the Go client's unread-frame bound, a client option, not a server setting",
@@ -96,6 +98,7 @@ var settingFields = map[string]string{
 	"webhook.MinBackoff":         "webhooks.minBackoff",
 	"webhook.MaxBackoff":         "webhooks.maxBackoff",
 	"webhook.Retention":          "webhooks.retention",
+	"webhook.SweepEvery":         "cluster.nodeTTL",
 	"cluster.Prefix":             "cluster.prefix",
 }
 

@@ -39,6 +39,14 @@
 // the readers that want them. Hub.Stats().Derivations and
 // StreamDetail.Derived show what runs.
 //
+// Streams from other nodes: a stream with readers and no publisher here (or
+// only a relay, PublishOptions.Relay) is wanted, and Config.OnWanted hears
+// when that starts and stops (WantedFunc), so that a cluster node can pull
+// it from the node that has its publisher (internal/edge) and stop once its
+// readers left. The stream's own publisher always takes a stream over from
+// a relay, and a relay whose origin's stream ended ends the stream at once
+// (Publisher.Finish) instead of leaving its readers to the grace period.
+//
 // Timestamps are hub time, shared by every reader (not rebased per reader),
 // which is what lets adapters build a packet's wire bytes once.
 //

@@ -35,6 +35,10 @@ type Config struct {
 	// Derive starts derived tracks (see Deriver) for readers that want
 	// another audio codec than the source's. Nil: no derived tracks.
 	Derive DeriveFunc
+	// OnWanted tells a component outside the hub (a cluster node's puller)
+	// when a stream is wanted here without a source of its own, and when it
+	// no longer is (see WantedFunc). Nil: nobody is told.
+	OnWanted WantedFunc
 }
 
 func (c Config) withDefaults() Config {
@@ -123,6 +127,8 @@ type Hub struct {
 	derivations atomic.Int64 // Derivers running now (Stats.Derivations)
 
 	readerIDs atomic.Uint64 // last reader id handed out (ReaderDetail.ID)
+
+	wanted wantedState // OnWanted reports (wanted.go)
 
 	now func() time.Time // clock for rate limits; tests may replace it
 }
@@ -223,6 +229,11 @@ type PublishOptions struct {
 	// adapter calls Publisher.Close when its connection ends on its own. May
 	// be nil.
 	OnClose func(reason error)
+	// Relay: the publisher relays the stream from another node
+	// (internal/relay) rather than being its source. The stream stays
+	// wanted (Config.OnWanted) while a relay feeds it, and a publisher that
+	// is not a relay always takes the stream over from one.
+	Relay bool
 }
 
 // Publish is PublishWith for a publisher whose credential names the uid.
@@ -261,12 +272,17 @@ func (h *Hub) PublishWith(key Key, opt PublishOptions) (*Publisher, error) {
 	if !replacing {
 		h.publishers++
 	}
-	p := &Publisher{stream: s, onClose: opt.OnClose}
+	p := &Publisher{stream: s, onClose: opt.OnClose, relay: opt.Relay}
 	old := s.attachPublisher(p, h.now())
 	h.mu.Unlock()
 	if old != nil {
-		old.kill(errcode.Conflict("replaced by a reconnect of the same uid: this connection had sent no media for a while"))
+		if old.relay && !opt.Relay {
+			old.kill(errcode.Conflict("the stream's publisher connected to this node: the relay from another node is no longer needed"))
+		} else {
+			old.kill(errcode.Conflict("replaced by a reconnect of the same uid: this connection had sent no media for a while"))
+		}
 	}
+	h.syncWanted(key)
 	return p, nil
 }
 
@@ -306,6 +322,12 @@ type SubscribeOptions struct {
 	// the egress protocol ("rtmp", "flv", "webrtc") and the peer address.
 	// Both are optional.
 	Protocol, Remote string
+	// OnQueue, if set, is called when the reader's queue goes from empty to
+	// not empty, so that an adapter serving many readers from a few
+	// goroutines (WHEP's shared writers) knows which ones to drain with
+	// TryNext. It runs on the publisher's goroutine with the stream's lock
+	// held: it must not block or call into the hub. May be nil.
+	OnQueue func()
 	// Audio is the audio codec the reader takes. CodecUnknown: the source's,
 	// whatever it is. CodecAAC or CodecOpus: when the source track has
 	// another codec, the reader gets the derived track (Config.Derive),
@@ -323,6 +345,13 @@ func (h *Hub) Subscribe(key Key, opt SubscribeOptions) (*Reader, error) {
 	}
 	s := h.streamLocked(key, true)
 	r, requestKey, prepare, err := s.addReader(opt)
+	if err == errStreamEnded {
+		// s ended after the lookup (its last user left on another
+		// goroutine, which ends a stream without taking h.mu): the reader
+		// goes to a new stream for key, which nobody else can reach yet.
+		s = h.streamLocked(key, true)
+		r, requestKey, prepare, err = s.addReader(opt)
+	}
 	h.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -335,6 +364,7 @@ func (h *Hub) Subscribe(key Key, opt SubscribeOptions) (*Reader, error) {
 		// Reader.Tracks names it before the first packet.
 		prepare()
 	}
+	h.syncWanted(key)
 	return r, nil
 }
 

@@ -113,6 +113,7 @@ func (h *Hub) CloseReader(id uint64, reason error) bool {
 		s.unlock()
 		if victim != nil {
 			victim.finish(reason)
+			h.syncWanted(s.key)
 			return true
 		}
 	}

@@ -8,6 +8,7 @@ import "sync"
 type Publisher struct {
 	stream  *Stream
 	onClose func(error)
+	relay   bool // PublishOptions.Relay
 	once    sync.Once
 
 	keyframeReq func() // guarded by stream.mu
@@ -44,6 +45,11 @@ func (p *Publisher) Write(pkt *Packet) error { return p.stream.write(p, pkt) }
 // Close tells the hub the ingest connection ended (network loss, the client
 // closed it). Readers are kept for the grace period. Idempotent.
 func (p *Publisher) Close(cause error) { p.stream.publisherClosed(p, cause) }
+
+// Finish ends the stream now, with reason, if p is still its publisher: its
+// source ended for good (a relay whose origin's stream ended), so readers
+// are not kept for the grace period. Its onClose is called as by End.
+func (p *Publisher) Finish(reason error) { p.stream.endIf(p, reason) }
 
 // End ends the publisher as the hub does when it replaces it: the adapter's
 // onClose gets reason (once) and must close its ingest connection, which

@@ -16,6 +16,7 @@ type Reader struct {
 	stream  *Stream
 	viewer  string
 	onClose func(error)
+	onQueue func()
 	audio   Codec // SubscribeOptions.Audio (never a video codec)
 
 	// Guarded by stream.mu (publisher side).
@@ -50,6 +51,7 @@ func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
 		stream:  s,
 		viewer:  opt.Viewer,
 		onClose: opt.OnClose,
+		onQueue: opt.OnQueue,
 		audio:   opt.Audio,
 		fresh:   true,
 		ring:    make([]*Packet, size),
@@ -74,6 +76,9 @@ func (r *Reader) push(p *Packet) bool {
 		select {
 		case r.notify <- struct{}{}:
 		default:
+		}
+		if r.onQueue != nil {
+			r.onQueue()
 		}
 	}
 	return true
@@ -179,6 +184,8 @@ func (r *Reader) End(reason error) {
 	s.unlock()
 	if gc {
 		s.end(nil) // a held reader was the stream's only user
+	} else if !wasRemoved {
+		s.hub.syncWanted(s.key)
 	}
 	r.finish(reason)
 }
@@ -215,4 +222,21 @@ func (r *Reader) TryNext(dst []*Packet) ([]*Packet, error) {
 		return dst, nil
 	}
 	return dst, r.err
+}
+
+// RequestKeyframe asks the stream's publisher for a keyframe on behalf of
+// this reader (a WebRTC viewer's PLI or FIR), through the publisher's
+// keyframe requester and under the same per-stream rate limit as the hub's
+// own requests. It does nothing when the publisher cannot be asked (RTMP).
+func (r *Reader) RequestKeyframe() {
+	s := r.stream
+	s.mu.Lock()
+	var fn func()
+	if !s.ended {
+		fn = s.keyframeRequestLocked()
+	}
+	s.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 }

@@ -111,11 +111,17 @@ func (s *Stream) hasPublisher() bool {
 //     connection while its old TCP connection still looks alive but carries
 //     nothing); otherwise it is refused: a live publisher is never cut by a
 //     second one.
+//   - A relay (PublishOptions.Relay: the stream pulled from another node)
+//     and a newcomer that is not one: the newcomer replaces the relay at
+//     once. The stream's own publisher wins over a copy of it.
 func (s *Stream) mayTake(opt PublishOptions, now time.Time) (replacing bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended || s.pub == nil {
 		return false, nil
+	}
+	if s.pub.relay && !opt.Relay {
+		return true, nil
 	}
 	idle := now.Sub(s.lastMedia)
 	if opt.Wildcard {
@@ -452,6 +458,8 @@ func (s *Stream) publisherClosed(pub *Publisher, cause error) {
 		s.end(errcode.NotPublishing("the publisher stopped"))
 	case gc:
 		s.end(nil)
+	default:
+		s.hub.syncWanted(s.key)
 	}
 	_ = cause
 }
@@ -466,9 +474,12 @@ func (s *Stream) graceExpired() {
 }
 
 // end closes the stream's publisher and readers. Idempotent.
-func (s *Stream) end(reason error) {
+func (s *Stream) end(reason error) { s.endIf(nil, reason) }
+
+// endIf is end, only while only (when not nil) is the stream's publisher.
+func (s *Stream) endIf(only *Publisher, reason error) {
 	s.mu.Lock()
-	if s.ended {
+	if s.ended || (only != nil && s.pub != only) {
 		s.mu.Unlock()
 		return
 	}
@@ -510,6 +521,7 @@ func (s *Stream) end(reason error) {
 	for _, r := range readers {
 		r.finish(reason)
 	}
+	s.hub.syncWanted(s.key)
 }
 
 // addReader registers a new reader. It also returns the publisher's keyframe
@@ -578,6 +590,8 @@ func (s *Stream) holdExpired(r *Reader) {
 	s.unlock()
 	if gc {
 		s.end(nil) // before finish: when Next returns, the stream is gone
+	} else {
+		s.hub.syncWanted(s.key)
 	}
 	r.finish(errcode.NotPublishing(fmt.Sprintf("the stream did not start within %s", s.hub.cfg.HoldTimeout)))
 }
@@ -613,6 +627,8 @@ func (s *Stream) removeReader(r *Reader) {
 	s.unlock()
 	if gc {
 		s.end(nil)
+	} else if !wasRemoved {
+		s.hub.syncWanted(s.key)
 	}
 }
 
@@ -630,6 +646,9 @@ func (s *Stream) closeViewer(viewer string, reason error) {
 	s.unlock()
 	for _, r := range victims {
 		r.finish(reason)
+	}
+	if len(victims) > 0 {
+		s.hub.syncWanted(s.key)
 	}
 }
 

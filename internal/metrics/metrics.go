@@ -41,6 +41,10 @@ type Config struct {
 	// PerAppLabels adds an app label (the app id) to the per-app metrics;
 	// false sums them over the apps.
 	PerAppLabels bool
+	// Node, when set (cluster mode: the node's id), is added as a node label
+	// to every series the registry serves, so the scrapes of several nodes
+	// can be told apart and summed. Empty: no node label.
+	Node string
 }
 
 // Metrics is one node's registry and instruments. Build it with New.
@@ -70,8 +74,14 @@ type Metrics struct {
 // New builds a registry with the Go runtime and process collectors, build
 // information and minirtc's instruments.
 func New(cfg Config) *Metrics {
-	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg, perApp: cfg.PerAppLabels, protos: make(map[string]*Protocol)}
+	m := &Metrics{reg: prometheus.NewRegistry(), perApp: cfg.PerAppLabels, protos: make(map[string]*Protocol)}
+	// Everything is registered through reg: with a node id it adds the node
+	// label to every series of every collector registered (our instruments,
+	// the scrape-time collector, build info, Go and process collectors).
+	var reg prometheus.Registerer = m.reg
+	if cfg.Node != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"node": cfg.Node}, m.reg)
+	}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		v := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
 		reg.MustRegister(v)

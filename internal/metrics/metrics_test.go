@@ -173,6 +173,110 @@ func TestNoGlobalRegistry(t *testing.T) {
 	}
 }
 
+// TestNodeLabel: with Config.Node every series served (minirtc's
+// instruments, the scrape-time collector, build info, Go and process
+// collectors) carries node="<id>", the other labels unchanged; two nodes'
+// registries in one process stay apart; without Node no series has a node
+// label.
+func TestNodeLabel(t *testing.T) {
+	use := func(m *Metrics) {
+		p := m.Protocol(RTMP)
+		p.ConnOpened()
+		p.BytesOut(100)
+		p.Refused(401)
+		m.Errors("gateway").Error(430)
+		m.Protocol(WebRTC).Failed(StageICE)
+		m.MemberJoined("a1")
+		m.MemberLeft("a1", 1, "quit")
+		m.WebhookDelivered("sent")
+		m.SetWebhooksPending(2)
+		m.SetSources(Sources{
+			Apps:            func() []AppCount { return []AppCount{{"a1", 1, 2}} },
+			Media:           func() MediaStats { return MediaStats{Streams: 1} },
+			GatewaySessions: func() int { return 1 },
+			TCPConnections:  func() int { return 4 },
+			Listeners:       func() []ListenerStat { return []ListenerStat{{Name: "http", State: "serving"}} },
+		})
+	}
+	nodeLabels := func(mf map[string]*dto.MetricFamily) (withNode map[string]int, without []string) {
+		withNode = map[string]int{}
+		for name, f := range mf {
+			for _, s := range f.GetMetric() {
+				found := false
+				for _, l := range s.GetLabel() {
+					if l.GetName() == "node" {
+						withNode[l.GetValue()]++
+						found = true
+					}
+				}
+				if !found {
+					without = append(without, name)
+				}
+			}
+		}
+		return withNode, without
+	}
+	gathered := func(m *Metrics) map[string]*dto.MetricFamily {
+		t.Helper()
+		fams, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*dto.MetricFamily{}
+		for _, f := range fams {
+			out[f.GetName()] = f
+		}
+		return out
+	}
+	n1, n2, plain := New(Config{Version: "1", PerAppLabels: true, Node: "n1"}), New(Config{Node: "n2"}), New(Config{PerAppLabels: true})
+	for _, m := range []*Metrics{n1, n2, plain} {
+		use(m)
+	}
+	n2.Protocol(FLV).BytesOut(7)
+
+	mf := scrape(t, n1)
+	with, without := nodeLabels(mf)
+	if len(without) > 0 || len(with) != 1 || with["n1"] == 0 {
+		t.Errorf("node n1: series with node labels %v, without %v", with, without)
+	}
+	for _, name := range []string{"minirtc_connections_total", "minirtc_errors_total", "minirtc_leaves_total",
+		"minirtc_webhook_deliveries_total", "minirtc_webhook_pending", "minirtc_channel_members", "minirtc_media_streams",
+		"minirtc_tcp_connections", "minirtc_listener_state", "minirtc_build_info", "go_goroutines", "process_cpu_seconds_total"} {
+		if mf[name] == nil {
+			t.Errorf("node n1: no %s", name)
+		}
+	}
+	if v, l := series(t, mf, "minirtc_leaves_total"); v != 1 || l["node"] != "n1" || l["app"] != "a1" || l["reason"] != "quit" || len(l) != 4 {
+		t.Errorf("n1 leaves %v %v", v, l)
+	}
+	if v, l := series(t, mf, "minirtc_tcp_connections"); v != 4 || l["node"] != "n1" || len(l) != 1 {
+		t.Errorf("n1 tcp connections %v %v", v, l)
+	}
+	// n2 counted its own bytes only, under its own name.
+	mf2 := scrape(t, n2)
+	for _, s := range mf2["minirtc_sent_bytes_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range s.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		want := map[string]float64{"rtmp": 100, "flv": 7, "webrtc": 0}[labels["protocol"]]
+		if labels["node"] != "n2" || s.GetCounter().GetValue() != want {
+			t.Errorf("n2 sent bytes %v = %v, want %v", labels, s.GetCounter().GetValue(), want)
+		}
+	}
+	// The console reads the registry directly: the label is there too.
+	if with, without := nodeLabels(gathered(n1)); len(without) > 0 || len(with) != 1 || with["n1"] == 0 {
+		t.Errorf("gathered n1: series with node labels %v, without %v", with, without)
+	}
+
+	if with, _ := nodeLabels(scrape(t, plain)); len(with) != 0 {
+		t.Errorf("without Node: node labels %v", with)
+	}
+	if with, _ := nodeLabels(gathered(plain)); len(with) != 0 {
+		t.Errorf("without Node, gathered: node labels %v", with)
+	}
+}
+
 // BenchmarkBytesOut is the cost a viewer's write batch pays for metrics.
 func BenchmarkBytesOut(b *testing.B) {
 	p := New(Config{}).Protocol(RTMP)

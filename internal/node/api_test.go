@@ -250,7 +250,7 @@ func TestRESTAPIWithRealMembers(t *testing.T) {
 		rd.Viewer != "7" || rd.Protocol != "http-flv" || !strings.HasPrefix(rd.Remote, "127.0.0.1:") || rd.ID == "" {
 		t.Fatalf("stream listing: %+v", streams)
 	}
-	// A browser plays it over WHEP: one "webrtc" reader feeds its sessions.
+	// A browser plays it over WHEP: its session is a "webrtc" reader.
 	wpc, err := loopbackClient(t).NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/cluster"
 	"github.com/minirtc/minirtc/internal/config"
+	"github.com/minirtc/minirtc/internal/edge"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/redis/go-redis/v9"
 )
@@ -26,6 +27,10 @@ type clusterPart struct {
 	agent *cluster.Agent
 	auth  *cluster.Auth
 	self  cluster.NodeInfo
+	// origin serves this node's streams to the other nodes; puller pulls
+	// the streams local readers want from the nodes that have them.
+	origin *edge.Origin
+	puller *edge.Puller
 }
 
 // openClusterStore dials the cluster's Redis and opens the shared store on

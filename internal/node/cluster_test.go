@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +158,69 @@ func TestClusterAPIAnswersForEveryNode(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("forged cluster credential: %d, want 401", resp.StatusCode)
 	}
+}
+
+// decodeFrames plays url with ffmpeg until it decoded n video frames, or
+// fails the test.
+func decodeFrames(t *testing.T, url string, n int) {
+	t.Helper()
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is required (make test installs it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-i", url,
+		"-frames:v", strconv.Itoa(n), "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("playing %s: %v\n%s", url, err, out)
+	}
+}
+
+func TestClusterMediaReachesEveryNode(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startClusterNode(t, clusterConfig(t, srv, "a"))
+	b := startClusterNode(t, clusterConfig(t, srv, "b"))
+	c := startClusterNode(t, clusterConfig(t, srv, "c"))
+	ctx := context.Background()
+	apps, _ := a.Store().Apps(ctx)
+	app := apps[0]
+	tok := func(uid string, role token.Role) string {
+		s, err := token.BuildRTC007(token.RTCOptions{AppID: app.ID, AppCert: app.Certificate, Channel: "room",
+			UID: uid, Role: role, IssuedAt: time.Now(), Lifetime: 600})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return url.QueryEscape(s)
+	}
+	stream := token.StreamName(app.ID, "room", "55")
+	// ffmpeg pushes to node a, which takes the channel.
+	startPush(t, "rtmp://"+a.RTMPAddr()+"/live/"+stream+"?token="+tok("55", token.RolePublisher))
+	waitFor(t, "node a to own the channel", func() bool {
+		owned := a.cluster.agent.Owned()
+		return len(owned) == 1 && owned[0].Channel == "room"
+	})
+	// A second pusher of the channel on another node is sent to the owner.
+	// Readers on b (HTTP-FLV) and c (RTMP) play it: their nodes pull it
+	// from a once each.
+	decodeFrames(t, "http://"+b.HTTPAddr()+"/live/"+stream+".flv?token="+tok("77", token.RoleSubscriber), 50)
+	decodeFrames(t, "rtmp://"+c.RTMPAddr()+"/live/"+stream+"?token="+tok("78", token.RoleSubscriber), 50)
+	out := a.cluster.origin.BytesOut()
+	if out["b"] == 0 || out["c"] == 0 {
+		t.Fatalf("node a sent the stream to %v; want b and c", out)
+	}
+	// A publish of the same channel through node b is refused with the owner's name.
+	if _, err := b.admission.Authorize(ctx, token.ActionPublish, token.StreamName(app.ID, "room", "56"),
+		url.Values{"token": {mustUnescape(t, tok("56", token.RolePublisher))}}); err == nil || !strings.Contains(err.Error(), "served by node a") {
+		t.Fatalf("publish through b: %v, want a refusal naming node a", err)
+	}
+}
+
+func mustUnescape(t *testing.T, s string) string {
+	t.Helper()
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -16,7 +16,11 @@ func (n *Node) wireMetrics(cfg config.Config) {
 	if !cfg.Metrics.Enabled {
 		return
 	}
-	m := metrics.New(metrics.Config{Version: Version, PerAppLabels: cfg.Metrics.PerAppLabels})
+	mc := metrics.Config{Version: Version, PerAppLabels: cfg.Metrics.PerAppLabels}
+	if n.cluster != nil {
+		mc.Node = n.cluster.self.ID // every series gets node="<id>"
+	}
+	m := metrics.New(mc)
 	n.metrics = m
 	n.media.rtmp.SetMeter(m.Protocol(metrics.RTMP))
 	n.media.flv.SetMeter(m.Protocol(metrics.FLV))

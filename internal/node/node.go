@@ -220,6 +220,9 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 		if err := n.wireCluster(cfg, rdb); err != nil {
 			return nil, err
 		}
+		if err := n.wireEdge(); err != nil {
+			return nil, err
+		}
 	}
 	if err := n.wireAPI(cfg); err != nil {
 		return nil, err
@@ -301,7 +304,18 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		}
 		return cfg.Gateway.MaxUsersPerChannel
 	}
-	adm, err := admission.New(admission.Config{RejoinGrace: grace, MaxUsers: maxUsers}, n.auth, n.channels, n.log)
+	acfg := admission.Config{RejoinGrace: grace, MaxUsers: maxUsers}
+	if cfg.Cluster.Enabled() {
+		// A publish makes this node its channel's owner, or is sent to the
+		// owner. The cluster part is wired after the gateway.
+		acfg.Place = func(ctx context.Context, app, ch string) error {
+			if p := n.cluster; p != nil && p.agent != nil {
+				return placement{p}.own(ctx, app, ch)
+			}
+			return nil
+		}
+	}
+	adm, err := admission.New(acfg, n.auth, n.channels, n.log)
 	if err != nil {
 		return fmt.Errorf("node: admission: %w", err)
 	}
@@ -457,6 +471,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Error("component failed, shutting down", "err", runErr)
 	}
 	n.setReady(false)
+	n.handOverChannels()
 	n.log.Info("shutting down", "timeout", n.cfg.HTTP.ShutdownTimeout)
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), n.cfg.HTTP.ShutdownTimeout)
 	defer shutCancel()

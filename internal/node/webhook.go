@@ -40,8 +40,18 @@ func (n *Node) wireWebhooks(cfg config.Config) {
 		}
 		return si
 	}
-	svc := webhook.New(webhook.Config{RetryFor: wc.RetryFor, Timeout: wc.Timeout, Concurrency: wc.Concurrency,
-		MinBackoff: wc.MinBackoff, MaxBackoff: wc.MaxBackoff, Retention: wc.Retention}, n.store, stream, n.log)
+	whc := webhook.Config{RetryFor: wc.RetryFor, Timeout: wc.Timeout, Concurrency: wc.Concurrency,
+		MinBackoff: wc.MinBackoff, MaxBackoff: wc.MaxBackoff, Retention: wc.Retention}
+	if p := n.cluster; p != nil {
+		// One delivery per event cluster-wide: this node sends its own
+		// entries and adopts those of nodes gone from the registry.
+		whc.Node, whc.SweepEvery = p.self.ID, cfg.Cluster.NodeTTL
+		whc.Alive = func(ctx context.Context, id string) (bool, error) {
+			_, ok, err := p.c.Node(ctx, id)
+			return ok, err
+		}
+	}
+	svc := webhook.New(whc, n.store, stream, n.log)
 	n.webhooks = svc
 	stop := n.channels.Observe(svc.Observe)
 	n.services = append(n.services, service{name: "webhooks", run: func(ctx context.Context) error {

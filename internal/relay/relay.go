@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
+	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
 )
 
@@ -72,6 +74,15 @@ func (o *Origin) ServeStream(w http.ResponseWriter, r *http.Request, key media.K
 	if err != nil {
 		return
 	}
+	// The header and magic go out at once, before the stream is live: the
+	// pulling node learns that the origin took the pull, and its response
+	// header timeout does not run while the stream is awaited.
+	if enc.Flush() != nil {
+		return
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
 	var batch []*media.Packet
 	for {
 		batch, err = rd.Next(ctx, batch[:0])
@@ -90,9 +101,37 @@ func (o *Origin) ServeStream(w http.ResponseWriter, r *http.Request, key media.K
 		}
 		if err != nil {
 			o.log.Debug("relay: stream ended for pulling node", "stream", key, "reason", err)
+			if ended(ctx, err) {
+				// Its readers end too, rather than wait for a publisher that
+				// will not come back here.
+				if enc.End(message(err)) == nil && enc.Flush() == nil && flusher != nil {
+					flusher.Flush()
+				}
+			}
 			return
 		}
 	}
+}
+
+// ended reports whether a relay reader's end (err, from Reader.Next) is the
+// end of its stream, to be passed on to the pulling node, rather than the
+// pulling node going away (ctx) or this node shutting down (whose streams
+// move to another node, where the pulling node finds them again).
+func ended(ctx context.Context, err error) bool {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return false
+	}
+	var ce *errcode.Error
+	return !errors.As(err, &ce) || ce.Code != errcode.CodeServiceExited
+}
+
+// message is the reason of an end as a client would read it.
+func message(err error) string {
+	var ce *errcode.Error
+	if errors.As(err, &ce) {
+		return ce.Message()
+	}
+	return err.Error()
 }
 
 // Pull is one node's pull of a stream from its origin into its own hub.
@@ -112,11 +151,13 @@ type Pull struct {
 // ErrOriginRefused is returned when the origin answered the pull with an error status.
 var ErrOriginRefused = errors.New("relay: origin refused the pull")
 
-// Run pulls until the origin's body ends (the stream ended there: it
-// returns nil), ctx ends, the local hub ends the relayed publisher (its
-// reason), or an error. The local stream's readers see an ordinary publisher
-// that goes away when Run returns (the hub's grace period applies), so a
-// caller that pulls again soon keeps them.
+// Run pulls until the origin's body ends (it returns nil; after an end frame
+// the local stream ends at once with the origin's reason, see
+// Publisher.Finish), ctx ends, the local hub ends the relayed publisher (its
+// reason), or an error. The stream is published locally as a relay
+// (media.PublishOptions.Relay) from its first packet on. The local stream's
+// readers see an ordinary publisher that goes away when Run returns (the
+// hub's grace period applies), so a caller that pulls again soon keeps them.
 func (p Pull) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -142,16 +183,35 @@ func (p Pull) Run(ctx context.Context) error {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("%w: %s: %s", ErrOriginRefused, resp.Status, msg)
 	}
-	pub, err := p.Hub.PublishWith(p.Key, media.PublishOptions{OnClose: func(reason error) { cancel(reason) }})
+	// The relayed publisher attaches with the first packet, not with the
+	// response: a pull waiting for a stream that is not live at the origin
+	// (or no longer) must not resume the local stream's readers, whose
+	// grace period then runs as for any publisher that went away.
+	dec := NewDecoder(resp.Body)
+	first, err := dec.Next()
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, ErrStreamEnded) {
+			return nil
+		}
+		return fmt.Errorf("relay: pull %s: %w", p.Key, err)
+	}
+	pub, err := p.Hub.PublishWith(p.Key, media.PublishOptions{Relay: true, OnClose: func(reason error) { cancel(reason) }})
 	if err != nil {
 		return fmt.Errorf("relay: publish %s locally: %w", p.Key, err)
 	}
-	dec := NewDecoder(resp.Body)
+	if werr := pub.Write(first); werr != nil {
+		pub.Close(werr)
+		return fmt.Errorf("relay: pull %s: %w", p.Key, werr)
+	}
 	for {
 		pkt, err := dec.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				pub.Close(nil)
+				return nil
+			}
+			if errors.Is(err, ErrStreamEnded) {
+				pub.Finish(errcode.NotPublishing(strings.TrimPrefix(err.Error(), ErrStreamEnded.Error()+": ") + " (on the origin node)"))
 				return nil
 			}
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {

@@ -162,6 +162,8 @@ func TestPullRefusedOrMalformed(t *testing.T) {
 		{"huge packet", http.StatusOK, Magic + "\x02\xff\xff\xff\xff", ErrMalformed},
 		{"packet before track", http.StatusOK, Magic + "\x02\x00\x00\x00\x13" + string(make([]byte, 19)), ErrMalformed},
 		{"truncated", http.StatusOK, Magic + "\x01\x00\x00\x01\x00{", ErrMalformed},
+		{"huge end frame", http.StatusOK, Magic + "\x03\x00\x00\x10\x00", ErrMalformed},
+		{"truncated end frame", http.StatusOK, Magic + "\x03\x00\x00\x00\x10ab", ErrMalformed},
 		{"bad codec", http.StatusOK, Magic + "\x01\x00\x00\x00\x18" + `{"kind":1,"codec":99}   `, ErrMalformed},
 	}
 	for _, tc := range cases {
@@ -225,6 +227,7 @@ func FuzzDecoder(f *testing.F) {
 	f.Add(buf.Bytes())
 	f.Add([]byte(Magic))
 	f.Add([]byte(Magic + "\x02\x00\x00\x00\x13"))
+	f.Add([]byte(Magic + "\x03\x00\x00\x00\x04gone"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := NewDecoder(bytes.NewReader(data))
 		for i := 0; i < 1000; i++ {
@@ -237,4 +240,95 @@ func FuzzDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPullPublishesWithTheFirstPacket: a pull whose origin has nothing to
+// send yet (its stream is not live) does not publish locally, so the local
+// stream's readers are not resumed by an empty relay; with the first packet
+// it publishes, as a relay.
+func TestPullPublishesWithTheFirstPacket(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	send := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enc, _ := NewEncoder(w)
+		_ = enc.Flush()
+		w.(http.Flusher).Flush()
+		select {
+		case <-send:
+		case <-r.Context().Done():
+			return
+		}
+		_ = enc.Encode(packetAt(0))
+		_ = enc.Flush()
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	hub := newHub(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Pull{URL: srv.URL, Hub: hub, Key: key, Log: log}.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	if hub.Live(key) {
+		t.Fatal("the pull published before the origin sent any media")
+	}
+	close(send)
+	deadline := time.Now().Add(5 * time.Second)
+	for !hub.Live(key) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pull never published the relayed stream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Published as a relay: the stream's own publisher takes over at once.
+	if _, err := hub.Publish(key, nil); err != nil {
+		t.Fatalf("a local publisher was refused over a relay: %v", err)
+	}
+	cancel()
+	<-done
+}
+
+// TestOriginAnswersBeforeTheStreamIsLive: the origin sends its response
+// header and the magic at once, so that a pulling node knows its pull was
+// taken (and its header timeout does not cut a pull waiting for the stream).
+func TestOriginAnswersBeforeTheStreamIsLive(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	hub := newHub(t)
+	origin := NewOrigin(hub, log)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin.ServeStream(w, r, key)
+	}))
+	t.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 2 * time.Second}}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("no response header while the stream is not live: %v", err)
+	}
+	defer resp.Body.Close()
+	magic := make([]byte, len(Magic))
+	if _, err := io.ReadFull(resp.Body, magic); err != nil || string(magic) != Magic {
+		t.Fatalf("body starts %q, %v", magic, err)
+	}
+}
+
+// TestEndFrame: an end frame carries the origin's reason; the decoder
+// returns it as ErrStreamEnded, not as the body's end.
+func TestEndFrame(t *testing.T) {
+	var buf bytes.Buffer
+	enc, _ := NewEncoder(&buf)
+	_ = enc.Encode(packetAt(0))
+	_ = enc.End("not publishing: the publisher stopped")
+	_ = enc.Flush()
+	d := NewDecoder(&buf)
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Next()
+	if !errors.Is(err, ErrStreamEnded) || !strings.Contains(err.Error(), "the publisher stopped") {
+		t.Fatalf("after the end frame: %v", err)
+	}
 }

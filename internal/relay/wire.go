@@ -13,7 +13,11 @@
 // big-endian body length and the body. A track frame's body is the track as
 // JSON; a packet frame's body is the track kind (1 byte), flags (1 byte, bit
 // 0 keyframe), DTS and PTS in nanoseconds (8 bytes each, big-endian, signed)
-// and the payload. The decoder bounds every length before it allocates.
+// and the payload. An end frame (type 3, the reason as text) closes a body
+// whose stream ended at the origin; a body that stops without one means the
+// origin went away (it shuts down, or the connection broke), and the pulling
+// node's readers wait for the stream to come back, from this origin or
+// another. The decoder bounds every length before it allocates.
 package relay
 
 import (
@@ -23,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/media"
@@ -35,6 +40,7 @@ const Magic = "MRLY1\n"
 const (
 	frameTrack  = 1
 	framePacket = 2
+	frameEnd    = 3
 )
 
 // Limits a decoder enforces before it allocates.
@@ -43,6 +49,8 @@ const (
 	MaxPacket = 8 << 20
 	// maxTrackJSON bounds a track frame (parameter sets, codec config).
 	maxTrackJSON = 64 << 10
+	// maxEndReason bounds an end frame's reason (a catalogue message).
+	maxEndReason = 1 << 10
 	packetHeader = 1 + 1 + 8 + 8
 )
 
@@ -133,11 +141,32 @@ func (e *Encoder) writeTrack(t *media.Track) error {
 // Flush writes what is buffered.
 func (e *Encoder) Flush() error { return e.w.Flush() }
 
+// End writes the end frame: the stream ended at the origin for reason (cut
+// to maxEndReason bytes). Nothing follows it.
+func (e *Encoder) End(reason string) error {
+	if len(reason) > maxEndReason {
+		reason = reason[:maxEndReason]
+	}
+	var h [5]byte
+	h[0] = frameEnd
+	binary.BigEndian.PutUint32(h[1:], uint32(len(reason)))
+	if _, err := e.w.Write(h[:]); err != nil {
+		return err
+	}
+	_, err := e.w.WriteString(reason)
+	return err
+}
+
 // Errors of a malformed relay body.
 var (
 	ErrBadMagic  = errors.New("relay: not a relay stream (bad magic)")
 	ErrMalformed = errors.New("relay: malformed frame")
 )
+
+// ErrStreamEnded is returned (wrapped, with the origin's reason) by
+// Decoder.Next after an end frame: the stream ended at the origin, as
+// opposed to a body that stops (the origin node went away).
+var ErrStreamEnded = errors.New("relay: the stream ended at its origin")
 
 // Decoder reads a relay body.
 type Decoder struct {
@@ -219,6 +248,15 @@ func (d *Decoder) Next() (*media.Packet, error) {
 				return nil, fmt.Errorf("%w: truncated payload: %w", ErrMalformed, err)
 			}
 			return p, nil
+		case frameEnd:
+			if n > maxEndReason {
+				return nil, fmt.Errorf("%w: end frame of %d bytes", ErrMalformed, n)
+			}
+			b := make([]byte, n)
+			if _, err := io.ReadFull(d.r, b); err != nil {
+				return nil, fmt.Errorf("%w: truncated end frame: %w", ErrMalformed, err)
+			}
+			return nil, fmt.Errorf("%w: %s", ErrStreamEnded, strings.ToValidUTF8(string(b), "?"))
 		default:
 			return nil, fmt.Errorf("%w: frame type %d", ErrMalformed, h[0])
 		}

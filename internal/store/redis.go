@@ -311,10 +311,17 @@ func (r *Redis) AppendOutbox(ctx context.Context, entries []OutboxEntry) ([]Outb
 	return out, nil
 }
 
-// updateOutbox replaces an existing outbox entry and keeps the pending index
-// in step: KEYS = outbox hash, pending set; ARGV = seq, JSON, pending (1/0).
+// updateOutbox replaces an existing outbox entry of the same node and keeps
+// the pending index in step: KEYS = outbox hash, pending set; ARGV = seq,
+// JSON, pending (1/0), node. It answers 1 when it did, 0 for a missing
+// entry, -1 when another node owns the entry. Only the stored entry's node
+// is decoded (cjson), never re-encoded.
 var updateOutbox = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+local node = cjson.decode(cur)['node']
+if type(node) ~= 'string' then node = '' end
+if node ~= ARGV[4] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] == '1' then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), ARGV[1])
@@ -334,14 +341,66 @@ func (r *Redis) UpdateOutbox(ctx context.Context, e OutboxEntry) error {
 		pending = "1"
 	}
 	ok, err := updateOutbox.Run(ctx, r.rdb, []string{r.key(redisOutbox), r.key(redisPending)},
-		strconv.FormatUint(e.Seq, 10), b, pending).Int()
+		strconv.FormatUint(e.Seq, 10), b, pending, e.Node).Int()
 	if err != nil {
 		return fmt.Errorf("store: redis: %w", err)
 	}
-	if ok == 0 {
+	switch ok {
+	case 0:
 		return fmt.Errorf("outbox entry %d: %w", e.Seq, ErrNotFound)
+	case -1:
+		return fmt.Errorf("outbox entry %d: %w", e.Seq, ErrNotOwner)
 	}
 	return nil
+}
+
+// swapOutbox replaces KEYS[1]'s field ARGV[1] with ARGV[3] only if it still
+// holds exactly ARGV[2] (compare-and-set on the bytes); it answers 1 when it
+// did.
+var swapOutbox = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`)
+
+// adoptTries bounds AdoptOutbox's compare-and-set loop. A lost race is
+// retried only when the entry changed but may still be adoptable (its
+// owner updated it after an attempt); a few tries are plenty.
+const adoptTries = 8
+
+// AdoptOutbox implements WebhookStore: the entry is read, checked and
+// rewritten with the new owner by a script that writes only if the entry
+// still holds the bytes read, so exactly one of concurrent adopters wins.
+func (r *Redis) AdoptOutbox(ctx context.Context, seq uint64, from, to string) (OutboxEntry, bool, error) {
+	field := strconv.FormatUint(seq, 10)
+	for range adoptTries {
+		raw, err := r.rdb.HGet(ctx, r.key(redisOutbox), field).Result()
+		if errors.Is(err, redis.Nil) {
+			return OutboxEntry{}, false, fmt.Errorf("outbox entry %d: %w", seq, ErrNotFound)
+		}
+		if err != nil {
+			return OutboxEntry{}, false, fmt.Errorf("store: redis: %w", err)
+		}
+		var e OutboxEntry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return OutboxEntry{}, false, fmt.Errorf("store: decode outbox entry %d: %w", seq, err)
+		}
+		if !adoptable(e, from) {
+			return OutboxEntry{}, false, nil
+		}
+		e.Node = to
+		b, err := json.Marshal(e)
+		if err != nil {
+			return OutboxEntry{}, false, fmt.Errorf("store: encode outbox entry: %w", err)
+		}
+		ok, err := swapOutbox.Run(ctx, r.rdb, []string{r.key(redisOutbox)}, field, raw, b).Int()
+		if err != nil {
+			return OutboxEntry{}, false, fmt.Errorf("store: redis: %w", err)
+		}
+		if ok == 1 {
+			return e, true, nil
+		}
+	}
+	return OutboxEntry{}, false, fmt.Errorf("store: adopt outbox entry %d: it kept changing (%d tries)", seq, adoptTries)
 }
 
 // outboxAll returns every outbox entry in Seq order.

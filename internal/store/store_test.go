@@ -31,7 +31,7 @@ func openers(t *testing.T) map[string]func() Store {
 
 // openTestRedis starts a real redis-server for t and opens a store on it
 // (skipped without redis-server; see internal/redistest).
-func openTestRedis(t *testing.T) *Redis {
+func openTestRedis(t testing.TB) *Redis {
 	t.Helper()
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -25,11 +26,20 @@ const (
 	DeliveryFailed    = "failed"    // given up: the retry period ended or the endpoint was removed
 )
 
+// ErrNotOwner is returned by UpdateOutbox when the stored entry belongs to
+// another node than the update's: another node adopted it (see AdoptOutbox)
+// and delivers it now.
+var ErrNotOwner = errors.New("store: outbox entry owned by another node")
+
 // OutboxEntry is one notice for one endpoint. It is written before the
 // first attempt and updated after each.
 type OutboxEntry struct {
 	// Seq orders the outbox; Append assigns it, increasing.
-	Seq       uint64 `json:"seq"`
+	Seq uint64 `json:"seq"`
+	// Node is the cluster node that delivers the entry: the one that wrote
+	// it, or the one that adopted it when that node died. "" on a single
+	// node.
+	Node      string `json:"node,omitempty"`
 	NoticeID  string `json:"noticeId"`
 	App       string `json:"appId"`
 	Endpoint  string `json:"endpointId"`
@@ -60,8 +70,18 @@ type WebhookStore interface {
 	// AppendOutbox stores entries in one write, assigning their Seq, and
 	// returns them.
 	AppendOutbox(ctx context.Context, entries []OutboxEntry) ([]OutboxEntry, error)
-	// UpdateOutbox replaces the entry with e.Seq, or returns ErrNotFound.
+	// UpdateOutbox replaces the entry with e.Seq when the stored entry's
+	// Node is e.Node. It returns ErrNotFound when there is no such entry and
+	// ErrNotOwner when another node owns it (it adopted the entry), changing
+	// nothing.
 	UpdateOutbox(ctx context.Context, e OutboxEntry) error
+	// AdoptOutbox makes node to the owner of the entry with seq if, at once,
+	// it is pending and owned by node from, and returns the entry as stored
+	// then and true. Of several nodes adopting the same entry from the same
+	// owner, exactly one gets true; the others (and any call on an entry
+	// that is finished or owned by another node) get false and change
+	// nothing. A missing entry is ErrNotFound.
+	AdoptOutbox(ctx context.Context, seq uint64, from, to string) (OutboxEntry, bool, error)
 	// PendingOutbox lists the pending entries in Seq order.
 	PendingOutbox(ctx context.Context) ([]OutboxEntry, error)
 	// RecentOutbox lists app's entries, newest first, at most limit.

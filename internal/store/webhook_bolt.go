@@ -114,12 +114,59 @@ func (b *Bolt) UpdateOutbox(_ context.Context, e OutboxEntry) error {
 		return fmt.Errorf("store: encode outbox entry: %w", err)
 	}
 	return b.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketOutbox)
-		if bk == nil || bk.Get(seqKey(e.Seq)) == nil {
-			return fmt.Errorf("outbox entry %d: %w", e.Seq, ErrNotFound)
+		cur, err := getOutbox(tx, e.Seq)
+		if err != nil {
+			return err
 		}
-		return bk.Put(seqKey(e.Seq), v)
+		if cur.Node != e.Node {
+			return fmt.Errorf("outbox entry %d (node %q): %w", e.Seq, cur.Node, ErrNotOwner)
+		}
+		return tx.Bucket(bucketOutbox).Put(seqKey(e.Seq), v)
 	})
+}
+
+// getOutbox reads the entry with seq in tx, or returns ErrNotFound.
+func getOutbox(tx *bolt.Tx, seq uint64) (OutboxEntry, error) {
+	var e OutboxEntry
+	bk := tx.Bucket(bucketOutbox)
+	if bk == nil {
+		return e, fmt.Errorf("outbox entry %d: %w", seq, ErrNotFound)
+	}
+	v := bk.Get(seqKey(seq))
+	if v == nil {
+		return e, fmt.Errorf("outbox entry %d: %w", seq, ErrNotFound)
+	}
+	if err := json.Unmarshal(v, &e); err != nil {
+		return e, fmt.Errorf("store: decode outbox entry %d: %w", seq, err)
+	}
+	return e, nil
+}
+
+// AdoptOutbox implements WebhookStore: the check and the write are one
+// transaction.
+func (b *Bolt) AdoptOutbox(_ context.Context, seq uint64, from, to string) (OutboxEntry, bool, error) {
+	var out OutboxEntry
+	adopted := false
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		e, err := getOutbox(tx, seq)
+		if err != nil || !adoptable(e, from) {
+			return err
+		}
+		e.Node = to
+		v, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("store: encode outbox entry: %w", err)
+		}
+		if err := tx.Bucket(bucketOutbox).Put(seqKey(seq), v); err != nil {
+			return err
+		}
+		out, adopted = e, true
+		return nil
+	})
+	if err != nil {
+		return OutboxEntry{}, false, err
+	}
+	return out, adopted, nil
 }
 
 // scanOutbox calls keep for each entry in Seq order (or newest first) and

@@ -86,9 +86,31 @@ func (m *Memory) UpdateOutbox(_ context.Context, e OutboxEntry) error {
 	if !ok {
 		return fmt.Errorf("outbox entry %d: %w", e.Seq, ErrNotFound)
 	}
+	if w.outbox[i].Node != e.Node {
+		return fmt.Errorf("outbox entry %d (node %q): %w", e.Seq, w.outbox[i].Node, ErrNotOwner)
+	}
 	e.Payload = slices.Clone(e.Payload)
 	w.outbox[i] = e
 	return nil
+}
+
+// AdoptOutbox implements WebhookStore.
+func (m *Memory) AdoptOutbox(_ context.Context, seq uint64, from, to string) (OutboxEntry, bool, error) {
+	w := m.wh()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i, ok := slices.BinarySearchFunc(w.outbox, seq, func(o OutboxEntry, s uint64) int { return cmpSeq(o.Seq, s) })
+	if !ok {
+		return OutboxEntry{}, false, fmt.Errorf("outbox entry %d: %w", seq, ErrNotFound)
+	}
+	e := &w.outbox[i]
+	if !adoptable(*e, from) {
+		return OutboxEntry{}, false, nil
+	}
+	e.Node = to
+	out := *e
+	out.Payload = slices.Clone(e.Payload)
+	return out, true, nil
 }
 
 // PendingOutbox implements WebhookStore.
@@ -136,6 +158,11 @@ func (m *Memory) PruneOutbox(_ context.Context, before time.Time) (int, error) {
 	n := len(w.outbox)
 	w.outbox = slices.DeleteFunc(w.outbox, func(e OutboxEntry) bool { return prunable(e, before) })
 	return n - len(w.outbox), nil
+}
+
+// adoptable reports whether e may be adopted from node from.
+func adoptable(e OutboxEntry, from string) bool {
+	return e.Status == DeliveryPending && e.Node == from
 }
 
 func prunable(e OutboxEntry, before time.Time) bool {

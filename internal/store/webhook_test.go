@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -129,4 +131,133 @@ func TestValidateWebhookEndpoint(t *testing.T) {
 			t.Errorf("%q %q accepted", c.url, c.secret)
 		}
 	}
+}
+
+// TestStoreOutboxOwnership: an entry's owning node fences updates
+// (ErrNotOwner for another node's), and AdoptOutbox moves a pending entry
+// from its owner to another node only when the owner named is the stored
+// one; of concurrent adopters of the same entries exactly one wins each.
+func TestStoreOutboxOwnership(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range openers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open()
+			defer s.Close()
+			app := strings.Repeat("a", 32)
+			now := time.Unix(1000, 0).UTC()
+			got, err := s.AppendOutbox(ctx, []OutboxEntry{
+				{NoticeID: "n1", App: app, Node: "a", Payload: []byte(`{"x":1}`), CreatedAt: now, Status: DeliveryPending},
+				{NoticeID: "n2", App: app, Payload: []byte(`{}`), CreatedAt: now, Status: DeliveryPending},
+				{NoticeID: "n3", App: app, Node: "a", Payload: []byte(`{}`), CreatedAt: now, Status: DeliveryDelivered},
+			})
+			if err != nil || got[0].Node != "a" || got[1].Node != "" {
+				t.Fatalf("append: %+v %v", got, err)
+			}
+			e1, e2, e3 := got[0], got[1], got[2]
+
+			stale := e1
+			stale.Node, stale.Attempts = "b", 9
+			if err := s.UpdateOutbox(ctx, stale); !errors.Is(err, ErrNotOwner) {
+				t.Fatalf("update by another node: %v, want ErrNotOwner", err)
+			}
+			e1.Attempts = 1
+			if err := s.UpdateOutbox(ctx, e1); err != nil {
+				t.Fatalf("update by the owner: %v", err)
+			}
+
+			for _, c := range []struct {
+				name     string
+				seq      uint64
+				from, to string
+			}{
+				{"wrong owner named", e1.Seq, "x", "b"},
+				{"finished entry", e3.Seq, "a", "b"},
+				{"owned entry as unowned", e1.Seq, "", "b"},
+			} {
+				if e, ok, err := s.AdoptOutbox(ctx, c.seq, c.from, c.to); ok || err != nil {
+					t.Errorf("%s: adopted %v (%+v, %v)", c.name, ok, e, err)
+				}
+			}
+			if _, _, err := s.AdoptOutbox(ctx, 999, "a", "b"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("adopt missing: %v", err)
+			}
+			e, ok, err := s.AdoptOutbox(ctx, e1.Seq, "a", "b")
+			if err != nil || !ok || e.Node != "b" || e.Attempts != 1 || string(e.Payload) != `{"x":1}` || e.Status != DeliveryPending {
+				t.Fatalf("adopt: %v %+v %v", ok, e, err)
+			}
+			if _, ok, _ := s.AdoptOutbox(ctx, e1.Seq, "a", "c"); ok {
+				t.Fatal("adopted twice from the same owner")
+			}
+			// The old owner, back from a pause, is fenced off.
+			e1.Status = DeliveryDelivered
+			if err := s.UpdateOutbox(ctx, e1); !errors.Is(err, ErrNotOwner) {
+				t.Fatalf("update by the old owner: %v, want ErrNotOwner", err)
+			}
+			if _, ok, err := s.AdoptOutbox(ctx, e2.Seq, "", "c"); !ok || err != nil {
+				t.Fatalf("adopt an unowned entry: %v %v", ok, err)
+			}
+			pend, _ := s.PendingOutbox(ctx)
+			if len(pend) != 2 || pend[0].Node != "b" || pend[0].Attempts != 1 || pend[1].Node != "c" {
+				t.Fatalf("pending after adoption: %+v", pend)
+			}
+
+			// Concurrent adopters: each entry goes to exactly one of them.
+			const entries, adopters = 30, 4
+			batch := make([]OutboxEntry, entries)
+			for i := range batch {
+				batch[i] = OutboxEntry{NoticeID: "d", App: app, Node: "dead", CreatedAt: now, Status: DeliveryPending}
+			}
+			dead, err := s.AppendOutbox(ctx, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wins := adoptConcurrently(t, s, dead, "dead", adopters)
+			pend, _ = s.PendingOutbox(ctx)
+			owner := map[uint64]string{}
+			for _, e := range pend {
+				owner[e.Seq] = e.Node
+			}
+			for _, d := range dead {
+				if len(wins[d.Seq]) != 1 || owner[d.Seq] != wins[d.Seq][0] {
+					t.Errorf("entry %d: winners %v, stored owner %q", d.Seq, wins[d.Seq], owner[d.Seq])
+				}
+			}
+		})
+	}
+}
+
+// adoptConcurrently has n adopters ("n0", "n1", ...) take every entry of
+// from at once and returns the winners of each seq.
+func adoptConcurrently(t *testing.T, s WebhookStore, es []OutboxEntry, from string, n int) map[uint64][]string {
+	t.Helper()
+	var mu sync.Mutex
+	wins := map[uint64][]string{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		node := "n" + strconv.Itoa(i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for _, e := range es {
+				got, ok, err := s.AdoptOutbox(context.Background(), e.Seq, from, node)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					if got.Node != node || got.Seq != e.Seq {
+						t.Errorf("%s adopted %+v", node, got)
+					}
+					mu.Lock()
+					wins[e.Seq] = append(wins[e.Seq], node)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return wins
 }

@@ -30,6 +30,16 @@
 //     model's, the gateway's or the media plane's goroutines, so a slow or
 //     dead endpoint delays only its own deliveries.
 //
+// # Cluster
+//
+// With Config.Node set, the nodes of a cluster share the outbox (the Redis
+// store): each entry carries the node that writes it, and a node delivers
+// only its own entries. Every SweepEvery each node adopts the pending
+// entries of nodes that Config.Alive reports dead, through the store's
+// compare-and-set (store.WebhookStore.AdoptOutbox), so exactly one node
+// takes each; a node whose entry was adopted finds its next update refused
+// (store.ErrNotOwner) and drops it. sweep.go has the details.
+//
 // Finished entries are deleted after Retention. Redeliver puts entries of
 // one notice back in the queue; the REST API (Register) and the CLI (over
 // the control socket) manage the endpoints.

@@ -30,6 +30,22 @@ type Config struct {
 	// Client sends the requests (default: one with Timeout that does not
 	// follow redirects).
 	Client *http.Client
+
+	// Node is this node's id when several nodes share the store (a
+	// cluster): the entries it writes carry it, and it delivers only the
+	// entries it owns, those it wrote and those it adopted. "" is a single
+	// node, which delivers every pending entry of the store.
+	Node string
+	// Alive reports whether node is a live member of the cluster (the
+	// registry: cluster.Cluster.Node). Only with Node set. The pending
+	// entries of a node that is not alive, and entries without a node, are
+	// adopted by one live node. nil takes every node for alive, so only
+	// entries without a node are adopted.
+	Alive func(ctx context.Context, node string) (bool, error)
+	// SweepEvery is how often a cluster node looks for pending entries to
+	// adopt (the node passes cluster.nodeTTL: a dead node's entries move
+	// within the TTL plus this period).
+	SweepEvery time.Duration
 }
 
 func (c *Config) defaults() {
@@ -50,6 +66,9 @@ func (c *Config) defaults() {
 	}
 	if c.Retention <= 0 {
 		c.Retention = defaults.WebhooksRetention
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = defaults.ClusterNodeTTL
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: c.Timeout,
@@ -174,13 +193,21 @@ func (s *Service) poke() {
 	}
 }
 
-// Run loads the outbox's pending entries, then stores and delivers notices
-// until ctx ends. Notices observed but not yet stored are stored before it
-// returns; attempts in flight are abandoned (they stay pending).
+// Run loads the outbox's pending entries (in a cluster, this node's), then
+// stores and delivers notices until ctx ends; in a cluster it also adopts
+// the pending entries of dead nodes every SweepEvery. Notices observed but
+// not yet stored are stored before it returns; attempts in flight are
+// abandoned (they stay pending).
 func (s *Service) Run(ctx context.Context) error {
-	pend, err := s.st.PendingOutbox(ctx)
+	all, err := s.st.PendingOutbox(ctx)
 	if err != nil {
 		return fmt.Errorf("webhook: load outbox: %w", err)
+	}
+	pend := all[:0]
+	for _, e := range all {
+		if s.mine(e) {
+			pend = append(pend, e)
+		}
 	}
 	s.mu.Lock()
 	s.addLocked(pend)
@@ -193,13 +220,23 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.writer(ctx) }()
 	go func() { defer wg.Done(); s.pruner(ctx) }()
+	if s.cfg.Node != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.sweeper(ctx) }()
+	}
 	s.scheduler(ctx)
 	wg.Wait()
 	return nil
 }
 
-// addLocked puts stored pending entries into their lanes, in Seq order.
-// s.mu held.
+// mine reports whether this node delivers e: on a single node every entry,
+// in a cluster the entries it owns.
+func (s *Service) mine(e store.OutboxEntry) bool {
+	return s.cfg.Node == "" || e.Node == s.cfg.Node
+}
+
+// addLocked puts stored pending entries into their lanes, in Seq order,
+// skipping those already queued. s.mu held.
 func (s *Service) addLocked(entries []store.OutboxEntry) {
 	for _, e := range entries {
 		k := laneKey{e.Endpoint, e.App, e.Channel}
@@ -211,6 +248,9 @@ func (s *Service) addLocked(entries []store.OutboxEntry) {
 		i := len(l.queue)
 		for i > 0 && l.queue[i-1].Seq > e.Seq && !(i-1 == 0 && l.busy) {
 			i--
+		}
+		if i > 0 && l.queue[i-1].Seq == e.Seq {
+			continue // queued already (adopted back, or redelivered during an attempt)
 		}
 		l.queue = append(l.queue, store.OutboxEntry{})
 		copy(l.queue[i+1:], l.queue[i:])
@@ -267,7 +307,7 @@ func (s *Service) flush(ctx context.Context) bool {
 		for _, n := range batch {
 			for _, e := range byApp[n.app] {
 				entries = append(entries, store.OutboxEntry{NoticeID: n.id, App: n.app, Endpoint: e.ID,
-					Channel: n.channel, EventType: n.eventType, Payload: n.payload, CreatedAt: n.at.UTC(),
+					Node: s.cfg.Node, Channel: n.channel, EventType: n.eventType, Payload: n.payload, CreatedAt: n.at.UTC(),
 					RetryUntil: n.at.Add(s.cfg.RetryFor).UTC(), Status: store.DeliveryPending, NextAttempt: now.UTC()})
 			}
 		}
@@ -385,7 +425,12 @@ func (s *Service) attempt(ctx context.Context, k laneKey, e store.OutboxEntry) {
 			"attempts", e.Attempts, "next", e.NextAttempt, "err", aerr)
 	}
 	uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := s.st.UpdateOutbox(uctx, e); err != nil {
+	if err := s.st.UpdateOutbox(uctx, e); errors.Is(err, store.ErrNotOwner) {
+		// Another node took this node for dead and adopted the entry: it
+		// delivers it from now on.
+		done = true
+		s.log.Info("webhook delivery adopted by another node", "notice", e.NoticeID, "endpoint", e.Endpoint)
+	} else if err != nil {
 		s.log.Error("webhook outbox update failed", "notice", e.NoticeID, "err", err)
 	}
 	cancel()
@@ -496,7 +541,10 @@ func (s *Service) pruner(ctx context.Context) {
 
 // Redeliver queues every entry of app's notice again (a finished one is
 // pending again, for RetryFor from now; a pending one is attempted now). It
-// returns the entries, or store.ErrNotFound.
+// returns the entries, or store.ErrNotFound. In a cluster this node takes
+// the finished entries over; a pending entry of another live node stays
+// with it (its owner attempts it on its schedule), one of a dead node is
+// adopted.
 func (s *Service) Redeliver(ctx context.Context, app, noticeID string) ([]store.OutboxEntry, error) {
 	if err := s.waitStarted(ctx); err != nil {
 		return nil, err
@@ -509,15 +557,26 @@ func (s *Service) Redeliver(ctx context.Context, app, noticeID string) ([]store.
 		return nil, fmt.Errorf("notice %s: %w", noticeID, store.ErrNotFound)
 	}
 	now := time.Now().UTC()
+	var rest []int // entries not queued here
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var back []store.OutboxEntry
 	for i, e := range entries {
-		if l := s.lanes[laneKey{e.Endpoint, e.App, e.Channel}]; l != nil && e.Status == store.DeliveryPending {
-			for j := range l.queue {
-				if l.queue[j].Seq == e.Seq && !(j == 0 && l.busy) {
-					l.queue[j].NextAttempt = now
-				}
+		if e.Status != store.DeliveryPending || !s.bringForwardLocked(e, now) {
+			rest = append(rest, i)
+		}
+	}
+	s.mu.Unlock()
+	var back []store.OutboxEntry
+	for _, i := range rest {
+		e := entries[i]
+		if e.Status == store.DeliveryPending && !s.mine(e) {
+			got, ok, err := s.adoptIfDead(ctx, e)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				got.NextAttempt = now
+				entries[i] = got
+				back = append(back, got)
 			}
 			continue
 		}
@@ -526,11 +585,43 @@ func (s *Service) Redeliver(ctx context.Context, app, noticeID string) ([]store.
 			return nil, err
 		}
 		entries[i] = e
+		if !s.mine(e) {
+			// Finished at another node: this node delivers it again.
+			got, ok, err := s.st.AdoptOutbox(ctx, e.Seq, e.Node, s.cfg.Node)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue // adopted by another node meanwhile: it delivers it
+			}
+			entries[i] = got
+			e = got
+		}
 		back = append(back, e)
 	}
+	s.mu.Lock()
 	s.addLocked(back)
+	s.mu.Unlock()
 	s.poke()
 	return entries, nil
+}
+
+// bringForwardLocked makes e, when queued here and not in flight, due now;
+// it reports whether e is queued here. s.mu held.
+func (s *Service) bringForwardLocked(e store.OutboxEntry, now time.Time) bool {
+	l := s.lanes[laneKey{e.Endpoint, e.App, e.Channel}]
+	if l == nil {
+		return false
+	}
+	for j := range l.queue {
+		if l.queue[j].Seq == e.Seq {
+			if !(j == 0 && l.busy) {
+				l.queue[j].NextAttempt = now
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // SendTest queues a test notice (EventTest) for one endpoint of app and
@@ -546,7 +637,7 @@ func (s *Service) SendTest(ctx context.Context, app, endpointID string) (string,
 	now := time.Now()
 	b, _ := json.Marshal(Payload{TS: now.Unix(), Message: "minirtc test notice"})
 	id := newNoticeID()
-	saved, err := s.st.AppendOutbox(ctx, []store.OutboxEntry{{NoticeID: id, App: app, Endpoint: ep.ID,
+	saved, err := s.st.AppendOutbox(ctx, []store.OutboxEntry{{NoticeID: id, App: app, Endpoint: ep.ID, Node: s.cfg.Node,
 		EventType: EventTest, Payload: b, CreatedAt: now.UTC(), RetryUntil: now.Add(s.cfg.RetryFor).UTC(),
 		Status: store.DeliveryPending, NextAttempt: now.UTC()}})
 	if err != nil {

@@ -36,7 +36,9 @@ const (
 // packet of an empty queue, or by the writer that brings the queue to
 // flushAt packets while no send is in progress. Nothing waits for a batch
 // to fill: what is queued during a send goes out in the next one, so
-// batches grow with the load. It is used on Linux only, which accepts IPv4
+// batches grow with the load. Within a batch, consecutive packets for one
+// peer of equal size (a video frame's RTP packets) are one message that
+// the kernel segments (UDP GSO, see sendFrom). It is used on Linux only, which accepts IPv4
 // destinations on a dual-stack socket, so one conn serves both families.
 //
 // It implements net.PacketConn and pion's ice.AddrPortReaderWriter; reads
@@ -56,6 +58,11 @@ type batchConn struct {
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the sender goroutine
+
+	// gso: runs of equal-size packets for one destination go out as one
+	// segmented message (UDP_SEGMENT); cleared for good the first time the
+	// kernel refuses one.
+	gso atomic.Bool
 
 	sendFails atomic.Uint64 // packets the kernel refused
 	overflows atomic.Uint64 // full queues sent by their writer, out of order
@@ -77,6 +84,8 @@ type sendBatch struct {
 	bufs  [][]byte
 	uaddr []net.UDPAddr
 	ips   [][16]byte
+	oob   []byte // UDP_SEGMENT control messages
+	pkt0  []int  // index of each message's first packet
 }
 
 func (q *sendBatch) reset() {
@@ -87,6 +96,7 @@ func (q *sendBatch) reset() {
 func newBatchConn(c *net.UDPConn) *batchConn {
 	b := &batchConn{UDPConn: c, out: ipv4.NewPacketConn(c), queue: &sendBatch{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	b.gso.Store(gsoSupported)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -218,53 +228,16 @@ func (b *batchConn) newBatch() *sendBatch {
 	return q
 }
 
-// send writes every packet of q, maxBatchPackets per system call.
+// maxGSOBytes bounds the datagrams of one segmented message (the kernel's
+// limit is 64 KiB with headers).
+const maxGSOBytes = 60000
+
+// send writes every packet of q, maxBatchPackets messages per system call.
 func (b *batchConn) send(q *sendBatch) {
-	n := len(q.ends)
-	if n == 0 {
+	if len(q.ends) == 0 {
 		return
 	}
-	if cap(q.msgs) < n {
-		q.msgs = make([]ipv4.Message, n)
-		q.bufs = make([][]byte, n)
-		q.uaddr = make([]net.UDPAddr, n)
-		q.ips = make([][16]byte, n)
-	}
-	msgs := q.msgs[:n]
-	start := 0
-	for i := range msgs {
-		q.bufs[i] = q.data[start:q.ends[i]]
-		start = q.ends[i]
-		ip := q.addrs[i].Addr()
-		ua := &q.uaddr[i]
-		if ip.Is4() || ip.Is4In6() {
-			v4 := ip.Unmap().As4()
-			copy(q.ips[i][:4], v4[:])
-			ua.IP, ua.Zone = q.ips[i][:4], ""
-		} else {
-			q.ips[i] = ip.As16()
-			ua.IP, ua.Zone = q.ips[i][:], ip.Zone()
-		}
-		ua.Port = int(q.addrs[i].Port())
-		msgs[i] = ipv4.Message{Buffers: q.bufs[i : i+1], Addr: ua}
-	}
-	for sent := 0; sent < n; {
-		end := min(n, sent+maxBatchPackets)
-		k, err := b.out.WriteBatch(msgs[sent:end], 0)
-		if err != nil {
-			select {
-			case <-b.done:
-				return
-			default:
-			}
-			if k <= 0 {
-				k = 1 // this packet was refused (e.g. unreachable); skip it
-				b.sendFails.Add(1)
-			}
-		}
-		sent += k
-	}
-	clear(msgs) // drop references to the packets and addresses
+	b.sendFrom(q, 0)
 	if m := b.meter.Load(); m != nil {
 		(*m).BytesOut(len(q.data)) // once per batch
 	}
@@ -272,6 +245,94 @@ func (b *batchConn) send(q *sendBatch) {
 	b.batches.Add(1)
 	b.delaySum.Add(d)
 	for m := b.delayMax.Load(); d > m && !b.delayMax.CompareAndSwap(m, d); m = b.delayMax.Load() {
+	}
+}
+
+// sendFrom writes q's packets from index from on. With GSO, consecutive
+// packets for one destination whose sizes are equal (the last may be
+// shorter) are one message; if the kernel refuses such a message, GSO is
+// turned off and the rest is sent again packet by packet.
+func (b *batchConn) sendFrom(q *sendBatch, from int) {
+	n := len(q.ends)
+	if cap(q.msgs) < n {
+		q.msgs = make([]ipv4.Message, n)
+		q.bufs = make([][]byte, n)
+		q.uaddr = make([]net.UDPAddr, n)
+		q.ips = make([][16]byte, n)
+		q.pkt0 = make([]int, n)
+	}
+	gso := b.gso.Load()
+	if gso && cap(q.oob) < n*gsoOOBSpace {
+		q.oob = make([]byte, 0, n*gsoOOBSpace)
+	}
+	q.oob = q.oob[:0]
+	msgs := q.msgs[:0]
+	start := 0
+	if from > 0 {
+		start = q.ends[from-1]
+	}
+	for i := from; i < n; {
+		size := q.ends[i] - start
+		j := i + 1
+		if gso {
+			for j < n && j-i < maxGSOSegments && q.addrs[j] == q.addrs[i] {
+				l := q.ends[j] - q.ends[j-1]
+				if l > size || q.ends[j]-start > maxGSOBytes {
+					break
+				}
+				j++
+				if l < size {
+					break // a shorter datagram ends the run
+				}
+			}
+		}
+		k := len(msgs)
+		msgs = q.msgs[:k+1]
+		q.pkt0[k] = i
+		q.bufs[k] = q.data[start:q.ends[j-1]]
+		start = q.ends[j-1]
+		ip := q.addrs[i].Addr()
+		ua := &q.uaddr[k]
+		if ip.Is4() || ip.Is4In6() {
+			v4 := ip.Unmap().As4()
+			copy(q.ips[k][:4], v4[:])
+			ua.IP, ua.Zone = q.ips[k][:4], ""
+		} else {
+			q.ips[k] = ip.As16()
+			ua.IP, ua.Zone = q.ips[k][:], ip.Zone()
+		}
+		ua.Port = int(q.addrs[i].Port())
+		msgs[k] = ipv4.Message{Buffers: q.bufs[k : k+1], Addr: ua}
+		if j-i > 1 {
+			o := len(q.oob)
+			q.oob = appendUDPSegment(q.oob, size) // no reallocation: capacity for n
+			msgs[k].OOB = q.oob[o:len(q.oob):len(q.oob)]
+		}
+		i = j
+	}
+	defer clear(msgs) // drop references to the packets and addresses
+	for sent := 0; sent < len(msgs); {
+		end := min(len(msgs), sent+maxBatchPackets)
+		k, err := b.out.WriteBatch(msgs[sent:end], 0)
+		if err != nil {
+			select {
+			case <-b.done:
+				return
+			default:
+			}
+			if k < 0 {
+				k = 0
+			}
+			if at := sent + k; at < len(msgs) && msgs[at].OOB != nil && gsoRefused(err) && b.gso.CompareAndSwap(true, false) {
+				b.sendFrom(q, q.pkt0[at]) // the rest, one datagram per message
+				return
+			}
+			if k == 0 {
+				k = 1 // this message was refused (e.g. unreachable); skip it
+				b.sendFails.Add(1)
+			}
+		}
+		sent += k
 	}
 }
 

@@ -160,3 +160,66 @@ func TestBatchConnStalledSend(t *testing.T) {
 		}
 	}
 }
+
+// Runs of packets for one destination go out as segmented messages (UDP
+// GSO) when their sizes allow: every datagram still arrives on its own,
+// with its own size and content, in order, whatever the mix of sizes and
+// destinations in one batch.
+func TestBatchConnSegmentsRuns(t *testing.T) {
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := newBatchConn(udp)
+	defer bc.Close()
+	var dsts []*net.UDPConn
+	for range 2 {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetReadBuffer(4 << 20)
+		dsts = append(dsts, c)
+	}
+	// (destination, size) of each packet, queued in this order: equal
+	// runs, a shorter last one, a longer one that may not join, single
+	// packets between, a run longer than one message may hold.
+	type pkt struct{ dst, size int }
+	var plan []pkt
+	for _, run := range [][]int{{1200, 1200, 1000}, {80}, {1200, 1300}, {500, 500, 500, 500}, {1}} {
+		for _, size := range run {
+			plan = append(plan, pkt{0, size})
+		}
+		plan = append(plan, pkt{1, 80})
+	}
+	for range maxGSOSegments + 10 {
+		plan = append(plan, pkt{0, 700})
+	}
+	bc.flushMu.Lock() // hold the sends: the whole plan is one batch
+	for i, p := range plan {
+		buf := make([]byte, p.size)
+		for j := range buf {
+			buf[j] = byte(i + j)
+		}
+		if _, err := bc.WriteToAddrPort(buf, dsts[p.dst].LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bc.flushLocked()
+	bc.flushMu.Unlock()
+	buf := make([]byte, 2000)
+	next := [2]int{}
+	for i, p := range plan {
+		_ = dsts[p.dst].SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := dsts[p.dst].Read(buf)
+		if err != nil {
+			t.Fatalf("packet %d (destination %d, %d bytes): %v", i, p.dst, p.size, err)
+		}
+		if n != p.size || buf[0] != byte(i) || buf[n-1] != byte(i+n-1) {
+			t.Fatalf("destination %d, datagram %d: %d bytes starting %d, want packet %d of %d bytes", p.dst, next[p.dst], n, buf[0], i, p.size)
+		}
+		next[p.dst]++
+	}
+	t.Logf("GSO in use: %v", bc.gso.Load())
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/minirtc/minirtc/codec/aac"
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/transcode"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 )
@@ -47,7 +48,8 @@ func (w *fakeWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 
 func (w *fakeWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-// benchSession is a WHEP session bound to fake writers, attached to its feed.
+// benchSession is a WHEP session bound to fake writers, attached to its
+// stream (a hub reader).
 func benchSession(b testing.TB, srv *Server, key media.Key, vw, aw pion.TrackLocalWriter) *whepSession {
 	sess := &whepSession{s: srv, id: newID(), key: key, done: make(chan struct{})}
 	sess.video = newLocalTrack(pion.RTPCodecTypeVideo, pion.RTPCodecCapability{MimeType: pion.MimeTypeH264}, "v", "s", 0)
@@ -78,13 +80,17 @@ func h264Publisher(tb testing.TB, hub *media.Hub, key media.Key, withOpus bool) 
 	return pub, vt, ot
 }
 
-func benchServer(b testing.TB) (*Server, *media.Hub, func()) {
+func benchServer(b testing.TB) (*Server, *media.Hub, func()) { return benchServerQueue(b, 4096) }
+
+// benchServerQueue is benchServer with a hub reader queue of queueSize
+// packets.
+func benchServerQueue(b testing.TB, queueSize int) (*Server, *media.Hub, func()) {
 	log := testLogger(b)
-	hub, err := media.NewHub(media.Config{Grace: -1, QueueSize: 4096}, nil, log)
+	hub, err := media.NewHub(media.Config{Grace: -1, QueueSize: queueSize, Derive: transcode.NewDeriveFunc(transcode.DeriveConfig{})}, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(Config{LoopbackOnly: true, QueueSize: 4096}, hub, nopAuth{}, nil, log)
+	srv, err := New(Config{LoopbackOnly: true}, hub, nopAuth{}, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,7 +111,7 @@ type nopAuth struct{ Authorizer }
 
 // BenchmarkRTMPToWHEPLatency measures what the bridge adds between a
 // publisher's Publisher.Write and the RTP write of a WHEP session: hub
-// fan-out, the feed (packetization, AAC -> Opus), the session queue and RTP
+// fan-out (with the derived AAC -> Opus track), packetization, the writer and RTP
 // marshalling. Network and SRTP are not included. Reported per frame:
 // video-ms (write of an access unit to its last RTP packet) and audio-ms
 // (write of the AAC access unit that completes an Opus frame to that frame's

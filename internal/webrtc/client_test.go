@@ -16,6 +16,7 @@ import (
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
+	"github.com/minirtc/minirtc/internal/transcode"
 	"github.com/pion/ice/v4"
 	pion "github.com/pion/webrtc/v4"
 )
@@ -92,6 +93,9 @@ func testConfig() Config { return Config{LoopbackOnly: true, PLIInterval: 500 * 
 func newEnvWith(t *testing.T, chans Channels, cfg Config, hubCfg media.Config) *env {
 	t.Helper()
 	log := testLogger(t)
+	if hubCfg.Derive == nil {
+		hubCfg.Derive = transcode.NewDeriveFunc(transcode.DeriveConfig{}) // AAC for RTMP/FLV readers, Opus for WHEP
+	}
 	hub, err := media.NewHub(hubCfg, nil, log)
 	if err != nil {
 		t.Fatal(err)

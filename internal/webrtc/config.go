@@ -19,7 +19,6 @@ import (
 const (
 	DefaultMTU         = 1200 // RTP payload bytes: fits any path with SRTP and a TURN/VPN header
 	DefaultPLIInterval = 2 * time.Second
-	DefaultQueueSize   = 512
 	DefaultReorderWait = 80 * time.Millisecond
 	DefaultMaxSessions = 10000
 )
@@ -48,19 +47,11 @@ type Config struct {
 	// arrived, so that RTMP/FLV readers joining late start fast and the GOP
 	// cache stays small. Browsers otherwise send keyframes only on request.
 	PLIInterval time.Duration
-	// QueueSize is each WHEP session's queue of frames.
-	QueueSize int
 	// ReorderWait is how long an RTP gap is waited for (NACK retransmission)
 	// before it is skipped.
 	ReorderWait time.Duration
 	// MaxSessions caps WHIP+WHEP sessions on this node.
 	MaxSessions int
-	// OpusBitrate is the bit rate of Opus made from AAC (0 = 32 kbit/s per channel).
-	OpusBitrate int
-	// AACBitrate is the bit rate of AAC made from Opus (0 = 64 kbit/s per channel).
-	AACBitrate int
-	// AACChannels of AAC made from Opus: 1 (default) or 2.
-	AACChannels int
 }
 
 func (c Config) withDefaults() Config {
@@ -75,9 +66,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PLIInterval <= 0 {
 		c.PLIInterval = DefaultPLIInterval
-	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = DefaultQueueSize
 	}
 	if c.ReorderWait <= 0 {
 		c.ReorderWait = DefaultReorderWait

@@ -3,34 +3,47 @@
 //
 // It owns SDP negotiation rules (H.264 packetization-mode 1 and Opus only),
 // H.264 RTP packetization and depacketization (RFC 6184), the reordering
-// buffer in front of the depacketizer, PLI/NACK handling, the
-// video-orientation header extension (CVO), and the per-stream WebRTC feed:
-// one hub reader per played stream that packetizes video once and runs the
-// AAC -> Opus bridge (internal/transcode) once, shared by every WHEP session
-// of that stream, created with the first session and stopped with the last.
-// A WHIP publisher is one hub publisher whose Opus is bridged to AAC for
-// RTMP/FLV readers; WHEP feeds of its stream pass its Opus packets through
-// unchanged (no Opus -> AAC -> Opus). It becomes the stream's publisher with
-// its first media (ICE and DTLS up, RTP flowing), not at its POST, under the
-// hub's takeover rule (media.Hub.PublishWith); the POST asks the same rule
-// first so that a refused client gets 409 and the reason.
+// buffer in front of the depacketizer, PLI/NACK handling and the
+// video-orientation header extension (CVO). It transcodes nothing.
 //
-// It imports the core (internal/media), internal/transcode,
-// internal/token, internal/errcode and internal/listen (the read retry of
-// the shared UDP socket). It must not import internal/channel,
-// internal/gateway or the other adapters. The server sees the channel model
-// only through the small Channels interface, which the admission seam
-// implements (internal/admission.Members) and internal/node wires.
+// A WHEP session is one plain hub reader (media.Hub.Subscribe with Opus
+// audio): the GOP cache, queue, drop and timestamp rules of RTMP/FLV
+// readers apply to it, a late session starts at the cached keyframe, and
+// the hub derives Opus from an AAC source (media.Config.Derive) once per
+// stream for all the readers that want it. A packet's RTP payloads are
+// built once per packet for every session (its media.WireRTP slot, for
+// Config.MTU); a session adds its RTP headers (SSRC, sequence numbers, its
+// random timestamp origin, CVO from the stream's rotation metadata) and
+// SRTP. A viewer's PLI is the hub's keyframe request of the stream.
+// A WHIP publisher is one hub publisher whose Opus packets are the
+// stream's audio track as they came (the hub derives AAC for RTMP/FLV
+// readers, only while one reads), and whose CVO rotation is the stream's
+// rotation metadata (also told to the channel seam). It becomes the
+// stream's publisher with its first media (ICE and DTLS up, RTP flowing),
+// not at its POST, under the hub's takeover rule (media.Hub.PublishWith);
+// the POST asks the same rule first so that a refused client gets 409 and
+// the reason.
+//
+// It imports the core (internal/media), internal/token, internal/errcode
+// and internal/listen (the read retry of the shared UDP socket). It must
+// not import internal/channel, internal/transcode, internal/gateway or the
+// other adapters. The server sees the channel model only through the small
+// Channels interface, which the admission seam implements
+// (internal/admission.Members) and internal/node wires.
 //
 // Goroutine model: every goroutine is started through the Server (goRun or
-// attach) and counted in its WaitGroup; Run waits for all of them after
-// closing every session. Each feed has one goroutine draining its hub
-// reader; WHEP sessions' queues are written to their tracks by the
-// server's writer goroutines (one per core, started with the first session,
-// ended by Run; each session is assigned one), and each WHEP session has one
-// goroutine per sender draining RTCP; each WHIP session has one reader
-// goroutine per remote track (started from pion's OnTrack) plus one per
-// receiver draining RTCP. They all end when their PeerConnection is closed.
+// writerForLocked) and counted in its WaitGroup; Run waits for all of them
+// after closing every session. The server's writer goroutines (one per
+// core, started with the first WHEP session, ended by Run; each session is
+// assigned one) drain the hub readers of their sessions: the hub calls a
+// reader's OnQueue when its queue becomes non-empty, which puts the session
+// on its writer's ready list, and the writer takes everything queued
+// (Reader.TryNext) and writes it. A session that cannot keep up loses
+// packets in its own hub queue (up to the next keyframe), never the others'.
+// Each WHEP session has one goroutine per sender draining RTCP; each WHIP
+// session has one reader goroutine per remote track (started from pion's
+// OnTrack) plus one per receiver draining RTCP. They all end when their
+// PeerConnection is closed.
 // The shared UDP socket (batchConn, Linux) queues what every session
 // writes and sends it many packets per sendmmsg, from the writer that ends
 // a round of sessions or fills the queue, or else from its one sender
@@ -48,11 +61,11 @@
 // on the request's goroutine, holding the session's negotiation lock, which
 // its POST holds until the answer is set: one change at a time per session.
 // An ICE restart keeps the PeerConnection, DTLS, the tracks, the hub
-// publisher or feed membership; pion restarts its ICE agent, and frames
+// publisher or hub reader; pion restarts its ICE agent, and frames
 // written meanwhile are dropped.
 //
-// A WHEP session joins its feed only once the connection is up (RTP written
-// earlier would be dropped), and starts with the feed's cached keyframe.
+// A WHEP session subscribes to the hub only once the connection is up (RTP
+// written earlier would be dropped), and starts with the cached keyframe.
 // A WHIP publisher's video is requested with a PLI at start, after a loss,
 // at once when the hub asks (a new RTMP/FLV reader finds no keyframe in the
 // GOP cache, or a reader overflowed: Publisher.SetKeyframeRequester) and,

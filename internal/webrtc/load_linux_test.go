@@ -66,7 +66,7 @@ func (allowAll) Authorize(_ context.Context, _ token.Action, _ string, q url.Val
 }
 
 // BenchmarkWHEPReaders measures what N real WHEP readers of one stream cost
-// the server, directly: the server (HTTP, pion, hub, feed) runs in this
+// the server, directly: the server (HTTP, pion, hub) runs in this
 // process, N pion WHEP clients run in a child process (this test binary
 // running TestWHEPLoadClients) over loopback, and the server's CPU time is
 // read from this process's rusage, so the clients' cost is not in it. The
@@ -142,8 +142,8 @@ func memory() (goMem, rss uint64) {
 	return goMem, rss
 }
 
-// serverDrops sums the frames the server dropped for its WHEP sessions (full
-// session queues) and for its feeds (full hub reader queues).
+// serverDrops sums the packets the hub dropped for the server's WHEP
+// sessions (full hub reader queues).
 func serverDrops(s *Server) uint64 {
 	s.mu.Lock()
 	var sessions []*whepSession
@@ -152,16 +152,11 @@ func serverDrops(s *Server) uint64 {
 			sessions = append(sessions, w)
 		}
 	}
-	var n uint64
-	for _, f := range s.feeds {
-		n += f.rd.Drops()
-	}
 	s.mu.Unlock()
+	var n uint64
 	for _, w := range sessions {
-		if f := w.feed.Load(); f != nil {
-			f.mu.Lock()
-			n += w.drops
-			f.mu.Unlock()
+		if rd := w.rd.Load(); rd != nil {
+			n += rd.Drops()
 		}
 	}
 	return n

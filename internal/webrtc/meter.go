@@ -2,7 +2,6 @@ package webrtc
 
 import (
 	"sync/atomic"
-	"time"
 
 	pion "github.com/pion/webrtc/v4"
 )
@@ -10,7 +9,7 @@ import (
 // Meter receives the WebRTC server's metrics (internal/metrics.Protocol).
 // Every method must be cheap and safe for concurrent use: BytesOut is
 // called once per sendmmsg batch of the shared UDP socket, BytesIn once per
-// datagram read, TranscodeTime once per codec call.
+// datagram read. (Transcoding is the hub's: internal/transcode meters it.)
 type Meter interface {
 	ConnOpened()
 	ConnClosed()
@@ -24,37 +23,27 @@ type Meter interface {
 	Refused(code int)
 	// Failed counts a peer connection that failed at stage "ice" or "dtls".
 	Failed(stage string)
-	// TranscodeStarted, TranscodeEnded and TranscodeTime describe audio
-	// bridges by direction ("aac_to_opus", "opus_to_aac").
-	TranscodeStarted(direction string)
-	TranscodeEnded(direction string)
-	TranscodeTime(direction string, d time.Duration)
 }
 
-// Transcode directions and failure stages, as Meter names them.
+// Failure stages, as Meter names them.
 const (
-	dirAACToOpus = "aac_to_opus"
-	dirOpusToAAC = "opus_to_aac"
-	stageICE     = "ice"
-	stageDTLS    = "dtls"
+	stageICE  = "ice"
+	stageDTLS = "dtls"
 )
 
 // noMeter is the Meter of a server without metrics.
 type noMeter struct{}
 
-func (noMeter) ConnOpened()                         {}
-func (noMeter) ConnClosed()                         {}
-func (noMeter) PublishStarted()                     {}
-func (noMeter) PublishEnded()                       {}
-func (noMeter) ReadStarted()                        {}
-func (noMeter) ReadEnded()                          {}
-func (noMeter) BytesIn(int)                         {}
-func (noMeter) BytesOut(int)                        {}
-func (noMeter) Refused(int)                         {}
-func (noMeter) Failed(string)                       {}
-func (noMeter) TranscodeStarted(string)             {}
-func (noMeter) TranscodeEnded(string)               {}
-func (noMeter) TranscodeTime(string, time.Duration) {}
+func (noMeter) ConnOpened()     {}
+func (noMeter) ConnClosed()     {}
+func (noMeter) PublishStarted() {}
+func (noMeter) PublishEnded()   {}
+func (noMeter) ReadStarted()    {}
+func (noMeter) ReadEnded()      {}
+func (noMeter) BytesIn(int)     {}
+func (noMeter) BytesOut(int)    {}
+func (noMeter) Refused(int)     {}
+func (noMeter) Failed(string)   {}
 
 // SetMeter sets the server's metrics; nil means none. Call it before Run.
 // Bytes are counted on the batched UDP socket (Linux) only.

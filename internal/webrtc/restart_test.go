@@ -383,7 +383,7 @@ func TestWHIPICERestart(t *testing.T) {
 	e.srv.mu.Lock()
 	sess := e.srv.publishers[key]
 	e.srv.mu.Unlock()
-	audioTrack := sess.passTrack.Load()
+	audioTrack := sess.audioTrack()
 	oldUfrag := e.remoteUfrag(loc)
 	from := states.count()
 	etag2 := e.restartClient(c.pc, loc, "*")
@@ -402,7 +402,7 @@ func TestWHIPICERestart(t *testing.T) {
 	e.srv.mu.Lock()
 	same := e.srv.publishers[key] == sess
 	e.srv.mu.Unlock()
-	if !same || sess.passTrack.Load() != audioTrack {
+	if !same || sess.audioTrack() != audioTrack {
 		t.Error("the restart replaced the publisher session or its audio track")
 	}
 	if n := e.chans.members("81"); n != 1 {

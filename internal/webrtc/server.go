@@ -77,8 +77,9 @@ type Server struct {
 	// ended remembers recently ended session ids, so that a client's
 	// DELETE after its connection already closed still gets 200.
 	ended recentIDs
-	feeds map[media.Key]*feed
-	// publishers are the WHIP sessions by stream, for viewer PLIs.
+	// playing counts the attached WHEP sessions by stream (Stats.Feeds).
+	playing map[media.Key]int
+	// publishers are the WHIP sessions of this node by stream.
 	publishers map[media.Key]*whipSession
 	closed     bool
 	// writers send WHEP sessions' frames (one per core, started with the
@@ -117,7 +118,7 @@ func New(cfg Config, hub *media.Hub, auth Authorizer, chans Channels, log *slog.
 		cfg: cfg, log: log, hub: hub, auth: auth, chans: chans,
 		api: api, conn: conn, udp: rc, mux: udpMux, now: time.Now,
 		sessions:   make(map[string]session),
-		feeds:      make(map[media.Key]*feed),
+		playing:    make(map[media.Key]int),
 		publishers: make(map[media.Key]*whipSession),
 		stop:       make(chan struct{}),
 		meter:      noMeter{},
@@ -200,9 +201,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// Stats are the server's counters. ResendsRefused is how many packets
-// WHEP clients NACKed that were not resent (over the resend budget, or
-// resent moments ago) since the server started.
+// Stats are the server's counters. Feeds is the number of streams WHEP
+// sessions play (each session is its own hub reader). ResendsRefused is how
+// many packets WHEP clients NACKed that were not resent (over the resend
+// budget, or resent moments ago) since the server started.
 type Stats struct {
 	Sessions, Feeds int
 	ResendsRefused  uint64
@@ -212,7 +214,7 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Sessions: len(s.sessions), Feeds: len(s.feeds), ResendsRefused: s.resendsRefused.Load()}
+	return Stats{Sessions: len(s.sessions), Feeds: len(s.playing), ResendsRefused: s.resendsRefused.Load()}
 }
 
 // goRun starts f as a server-owned goroutine; false when shutting down.

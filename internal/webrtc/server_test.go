@@ -107,18 +107,17 @@ func testAU(i int) []byte {
 }
 
 // publishTestStream writes ~25 fps video and 44.1 kHz AAC tone into the hub
-// in real time until stop is closed.
+// in real time until stop is closed; it returns the publisher.
 // liveTestStream publishes the test stream as uid 42 in "room" with the
 // given rotation and waits until the hub has it live; the publisher stops
 // with the test.
 func liveTestStream(t *testing.T, e *env, rotation int) media.Key {
 	t.Helper()
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "42"}
-	e.chans.SetRotation(key.AppID, key.Channel, key.UID, rotation)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	t.Cleanup(func() { close(stop); wg.Wait() })
-	publishTestStream(t, e.hub, key, stop, &wg)
+	publishTestStream(t, e.hub, key, stop, &wg).SetRotation(rotation)
 	for deadline := time.Now().Add(5 * time.Second); !e.hub.Live(key); {
 		if time.Now().After(deadline) {
 			t.Fatal("stream never went live")
@@ -128,7 +127,7 @@ func liveTestStream(t *testing.T, e *env, rotation int) media.Key {
 	return key
 }
 
-func publishTestStream(t *testing.T, hub *media.Hub, key media.Key, stop chan struct{}, wg *sync.WaitGroup) {
+func publishTestStream(t *testing.T, hub *media.Hub, key media.Key, stop chan struct{}, wg *sync.WaitGroup) *media.Publisher {
 	pub, err := hub.Publish(key, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +173,7 @@ func publishTestStream(t *testing.T, hub *media.Hub, key media.Key, stop chan st
 			}
 		}
 	}()
+	return pub
 }
 
 func TestWHEPPlaysHubStream(t *testing.T) {

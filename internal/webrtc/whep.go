@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,9 @@ import (
 	pion "github.com/pion/webrtc/v4"
 )
 
-// whepSession plays one hub stream to one WebRTC viewer.
+// whepSession plays one hub stream to one WebRTC viewer. It is one plain
+// hub reader (the GOP cache, queue, drop and timestamp rules of every
+// reader), drained by its writer goroutine when the hub queues a packet.
 type whepSession struct {
 	s      *Server
 	id     string
@@ -26,17 +29,12 @@ type whepSession struct {
 	video  *localTrack // nil when the offer has no video
 	audio  *localTrack
 
-	feed atomic.Pointer[feed] // set by feed.add
-	wr   *writer              // the writer goroutine that sends the queue; set by attach
+	rd atomic.Pointer[media.Reader] // the session's hub reader; set by attach
+	wr *writer                      // the writer goroutine that drains rd; set by attach
 
-	// Guarded by feed.mu (enqueue side).
-	waitKey bool
-	drops   uint64
-
-	// The queue of frames to send (enqueue, the writer's take).
-	qmu   sync.Mutex
-	queue []*unit
-	ready bool // on wr's ready list
+	// ready: the session is on wr's ready list (set by queued, cleared
+	// by the writer before it drains the reader).
+	ready atomic.Bool
 	// failing is set by the first write error (the session is closing).
 	failing atomic.Bool
 
@@ -51,8 +49,13 @@ type whepSession struct {
 	vBase, aBase uint32 // random RTP timestamp origins
 	keyframes    atomic.Uint64
 
-	// Sender report state (the writer goroutine only).
+	// The writer goroutine only: sender report state, the hub timeline
+	// mapped to wall time at the first packet sent (for sender reports),
+	// and the video rotation read at the last keyframe.
 	vSR, aSR srState
+	wall0    time.Time
+	pts0     time.Duration
+	rotation int
 }
 
 // srInterval is how often a WHEP session sends RTCP sender reports.
@@ -76,18 +79,21 @@ func ntpTime(t time.Time) uint64 {
 // the frame's RTP timestamp to the wall instant its pts stands for, the same
 // mapping for audio and video, so players line them up (lip sync) even
 // though audio leaves later than video.
-func (w *whepSession) report(st *srState, b *binding, u *unit, ts uint32) {
-	st.packets += uint32(len(u.payloads))
-	for _, p := range u.payloads {
+func (w *whepSession) report(st *srState, b *binding, payloads [][]byte, pts time.Duration, ts uint32, now time.Time) {
+	st.packets += uint32(len(payloads))
+	for _, p := range payloads {
 		st.bytes += uint32(len(p))
 	}
-	now := time.Now()
-	if w.peer == nil || now.Sub(st.last) < srInterval || u.wall.IsZero() {
+	if w.wall0.IsZero() {
+		w.wall0, w.pts0 = now, pts
+	}
+	if w.peer == nil || now.Sub(st.last) < srInterval {
 		return
 	}
 	st.last = now
+	wall := w.wall0.Add(pts - w.pts0)
 	_ = w.peer.WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{
-		SSRC: b.ssrc, NTPTime: ntpTime(u.wall), RTPTime: ts, PacketCount: st.packets, OctetCount: st.bytes,
+		SSRC: b.ssrc, NTPTime: ntpTime(wall), RTPTime: ts, PacketCount: st.packets, OctetCount: st.bytes,
 	}})
 }
 
@@ -222,68 +228,69 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	return sess, sdp, sess.ice.etag, nil
 }
 
-// enqueue queues u for the session's writer without blocking; a full
-// queue skips video to the next keyframe. Called with feed.mu held.
-func (w *whepSession) enqueue(u *unit) {
-	if u.video && w.video == nil || !u.video && w.audio == nil {
-		return
-	}
-	if w.waitKey && u.video {
-		if !u.key {
-			return
+// writePacket sends one hub packet (the session's writer goroutine only);
+// now is about the time of the write (sender reports).
+// The RTP payloads are built once per packet for every session of the
+// stream (the packet's WireRTP slot); the session adds only its RTP
+// headers, the CVO extension and SRTP. Kinds the session did not negotiate
+// and codecs WebRTC does not carry here are skipped.
+func (w *whepSession) writePacket(p *media.Packet, now time.Time) error {
+	switch p.Track.Codec {
+	case media.CodecH264:
+		if w.video == nil {
+			return nil
 		}
-		w.waitKey = false
-	}
-	w.qmu.Lock()
-	if len(w.queue) >= w.s.cfg.QueueSize {
-		w.qmu.Unlock()
-		w.drops++
-		if u.video {
-			w.waitKey = true
-		}
-		return
-	}
-	w.queue = append(w.queue, u)
-	sched := !w.ready
-	w.ready = true
-	if sched {
-		w.wr.schedule(w)
-	}
-	w.qmu.Unlock()
-}
-
-// write sends one frame (the session's writer goroutine only).
-func (w *whepSession) write(u *unit) error {
-	if u.video {
 		b := w.video.binding()
 		if b == nil {
 			return nil
 		}
-		if u.key {
-			w.keyframes.Add(1)
+		pl := p.Wire(media.WireRTP, func() [][]byte { return h264Wire(p, w.s.cfg.MTU) })
+		if len(pl) == 0 {
+			return nil
 		}
-		ts := w.vBase + uint32(int64(u.pts)*90000/int64(time.Second))
-		if err := w.video.writeFrame(b, u.payloads, ts, u.rotation); err != nil {
+		if p.Keyframe {
+			w.keyframes.Add(1)
+			if rd := w.rd.Load(); rd != nil {
+				w.rotation = rd.Rotation()
+			}
+		}
+		ts := w.vBase + uint32(int64(p.PTS)*90000/int64(time.Second))
+		if err := w.video.writeFrame(b, pl, ts, w.rotation); err != nil {
 			return err
 		}
-		w.report(&w.vSR, b, u, ts)
-		return nil
+		w.report(&w.vSR, b, pl, p.PTS, ts, now)
+	case media.CodecOpus:
+		if w.audio == nil || len(p.Payload) == 0 {
+			return nil
+		}
+		b := w.audio.binding()
+		if b == nil {
+			return nil
+		}
+		pl := p.Wire(media.WireRTP, func() [][]byte { return [][]byte{p.Payload} })
+		ts := w.aBase + uint32(int64(p.PTS)*48000/int64(time.Second))
+		if err := w.audio.writeFrame(b, pl, ts, -1); err != nil {
+			return err
+		}
+		w.report(&w.aSR, b, pl, p.PTS, ts, now)
 	}
-	b := w.audio.binding()
-	if b == nil {
-		return nil
-	}
-	ts := w.aBase + uint32(int64(u.pts)*48000/int64(time.Second))
-	if err := w.audio.writeFrame(b, u.payloads, ts, -1); err != nil {
-		return err
-	}
-	w.report(&w.aSR, b, u, ts)
 	return nil
 }
 
+// h264Wire is the WireRTP form of an H.264 packet: its RTP payloads for
+// mtu (h264.go), nil when the access unit is malformed.
+func h264Wire(p *media.Packet, mtu int) [][]byte {
+	pl, _, err := h264Payloads(p.Payload, p.Track.SPS, p.Track.PPS, mtu)
+	if err != nil {
+		return nil
+	}
+	return pl
+}
+
 // readRTCP drains a sender's RTCP: NACKed video packets are resent from
-// the track's history; viewer PLIs reach a WHIP publisher of the stream (an
-// RTMP publisher cannot be asked, the next keyframe serves them).
+// the track's history; viewer PLIs become the hub's keyframe request of the
+// stream (a WHIP publisher gets a PLI; an RTMP publisher cannot be asked,
+// the next keyframe serves them).
 func (w *whepSession) readRTCP(snd *pion.RTPSender) {
 	buf := make([]byte, 1500)
 	for {
@@ -295,7 +302,9 @@ func (w *whepSession) readRTCP(snd *pion.RTPSender) {
 			for _, p := range pkts {
 				switch p := p.(type) {
 				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-					w.s.viewerPLI(w.key)
+					if rd := w.rd.Load(); rd != nil {
+						rd.RequestKeyframe()
+					}
 				case *rtcp.TransportLayerNack:
 					if w.video != nil {
 						if b := w.video.binding(); b != nil {
@@ -308,13 +317,10 @@ func (w *whepSession) readRTCP(snd *pion.RTPSender) {
 	}
 }
 
-// close ends the session once: detach from the feed, close the connection.
+// close ends the session once: leave the hub, close the connection.
 func (w *whepSession) close(reason error) {
 	w.closeOnce.Do(func() {
 		close(w.done)
-		w.qmu.Lock()
-		w.queue = nil
-		w.qmu.Unlock()
 		w.s.removeSession(w.id)
 		if w.attached.Load() {
 			w.s.detach(w)
@@ -330,4 +336,72 @@ func (w *whepSession) close(reason error) {
 			w.s.log.Info("WHEP session ended", "session", w.id, "stream", w.key)
 		}
 	})
+}
+
+// attach makes sess a reader of its stream: a hub reader that takes Opus
+// audio (the hub derives it from AAC when the source is AAC; a session
+// without an audio track asks for no codec, so none is derived), assigned to
+// one of the server's writer goroutines, which drains it whenever the hub
+// queues a packet. A stream that is live starts the session at the GOP
+// cache's keyframe.
+func (s *Server) attach(sess *whepSession) error {
+	s.mu.Lock()
+	wr, ok := s.writerForLocked()
+	if !ok {
+		s.mu.Unlock()
+		return errcode.ServiceExited("node shutting down")
+	}
+	sess.wr = wr
+	s.mu.Unlock()
+	audio := media.CodecOpus
+	if sess.audio == nil {
+		audio = media.CodecUnknown // no audio track: derive nothing for it
+	}
+	rd, err := s.hub.Subscribe(sess.key, media.SubscribeOptions{
+		Viewer:   sess.viewer,
+		Protocol: "webrtc",
+		Audio:    audio,
+		OnQueue:  sess.queued,
+		OnClose: func(reason error) {
+			if e := (*errcode.Error)(nil); !errors.As(reason, &e) {
+				reason = errcode.NotPublishing("the stream ended")
+			}
+			// Not on the hub's goroutine: closing a connection takes a while.
+			s.goRun(func() { sess.close(reason) })
+		},
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	sess.rd.Store(rd)
+	s.playing[sess.key]++
+	s.mu.Unlock()
+	sess.queued() // the GOP cache snapshot is queued without a wake-up
+	return nil
+}
+
+// detach ends sess's hub reader. Idempotent.
+func (s *Server) detach(sess *whepSession) {
+	s.mu.Lock()
+	rd := sess.rd.Swap(nil)
+	if rd != nil {
+		if s.playing[sess.key]--; s.playing[sess.key] <= 0 {
+			delete(s.playing, sess.key)
+		}
+	}
+	s.mu.Unlock()
+	if rd != nil {
+		rd.Close()
+	}
+}
+
+// queued puts the session on its writer's ready list, unless it is there
+// already. It is the hub reader's OnQueue: it runs on the publisher's
+// goroutine under the stream's lock and takes only the writer's short lock.
+func (w *whepSession) queued() {
+	if w.wr == nil || !w.ready.CompareAndSwap(false, true) {
+		return
+	}
+	w.wr.schedule(w)
 }

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
-	"github.com/minirtc/minirtc/internal/transcode"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
@@ -68,14 +68,6 @@ type whipSession struct {
 	videoStarted bool
 	videoStart   time.Duration // DTS of the first video packet
 	tracksSet    bool
-
-	// passTrack is the AAC track this session makes from its Opus; WHEP
-	// feeds skip it and take the Opus (passOpus). hubOffset is hub time
-	// minus session time (the hub rebases timestamps), known once a packet
-	// was written.
-	passTrack   atomic.Pointer[media.Track]
-	hubOffset   atomic.Int64
-	offsetKnown atomic.Bool
 
 	videoSSRC atomic.Uint32
 	lastPLI   atomic.Int64 // unix nanos
@@ -215,17 +207,6 @@ func (w *whipSession) readRTCP(rcv *pion.RTPReceiver) {
 				w.sync.add(sr)
 			}
 		}
-	}
-}
-
-// viewerPLI forwards a WHEP viewer's keyframe request to the stream's WHIP
-// publisher, if it has one on this node.
-func (s *Server) viewerPLI(key media.Key) {
-	s.mu.Lock()
-	p := s.publishers[key]
-	s.mu.Unlock()
-	if p != nil {
-		p.requestKeyframe(false)
 	}
 }
 
@@ -411,41 +392,50 @@ func newH264Track(sps, pps []byte) *media.Track {
 	return t
 }
 
+// setRotation records the publisher's video rotation (CVO): it is stream
+// metadata in the hub, which WHEP readers signal, and the channel seam is
+// told so that mini program subscribers get video-rotation.
 func (w *whipSession) setRotation(deg int) {
-	if old := w.rotation.Swap(int32(deg)); int(old) != deg && w.s.chans != nil {
+	if old := w.rotation.Swap(int32(deg)); int(old) == deg {
+		return
+	}
+	w.wmu.Lock()
+	if w.pub != nil {
+		w.pub.SetRotation(deg)
+	}
+	w.wmu.Unlock()
+	if w.s.chans != nil {
 		w.s.chans.SetRotation(w.key.AppID, w.key.Channel, w.key.UID, deg)
 	}
 }
 
-func (w *whipSession) readAudio(tr *pion.TrackRemote) {
-	bridge, err := transcode.NewOpusToAAC(transcode.OpusToAACConfig{Channels: w.s.cfg.AACChannels, Bitrate: w.s.cfg.AACBitrate})
+// opusTrack is the hub track of a WHIP publisher's audio: Opus as WebRTC
+// sends it (48 kHz, stereo signalling per RFC 7587), with its RFC 7845 ID
+// header as the configuration. RTMP/FLV readers that want AAC get the
+// hub's derived track.
+func opusTrack() *media.Track {
+	cfg, err := (&opus.IDHeader{Version: 1, ChannelCount: 2, InputSampleRate: 48000}).Marshal()
 	if err != nil {
-		w.close(errcode.Internal(err))
-		return
+		cfg = nil // cannot happen: a fixed, valid header
 	}
-	w.s.meter.TranscodeStarted(dirOpusToAAC)
-	defer w.s.meter.TranscodeEnded(dirOpusToAAC)
-	track := &media.Track{Codec: media.CodecAAC, Config: bridge.AudioSpecificConfig(), SampleRate: bridge.SampleRate(), Channels: bridge.Channels()}
+	return &media.Track{Codec: media.CodecOpus, Config: cfg, SampleRate: 48000, Channels: 2}
+}
+
+// readAudio writes the publisher's Opus packets to the hub unchanged.
+func (w *whipSession) readAudio(tr *pion.TrackRemote) {
+	track := opusTrack()
 	w.wmu.Lock()
 	w.aTrack = track
 	w.wmu.Unlock()
-	w.passTrack.Store(track)
 	ro := reorder{maxWait: w.s.cfg.ReorderWait}
 	clock := tsClock{rate: 48000}
-	var frames []transcode.Frame
 	emit := func(p *rtp.Packet, lost bool) {
 		if len(p.Payload) == 0 {
 			return
 		}
 		pts := clock.pts(p.Timestamp, time.Since(w.t0))
 		pts = clock.sync(&w.sync, uint32(tr.SSRC()), p.Timestamp, pts)
-		w.passOpus(pts, p.Payload)
-		t0 := time.Now()
-		frames, err = bridge.Push(frames[:0], p.Payload, pts)
-		w.s.meter.TranscodeTime(dirOpusToAAC, time.Since(t0))
-		for _, f := range frames {
-			w.write(&media.Packet{Track: track, DTS: f.PTS, PTS: f.PTS, Keyframe: true, Payload: f.Payload})
-		}
+		w.write(&media.Packet{Track: track, DTS: pts, PTS: pts, Keyframe: true, Payload: bytes.Clone(p.Payload)})
 	}
 	for {
 		pkt, _, err := tr.ReadRTP()
@@ -469,6 +459,9 @@ func (w *whipSession) attach() error {
 	// GOP cache does not hold, or one fell behind: PLI at once (the hub
 	// rate-limits per stream; PLIInterval stays the fallback).
 	pub.SetKeyframeRequester(func() { w.requestKeyframe(true) })
+	if deg := w.rotation.Load(); deg >= 0 {
+		pub.SetRotation(int(deg))
+	}
 	w.s.mu.Lock()
 	w.s.publishers[w.key] = w
 	w.s.mu.Unlock()
@@ -509,40 +502,9 @@ func (w *whipSession) write(p *media.Packet) {
 		}
 		w.pub.SetTracks(v, w.aTrack)
 	}
-	dts := p.DTS
 	if err := w.pub.Write(p); err != nil {
 		w.s.goRun(func() { w.close(err) }) // the hub ended us; not under wmu
-		return
 	}
-	// Write rebased p (this goroutine); readers only read it.
-	w.hubOffset.Store(int64(p.DTS - dts))
-	w.offsetKnown.Store(true)
-}
-
-// passOpus hands one of the publisher's Opus packets (session time pts) to
-// the stream's WHEP feed, if there is one and this session is still the
-// stream's publisher, on the hub timeline.
-func (w *whipSession) passOpus(pts time.Duration, payload []byte) {
-	if !w.offsetKnown.Load() || len(payload) == 0 {
-		return // nothing reached the hub yet (audio before the first keyframe)
-	}
-	w.s.mu.Lock()
-	f := w.s.feeds[w.key]
-	mine := w.s.publishers[w.key] == w
-	w.s.mu.Unlock()
-	if f == nil || !mine {
-		return
-	}
-	f.publish(&unit{pts: pts + time.Duration(w.hubOffset.Load()), payloads: [][]byte{bytes.Clone(payload)}})
-}
-
-// opusPassThrough reports whether track is the AAC that key's WHIP
-// publisher on this server makes from its Opus (WHEP feeds take the Opus).
-func (s *Server) opusPassThrough(key media.Key, track *media.Track) bool {
-	s.mu.Lock()
-	w := s.publishers[key]
-	s.mu.Unlock()
-	return w != nil && w.passTrack.Load() == track
 }
 
 // close ends the session once: the hub publisher, the channel membership

@@ -170,7 +170,8 @@ func (e *env) startWHIPPublisher(ch, uid string, rotation int, setup ...func(*wh
 func TestWHIPPublishesIntoHub(t *testing.T) {
 	e := newEnv(t)
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "77"}
-	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
+	// An RTMP/FLV reader: it asks for AAC (the hub derives it from Opus).
+	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{Audio: media.CodecAAC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,13 +383,13 @@ func TestWHIPKeyframeOnReaderDemand(t *testing.T) {
 }
 
 // A WHEP reader of a WHIP publisher gets the publisher's own Opus packets
-// (no Opus -> AAC -> Opus), while the hub carries AAC for RTMP/FLV readers.
+// (no Opus -> AAC -> Opus), while the hub derives AAC for RTMP/FLV readers.
 func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
 	e := newEnv(t)
 	key := media.Key{AppID: e.app.ID, Channel: "room", UID: "80"}
 	c := e.startWHIPPublisher("room", "80", -1)
-	// RTMP/FLV readers still get AAC.
-	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{})
+	// RTMP/FLV readers (they ask for AAC) still get AAC.
+	rd, err := e.hub.Subscribe(key, media.SubscribeOptions{Audio: media.CodecAAC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,4 +462,11 @@ func TestWHEPPassesWHIPOpusThrough(t *testing.T) {
 	if best < len(recv) {
 		t.Fatalf("Opus packet %d differs from the publisher's packet %d (%d sent packets equal the first received one)", best, bestStart+best, starts)
 	}
+}
+
+// audioTrack is the session's hub audio track (nil before its audio began).
+func (w *whipSession) audioTrack() *media.Track {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.aTrack
 }

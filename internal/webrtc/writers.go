@@ -5,25 +5,30 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/media"
 	pion "github.com/pion/webrtc/v4"
 )
 
-// writer is one of the server's WHEP writer goroutines: it sends the queued
-// frames of the sessions assigned to it. The server runs one per core
-// (started with the first WHEP session), not one per session, so a frame
-// fanned out to N sessions wakes at most one goroutine per core instead of
-// N, and one goroutine's writes to many sessions fill the shared socket's
-// send batches.
+// writer is one of the server's WHEP writer goroutines: it drains the hub
+// readers of the sessions assigned to it and writes their packets. The
+// server runs one per core (started with the first WHEP session), not one
+// per session, so a packet the hub queues to N sessions wakes at most one
+// goroutine per core instead of N, and one goroutine's writes to many
+// sessions fill the shared socket's send batches. A session the writer
+// cannot serve fast enough loses packets in its hub queue (the hub's drop
+// rule: up to the next keyframe); the others are not held up by it beyond
+// their turn.
 type writer struct {
 	mu    sync.Mutex
-	ready []*whepSession // sessions with queued frames, in queueing order
+	ready []*whepSession // sessions with queued packets, in queueing order
 	wake  chan struct{}  // ready became non-empty
 }
 
-// schedule puts sess on the ready list. The session's queue lock is held:
-// a session is on at most one ready list at a time (whepSession.ready).
+// schedule puts sess on the ready list. The caller set sess.ready: a
+// session is on its writer's ready list at most once.
 func (wr *writer) schedule(sess *whepSession) {
 	wr.mu.Lock()
 	first := len(wr.ready) == 0
@@ -37,12 +42,12 @@ func (wr *writer) schedule(sess *whepSession) {
 	}
 }
 
-// run sends ready sessions' frames until stop is closed; after each round
-// of ready sessions it flushes the shared socket's send queue (see
+// run drains ready sessions until stop is closed; after each round of
+// ready sessions it flushes the shared socket's send queue (see
 // batchConn.Flush), so the round's tail does not wait for the sender.
 func (wr *writer) run(stop <-chan struct{}, bc *batchConn) {
 	var batch []*whepSession
-	var units []*unit
+	var pkts []*media.Packet
 	for {
 		select {
 		case <-stop:
@@ -58,9 +63,8 @@ func (wr *writer) run(stop <-chan struct{}, bc *batchConn) {
 			}
 			for i, sess := range batch {
 				batch[i] = nil
-				units = sess.take(units[:0])
-				sess.writeUnits(units)
-				clear(units)
+				pkts = sess.drain(pkts[:0])
+				clear(pkts)
 			}
 			if bc != nil {
 				bc.Flush()
@@ -93,31 +97,36 @@ func (s *Server) writerForLocked() (*writer, bool) {
 	return wr, true
 }
 
-// take moves the session's queued frames to units and takes it off its
-// writer's ready list. A closed session's frames are dropped.
-func (w *whepSession) take(units []*unit) []*unit {
-	w.qmu.Lock()
-	defer w.qmu.Unlock()
-	w.ready = false
+// drain takes the session off its writer's ready list and writes what its
+// hub reader has queued (pkts is scratch space, returned for reuse). A
+// closed or failing session writes nothing; its reader's end closes it.
+func (w *whepSession) drain(pkts []*media.Packet) []*media.Packet {
+	w.ready.Store(false) // before TryNext: a packet queued from now on schedules again
+	rd := w.rd.Load()
+	if rd == nil || w.failing.Load() {
+		return pkts
+	}
 	select {
 	case <-w.done:
-		w.queue = nil
-		return units
+		return pkts
 	default:
 	}
-	units = append(units, w.queue...)
-	clear(w.queue)
-	w.queue = w.queue[:0]
-	return units
+	pkts, _ = rd.TryNext(pkts)
+	w.writePackets(pkts)
+	return pkts
 }
 
-// writeUnits sends frames on the writer goroutine. A write error ends the
-// session, on its own goroutine (closing a PeerConnection may take a while
-// and the writer serves other sessions), unless it is the one an ICE
-// restart causes: a frame is dropped.
-func (w *whepSession) writeUnits(units []*unit) {
-	for _, u := range units {
-		if err := w.write(u); err != nil {
+// writePackets sends packets on the writer goroutine. A write error ends
+// the session, on its own goroutine (closing a PeerConnection may take a
+// while and the writer serves other sessions), unless it is the one an ICE
+// restart causes: the packet is dropped.
+func (w *whepSession) writePackets(pkts []*media.Packet) {
+	if len(pkts) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, p := range pkts {
+		if err := w.writePacket(p, now); err != nil {
 			if restartWriteError(err, w.peer) {
 				continue
 			}

@@ -119,9 +119,9 @@ func TestWHEPWritersDeliverEveryFrameInOrder(t *testing.T) {
 // A session whose writes stall drops frames once its queue is full and
 // resumes at a keyframe; the frames it sends are in order.
 func TestWHEPWriterFullQueueSkipsToKeyframe(t *testing.T) {
-	srv, hub, stop := benchServer(t)
+	const queueSize = 4 // the session's hub reader queue
+	srv, hub, stop := benchServerQueue(t, queueSize)
 	defer stop()
-	srv.cfg.QueueSize = 4
 	key := media.Key{AppID: "a", Channel: "c", UID: "1"}
 	pub, vt, _ := h264Publisher(t, hub, key, false)
 	defer pub.Close(nil)
@@ -140,13 +140,9 @@ func TestWHEPWriterFullQueueSkipsToKeyframe(t *testing.T) {
 	for i := 1; i <= 9; i++ { // testAU makes every tenth frame an IDR
 		write(i, false)
 	}
-	// The feed has queued what fits (one frame may be in the stalled write).
+	// The hub has queued what fits (one frame may be in the stalled write).
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		f := sess.feed.Load()
-		f.mu.Lock()
-		drops := sess.drops
-		f.mu.Unlock()
-		if drops > 0 {
+		if sess.rd.Load().Drops() > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -157,9 +153,8 @@ func TestWHEPWriterFullQueueSkipsToKeyframe(t *testing.T) {
 	vw.set(false)
 	// Once the writer took the queue, there is room again.
 	eventually(t, "the writer never took the queue", func() bool {
-		sess.qmu.Lock()
-		defer sess.qmu.Unlock()
-		return len(sess.queue) == 0
+		ss := hub.Streams()
+		return len(ss) == 1 && len(ss[0].Readers) == 1 && ss[0].Readers[0].Queued == 0
 	})
 	write(11, false) // still waiting for a keyframe: dropped
 	write(20, true)
@@ -171,8 +166,8 @@ func TestWHEPWriterFullQueueSkipsToKeyframe(t *testing.T) {
 	})
 	// Sent: 0, then 1..k (what the stalled write and the queue held), then 20, 21.
 	k := len(ts) - 3
-	if k < 1 || k > 1+srv.cfg.QueueSize {
-		t.Fatalf("%d frames sent before the gap, queue of %d (timestamps %v)", k, srv.cfg.QueueSize, ts)
+	if k < 1 || k > 1+queueSize {
+		t.Fatalf("%d frames sent before the gap, queue of %d (timestamps %v)", k, queueSize, ts)
 	}
 	for j := 0; j < len(ts); j++ {
 		want := uint32(j)

@@ -138,6 +138,20 @@ const (
 const (
 	// ClusterPrefix starts every Redis key of the cluster's shared state.
 	ClusterPrefix = "minirtc"
+	// ClusterNodeTTL: a node missing this long from the registry is dead (its
+	// webhook deliveries are adopted by another node, which looks this often).
+	ClusterNodeTTL = 10 * time.Second
+	// ClusterPullLinger keeps a stream pulled from another node this long
+	// after its last local reader left: a reader that reconnects (a network
+	// switch, a page reload) finds the GOP cache and starts at once.
+	ClusterPullLinger = 5 * time.Second
+	// ClusterPullMinBackoff is the first wait before a failed pull is tried
+	// again (the origin's stream not live yet, a failover in progress); it
+	// doubles, with jitter, up to ClusterPullMaxBackoff.
+	ClusterPullMinBackoff = 250 * time.Millisecond
+	// ClusterPullMaxBackoff bounds the wait between two tries: a new owner
+	// of a failed-over channel is found within about a lease time plus this.
+	ClusterPullMaxBackoff = 5 * time.Second
 )
 
 // webhooks.*

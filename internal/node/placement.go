@@ -1,0 +1,154 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/cluster"
+	"github.com/minirtc/minirtc/internal/edge"
+	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/media"
+)
+
+// relayPrefix is where a node serves its streams to the other nodes of its
+// cluster (edge.Origin), on the HTTP port.
+const relayPrefix = "/cluster"
+
+// placement answers, in a cluster, where a channel is served: this node
+// owns it (it holds the channel's lease), or another node does.
+type placement struct {
+	p *clusterPart
+}
+
+// own makes this node the channel's owner, or returns the catalogue error
+// that names the owner.
+func (pl placement) own(ctx context.Context, app, ch string) error {
+	l, err := pl.p.agent.Own(ctx, app, ch)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cluster.ErrDraining):
+		return errcode.ServiceLost("this node is shutting down and takes no new channels: rejoin, and publish to the URL the new answer gives")
+	case errors.Is(err, cluster.ErrLeaseLost):
+		owner := l.Owner
+		if ni, ok, _ := pl.p.c.Node(ctx, l.Owner); ok {
+			owner = ni.ID + " (" + ni.Gateway + ")"
+		}
+		return errcode.ServiceLost(fmt.Sprintf("channel %q is served by node %s: publish to the URL that node's publish answer gives", ch, owner))
+	default:
+		return errcode.ServiceLost("the cluster's Redis cannot be reached to place the channel; retry shortly: " + err.Error())
+	}
+}
+
+// locate is the edge.Locator: a stream is pulled from the node that owns
+// its channel; a channel this node owns, or that no node owns, is local.
+func (pl placement) locate(ctx context.Context, k media.Key) (string, bool, error) {
+	l, err := pl.p.c.Owner(ctx, k.AppID, k.Channel)
+	if err != nil {
+		return "", false, err
+	}
+	if l == nil || l.Owner == pl.p.self.ID {
+		return "", true, nil
+	}
+	ni, ok, err := pl.p.c.Node(ctx, l.Owner)
+	if err != nil {
+		return "", false, err
+	}
+	if !ok {
+		return "", false, fmt.Errorf("node %s owns channel %q but is not live (its lease has not expired yet)", l.Owner, k.Channel)
+	}
+	return strings.TrimSuffix(ni.Internal, "/"), false, nil
+}
+
+// wireEdge serves this node's streams to the other nodes and pulls the
+// streams its readers want from the nodes that have them.
+func (n *Node) wireEdge() error {
+	p := n.cluster
+	if p == nil {
+		return nil
+	}
+	log := n.log.With("component", "edge")
+	origin, err := edge.NewOrigin(n.media.hub, p.auth, relayPrefix, log)
+	if err != nil {
+		return err
+	}
+	n.mux.Handle(origin.Pattern(), origin)
+	cl := n.cfg.Cluster
+	puller, err := edge.NewPuller(edge.PullerConfig{
+		Hub: n.media.hub, Auth: p.auth, Prefix: relayPrefix, Self: p.self.Internal,
+		Linger: cl.PullLinger, MinBackoff: cl.PullMinBackoff, MaxBackoff: cl.PullMaxBackoff, Log: log,
+		Locate: placement{p}.locate,
+	})
+	if err != nil {
+		return err
+	}
+	n.media.hub.SetOnWanted(puller.Wanted)
+	p.origin, p.puller = origin, puller
+	n.services = append(n.services, service{name: "edge", run: func(ctx context.Context) error {
+		<-ctx.Done()
+		puller.Close()
+		return nil
+	}}, service{name: "placement", run: func(ctx context.Context) error {
+		n.releaseIdleChannels(ctx, cl.LeaseTTL)
+		return nil
+	}})
+	return nil
+}
+
+// releaseIdleChannels gives up, every period, the leases of channels that
+// have had no member on this node for a whole period: the channel ended
+// here (its last member left), or it was placed here and nobody came.
+func (n *Node) releaseIdleChannels(ctx context.Context, period time.Duration) {
+	p := n.cluster
+	t := time.NewTicker(period)
+	defer t.Stop()
+	empty := map[[2]string]bool{} // empty at the last check
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := map[[2]string]bool{}
+		for _, l := range p.agent.Owned() {
+			id := [2]string{l.App, l.Channel}
+			if len(n.channels.Members(l.App, l.Channel)) > 0 {
+				continue
+			}
+			if empty[id] {
+				if err := p.agent.Disown(ctx, l.App, l.Channel); err != nil {
+					n.log.Warn("cluster: releasing an idle channel failed", "app", l.App, "channel", l.Channel, "err", err)
+				}
+				continue
+			}
+			now[id] = true
+		}
+		empty = now
+	}
+}
+
+// handOverChannels, in a cluster, starts a drain: the node takes no new
+// channels and gives its channels' leases up, so that its members, told to
+// rejoin when the gateway drains, land on other nodes, and the readers
+// other nodes pull from it find the new owner.
+func (n *Node) handOverChannels() {
+	p := n.cluster
+	if p == nil || p.agent == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.agent.SetDraining(ctx, true); err != nil {
+		n.log.Warn("cluster: could not mark the node draining", "err", err)
+	}
+	owned := p.agent.Owned()
+	for _, l := range owned {
+		if err := p.agent.Disown(ctx, l.App, l.Channel); err != nil {
+			n.log.Warn("cluster: could not hand a channel over", "app", l.App, "channel", l.Channel, "err", err)
+		}
+	}
+	n.log.Info("cluster: draining, channels handed over", "channels", len(owned))
+}
