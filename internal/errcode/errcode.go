@@ -60,6 +60,9 @@ const (
 	ReasonConflict         = "conflict"
 	ReasonBanned           = "banned"
 	ReasonStreamBusy       = "stream already published"
+	// ReasonClusterUnavailable: the cluster cannot place or reach the
+	// channel right now (its store or the owning node is unreachable).
+	ReasonClusterUnavailable = "cluster unavailable"
 )
 
 // Error is a catalogue error: what a client sees, plus an optional wrapped cause
@@ -263,6 +266,18 @@ func ServiceLost(detail string) *Error {
 func Overloaded(detail string) *Error {
 	e := newErr(CodeOverloaded, ReasonVendorOverload, detail)
 	e.Rejoin = true
+	return e
+}
+
+// ClusterUnavailable builds the error for: a join that needs the cluster (the
+// channel's placement in the cluster store, or the node that owns the
+// channel) while that part is unreachable; sessions already joined are not
+// affected. The detail says what is missing; the client retries shortly (502;
+// HTTP 503).
+func ClusterUnavailable(detail string) *Error {
+	e := newErr(CodeOverloaded, ReasonClusterUnavailable, detail)
+	e.Rejoin = true
+	e.Status = http.StatusServiceUnavailable
 	return e
 }
 

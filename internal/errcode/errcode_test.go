@@ -45,6 +45,7 @@ func TestCatalogue(t *testing.T) {
 		{"banned", Banned("by rule 3"), 433, "banned: by rule 3", 403, false},
 		{"stream-busy", StreamBusy("uid 3 is publishing"), 433, "stream already published: uid 3 is publishing", 409, false},
 		{"publish-needs-uid", PublishNeedsUID("token names no uid"), 433, "no authorized: token names no uid", 403, false},
+		{"cluster", ClusterUnavailable("the cluster store cannot be reached"), 502, "cluster unavailable: the cluster store cannot be reached", 503, true},
 		{"no-candidates", NoICECandidates("set webrtc.udpAddr"), 500, "service unavailable: set webrtc.udpAddr", 503, false},
 	}
 	for _, c := range cases {

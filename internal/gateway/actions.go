@@ -183,6 +183,15 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 	if err != nil {
 		return nil, nil, err
 	}
+	// In a cluster: the channel's node serves the join (this one, or the
+	// owner the session is forwarded to).
+	if s.g.cfg.Router != nil {
+		fwd, err := s.routeJoin(ctx, req, app.ID, chName)
+		if err != nil || fwd {
+			// Forwarded: the owner answers the join through the pipe.
+			return nil, func([]byte) {}, err
+		}
+	}
 	// 6. bans and capacity (in the channel)
 	maxUsers := app.Settings.MaxUsersPerChannel
 	if maxUsers <= 0 {
@@ -250,6 +259,33 @@ func (s *session) join(ctx context.Context, req *request) (any, func([]byte), er
 		reply.LogTicket = s.g.signer.LogTicket(app.ID, chName, res.UID, s.g.cfg.Clock.Now().Add(s.g.cfg.LogTicketTTL))
 	}
 	return reply, after, nil
+}
+
+// routeJoin asks the Router where the channel is served. It returns false
+// when this node serves it, true once the session is forwarded to the owner,
+// or the error to answer.
+func (s *session) routeJoin(ctx context.Context, req *request, app, chName string) (bool, error) {
+	rt, err := s.g.route(ctx, app, chName)
+	if err != nil {
+		s.log.Warn("join refused: channel placement failed", "app", app, "channel", chName, "err", err)
+		if e, ok := errcode.As(err); ok {
+			return false, e
+		}
+		return false, errcode.ClusterUnavailable("the cluster store cannot be reached to place this channel; retry the join in a few seconds").WithCause(err)
+	}
+	if rt.Local {
+		return false, nil
+	}
+	if s.relayed {
+		// Never forward twice: the placement changed between the two nodes'
+		// looks; a new allocation finds the owner.
+		return false, errcode.ClusterUnavailable(fmt.Sprintf("the channel moved to node %q while this join was forwarded; retry the join", rt.Node))
+	}
+	if err := s.forwardJoin(ctx, rt, req.raw); err != nil {
+		s.log.Warn("join refused: the channel's node cannot be reached", "app", app, "channel", chName, "node", rt.Node, "err", err)
+		return false, err
+	}
+	return true, nil
 }
 
 // checkKey verifies the join key (4.1 step 4) and records the grant in st.

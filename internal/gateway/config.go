@@ -120,6 +120,10 @@ type Config struct {
 	// is renewed (internal/admission.Gate): update_key extends those its
 	// token let in, a URL refresh those its signed URLs let in.
 	Access MediaAccess
+	// Router, in a cluster, says which node serves a channel: allocation
+	// answers name the owner, and a join for a channel owned elsewhere is
+	// forwarded to it. Nil: a single node serving every channel itself.
+	Router Router
 }
 
 // MediaAccess extends the deadline of the media sessions of uid (a decimal

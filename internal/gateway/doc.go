@@ -20,6 +20,13 @@
 //     (logs.go, rate limited per client IP and per app), both validated here
 //     and stored in internal/diag (Gateway.SetDiagnostics).
 //
+// In a cluster (Config.Router set) a channel is served by its owner node:
+// the allocation endpoint answers the owner's address, and a join for a
+// channel owned elsewhere is forwarded to the owner's WebSocket and then
+// piped both ways (forward.go); the owner trusts the client address the
+// forwarding node vouches for (ForwardedForHeader) only when the Router
+// recognises the cluster credential. Without a Router it is a single node.
+//
 // Channel state (members, roles, streams, mutes, grace periods) lives in
 // internal/channel; the gateway turns channel events into pushes. It imports
 // channel, diag, errcode, store (the App type) and token; it must not import the
@@ -45,4 +52,8 @@
 // the stack it idles on stays small). A writer goroutine exists only while the
 // session has frames to send. Channel events (Notify, under the channel lock)
 // and token/URL timers (on the Config.Clock's goroutines) only queue frames.
+// A forwarded session adds one goroutine reading the owner's socket into the
+// session's send queue; the session goroutine, which then only pipes the
+// client's frames to the owner, closes the owner's socket and waits for it
+// when the client's side ends.
 package gateway

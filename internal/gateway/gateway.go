@@ -229,6 +229,11 @@ func (g *Gateway) ServeAllocate(w http.ResponseWriter, r *http.Request) {
 			"channel", logsafe.String(inner.Cname), "uid", logsafe.String(fmt.Sprint(inner.UID)), "sid", logsafe.String(inner.SID))
 	}
 	addr, port := g.publicAddress(r)
+	if err == nil && g.cfg.Router != nil {
+		if rt, ok := g.allocationRoute(r.Context(), inner.AppID, inner.Cname, vid); ok && !rt.Local {
+			addr, port = rt.Address, rt.Port
+		}
+	}
 	innerJSON, _ := json.Marshal(apAnswer{Code: 200, VID: vid, Servers: []apServer{{Address: addr, WS: port}}})
 	out, _ := json.Marshal(struct {
 		Code     int    `json:"code"`
@@ -236,6 +241,33 @@ func (g *Gateway) ServeAllocate(w http.ResponseWriter, r *http.Request) {
 	}{0, string(innerJSON)})
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
+
+// allocationRoute asks the Router for the owner of the channel an
+// allocation names, so the client connects straight to it. It answers false
+// (answer this node) when the request names no valid channel of a known,
+// enabled app (nothing is placed for those; the join will refuse them) or the
+// placement cannot be known (the join then gets 502 cluster unavailable).
+func (g *Gateway) allocationRoute(ctx context.Context, appID, chName string, vid int64) (Route, bool) {
+	if appID == "" || validateChannel(chName) != nil {
+		return Route{}, false
+	}
+	lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	app, err := g.apps.App(lctx, appID)
+	cancel()
+	if err != nil || !app.Enabled {
+		return Route{}, false
+	}
+	rt, err := g.route(ctx, app.ID, chName)
+	if err != nil {
+		g.log.Warn("allocation: channel placement failed: answering this node", "vid", vid, "app", app.ID,
+			"channel", logsafe.String(chName), "err", err)
+		return Route{}, false
+	}
+	if !rt.Local && (rt.Address == "" || rt.Port <= 0 || rt.Port >= 1<<16) {
+		return Route{}, false // an owner without a public address: it is reached through this node
+	}
+	return rt, true
 }
 
 // publicAddress is the dotted quad and port reported in servers[0].

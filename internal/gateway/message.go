@@ -22,6 +22,7 @@ type request struct {
 	SID       string // the SDK's session id (correlates with its uploaded logs)
 	Action    string
 	fields    map[string]json.RawMessage
+	raw       []byte // the frame as received (a forwarded join is sent on as is)
 }
 
 type envelope struct {
@@ -36,7 +37,7 @@ type envelope struct {
 // decodeRequest parses a frame. On error, the returned request still carries
 // whatever was readable (notably RequestID) so the error can be answered.
 func decodeRequest(data []byte) (*request, error) {
-	r := &request{}
+	r := &request{raw: data}
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		return r, errcode.BadRequest("message is not a JSON object")

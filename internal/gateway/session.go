@@ -60,6 +60,15 @@ type session struct {
 	st         *member // nil when not joined
 	joinedOnce bool    // a join succeeded on this socket
 	leaveClose *time.Timer
+	// closeCode and closeReason replace the terminal close's 1000 "close"
+	// when set (a forwarded session closes as the owner closed; closeAbrupt:
+	// without a close frame).
+	closeCode   websocket.StatusCode
+	closeReason string
+	fwd         *forward // set once: the session is forwarded to the channel's node
+	// relayed: another node of the cluster forwarded this client (remote is
+	// the client's address it vouched for).
+	relayed bool
 }
 
 // member is the session's joined state. Timers compare their *member with
@@ -91,7 +100,16 @@ func newSession(g *Gateway, conn *websocket.Conn, r *http.Request) *session {
 	s := &session{g: g, conn: conn, id: newSessionID(), remote: r.RemoteAddr, done: make(chan struct{}),
 		tokens: float64(g.cfg.RateBurst), lastToken: time.Now()}
 	s.rtmpHost, s.httpBase = g.hosts(r)
-	s.log = g.log.With("session", s.id, "remote", s.remote)
+	fwdFor, ignored := g.forwardedFor(r)
+	if fwdFor != "" {
+		s.remote, s.relayed = fwdFor, true
+		s.log = g.log.With("session", s.id, "remote", s.remote, "via", r.RemoteAddr)
+	} else {
+		s.log = g.log.With("session", s.id, "remote", s.remote)
+	}
+	if ignored {
+		s.log.Info("untrusted "+ForwardedForHeader+" header ignored", "value", logsafe.String(r.Header.Get(ForwardedForHeader)))
+	}
 	return s
 }
 
@@ -111,7 +129,7 @@ func (s *session) run(ctx context.Context) {
 	s.idle.Stop()
 	s.joinTimer.Stop()
 	reason := errcode.LeaveNetwork
-	if s.idleHit.Load() {
+	if s.idleHit.Load() || (s.relayed && websocket.CloseStatus(err) == statusForwardedIdle) {
 		reason = errcode.LeaveTimeout
 	}
 	s.mu.Lock()
@@ -125,8 +143,12 @@ func (s *session) run(ctx context.Context) {
 		s.leaveClose.Stop()
 	}
 	joined := s.joinedOnce
+	fwd := s.fwd
 	close(s.done)
 	s.mu.Unlock()
+	if fwd != nil {
+		s.endForward(fwd, err)
+	}
 	if !joined && strings.Contains(err.Error(), "read limited at") { // readLoop ends only with an error
 		// coder/websocket has closed the socket with 1009 (message too big).
 		s.log.Info("socket closed", "reason", "frame over the pre-join limit", "limit", s.g.cfg.PreJoinMaxBytes)
@@ -162,6 +184,9 @@ func (s *session) readLoop(ctx context.Context) error {
 			continue
 		}
 		s.handleOnFreshStack(ctx, data)
+		if f := s.forwarding(); f != nil {
+			return s.pipe(ctx, f)
+		}
 	}
 }
 
@@ -212,6 +237,7 @@ func (s *session) drain() {
 		frames := s.out
 		s.out, s.queued = nil, 0
 		closing, delay, abort := s.closing, s.closeDelay, s.abort
+		code, reason := s.closeCode, s.closeReason
 		if len(frames) == 0 && !closing {
 			s.writing = false
 			s.mu.Unlock()
@@ -249,8 +275,15 @@ func (s *session) drain() {
 				return
 			}
 		}
-		// Reason "close" keeps the SDK from reporting 904 and rejoining (3.6).
-		_ = s.conn.Close(websocket.StatusNormalClosure, "close")
+		switch code {
+		case 0:
+			// Reason "close" keeps the SDK from reporting 904 and rejoining (3.6).
+			_ = s.conn.Close(websocket.StatusNormalClosure, "close")
+		case closeAbrupt:
+			_ = s.conn.CloseNow()
+		default:
+			_ = s.conn.Close(code, reason)
+		}
 		return
 	}
 }

@@ -418,3 +418,17 @@ func (h *Hub) Close() {
 		s.end(errcode.ServiceExited("node shutting down"))
 	}
 }
+
+// ReaderCount is the number of readers of key's stream on this hub (0 when
+// there is no such stream).
+func (h *Hub) ReaderCount(key Key) int {
+	h.mu.Lock()
+	s := h.streams[key]
+	h.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.readers)
+}

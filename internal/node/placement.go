@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/minirtc/minirtc/internal/edge"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 // relayPrefix is where a node serves its streams to the other nodes of its
@@ -86,6 +88,9 @@ func (n *Node) wireEdge() error {
 		return err
 	}
 	n.media.hub.SetOnWanted(puller.Wanted)
+	if n.webrtc != nil {
+		n.webrtc.SetRedirector(placement{p}.redirectWebRTC(n))
+	}
 	p.origin, p.puller = origin, puller
 	n.services = append(n.services, service{name: "edge", run: func(ctx context.Context) error {
 		<-ctx.Done()
@@ -151,4 +156,50 @@ func (n *Node) handOverChannels() {
 		}
 	}
 	n.log.Info("cluster: draining, channels handed over", "channels", len(owned))
+}
+
+// edgeMarker is the query parameter a node adds when it sends a WHEP viewer
+// to an edge: the edge serves it (pulling the stream) instead of sending
+// it back to the owner.
+const edgeMarker = "edge"
+
+// redirectWebRTC is the WebRTC server's Redirector: a WHIP publish goes to
+// its channel's owner; a WHEP play goes to the owner, and from the owner to
+// an edge once the stream has cluster.edgeThreshold readers there. A
+// channel nobody owns is served here (a publish takes it).
+func (pl placement) redirectWebRTC(n *Node) func(ctx context.Context, action token.Action, key media.Key, r *http.Request) (string, bool) {
+	return func(ctx context.Context, action token.Action, key media.Key, r *http.Request) (string, bool) {
+		if action == token.ActionPlay && r.URL.Query().Get(edgeMarker) == "1" {
+			return "", false
+		}
+		l, err := pl.p.c.Owner(ctx, key.AppID, key.Channel)
+		if err != nil || l == nil {
+			return "", false // no owner (or Redis down): served here, admission decides
+		}
+		if l.Owner != pl.p.self.ID {
+			ni, ok, err := pl.p.c.Node(ctx, l.Owner)
+			if err != nil || !ok {
+				return "", false
+			}
+			return ni.Gateway, true
+		}
+		threshold := n.cfg.Cluster.EdgeThreshold
+		if action != token.ActionPlay || threshold <= 0 || n.media.hub.ReaderCount(key) < threshold {
+			return "", false
+		}
+		nodes, err := pl.p.c.Nodes(ctx)
+		if err != nil {
+			return "", false
+		}
+		to := edge.Choose(key, pl.p.self.ID, n.media.hub.ReaderCount(key), threshold, nodes)
+		if to == pl.p.self.ID {
+			return "", false
+		}
+		for _, ni := range nodes {
+			if ni.ID == to {
+				return ni.Gateway + "?" + edgeMarker + "=1", true
+			}
+		}
+		return "", false
+	}
 }

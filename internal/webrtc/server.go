@@ -67,10 +67,13 @@ type Server struct {
 	auth  Authorizer
 	chans Channels
 	api   apis
-	conn  net.PacketConn
-	udp   *retryConn // conn as the mux reads it
-	mux   ice.UDPMux
-	now   func() time.Time
+	// redirector sends requests for streams served by another node there
+	// (cluster mode); nil: everything is served here.
+	redirector Redirector
+	conn       net.PacketConn
+	udp        *retryConn // conn as the mux reads it
+	mux        ice.UDPMux
+	now        func() time.Time
 
 	mu       sync.Mutex
 	sessions map[string]session

@@ -108,6 +108,9 @@ func random32() uint32 {
 }
 
 func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
+	if s.redirect(w, r, token.ActionPlay) {
+		return
+	}
 	req, err := s.parseRequest(r, token.ActionPlay)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -88,6 +88,9 @@ func (w *whipSession) sid() string              { return w.id }
 func (w *whipSession) neg() *negotiation        { return &w.ice }
 
 func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
+	if s.redirect(w, r, token.ActionPublish) {
+		return
+	}
 	req, err := s.parseRequest(r, token.ActionPublish)
 	if err != nil {
 		s.writeError(w, r, err)

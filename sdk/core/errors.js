@@ -66,7 +66,8 @@ export var REASON = Object.freeze({
   CODEC_REJECTED: "codec not acceptable",
   CONFLICT: "conflict",
   BANNED: "banned",
-  STREAM_BUSY: "stream already published"
+  STREAM_BUSY: "stream already published",
+  CLUSTER_UNAVAILABLE: "cluster unavailable"
 });
 
 /**

@@ -158,7 +158,8 @@ var __minirtc = (function() {
         CODEC_REJECTED: "codec not acceptable",
         CONFLICT: "conflict",
         BANNED: "banned",
-        STREAM_BUSY: "stream already published"
+        STREAM_BUSY: "stream already published",
+        CLUSTER_UNAVAILABLE: "cluster unavailable"
       });
       NO_RECONNECT = Object.freeze([
         "invalid key",

@@ -48,7 +48,8 @@ var REASON = Object.freeze({
   CODEC_REJECTED: "codec not acceptable",
   CONFLICT: "conflict",
   BANNED: "banned",
-  STREAM_BUSY: "stream already published"
+  STREAM_BUSY: "stream already published",
+  CLUSTER_UNAVAILABLE: "cluster unavailable"
 });
 var NO_RECONNECT = Object.freeze([
   "invalid key",
