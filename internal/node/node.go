@@ -141,7 +141,7 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 			for i := len(cleanups) - 1; i >= 0; i-- {
 				cleanups[i]()
 			}
-			st.Close()
+			_ = st.Close() // New is already failing with err; the store was only opened
 		}
 	}()
 	ctx := context.Background()
@@ -166,7 +166,7 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 	if err != nil {
 		return nil, &ListenError{Listener: "HTTP", Addr: cfg.HTTP.Addr, Key: "http.addr", Flag: "--http-addr", Err: err}
 	}
-	cleanups = append(cleanups, func() { httpLn.Close() })
+	cleanups = append(cleanups, func() { _ = httpLn.Close() }) // New is failing
 	httpStats := &listen.Stats{}
 	// Accept retries temporary failures on the socket itself; the
 	// connection limits apply to what it accepts.
@@ -198,7 +198,7 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 		return nil, err
 	}
 	rtmpLn := n.media.rtmpLn
-	cleanups = append(cleanups, func() { rtmpLn.Close() })
+	cleanups = append(cleanups, func() { _ = rtmpLn.Close() }) // New is failing
 	if err := n.wireWebRTC(cfg); err != nil {
 		return nil, err
 	}
@@ -404,10 +404,8 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	n.readyMu.Lock()
 	ready := n.ready
 	n.readyMu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
 	if !ready {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		json.NewEncoder(w).Encode(map[string]any{"status": "starting"})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting"})
 		return
 	}
 	status := "ok"
@@ -416,15 +414,30 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 			status = "unhealthy"
 		}
 	}
+	code := http.StatusOK
 	if status != "ok" {
-		w.WriteHeader(http.StatusServiceUnavailable)
+		code = http.StatusServiceUnavailable
 	}
-	json.NewEncoder(w).Encode(map[string]any{
+	writeJSON(w, code, map[string]any{
 		"status":    status,
 		"version":   Version,
 		"uptime":    time.Since(n.started).Round(time.Second).String(),
 		"listeners": n.Listeners(),
 	})
+}
+
+// writeJSON marshals v before writing the status, so a value that cannot be
+// encoded is a 500, not a 200 with half a body. A failed write means the
+// client went away: there is nobody left to tell.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "node: encode reply: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func (n *Node) setReady(v bool) {
@@ -479,7 +492,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer shutCancel()
 	cancel() // components stop accepting and tell their clients
 	if err := n.httpSrv.Shutdown(shutCtx); err != nil {
-		n.httpSrv.Close()
+		_ = n.httpSrv.Close() // grace ran out: drop what is left
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
