@@ -22,11 +22,12 @@ import (
 // the shared Redis, the registry entry it keeps alive and the leases of the
 // channels it owns.
 type clusterPart struct {
-	rdb   redis.UniversalClient
-	c     *cluster.Cluster
-	agent *cluster.Agent
-	auth  *cluster.Auth
-	self  cluster.NodeInfo
+	rdb    redis.UniversalClient
+	c      *cluster.Cluster
+	agent  *cluster.Agent
+	auth   *cluster.Auth
+	self   cluster.NodeInfo
+	prefix string // the Redis key prefix (cluster.prefix)
 	// origin serves this node's streams to the other nodes; puller pulls
 	// the streams local readers want from the nodes that have them.
 	origin *edge.Origin
@@ -85,7 +86,7 @@ func (n *Node) wireCluster(cfg config.Config, rdb redis.UniversalClient) error {
 		Internal: n.advertiseURL(cfg),
 		Started:  time.Now(),
 	}
-	p := &clusterPart{rdb: rdb, c: c, auth: auth, self: self}
+	p := &clusterPart{rdb: rdb, c: c, auth: auth, self: self, prefix: cl.Prefix}
 	n.cluster = p
 	return nil
 }
@@ -229,4 +230,14 @@ func (n *Node) ClusterNode() (cluster.NodeInfo, bool) {
 		return cluster.NodeInfo{}, false
 	}
 	return n.cluster.self, true
+}
+
+// claimBootstrap reports whether this node is the one that creates the
+// cluster's first app: the first node to set the bootstrap key wins.
+func (p *clusterPart) claimBootstrap(ctx context.Context) (bool, error) {
+	won, err := p.rdb.SetNX(ctx, "{"+p.prefix+"}:bootstrap", p.self.ID, 0).Result()
+	if err != nil {
+		return false, fmt.Errorf("node: cluster bootstrap: %w", err)
+	}
+	return won, nil
 }

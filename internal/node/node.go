@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -100,6 +101,10 @@ func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
 		return nil, err
 	}
 	if cfg.Cluster.Enabled() {
+		// No embedded store, but the control socket and diagnostics live here.
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("%w: give this server a writable data directory of its own with --data-dir (config dataDir)", err)
+		}
 		st, rdb, err := openClusterStore(cfg)
 		if err != nil {
 			return nil, err
@@ -261,6 +266,15 @@ func (n *Node) ensureApp(ctx context.Context) error {
 	}
 	if len(apps) > 0 {
 		return nil
+	}
+	if p := n.cluster; p != nil {
+		// Nodes of a new cluster may start together on an empty Redis:
+		// one of them (the first to claim it) creates the default app.
+		if won, err := p.claimBootstrap(ctx); err != nil {
+			return err
+		} else if !won {
+			return nil
+		}
 	}
 	a, err := store.NewApp(DefaultAppName, time.Now())
 	if err != nil {
