@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 )
@@ -73,6 +74,9 @@ func (c *Conn) Join(ctx context.Context, p JoinParams) (uint32, error) {
 	uid, ok := numberField(m.Response(), "uid")
 	if !ok {
 		return 0, fmt.Errorf("join: reply without serverResponse.uid: %s", m)
+	}
+	if uid < 0 || uid > math.MaxUint32 {
+		return 0, fmt.Errorf("join: reply uid %d is not a 32-bit uid: %s", uid, m)
 	}
 	c.mu.Lock()
 	c.joinedUID = uint32(uid)

@@ -61,7 +61,7 @@ func Allocate(ctx context.Context, hc *http.Client, apURL string, r AllocateRequ
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read side: nothing to report
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAllocation))
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate: %w", err)

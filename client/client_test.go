@@ -513,3 +513,45 @@ func TestEnvelope(t *testing.T) {
 		t.Errorf("join request %v (no key: the appId, as the SDK sends)", cr)
 	}
 }
+
+// TestJoinRejectsOutOfRangeUID: a join reply whose uid is not a 32-bit
+// unsigned number is an error, not a uid wrapped into uint32 (before: 2^32+7
+// became 7 and -1 became 4294967295).
+func TestJoinRejectsOutOfRangeUID(t *testing.T) {
+	for _, uid := range []int64{1<<32 + 7, -1} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer ws.CloseNow()
+			for {
+				_, data, err := ws.Read(r.Context())
+				if err != nil {
+					return
+				}
+				var m map[string]any
+				if json.Unmarshal(data, &m) != nil {
+					return
+				}
+				if id, ok := m["requestId"].(float64); ok && m["clientRequest"] != nil {
+					reply, _ := json.Marshal(map[string]any{"command": "serverResponse", "requestId": id, "code": 200,
+						"serverResponse": map[string]any{"uid": uid}})
+					_ = ws.Write(r.Context(), websocket.MessageText, reply)
+				}
+			}
+		}))
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		c, err := client.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Join(ctx, client.JoinParams{AppID: "app", Channel: "room", UID: "7"})
+		if err == nil || !strings.Contains(err.Error(), "32-bit") || got != 0 || c.UID() != 0 {
+			t.Errorf("reply uid %d: Join gave %d (UID %d), err %v; want an error naming the range", uid, got, c.UID(), err)
+		}
+		c.CloseNow()
+		cancel()
+		srv.Close()
+	}
+}

@@ -1,6 +1,9 @@
 // Package deploy holds minirtc's deployment files (a hardened systemd unit,
-// its low-ports drop-in and an example production configuration) and the
-// tests that check them and the repository's Dockerfile: the Dockerfile's
-// essentials are checked statically (no Docker engine needed), the unit
-// with systemd-analyze verify when systemd is installed. It has no code.
+// its low-ports drop-in, an example production configuration and, in
+// cluster/, a three-node cluster with Redis) and the tests that check them
+// and the repository's Dockerfile: the Dockerfile's essentials and the
+// cluster's compose file are checked statically (no Docker engine needed),
+// the unit with systemd-analyze verify when systemd is installed, and the
+// cluster README's plain commands are run as written with a real Redis. It
+// has no code.
 package deploy

@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 # unshare/ip (loopback-only network namespace for the browser), whip-client
 # (Meetecho's GStreamer WHIP client: native WHIP interop) with x264enc, gcc (it
 # builds a stand-in library that client needs on Debian 12), redis-server (the
-# Redis store and cluster tests start their own on a loopback port).
+# Redis store and cluster tests start their own on a loopback port), curl (the
+# cluster README's commands, run by deploy/).
 need=()
-for tool in gcc:gcc ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium unshare:util-linux ip:iproute2 redis-server:redis-server node:nodejs npm:npm whip-client:simple-whip-client; do
+for tool in gcc:gcc ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium unshare:util-linux ip:iproute2 redis-server:redis-server curl:curl node:nodejs npm:npm whip-client:simple-whip-client; do
   bin=${tool%%:*} pkg=${tool##*:}
   if ! command -v "$bin" >/dev/null 2>&1; then need+=("$pkg"); fi
 done

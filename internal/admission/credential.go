@@ -119,9 +119,10 @@ func (a *MediaAuthorizer) Authorize(ctx context.Context, action token.Action, st
 		}
 		return g, nil
 	}
-	claimUID := uid
 	if action == token.ActionPlay {
-		// Any valid token for the channel may play; its uid is the viewer's.
+		// Any valid token for the channel may play; its uid is the viewer's
+		// (publish checks the token against uid, below).
+		var claimUID string
 		t, err := token.Parse(tok)
 		if err != nil {
 			return token.MediaGrant{}, errcode.MalformedToken().WithCause(err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -174,6 +175,8 @@ func TestConfigValidate(t *testing.T) {
 		{"flv and whep", Config{RTMPURL: "rtmp://x/a/b", FLVURL: "http://y", WHEPURL: "http://z"}, "not both"},
 		{"rate", Config{RTMPURL: "rtmp://x/a/b", Rate: -1}, "rate"},
 		{"video", Config{RTMPURL: "rtmp://x/a/b", Video: synth.VideoConfig{Width: 10, Height: 10}}, "multiples of 16"},
+		{"token ttl negative", Config{RTMPURL: "rtmp://x/a/b", TokenTTL: -time.Hour}, "token TTL"},
+		{"token ttl over 32 bits", Config{RTMPURL: "rtmp://x/a/b", TokenTTL: (math.MaxUint32 + 1) * time.Second}, "token TTL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

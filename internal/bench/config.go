@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -258,6 +259,9 @@ func (c Config) Validate() error {
 	}
 	if c.Interval < 100*time.Millisecond {
 		bad("interval %v: want at least 100ms", c.Interval)
+	}
+	if c.TokenTTL < time.Second || c.TokenTTL > math.MaxUint32*time.Second {
+		bad("token TTL %v: want 1s..%v (a token lifetime is 32-bit seconds)", c.TokenTTL, math.MaxUint32*time.Second)
 	}
 	if err := c.Video.Validate(); err != nil {
 		bad("%v", err)

@@ -81,7 +81,7 @@ func (f *flvReader) next() (flvTag, error) {
 	if _, err := io.ReadFull(f.r, b); err != nil {
 		return flvTag{}, fmt.Errorf("FLV tag body (%d bytes): %w", size, err)
 	}
-	if prev := binary.BigEndian.Uint32(b[size:]); prev != uint32(size+11) {
+	if prev := binary.BigEndian.Uint32(b[size:]); prev != uint32(size+11) { //nolint:gosec // G115: size is a 24-bit field (checked against maxFLVTag above)
 		return flvTag{}, fmt.Errorf("FLV PreviousTagSize %d, want %d", prev, size+11)
 	}
 	return flvTag{Type: h[0] & 0x1f, Timestamp: ts, Body: b[:size]}, nil

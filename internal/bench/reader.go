@@ -108,7 +108,7 @@ func readFLV(ctx context.Context, client *http.Client, raw string, timeout time.
 	if err != nil {
 		return 0, flvEnd(ctx, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read side: nothing to report
 	connected := time.Since(s.start)
 	if resp.StatusCode != http.StatusOK {
 		return connected, fmt.Errorf("flv play: HTTP %s", resp.Status)

@@ -253,7 +253,7 @@ func (r *runner) user(channel string, uid uint32, role string) (sigUser, error) 
 			tr = token.RoleSubscriber
 		}
 		k, err := token.BuildRTC007(token.RTCOptions{AppID: r.cfg.AppID, AppCert: r.cfg.AppCert, Channel: channel,
-			UID: strconv.FormatUint(uint64(uid), 10), Role: tr, IssuedAt: time.Now(), Lifetime: uint32(r.cfg.TokenTTL / time.Second)})
+			UID: strconv.FormatUint(uint64(uid), 10), Role: tr, IssuedAt: time.Now(), Lifetime: uint32(r.cfg.TokenTTL / time.Second)}) //nolint:gosec // G115: Config.Validate bounds TokenTTL to 1s..MaxUint32 s
 		if err != nil {
 			return u, fmt.Errorf("token: %w", err)
 		}

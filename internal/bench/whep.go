@@ -151,7 +151,7 @@ func readWHEP(ctx context.Context, api *webrtc.API, client *http.Client, endpoin
 		return 0, whepEnd(ctx, err)
 	}
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxSDP))
-	resp.Body.Close()
+	_ = resp.Body.Close() // read side: the answer is read or failed above
 	if err != nil {
 		return 0, whepEnd(ctx, err)
 	}
@@ -196,7 +196,7 @@ func whepDelete(client *http.Client, u, bearer string) {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	if resp, err := client.Do(req); err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close() // best-effort DELETE: nothing to do about a failure
 	}
 }
 
@@ -238,7 +238,7 @@ func (a *h264Assembler) push(p *rtp.Packet, now time.Time) {
 	}
 	gap := false
 	if a.started {
-		d := int16(p.SequenceNumber - a.expected)
+		d := int16(p.SequenceNumber - a.expected) //nolint:gosec // G115: RTP sequence distance, wrapping on purpose (RFC 3550 serial arithmetic)
 		if d < 0 {
 			return // late: its frame was already given up or done
 		}

@@ -19,7 +19,8 @@ const AuthHeader = "X-Minirtc-Cluster"
 // maxSkew is how far a credential's time may be from the receiver's clock.
 const maxSkew = time.Minute
 
-// ErrBadCredential: a request between nodes carried no valid credential.
+// ErrBadCredential is returned when a request between nodes carried no valid
+// credential.
 var ErrBadCredential = errors.New("cluster: missing or invalid node credential")
 
 // Auth signs and checks requests between the nodes of a cluster with a

@@ -364,7 +364,7 @@ func Default() Config {
 
 // LoadFile decodes YAML from path over c. Unknown keys are an error.
 func (c *Config) LoadFile(path string) error {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // G304: the operator's --config file
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -481,6 +481,50 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
 	return nil
 }
 
+// validate checks the cluster section (when it is enabled); bad is
+// Config.Validate's collector.
+func (c Cluster) validate(bad func(key, rule string)) {
+	n := 0
+	for _, set := range []bool{c.Redis != "", len(c.RedisSentinels) > 0, len(c.RedisCluster) > 0} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		bad("cluster", "needs exactly one of redis, redisSentinels (with redisMaster) or redisCluster")
+	}
+	if len(c.RedisSentinels) > 0 && c.RedisMaster == "" {
+		bad("cluster.redisMaster", "must name the primary when redisSentinels is set")
+	}
+	if c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") {
+		bad("cluster.redis", "must be a redis:// or rediss:// URL")
+	}
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, " {}") {
+		bad("cluster.prefix", "must be non-empty, without spaces or braces")
+	}
+	if strings.ContainsAny(c.NodeID, ": \t\n") {
+		bad("cluster.nodeId", "must not contain spaces or colons")
+	}
+	if c.Advertise != "" && !strings.HasPrefix(c.Advertise, "http://") && !strings.HasPrefix(c.Advertise, "https://") {
+		bad("cluster.advertise", "must be an http:// or https:// base URL")
+	}
+	if c.NodeTTL < time.Second || c.LeaseTTL < time.Second {
+		bad("cluster.nodeTTL/cluster.leaseTTL", "must be at least 1s")
+	}
+	if c.EdgeThreshold < 0 {
+		bad("cluster.edgeThreshold", "must be 0 (never) or more")
+	}
+	if c.DrainTimeout <= 0 {
+		bad("cluster.drainTimeout", "must be positive")
+	}
+	if c.PullLinger <= 0 {
+		bad("cluster.pullLinger", "must be positive")
+	}
+	if c.PullMinBackoff < 10*time.Millisecond || c.PullMaxBackoff < c.PullMinBackoff {
+		bad("cluster.pullMinBackoff/cluster.pullMaxBackoff", "need 10ms <= pullMinBackoff <= pullMaxBackoff")
+	}
+}
+
 // Validate checks every setting and names the key and rule that failed.
 func (c Config) Validate() error {
 	var errs []error
@@ -543,46 +587,8 @@ func (c Config) Validate() error {
 		"webhooks.maxBackoff":       c.Webhooks.MaxBackoff,
 		"webhooks.retention":        c.Webhooks.Retention,
 	}
-	if cl := c.Cluster; cl.Enabled() {
-		n := 0
-		for _, set := range []bool{cl.Redis != "", len(cl.RedisSentinels) > 0, len(cl.RedisCluster) > 0} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
-			bad("cluster", "needs exactly one of redis, redisSentinels (with redisMaster) or redisCluster")
-		}
-		if len(cl.RedisSentinels) > 0 && cl.RedisMaster == "" {
-			bad("cluster.redisMaster", "must name the primary when redisSentinels is set")
-		}
-		if cl.Redis != "" && !strings.HasPrefix(cl.Redis, "redis://") && !strings.HasPrefix(cl.Redis, "rediss://") {
-			bad("cluster.redis", "must be a redis:// or rediss:// URL")
-		}
-		if cl.Prefix == "" || strings.ContainsAny(cl.Prefix, " {}") {
-			bad("cluster.prefix", "must be non-empty, without spaces or braces")
-		}
-		if strings.ContainsAny(cl.NodeID, ": \t\n") {
-			bad("cluster.nodeId", "must not contain spaces or colons")
-		}
-		if cl.Advertise != "" && !strings.HasPrefix(cl.Advertise, "http://") && !strings.HasPrefix(cl.Advertise, "https://") {
-			bad("cluster.advertise", "must be an http:// or https:// base URL")
-		}
-		if cl.NodeTTL < time.Second || cl.LeaseTTL < time.Second {
-			bad("cluster.nodeTTL/cluster.leaseTTL", "must be at least 1s")
-		}
-		if cl.EdgeThreshold < 0 {
-			bad("cluster.edgeThreshold", "must be 0 (never) or more")
-		}
-		if cl.DrainTimeout <= 0 {
-			bad("cluster.drainTimeout", "must be positive")
-		}
-		if cl.PullLinger <= 0 {
-			bad("cluster.pullLinger", "must be positive")
-		}
-		if cl.PullMinBackoff < 10*time.Millisecond || cl.PullMaxBackoff < cl.PullMinBackoff {
-			bad("cluster.pullMinBackoff/cluster.pullMaxBackoff", "need 10ms <= pullMinBackoff <= pullMaxBackoff")
-		}
+	if c.Cluster.Enabled() {
+		c.Cluster.validate(bad)
 	}
 	if c.Webhooks.Concurrency < 1 || c.Webhooks.Concurrency > 1024 {
 		bad("webhooks.concurrency", "must be 1..1024")

@@ -164,7 +164,7 @@ type countingResponse struct {
 
 func (c countingResponse) Write(p []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(p)
-	c.n.Add(uint64(n))
+	c.n.Add(uint64(n)) //nolint:gosec // G115: a Writer returns 0 <= n <= len(p)
 	return n, err
 }
 

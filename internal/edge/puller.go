@@ -274,7 +274,7 @@ func (p *Puller) run(pl *pull, prev <-chan struct{}) {
 // jitter spreads retries over [d/2, d] so that the edges of a failed
 // origin do not come back in step.
 func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // G404: retry jitter, not a secret
 }
 
 // try locates the stream's origin and pulls it once. It returns a wait to
@@ -332,7 +332,7 @@ type countingBody struct {
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	b.t.total.Add(uint64(n))
-	b.t.this.Add(uint64(n))
+	b.t.total.Add(uint64(n)) //nolint:gosec // G115: a Reader returns 0 <= n <= len(p)
+	b.t.this.Add(uint64(n))  //nolint:gosec // G115: same
 	return n, err
 }

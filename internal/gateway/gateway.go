@@ -66,6 +66,9 @@ func New(cfg Config, apps appSource, channels *channel.Manager, signer *token.UR
 	if cfg.URLRefreshLead >= cfg.URLTTL {
 		return nil, fmt.Errorf("gateway: URLRefreshLead %v must be below URLTTL %v", cfg.URLRefreshLead, cfg.URLTTL)
 	}
+	if cfg.RTMPPort < 1 || cfg.RTMPPort > 65535 {
+		return nil, fmt.Errorf("gateway: RTMPPort %d: want 1..65535", cfg.RTMPPort)
+	}
 	g := &Gateway{cfg: cfg, apps: apps, channels: channels, signer: signer,
 		log: log.With("component", "gateway"), sessions: make(map[*session]struct{}),
 		logsIP:  newKeyedLimiter(cfg.LogUploadRatePerIP, cfg.LogUploadBurstPerIP, maxLimiterKeys),

@@ -74,13 +74,13 @@ func decodeLogUpload(data []byte, maxLines int) (logUpload, error) {
 		return u, errcode.BadRequest("body must be a JSON object")
 	}
 	var err error
-	str := func(field string, max int) string {
+	str := func(field string, limit int) string {
 		if err != nil {
 			return ""
 		}
 		var v string
-		if v, err = r.str(field); err == nil && len(v) > max {
-			err = errcode.BadRequest(fmt.Sprintf("field %q is %d bytes, at most %d", field, len(v), max))
+		if v, err = r.str(field); err == nil && len(v) > limit {
+			err = errcode.BadRequest(fmt.Sprintf("field %q is %d bytes, at most %d", field, len(v), limit))
 		}
 		return v
 	}
@@ -107,11 +107,11 @@ func decodeLogUpload(data []byte, maxLines int) (logUpload, error) {
 		}
 		u.UID = uint32(n)
 	}
-	if ts, _, err := intField(r.fields, "ts", "ts", 0, 1<<53); err != nil {
+	ts, _, err := intField(r.fields, "ts", "ts", 0, 1<<53)
+	if err != nil {
 		return u, err
-	} else {
-		u.ClientTS = ts
 	}
+	u.ClientTS = ts
 	raw := bytes.TrimSpace(r.fields["lines"])
 	if isNull(raw) {
 		return u, errcode.BadRequest(`field "lines" is missing`)

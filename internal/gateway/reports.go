@@ -77,7 +77,7 @@ func reportItems(req *request, field string) ([]map[string]json.RawMessage, erro
 }
 
 // intField reads an integer member; absent or null gives ok false.
-func intField(obj map[string]json.RawMessage, name, path string, min, max int64) (int64, bool, error) {
+func intField(obj map[string]json.RawMessage, name, path string, lo, hi int64) (int64, bool, error) {
 	raw := bytes.TrimSpace(obj[name])
 	if isNull(raw) {
 		return 0, false, nil
@@ -87,8 +87,8 @@ func intField(obj map[string]json.RawMessage, name, path string, min, max int64)
 		return 0, false, typeErr(path, "a number")
 	}
 	v, err := strconv.ParseInt(n.String(), 10, 64)
-	if err != nil || v < min || v > max {
-		return 0, false, typeErr(path, fmt.Sprintf("an integer in %d..%d", min, max))
+	if err != nil || v < lo || v > hi {
+		return 0, false, typeErr(path, fmt.Sprintf("an integer in %d..%d", lo, hi))
 	}
 	return v, true, nil
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/minirtc/minirtc/internal/errcode"
 )
 
 // Router tells a gateway of a cluster node where channels live
@@ -81,4 +83,26 @@ func (g *Gateway) forwardedFor(r *http.Request) (addr string, ignored bool) {
 		return "", true
 	}
 	return v, false
+}
+
+// Move tells every session joined to app/channel on this node to rejoin
+// (501, the drain push) and closes it: the channel moved to another node
+// (its lease was lost). The SDKs rejoin and are placed on the new owner.
+// It returns how many sessions it told.
+func (g *Gateway) Move(app, channel string) int {
+	g.mu.Lock()
+	var moved []*session
+	for s := range g.sessions {
+		s.mu.Lock()
+		st := s.st
+		s.mu.Unlock()
+		if st != nil && st.ref.App == app && st.ref.Channel == channel {
+			moved = append(moved, s)
+		}
+	}
+	g.mu.Unlock()
+	for _, s := range moved {
+		s.terminate(drainPush(), 0, errcode.LeaveDrain)
+	}
+	return len(moved)
 }

@@ -149,7 +149,7 @@ func (s *session) run(ctx context.Context) {
 	if fwd != nil {
 		s.endForward(fwd, err)
 	}
-	if !joined && err != nil && strings.Contains(err.Error(), "read limited at") {
+	if !joined && strings.Contains(err.Error(), "read limited at") { // readLoop ends only with an error
 		// coder/websocket has closed the socket with 1009 (message too big).
 		s.log.Info("socket closed", "reason", "frame over the pre-join limit", "limit", s.g.cfg.PreJoinMaxBytes)
 	}
@@ -164,6 +164,8 @@ func (s *session) run(ctx context.Context) {
 	_ = s.conn.CloseNow()
 }
 
+// readLoop serves the socket's messages; it returns only when reading fails,
+// so its error is never nil.
 func (s *session) readLoop(ctx context.Context) error {
 	for {
 		typ, data, err := s.conn.Read(ctx)
@@ -393,8 +395,8 @@ func (s *session) allow() bool {
 	now := time.Now()
 	s.tokens += now.Sub(s.lastToken).Seconds() * s.g.cfg.RateLimit
 	s.lastToken = now
-	if max := float64(s.g.cfg.RateBurst); s.tokens > max {
-		s.tokens = max
+	if burst := float64(s.g.cfg.RateBurst); s.tokens > burst {
+		s.tokens = burst
 	}
 	if s.tokens < 1 {
 		return false

@@ -321,7 +321,7 @@ func (s *Stream) derivedDetailsLocked() []DerivedDetail {
 		if dv == nil {
 			continue
 		}
-		out = append(out, DerivedDetail{Codec: c, From: Codec(dv.from.Load()), Track: dv.track.Load(), Readers: s.wants[c],
+		out = append(out, DerivedDetail{Codec: c, From: Codec(dv.from.Load()), Track: dv.track.Load(), Readers: s.wants[c], //nolint:gosec // G115: from holds a Codec (uint8) stored as uint32
 			Running: dv.running.Load(), Packets: dv.packets.Load(), Errors: dv.errs.Load()})
 	}
 	return out
@@ -333,8 +333,12 @@ type rotation struct{ deg atomic.Int32 }
 
 // SetRotation records the rotation of the publisher's video in degrees
 // clockwise (0, 90, 180, 270); readers that can signal it (WebRTC CVO) read
-// it with Reader.Rotation.
-func (p *Publisher) SetRotation(degrees int) { p.stream.rot.deg.Store(int32(degrees)) }
+// it with Reader.Rotation. Other values are taken modulo 360 and rounded
+// down to a quarter turn (as channel.Manager.SetRotation does).
+func (p *Publisher) SetRotation(degrees int) {
+	rot := ((degrees%360 + 360) % 360) / 90 * 90
+	p.stream.rot.deg.Store(int32(rot)) //nolint:gosec // G115: 0..270 after the line above
+}
 
 // Rotation is the stream's current video rotation in degrees clockwise.
 func (r *Reader) Rotation() int { return int(r.stream.rot.deg.Load()) }

@@ -534,8 +534,8 @@ func (s *Stream) addReader(opt SubscribeOptions) (r *Reader, requestKey, prepare
 	if s.ended {
 		return nil, nil, nil, errStreamEnded
 	}
-	if max := s.hub.cfg.MaxReadersPerStream; max > 0 && len(s.readers) >= max {
-		return nil, nil, nil, errcode.TooManyUsers(fmt.Sprintf("reader limit of this stream (%d) reached", max))
+	if limit := s.hub.cfg.MaxReadersPerStream; limit > 0 && len(s.readers) >= limit {
+		return nil, nil, nil, errcode.TooManyUsers(fmt.Sprintf("reader limit of this stream (%d) reached", limit))
 	}
 	if opt.Audio.Kind() != KindAudio {
 		opt.Audio = CodecUnknown // a video codec is no audio wish

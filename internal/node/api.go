@@ -70,7 +70,7 @@ func (n *Node) wireAPI(cfg config.Config) error {
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
 		if err != nil {
-			ln.Close()
+			_ = ln.Close() // already failing with the certificate error
 			return fmt.Errorf("node: TLS certificate: %w", err)
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
@@ -86,7 +86,7 @@ func (n *Node) wireAPI(cfg config.Config) error {
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 			defer cancel()
 			if hs.Shutdown(sctx) != nil {
-				hs.Close()
+				_ = hs.Close() // grace ran out: drop what is left; nothing more to do on failure
 			}
 		})
 		defer stop()
@@ -119,6 +119,6 @@ func (n *Node) APIAddr() string {
 // closeAPIListener closes the API's own listener if New fails after opening it.
 func (n *Node) closeAPIListener() {
 	if n.api != nil && n.api.ln != nil {
-		n.api.ln.Close()
+		_ = n.api.ln.Close() // New is already failing
 	}
 }

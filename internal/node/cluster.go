@@ -22,11 +22,12 @@ import (
 // the shared Redis, the registry entry it keeps alive and the leases of the
 // channels it owns.
 type clusterPart struct {
-	rdb   redis.UniversalClient
-	c     *cluster.Cluster
-	agent *cluster.Agent
-	auth  *cluster.Auth
-	self  cluster.NodeInfo
+	rdb    redis.UniversalClient
+	c      *cluster.Cluster
+	agent  *cluster.Agent
+	auth   *cluster.Auth
+	self   cluster.NodeInfo
+	prefix string // the Redis key prefix (cluster.prefix)
 	// origin serves this node's streams to the other nodes; puller pulls
 	// the streams local readers want from the nodes that have them.
 	origin *edge.Origin
@@ -85,7 +86,7 @@ func (n *Node) wireCluster(cfg config.Config, rdb redis.UniversalClient) error {
 		Internal: n.advertiseURL(cfg),
 		Started:  time.Now(),
 	}
-	p := &clusterPart{rdb: rdb, c: c, auth: auth, self: self}
+	p := &clusterPart{rdb: rdb, c: c, auth: auth, self: self, prefix: cl.Prefix}
 	n.cluster = p
 	return nil
 }
@@ -103,7 +104,11 @@ func (n *Node) startClusterAgent() {
 		Load: load.sample,
 		Log:  n.log.With("component", "cluster"),
 		OnLost: func(l cluster.Lease) {
-			n.log.Warn("channel moved to another node", "app", l.App, "channel", l.Channel)
+			// Another node serves the channel now (this one was paused or
+			// cut off from Redis past its lease): its members here rejoin
+			// and land there. Fencing: this node stops acting for it.
+			moved := n.gateway.Move(l.App, l.Channel)
+			n.log.Warn("channel moved to another node; its members here were told to rejoin", "app", l.App, "channel", l.Channel, "members", moved)
 		},
 	})
 	n.services = append(n.services, service{name: "cluster", run: func(ctx context.Context) error {
@@ -225,4 +230,14 @@ func (n *Node) ClusterNode() (cluster.NodeInfo, bool) {
 		return cluster.NodeInfo{}, false
 	}
 	return n.cluster.self, true
+}
+
+// claimBootstrap reports whether this node is the one that creates the
+// cluster's first app: the first node to set the bootstrap key wins.
+func (p *clusterPart) claimBootstrap(ctx context.Context) (bool, error) {
+	won, err := p.rdb.SetNX(ctx, "{"+p.prefix+"}:bootstrap", p.self.ID, 0).Result()
+	if err != nil {
+		return false, fmt.Errorf("node: cluster bootstrap: %w", err)
+	}
+	return won, nil
 }

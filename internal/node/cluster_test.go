@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,4 +313,33 @@ func TestClusterOneChannelThroughThreeNodes(t *testing.T) {
 		t.Fatalf("WHEP on a non-owner: %d Location %q, want 307 to %s", resp.StatusCode, resp.Header.Get("Location"), owner.HTTPAddr())
 	}
 	startWHEP(t, other, app, "conf", "1", "9") // follows the redirect and waits for media
+}
+
+func TestClusterNodesStartingTogetherMakeOneApp(t *testing.T) {
+	srv := redistest.Start(t)
+	var wg sync.WaitGroup
+	nodes := make([]*Node, 3)
+	for i := range nodes {
+		cfg := clusterConfig(t, srv, "n"+strconv.Itoa(i))
+		cfg.DataDir = filepath.Join(t.TempDir(), "not-yet-made") // a cluster node makes its data dir
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i] = startClusterNode(t, cfg)
+		}()
+	}
+	wg.Wait()
+	apps, err := nodes[0].Store().Apps(context.Background())
+	if err != nil || len(apps) != 1 {
+		t.Fatalf("three nodes started together on an empty Redis made %d apps (%v), want 1", len(apps), err)
+	}
+	created := 0
+	for _, n := range nodes {
+		if _, ok := n.CreatedDefaultApp(); ok {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d nodes say they created the default app", created)
+	}
 }

@@ -49,7 +49,7 @@ func (n *Node) overview() api.NodeOverview {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	o := api.NodeOverview{Version: Version, StartedAt: n.started.UTC(), CPUs: runtime.NumCPU(),
-		HeapInUse: int64(ms.HeapInuse), Goroutines: runtime.NumGoroutine(), MemoryRSS: rss(),
+		HeapInUse: int64(ms.HeapInuse), Goroutines: runtime.NumGoroutine(), MemoryRSS: rss(), //nolint:gosec // G115: HeapInuse is bytes in use, far below 2^63
 		TCPConnections: n.connLimit.Open(), GatewaySessions: n.gateway.Sessions(), Transcoders: -1}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -102,5 +104,22 @@ func TestHealthzReportsListeners(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteJSONUnencodable: a /healthz-style reply that cannot be encoded
+// answers 500 with the reason, not the status with an empty body (the
+// handler used json.NewEncoder(w).Encode after WriteHeader).
+func TestWriteJSONUnencodable(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusServiceUnavailable, map[string]any{"c": make(chan int)})
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "encode reply") {
+		t.Fatalf("got %d %q, want 500 naming the encoding failure", rec.Code, rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	writeJSON(rec, http.StatusServiceUnavailable, map[string]any{"status": "starting"})
+	if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != "{\"status\":\"starting\"}\n" ||
+		rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("got %d %q %q", rec.Code, rec.Body.String(), rec.Header())
 	}
 }

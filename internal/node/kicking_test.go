@@ -238,7 +238,7 @@ func TestKickingRulesWithRealMembers(t *testing.T) {
 	}
 	pc.Close()
 	deleteRule(id8)
-	_, whep8 = startWHEP(t, n, app, "room", "42", "8") // lifted at once
+	startWHEP(t, n, app, "room", "42", "8") // lifted at once
 
 	// 2. A publish rule on the host: its push ends, it stays a member and may not publish.
 	at = time.Now()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -100,6 +101,10 @@ func New(cfg config.Config, log *slog.Logger) (n *Node, err error) {
 		return nil, err
 	}
 	if cfg.Cluster.Enabled() {
+		// No embedded store, but the control socket and diagnostics live here.
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("%w: give this server a writable data directory of its own with --data-dir (config dataDir)", err)
+		}
 		st, rdb, err := openClusterStore(cfg)
 		if err != nil {
 			return nil, err
@@ -141,7 +146,7 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 			for i := len(cleanups) - 1; i >= 0; i-- {
 				cleanups[i]()
 			}
-			st.Close()
+			_ = st.Close() // New is already failing with err; the store was only opened
 		}
 	}()
 	ctx := context.Background()
@@ -166,7 +171,7 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 	if err != nil {
 		return nil, &ListenError{Listener: "HTTP", Addr: cfg.HTTP.Addr, Key: "http.addr", Flag: "--http-addr", Err: err}
 	}
-	cleanups = append(cleanups, func() { httpLn.Close() })
+	cleanups = append(cleanups, func() { _ = httpLn.Close() }) // New is failing
 	httpStats := &listen.Stats{}
 	// Accept retries temporary failures on the socket itself; the
 	// connection limits apply to what it accepts.
@@ -198,7 +203,7 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 		return nil, err
 	}
 	rtmpLn := n.media.rtmpLn
-	cleanups = append(cleanups, func() { rtmpLn.Close() })
+	cleanups = append(cleanups, func() { _ = rtmpLn.Close() }) // New is failing
 	if err := n.wireWebRTC(cfg); err != nil {
 		return nil, err
 	}
@@ -261,6 +266,15 @@ func (n *Node) ensureApp(ctx context.Context) error {
 	}
 	if len(apps) > 0 {
 		return nil
+	}
+	if p := n.cluster; p != nil {
+		// Nodes of a new cluster may start together on an empty Redis:
+		// one of them (the first to claim it) creates the default app.
+		if won, err := p.claimBootstrap(ctx); err != nil {
+			return err
+		} else if !won {
+			return nil
+		}
 	}
 	a, err := store.NewApp(DefaultAppName, time.Now())
 	if err != nil {
@@ -404,10 +418,8 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	n.readyMu.Lock()
 	ready := n.ready
 	n.readyMu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
 	if !ready {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		json.NewEncoder(w).Encode(map[string]any{"status": "starting"})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting"})
 		return
 	}
 	status := "ok"
@@ -416,15 +428,30 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 			status = "unhealthy"
 		}
 	}
+	code := http.StatusOK
 	if status != "ok" {
-		w.WriteHeader(http.StatusServiceUnavailable)
+		code = http.StatusServiceUnavailable
 	}
-	json.NewEncoder(w).Encode(map[string]any{
+	writeJSON(w, code, map[string]any{
 		"status":    status,
 		"version":   Version,
 		"uptime":    time.Since(n.started).Round(time.Second).String(),
 		"listeners": n.Listeners(),
 	})
+}
+
+// writeJSON marshals v before writing the status, so a value that cannot be
+// encoded is a 500, not a 200 with half a body. A failed write means the
+// client went away: there is nobody left to tell.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "node: encode reply: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func (n *Node) setReady(v bool) {
@@ -479,7 +506,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer shutCancel()
 	cancel() // components stop accepting and tell their clients
 	if err := n.httpSrv.Shutdown(shutCtx); err != nil {
-		n.httpSrv.Close()
+		_ = n.httpSrv.Close() // grace ran out: drop what is left
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

@@ -38,8 +38,8 @@ func webrtcConfig(cfg config.Config) webrtc.Config {
 	w := cfg.WebRTC
 	wc := webrtc.Config{
 		UDPAddr:      w.UDPAddr,
-		PortMin:      uint16(w.PortMin), // config.Validate bounds them to 1..65535
-		PortMax:      uint16(w.PortMax),
+		PortMin:      uint16(w.PortMin), //nolint:gosec // G115: config.Validate bounds the ports to 1..65535
+		PortMax:      uint16(w.PortMax), //nolint:gosec // G115: same
 		PublicIPs:    w.PublicIPs,
 		Interfaces:   w.Interfaces,
 		LoopbackOnly: w.LoopbackOnly,

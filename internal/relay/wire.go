@@ -149,7 +149,7 @@ func (e *Encoder) End(reason string) error {
 	}
 	var h [5]byte
 	h[0] = frameEnd
-	binary.BigEndian.PutUint32(h[1:], uint32(len(reason)))
+	binary.BigEndian.PutUint32(h[1:], uint32(len(reason))) //nolint:gosec // G115: cut to maxEndReason above
 	if _, err := e.w.Write(h[:]); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -166,7 +167,7 @@ func parse007(body string) (*Token, error) {
 			svc.Privileges = r.privileges()
 			svc.Channel = string(r.str())
 			svc.UID = string(r.str())
-			svc.Role = int16(r.u16())
+			svc.Role = int16(r.u16()) //nolint:gosec // G115: the wire's u16 holds the int16 role's bits
 		default:
 			// RTM2 carries a permission tree, others are unknown: their tails
 			// cannot be skipped, so stop here.
@@ -260,7 +261,7 @@ func (t *Token) signingInfo007() ([]byte, error) {
 	p.u32(t.IssueTs)
 	p.u32(t.Expire)
 	p.u32(t.Salt)
-	p.u16(uint16(len(svcs)))
+	p.count16(len(svcs), "service count")
 	for _, s := range svcs {
 		privs := sortedPrivileges(s.Privileges)
 		p.u16(s.Type)
@@ -278,12 +279,12 @@ func (t *Token) signingInfo007() ([]byte, error) {
 			p.privileges(privs)
 			p.str([]byte(s.Channel))
 			p.str([]byte(s.UID))
-			p.u16(uint16(s.Role))
+			p.u16(uint16(s.Role)) //nolint:gosec // G115: the int16 role's bits, read back by int16(r.u16())
 		default:
 			return nil, fmt.Errorf("token: cannot build service type %d", s.Type)
 		}
 	}
-	return p.b, nil
+	return p.b, p.err
 }
 
 func sortedPrivileges(ps []Privilege) []Privilege {
@@ -326,6 +327,9 @@ func (t *Token) Encode006(appCert, channel, uidStr string) (string, error) {
 	p.u32(crc32.ChecksumIEEE([]byte(channel)))
 	p.u32(crc32.ChecksumIEEE([]byte(uidStr)))
 	p.str(m.b)
+	if err := errors.Join(m.err, p.err); err != nil {
+		return "", err
+	}
 	return Version006 + t.AppID + base64.StdEncoding.EncodeToString(p.b), nil
 }
 

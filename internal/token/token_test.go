@@ -238,3 +238,44 @@ func BenchmarkCheck007(b *testing.B) {
 		}
 	}
 }
+
+// TestBuildRefusesWhatTheFormatCannotSay: a string longer than its 16-bit
+// length prefix, an issue time outside 32-bit unix seconds, or a 006 expiry
+// past 2106 is an error, not a token with a wrapped field (before: the
+// length wrapped, so the token did not parse back; the times wrapped into
+// the past).
+func TestBuildRefusesWhatTheFormatCannotSay(t *testing.T) {
+	base := RTCOptions{AppID: vAppID, AppCert: vAppCert, Channel: vChannel, UID: vUID, IssuedAt: vectorTime, Lifetime: 600}
+	cases := []struct {
+		name  string
+		build func(RTCOptions) (string, error)
+		edit  func(*RTCOptions)
+		want  string
+	}{
+		{"007 channel over 65535 bytes", BuildRTC007, func(o *RTCOptions) { o.Channel = strings.Repeat("c", 70000) }, "65535"},
+		{"007 account over 65535 bytes", BuildRTC007, func(o *RTCOptions) { o.UID = strings.Repeat("u", 1<<16) }, "65535"},
+		{"007 zero issue time", BuildRTC007, func(o *RTCOptions) { o.IssuedAt = time.Time{} }, "issue time"},
+		{"007 issue time after 2106", BuildRTC007, func(o *RTCOptions) { o.IssuedAt = time.Unix(1<<32, 0) }, "issue time"},
+		{"006 issue time before 1970", BuildRTC006, func(o *RTCOptions) { o.IssuedAt = time.Unix(-1, 0) }, "issue time"},
+		{"006 expiry after 2106", BuildRTC006, func(o *RTCOptions) { o.IssuedAt = time.Unix(1<<32-100, 0) }, "expiry"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base
+			tc.edit(&o)
+			tok, err := tc.build(o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got token of %d chars, err %v; want an error naming %q", len(tok), err, tc.want)
+			}
+		})
+	}
+	for _, build := range []func(RTCOptions) (string, error){BuildRTC007, BuildRTC006} {
+		tok, err := build(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(tok); err != nil {
+			t.Fatalf("a token within the limits does not parse: %v", err)
+		}
+	}
+}

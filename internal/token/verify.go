@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
@@ -207,6 +208,9 @@ func (o RTCOptions) check() error {
 	if o.Channel == "" {
 		return fmt.Errorf("token: channel is empty")
 	}
+	if s := o.IssuedAt.Unix(); s < 0 || s > math.MaxUint32 {
+		return fmt.Errorf("token: issue time %v: want 1970..2106 (32-bit unix seconds)", o.IssuedAt)
+	}
 	return nil
 }
 
@@ -221,7 +225,7 @@ func BuildRTC007(o RTCOptions) (string, error) {
 	}
 	t := &Token{
 		AppID:   o.AppID,
-		IssueTs: uint32(o.IssuedAt.Unix()),
+		IssueTs: uint32(o.IssuedAt.Unix()), //nolint:gosec // G115: check bounds IssuedAt to 0..MaxUint32 unix seconds
 		Expire:  o.Lifetime,
 		Salt:    o.salt(),
 		Services: []Service{{
@@ -241,7 +245,11 @@ func BuildRTC006(o RTCOptions) (string, error) {
 	if uid == "0" {
 		uid = ""
 	}
-	end := uint32(o.IssuedAt.Unix()) + o.Lifetime
+	end64 := o.IssuedAt.Unix() + int64(o.Lifetime) // check bounds IssuedAt to 0..MaxUint32
+	if end64 < 0 || end64 > math.MaxUint32 {
+		return "", fmt.Errorf("token: expiry %d is past the 32-bit unix time of a 006 token", end64)
+	}
+	end := uint32(end64)
 	t := &Token{
 		AppID:    o.AppID,
 		Expire:   end,

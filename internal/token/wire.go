@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Limits on decoded sizes. A token travels in a WebSocket message or URL, so
@@ -18,17 +19,34 @@ const (
 
 var errShort = errors.New("token: truncated")
 
-// packer appends the little-endian primitives of tokens.md.
-type packer struct{ b []byte }
+// packer appends the little-endian primitives of tokens.md. A string or
+// list longer than its 16-bit length prefix can say sets err (the first one
+// sticks) instead of writing a wrapped length.
+type packer struct {
+	b   []byte
+	err error
+}
 
 func (p *packer) u16(v uint16) { p.b = binary.LittleEndian.AppendUint16(p.b, v) }
 func (p *packer) u32(v uint32) { p.b = binary.LittleEndian.AppendUint32(p.b, v) }
+
+// count16 writes n as a 16-bit length prefix of what.
+func (p *packer) count16(n int, what string) {
+	if n > math.MaxUint16 {
+		if p.err == nil {
+			p.err = fmt.Errorf("token: %s of %d is over the format's limit of 65535", what, n)
+		}
+		n = 0
+	}
+	p.u16(uint16(n)) //nolint:gosec // G115: 0..MaxUint16 after the check above
+}
+
 func (p *packer) str(s []byte) {
-	p.u16(uint16(len(s)))
+	p.count16(len(s), "string length")
 	p.b = append(p.b, s...)
 }
 func (p *packer) privileges(ps []Privilege) {
-	p.u16(uint16(len(ps)))
+	p.count16(len(ps), "privilege count")
 	for _, pr := range ps {
 		p.u16(pr.ID)
 		p.u32(pr.Expire)

@@ -42,7 +42,6 @@ type AACToOpus struct {
 	pcm     []float32 // 48 kHz samples waiting to fill a 20 ms frame, interleaved
 	pcmPTS  time.Duration
 	havePTS bool
-	scratch []float32
 	out     [maxOpusPacket]byte
 }
 

@@ -124,7 +124,7 @@ func (d *deriver) Close() {
 func opusIDHeader(channels int) []byte {
 	b := make([]byte, 0, 19)
 	b = append(b, "OpusHead"...)
-	b = append(b, 1, byte(channels))
+	b = append(b, 1, byte(channels)) //nolint:gosec // G115: 1 or 2, what the Opus encoder accepted in NewAACToOpus
 	b = binary.BigEndian.AppendUint16(b, 0)
 	b = binary.BigEndian.AppendUint32(b, OpusRate)
 	b = binary.BigEndian.AppendUint16(b, 0)

@@ -68,8 +68,10 @@ func NewOpusToAAC(cfg OpusToAACConfig) (*OpusToAAC, error) {
 // sequence header).
 func (t *OpusToAAC) AudioSpecificConfig() []byte { return t.asc }
 
-// Channels and SampleRate describe the AAC stream.
-func (t *OpusToAAC) Channels() int   { return t.channels }
+// Channels is the AAC stream's channel count.
+func (t *OpusToAAC) Channels() int { return t.channels }
+
+// SampleRate is the AAC stream's sample rate (that of the Opus input).
 func (t *OpusToAAC) SampleRate() int { return OpusRate }
 
 // Push decodes one Opus packet presented at pts and appends to dst the AAC

@@ -92,8 +92,10 @@ func blackman(t float64) float64 {
 	return 0.42 - 0.5*math.Cos(2*math.Pi*t) + 0.08*math.Cos(4*math.Pi*t)
 }
 
-// InRate and OutRate are the converter's rates.
-func (r *Resampler) InRate() int  { return r.in }
+// InRate is the converter's input rate.
+func (r *Resampler) InRate() int { return r.in }
+
+// OutRate is the converter's output rate.
 func (r *Resampler) OutRate() int { return r.out }
 
 // Process appends to dst the output samples that in (interleaved) completes

@@ -257,8 +257,8 @@ func TestMetricsScriptedSession(t *testing.T) {
 	viewer.waitPush(t, "stream-removed", pubUID, nil)
 
 	// The push's member left; every connection and gauge is back.
-	end := waitMetric(t, addr, 1, "minirtc_channel_members", app)
-	end = waitMetric(t, addr, 0, "minirtc_connections", "protocol=rtmp")
+	waitMetric(t, addr, 1, "minirtc_channel_members", app)
+	end := waitMetric(t, addr, 0, "minirtc_connections", "protocol=rtmp")
 	for _, c := range []struct {
 		name   string
 		labels []string

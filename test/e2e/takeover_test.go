@@ -114,7 +114,7 @@ type takeoverEnv struct {
 
 const ownerUID = "123"
 
-func newTakeoverEnv(t *testing.T, ctx context.Context) *takeoverEnv {
+func newTakeoverEnv(ctx context.Context, t *testing.T) *takeoverEnv {
 	t.Helper()
 	e := newNodeEnv(t, func(c *config.Config) {
 		c.Media.PublisherStall = time.Second
@@ -175,7 +175,7 @@ func neverConnectingOffer(t *testing.T) string {
 func TestTakeoverWildcardToken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	e := newTakeoverEnv(t, ctx)
+	e := newTakeoverEnv(ctx, t)
 	src, want := makeSource(t, 6, true, true)
 	short, _ := makeSource(t, 2, true, true)
 	owner := startPush(ctx, t, src, e.pushURL(ownerUID))
@@ -217,7 +217,7 @@ func TestTakeoverWildcardToken(t *testing.T) {
 func TestTakeoverSecondRTMPPublisherRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	e := newTakeoverEnv(t, ctx)
+	e := newTakeoverEnv(ctx, t)
 	src, want := makeSource(t, 8, true, true)
 	short, _ := makeSource(t, 2, true, true)
 	start := time.Now()
@@ -251,7 +251,7 @@ func TestTakeoverWHIPWithoutICE(t *testing.T) {
 	t.Run("live", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 		defer cancel()
-		e := newTakeoverEnv(t, ctx)
+		e := newTakeoverEnv(ctx, t)
 		src, want := makeSource(t, 6, true, true)
 		owner := startPush(ctx, t, src, e.pushURL(ownerUID))
 		waitLive(t, e.n.Media(), mediaKey(e.app.ID, ownerUID))
@@ -276,7 +276,7 @@ func TestTakeoverWHIPWithoutICE(t *testing.T) {
 	t.Run("stalled", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 		defer cancel()
-		e := newTakeoverEnv(t, ctx)
+		e := newTakeoverEnv(ctx, t)
 		p := newRTMPPusher(ctx, t, e.pushURL(ownerUID), h264File(t, 4))
 		defer p.close()
 		p.send(t, 50)
@@ -302,7 +302,7 @@ func TestTakeoverWHIPWithoutICE(t *testing.T) {
 func TestTakeoverSameMemberRejoin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	e := newTakeoverEnv(t, ctx)
+	e := newTakeoverEnv(ctx, t)
 	src, want := makeSource(t, 3, true, true)
 	old := newRTMPPusher(ctx, t, e.pushURL(ownerUID), h264File(t, 4))
 	defer old.close()

@@ -90,7 +90,7 @@ func (h *Histogram) Percentile(p float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}
-	r := uint64(rank(p, int(min(h.n, uint64(^uint(0)>>1)))))
+	r := uint64(rank(p, int(min(h.n, uint64(^uint(0)>>1))))) //nolint:gosec // G115: rank returns 1..n and n is clamped to MaxInt
 	var cum uint64
 	for i, c := range h.counts {
 		cum += uint64(c)
@@ -109,7 +109,7 @@ func (h *Histogram) Summary() Summary {
 	}
 	us := func(v int64) float64 { return float64(v) / 1e3 }
 	return Summary{
-		Count: int(h.n), Min: us(h.min), Mean: ms(time.Duration(h.sum/float64(h.n)) * time.Microsecond),
+		Count: int(h.n), Min: us(h.min), Mean: ms(time.Duration(h.sum/float64(h.n)) * time.Microsecond), //nolint:gosec // G115: a count of observations held in memory, far below MaxInt
 		P50: ms(h.Percentile(50)), P95: ms(h.Percentile(95)), P99: ms(h.Percentile(99)), Max: us(h.max),
 	}
 }

@@ -64,7 +64,7 @@ func ParseStatCPU(stat []byte) (time.Duration, error) {
 		}
 		ticks += v
 	}
-	return time.Duration(ticks) * clockTick, nil
+	return time.Duration(ticks) * clockTick, nil //nolint:gosec // G115: a process's CPU ticks (10 ms each), far below 2^63
 }
 
 // ParseStatusRSS returns VmRSS from /proc/PID/status in bytes.

@@ -104,5 +104,5 @@ func (a *Audio) FrameDuration() time.Duration {
 func (a *Audio) Next() (au []byte, pts time.Duration) {
 	i := a.n
 	a.n++
-	return a.aus[i%uint64(len(a.aus))], time.Duration(i) * time.Duration(aac.FrameLength) * time.Second / time.Duration(a.rate)
+	return a.aus[i%uint64(len(a.aus))], time.Duration(i) * time.Duration(aac.FrameLength) * time.Second / time.Duration(a.rate) //nolint:gosec // G115: frame index; 2^63 frames is out of reach
 }

@@ -50,9 +50,6 @@ func (w *bitWriter) se(v int32) {
 	}
 }
 
-// aligned reports whether the writer is at a byte boundary.
-func (w *bitWriter) aligned() bool { return w.nCur == 0 }
-
 // alignZero writes zero bits up to the next byte boundary
 // (pcm_alignment_zero_bit, §7.3.5).
 func (w *bitWriter) alignZero() {

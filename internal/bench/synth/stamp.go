@@ -60,7 +60,7 @@ func ParseStampNAL(nal []byte) (s Stamp, ok bool) {
 		return Stamp{}, false
 	}
 	s.Seq = binary.BigEndian.Uint64(p[18:26])
-	s.Sent = time.Unix(0, int64(binary.BigEndian.Uint64(p[26:34])))
+	s.Sent = time.Unix(0, int64(binary.BigEndian.Uint64(p[26:34]))) //nolint:gosec // G115: the bits of the int64 UnixNano the stamp was written with
 	return s, true
 }
 

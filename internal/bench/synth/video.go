@@ -171,8 +171,8 @@ func (v *Video) buildSPS() []byte {
 	w.ue(2)                   // pic_order_cnt_type
 	w.ue(1)                   // max_num_ref_frames
 	w.flag(false)             // gaps_in_frame_num_value_allowed_flag
-	w.ue(uint32(v.mbW - 1))   // pic_width_in_mbs_minus1
-	w.ue(uint32(v.mbH - 1))   // pic_height_in_map_units_minus1
+	w.ue(uint32(v.mbW - 1))   //nolint:gosec // G115: pic_width_in_mbs_minus1; Validate keeps the side in 16..MaxSide
+	w.ue(uint32(v.mbH - 1))   //nolint:gosec // G115: pic_height_in_map_units_minus1; same bound
 	w.flag(true)              // frame_mbs_only_flag
 	w.flag(true)              // direct_8x8_inference_flag
 	w.flag(false)             // frame_cropping_flag
@@ -184,6 +184,7 @@ func (v *Video) buildSPS() []byte {
 	w.flag(false) // chroma_loc_info_present_flag
 	w.flag(true)  // timing_info_present_flag
 	w.u(32, 1)    // num_units_in_tick
+	//nolint:gosec // G115: time_scale; Validate keeps FPS in 1..240
 	w.u(32, uint64(2*v.cfg.FPS))
 	w.flag(true)  // fixed_frame_rate_flag
 	w.flag(false) // nal_hrd_parameters_present_flag
@@ -227,7 +228,7 @@ func (v *Video) buildPPS() []byte {
 func (v *Video) Next(now time.Time) Frame {
 	idx := v.n
 	v.n++
-	inGOP := int(idx % uint64(v.cfg.GOP))
+	inGOP := int(idx % uint64(v.cfg.GOP)) //nolint:gosec // G115: Validate keeps GOP >= 1, so the remainder is below GOP (an int)
 	key := inGOP == 0
 	st := Stamp{Seq: idx, Sent: now}
 
@@ -255,9 +256,9 @@ func (v *Video) Next(now time.Time) Frame {
 	}
 	v.fillPCM(idx)
 	if key {
-		v.idrSlices(uint32(idx/uint64(v.cfg.GOP)), pcmMBs)
+		v.idrSlices(uint32(idx/uint64(v.cfg.GOP)), pcmMBs) //nolint:gosec // G115: IDR count; idrSlices keeps only 16 bits (idr_pic_id), wrapping is intended
 	} else {
-		v.nalus = append(v.nalus, v.pSlice(uint32(inGOP), pcmMBs))
+		v.nalus = append(v.nalus, v.pSlice(uint32(inGOP), pcmMBs)) //nolint:gosec // G115: 0 <= inGOP < GOP
 	}
 	for _, n := range v.nalus {
 		v.budget -= float64(4 + len(n))
@@ -269,7 +270,7 @@ func (v *Video) Next(now time.Time) Frame {
 	return Frame{
 		NALUs: v.nalus,
 		Key:   key,
-		PTS:   time.Duration(idx) * time.Second / time.Duration(v.cfg.FPS),
+		PTS:   time.Duration(idx) * time.Second / time.Duration(v.cfg.FPS), //nolint:gosec // G115: frame index; 2^63 frames is out of reach
 		Stamp: st,
 	}
 }
@@ -287,7 +288,7 @@ func (v *Video) idrSlices(idrID uint32, pcm int) {
 	header := func(w *bitWriter, firstMB int) {
 		w.buf, w.cur, w.nCur = v.rbsp[:0], 0, 0
 		w.u(8, 0x65)            // nal_ref_idc 3, nal_unit_type 5
-		w.ue(uint32(firstMB))   // first_mb_in_slice
+		w.ue(uint32(firstMB))   //nolint:gosec // G115: first_mb_in_slice, below the picture's macroblock count
 		w.ue(7)                 // slice_type: I (all slices of the picture)
 		w.ue(0)                 // pic_parameter_set_id
 		w.u(log2MaxFrameNum, 0) // frame_num
@@ -393,7 +394,7 @@ func (v *Video) escapeSlice(i int, rbsp []byte) []byte {
 // big-endian lengths).
 func (f Frame) AppendAVCC(dst []byte) []byte {
 	for _, n := range f.NALUs {
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(n)))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(n))) //nolint:gosec // G115: a NAL unit of a picture of at most MaxSide^2 pixels
 		dst = append(dst, n...)
 	}
 	return dst

@@ -67,7 +67,7 @@ func MeasureFanout(b *testing.B, hub *media.Hub, addr, childTest string, n int) 
 	time.Sleep(3 * time.Second)
 	base := float64(CPUTime()-b0) / float64(time.Since(bt0)) * 100
 
-	child := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.v=false")
+	child := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.v=false") //nolint:gosec // G204,G702: re-runs this test binary with a test name of the caller's code
 	child.Env = append(os.Environ(), EnvAddr+"="+addr, EnvReaders+"="+strconv.Itoa(n))
 	out, _ := child.StdoutPipe()
 	child.Stderr = os.Stderr
@@ -102,7 +102,7 @@ func MeasureFanout(b *testing.B, hub *media.Hub, addr, childTest string, n int) 
 	b.ReportMetric(cpu/float64(n)*100, "%core/100readers")
 	b.ReportMetric((cpu-base)/float64(n)*100, "%core/100readers-marginal")
 	ReportPercentiles(b, lat, "keyframe")
-	b.ReportMetric(float64(int64(memAfter)-int64(memBefore))/float64(n)/1024, "KB/reader")
+	b.ReportMetric(float64(int64(memAfter)-int64(memBefore))/float64(n)/1024, "KB/reader") //nolint:gosec // G115: live heap bytes, far below 2^63
 	b.ReportMetric(float64(d1-d0), "drops")
 	return Fanout{CPU: cpu, BaseCPU: base, Latencies: lat}
 }
@@ -147,7 +147,7 @@ func RunFanoutChild(t *testing.T, connect func(addr string) (io.ReadCloser, erro
 				t.Errorf("reader %d: %v", i, err)
 				return
 			}
-			defer conn.Close()
+			defer func() { _ = conn.Close() }() // read side of a benchmark reader
 			buf := make([]byte, 64<<10)
 			for {
 				if _, err := conn.Read(buf); err != nil {

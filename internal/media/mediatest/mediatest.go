@@ -33,7 +33,7 @@ func PublishSynthetic(ctx context.Context, pub *media.Publisher) {
 	pub.SetTracks(Video, Audio)
 	avcc := func(n int) []byte {
 		b := make([]byte, n)
-		b[0], b[1], b[2], b[3] = byte((n-4)>>24), byte((n-4)>>16), byte((n-4)>>8), byte(n-4)
+		b[0], b[1], b[2], b[3] = byte((n-4)>>24), byte((n-4)>>16), byte((n-4)>>8), byte(n-4) //nolint:gosec // G115: big-endian length bytes, truncation intended
 		return b
 	}
 	key, inter, aac := avcc(25000), avcc(2040), make([]byte, 186)

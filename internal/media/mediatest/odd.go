@@ -8,7 +8,7 @@ import (
 	"github.com/minirtc/minirtc/internal/media"
 )
 
-// OddPackets decodes fuzz input (at most max packets) into tracks and packets. Each record is a
+// OddPackets decodes fuzz input (at most maxPkts packets) into tracks and packets. Each record is a
 // flags byte (low bits: codec; bit 4: new track; bit 5: keyframe; bit 6: the
 // payload repeated to about length KiB, for up to 4 packets), a config
 // length and that many config bytes when a new track starts, an 8-byte DTS,
@@ -18,7 +18,7 @@ import (
 // timestamps up to 2^62 ns and in any order, PTS from DTS to DTS+127 ms, a
 // new track on any packet. video and audio are the first track of each
 // kind (the stream's tracks when a reader joins).
-func OddPackets(data []byte, max int) (video, audio *media.Track, pkts []*media.Packet) {
+func OddPackets(data []byte, maxPkts int) (video, audio *media.Track, pkts []*media.Packet) {
 	codecs := []media.Codec{media.CodecH264, media.CodecH265, media.CodecAAC, media.CodecOpus}
 	cur := [2]*media.Track{}
 	big := 0 // large payloads so far (at most 4: the input stays fast)
@@ -28,7 +28,7 @@ func OddPackets(data []byte, max int) (video, audio *media.Track, pkts []*media.
 		data = data[n:]
 		return b
 	}
-	for len(data) > 0 && len(pkts) < max {
+	for len(data) > 0 && len(pkts) < maxPkts {
 		flags := take(1)[0]
 		codec := codecs[flags&3]
 		k := codec.Kind()
@@ -57,7 +57,7 @@ func OddPackets(data []byte, max int) (video, audio *media.Track, pkts []*media.
 		}
 		var off int8
 		if b := take(1); len(b) == 1 {
-			off = int8(b[0])
+			off = int8(b[0]) //nolint:gosec // G115: the fuzz byte read as a signed offset on purpose
 		}
 		var n int
 		if b := take(1); len(b) == 1 {

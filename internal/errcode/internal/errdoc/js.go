@@ -33,7 +33,7 @@ func WriteJS(dir, path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, b, 0o644)
+	return os.WriteFile(path, b, 0o644) //nolint:gosec // G306: a generated source file of the repository, meant to be readable
 }
 
 // jsName turns a Go constant name without its prefix into the SDK's
