@@ -16,10 +16,10 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 	"github.com/bluenviron/gortmplib/pkg/message"
 
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
-	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -226,7 +226,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		// reason); a viewer stuck on a full socket is cut after DrainTime.
 		killMu.Lock()
 		killed = reason
-		cut = time.AfterFunc(flush.DrainTime(s.cfg.BatchInterval), cancel)
+		cut = time.AfterFunc(egress.DrainTime(s.cfg.BatchInterval), cancel)
 		killMu.Unlock()
 	}})
 	if err != nil {
@@ -273,10 +273,11 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 			}
 		}
 	}()
-	pl := &player{out: flush.NewConn(nc, s.cfg.WriteTimeout), rd: rd, interval: s.cfg.BatchInterval, log: log,
-		handback: make(chan struct{}, 1), prefix: replies, first: first, meter: s.meter}
-	if pl.out.Raw != nil {
-		pl.fl = s.flusher
+	pl := &player{out: egress.NewConn(nc, s.cfg.WriteTimeout), rd: rd, interval: s.cfg.BatchInterval, log: log,
+		prefix: replies, first: first, meter: s.meter}
+	if pl.out.Raw != nil && s.egress != nil {
+		pl.slot = s.egress.Slot(pl)
+		rd.OnData(pl.slot.Due)
 	}
 	if s.firstWrite != nil {
 		pl.firstWrite = func() { s.firstWrite(time.Since(acceptAt), time.Since(commandAt)) }
