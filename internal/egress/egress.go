@@ -257,10 +257,11 @@ func Write(raw syscall.RawConn, bufs [][]byte) error { return writevBlocking(raw
 
 // DrainTime is how long an adapter lets a viewer whose reader the hub ended
 // (stream end, kick) write what is still queued before it cuts the
-// connection: two MinPass intervals, within [50 ms, 1 s]. A viewer that is
-// not blocked on a full socket finishes sooner on its own.
-func DrainTime(interval time.Duration) time.Duration {
-	return min(max(2*interval, 50*time.Millisecond), time.Second)
+// connection: two MinPass intervals, within [200 ms, 1 s] (200 ms was the
+// drain of the former 100 ms flusher, kept when passes are not spaced). A
+// viewer that is not blocked on a full socket finishes sooner on its own.
+func DrainTime(minPass time.Duration) time.Duration {
+	return min(max(2*minPass, 200*time.Millisecond), time.Second)
 }
 
 // KeepCap is the largest buffer list a viewer keeps between writes (see

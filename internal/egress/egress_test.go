@@ -430,3 +430,17 @@ func TestRecycle(t *testing.T) {
 		t.Fatalf("large slice kept (cap %d)", cap(got))
 	}
 }
+
+func TestDrainTime(t *testing.T) {
+	for _, c := range []struct{ minPass, want time.Duration }{
+		{0, 200 * time.Millisecond},
+		{-1, 200 * time.Millisecond},
+		{100 * time.Millisecond, 200 * time.Millisecond},
+		{300 * time.Millisecond, 600 * time.Millisecond},
+		{time.Second, time.Second},
+	} {
+		if got := DrainTime(c.minPass); got != c.want {
+			t.Errorf("DrainTime(%v) = %v, want %v", c.minPass, got, c.want)
+		}
+	}
+}
