@@ -54,7 +54,7 @@ func TestStalledViewerDoesNotDelayOthers(t *testing.T) {
 		name     string
 		interval time.Duration
 	}{
-		{"flusher", 0},        // the default: batches written by the egress loop
+		{"egress", 0},         // the default: batches written by the egress loop
 		{"own-goroutine", -1}, // every batch written by the viewer's goroutine
 	} {
 		t.Run(c.name, func(t *testing.T) { testStalledViewer(t, c.interval) })
