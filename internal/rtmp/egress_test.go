@@ -37,7 +37,7 @@ func TestViewerWrittenInNextPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hub.Close()
-	srv, err := NewServer(Config{}, hub, allowAll{}, nil, log)
+	srv, err := NewServer(Config{}, hub, allowAll{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

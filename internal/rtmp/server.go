@@ -15,7 +15,7 @@ import (
 	"github.com/minirtc/minirtc/internal/config/defaults"
 	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/media"
-		"github.com/minirtc/minirtc/internal/token"
+	"github.com/minirtc/minirtc/internal/token"
 )
 
 // authorizer is the admission seam (internal/admission.Gate): it admits a
