@@ -270,10 +270,10 @@ func DrainTime(minPass time.Duration) time.Duration {
 const KeepCap = 64
 
 // Recycle empties s for the next batch and drops what it referenced; when s
-// grew past max (the GOP cache write) it returns nil instead, so that an
+// grew past keep (the GOP cache write) it returns nil instead, so that an
 // idle viewer keeps neither the large array nor old packets alive.
-func Recycle[T any](s []T, max int) []T {
-	if cap(s) > max {
+func Recycle[T any](s []T, keep int) []T {
+	if cap(s) > keep {
 		return nil
 	}
 	s = s[:cap(s)]
