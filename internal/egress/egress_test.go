@@ -192,6 +192,20 @@ func passes() (Options, chan int) {
 	return Options{OnPass: func(n int) { ch <- n }}, ch
 }
 
+// nextPass waits for the loop's next pass and returns how many viewers it
+// visited; the timeout is a guard against a loop that never runs, not a
+// measure.
+func nextPass(t *testing.T, ch chan int) int {
+	t.Helper()
+	select {
+	case n := <-ch:
+		return n
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pass of the loop")
+		return 0
+	}
+}
+
 func readN(t *testing.T, c net.Conn, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -211,11 +225,11 @@ func TestWriteInNextPass(t *testing.T) {
 	peer, nc := tcpPair(t)
 	v := newQueueViewer(t, l, nc)
 	v.start(t)
-	<-passCh // Lend makes the viewer due: one pass, nothing to write
+	nextPass(t, passCh) // Lend makes the viewer due: one pass, nothing to write
 	for i := range 3 {
 		frame := []byte{'f', byte('0' + i)}
 		v.push(frame)
-		if n := <-passCh; n != 1 {
+		if n := nextPass(t, passCh); n != 1 {
 			t.Fatalf("frame %d: the pass visited %d viewers, want 1", i, n)
 		}
 		// That pass wrote it.
@@ -249,7 +263,7 @@ func TestCoalesceWhileBusy(t *testing.T) {
 	peer, nc := tcpPair(t)
 	v := newQueueViewer(t, l, nc)
 	v.start(t)
-	<-passCh
+	nextPass(t, passCh)
 
 	blk := &blockerViewer{entered: make(chan struct{}), release: make(chan struct{})}
 	bs := l.Slot(blk)
@@ -267,7 +281,7 @@ func TestCoalesceWhileBusy(t *testing.T) {
 	}
 	close(blk.release) // blk stays lent and passes through at once from now on
 	for v.writes.Load() == 0 {
-		<-passCh
+		nextPass(t, passCh)
 	}
 	if w, f := v.writes.Load(), v.frames.Load(); w != 1 || f != frames {
 		t.Fatalf("%d writes carrying %d frames, want 1 write of %d", w, f, frames)
