@@ -3,8 +3,9 @@
 // of a viewer's own goroutine (Conn) and the writev helpers both use.
 //
 // The loop is event-driven and adaptive. A viewer lent to the Loop is
-// written when its source says it has data (Slot.Due, hooked to
-// media.Reader.OnData): the loop wakes, takes every viewer due at that
+// written when its source says it has data (Slot.Due, called from the hub
+// reader's media.SubscribeOptions.OnQueue, and from OnClose so that the end
+// is noticed too): the loop wakes, takes every viewer due at that
 // moment and gives each one turn (Viewer.Flush), which drains what the
 // viewer has queued and tries one non-blocking writev. While a pass runs,
 // new Due calls gather for the next pass, so under load a viewer's packets
@@ -29,9 +30,13 @@
 // and never blocks.
 //
 // Other writers: a packet writer that is not a stream socket (the WebRTC
-// WHEP writer: RTP over SRTP/UDP) can use the Loop as it is: its Viewer's
-// Flush drains the reader and sends (sendmmsg), returning false only when
-// the socket refuses more; Due comes from the same media.Reader hook.
+// WHEP writer: RTP over SRTP/UDP, today its own ready list and per-core
+// goroutines on the same OnQueue hook) can use the Loop as it is: its
+// Viewer's Flush drains the reader and queues the session's packets,
+// Options.OnPass flushes the shared UDP socket's batch (sendmmsg) after each
+// pass, and Flush returns false only to give a session back to its own
+// goroutine. Several loops (one per core) would each own a share of the
+// slots.
 package egress
 
 import (

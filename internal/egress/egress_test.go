@@ -91,7 +91,7 @@ func TestLend(t *testing.T) {
 
 // queueViewer is a minimal adapter viewer over a TCP socket: push queues a
 // frame (and makes the viewer due when its queue was empty, as
-// media.Reader.OnData does); Flush writes the whole queue in one
+// media.SubscribeOptions.OnQueue does); Flush writes the whole queue in one
 // non-blocking writev; run is the viewer goroutine (lend, and finish a write
 // the socket did not take, blocking).
 type queueViewer struct {

@@ -191,7 +191,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	// Audio: AAC, what live-player decodes (the hub derives it from Opus).
-	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, Protocol: flvProtocol(ws), Remote: r.RemoteAddr, Audio: media.CodecAAC, OnClose: func(reason error) {
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, Protocol: flvProtocol(ws), Remote: r.RemoteAddr, Audio: media.CodecAAC, OnQueue: ss.due, OnClose: func(reason error) {
 		// Once writing, a blocked write must be interrupted; before that the
 		// session learns the reason from Next and still answers the viewer.
 		// What is queued still goes out (the reader returns it before the
@@ -199,6 +199,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ss.writing.Load() {
 			ss.kill(reason, func() *time.Timer { return time.AfterFunc(egress.DrainTime(s.cfg.BatchInterval), cancel) })
 		}
+		ss.due() // a lent viewer's Flush returns the reason
 	}})
 	if err != nil {
 		ec := errcode.From(err)
@@ -259,7 +260,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rs.out.Raw != nil {
 			if l := s.lendTarget(); l != nil {
 				ss.slot, ss.raws = l.Slot(ss), rs
-				rd.OnData(ss.slot.Due)
+				ss.dueSlot.Store(ss.slot)
 			}
 		}
 	} else {

@@ -38,6 +38,9 @@ type session struct {
 
 	slot *egress.Slot // non-nil: lent to the egress loop between blocking writes
 	raws *rawSink     // set with slot
+	// dueSlot is slot for the reader's hooks (due), which run on the
+	// publisher's goroutine: set once the session knows it has a slot.
+	dueSlot atomic.Pointer[egress.Slot]
 
 	// ---- owned by the egress loop or the viewer goroutine (see above)
 	batch    []*media.Packet
@@ -49,6 +52,15 @@ type session struct {
 	werr     error    // why the loop handed the viewer back, if it failed
 	drops    uint64   // drops already reported
 	dropsLog time.Time
+}
+
+// due makes a lent viewer due in the egress loop: the reader's OnQueue
+// (packets arrived) and OnClose (the hub ended it). Before the session has
+// a slot it does nothing; Lend makes the viewer due anyway.
+func (ss *session) due() {
+	if sl := ss.dueSlot.Load(); sl != nil {
+		sl.Due()
+	}
 }
 
 // kill records the hub's reason for ending the reader and arms the cut.

@@ -27,7 +27,7 @@ func (m *batchMeter) BytesOut(int) { m.batches.Add(1) }
 
 // TestViewerWrittenInNextPass: once a viewer is lent to the egress loop, a
 // packet the publisher writes makes the loop run a pass at once (the
-// reader's OnData hook), and that very pass writes the packet in one batch:
+// reader's OnQueue hook), and that very pass writes the packet in one batch:
 // no tick to wait for. The loop is shared through SetEgress, as the node
 // shares one between RTMP and HTTP-FLV.
 func TestViewerWrittenInNextPass(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 // Two ways to write: the viewer's own goroutine writes a batch with a
 // blocking writev (the first batch, which is the GOP cache, and whenever the
 // socket is full); otherwise the viewer is lent to the egress loop, which
-// drains it as soon as its reader has data (media.Reader.OnData) and tries
+// drains it as soon as its reader has data (media.SubscribeOptions.OnQueue) and tries
 // one non-blocking writev.
 // The fields below the line are owned by whichever of the two currently has
 // the viewer: the loop while it is lent (egress.Slot.Lend), the viewer

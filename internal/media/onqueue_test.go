@@ -6,22 +6,22 @@ import (
 	"testing"
 )
 
-// TestReaderOnData: the hook an egress loop waits on fires once when the
-// queue goes from empty to non-empty (not for every packet queued behind),
-// again after the queue was drained, and when the hub ends the reader.
-func TestReaderOnData(t *testing.T) {
+// TestReaderOnQueue: the hook the egress loop (RTMP, FLV) and the WHEP
+// writers wait on fires once when the queue goes from empty to non-empty
+// (not for every packet queued behind) and again after the queue was
+// drained; the end of the reader is OnClose's.
+func TestReaderOnQueue(t *testing.T) {
 	h := newTestHub(t, Config{}, nil)
 	pub, err := h.Publish(key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub.SetTracks(testVideo, nil)
-	rd, err := h.Subscribe(key, SubscribeOptions{})
+	var calls, closes atomic.Int32
+	rd, err := h.Subscribe(key, SubscribeOptions{OnQueue: func() { calls.Add(1) }, OnClose: func(error) { closes.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var calls atomic.Int32
-	rd.OnData(func() { calls.Add(1) })
 	write := func(p *Packet) {
 		t.Helper()
 		if err := pub.Write(p); err != nil {
@@ -41,12 +41,15 @@ func TestReaderOnData(t *testing.T) {
 			}
 		}, 1},
 		{"next packet", func() { write(vpkt(120, false)) }, 2},
-		{"ended", func() { rd.End(errTestEnd) }, 3},
+		{"ended", func() { rd.End(errTestEnd) }, 2},
 	} {
 		c.step()
 		if got := calls.Load(); got != c.calls {
 			t.Fatalf("after %s: %d calls, want %d", c.name, got, c.calls)
 		}
+	}
+	if n := closes.Load(); n != 1 {
+		t.Fatalf("OnClose called %d times, want 1", n)
 	}
 	if got, err := rd.TryNext(nil); len(got) != 1 || err != nil {
 		t.Fatalf("after the end: %d packets, %v; want the queued one first", len(got), err)
