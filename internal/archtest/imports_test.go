@@ -62,7 +62,6 @@ var rules = []rule{
 		except:   []string{"internal/media/mediatest"}, // a test helper: runs ffmpeg and reads CPU time
 		noImport: []string{"net", "net/http", "syscall", "golang.org/x/sys/unix", "os"},
 		why:      "socket writes belong to the egress package, used by the RTMP and FLV writers",
-		pending:  "branch egress moves internal/media/flush to internal/egress",
 	},
 	{
 		name:     "channel model does no socket I/O",
@@ -71,18 +70,16 @@ var rules = []rule{
 		why:      "the channel model is pure state and events (it only parses addresses)",
 	},
 	{
-		name:    "rtmp does not import flv",
-		pkgs:    []string{"internal/rtmp"},
-		not:     []string{"internal/flv"},
-		why:     "FLV tag encoding shared by RTMP and FLV lives in one codec-level package",
-		pending: "branch egress moves FLV tag encoding to internal/flvtag",
+		name: "rtmp does not import flv",
+		pkgs: []string{"internal/rtmp"},
+		not:  []string{"internal/flv"},
+		why:  "FLV tag encoding shared by RTMP and FLV lives in one codec-level package",
 	},
 	{
-		name:    "egress is socket writes only",
-		pkgs:    []string{"internal/egress"},
-		only:    []string{},
-		why:     "the one write loop of RTMP/FLV viewers knows bytes and sockets, no protocol and no hub",
-		pending: "branch egress adds internal/egress",
+		name: "egress is socket writes only",
+		pkgs: []string{"internal/egress"},
+		only: []string{},
+		why:  "the one write loop of RTMP/FLV viewers knows bytes and sockets, no protocol and no hub",
 	},
 	{
 		name:     "FLV tags are codec-level",
@@ -90,7 +87,6 @@ var rules = []rule{
 		only:     []string{"internal/media", "internal/errcode", "internal/config/defaults"},
 		noImport: []string{"net", "net/http", "syscall", "os"},
 		why:      "FLV tag encoding shared by RTMP and FLV does no I/O",
-		pending:  "branch egress adds internal/flvtag",
 	},
 	{
 		name: "rtmp sees only the core",
