@@ -15,7 +15,7 @@ import (
 	"github.com/minirtc/minirtc/internal/token"
 )
 
-// Authorizer checks a media connection's credential (token.MediaAuthorizer).
+// Authorizer checks a media connection's credential (MediaAuthorizer).
 type Authorizer interface {
 	Authorize(ctx context.Context, action token.Action, stream string, q url.Values) (token.MediaGrant, error)
 }
@@ -118,7 +118,7 @@ func (g *Gate) Close() {
 }
 
 // Authorize implements the adapters' authorizer: the credential check
-// (token.MediaAuthorizer: signature or token, token.Admit), then the ban
+// (MediaAuthorizer: signature or token, Admit), then the ban
 // rules for the principal, then, for a signed play URL issued to a viewer,
 // that viewer's membership (or rejoin grace). The grant's Hold registers
 // the session; a publish grant's Enter applies the channel's rules at
