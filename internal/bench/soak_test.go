@@ -121,7 +121,7 @@ func TestSoak(t *testing.T) {
 
 	// Warm-up: one short round of every kind of client, so that what is
 	// created once per process (pion's and the HTTP client's pools, the
-	// flusher) is in the baseline; then settle.
+	// egress loop) is in the baseline; then settle.
 	start := time.Now()
 	s.churn(15*time.Second, 0, nil)
 	s.r.client.CloseIdleConnections()

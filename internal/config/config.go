@@ -206,8 +206,11 @@ type Media struct {
 	MaxReadersPerStream int `yaml:"maxReadersPerStream"`
 	// WriteTimeout bounds one network write to a reader.
 	WriteTimeout time.Duration `yaml:"writeTimeout"`
-	// BatchInterval is how often RTMP/FLV readers' queued packets are written
-	// in one system call. 0 writes every packet at once (lowest latency, most CPU).
+	// BatchInterval is the least time between two passes of the egress loop
+	// that writes RTMP/FLV readers. 0 (the default) writes a reader as soon as
+	// it has data and coalesces only what queued meanwhile (adaptive); a
+	// positive value holds readers up to that long so that more packets share
+	// one system call (less CPU, more latency).
 	BatchInterval time.Duration `yaml:"batchInterval"`
 }
 

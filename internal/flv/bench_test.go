@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/mediatest"
 	"github.com/minirtc/minirtc/internal/token"
@@ -106,11 +107,11 @@ func firstKeyframe(addr string) (net.Conn, error) {
 		return nil, fmt.Errorf("status %s", res.Status)
 	}
 	body := bufio.NewReader(res.Body)
-	if _, err := body.Discard(HeaderSize + 4); err != nil {
+	if _, err := body.Discard(flvtag.HeaderSize + 4); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	var hdr [TagHeaderSize]byte
+	var hdr [flvtag.TagHeaderSize]byte
 	for {
 		if _, err := io.ReadFull(body, hdr[:]); err != nil {
 			nc.Close()
@@ -122,7 +123,7 @@ func firstKeyframe(addr string) (net.Conn, error) {
 			nc.Close()
 			return nil, err
 		}
-		if hdr[0] == TagVideo && first[0]>>4 == 1 {
+		if hdr[0] == flvtag.TagVideo && first[0]>>4 == 1 {
 			first, err = body.Peek(2)
 			if err == nil && first[1] == 1 { // an AVC NALU, not the sequence header
 				return nc, nil

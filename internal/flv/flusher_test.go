@@ -16,20 +16,21 @@ import (
 	"time"
 
 	"github.com/minirtc/minirtc/internal/errcode"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 )
 
 // TestStalledViewerDoesNotDelayOthers: an HTTP-FLV viewer that stops reading
 // (tiny receive buffer, never reads) loses packets, counted as drops, while
 // another viewer of the same stream receives every packet, also those still
-// queued when the stream ends, and a complete chunked body. Both with the shared flusher and
+// queued when the stream ends, and a complete chunked body. Both with the egress loop and
 // with viewers written by their own goroutines.
 func TestStalledViewerDoesNotDelayOthers(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		interval time.Duration
 	}{
-		{"flusher", 0},        // the default: batches written by the shared flusher
+		{"egress", 0},         // the default: batches written by the egress loop
 		{"own-goroutine", -1}, // every batch written by the viewer's goroutine
 	} {
 		t.Run(c.name, func(t *testing.T) { testStalledViewer(t, c.interval) })
@@ -116,11 +117,11 @@ func testStalledViewer(t *testing.T, interval time.Duration) {
 // frames; a body cut short is an error.
 func countVideoFrames(r io.Reader) (int, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	if _, err := br.Discard(HeaderSize + 4); err != nil {
+	if _, err := br.Discard(flvtag.HeaderSize + 4); err != nil {
 		return 0, err
 	}
 	frames := 0
-	var hdr [TagHeaderSize]byte
+	var hdr [flvtag.TagHeaderSize]byte
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -129,7 +130,7 @@ func countVideoFrames(r io.Reader) (int, error) {
 			return frames, err
 		}
 		size := int(binary.BigEndian.Uint32(hdr[0:4]) & 0xffffff)
-		if hdr[0] == TagVideo {
+		if hdr[0] == flvtag.TagVideo {
 			b, err := br.Peek(2)
 			if err != nil {
 				return frames, err

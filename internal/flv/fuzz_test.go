@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/mediatest"
 )
@@ -64,37 +65,37 @@ func FuzzFLVMuxer(f *testing.F) {
 // tracks, every tag and body parses, and the media tags are pkts in order.
 func checkFLVStream(t *testing.T, b []byte, pkts []*media.Packet, hasVideo, hasAudio bool) {
 	t.Helper()
-	v, a, rest, err := ParseHeader(b)
+	v, a, rest, err := flvtag.ParseHeader(b)
 	if err != nil || v != hasVideo || a != hasAudio {
 		t.Fatalf("FLV header: video %v audio %v, want %v %v: %v", v, a, hasVideo, hasAudio, err)
 	}
 	i := 0
 	for len(rest) > 0 {
-		var tag Tag
-		tag, rest, err = ParseTag(rest)
+		var tag flvtag.Tag
+		tag, rest, err = flvtag.ParseTag(rest)
 		if err != nil {
 			t.Fatalf("tag after %d packets: %v", i, err)
 		}
 		switch tag.Type {
-		case TagScript:
-			if _, err := DecodeAMF0(tag.Body); err != nil {
+		case flvtag.TagScript:
+			if _, err := flvtag.DecodeAMF0(tag.Body); err != nil {
 				t.Fatalf("script tag: %v", err)
 			}
 			continue
-		case TagVideo:
-			vb, err := ParseVideoBody(tag.Body)
+		case flvtag.TagVideo:
+			vb, err := flvtag.ParseVideoBody(tag.Body)
 			if err != nil {
 				t.Fatalf("video tag: %v", err)
 			}
-			if (vb.Enhanced || vb.CodecID == codecIDAVC) && vb.PacketType == 0 {
+			if (vb.Enhanced || vb.CodecID == 7) && vb.PacketType == 0 { // 7: AVC
 				continue // sequence header
 			}
-		case TagAudio:
-			ab, err := ParseAudioBody(tag.Body)
+		case flvtag.TagAudio:
+			ab, err := flvtag.ParseAudioBody(tag.Body)
 			if err != nil {
 				t.Fatalf("audio tag: %v", err)
 			}
-			if (ab.Format == codecIDAAC || ab.Format == 9) && ab.PacketType == 0 {
+			if (ab.Format == 10 || ab.Format == 9) && ab.PacketType == 0 {
 				continue // sequence header
 			}
 		default:
@@ -105,8 +106,8 @@ func checkFLVStream(t *testing.T, b []byte, pkts []*media.Packet, hasVideo, hasA
 		}
 		p := pkts[i]
 		i++
-		if tag.Type != TagType(p.Kind()) || tag.Timestamp != Timestamp(p.DTS) || !bytes.HasSuffix(tag.Body, p.Payload) {
-			t.Fatalf("tag %d: type %d ts %d, want a %s tag at %d with the payload", i, tag.Type, tag.Timestamp, p.Kind(), Timestamp(p.DTS))
+		if tag.Type != flvtag.TagType(p.Kind()) || tag.Timestamp != flvtag.Timestamp(p.DTS) || !bytes.HasSuffix(tag.Body, p.Payload) {
+			t.Fatalf("tag %d: type %d ts %d, want a %s tag at %d with the payload", i, tag.Type, tag.Timestamp, p.Kind(), flvtag.Timestamp(p.DTS))
 		}
 	}
 	if i != len(pkts) {

@@ -16,10 +16,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/minirtc/minirtc/internal/config/defaults"
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
-	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -32,8 +32,12 @@ type authorizer interface {
 // media.batchInterval); zero values mean the defaults of
 // internal/config/defaults.
 type Config struct {
-	WriteTimeout  time.Duration
-	BatchInterval time.Duration // < 0: write every batch at once
+	WriteTimeout time.Duration
+	// BatchInterval is the egress loop's least time between two passes
+	// (0: none); < 0: no loop, each viewer's goroutine writes its batches.
+	// WebSocket and HTTP/2 viewers, written by their goroutines, wait this
+	// long between two writes.
+	BatchInterval time.Duration
 }
 
 // Server serves HTTP-FLV (GET /live/{stream}.flv, chunked) and WebSocket-FLV
@@ -49,11 +53,12 @@ type Server struct {
 	closed   bool
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup
-	// flusher writes the batches of HTTP/1.1 viewers (see session); started
-	// with the first such viewer, stopped by Close. nil when BatchInterval
-	// < 0 or the platform has no non-blocking writev.
-	flusher     *flush.Flusher
-	stopFlusher context.CancelFunc
+	// egress writes the batches of HTTP/1.1 viewers (see session): the
+	// node's shared loop (SetEgress), or the server's own, started with the
+	// first such viewer and stopped by Close. nil until then, and always
+	// when BatchInterval < 0 or the platform has no non-blocking writev.
+	egress     *egress.Loop
+	stopEgress context.CancelFunc
 	// meter receives the metrics (SetMeter); never nil.
 	meter Meter
 }
@@ -85,24 +90,38 @@ const Pattern = "GET /live/{stream}"
 // Register adds the server's route to mux.
 func (s *Server) Register(mux *http.ServeMux) { mux.Handle(Pattern, s) }
 
-// Close ends every session and the flusher, and waits for them. Idempotent.
+// SetEgress makes the server's HTTP/1.1 viewers use l, a loop the caller
+// runs and may share with other servers (one write loop per node), instead
+// of a loop of the server's own. It does nothing when viewers are written by
+// their own goroutines (BatchInterval < 0). Call it before serving.
+func (s *Server) SetEgress(l *egress.Loop) {
+	if s.cfg.BatchInterval < 0 {
+		return
+	}
+	s.mu.Lock()
+	s.egress = l
+	s.mu.Unlock()
+}
+
+// Close ends every session and the server's own egress loop, and waits for
+// them. Idempotent.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
 	for ss := range s.sessions {
 		ss.cancel()
 	}
-	if s.stopFlusher != nil {
-		s.stopFlusher()
+	if s.stopEgress != nil {
+		s.stopEgress()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
 }
 
-// lendTarget returns the flusher, starting it on first use, or nil when
-// viewers are written by their own goroutines.
-func (s *Server) lendTarget() *flush.Flusher {
-	if s.cfg.BatchInterval <= 0 || !flush.Supported {
+// lendTarget returns the egress loop, starting the server's own on first
+// use, or nil when viewers are written by their own goroutines.
+func (s *Server) lendTarget() *egress.Loop {
+	if s.cfg.BatchInterval < 0 || !egress.Supported {
 		return nil
 	}
 	s.mu.Lock()
@@ -110,16 +129,16 @@ func (s *Server) lendTarget() *flush.Flusher {
 	if s.closed {
 		return nil
 	}
-	if s.flusher == nil {
+	if s.egress == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		s.flusher, s.stopFlusher = flush.New(s.cfg.BatchInterval), cancel
+		s.egress, s.stopEgress = egress.New(egress.Options{MinPass: s.cfg.BatchInterval}), cancel
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.flusher.Run(ctx)
+			s.egress.Run(ctx)
 		}()
 	}
-	return s.flusher
+	return s.egress
 }
 
 // ServeHTTP implements http.Handler.
@@ -172,14 +191,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	// Audio: AAC, what live-player decodes (the hub derives it from Opus).
-	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, Protocol: flvProtocol(ws), Remote: r.RemoteAddr, Audio: media.CodecAAC, OnClose: func(reason error) {
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, Protocol: flvProtocol(ws), Remote: r.RemoteAddr, Audio: media.CodecAAC, OnQueue: ss.due, OnClose: func(reason error) {
 		// Once writing, a blocked write must be interrupted; before that the
 		// session learns the reason from Next and still answers the viewer.
 		// What is queued still goes out (the reader returns it before the
 		// reason); a viewer stuck on a full socket is cut after DrainTime.
 		if ss.writing.Load() {
-			ss.kill(reason, func() *time.Timer { return time.AfterFunc(flush.DrainTime(s.cfg.BatchInterval), cancel) })
+			ss.kill(reason, func() *time.Timer { return time.AfterFunc(egress.DrainTime(s.cfg.BatchInterval), cancel) })
 		}
+		ss.due() // a lent viewer's Flush returns the reason
 	}})
 	if err != nil {
 		ec := errcode.From(err)
@@ -235,11 +255,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// still write the chunked terminator with a fresh deadline.
 		stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 		defer stop()
-		rs := &rawSink{out: flush.NewConn(nc, s.cfg.WriteTimeout)}
+		rs := &rawSink{out: egress.NewConn(nc, s.cfg.WriteTimeout)}
 		out = rs
 		if rs.out.Raw != nil {
-			if fl := s.lendTarget(); fl != nil {
-				ss.fl, ss.raws, ss.handback = fl, rs, make(chan struct{}, 1)
+			if l := s.lendTarget(); l != nil {
+				ss.slot, ss.raws = l.Slot(ss), rs
+				ss.dueSlot.Store(ss.slot)
 			}
 		}
 	} else {
@@ -364,7 +385,7 @@ func (s *wsSink) fail(err error) {
 // rawSink writes an HTTP/1.1 chunked response on a hijacked connection: one
 // chunk per batch, header and tags in one writev.
 type rawSink struct {
-	out     flush.Conn
+	out     egress.Conn
 	started bool
 	line    []byte
 	bufs    [][]byte
@@ -395,7 +416,7 @@ func (s *rawSink) frame(bufs [][]byte) [][]byte {
 	}
 	s.line = strconv.AppendInt(s.line, int64(n), 16)
 	s.line = append(s.line, crlf...)
-	s.bufs = append(append(append(flush.Recycle(s.bufs, flush.KeepCap), s.line), bufs...), crlf)
+	s.bufs = append(append(append(egress.Recycle(s.bufs, egress.KeepCap), s.line), bufs...), crlf)
 	s.line = s.line[:0]
 	return s.bufs
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/minirtc/minirtc/internal/admission"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
@@ -83,13 +84,13 @@ func publishGOP(t *testing.T, pub *media.Publisher) {
 // sequence headers, then the keyframe.
 func checkStart(t *testing.T, b []byte) {
 	t.Helper()
-	hv, ha, rest, err := ParseHeader(b)
+	hv, ha, rest, err := flvtag.ParseHeader(b)
 	if err != nil || !hv || !ha {
 		t.Fatalf("header: %v %v %v", hv, ha, err)
 	}
-	var tags []Tag
+	var tags []flvtag.Tag
 	for len(rest) > 0 && len(tags) < 5 {
-		tag, r, err := ParseTag(rest)
+		tag, r, err := flvtag.ParseTag(rest)
 		if err != nil {
 			break
 		}
@@ -98,25 +99,25 @@ func checkStart(t *testing.T, b []byte) {
 	if len(tags) < 4 {
 		t.Fatalf("only %d tags", len(tags))
 	}
-	if tags[0].Type != TagScript {
+	if tags[0].Type != flvtag.TagScript {
 		t.Fatalf("first tag type %d", tags[0].Type)
 	}
-	meta, err := DecodeAMF0(tags[0].Body)
+	meta, err := flvtag.DecodeAMF0(tags[0].Body)
 	if err != nil || meta[0] != "onMetaData" {
 		t.Fatalf("metadata %v %v", meta, err)
 	}
 	for _, k := range []string{"width", "height", "framerate", "videocodecid", "audiocodecid"} {
-		if _, ok := meta[1].(Object).Get(k); !ok {
+		if _, ok := meta[1].(flvtag.Object).Get(k); !ok {
 			t.Errorf("metadata lacks %s", k)
 		}
 	}
-	v, _ := ParseVideoBody(tags[1].Body)
-	a, _ := ParseAudioBody(tags[2].Body)
-	if tags[1].Type != TagVideo || v.PacketType != 0 || tags[2].Type != TagAudio || a.PacketType != 0 {
+	v, _ := flvtag.ParseVideoBody(tags[1].Body)
+	a, _ := flvtag.ParseAudioBody(tags[2].Body)
+	if tags[1].Type != flvtag.TagVideo || v.PacketType != 0 || tags[2].Type != flvtag.TagAudio || a.PacketType != 0 {
 		t.Fatalf("sequence headers: %d %+v %d %+v", tags[1].Type, v, tags[2].Type, a)
 	}
-	k, _ := ParseVideoBody(tags[3].Body)
-	if tags[3].Type != TagVideo || !k.Keyframe || k.PacketType != 1 {
+	k, _ := flvtag.ParseVideoBody(tags[3].Body)
+	if tags[3].Type != flvtag.TagVideo || !k.Keyframe || k.PacketType != 1 {
 		t.Fatalf("fourth tag is not the keyframe: %d %+v", tags[3].Type, k)
 	}
 }
@@ -202,7 +203,7 @@ func TestViewers(t *testing.T) {
 			var got []byte
 			for {
 				got = append(got, next()...)
-				if _, _, rest, err := ParseHeader(got); err == nil && bytes.Count(rest, []byte{TagVideo}) > 0 && len(got) > 300 {
+				if _, _, rest, err := flvtag.ParseHeader(got); err == nil && bytes.Count(rest, []byte{flvtag.TagVideo}) > 0 && len(got) > 300 {
 					break
 				}
 			}
@@ -227,3 +228,11 @@ func TestHeldViewerGivesUp(t *testing.T) {
 		t.Fatalf("held viewer: %d %+v", resp.StatusCode, body)
 	}
 }
+
+// Test tracks whose sequence headers real clients can parse.
+var (
+	h264Track = &media.Track{Codec: media.CodecH264,
+		SPS: [][]byte{{0x67, 0x64, 0x00, 0x1f, 0xac}}, PPS: [][]byte{{0x68, 0xeb}},
+		Width: 320, Height: 240, FrameRate: 25}
+	aacTrack = &media.Track{Codec: media.CodecAAC, Config: []byte{0x12, 0x10}, SampleRate: 44100, Channels: 2}
+)

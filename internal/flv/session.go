@@ -9,8 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/egress"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
-	"github.com/minirtc/minirtc/internal/media/flush"
 )
 
 // session is one FLV viewer: it drains its reader and writes tag batches.
@@ -18,11 +19,11 @@ import (
 // Two ways to write, as for RTMP viewers: the viewer's own goroutine writes
 // a batch blocking (the first one, which is the GOP cache, and the rest of
 // one the socket did not take); otherwise a viewer on a hijacked HTTP/1.1
-// connection is lent to the server's flusher, which every BatchInterval
-// drains it and tries one non-blocking writev. WebSocket and HTTP/2 viewers
-// are written by their goroutine once per BatchInterval. The fields below the
-// line belong to the flusher while the viewer is lent, to its goroutine
-// otherwise.
+// connection is lent to the egress loop, which drains it as soon as its
+// reader has data and tries one non-blocking writev. WebSocket and HTTP/2
+// viewers are written by their goroutine (at most once per BatchInterval).
+// The fields below the line belong to the loop while the viewer is lent, to
+// its goroutine otherwise.
 type session struct {
 	srv    *Server
 	cancel context.CancelFunc
@@ -35,20 +36,31 @@ type session struct {
 	killed error       // the hub's reason for ending the reader (OnClose)
 	cut    *time.Timer // cancels the session once the drain time is over
 
-	fl       *flush.Flusher // non-nil: lent to fl between blocking writes
-	raws     *rawSink       // set with fl
-	handback chan struct{}
+	slot *egress.Slot // non-nil: lent to the egress loop between blocking writes
+	raws *rawSink     // set with slot
+	// dueSlot is slot for the reader's hooks (due), which run on the
+	// publisher's goroutine: set once the session knows it has a slot.
+	dueSlot atomic.Pointer[egress.Slot]
 
-	// ---- owned by the flusher or the viewer goroutine (see above)
+	// ---- owned by the egress loop or the viewer goroutine (see above)
 	batch    []*media.Packet
 	bufs     [][]byte
 	scratch  []byte
 	started  bool
 	last     [2]*media.Track
 	pending  [][]byte // the unwritten rest of a batch (raw bytes, framed)
-	werr     error    // why the flusher handed the viewer back, if it failed
+	werr     error    // why the loop handed the viewer back, if it failed
 	drops    uint64   // drops already reported
 	dropsLog time.Time
+}
+
+// due makes a lent viewer due in the egress loop: the reader's OnQueue
+// (packets arrived) and OnClose (the hub ended it). Before the session has
+// a slot it does nothing; Lend makes the viewer due anyway.
+func (ss *session) due() {
+	if sl := ss.dueSlot.Load(); sl != nil {
+		sl.Due()
+	}
 }
 
 // kill records the hub's reason for ending the reader and arms the cut.
@@ -82,22 +94,22 @@ func (ss *session) reason(err error) error {
 // sequence headers first, a sequence header again when a track changes, and
 // the packets' shared tags.
 func (ss *session) prepare(batch []*media.Packet) [][]byte {
-	bufs := flush.Recycle(ss.bufs, flush.KeepCap)
+	bufs := egress.Recycle(ss.bufs, egress.KeepCap)
 	scratch := ss.scratch[:0]
 	if !ss.started {
 		ss.started = true
 		video, audio := ss.rd.Tracks()
-		ts := Timestamp(batch[0].DTS)
-		scratch = append(scratch, Header(video != nil, audio != nil)...)
+		ts := flvtag.Timestamp(batch[0].DTS)
+		scratch = append(scratch, flvtag.Header(video != nil, audio != nil)...)
 		// onMetaData at 0, whatever the stream's clock: demuxers (FFmpeg's)
 		// take a later one for a data stream of its own.
-		scratch = AppendTag(scratch, TagScript, 0, MetaData(video, audio))
+		scratch = flvtag.AppendTag(scratch, flvtag.TagScript, 0, flvtag.MetaData(video, audio))
 		for _, t := range []*media.Track{video, audio} {
 			if t == nil {
 				continue
 			}
-			if body := CachedSequenceHeader(t); body != nil {
-				scratch = AppendTag(scratch, TagType(t.Kind()), ts, body)
+			if body := flvtag.CachedSequenceHeader(t); body != nil {
+				scratch = flvtag.AppendTag(scratch, flvtag.TagType(t.Kind()), ts, body)
 			}
 			ss.last[t.Kind()] = t
 		}
@@ -106,12 +118,12 @@ func (ss *session) prepare(batch []*media.Packet) [][]byte {
 	for _, p := range batch {
 		if k := p.Kind(); ss.last[k] != p.Track {
 			ss.last[k] = p.Track
-			if body := CachedSequenceHeader(p.Track); body != nil {
+			if body := flvtag.CachedSequenceHeader(p.Track); body != nil {
 				// Its own allocation: scratch may already be referenced by bufs.
-				bufs = append(bufs, AppendTag(nil, TagType(k), Timestamp(p.DTS), body))
+				bufs = append(bufs, flvtag.AppendTag(nil, flvtag.TagType(k), flvtag.Timestamp(p.DTS), body))
 			}
 		}
-		bufs = append(bufs, PacketTag(p)...)
+		bufs = append(bufs, flvtag.PacketTag(p)...)
 	}
 	ss.bufs, ss.scratch = bufs, scratch
 	// Once per batch: the bytes of this batch's tags (chunk framing aside).
@@ -154,7 +166,7 @@ func (ss *session) run(ctx context.Context, out sink) error {
 			if err := ss.raws.writeRaw(ss.pending); err != nil {
 				return err
 			}
-			ss.pending = flush.Recycle(ss.pending, flush.KeepCap)
+			ss.pending = egress.Recycle(ss.pending, egress.KeepCap)
 		} else {
 			var err error
 			ss.batch, err = ss.rd.Next(ctx, ss.batch[:0])
@@ -171,18 +183,18 @@ func (ss *session) run(ctx context.Context, out sink) error {
 				}
 			}
 			bufs := ss.prepare(ss.batch)
-			ss.batch = flush.Recycle(ss.batch, flush.KeepCap)
+			ss.batch = egress.Recycle(ss.batch, egress.KeepCap)
 			if err := out.write(bufs); err != nil {
 				return err
 			}
 			ss.reportDrops(time.Now())
 		}
-		if ss.fl != nil {
-			// Then the flusher's, until the socket is full or the reader
-			// ends. It writes only when the socket has room, so it needs no
+		if ss.slot != nil {
+			// Then the loop's, until the socket is full or the reader ends.
+			// It writes only when the socket has room, so it needs no
 			// deadline; a stale one would fail its writes.
 			ss.raws.out.ClearDeadline()
-			if err := ss.fl.Lend(ctx, ss, ss.handback); err != nil {
+			if err := ss.slot.Lend(ctx); err != nil {
 				return err
 			}
 			if ss.werr != nil {
@@ -190,7 +202,7 @@ func (ss *session) run(ctx context.Context, out sink) error {
 			}
 			continue
 		}
-		// No flusher: let packets gather for a moment before the next write,
+		// No loop: let packets gather for a moment before the next write,
 		// so that a viewer costs one syscall per interval rather than per frame.
 		if iv := ss.srv.cfg.BatchInterval; iv > 0 {
 			if timer == nil {
@@ -207,9 +219,9 @@ func (ss *session) run(ctx context.Context, out sink) error {
 	}
 }
 
-// Flush is the flusher's turn for this viewer (flush.Viewer): drain the
+// Flush is the loop's turn for this viewer (egress.Viewer): drain the
 // queue and try one non-blocking writev of one chunk. It reports whether the
-// viewer stays with the flusher; if not, the viewer goroutine takes over
+// viewer stays with the loop; if not, the viewer goroutine takes over
 // (pending or werr set).
 func (ss *session) Flush(now time.Time) bool {
 	var err error
@@ -222,8 +234,8 @@ func (ss *session) Flush(now time.Time) bool {
 		return true
 	}
 	bufs := ss.raws.frame(ss.prepare(ss.batch))
-	ss.batch = flush.Recycle(ss.batch, flush.KeepCap)
-	rest, err := flush.Try(ss.raws.out.Raw, bufs)
+	ss.batch = egress.Recycle(ss.batch, egress.KeepCap)
+	rest, err := egress.Try(ss.raws.out.Raw, bufs)
 	if err != nil {
 		ss.werr = fmt.Errorf("flv: write: %w", err)
 		return false

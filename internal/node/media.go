@@ -11,6 +11,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/channel"
 	"github.com/minirtc/minirtc/internal/config"
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/flv"
 	"github.com/minirtc/minirtc/internal/listen"
@@ -63,6 +64,10 @@ func (n *Node) wireMedia(cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("node: flv: %w", err)
 	}
+	// One egress loop writes every RTMP and HTTP-FLV viewer of the node.
+	eg := egress.New(egress.Options{MinPass: cfg.Media.BatchInterval})
+	rs.SetEgress(eg)
+	fs.SetEgress(eg)
 	raw, err := net.Listen("tcp", cfg.RTMP.Addr)
 	if err != nil {
 		return &ListenError{Listener: "RTMP", Addr: cfg.RTMP.Addr, Key: "rtmp.addr", Flag: "--rtmp-addr", Err: err}
@@ -108,6 +113,10 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		}
 	})
 	n.services = append(n.services,
+		service{name: "egress", run: func(ctx context.Context) error {
+			eg.Run(ctx)
+			return nil
+		}},
 		service{name: "rtmp", run: func(ctx context.Context) error {
 			if err := rs.Serve(ctx, ln); err != nil && ctx.Err() == nil {
 				// The listener failed for good: it logged why, its stats
@@ -169,24 +178,15 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 		HandshakeTimeout:      cfg.RTMP.HandshakeTimeout,
 		ReadTimeout:           cfg.RTMP.ReadTimeout,
 		WriteTimeout:          cfg.Media.WriteTimeout,
-		BatchInterval:         batchInterval(cfg),
+		BatchInterval:         cfg.Media.BatchInterval,
 		PreAuthMaxMessageSize: cfg.RTMP.PreAuthMaxMessageSize,
 		MaxMessageSize:        cfg.RTMP.MaxMessageSize,
 	}
 }
 
-// batchInterval maps media.batchInterval: in the config 0 means "no
-// batching", which the adapters spell as a negative interval.
-func batchInterval(cfg config.Config) time.Duration {
-	if cfg.Media.BatchInterval == 0 {
-		return -1
-	}
-	return cfg.Media.BatchInterval
-}
-
 // flvConfig maps the node configuration onto the FLV server's.
 func flvConfig(cfg config.Config) flv.Config {
-	return flv.Config{WriteTimeout: cfg.Media.WriteTimeout, BatchInterval: batchInterval(cfg)}
+	return flv.Config{WriteTimeout: cfg.Media.WriteTimeout, BatchInterval: cfg.Media.BatchInterval}
 }
 
 // RTMPAddr is the address the RTMP listener is bound to.

@@ -14,8 +14,9 @@ import (
 )
 
 // TestMediaConfigMapping: the rtmp and media keys reach the RTMP and FLV
-// servers; zero timeouts leave the components' defaults and a zero batch
-// interval turns batching off.
+// servers; zero timeouts leave the components' defaults, and the batch
+// interval is the egress loop's least pass spacing (0: none, the adaptive
+// default).
 func TestMediaConfigMapping(t *testing.T) {
 	for _, c := range []struct {
 		name                       string
@@ -28,14 +29,14 @@ func TestMediaConfigMapping(t *testing.T) {
 			rtmp.Config{HandshakeTimeout: 3 * time.Second, ReadTimeout: 4 * time.Second, WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond,
 				PreAuthMaxMessageSize: 32 << 10, MaxMessageSize: 2 << 20},
 			flv.Config{WriteTimeout: 5 * time.Second, BatchInterval: 40 * time.Millisecond}},
-		{"defaults", 0, 0, 0, 100 * time.Millisecond, 0, 0,
+		{"defaults", 0, 0, 0, 0, 0, 0,
 			rtmp.Config{HandshakeTimeout: defaults.RTMPHandshakeTimeout, ReadTimeout: defaults.RTMPReadTimeout, WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: defaults.MediaBatchInterval,
 				PreAuthMaxMessageSize: defaults.RTMPPreAuthMaxMessageSize, MaxMessageSize: defaults.RTMPMaxMessageSize},
 			flv.Config{WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: defaults.MediaBatchInterval}},
-		{"unbatched", 0, 0, 0, 0, 0, 0,
-			rtmp.Config{HandshakeTimeout: defaults.RTMPHandshakeTimeout, ReadTimeout: defaults.RTMPReadTimeout, WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: -1,
+		{"spaced passes", 0, 0, 0, 100 * time.Millisecond, 0, 0,
+			rtmp.Config{HandshakeTimeout: defaults.RTMPHandshakeTimeout, ReadTimeout: defaults.RTMPReadTimeout, WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: 100 * time.Millisecond,
 				PreAuthMaxMessageSize: defaults.RTMPPreAuthMaxMessageSize, MaxMessageSize: defaults.RTMPMaxMessageSize},
-			flv.Config{WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: -1}},
+			flv.Config{WriteTimeout: defaults.MediaWriteTimeout, BatchInterval: 100 * time.Millisecond}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig(t)

@@ -3,7 +3,7 @@ package rtmp
 import (
 	"encoding/binary"
 
-	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 )
 
@@ -104,8 +104,8 @@ func csidFor(k media.Kind) (csid, typ byte) {
 func packetChunks(p *media.Packet) [][]byte {
 	return p.Wire(media.WireRTMP, func() [][]byte {
 		var pre [16]byte
-		prefix := flv.AppendBodyPrefix(pre[:0], p)
+		prefix := flvtag.AppendBodyPrefix(pre[:0], p)
 		csid, typ := csidFor(p.Kind())
-		return appendMessage(nil, csid, flv.Timestamp(p.DTS), typ, prefix, p.Payload)
+		return appendMessage(nil, csid, flvtag.Timestamp(p.DTS), typ, prefix, p.Payload)
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/bytecounter"
 	"github.com/bluenviron/gortmplib/pkg/rawmessage"
 
-	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 )
 
@@ -53,7 +53,7 @@ func TestChunksReadByGortmplib(t *testing.T) {
 		if msg.Timestamp != c.dts.Truncate(time.Millisecond) || msg.Type != msgTypeVideo || msg.MessageStreamID != gortmplibStreamID {
 			t.Errorf("%s: ts %v type %d msid %d", c.name, msg.Timestamp, msg.Type, msg.MessageStreamID)
 		}
-		want := flv.AppendBodyPrefix(nil, pkts[i])
+		want := flvtag.AppendBodyPrefix(nil, pkts[i])
 		want = append(want, c.payload...)
 		if !bytes.Equal(msg.Body, want) {
 			t.Errorf("%s: body differs (%d vs %d bytes)", c.name, len(msg.Body), len(want))

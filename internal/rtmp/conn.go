@@ -16,10 +16,10 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 	"github.com/bluenviron/gortmplib/pkg/message"
 
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/logsafe"
 	"github.com/minirtc/minirtc/internal/media"
-	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -221,13 +221,26 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		killed error
 		cut    *time.Timer
 	)
-	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: viewer, Protocol: "rtmp", Remote: nc.RemoteAddr().String(), Audio: playAudio(sc.FourCcList), OnClose: func(reason error) {
+	// The player exists before its reader, so that the reader's hooks can
+	// make it due in the egress loop: OnQueue when packets arrive, OnClose
+	// when the hub ends the reader (Flush then returns the reason).
+	pl := &player{out: egress.NewConn(nc, s.cfg.WriteTimeout), interval: s.cfg.BatchInterval, log: log, meter: s.meter}
+	if pl.out.Raw != nil && s.egress != nil {
+		pl.slot = s.egress.Slot(pl)
+	}
+	due := func() {
+		if pl.slot != nil {
+			pl.slot.Due()
+		}
+	}
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: viewer, Protocol: "rtmp", Remote: nc.RemoteAddr().String(), Audio: playAudio(sc.FourCcList), OnQueue: due, OnClose: func(reason error) {
 		// What is queued still goes out (the reader returns it before the
 		// reason); a viewer stuck on a full socket is cut after DrainTime.
 		killMu.Lock()
 		killed = reason
-		cut = time.AfterFunc(flush.DrainTime(s.cfg.BatchInterval), cancel)
+		cut = time.AfterFunc(egress.DrainTime(s.cfg.BatchInterval), cancel)
 		killMu.Unlock()
+		due()
 	}})
 	if err != nil {
 		refuse(sc, cork, log, err)
@@ -273,11 +286,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 			}
 		}
 	}()
-	pl := &player{out: flush.NewConn(nc, s.cfg.WriteTimeout), rd: rd, interval: s.cfg.BatchInterval, log: log,
-		handback: make(chan struct{}, 1), prefix: replies, first: first, meter: s.meter}
-	if pl.out.Raw != nil {
-		pl.fl = s.flusher
-	}
+	pl.rd, pl.prefix, pl.first = rd, replies, first
 	if s.firstWrite != nil {
 		pl.firstWrite = func() { s.firstWrite(time.Since(acceptAt), time.Since(commandAt)) }
 	}

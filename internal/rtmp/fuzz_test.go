@@ -13,7 +13,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/bluenviron/gortmplib/pkg/rawmessage"
 
-	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/media/mediatest"
 )
@@ -56,16 +56,16 @@ func publisherStream(t testing.TB, msgs ...rawMsg) []byte {
 
 func videoMsg(tr *media.Track, ms int, key bool, au []byte) rawMsg {
 	p := &media.Packet{Track: tr, DTS: time.Duration(ms) * time.Millisecond, PTS: time.Duration(ms) * time.Millisecond, Keyframe: key}
-	return rawMsg{msgTypeVideo, ms, append(flv.AppendBodyPrefix(nil, p), au...)}
+	return rawMsg{msgTypeVideo, ms, append(flvtag.AppendBodyPrefix(nil, p), au...)}
 }
 
 func audioMsg(tr *media.Track, ms int, au []byte) rawMsg {
 	p := &media.Packet{Track: tr, DTS: time.Duration(ms) * time.Millisecond, Keyframe: true}
-	return rawMsg{msgTypeAudio, ms, append(flv.AppendBodyPrefix(nil, p), au...)}
+	return rawMsg{msgTypeAudio, ms, append(flvtag.AppendBodyPrefix(nil, p), au...)}
 }
 
 func headerMsg(t testing.TB, tr *media.Track) rawMsg {
-	body, err := flv.SequenceHeader(tr)
+	body, err := flvtag.SequenceHeader(tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func ingestSeeds(t testing.TB) [][]byte {
 	hevc := &media.Track{Codec: media.CodecH265, Config: []byte{1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5d, 0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, 0}}
 	idr := []byte{0, 0, 0, 2, 0x65, 0x88}
 	p := []byte{0, 0, 0, 2, 0x41, 0x9a}
-	meta := rawMsg{msgTypeData, 0, flv.MetaData(benchVideo, aac)}
+	meta := rawMsg{msgTypeData, 0, flvtag.MetaData(benchVideo, aac)}
 	live := []rawMsg{meta, headerMsg(t, benchVideo), headerMsg(t, aac)}
 	for i := range 8 {
 		live = append(live, audioMsg(aac, i*23, []byte{0x21, 0x10, 0x04}))
@@ -100,7 +100,7 @@ func ingestSeeds(t testing.TB) [][]byte {
 		}
 	}
 	ex := []rawMsg{
-		{msgTypeData, 0, flv.MetaData(hevc, opus)},
+		{msgTypeData, 0, flvtag.MetaData(hevc, opus)},
 		headerMsg(t, opus),
 		headerMsg(t, hevc),
 		videoMsg(hevc, 0, true, []byte{0, 0, 0, 3, 0x26, 0x01, 0xaf}),
@@ -108,7 +108,7 @@ func ingestSeeds(t testing.TB) [][]byte {
 		audioMsg(opus, 20, []byte{0xfc, 3, 4}),
 	}
 	other := &media.Track{Codec: media.CodecH264, SPS: [][]byte{append(bytes.Clone(benchVideo.SPS[0][:len(benchVideo.SPS[0])-1]), 0x80)}, PPS: benchVideo.PPS}
-	change := []rawMsg{{msgTypeData, 0, flv.MetaData(benchVideo, nil)}, headerMsg(t, benchVideo),
+	change := []rawMsg{{msgTypeData, 0, flvtag.MetaData(benchVideo, nil)}, headerMsg(t, benchVideo),
 		videoMsg(benchVideo, 0, true, idr), videoMsg(benchVideo, 40, false, p),
 		headerMsg(t, other), videoMsg(other, 80, true, idr), videoMsg(other, 20, false, p), videoMsg(other, 1<<31, true, idr)}
 	big := []rawMsg{{1, 0, []byte{0, 0, 0x10, 0}}, meta, headerMsg(t, benchVideo), headerMsg(t, aac),
@@ -116,7 +116,7 @@ func ingestSeeds(t testing.TB) [][]byte {
 	return [][]byte{
 		publisherStream(t, live...),
 		publisherStream(t, ex...),
-		publisherStream(t, rawMsg{msgTypeData, 0, flv.MetaData(nil, aac)}, headerMsg(t, aac), audioMsg(aac, 0, []byte{0x21}), audioMsg(aac, 23, []byte{0x21})),
+		publisherStream(t, rawMsg{msgTypeData, 0, flvtag.MetaData(nil, aac)}, headerMsg(t, aac), audioMsg(aac, 0, []byte{0x21}), audioMsg(aac, 23, []byte{0x21})),
 		publisherStream(t, change...),
 		publisherStream(t, big...),
 	}
@@ -226,8 +226,8 @@ func (c *readerCheck) drain() {
 			t.Fatalf("%s DTS went back: %v after %v", k, p.DTS, c.lastDTS[k])
 		}
 		c.seen[k], c.lastDTS[k] = true, p.DTS
-		tag, rest, err := flv.ParseTag(bytes.Join(flv.PacketTag(p), nil))
-		if err != nil || len(rest) != 0 || tag.Type != flv.TagType(k) || tag.Timestamp != flv.Timestamp(p.DTS) {
+		tag, rest, err := flvtag.ParseTag(bytes.Join(flvtag.PacketTag(p), nil))
+		if err != nil || len(rest) != 0 || tag.Type != flvtag.TagType(k) || tag.Timestamp != flvtag.Timestamp(p.DTS) {
 			t.Fatalf("FLV tag of a %s packet: %+v rest %d: %v", p.Track.Codec, tag, len(rest), err)
 		}
 	}
@@ -255,12 +255,12 @@ func checkPlayChunks(t *testing.T, bufs [][]byte, batch []*media.Packet) {
 		}
 		switch msg.Type {
 		case msgTypeData:
-			if _, err := flv.DecodeAMF0(msg.Body); err != nil {
+			if _, err := flvtag.DecodeAMF0(msg.Body); err != nil {
 				t.Fatalf("metadata does not decode: %v", err)
 			}
 			continue
 		case msgTypeVideo:
-			vb, err := flv.ParseVideoBody(msg.Body)
+			vb, err := flvtag.ParseVideoBody(msg.Body)
 			if err != nil {
 				t.Fatalf("video body does not parse: %v (% x)", err, msg.Body[:min(len(msg.Body), 16)])
 			}
@@ -274,7 +274,7 @@ func checkPlayChunks(t *testing.T, bufs [][]byte, batch []*media.Packet) {
 				t.Fatalf("composition time %d ms, want %d", vb.CTS, want)
 			}
 		case msgTypeAudio:
-			ab, err := flv.ParseAudioBody(msg.Body)
+			ab, err := flvtag.ParseAudioBody(msg.Body)
 			if err != nil {
 				t.Fatalf("audio body does not parse: %v (% x)", err, msg.Body[:min(len(msg.Body), 16)])
 			}
@@ -289,7 +289,7 @@ func checkPlayChunks(t *testing.T, bufs [][]byte, batch []*media.Packet) {
 		}
 		p := batch[i]
 		i++
-		if msg.Timestamp != time.Duration(flv.Timestamp(p.DTS))*time.Millisecond {
+		if msg.Timestamp != time.Duration(flvtag.Timestamp(p.DTS))*time.Millisecond {
 			t.Fatalf("message timestamp %v, packet DTS %v", msg.Timestamp, p.DTS)
 		}
 		if !bytes.HasSuffix(msg.Body, p.Payload) {

@@ -17,7 +17,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/minirtc/minirtc/codec/aac"
-	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 )
 
@@ -279,7 +279,7 @@ func (in *ingest) setH264(sps, pps [][]byte) {
 	if err := s.Unmarshal(sps[0]); err == nil {
 		t.Width, t.Height, t.FrameRate = s.Width(), s.Height(), s.FPS()
 	}
-	if rec, err := flv.AVCDecoderConfigurationRecord(sps, pps); err == nil {
+	if rec, err := flvtag.AVCDecoderConfigurationRecord(sps, pps); err == nil {
 		t.Config = rec
 	}
 	in.video = t

@@ -6,43 +6,43 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/egress"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
-	"github.com/minirtc/minirtc/internal/media/flush"
 )
 
 // player writes a reader's packets to one RTMP viewer.
 //
 // Two ways to write: the viewer's own goroutine writes a batch with a
 // blocking writev (the first batch, which is the GOP cache, and whenever the
-// socket is full); otherwise the viewer is lent to the server's flusher,
-// which every interval drains it and tries one non-blocking writev.
+// socket is full); otherwise the viewer is lent to the egress loop, which
+// drains it as soon as its reader has data (media.SubscribeOptions.OnQueue) and tries
+// one non-blocking writev.
 // The fields below the line are owned by whichever of the two currently has
-// the viewer: the flusher while it is lent (flush.Flusher.Lend), the viewer
+// the viewer: the loop while it is lent (egress.Slot.Lend), the viewer
 // goroutine otherwise.
 type player struct {
-	out      flush.Conn // its Raw is nil: no flusher
+	out      egress.Conn // its Raw is nil: no loop
 	rd       *media.Reader
-	interval time.Duration  // minimum time between two writes (batching)
-	fl       *flush.Flusher // nil: the viewer goroutine writes everything
+	interval time.Duration // without a loop: least time between two writes (batching)
+	slot     *egress.Slot  // nil: the viewer goroutine writes everything
 
 	firstWrite func() // benchmarks: called after the first write
 	log        *slog.Logger
-	handback   chan struct{} // flusher -> viewer goroutine: the viewer is yours again (Lend)
-	meter      Meter         // nil: no metrics
+	meter      Meter // nil: no metrics
 
 	// prefix (the replies to the play command) and first (the packets
 	// queued at play time) make the viewer goroutine's first write.
 	prefix []byte
 	first  []*media.Packet
 
-	// ---- owned by the flusher or the viewer goroutine (see above)
+	// ---- owned by the egress loop or the viewer goroutine (see above)
 	batch    []*media.Packet
 	bufs     [][]byte
 	started  bool
 	last     [2]*media.Track
 	pending  [][]byte // the unwritten rest of a batch
-	werr     error    // why the flusher handed the viewer back, if it failed
+	werr     error    // why the loop handed the viewer back, if it failed
 	drops    uint64   // drops already reported
 	dropsLog time.Time
 }
@@ -64,7 +64,7 @@ func (pl *player) reportDrops(now time.Time) {
 // first for a new viewer, a sequence header again when a track changes, and
 // the packets' shared chunks.
 func (pl *player) prepare(batch []*media.Packet) [][]byte {
-	bufs := flush.Recycle(pl.bufs, flush.KeepCap)
+	bufs := egress.Recycle(pl.bufs, egress.KeepCap)
 	if pl.prefix != nil {
 		bufs = append(bufs, pl.prefix)
 		pl.prefix = nil
@@ -72,10 +72,10 @@ func (pl *player) prepare(batch []*media.Packet) [][]byte {
 	if !pl.started {
 		pl.started = true
 		video, audio := pl.rd.Tracks()
-		ts := flv.Timestamp(batch[0].DTS)
+		ts := flvtag.Timestamp(batch[0].DTS)
 		// onMetaData at 0, whatever the stream's clock: players that turn
 		// RTMP into FLV (FFmpeg) take a later one for a data stream.
-		bufs = appendMessage(bufs, csidData, 0, msgTypeData, nil, flv.MetaData(video, audio))
+		bufs = appendMessage(bufs, csidData, 0, msgTypeData, nil, flvtag.MetaData(video, audio))
 		for _, t := range []*media.Track{video, audio} {
 			if t == nil {
 				continue
@@ -87,7 +87,7 @@ func (pl *player) prepare(batch []*media.Packet) [][]byte {
 	for _, p := range batch {
 		if k := p.Kind(); pl.last[k] != p.Track {
 			pl.last[k] = p.Track
-			bufs = appendSequenceHeader(bufs, p.Track, flv.Timestamp(p.DTS))
+			bufs = appendSequenceHeader(bufs, p.Track, flvtag.Timestamp(p.DTS))
 		}
 		// Copy the slice headers: writev consumes its buffers.
 		bufs = append(bufs, packetChunks(p)...)
@@ -128,7 +128,7 @@ func (pl *player) run(ctx context.Context) error {
 			if err := pl.writeBlocking(pl.pending); err != nil {
 				return err
 			}
-			pl.pending = flush.Recycle(pl.pending, flush.KeepCap)
+			pl.pending = egress.Recycle(pl.pending, egress.KeepCap)
 		} else {
 			var err error
 			if pl.first != nil {
@@ -140,15 +140,15 @@ func (pl *player) run(ctx context.Context) error {
 				return err
 			}
 			bufs := pl.prepare(pl.batch)
-			pl.batch = flush.Recycle(pl.batch, flush.KeepCap)
+			pl.batch = egress.Recycle(pl.batch, egress.KeepCap)
 			if err := pl.writeBlocking(bufs); err != nil {
 				return err
 			}
 		}
-		if pl.fl != nil {
-			// Then the flusher's, until the socket is full or the reader ends.
+		if pl.slot != nil {
+			// Then the loop's, until the socket is full or the reader ends.
 			pl.out.ClearDeadline()
-			if err := pl.fl.Lend(ctx, pl, pl.handback); err != nil {
+			if err := pl.slot.Lend(ctx); err != nil {
 				return err
 			}
 			if pl.werr != nil {
@@ -156,7 +156,7 @@ func (pl *player) run(ctx context.Context) error {
 			}
 			continue
 		}
-		// No flusher: let packets gather for a moment before the next write,
+		// No loop: let packets gather for a moment before the next write,
 		// so that a viewer costs one syscall per interval rather than per frame.
 		if pl.interval > 0 {
 			if timer == nil {
@@ -173,9 +173,9 @@ func (pl *player) run(ctx context.Context) error {
 	}
 }
 
-// Flush is the flusher's turn for one viewer (flush.Viewer): drain the
+// Flush is the loop's turn for one viewer (egress.Viewer): drain the
 // queue and try one non-blocking writev. It reports whether the viewer stays
-// with the flusher; if not, the viewer goroutine must take over (pending or
+// with the loop; if not, the viewer goroutine must take over (pending or
 // werr set).
 func (pl *player) Flush(now time.Time) bool {
 	var err error
@@ -188,8 +188,8 @@ func (pl *player) Flush(now time.Time) bool {
 		return true
 	}
 	bufs := pl.prepare(pl.batch)
-	pl.batch = flush.Recycle(pl.batch, flush.KeepCap)
-	rest, err := flush.Try(pl.out.Raw, bufs)
+	pl.batch = egress.Recycle(pl.batch, egress.KeepCap)
+	rest, err := egress.Try(pl.out.Raw, bufs)
 	if err != nil {
 		pl.werr = fmt.Errorf("rtmp: write: %w", err)
 		return false
@@ -204,7 +204,7 @@ func (pl *player) Flush(now time.Time) bool {
 }
 
 func appendSequenceHeader(bufs [][]byte, t *media.Track, ts uint32) [][]byte {
-	body := flv.CachedSequenceHeader(t)
+	body := flvtag.CachedSequenceHeader(t)
 	if body == nil {
 		return bufs
 	}

@@ -31,7 +31,7 @@ func (l *failingListener) Accept() (net.Conn, error) {
 }
 
 // TestServeReturnsWhenAcceptFails: when Accept fails for good while a
-// connection is open (idle in its handshake) and the batch flusher runs,
+// connection is open (idle in its handshake) and the egress loop runs,
 // Serve closes the connection and returns the accept error. It used to
 // wait for its goroutines before cancelling them, and hung.
 func TestServeReturnsWhenAcceptFails(t *testing.T) {

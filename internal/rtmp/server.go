@@ -13,8 +13,8 @@ import (
 	"github.com/bluenviron/gortmplib"
 
 	"github.com/minirtc/minirtc/internal/config/defaults"
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/media"
-	"github.com/minirtc/minirtc/internal/media/flush"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -33,7 +33,10 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	ReadTimeout      time.Duration
 	WriteTimeout     time.Duration
-	BatchInterval    time.Duration // < 0: write every batch at once
+	// BatchInterval is the egress loop's least time between two passes
+	// (0: none, the default); < 0: no loop, each viewer's goroutine writes
+	// its batches.
+	BatchInterval time.Duration
 	// PreAuthMaxMessageSize caps the message length a client may announce
 	// until its publish or play is authorized; MaxMessageSize caps it
 	// afterwards, and the chunk size at any time. A client over a cap is
@@ -53,9 +56,10 @@ type Server struct {
 	// a play connection and from its play command to the end of the
 	// viewer's first write (its keyframe).
 	firstWrite func(sinceAccept, sinceCommand time.Duration)
-	// flusher writes the viewers' batches (nil when BatchInterval < 0 or the
-	// platform has no non-blocking writev); Serve runs it.
-	flusher *flush.Flusher
+	// egress writes the viewers' batches (nil when BatchInterval < 0 or the
+	// platform has no non-blocking writev); Serve runs it when ownEgress.
+	egress    *egress.Loop
+	ownEgress bool
 	// altPlay, when set (benchmarks), replaces the shared-chunk play loop.
 	altPlay func(ctx context.Context, sc *gortmplib.ServerConn, rd *media.Reader) error
 	// meter receives the metrics (SetMeter); never nil.
@@ -89,10 +93,21 @@ func NewServer(cfg Config, hub *media.Hub, auth authorizer, log *slog.Logger) (*
 		return nil, fmt.Errorf("rtmp: message size limits must be at most %d bytes (24-bit lengths)", maxMessageSize)
 	}
 	s := &Server{cfg: cfg, hub: hub, auth: auth, log: log.With("component", "rtmp"), meter: noMeter{}}
-	if cfg.BatchInterval > 0 && flush.Supported {
-		s.flusher = flush.New(cfg.BatchInterval)
+	if cfg.BatchInterval >= 0 && egress.Supported {
+		s.egress, s.ownEgress = egress.New(egress.Options{MinPass: cfg.BatchInterval}), true
 	}
 	return s, nil
+}
+
+// SetEgress makes the server's viewers use l, a loop the caller runs and
+// may share with other servers (one write loop per node), instead of the
+// server's own. It does nothing when the server writes every viewer from
+// its own goroutine (BatchInterval < 0, or no non-blocking writev). Call it
+// before Serve.
+func (s *Server) SetEgress(l *egress.Loop) {
+	if s.egress != nil && l != nil {
+		s.egress, s.ownEgress = l, false
+	}
 }
 
 // Serve accepts connections on ln until ctx is cancelled, then closes ln and
@@ -106,16 +121,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 
 	var wg sync.WaitGroup
-	// Cancel before waiting: the connections and the flusher end with ctx.
+	// Cancel before waiting: the connections and the egress loop end with ctx.
 	defer func() {
 		cancel()
 		wg.Wait()
 	}()
-	if s.flusher != nil {
+	if s.ownEgress {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.flusher.Run(ctx)
+			s.egress.Run(ctx)
 		}()
 	}
 	for {

@@ -54,7 +54,7 @@ func TestStalledViewerDoesNotDelayOthers(t *testing.T) {
 		name     string
 		interval time.Duration
 	}{
-		{"flusher", 0},        // the default: batches written by the shared flusher
+		{"egress", 0},         // the default: batches written by the egress loop
 		{"own-goroutine", -1}, // every batch written by the viewer's goroutine
 	} {
 		t.Run(c.name, func(t *testing.T) { testStalledViewer(t, c.interval) })
@@ -331,7 +331,7 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
-// TestViewerOutlivesWriteTimeout: a viewer served by the shared flusher keeps
+// TestViewerOutlivesWriteTimeout: a viewer served by the egress loop keeps
 // playing long after the write timeout (regression: the deadline set by the
 // viewer's first blocking write used to cut it off mid-stream).
 func TestViewerOutlivesWriteTimeout(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/minirtc/minirtc/internal/admission"
 	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/rtmp"
 	"github.com/minirtc/minirtc/internal/store"
@@ -213,20 +214,20 @@ func readFLV(t *testing.T, path string) flvStats {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hv, ha, rest, err := flv.ParseHeader(b)
+	hv, ha, rest, err := flvtag.ParseHeader(b)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	st := flvStats{hasVideo: hv, hasAudio: ha, monotonic: true}
 	for len(rest) > 0 {
-		tag, r, err := flv.ParseTag(rest)
+		tag, r, err := flvtag.ParseTag(rest)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
 		rest = r
 		switch tag.Type {
-		case flv.TagVideo:
-			v, err := flv.ParseVideoBody(tag.Body)
+		case flvtag.TagVideo:
+			v, err := flvtag.ParseVideoBody(tag.Body)
 			if err != nil || v.PacketType != 1 {
 				continue
 			}
@@ -238,8 +239,8 @@ func readFLV(t *testing.T, path string) flvStats {
 			}
 			st.video++
 			st.videoTS = append(st.videoTS, tag.Timestamp)
-		case flv.TagAudio:
-			a, err := flv.ParseAudioBody(tag.Body)
+		case flvtag.TagAudio:
+			a, err := flvtag.ParseAudioBody(tag.Body)
 			if err != nil || a.PacketType != 1 {
 				continue
 			}

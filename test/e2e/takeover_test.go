@@ -17,7 +17,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/minirtc/minirtc/internal/config"
-	"github.com/minirtc/minirtc/internal/flv"
+	"github.com/minirtc/minirtc/internal/flvtag"
 	"github.com/minirtc/minirtc/internal/token"
 	pion "github.com/pion/webrtc/v4"
 )
@@ -72,10 +72,10 @@ func countFLV(ctx context.Context, t *testing.T, url string) *flvCounter {
 			if _, err := io.ReadFull(resp.Body, body); err != nil {
 				return
 			}
-			if th[0] != flv.TagVideo {
+			if th[0] != flvtag.TagVideo {
 				continue
 			}
-			if v, err := flv.ParseVideoBody(body[:size]); err == nil && v.PacketType == 1 {
+			if v, err := flvtag.ParseVideoBody(body[:size]); err == nil && v.PacketType == 1 {
 				c.mu.Lock()
 				c.frames++
 				c.mu.Unlock()

@@ -91,13 +91,14 @@ const (
 	// MediaWriteTimeout bounds one batch write to a viewer: a viewer whose
 	// socket accepts nothing for this long is dropped.
 	MediaWriteTimeout = 10 * time.Second
-	// MediaBatchInterval is how often a viewer's queued packets are written:
-	// they go out in one writev per interval instead of one per frame (~70 a
-	// second), which is most of the CPU of a play connection. 100 ms stays
-	// well inside live-player's smallest buffer (about 200 ms in RTC mode);
-	// 40 ms costs about 1.6 times the CPU. The first write (the GOP cache) is
+	// MediaBatchInterval is the egress loop's least time between two passes
+	// (internal/egress): none. A viewer is written as soon as its reader has
+	// data, and what queued while the loop was busy shares one writev. A
+	// positive interval (100 ms was the default before issue 17) holds
+	// viewers so more packets share a write: less CPU, more latency
+	// (BENCHMARKS.md, "Egress loop"). The first write (the GOP cache) is
 	// never delayed.
-	MediaBatchInterval = 100 * time.Millisecond
+	MediaBatchInterval = 0
 )
 
 // webrtc.*

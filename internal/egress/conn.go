@@ -1,4 +1,4 @@
-package flush
+package egress
 
 import (
 	"net"
@@ -12,7 +12,7 @@ import (
 // second, since setting it costs a timer update on every call.
 type Conn struct {
 	NC      net.Conn
-	Raw     syscall.RawConn // nil: writes go through NC, and no Flusher can take the viewer
+	Raw     syscall.RawConn // nil: writes go through NC, and no Loop can take the viewer
 	Timeout time.Duration
 
 	deadline time.Time
@@ -45,8 +45,8 @@ func (c *Conn) WriteBlocking(bufs [][]byte) error {
 	return err
 }
 
-// ClearDeadline removes the write deadline before a Flusher takes the
-// viewer: the Flusher only writes when the socket has room, and a stale
+// ClearDeadline removes the write deadline before a Loop takes the
+// viewer: the Loop only writes when the socket has room, and a stale
 // deadline would cut the viewer off mid-stream.
 func (c *Conn) ClearDeadline() {
 	c.deadline = time.Time{}

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package flush
+package egress
 
 import (
 	"errors"
@@ -35,7 +35,7 @@ func tryWritev(raw syscall.RawConn, bufs [][]byte) (int, error) {
 }
 
 // Supported reports whether this platform has the non-blocking writev the
-// Flusher needs; without it adapters write from their viewers' goroutines.
+// Loop needs; without it adapters write from their viewers' goroutines.
 const Supported = true
 
 // writevBlocking writes all of bufs with writev, waiting for room as a

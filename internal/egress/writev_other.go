@@ -1,6 +1,6 @@
 //go:build !linux && !darwin
 
-package flush
+package egress
 
 import (
 	"errors"
@@ -9,13 +9,13 @@ import (
 
 // tryWritev is not available here: viewers are written by their own goroutines.
 func tryWritev(syscall.RawConn, [][]byte) (int, error) {
-	return 0, errors.New("flush: non-blocking writev not supported on this platform")
+	return 0, errors.New("egress: non-blocking writev not supported on this platform")
 }
 
 // Supported reports whether this platform has the non-blocking writev the
-// Flusher needs; without it adapters write from their viewers' goroutines.
+// Loop needs; without it adapters write from their viewers' goroutines.
 const Supported = false
 
 func writevBlocking(syscall.RawConn, [][]byte) error {
-	return errors.New("flush: writev not supported on this platform")
+	return errors.New("egress: writev not supported on this platform")
 }

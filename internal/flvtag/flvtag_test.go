@@ -1,4 +1,4 @@
-package flv
+package flvtag
 
 import (
 	"bytes"
@@ -65,7 +65,8 @@ func TestPacketTagRoundTrip(t *testing.T) {
 				}
 			}
 			// Built once: a second call returns the same buffers.
-			if &PacketTag(c.p)[0][0] != &PacketTag(c.p)[0][0] {
+			first, second := PacketTag(c.p), PacketTag(c.p)
+			if &first[0][0] != &second[0][0] {
 				t.Error("tag bytes rebuilt")
 			}
 		})

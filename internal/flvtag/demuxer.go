@@ -1,4 +1,4 @@
-package flv
+package flvtag
 
 import (
 	"encoding/binary"

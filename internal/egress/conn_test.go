@@ -1,4 +1,4 @@
-package flush
+package egress
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 )
 
 // tcpPair is a connected loopback TCP pair; both ends close with the test.
-func tcpPair(t *testing.T) (client, server net.Conn) {
+func tcpPair(t testing.TB) (client, server net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
