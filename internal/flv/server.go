@@ -226,7 +226,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// notices a close.
 		ctx = c.CloseRead(ctx)
 		out = &wsSink{c: c, timeout: s.cfg.WriteTimeout}
-		defer c.CloseNow()
+		defer func() { _ = c.CloseNow() }() // after the close handshake, or instead of it
 	} else if r.ProtoMajor == 1 {
 		// HTTP/1.x: take the connection over and write each batch as one
 		// chunk in one writev.
@@ -235,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ss.log.Info("flv viewer: could not take over the HTTP connection", "err", err)
 			return
 		}
-		defer nc.Close()
+		defer func() { _ = nc.Close() }() // the viewer is gone or the stream ended
 		var readerDone sync.WaitGroup
 		readerDone.Add(1)
 		go func() {
@@ -250,7 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 		defer readerDone.Wait()
-		defer nc.Close()
+		defer func() { _ = nc.Close() }() // the viewer is gone or the stream ended
 		// Cancellation interrupts a blocked write or read at once; end() may
 		// still write the chunked terminator with a fresh deadline.
 		stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })

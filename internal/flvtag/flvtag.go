@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/minirtc/minirtc/internal/media"
@@ -18,9 +20,10 @@ const (
 
 // Sizes of the fixed parts (FLV 10.1, E.2 and E.4.1).
 const (
-	HeaderSize    = 9  // FLV file header
-	TagHeaderSize = 11 // tag header
-	trailerSize   = 4  // PreviousTagSize after each tag
+	HeaderSize    = 9         // FLV file header
+	TagHeaderSize = 11        // tag header
+	trailerSize   = 4         // PreviousTagSize after each tag
+	maxDataSize   = 1<<24 - 1 // the tag header's 24-bit DataSize
 )
 
 // Legacy codec ids (FLV 10.1, E.4.2.1 and E.4.3.1).
@@ -152,6 +155,11 @@ func AVCDecoderConfigurationRecord(sps, pps [][]byte) ([]byte, error) {
 		return nil, fmt.Errorf("flv: %d SPS / %d PPS exceed the record's counts", len(sps), len(pps))
 	}
 	b := []byte{1, sps[0][1], sps[0][2], sps[0][3], 0xFC | 3, 0xE0 | byte(len(sps))}
+	for _, s := range slices.Concat(sps, pps) {
+		if len(s) > math.MaxUint16 {
+			return nil, fmt.Errorf("flv: a parameter set of %d bytes exceeds the record's 16-bit length", len(s))
+		}
+	}
 	for _, s := range sps {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
 		b = append(b, s...)
@@ -218,7 +226,8 @@ func AppendTag(b []byte, typ byte, ts uint32, body []byte) []byte {
 
 // PacketTag returns p's FLV tag as three buffers (header and codec prefix,
 // the payload itself, PreviousTagSize), built once and shared by every FLV
-// viewer of p.
+// viewer of p; nil when the body is longer than a tag header can say
+// (16 MiB): its size would wrap and the viewer would lose the tag stream.
 func PacketTag(p *media.Packet) [][]byte {
 	return p.Wire(media.WireFLV, func() [][]byte { return buildPacketTag(p) })
 }
@@ -234,6 +243,9 @@ func buildPacketTag(p *media.Packet) [][]byte {
 	var pre [8]byte
 	prefix := AppendBodyPrefix(pre[:0], p)
 	size := len(prefix) + len(p.Payload)
+	if size > maxDataSize {
+		return nil
+	}
 	buf := AppendTagHeader(w.bytes[:0], TagType(p.Kind()), Timestamp(p.DTS), size)
 	buf = append(buf, prefix...)
 	head := buf[:len(buf):len(buf)]

@@ -32,11 +32,8 @@ func (allowAll) Authorize(_ context.Context, _ token.Action, _ string, _ url.Val
 	return token.MediaGrant{AppID: "bench", Channel: "room", UID: "1"}, nil
 }
 
-// The benchmark tracks (real clients can parse their sequence headers).
-var (
-	benchVideo = mediatest.Video
-	benchAudio = mediatest.Audio
-)
+// The benchmark video track (real clients can parse its sequence headers).
+var benchVideo = mediatest.Video
 
 // BenchmarkRTMPFanout is the play load benchmark: one publisher and N RTMP
 // readers on loopback. The readers run in a child process (this test binary,

@@ -37,6 +37,7 @@ func appendType0(b []byte, csid byte, ts uint32, length int, typ byte) []byte {
 	if ts >= extendedTimestamp {
 		t = extendedTimestamp
 	}
+	//nolint:gosec // G115: 24-bit fields packed a byte at a time: t <= 0xFFFFFF above, length <= maxMessageSize (appendMessage)
 	b = append(b, csid,
 		byte(t>>16), byte(t>>8), byte(t),
 		byte(length>>16), byte(length>>8), byte(length),
@@ -60,9 +61,14 @@ func continuation(csid byte, ts uint32) []byte {
 }
 
 // appendMessage appends the chunks of a message whose body is prefix+payload
-// to dst as buffers that reference payload (prefix must fit a chunk).
+// to dst as buffers that reference payload (prefix must fit a chunk). A body
+// longer than a message header can say (maxMessageSize, 24 bits) is left
+// out: its length would wrap and the viewer would lose the chunk stream.
 func appendMessage(dst [][]byte, csid byte, ts uint32, typ byte, prefix, payload []byte) [][]byte {
 	size := len(prefix) + len(payload)
+	if size > maxMessageSize {
+		return dst
+	}
 	first := make([]byte, 0, 16+len(prefix))
 	first = appendType0(first, csid, ts, size, typ)
 	first = append(first, prefix...)

@@ -31,15 +31,15 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	acceptAt := time.Now()
 	ctx, cancel := context.WithCancel(token.WithRemoteAddr(ctx, nc.RemoteAddr().String()))
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() }) // interrupts blocked I/O
 	defer stop()
-	defer nc.Close()
+	defer func() { _ = nc.Close() }()
 	log := s.log.With("remote", nc.RemoteAddr().String())
 	s.meter.ConnOpened()
 	defer s.meter.ConnClosed()
 
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	guard := newGuardConn(nc, uint32(s.cfg.PreAuthMaxMessageSize), uint32(s.cfg.MaxMessageSize))
+	guard := newGuardConn(nc, uint32(s.cfg.PreAuthMaxMessageSize), uint32(s.cfg.MaxMessageSize)) //nolint:gosec // G115: NewServer keeps both in 1..maxMessageSize (24 bits)
 	cork := &corkConn{Conn: guard, meter: s.meter}
 	sc := &gortmplib.ServerConn{RW: cork}
 	if err := sc.Initialize(); err != nil {
@@ -66,7 +66,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		refuse(sc, cork, log, err)
 		return
 	}
-	guard.SetLimit(uint32(s.cfg.MaxMessageSize))
+	guard.SetLimit(uint32(s.cfg.MaxMessageSize)) //nolint:gosec // G115: NewServer keeps it in 1..maxMessageSize (24 bits)
 	log = log.With("app", grant.AppID, "channel", grant.Channel, "uid", grant.UID)
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	if sc.Publish {
@@ -168,7 +168,7 @@ func (s *Server) publish(ctx context.Context, nc net.Conn, cork *corkConn, sc *g
 		killMu.Lock()
 		killed = reason
 		killMu.Unlock()
-		nc.Close()
+		_ = nc.Close() // ends the publish loop's read
 	}})
 	if err != nil {
 		refuse(sc, cork, log, err)
@@ -296,7 +296,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 		err = pl.run(ctx)
 	}
 	cancel()
-	nc.Close()
+	_ = nc.Close() // ends the control reader
 	wg.Wait()
 	killMu.Lock()
 	if killed != nil {

@@ -130,8 +130,8 @@ func (g *guardConn) scan(b []byte) error {
 		case g.body > 0:
 			n := min(int(g.body), len(b))
 			g.keepCtrl(b[:n])
-			g.body -= uint32(n)
-			g.cur.recv += uint32(n)
+			g.body -= uint32(n)     //nolint:gosec // G115: n <= g.body, a uint32
+			g.cur.recv += uint32(n) //nolint:gosec // G115: as above
 			b = b[n:]
 			if g.body == 0 {
 				if err := g.chunkDone(); err != nil {

@@ -117,7 +117,7 @@ func (s *Server) SetEgress(l *egress.Loop) {
 // listen.Listener to ride out temporary failures (EMFILE, ECONNABORTED).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() }) // ends Accept; nothing to report at shutdown
 	defer stop()
 
 	var wg sync.WaitGroup

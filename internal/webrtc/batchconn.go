@@ -244,7 +244,10 @@ func (b *batchConn) send(q *sendBatch) {
 	d := int64(time.Since(q.first))
 	b.batches.Add(1)
 	b.delaySum.Add(d)
-	for m := b.delayMax.Load(); d > m && !b.delayMax.CompareAndSwap(m, d); m = b.delayMax.Load() {
+	for m := b.delayMax.Load(); d > m; m = b.delayMax.Load() {
+		if b.delayMax.CompareAndSwap(m, d) {
+			break
+		}
 	}
 }
 
@@ -338,7 +341,7 @@ func (b *batchConn) sendFrom(q *sendBatch, from int) {
 
 // queueDelay reports the mean and largest queueing delay of the batches
 // sent so far.
-func (b *batchConn) queueDelay() (mean, max time.Duration) {
+func (b *batchConn) queueDelay() (mean, largest time.Duration) {
 	n := b.batches.Load()
 	if n == 0 {
 		return 0, 0

@@ -242,7 +242,7 @@ func BenchmarkWHEPFanout(b *testing.B) {
 			frame := avcc(nalu(naluNonIDR, 3000, 1)) // ~3 KB: 3 RTP packets
 			opus := make([]byte, 80)
 			b.ResetTimer()
-			var want uint64 = total()
+			want := total()
 			for i := 0; i < b.N; i++ {
 				for f := 0; f < 50; f++ {
 					pts := time.Duration(i*50+f+1) * 20 * time.Millisecond

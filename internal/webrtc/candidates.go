@@ -42,7 +42,7 @@ func probeCandidates(api *pion.API) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("webrtc: candidate probe: %w", err)
 	}
-	defer pc.Close()
+	defer func() { _ = pc.Close() }() // a throwaway probe: nothing to report
 	if _, err := pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
 		return 0, fmt.Errorf("webrtc: candidate probe: %w", err)
 	}

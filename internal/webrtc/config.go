@@ -121,7 +121,15 @@ func newAPI(c Config, log *slog.Logger) (apis, net.PacketConn, *retryConn, ice.U
 				return none, nil, nil, nil, fmt.Errorf("webrtc: public IP %q is not an IP address", ip)
 			}
 		}
-		se.SetNAT1To1IPs(c.PublicIPs, pion.ICECandidateTypeHost)
+		// NAT 1:1: the host candidates carry the public addresses instead
+		// of the local ones (what SetNAT1To1IPs with host candidates did).
+		if err := se.SetICEAddressRewriteRules(pion.ICEAddressRewriteRule{
+			External:        slices.Clone(c.PublicIPs),
+			AsCandidateType: pion.ICECandidateTypeHost,
+			Mode:            pion.ICEAddressRewriteReplace,
+		}); err != nil {
+			return none, nil, nil, nil, fmt.Errorf("webrtc: public IPs %v: %w", c.PublicIPs, err)
+		}
 	}
 	var conn net.PacketConn
 	var rc *retryConn

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // H.264 NAL unit types used here (ITU-T H.264 Table 7-1, RFC 6184 §5.2).
@@ -35,7 +36,7 @@ func forEachNALU(au []byte, f func(nalu []byte)) error {
 			return errAVCC
 		}
 		n := binary.BigEndian.Uint32(au)
-		if uint64(n) > uint64(len(au)-4) {
+		if int64(n) > int64(len(au))-4 {
 			return errAVCC
 		}
 		if n > 0 {
@@ -103,7 +104,7 @@ func h264Payloads(au []byte, sps, pps [][]byte, mtu int) ([][]byte, bool, error)
 	for _, p := range params {
 		stap += 2 + len(p)
 	}
-	useSTAP := len(params) > 1 && stap <= mtu
+	useSTAP := len(params) > 1 && stap <= mtu && stap <= math.MaxUint16
 	if useSTAP {
 		size += stap
 		count++
@@ -153,7 +154,7 @@ func h264Payloads(au []byte, sps, pps [][]byte, mtu int) ([][]byte, bool, error)
 		}
 		buf = append(buf, nri|naluSTAPA)
 		for _, p := range params {
-			buf = binary.BigEndian.AppendUint16(buf, uint16(len(p)))
+			buf = binary.BigEndian.AppendUint16(buf, uint16(len(p))) //nolint:gosec // G115: useSTAP: the whole STAP-A is under 64 KiB
 			buf = append(buf, p...)
 		}
 		out = append(out, buf[start:len(buf):len(buf)])
@@ -299,7 +300,7 @@ func (d *h264Depacketizer) addNALU(n []byte) {
 		return
 	}
 	d.nalus++
-	d.avcc = binary.BigEndian.AppendUint32(d.avcc, uint32(len(n)))
+	d.avcc = binary.BigEndian.AppendUint32(d.avcc, uint32(len(n))) //nolint:gosec // G115: len(n) <= maxAUSize (4 MiB), checked above
 	d.avcc = append(d.avcc, n...)
 }
 

@@ -108,6 +108,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", sdpfragType)
+	w.Header().Set("X-Content-Type-Options", "nosniff") // the answer repeats the fragment's a=mid
 	w.Header().Set("ETag", etag)
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, answer)

@@ -32,7 +32,7 @@ func (r *reorder) push(p *rtp.Packet, now time.Time, emit func(p *rtp.Packet, lo
 		r.started = true
 		r.next = seq
 	}
-	diff := int16(seq - r.next)
+	diff := int16(seq - r.next) //nolint:gosec // G115: the signed distance of 16-bit sequence numbers, wrapping on purpose
 	switch {
 	case diff < 0:
 		if diff < -reorderSize*4 {

@@ -280,14 +280,14 @@ type frameLog struct {
 	tracks int // OnTrack calls
 }
 
-// waitAbove waits until n frames numbered above min arrived.
-func (l *frameLog) waitAbove(t *testing.T, min, n int, what string) {
+// waitAbove waits until n frames numbered above after arrived.
+func (l *frameLog) waitAbove(t *testing.T, after, n int, what string) {
 	t.Helper()
 	for deadline := time.Now().Add(waitLong); ; time.Sleep(10 * time.Millisecond) {
 		l.mu.Lock()
 		got := 0
 		for _, f := range l.frames {
-			if f > min {
+			if f > after {
 				got++
 			}
 		}
@@ -297,7 +297,7 @@ func (l *frameLog) waitAbove(t *testing.T, min, n int, what string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d of %d frames after frame %d (%d frames in all)", what, got, n, min, total)
+			t.Fatalf("%s: %d of %d frames after frame %d (%d frames in all)", what, got, n, after, total)
 		}
 	}
 }

@@ -162,7 +162,7 @@ func (t *localTrack) setHeader(b *binding, seq uint16, ts uint32, marker bool, c
 	*h = rtp.Header{Version: 2, PayloadType: b.pt, SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc, Marker: marker}
 	h.Extensions = ext
 	if cvo >= 0 {
-		t.cvo[0] = byte(cvo)
+		t.cvo[0] = byte(cvo) //nolint:gosec // G115: cvo is cvoByte's byte or -1 (checked)
 		_ = h.SetExtension(b.cvoID, t.cvo[:])
 	}
 }
@@ -195,7 +195,7 @@ func (t *localTrack) resend(b *binding, nack *rtcp.TransportLayerNack) {
 			}
 			h := rtp.Header{Version: 2, PayloadType: b.pt, SequenceNumber: seq, Timestamp: sp.ts, SSRC: b.ssrc, Marker: sp.marker}
 			if sp.cvo >= 0 {
-				cvo[0] = byte(sp.cvo)
+				cvo[0] = byte(sp.cvo) //nolint:gosec // G115: sp.cvo is cvoByte's byte or -1 (checked)
 				_ = h.SetExtension(b.cvoID, cvo[:])
 			}
 			_, err := b.writer.WriteRTP(&h, sp.payload)

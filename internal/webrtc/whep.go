@@ -69,9 +69,9 @@ type srState struct {
 
 // ntpTime is t in the 64-bit NTP format of RTCP sender reports.
 func ntpTime(t time.Time) uint64 {
-	const ntpEpochOffset = 2208988800 // 1900-01-01 to 1970-01-01, seconds
-	sec := uint64(t.Unix()) + ntpEpochOffset
-	frac := (uint64(t.Nanosecond()) << 32) / 1e9
+	const ntpEpochOffset = 2208988800            // 1900-01-01 to 1970-01-01, seconds
+	sec := uint64(t.Unix()) + ntpEpochOffset     //nolint:gosec // G115: the wall clock is after 1970; NTP seconds wrap in 2036 by design (era 1)
+	frac := (uint64(t.Nanosecond()) << 32) / 1e9 //nolint:gosec // G115: Nanosecond is in [0, 1e9)
 	return sec<<32 | frac
 }
 
@@ -80,9 +80,10 @@ func ntpTime(t time.Time) uint64 {
 // mapping for audio and video, so players line them up (lip sync) even
 // though audio leaves later than video.
 func (w *whepSession) report(st *srState, b *binding, payloads [][]byte, pts time.Duration, ts uint32, now time.Time) {
-	st.packets += uint32(len(payloads))
+	// The sender report's counts wrap modulo 2^32 (RFC 3550 §6.4.1).
+	st.packets += uint32(len(payloads)) //nolint:gosec // G115: the payloads of one frame, a few hundred at most
 	for _, p := range payloads {
-		st.bytes += uint32(len(p))
+		st.bytes += uint32(len(p)) //nolint:gosec // G115: one RTP payload, at most the MTU
 	}
 	if w.wall0.IsZero() {
 		w.wall0, w.pts0 = now, pts
@@ -175,7 +176,7 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	streamID := "minirtc-" + req.key.UID
 	if req.info.video {
 		sess.video = newLocalTrack(pion.RTPCodecTypeVideo, pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000},
-			"video", streamID, uint16(random32()))
+			"video", streamID, uint16(random32())) //nolint:gosec // G115: a random initial sequence number, truncated on purpose
 		sess.video.now, sess.video.epoch, sess.video.serverRefused = s.now, s.now(), &s.resendsRefused
 		if _, err := pc.AddTransceiverFromTrack(sess.video, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
 			return fail(errcode.Internal(err))
@@ -183,7 +184,7 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	}
 	if req.info.audio {
 		sess.audio = newLocalTrack(pion.RTPCodecTypeAudio, pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-			"audio", streamID, uint16(random32()))
+			"audio", streamID, uint16(random32())) //nolint:gosec // G115: a random initial sequence number, truncated on purpose
 		if _, err := pc.AddTransceiverFromTrack(sess.audio, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
 			return fail(errcode.Internal(err))
 		}
@@ -257,7 +258,7 @@ func (w *whepSession) writePacket(p *media.Packet, now time.Time) error {
 				w.rotation = rd.Rotation()
 			}
 		}
-		ts := w.vBase + uint32(int64(p.PTS)*90000/int64(time.Second))
+		ts := w.vBase + rtpTicks(p.PTS, 90000)
 		if err := w.video.writeFrame(b, pl, ts, w.rotation); err != nil {
 			return err
 		}
@@ -271,13 +272,22 @@ func (w *whepSession) writePacket(p *media.Packet, now time.Time) error {
 			return nil
 		}
 		pl := p.Wire(media.WireRTP, func() [][]byte { return [][]byte{p.Payload} })
-		ts := w.aBase + uint32(int64(p.PTS)*48000/int64(time.Second))
+		ts := w.aBase + rtpTicks(p.PTS, 48000)
 		if err := w.audio.writeFrame(b, pl, ts, -1); err != nil {
 			return err
 		}
 		w.report(&w.aSR, b, pl, p.PTS, ts, now)
 	}
 	return nil
+}
+
+// rtpTicks is d on an RTP clock of rate Hz, modulo 2^32 as RTP timestamps
+// wrap. It scales whole seconds and the rest apart: d*rate overflows int64
+// once d passes 2^63/rate ns (28.5 hours at 90 kHz, 53 at 48 kHz), which made
+// a long-running stream's timestamps jump.
+func rtpTicks(d time.Duration, rate int64) uint32 {
+	sec, rest := int64(d/time.Second), int64(d%time.Second)
+	return uint32(sec*rate + rest*rate/int64(time.Second)) //nolint:gosec // G115: RTP timestamps wrap modulo 2^32 (RFC 3550 §5.1)
 }
 
 // h264Wire is the WireRTP form of an H.264 packet: its RTP payloads for

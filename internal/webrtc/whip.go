@@ -43,10 +43,10 @@ func (w *whipSession) setPeer(pc *pion.PeerConnection) bool {
 }
 
 // isEnded reports whether close ran.
-func (p *whipSession) isEnded() bool {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	return p.ended
+func (w *whipSession) isEnded() bool {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.ended
 }
 
 type whipSession struct {
@@ -268,7 +268,8 @@ func (s *senderSync) align(ssrc, ts uint32, rate int64, pts time.Duration) (time
 	if !ok {
 		return 0, false
 	}
-	wall := sr.ntp.Add(time.Duration(int64(int32(ts-sr.rtp)) * int64(time.Second) / rate))
+	diff := int32(ts - sr.rtp) //nolint:gosec // G115: the signed distance of 32-bit RTP timestamps, wrapping on purpose
+	wall := sr.ntp.Add(time.Duration(int64(diff) * int64(time.Second) / rate))
 	if !s.anchor {
 		s.anchor = true
 		s.t0 = wall.Add(-pts)
@@ -316,9 +317,17 @@ func (c *tsClock) pts(ts uint32, since time.Duration) time.Duration {
 		c.base = since
 		return since
 	}
-	c.acc += int64(int32(ts - c.last))
+	c.acc += int64(int32(ts - c.last)) //nolint:gosec // G115: the signed distance of 32-bit RTP timestamps, wrapping on purpose
 	c.last = ts
-	return c.base + time.Duration(c.acc*int64(time.Second)/c.rate)
+	return c.base + ticksDuration(c.acc, c.rate)
+}
+
+// ticksDuration is how long ticks of a clock of rate Hz last. It scales
+// whole seconds and the rest apart: ticks*time.Second overflows int64 past
+// 2^63 ns of ticks (28.5 hours at 90 kHz, 53 at 48 kHz), which made a
+// long-running publisher's timestamps jump back.
+func ticksDuration(ticks, rate int64) time.Duration {
+	return time.Duration(ticks/rate)*time.Second + time.Duration(ticks%rate)*time.Second/time.Duration(rate)
 }
 
 func (w *whipSession) readVideo(tr *pion.TrackRemote, cvoID uint8) {
@@ -399,7 +408,7 @@ func newH264Track(sps, pps []byte) *media.Track {
 // metadata in the hub, which WHEP readers signal, and the channel seam is
 // told so that mini program subscribers get video-rotation.
 func (w *whipSession) setRotation(deg int) {
-	if old := w.rotation.Swap(int32(deg)); int(old) == deg {
+	if old := w.rotation.Swap(int32(deg)); int(old) == deg { //nolint:gosec // G115: deg is cvoDegrees', 0..270
 		return
 	}
 	w.wmu.Lock()
