@@ -33,6 +33,12 @@ type Config struct {
 	// publish is admitted, or returns the catalogue error that sends the
 	// publisher to the owner. Nil: a single node, every channel is here.
 	Place func(ctx context.Context, app, channel string) error
+	// Elsewhere, in a cluster, reports whether uid is in app/channel on the
+	// node that owns the channel when that is another node: an edge serving
+	// a reader the owner sent it with a signed play URL. Such a session is
+	// not tied to the membership here (its member is on the owner): it
+	// lasts until its URL expires. Nil: a single node.
+	Elsewhere func(ctx context.Context, app, channel, uid string) bool
 }
 
 // Gate admits media connections and ends them when their principal's
@@ -44,6 +50,8 @@ type Gate struct {
 	log   *slog.Logger
 	grace time.Duration
 	place func(ctx context.Context, app, channel string) error
+	// elsewhere: Config.Elsewhere.
+	elsewhere func(ctx context.Context, app, channel, uid string) bool
 	// members makes media-door publishers members of their channel.
 	members *Members
 
@@ -89,7 +97,7 @@ func New(cfg Config, auth Authorizer, chans *channel.Manager, log *slog.Logger) 
 		grace = defaults.GatewayURLRejoinGrace
 	}
 	g := &Gate{auth: auth, chans: chans, clock: chans.Clock(), log: log.With("component", "admission"),
-		grace: max(grace, 0), place: cfg.Place, members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
+		grace: max(grace, 0), place: cfg.Place, elsewhere: cfg.Elsewhere, members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
 	g.stopObserving = chans.Observe(g.observe)
 	return g, nil
 }
@@ -140,7 +148,12 @@ func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string
 	}
 	member := grant.Signed && p.uid != ""
 	if member && !g.present(p) {
-		return token.MediaGrant{}, notMember(p)
+		if g.elsewhere == nil || action != token.ActionPlay || !g.elsewhere(ctx, p.app, p.channel, p.uid) {
+			return token.MediaGrant{}, notMember(p)
+		}
+		// A member of the channel's owner, sent here (an edge): its
+		// leave is not seen here, the session ends with its URL.
+		member = false
 	}
 	grant.Hold = func(end func(error)) func() { return g.hold(p, ip, action, member, grant.Until, end) }
 	if action == token.ActionPublish && g.place != nil {
@@ -343,6 +356,13 @@ func (g *Gate) Renew(app, channel, uid string, action token.Action, until time.T
 
 // present reports whether p is a member of its channel, or left it with
 // leave less than the rejoin grace ago.
+// Present reports whether uid (a decimal uid or a string account) is in
+// app/channel on this node, or left it with leave within the rejoin grace:
+// whether a signed play URL issued to it lets a new connection in.
+func (g *Gate) Present(app, channel, uid string) bool {
+	return g.present(principal{app: app, channel: channel, uid: uid})
+}
+
 func (g *Gate) present(p principal) bool {
 	if u, err := strconv.ParseUint(p.uid, 10, 32); err == nil {
 		if _, ok := g.chans.Member(p.app, p.channel, uint32(u)); ok {
