@@ -378,3 +378,93 @@ func startLightPush(t *testing.T, url string) {
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
+
+// TestClusterEdgeAdmitsOwnersMembersOnly: a signed play URL the owner
+// issued is played at another node (an edge) only while its viewer is a
+// member of the channel on the owner: the edge asks the owner. A URL for a
+// uid that is not a member, or whose member left, is refused at the edge
+// as at the owner; a forged membership question gets 401.
+func TestClusterEdgeAdmitsOwnersMembersOnly(t *testing.T) {
+	srv := redistest.Start(t)
+	nodes := map[string]*Node{}
+	for _, id := range []string{"a", "b"} {
+		cfg := clusterConfig(t, srv, id)
+		cfg.Gateway.URLRejoinGrace = 0 // a member's URLs end with its leave
+		nodes[id] = startClusterNode(t, cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	apps, _ := nodes["a"].Store().Apps(ctx)
+	app := apps[0]
+	const ch = "show"
+	host := joinThrough(t, nodes["a"], app, ch, 1)
+	// a is the channel's owner, b the other node.
+	lease, err := nodes["a"].cluster.c.Owner(ctx, app.ID, ch)
+	if err != nil || lease == nil {
+		t.Fatalf("the channel has no owner: %v", err)
+	}
+	a, b := nodes["a"], nodes["b"]
+	if lease.Owner == "b" {
+		a, b = b, a
+	}
+	pushURL, err := host.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startLightPush(t, pushURL)
+	waitFor(t, "the stream on a", func() bool { return a.media.hub.Live(media.Key{AppID: app.ID, Channel: ch, UID: "1"}) })
+
+	stream := token.StreamName(app.ID, ch, "1")
+	edgeURL := func(viewer string) string {
+		return "http://" + b.HTTPAddr() + "/live/" + stream + ".flv?" +
+			a.Signer().ViewerQuery(token.ActionPlay, stream, viewer, time.Now().Add(time.Minute))
+	}
+	status := func(u string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// A member of the channel on a plays its URL at b.
+	viewer, err := joinAudience(ctx, a, app, ch, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &flvWatch{url: edgeURL("7"), frameMS: 40}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.run(wctx); close(done) }()
+	waitFor(t, "the member's frames at the edge", func() bool { return w.frames.Load() > 10 || w.failed() })
+	stop()
+	<-done
+	if _, err := w.result(); err != nil {
+		t.Fatalf("a member's signed URL at the edge: %v", err)
+	}
+	// A uid that is not a member: refused.
+	if code := status(edgeURL("8")); code == http.StatusOK {
+		t.Fatal("a signed URL for a uid that is not in the channel plays at the edge")
+	}
+	// The member leaves: its URL no longer lets new connections in there.
+	if err := viewer.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the member's leave on a", func() bool {
+		_, ok := a.channels.Member(app.ID, ch, 7)
+		return !ok
+	})
+	if code := status(edgeURL("7")); code == http.StatusOK {
+		t.Fatal("the edge let a departed member's URL in")
+	}
+	// Only a node of the cluster may ask.
+	resp, err := http.Get("http://" + a.HTTPAddr() + relayPrefix + "/member/" + app.ID + "/" + ch + "/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("membership question without the cluster credential: %d, want 401", resp.StatusCode)
+	}
+}
