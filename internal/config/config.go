@@ -79,7 +79,8 @@ type Cluster struct {
 	// LeaseTTL: a dead owner's channels move after this long.
 	LeaseTTL time.Duration `yaml:"leaseTTL"`
 	// EdgeThreshold: once a stream has this many readers on its owner,
-	// further readers are sent to other nodes that pull it once (0: never).
+	// further readers are sent to other nodes that pull it once (0: never):
+	// WHEP by a 307, mini program members by their subscribe answer.
 	EdgeThreshold int `yaml:"edgeThreshold"`
 	// DrainTimeout bounds a graceful shutdown's hand-over of channels.
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
