@@ -4,7 +4,7 @@
 #
 #   sh internal/bench/cluster.sh [READERS] [HOLD] [EDGE_THRESHOLD] [BITRATE] [JOIN_RATE]
 #
-# defaults: 600 readers, 20s hold, cluster.edgeThreshold 200, 300k, 100
+# defaults: 600 readers (channels take 5000 members here), 20s hold, cluster.edgeThreshold 200, 300k, 100
 # joins/s. It runs, keeping each JSON report in /tmp/cbench-<name>.json:
 #   - fan-out: `minirtc bench` signalling mode against one node, HTTP-FLV
 #     readers that play the URL their subscribe answer gives (the owner's
@@ -42,7 +42,7 @@ start_node() { # index, extra env...
 }
 for i in 0 1 2; do
 	start_node $i MINIRTC_CLUSTER_REDIS=redis://127.0.0.1:$RP MINIRTC_CLUSTER_NODE_ID=n$i \
-		MINIRTC_CLUSTER_EDGE_THRESHOLD=$THRESH
+		MINIRTC_CLUSTER_EDGE_THRESHOLD=$THRESH MINIRTC_GATEWAY_MAX_USERS_PER_CHANNEL=5000
 	sleep 1
 done
 sleep 2
@@ -69,9 +69,17 @@ echo "== fan-out: $READERS HTTP-FLV readers of one stream, edgeThreshold $THRESH
 bench fanout 0 --channel fan --readers "$READERS" --rate 50 --hold "$HOLD" --proto flv \
 	--bitrate "$BITRATE" --size 320x240 --fps 25 --no-audio --pid "$PID0" &
 BP=$!
-sleep $((READERS / 50 + 8))
+# During the hold: each node's readers, bytes sent and CPU over 10 s
+# (process CPU time from /proc, 100 % = one core).
+sleep $((READERS / 50 + 3))
+ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+C0=$(ticks "$PID0") C1=$(ticks "$PID1") C2=$(ticks "$PID2")
+sleep 10
+D0=$(ticks "$PID0") D1=$(ticks "$PID1") D2=$(ticks "$PID2")
+HZ=$(getconf CLK_TCK)
 for i in 0 1 2; do
-	echo "-- node n$i"
+	eval "c=\$C$i d=\$D$i"
+	echo "-- node n$i: cpu during the hold $(( (d - c) * 100 / HZ / 10 ))% of a core"
 	readers $i
 done
 wait $BP
