@@ -8,10 +8,10 @@
 # joins/s. It runs, keeping each JSON report in /tmp/cbench-<name>.json:
 #   - fan-out: `minirtc bench` signalling mode against one node, HTTP-FLV
 #     readers that play the URL their subscribe answer gives (the owner's
-#     up to the threshold, then edges'); each node's readers come from its
-#     /metrics, the owner's bytes to each edge from the owner's log-free
-#     relay counters are not exposed, so the script prints each node's
-#     minirtc_readers and minirtc_sent_bytes_total from /metrics;
+#     up to the threshold, then edges'); during the hold it prints each
+#     node's CPU over 10 s and its minirtc_readers and
+#     minirtc_sent_bytes_total from /metrics (the owner's relay bytes to
+#     each edge are measured by TestClusterEdgeFanOut, not here);
 #   - joins: join-only steps at JOIN_RATE/s, through a single node (no
 #     Redis), then through the owner of a three-node cluster's channel and
 #     through a node that does not own it (its gateway forwards).
