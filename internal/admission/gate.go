@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -35,10 +36,15 @@ type Config struct {
 	Place func(ctx context.Context, app, channel string) error
 	// Elsewhere, in a cluster, reports whether uid is in app/channel on the
 	// node that owns the channel when that is another node: an edge serving
-	// a reader the owner sent it with a signed play URL. Such a session is
-	// not tied to the membership here (its member is on the owner): it
-	// lasts until its URL expires. Nil: a single node.
-	Elsewhere func(ctx context.Context, app, channel, uid string) bool
+	// a reader the owner sent it with a signed play URL. An error means the
+	// owner cannot be asked now. Such a session's member is not seen here:
+	// the Gate asks again every ElsewhereRecheck and ends the session once
+	// the owner answers that its member is gone (an error keeps it). Nil: a
+	// single node.
+	Elsewhere func(ctx context.Context, app, channel, uid string) (bool, error)
+	// ElsewhereRecheck: see Elsewhere; zero: the default of config
+	// cluster.edgeMemberCheck (internal/config/defaults).
+	ElsewhereRecheck time.Duration
 }
 
 // Gate admits media connections and ends them when their principal's
@@ -50,8 +56,11 @@ type Gate struct {
 	log   *slog.Logger
 	grace time.Duration
 	place func(ctx context.Context, app, channel string) error
-	// elsewhere: Config.Elsewhere.
-	elsewhere func(ctx context.Context, app, channel, uid string) bool
+	// elsewhere, recheck: Config.Elsewhere and ElsewhereRecheck; stop ends
+	// the rechecks when the Gate closes.
+	elsewhere func(ctx context.Context, app, channel, uid string) (bool, error)
+	recheck   time.Duration
+	stop      chan struct{}
 	// members makes media-door publishers members of their channel.
 	members *Members
 
@@ -97,7 +106,7 @@ func New(cfg Config, auth Authorizer, chans *channel.Manager, log *slog.Logger) 
 		grace = defaults.GatewayURLRejoinGrace
 	}
 	g := &Gate{auth: auth, chans: chans, clock: chans.Clock(), log: log.With("component", "admission"),
-		grace: max(grace, 0), place: cfg.Place, elsewhere: cfg.Elsewhere, members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
+		grace: max(grace, 0), place: cfg.Place, elsewhere: cfg.Elsewhere, recheck: cmp.Or(cfg.ElsewhereRecheck, defaults.ClusterEdgeMemberCheck), stop: make(chan struct{}), members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
 	g.stopObserving = chans.Observe(g.observe)
 	return g, nil
 }
@@ -109,6 +118,9 @@ func (g *Gate) Close() {
 	g.stopObserving()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if !g.closed {
+		close(g.stop)
+	}
 	g.closed = true
 	for _, set := range g.sessions {
 		for e := range set {
@@ -147,15 +159,32 @@ func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string
 		return token.MediaGrant{}, err
 	}
 	member := grant.Signed && p.uid != ""
+	remote := false
 	if member && !g.present(p) {
-		if g.elsewhere == nil || action != token.ActionPlay || !g.elsewhere(ctx, p.app, p.channel, p.uid) {
+		if g.elsewhere == nil || action != token.ActionPlay {
 			return token.MediaGrant{}, notMember(p)
 		}
-		// A member of the channel's owner, sent here (an edge): its
-		// leave is not seen here, the session ends with its URL.
-		member = false
+		ok, err := g.elsewhere(ctx, p.app, p.channel, p.uid)
+		if err != nil {
+			return token.MediaGrant{}, errcode.ClusterUnavailable(fmt.Sprintf("the node that owns channel %q cannot be asked whether uid %s is in it; retry shortly: %v", p.channel, p.uid, err))
+		}
+		if !ok {
+			return token.MediaGrant{}, notMember(p)
+		}
+		// A member of the channel's owner, sent here (an edge): its leave
+		// is not seen here; the owner is asked again while it plays.
+		member, remote = false, true
 	}
-	grant.Hold = func(end func(error)) func() { return g.hold(p, ip, action, member, grant.Until, end) }
+	grant.Hold = func(end func(error)) func() {
+		release := g.hold(p, ip, action, member, grant.Until, end)
+		if !remote {
+			return release
+		}
+		stop := make(chan struct{})
+		go g.recheckElsewhere(p, end, stop)
+		var once sync.Once
+		return func() { once.Do(func() { close(stop) }); release() }
+	}
 	if action == token.ActionPublish && g.place != nil {
 		if err := g.place(ctx, grant.AppID, grant.Channel); err != nil {
 			return token.MediaGrant{}, err
@@ -168,6 +197,31 @@ func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string
 		}
 	}
 	return grant, nil
+}
+
+// recheckElsewhere asks the owner every g.recheck whether p, let in here
+// as a member of a channel another node owns, is still a member there, and
+// ends the session with end once it is not. It returns when stop or the
+// Gate closes.
+func (g *Gate) recheckElsewhere(p principal, end func(error), stop <-chan struct{}) {
+	t := time.NewTicker(g.recheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), g.recheck)
+		ok, err := g.elsewhere(ctx, p.app, p.channel, p.uid)
+		cancel()
+		if err == nil && !ok {
+			end(notMember(p))
+			return
+		}
+	}
 }
 
 // Members is the Gate's channel half for publishers that come in by a

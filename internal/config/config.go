@@ -92,6 +92,10 @@ type Cluster struct {
 	// jittered).
 	PullMinBackoff time.Duration `yaml:"pullMinBackoff"`
 	PullMaxBackoff time.Duration `yaml:"pullMaxBackoff"`
+	// EdgeMemberCheck: an edge playing a signed URL the owner issued to one
+	// of its members asks the owner this often whether the member is still
+	// in the channel, and ends the session once it is not.
+	EdgeMemberCheck time.Duration `yaml:"edgeMemberCheck"`
 }
 
 // Enabled reports whether a Redis is configured (cluster mode).
@@ -359,7 +363,8 @@ func Default() Config {
 			MinBackoff: defaults.WebhooksMinBackoff, MaxBackoff: defaults.WebhooksMaxBackoff, Retention: defaults.WebhooksRetention},
 		Cluster: Cluster{RedisSentinels: []string{}, RedisCluster: []string{}, Prefix: defaults.ClusterPrefix,
 			NodeTTL: defaults.ClusterNodeTTL, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second,
-			PullLinger: defaults.ClusterPullLinger, PullMinBackoff: defaults.ClusterPullMinBackoff, PullMaxBackoff: defaults.ClusterPullMaxBackoff},
+			PullLinger: defaults.ClusterPullLinger, PullMinBackoff: defaults.ClusterPullMinBackoff, PullMaxBackoff: defaults.ClusterPullMaxBackoff,
+			EdgeMemberCheck: defaults.ClusterEdgeMemberCheck},
 	}
 }
 
@@ -583,6 +588,9 @@ func (c Config) Validate() error {
 		}
 		if cl.PullMinBackoff < 10*time.Millisecond || cl.PullMaxBackoff < cl.PullMinBackoff {
 			bad("cluster.pullMinBackoff/cluster.pullMaxBackoff", "need 10ms <= pullMinBackoff <= pullMaxBackoff")
+		}
+		if cl.EdgeMemberCheck < 100*time.Millisecond {
+			bad("cluster.edgeMemberCheck", "must be at least 100ms")
 		}
 	}
 	if c.Webhooks.Concurrency < 1 || c.Webhooks.Concurrency > 1024 {

@@ -381,15 +381,18 @@ func startLightPush(t *testing.T, url string) {
 
 // TestClusterEdgeAdmitsOwnersMembersOnly: a signed play URL the owner
 // issued is played at another node (an edge) only while its viewer is a
-// member of the channel on the owner: the edge asks the owner. A URL for a
-// uid that is not a member, or whose member left, is refused at the edge
-// as at the owner; a forged membership question gets 401.
+// member of the channel on the owner: the edge asks the owner, and asks
+// again every cluster.edgeMemberCheck while it plays. A URL for a uid
+// that is not a member is refused at the edge as at the owner; when the
+// member leaves, its edge reader ends and its URL is refused there; a
+// forged membership question gets 401.
 func TestClusterEdgeAdmitsOwnersMembersOnly(t *testing.T) {
 	srv := redistest.Start(t)
 	nodes := map[string]*Node{}
 	for _, id := range []string{"a", "b"} {
 		cfg := clusterConfig(t, srv, id)
 		cfg.Gateway.URLRejoinGrace = 0 // a member's URLs end with its leave
+		cfg.Cluster.EdgeMemberCheck = 200 * time.Millisecond
 		nodes[id] = startClusterNode(t, cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -437,11 +440,15 @@ func TestClusterEdgeAdmitsOwnersMembersOnly(t *testing.T) {
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { w.run(wctx); close(done) }()
+	defer func() { stop(); <-done }()
 	waitFor(t, "the member's frames at the edge", func() bool { return w.frames.Load() > 10 || w.failed() })
-	stop()
-	<-done
 	if _, err := w.result(); err != nil {
 		t.Fatalf("a member's signed URL at the edge: %v", err)
+	}
+	// Still playing after several membership checks.
+	time.Sleep(time.Second)
+	if _, err := w.result(); err != nil {
+		t.Fatalf("the member's edge reader ended while it is in the channel: %v", err)
 	}
 	// A uid that is not a member: refused.
 	if code := status(edgeURL("8")); code == http.StatusOK {
@@ -455,6 +462,8 @@ func TestClusterEdgeAdmitsOwnersMembersOnly(t *testing.T) {
 		_, ok := a.channels.Member(app.ID, ch, 7)
 		return !ok
 	})
+	// Its reader at the edge ends at the next check.
+	waitFor(t, "the departed member's edge reader to end", w.failed)
 	if code := status(edgeURL("7")); code == http.StatusOK {
 		t.Fatal("the edge let a departed member's URL in")
 	}

@@ -47,37 +47,50 @@ func (n *Node) serveMember(w http.ResponseWriter, r *http.Request) {
 
 // memberElsewhere is the admission gate's Elsewhere: whether uid is a
 // member of app/channel on the node that owns the channel, when that is
-// another node. Any failure (no owner, Redis or the owner unreachable)
-// answers false: the signed URL is refused, as on a single node.
-func (n *Node) memberElsewhere(ctx context.Context, app, ch, uid string) bool {
+// another node. A channel nobody owns, or this node owns, has no such
+// member. An error (Redis or the owner unreachable, the owner dead but its
+// lease not yet expired) refuses a new session and keeps a running one.
+func (n *Node) memberElsewhere(ctx context.Context, app, ch, uid string) (bool, error) {
 	p := n.cluster
 	if p == nil {
-		return false
+		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, memberCheckTimeout)
 	defer cancel()
 	l, err := p.c.Owner(ctx, app, ch)
-	if err != nil || l == nil || l.Owner == p.self.ID {
-		return false
+	if err != nil {
+		return false, err
+	}
+	if l == nil || l.Owner == p.self.ID {
+		return false, nil
 	}
 	ni, ok, err := p.c.Node(ctx, l.Owner)
-	if err != nil || !ok || ni.Internal == "" {
-		return false
+	if err != nil {
+		return false, err
+	}
+	if !ok || ni.Internal == "" {
+		return false, fmt.Errorf("node %s owns the channel but is not live", l.Owner)
 	}
 	u := strings.TrimSuffix(ni.Internal, "/") + relayPrefix + "/member/" +
 		url.PathEscape(app) + "/" + url.PathEscape(ch) + "/" + url.PathEscape(uid)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return false
+		return false, err
 	}
 	p.auth.Sign(req.Header)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		n.log.Warn("cluster: the owner could not be asked about a member", "node", l.Owner, "app", app, "channel", ch, "err", err)
-		return false
+		return false, fmt.Errorf("asking node %s: %w", l.Owner, err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusNoContent
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	default:
+		return false, fmt.Errorf("node %s answered %s to a membership question", l.Owner, resp.Status)
+	}
 }
 
 // PlayHost implements gateway.PlayHoster: on the owner of a stream with
