@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,17 @@ type Config struct {
 	// publish is admitted, or returns the catalogue error that sends the
 	// publisher to the owner. Nil: a single node, every channel is here.
 	Place func(ctx context.Context, app, channel string) error
+	// Elsewhere, in a cluster, reports whether uid is in app/channel on the
+	// node that owns the channel when that is another node: an edge serving
+	// a reader the owner sent it with a signed play URL. An error means the
+	// owner cannot be asked now. Such a session's member is not seen here:
+	// the Gate asks again every ElsewhereRecheck and ends the session once
+	// the owner answers that its member is gone (an error keeps it). Nil: a
+	// single node.
+	Elsewhere func(ctx context.Context, app, channel, uid string) (bool, error)
+	// ElsewhereRecheck: see Elsewhere; zero: the default of config
+	// cluster.edgeMemberCheck (internal/config/defaults).
+	ElsewhereRecheck time.Duration
 }
 
 // Gate admits media connections and ends them when their principal's
@@ -44,6 +56,11 @@ type Gate struct {
 	log   *slog.Logger
 	grace time.Duration
 	place func(ctx context.Context, app, channel string) error
+	// elsewhere, recheck: Config.Elsewhere and ElsewhereRecheck; stop ends
+	// the rechecks when the Gate closes.
+	elsewhere func(ctx context.Context, app, channel, uid string) (bool, error)
+	recheck   time.Duration
+	stop      chan struct{}
 	// members makes media-door publishers members of their channel.
 	members *Members
 
@@ -89,7 +106,7 @@ func New(cfg Config, auth Authorizer, chans *channel.Manager, log *slog.Logger) 
 		grace = defaults.GatewayURLRejoinGrace
 	}
 	g := &Gate{auth: auth, chans: chans, clock: chans.Clock(), log: log.With("component", "admission"),
-		grace: max(grace, 0), place: cfg.Place, members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
+		grace: max(grace, 0), place: cfg.Place, elsewhere: cfg.Elsewhere, recheck: cmp.Or(cfg.ElsewhereRecheck, defaults.ClusterEdgeMemberCheck), stop: make(chan struct{}), members: &Members{Manager: chans, MaxUsers: cfg.MaxUsers}, sessions: make(map[principal]map[*entry]struct{}), departed: make(map[principal]*departure)}
 	g.stopObserving = chans.Observe(g.observe)
 	return g, nil
 }
@@ -101,6 +118,9 @@ func (g *Gate) Close() {
 	g.stopObserving()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if !g.closed {
+		close(g.stop)
+	}
 	g.closed = true
 	for _, set := range g.sessions {
 		for e := range set {
@@ -139,10 +159,32 @@ func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string
 		return token.MediaGrant{}, err
 	}
 	member := grant.Signed && p.uid != ""
+	remote := false
 	if member && !g.present(p) {
-		return token.MediaGrant{}, notMember(p)
+		if g.elsewhere == nil || action != token.ActionPlay {
+			return token.MediaGrant{}, notMember(p)
+		}
+		ok, err := g.elsewhere(ctx, p.app, p.channel, p.uid)
+		if err != nil {
+			return token.MediaGrant{}, errcode.ClusterUnavailable(fmt.Sprintf("the node that owns channel %q cannot be asked whether uid %s is in it; retry shortly: %v", p.channel, p.uid, err))
+		}
+		if !ok {
+			return token.MediaGrant{}, notMember(p)
+		}
+		// A member of the channel's owner, sent here (an edge): its leave
+		// is not seen here; the owner is asked again while it plays.
+		member, remote = false, true
 	}
-	grant.Hold = func(end func(error)) func() { return g.hold(p, ip, action, member, grant.Until, end) }
+	grant.Hold = func(end func(error)) func() {
+		release := g.hold(p, ip, action, member, grant.Until, end)
+		if !remote {
+			return release
+		}
+		stop := make(chan struct{})
+		go g.recheckElsewhere(p, end, stop)
+		var once sync.Once
+		return func() { once.Do(func() { close(stop) }); release() }
+	}
 	if action == token.ActionPublish && g.place != nil {
 		if err := g.place(ctx, grant.AppID, grant.Channel); err != nil {
 			return token.MediaGrant{}, err
@@ -155,6 +197,31 @@ func (g *Gate) Authorize(ctx context.Context, action token.Action, stream string
 		}
 	}
 	return grant, nil
+}
+
+// recheckElsewhere asks the owner every g.recheck whether p, let in here
+// as a member of a channel another node owns, is still a member there, and
+// ends the session with end once it is not. It returns when stop or the
+// Gate closes.
+func (g *Gate) recheckElsewhere(p principal, end func(error), stop <-chan struct{}) {
+	t := time.NewTicker(g.recheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), g.recheck)
+		ok, err := g.elsewhere(ctx, p.app, p.channel, p.uid)
+		cancel()
+		if err == nil && !ok {
+			end(notMember(p))
+			return
+		}
+	}
 }
 
 // Members is the Gate's channel half for publishers that come in by a
@@ -343,6 +410,13 @@ func (g *Gate) Renew(app, channel, uid string, action token.Action, until time.T
 
 // present reports whether p is a member of its channel, or left it with
 // leave less than the rejoin grace ago.
+// Present reports whether uid (a decimal uid or a string account) is in
+// app/channel on this node, or left it with leave within the rejoin grace:
+// whether a signed play URL issued to it lets a new connection in.
+func (g *Gate) Present(app, channel, uid string) bool {
+	return g.present(principal{app: app, channel: channel, uid: uid})
+}
+
 func (g *Gate) present(p principal) bool {
 	if u, err := strconv.ParseUint(p.uid, 10, 32); err == nil {
 		if _, ok := g.chans.Member(p.app, p.channel, uint32(u)); ok {

@@ -79,7 +79,8 @@ type Cluster struct {
 	// LeaseTTL: a dead owner's channels move after this long.
 	LeaseTTL time.Duration `yaml:"leaseTTL"`
 	// EdgeThreshold: once a stream has this many readers on its owner,
-	// further readers are sent to other nodes that pull it once (0: never).
+	// further readers are sent to other nodes that pull it once (0: never):
+	// WHEP by a 307, mini program members by their subscribe answer.
 	EdgeThreshold int `yaml:"edgeThreshold"`
 	// DrainTimeout bounds a graceful shutdown's hand-over of channels.
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
@@ -91,6 +92,10 @@ type Cluster struct {
 	// jittered).
 	PullMinBackoff time.Duration `yaml:"pullMinBackoff"`
 	PullMaxBackoff time.Duration `yaml:"pullMaxBackoff"`
+	// EdgeMemberCheck: an edge playing a signed URL the owner issued to one
+	// of its members asks the owner this often whether the member is still
+	// in the channel, and ends the session once it is not.
+	EdgeMemberCheck time.Duration `yaml:"edgeMemberCheck"`
 }
 
 // Enabled reports whether a Redis is configured (cluster mode).
@@ -361,7 +366,8 @@ func Default() Config {
 			MinBackoff: defaults.WebhooksMinBackoff, MaxBackoff: defaults.WebhooksMaxBackoff, Retention: defaults.WebhooksRetention},
 		Cluster: Cluster{RedisSentinels: []string{}, RedisCluster: []string{}, Prefix: defaults.ClusterPrefix,
 			NodeTTL: defaults.ClusterNodeTTL, LeaseTTL: 10 * time.Second, EdgeThreshold: 200, DrainTimeout: 30 * time.Second,
-			PullLinger: defaults.ClusterPullLinger, PullMinBackoff: defaults.ClusterPullMinBackoff, PullMaxBackoff: defaults.ClusterPullMaxBackoff},
+			PullLinger: defaults.ClusterPullLinger, PullMinBackoff: defaults.ClusterPullMinBackoff, PullMaxBackoff: defaults.ClusterPullMaxBackoff,
+			EdgeMemberCheck: defaults.ClusterEdgeMemberCheck},
 	}
 }
 
@@ -525,6 +531,9 @@ func (c Cluster) validate(bad func(key, rule string)) {
 	}
 	if c.PullMinBackoff < 10*time.Millisecond || c.PullMaxBackoff < c.PullMinBackoff {
 		bad("cluster.pullMinBackoff/cluster.pullMaxBackoff", "need 10ms <= pullMinBackoff <= pullMaxBackoff")
+	}
+	if c.EdgeMemberCheck < 100*time.Millisecond {
+		bad("cluster.edgeMemberCheck", "must be at least 100ms")
 	}
 }
 

@@ -362,6 +362,10 @@ func (s *session) refreshURLs(st *member) {
 	for k, v := range st.subs {
 		subs[k] = v
 	}
+	edges := make(map[uint32]playHost, len(st.edges))
+	for k, v := range st.edges {
+		edges[k] = v
+	}
 	s.mu.Unlock()
 	var frames [][]byte
 	publishing := false
@@ -375,7 +379,7 @@ func (s *session) refreshURLs(st *member) {
 	}
 	for target, flv := range subs {
 		t := target
-		frames = append(frames, encodePush(&status{Action: "update-url", UID: &t, URL: s.playURL(st, target, flv)}))
+		frames = append(frames, encodePush(&status{Action: "update-url", UID: &t, URL: s.playURLAt(st, target, flv, edges[target])}))
 	}
 	// The member's media sessions its signed URLs let in last as long as the
 	// URLs it now holds.
@@ -404,13 +408,22 @@ func (s *session) pushURL(st *member) string {
 	return "rtmp://" + s.rtmpHost + "/live/" + name + "?" + s.g.signer.Query(token.ActionPublish, name, exp)
 }
 
-func (s *session) playURL(st *member, target uint32, flv bool) string {
+// playURLAt is the signed play URL of target's stream for st, at the edge
+// node at (this node when at is the zero value).
+func (s *session) playURLAt(st *member, target uint32, flv bool, at playHost) string {
+	rtmpHost, httpBase := s.rtmpHost, s.httpBase
+	if at.rtmp != "" {
+		rtmpHost = at.rtmp
+	}
+	if at.httpBase != "" {
+		httpBase = at.httpBase
+	}
 	name := s.stream(st, strconv.FormatUint(uint64(target), 10))
 	q := s.g.signer.ViewerQuery(token.ActionPlay, name, st.uidStr, s.g.cfg.Clock.Now().Add(s.g.cfg.URLTTL))
 	if flv {
-		return s.httpBase + "/live/" + name + ".flv?" + q
+		return httpBase + "/live/" + name + ".flv?" + q
 	}
-	return "rtmp://" + s.rtmpHost + "/live/" + name + "?" + q
+	return "rtmp://" + rtmpHost + "/live/" + name + "?" + q
 }
 
 func (s *session) setRole(st *member, req *request) error {
@@ -491,13 +504,23 @@ func (s *session) subscribe(st *member, req *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// In a cluster, a busy stream's readers are sent to an edge node.
+	at, edge := s.g.playHost(st.ref.App, st.ref.Channel, strconv.FormatUint(uint64(target), 10), st.uidStr, flv)
 	s.mu.Lock()
 	if st.subs == nil {
 		st.subs = make(map[uint32]bool)
 	}
 	st.subs[target] = flv
+	if edge {
+		if st.edges == nil {
+			st.edges = make(map[uint32]playHost)
+		}
+		st.edges[target] = at
+	} else {
+		delete(st.edges, target)
+	}
 	s.mu.Unlock()
-	return subscribeReply{URL: s.playURL(st, target, flv), Rotation: info.Rotation}, nil
+	return subscribeReply{URL: s.playURLAt(st, target, flv, at), Rotation: info.Rotation}, nil
 }
 
 func (s *session) unsubscribe(st *member, req *request) error {
@@ -511,6 +534,7 @@ func (s *session) unsubscribe(st *member, req *request) error {
 		}
 		s.mu.Lock()
 		delete(st.subs, t)
+		delete(st.edges, t)
 		s.mu.Unlock()
 	}
 	return nil

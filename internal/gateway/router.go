@@ -32,6 +32,20 @@ type Router interface {
 	TrustForwarded(r *http.Request) bool
 }
 
+// PlayHoster is an optional interface of a Router: it sends readers of a
+// busy stream to an edge node (cluster.edgeThreshold). The gateway checks
+// for it with a type assertion when it answers subscribe; without it, or
+// when PlayHost answers ok false, play URLs name this node.
+type PlayHoster interface {
+	// PlayHost answers the RTMP authority (host:port) and the HTTP base
+	// URL (for HTTP-FLV) of the node that viewer should play target's
+	// stream of app/channel from, or ok false for this node. It is called
+	// on the channel's owner when a member subscribes; the URL is signed
+	// here and must verify on the named node (the media-URL secret is
+	// shared by the cluster). ctx is bounded (routeTimeout).
+	PlayHost(ctx context.Context, app, channel, target, viewer string, flv bool) (rtmpHost, httpBase string, ok bool)
+}
+
 // Route is where one channel is served.
 type Route struct {
 	// Local: this node owns the channel (or has just taken it); it serves
@@ -106,3 +120,23 @@ func (g *Gateway) Move(app, channel string) int {
 	}
 	return len(moved)
 }
+
+// playHost asks the router's PlayHoster, if it has one, where viewer plays
+// target's stream; ok false: this node.
+func (g *Gateway) playHost(app, channel, target, viewer string, flv bool) (playHost, bool) {
+	ph, ok := g.cfg.Router.(PlayHoster)
+	if !ok {
+		return playHost{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), routeTimeout)
+	defer cancel()
+	rtmp, base, ok := ph.PlayHost(ctx, app, channel, target, viewer, flv)
+	if !ok {
+		return playHost{}, false
+	}
+	return playHost{rtmp: rtmp, httpBase: base}, true
+}
+
+// playHost is where a subscription's play URL points when it is not this
+// node (an edge).
+type playHost struct{ rtmp, httpBase string }

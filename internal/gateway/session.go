@@ -85,6 +85,9 @@ type member struct {
 	expired  channel.Timer
 	refresh  channel.Timer
 	subs     map[uint32]bool // subscribed targets -> FLV URL
+	// edges: the subscriptions whose play URLs name an edge node (a
+	// cluster's PlayHoster); refreshed URLs keep naming it.
+	edges map[uint32]playHost
 }
 
 func (m *member) stopTimers() {
@@ -355,6 +358,7 @@ func (s *session) eventLocked(ev channel.Event) {
 	case channel.EventStreamStopped:
 		if s.st != nil {
 			delete(s.st.subs, ev.UID)
+			delete(s.st.edges, ev.UID)
 		}
 		s.queueLocked(encodePush(uidStatus("stream-removed", ev.UID)))
 	case channel.EventMuteChanged:

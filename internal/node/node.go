@@ -328,6 +328,10 @@ func (n *Node) wireGateway(cfg config.Config) error {
 			}
 			return nil
 		}
+		// An edge admits a signed play URL the owner issued to one of its
+		// members (edgeplay.go).
+		acfg.Elsewhere = n.memberElsewhere
+		acfg.ElsewhereRecheck = cfg.Cluster.EdgeMemberCheck
 	}
 	adm, err := admission.New(acfg, n.auth, n.channels, n.log)
 	if err != nil {

@@ -81,6 +81,7 @@ func (n *Node) wireEdge() error {
 		return err
 	}
 	n.mux.Handle(origin.Pattern(), origin)
+	n.mux.HandleFunc(memberPattern, n.serveMember)
 	cl := n.cfg.Cluster
 	puller, err := edge.NewPuller(edge.PullerConfig{
 		Hub: n.media.hub, Auth: p.auth, Prefix: relayPrefix, Self: p.self.Internal,

@@ -142,6 +142,10 @@ const (
 	// ClusterNodeTTL: a node missing this long from the registry is dead (its
 	// webhook deliveries are adopted by another node, which looks this often).
 	ClusterNodeTTL = 10 * time.Second
+	// ClusterEdgeMemberCheck is how often an edge asks the owner whether the
+	// member an edge reader's signed URL was issued to is still there
+	// (cluster.edgeMemberCheck).
+	ClusterEdgeMemberCheck = 10 * time.Second
 	// ClusterPullLinger keeps a stream pulled from another node this long
 	// after its last local reader left: a reader that reconnects (a network
 	// switch, a page reload) finds the GOP cache and starts at once.
