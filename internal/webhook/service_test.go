@@ -385,8 +385,9 @@ func TestGiveUpAndRedeliver(t *testing.T) {
 	recv.mu.Lock()
 	recv.refuse = false
 	recv.mu.Unlock()
-	for _, e := range failed {
-		if _, err := r.svc.Redeliver(ctx, r.app, e.NoticeID); err != nil {
+	// Oldest first, as an operator replaying a channel's history would.
+	for i := len(failed) - 1; i >= 0; i-- {
+		if _, err := r.svc.Redeliver(ctx, r.app, failed[i].NoticeID); err != nil {
 			t.Fatal(err)
 		}
 	}
