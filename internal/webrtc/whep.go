@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
@@ -29,12 +30,10 @@ type whepSession struct {
 	video  *localTrack // nil when the offer has no video
 	audio  *localTrack
 
-	rd atomic.Pointer[media.Reader] // the session's hub reader; set by attach
-	wr *writer                      // the writer goroutine that drains rd; set by attach
+	rd   atomic.Pointer[media.Reader] // the session's hub reader; set by attach
+	slot *egress.Slot                 // the session in its egress loop, which drains rd; set by attach
+	pkts []*media.Packet              // Flush's scratch (the egress loop only)
 
-	// ready: the session is on wr's ready list (set by queued, cleared
-	// by the writer before it drains the reader).
-	ready atomic.Bool
 	// failing is set by the first write error (the session is closing).
 	failing atomic.Bool
 
@@ -359,12 +358,12 @@ func (w *whepSession) close(reason error) {
 // cache's keyframe.
 func (s *Server) attach(sess *whepSession) error {
 	s.mu.Lock()
-	wr, ok := s.writerForLocked()
+	eg, ok := s.egressForLocked()
 	if !ok {
 		s.mu.Unlock()
 		return errcode.ServiceExited("node shutting down")
 	}
-	sess.wr = wr
+	sess.slot = eg.Slot(sess)
 	s.mu.Unlock()
 	audio := media.CodecOpus
 	if sess.audio == nil {
@@ -390,7 +389,7 @@ func (s *Server) attach(sess *whepSession) error {
 	sess.rd.Store(rd)
 	s.playing[sess.key]++
 	s.mu.Unlock()
-	sess.queued() // the GOP cache snapshot is queued without a wake-up
+	sess.slot.Join() // due at once: the GOP cache snapshot is queued without a wake-up
 	return nil
 }
 
@@ -407,14 +406,12 @@ func (s *Server) detach(sess *whepSession) {
 	if rd != nil {
 		rd.Close()
 	}
+	if sess.slot != nil {
+		sess.slot.Leave()
+	}
 }
 
-// queued puts the session on its writer's ready list, unless it is there
-// already. It is the hub reader's OnQueue: it runs on the publisher's
-// goroutine under the stream's lock and takes only the writer's short lock.
-func (w *whepSession) queued() {
-	if w.wr == nil || !w.ready.CompareAndSwap(false, true) {
-		return
-	}
-	w.wr.schedule(w)
-}
+// queued makes the session due in its egress loop. It is the hub reader's
+// OnQueue: it runs on the publisher's goroutine under the stream's lock and
+// takes only the loop's short lock (egress.Slot.Due).
+func (w *whepSession) queued() { w.slot.Due() }
