@@ -20,7 +20,7 @@ import (
 
 // whepSession plays one hub stream to one WebRTC viewer. It is one plain
 // hub reader (the GOP cache, queue, drop and timestamp rules of every
-// reader), drained by its writer goroutine when the hub queues a packet.
+// reader), drained by its egress loop when the hub queues a packet.
 type whepSession struct {
 	s      *Server
 	id     string
@@ -48,7 +48,7 @@ type whepSession struct {
 	vBase, aBase uint32 // random RTP timestamp origins
 	keyframes    atomic.Uint64
 
-	// The writer goroutine only: sender report state, the hub timeline
+	// The egress loop only: sender report state, the hub timeline
 	// mapped to wall time at the first packet sent (for sender reports),
 	// and the video rotation read at the last keyframe.
 	vSR, aSR srState
@@ -231,7 +231,7 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	return sess, sdp, sess.ice.etag, nil
 }
 
-// writePacket sends one hub packet (the session's writer goroutine only);
+// writePacket sends one hub packet (the session's egress loop only);
 // now is about the time of the write (sender reports).
 // The RTP payloads are built once per packet for every session of the
 // stream (the packet's WireRTP slot); the session adds only its RTP
@@ -353,7 +353,7 @@ func (w *whepSession) close(reason error) {
 // attach makes sess a reader of its stream: a hub reader that takes Opus
 // audio (the hub derives it from AAC when the source is AAC; a session
 // without an audio track asks for no codec, so none is derived), assigned to
-// one of the server's writer goroutines, which drains it whenever the hub
+// one of the server's egress loops, which drains it whenever the hub
 // queues a packet. A stream that is live starts the session at the GOP
 // cache's keyframe.
 func (s *Server) attach(sess *whepSession) error {
