@@ -61,7 +61,7 @@ var rules = []rule{
 		pkgs:     []string{"internal/media/..."},
 		except:   []string{"internal/media/mediatest"}, // a test helper: runs ffmpeg and reads CPU time
 		noImport: []string{"net", "net/http", "syscall", "golang.org/x/sys/unix", "os"},
-		why:      "socket writes belong to the egress package, used by the RTMP and FLV writers",
+		why:      "socket writes belong to the egress package, used by the RTMP, FLV and WHEP writers",
 	},
 	{
 		name:     "channel model does no socket I/O",
@@ -79,7 +79,7 @@ var rules = []rule{
 		name: "egress is socket writes only",
 		pkgs: []string{"internal/egress"},
 		only: []string{},
-		why:  "the one write loop of RTMP/FLV viewers knows bytes and sockets, no protocol and no hub",
+		why:  "the one write loop of RTMP, FLV and WHEP viewers knows bytes and sockets, no protocol and no hub",
 	},
 	{
 		name:     "FLV tags are codec-level",

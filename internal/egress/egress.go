@@ -29,14 +29,14 @@
 // the viewer is lent. Slot.Due may be called from any goroutine at any time
 // and never blocks.
 //
-// Other writers: a packet writer that is not a stream socket (the WebRTC
-// WHEP writer: RTP over SRTP/UDP, today its own ready list and per-core
-// goroutines on the same OnQueue hook) can use the Loop as it is: its
-// Viewer's Flush drains the reader and queues the session's packets,
-// Options.OnPass flushes the shared UDP socket's batch (sendmmsg) after each
-// pass, and Flush returns false only to give a session back to its own
-// goroutine. Several loops (one per core) would each own a share of the
-// slots.
+// Packet writers: a writer that is not a stream socket (the WebRTC WHEP
+// sessions: RTP over SRTP on one shared UDP socket) uses the same Loop. Its
+// viewers have no goroutine of their own: Slot.Join gives a viewer to the
+// Loop for good and Slot.Leave withdraws it without waiting. Its Flush
+// drains the hub reader and queues the session's packets on the shared
+// socket, and Options.OnPass sends the socket's batch (sendmmsg) after each
+// pass. A Group is N such loops (one per core), each owning a share of the
+// slots (round robin).
 package egress
 
 import (
@@ -65,7 +65,8 @@ type Options struct {
 	// holds due viewers up to that long so that more packets share a write.
 	MinPass time.Duration
 	// OnPass, if set, is called on the Loop's goroutine after each pass
-	// with the number of viewers it visited (tests and benchmarks).
+	// with the number of viewers it visited: a packet writer sends what
+	// the pass queued on its shared socket; tests count passes.
 	OnPass func(visited int)
 }
 
@@ -87,8 +88,10 @@ type Slot struct {
 	v    Viewer
 	back chan struct{} // Loop -> viewer goroutine: the viewer is yours again
 
-	queued atomic.Bool // in loop.due
-	lent   bool        // guarded by loop.mu
+	queued  atomic.Bool // in loop.due
+	leaving atomic.Bool // Leave was called: the next pass drops the slot
+	lent    bool        // guarded by loop.mu
+	joined  bool        // lent by Join: no goroutine waits for it (guarded by loop.mu)
 }
 
 // New returns a Loop; Run runs it.
@@ -179,10 +182,19 @@ func (l *Loop) pass(batch []*Slot) {
 		if !s.lent {
 			continue // its goroutine has it; Lend makes it due again
 		}
+		if s.leaving.Load() {
+			s.lent = false // Leave: no turn, nobody to hand it back to
+			l.lent--
+			continue
+		}
 		if !s.v.Flush(now) {
 			s.lent = false
 			l.lent--
-			s.back <- struct{}{} // buffered (1): one handback per Lend
+			if s.joined {
+				s.leaving.Store(true) // final, as Leave
+			} else {
+				s.back <- struct{}{} // buffered (1): one handback per Lend
+			}
 		}
 	}
 	l.mu.Unlock()
@@ -217,6 +229,31 @@ func (s *Slot) Lend(ctx context.Context) error {
 			<-s.back // the Loop was handing it back meanwhile
 		}
 		return ctx.Err()
+	}
+}
+
+// Join gives the viewer to the Loop for good, for a viewer that has no
+// goroutine to wait in Lend (a packet writer's session). The viewer is due
+// at once. It stays until Flush returns false or Leave; either is final: a
+// slot joins once. Never blocks on a pass.
+func (s *Slot) Join() {
+	l := s.loop
+	l.mu.Lock()
+	if !s.lent && !s.leaving.Load() {
+		s.lent, s.joined = true, true
+		l.lent++
+	}
+	l.mu.Unlock()
+	s.Due()
+}
+
+// Leave withdraws a joined viewer without waiting: the next pass drops it
+// without a turn. A pass in progress may still give it the turn it has
+// begun, so Flush must cope with a viewer that is ending. Safe from any
+// goroutine (Flush included), idempotent.
+func (s *Slot) Leave() {
+	if !s.leaving.Swap(true) {
+		s.Due()
 	}
 }
 

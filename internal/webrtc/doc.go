@@ -24,21 +24,23 @@
 // the POST asks the same rule first so that a refused client gets 409 and
 // the reason.
 //
-// It imports the core (internal/media), internal/token, internal/errcode
-// and internal/listen (the read retry of the shared UDP socket). It must
+// It imports the core (internal/media), internal/token, internal/errcode,
+// internal/listen (the read retry of the shared UDP socket) and
+// internal/egress (the write loop it shares with RTMP and FLV). It must
 // not import internal/channel, internal/transcode, internal/gateway or the
 // other adapters. The server sees the channel model only through the small
 // Channels interface, which the admission seam implements
 // (internal/admission.Members) and internal/node wires.
 //
 // Goroutine model: every goroutine is started through the Server (goRun or
-// writerForLocked) and counted in its WaitGroup; Run waits for all of them
-// after closing every session. The server's writer goroutines (one per
-// core, started with the first WHEP session, ended by Run; each session is
-// assigned one) drain the hub readers of their sessions: the hub calls a
-// reader's OnQueue when its queue becomes non-empty, which puts the session
-// on its writer's ready list, and the writer takes everything queued
-// (Reader.TryNext) and writes it. A session that cannot keep up loses
+// egressForLocked) and counted in its WaitGroup; Run waits for all of them
+// after closing every session. The server's writers are an egress.Group
+// (one loop per core, started with the first WHEP session, ended by Run;
+// each session is joined to one loop) that drains the hub readers of their
+// sessions: the hub calls a reader's OnQueue when its queue becomes
+// non-empty, which makes the session due in its loop (egress.Slot.Due), and
+// the loop's next pass takes everything queued (Reader.TryNext) and writes
+// it. A session that cannot keep up loses
 // packets in its own hub queue (up to the next keyframe), never the others'.
 // Each WHEP session has one goroutine per sender draining RTCP; each WHIP
 // session has one reader goroutine per remote track (started from pion's

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/listen"
 	"github.com/minirtc/minirtc/internal/logsafe"
@@ -85,10 +86,10 @@ type Server struct {
 	// publishers are the WHIP sessions of this node by stream.
 	publishers map[media.Key]*whipSession
 	closed     bool
-	// writers send WHEP sessions' frames (one per core, started with the
-	// first session); nextWriter assigns them round robin.
-	writers    []*writer
-	nextWriter int
+	// egress writes WHEP sessions' frames (one loop per core, started with
+	// the first session; writers.go); stopEgress stops it.
+	egress     *egress.Group
+	stopEgress context.CancelFunc
 	wg         sync.WaitGroup // every goroutine the server started
 	stop       chan struct{}  // closed when Run's context ends
 	// resendsRefused counts the NACKed packets WHEP sessions did not
@@ -185,6 +186,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	close(s.stop)
+	if s.stopEgress != nil {
+		s.stopEgress()
+	}
 	sessions := make([]session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
 		sessions = append(sessions, ss)

@@ -15,7 +15,7 @@ import (
 // localTrack is a TrackLocal for one WHEP session: it remembers what the
 // PeerConnection negotiated (SSRC, payload type, CVO extension id) and
 // writes RTP payloads with its own sequence numbers. Only the session's
-// writer goroutine calls write.
+// egress loop calls write.
 type localTrack struct {
 	id, streamID string
 	kind         pion.RTPCodecType
@@ -25,7 +25,7 @@ type localTrack struct {
 	bound *binding
 
 	seq uint16
-	// hdr is the header of every packet written (writer goroutine only):
+	// hdr is the header of every packet written (the egress loop only):
 	// nothing keeps it past WriteRTP, so no packet allocates one.
 	hdr rtp.Header
 	cvo [1]byte // hdr's CVO extension payload

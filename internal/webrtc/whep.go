@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/token"
@@ -19,7 +20,7 @@ import (
 
 // whepSession plays one hub stream to one WebRTC viewer. It is one plain
 // hub reader (the GOP cache, queue, drop and timestamp rules of every
-// reader), drained by its writer goroutine when the hub queues a packet.
+// reader), drained by its egress loop when the hub queues a packet.
 type whepSession struct {
 	s      *Server
 	id     string
@@ -29,12 +30,10 @@ type whepSession struct {
 	video  *localTrack // nil when the offer has no video
 	audio  *localTrack
 
-	rd atomic.Pointer[media.Reader] // the session's hub reader; set by attach
-	wr *writer                      // the writer goroutine that drains rd; set by attach
+	rd   atomic.Pointer[media.Reader] // the session's hub reader; set by attach
+	slot *egress.Slot                 // the session in its egress loop, which drains rd; set by attach
+	pkts []*media.Packet              // Flush's scratch (the egress loop only)
 
-	// ready: the session is on wr's ready list (set by queued, cleared
-	// by the writer before it drains the reader).
-	ready atomic.Bool
 	// failing is set by the first write error (the session is closing).
 	failing atomic.Bool
 
@@ -49,7 +48,7 @@ type whepSession struct {
 	vBase, aBase uint32 // random RTP timestamp origins
 	keyframes    atomic.Uint64
 
-	// The writer goroutine only: sender report state, the hub timeline
+	// The egress loop only: sender report state, the hub timeline
 	// mapped to wall time at the first packet sent (for sender reports),
 	// and the video rotation read at the last keyframe.
 	vSR, aSR srState
@@ -232,7 +231,7 @@ func (s *Server) newWHEP(ctx context.Context, req request) (*whepSession, string
 	return sess, sdp, sess.ice.etag, nil
 }
 
-// writePacket sends one hub packet (the session's writer goroutine only);
+// writePacket sends one hub packet (the session's egress loop only);
 // now is about the time of the write (sender reports).
 // The RTP payloads are built once per packet for every session of the
 // stream (the packet's WireRTP slot); the session adds only its RTP
@@ -354,17 +353,17 @@ func (w *whepSession) close(reason error) {
 // attach makes sess a reader of its stream: a hub reader that takes Opus
 // audio (the hub derives it from AAC when the source is AAC; a session
 // without an audio track asks for no codec, so none is derived), assigned to
-// one of the server's writer goroutines, which drains it whenever the hub
+// one of the server's egress loops, which drains it whenever the hub
 // queues a packet. A stream that is live starts the session at the GOP
 // cache's keyframe.
 func (s *Server) attach(sess *whepSession) error {
 	s.mu.Lock()
-	wr, ok := s.writerForLocked()
+	eg, ok := s.egressForLocked()
 	if !ok {
 		s.mu.Unlock()
 		return errcode.ServiceExited("node shutting down")
 	}
-	sess.wr = wr
+	sess.slot = eg.Slot(sess)
 	s.mu.Unlock()
 	audio := media.CodecOpus
 	if sess.audio == nil {
@@ -390,7 +389,7 @@ func (s *Server) attach(sess *whepSession) error {
 	sess.rd.Store(rd)
 	s.playing[sess.key]++
 	s.mu.Unlock()
-	sess.queued() // the GOP cache snapshot is queued without a wake-up
+	sess.slot.Join() // due at once: the GOP cache snapshot is queued without a wake-up
 	return nil
 }
 
@@ -407,14 +406,12 @@ func (s *Server) detach(sess *whepSession) {
 	if rd != nil {
 		rd.Close()
 	}
+	if sess.slot != nil {
+		sess.slot.Leave()
+	}
 }
 
-// queued puts the session on its writer's ready list, unless it is there
-// already. It is the hub reader's OnQueue: it runs on the publisher's
-// goroutine under the stream's lock and takes only the writer's short lock.
-func (w *whepSession) queued() {
-	if w.wr == nil || !w.ready.CompareAndSwap(false, true) {
-		return
-	}
-	w.wr.schedule(w)
-}
+// queued makes the session due in its egress loop. It is the hub reader's
+// OnQueue: it runs on the publisher's goroutine under the stream's lock and
+// takes only the loop's short lock (egress.Slot.Due).
+func (w *whepSession) queued() { w.slot.Due() }

@@ -1,122 +1,79 @@
 package webrtc
 
 import (
+	"context"
 	"errors"
 	"io"
 	"runtime"
-	"sync"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/egress"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/media"
 	pion "github.com/pion/webrtc/v4"
 )
 
-// writer is one of the server's WHEP writer goroutines: it drains the hub
-// readers of the sessions assigned to it and writes their packets. The
-// server runs one per core (started with the first WHEP session), not one
-// per session, so a packet the hub queues to N sessions wakes at most one
-// goroutine per core instead of N, and one goroutine's writes to many
-// sessions fill the shared socket's send batches. A session the writer
-// cannot serve fast enough loses packets in its hub queue (the hub's drop
-// rule: up to the next keyframe); the others are not held up by it beyond
-// their turn.
-type writer struct {
-	mu    sync.Mutex
-	ready []*whepSession // sessions with queued packets, in queueing order
-	wake  chan struct{}  // ready became non-empty
-}
+// The WHEP writers are an egress.Group: one loop per core (started with
+// the first WHEP session), each session an egress.Viewer joined to one of
+// them (round robin) that the hub's OnQueue makes due. So a packet the hub
+// queues to N sessions wakes at most one goroutine per core instead of N,
+// and one loop's writes to many sessions fill the shared socket's send
+// batches; after each pass the loop sends what the pass queued (OnPass,
+// batchConn.Flush), so the pass's tail does not wait for the sender. A
+// session the loops cannot serve fast enough loses packets in its hub
+// queue (the hub's drop rule: up to the next keyframe); the others are not
+// held up by it beyond their turn. It is the write loop of the RTMP and
+// FLV viewers (internal/egress), with packets instead of a stream socket.
 
-// schedule puts sess on the ready list. The caller set sess.ready: a
-// session is on its writer's ready list at most once.
-func (wr *writer) schedule(sess *whepSession) {
-	wr.mu.Lock()
-	first := len(wr.ready) == 0
-	wr.ready = append(wr.ready, sess)
-	wr.mu.Unlock()
-	if first {
-		select {
-		case wr.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// run drains ready sessions until stop is closed; after each round of
-// ready sessions it flushes the shared socket's send queue (see
-// batchConn.Flush), so the round's tail does not wait for the sender.
-func (wr *writer) run(stop <-chan struct{}, bc *batchConn) {
-	var batch []*whepSession
-	var pkts []*media.Packet
-	for {
-		select {
-		case <-stop:
-			return
-		case <-wr.wake:
-		}
-		for {
-			wr.mu.Lock()
-			batch, wr.ready = wr.ready, batch[:0]
-			wr.mu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
-			for i, sess := range batch {
-				batch[i] = nil
-				pkts = sess.drain(pkts[:0])
-				clear(pkts)
-			}
-			if bc != nil {
-				bc.Flush()
-			}
-		}
-	}
-}
-
-// writerForLocked assigns a writer to a new session, round robin, starting the
-// writers with the first session. s.mu held; false when shutting down.
-func (s *Server) writerForLocked() (*writer, bool) {
+// egressForLocked returns the server's WHEP writers, starting them with
+// the first session. s.mu held; false when shutting down.
+func (s *Server) egressForLocked() (*egress.Group, bool) {
 	if s.closed {
 		return nil, false
 	}
-	if s.writers == nil {
+	if s.egress == nil {
 		bc, _ := s.conn.(*batchConn)
-		s.writers = make([]*writer, runtime.GOMAXPROCS(0))
-		for i := range s.writers {
-			wr := &writer{wake: make(chan struct{}, 1)}
-			s.writers[i] = wr
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				wr.run(s.stop, bc)
-			}()
+		opt := egress.Options{}
+		if bc != nil {
+			opt.OnPass = func(int) { bc.Flush() }
 		}
+		s.egress = egress.NewGroup(runtime.GOMAXPROCS(0), opt)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopEgress = cancel
+		g := s.egress
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			g.Run(ctx)
+		}()
 	}
-	wr := s.writers[s.nextWriter%len(s.writers)]
-	s.nextWriter++
-	return wr, true
+	return s.egress, true
 }
 
-// drain takes the session off its writer's ready list and writes what its
-// hub reader has queued (pkts is scratch space, returned for reuse). A
-// closed or failing session writes nothing; its reader's end closes it.
-func (w *whepSession) drain(pkts []*media.Packet) []*media.Packet {
-	w.ready.Store(false) // before TryNext: a packet queued from now on schedules again
-	rd := w.rd.Load()
-	if rd == nil || w.failing.Load() {
-		return pkts
-	}
+// Flush is the session's turn in its egress loop (egress.Viewer): write
+// what its hub reader has queued. A closed session leaves the loop; a
+// failing one writes nothing (its close is under way).
+func (w *whepSession) Flush(time.Time) bool {
 	select {
 	case <-w.done:
-		return pkts
+		return false
 	default:
 	}
-	pkts, _ = rd.TryNext(pkts)
+	rd := w.rd.Load()
+	if rd == nil || w.failing.Load() {
+		return true
+	}
+	pkts, _ := rd.TryNext(w.pkts[:0])
 	w.writePackets(pkts)
-	return pkts
+	clear(pkts)
+	w.pkts = pkts[:0]
+	if cap(pkts) > egress.KeepCap {
+		w.pkts = nil // the GOP cache snapshot: not kept by an idle session
+	}
+	return true
 }
 
-// writePackets sends packets on the writer goroutine. A write error ends
+// writePackets sends packets on the session's egress loop. A write error ends
 // the session, on its own goroutine (closing a PeerConnection may take a
 // while and the writer serves other sessions), unless it is the one an ICE
 // restart causes: the packet is dropped.

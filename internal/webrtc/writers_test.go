@@ -212,3 +212,51 @@ func TestRestartWriteError(t *testing.T) {
 		})
 	}
 }
+
+// WHEP sessions are written by the server's egress group (the write loop
+// of the RTMP and FLV viewers): each attached session is joined to one of
+// its loops, round robin, and leaves the group when it ends.
+func TestWHEPSessionsRunOnEgress(t *testing.T) {
+	srv, hub, stop := benchServer(t)
+	defer stop()
+	key := media.Key{AppID: "a", Channel: "c", UID: "1"}
+	pub, vt, _ := h264Publisher(t, hub, key, false)
+	defer pub.Close(nil)
+	if err := pub.Write(&media.Packet{Track: vt, Keyframe: true, Payload: testAU(0)}); err != nil {
+		t.Fatal(err)
+	}
+	const sessions = 5
+	var ss []*whepSession
+	var vws []*fakeWriter
+	for range sessions {
+		vw := &fakeWriter{log: true}
+		ss = append(ss, benchSession(t, srv, key, vw, &fakeWriter{}))
+		vws = append(vws, vw)
+	}
+	srv.mu.Lock()
+	eg := srv.egress
+	srv.mu.Unlock()
+	if eg == nil {
+		t.Fatal("no egress group after attaching sessions")
+	}
+	if n := eg.Len(); n != sessions {
+		t.Fatalf("%d sessions in the egress group, want %d", n, sessions)
+	}
+	for _, vw := range vws {
+		waitFrames(t, vw, 1) // the GOP cache's keyframe, written by the group
+	}
+	for _, s := range ss[:2] {
+		s.close(nil)
+	}
+	eventually(t, "closed sessions stayed in the egress group", func() bool { return eg.Len() == sessions-2 })
+	if err := pub.Write(&media.Packet{Track: vt, DTS: 40 * time.Millisecond, PTS: 40 * time.Millisecond, Payload: testAU(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, vw := range vws[2:] {
+		waitFrames(t, vw, 2)
+	}
+	for _, s := range ss[2:] {
+		s.close(nil)
+	}
+	eventually(t, "closed sessions stayed in the egress group", func() bool { return eg.Len() == 0 })
+}
