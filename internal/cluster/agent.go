@@ -25,11 +25,16 @@ type AgentConfig struct {
 // Agent keeps a node present in the registry and renews the channel leases
 // it owns. Run it on one goroutine; the other methods are safe from any.
 //
-// Redis unavailable: the agent keeps the node's sessions (a lease is given
-// up only when Redis says another node holds it, or when it expired before
-// a renewal could reach Redis) and retries every beat. A Redis that comes
-// back empty (restarted without persistence) is refilled: the node
-// registers again and takes its leases back under new fencing tokens.
+// Redis unavailable: the agent keeps the node's sessions and retries every
+// beat. A lease that could not be renewed within the lease time is
+// reported lost (OnLost: another node may own the channel now) but kept as
+// stale: the first beat that reaches Redis again renews it if it is still
+// this node's, or takes it back if it expired and nobody took it, so the
+// channel's members, still on this node, stay its channel; only when Redis
+// says another node holds it is the lease given up for good. A Redis that
+// comes back empty (restarted without persistence) is refilled the same
+// way: the node registers again and takes its leases back under new
+// fencing tokens.
 type Agent struct {
 	c   *Cluster
 	cfg AgentConfig
@@ -44,6 +49,9 @@ type leaseID struct{ app, channel string }
 type held struct {
 	lease   Lease
 	renewed time.Time // last successful renewal (or grant)
+	// stale: not renewed within the lease time (Redis unreachable) and
+	// reported lost; renewed or taken back when Redis answers again.
+	stale bool
 }
 
 // NewAgent returns the agent of the node cfg.Info.ID.
@@ -122,8 +130,12 @@ func (a *Agent) renew(ctx context.Context, h *held) {
 	switch {
 	case err == nil:
 		a.mu.Lock()
-		h.renewed = now
+		wasStale := h.stale
+		h.renewed, h.stale = now, false
 		a.mu.Unlock()
+		if wasStale {
+			a.cfg.Log.Info("cluster: channel lease renewed after an outage", "app", l.App, "channel", l.Channel, "token", l.Token)
+		}
 		return
 	case errors.Is(err, ErrLeaseLost):
 		// Gone from Redis: expired while we could not reach it, or Redis
@@ -131,36 +143,49 @@ func (a *Agent) renew(ctx context.Context, h *held) {
 		nl, granted, aerr := a.c.Acquire(ctx, l.App, l.Channel, a.cfg.Info.ID)
 		if aerr == nil && granted {
 			a.mu.Lock()
-			h.lease, h.renewed = nl, now
+			h.lease, h.renewed, h.stale = nl, now, false
 			a.mu.Unlock()
 			a.cfg.Log.Info("cluster: channel lease taken back", "app", l.App, "channel", l.Channel, "token", nl.Token)
 			return
 		}
+		if aerr == nil && nl.Owner == a.cfg.Info.ID {
+			// Own took it again meanwhile: that grant replaced this one.
+			a.drop(l)
+			return
+		}
 		if aerr == nil {
+			a.drop(l)
 			a.lost(l, "another node holds it")
 			return
 		}
 		err = aerr
 	}
 	// Redis unreachable: keep the channel until the lease would have
-	// expired anyway; past that, another node may own it.
+	// expired anyway; past that, another node may own it: report it lost
+	// once and keep trying to take it back.
 	a.mu.Lock()
 	expired := now.Sub(h.renewed) >= a.c.cfg.LeaseTTL
+	report := expired && !h.stale
+	h.stale = h.stale || expired
 	a.mu.Unlock()
-	if expired {
+	if report {
 		a.lost(l, "not renewed within the lease time: "+err.Error())
 		return
 	}
 	a.cfg.Log.Warn("cluster: lease renewal failed; retrying", "app", l.App, "channel", l.Channel, "err", err)
 }
 
-func (a *Agent) lost(l Lease, why string) {
+// drop forgets l for good (another node holds the channel).
+func (a *Agent) drop(l Lease) {
 	a.mu.Lock()
 	id := leaseID{l.App, l.Channel}
 	if h := a.leases[id]; h != nil && h.lease == l {
 		delete(a.leases, id)
 	}
 	a.mu.Unlock()
+}
+
+func (a *Agent) lost(l Lease, why string) {
 	a.cfg.Log.Warn("cluster: channel lease lost", "app", l.App, "channel", l.Channel, "token", l.Token, "why", why)
 	if a.cfg.OnLost != nil {
 		a.cfg.OnLost(l)
@@ -174,7 +199,7 @@ func (a *Agent) lost(l Lease, why string) {
 func (a *Agent) Own(ctx context.Context, app, channel string) (Lease, error) {
 	id := leaseID{app, channel}
 	a.mu.Lock()
-	if h := a.leases[id]; h != nil {
+	if h := a.leases[id]; h != nil && !h.stale {
 		l := h.lease
 		a.mu.Unlock()
 		return l, nil
@@ -193,7 +218,7 @@ func (a *Agent) Own(ctx context.Context, app, channel string) (Lease, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if h := a.leases[id]; h != nil { // a concurrent Own won
+	if h := a.leases[id]; h != nil && !h.stale { // a concurrent Own won
 		return h.lease, nil
 	}
 	a.leases[id] = &held{lease: l, renewed: a.c.now()}

@@ -340,8 +340,12 @@ func (n *Node) wireGateway(cfg config.Config) error {
 	n.admission = adm
 	var router gateway.Router
 	var drain time.Duration // the gateway's default
+	var apps interface {
+		App(ctx context.Context, id string) (store.App, error)
+	} = n.store
 	if cfg.Cluster.Enabled() {
 		router = gatewayRouter{n}
+		apps = clusterApps{n.store}
 		// Members told to rejoin elsewhere get cluster.drainTimeout to go.
 		drain = cfg.Cluster.DrainTimeout
 	}
@@ -372,7 +376,7 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		Access:             adm,
 		Router:             router,
 		DrainTimeout:       drain,
-	}, n.store, n.channels, n.signer, n.log)
+	}, apps, n.channels, n.signer, n.log)
 	if err != nil {
 		return fmt.Errorf("node: gateway: %w", err)
 	}
