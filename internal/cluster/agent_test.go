@@ -140,3 +140,87 @@ func TestAgentDrainingTakesNoNewChannels(t *testing.T) {
 		t.Fatalf("registry entry while draining: %+v %v", n, ok)
 	}
 }
+
+// TestAgentTakesItsLeaseBackAfterALongOutage: Redis unreachable for longer
+// than the lease. The lease is reported lost once (another node may own the
+// channel by now) but kept: when Redis answers again the node owns the
+// channel again (its members are still there), unless another node took it
+// meanwhile, which the node then learns and forgets the lease.
+func TestAgentTakesItsLeaseBackAfterALongOutage(t *testing.T) {
+	cfg := Config{NodeTTL: 300 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
+	for _, tc := range []struct {
+		name   string
+		stolen bool // another node takes the channel after the outage
+	}{
+		{name: "paused, data kept"},
+		{name: "restarted empty"},
+		{name: "another node took it", stolen: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs, srv := nodes(t, 2, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var lost lostLog
+			a := cs[0].NewAgent(AgentConfig{Info: NodeInfo{ID: "n0"}, OnLost: lost.add})
+			if _, err := a.Own(ctx, "app", "room"); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { a.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			switch tc.name {
+			case "paused, data kept":
+				if err := srv.Pause(time.Second); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "the lease to be reported lost", 2*time.Second, func() bool { return lost.n() == 1 })
+			default:
+				srv.Stop()
+				waitFor(t, "the lease to be reported lost", 2*time.Second, func() bool { return lost.n() == 1 })
+				srv.Restart()
+			}
+			if tc.stolen {
+				// The lease expired (or Redis came back empty): another node takes it.
+				var err error
+				for i := 0; i < 50; i++ {
+					var ok bool
+					if _, ok, err = cs[1].Acquire(context.Background(), "app", "room", "n1"); ok {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				if cur, _ := cs[1].Owner(context.Background(), "app", "room"); cur == nil || cur.Owner != "n1" {
+					t.Skipf("the agent took its lease back before another node could (%v): nothing to test", err)
+				}
+				waitFor(t, "the node to forget the lease", 3*time.Second, func() bool { return len(a.Owned()) == 0 })
+				if lost.n() != 2 {
+					t.Fatalf("OnLost calls: %d, want 2 (overdue, then held by another node)", lost.n())
+				}
+				return
+			}
+			waitFor(t, "the node to own the channel again", 3*time.Second, func() bool {
+				cur, err := cs[1].Owner(context.Background(), "app", "room")
+				return err == nil && cur != nil && cur.Owner == "n0"
+			})
+			// Renewed from now on: no other node gets it.
+			time.Sleep(2 * cfg.LeaseTTL)
+			if _, ok, err := cs[1].Acquire(context.Background(), "app", "room", "n1"); err != nil || ok {
+				t.Fatalf("after the outage another node got the channel (%v %v)", ok, err)
+			}
+			if got := a.Owned(); len(got) != 1 {
+				t.Fatalf("owned after the outage: %+v", got)
+			}
+			if lost.n() != 1 {
+				t.Fatalf("OnLost calls: %d, want 1", lost.n())
+			}
+			// Own answers the renewed lease, not a stale one.
+			l, err := a.Own(context.Background(), "app", "room")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cs[1].Check(context.Background(), l); err != nil {
+				t.Fatalf("Own after the outage answered a lease not in force: %v", err)
+			}
+		})
+	}
+}
