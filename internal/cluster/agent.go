@@ -14,10 +14,13 @@ type AgentConfig struct {
 	Info NodeInfo
 	// Load samples the node's load for each heartbeat (nil: zero load).
 	Load func() Load
-	// OnLost is called (on the agent's goroutine) when a lease the node held
-	// was taken by another node or could not be renewed before it expired:
-	// the node must stop acting as the channel's owner (its members are told
-	// to rejoin). May be nil.
+	// OnLost is called (on the agent's goroutine) when Redis says another
+	// node holds a lease this node held: the node must stop acting as the
+	// channel's owner (its members are told to rejoin). A lease that could
+	// not be renewed because Redis was unreachable is not lost: the node
+	// keeps serving the channel and renews or takes the lease back when
+	// Redis answers (OnLost follows only if another node took it
+	// meanwhile). May be nil.
 	OnLost func(Lease)
 	Log    *slog.Logger
 }
@@ -26,15 +29,14 @@ type AgentConfig struct {
 // it owns. Run it on one goroutine; the other methods are safe from any.
 //
 // Redis unavailable: the agent keeps the node's sessions and retries every
-// beat. A lease that could not be renewed within the lease time is
-// reported lost (OnLost: another node may own the channel now) but kept as
-// stale: the first beat that reaches Redis again renews it if it is still
-// this node's, or takes it back if it expired and nobody took it, so the
-// channel's members, still on this node, stay its channel; only when Redis
-// says another node holds it is the lease given up for good. A Redis that
-// comes back empty (restarted without persistence) is refilled the same
-// way: the node registers again and takes its leases back under new
-// fencing tokens.
+// beat. A lease that could not be renewed within the lease time is kept as
+// stale (Own does not answer it): the first beat that reaches Redis again
+// renews it if it is still this node's, or takes it back if it expired and
+// nobody took it, so the channel's members, still on this node, stay its
+// channel; only when Redis says another node holds it is the lease given
+// up (OnLost). A Redis that comes back empty (restarted without
+// persistence) is refilled the same way: the node registers again and
+// takes its leases back under new fencing tokens.
 type Agent struct {
 	c   *Cluster
 	cfg AgentConfig
@@ -160,16 +162,19 @@ func (a *Agent) renew(ctx context.Context, h *held) {
 		}
 		err = aerr
 	}
-	// Redis unreachable: keep the channel until the lease would have
-	// expired anyway; past that, another node may own it: report it lost
-	// once and keep trying to take it back.
+	// Redis unreachable: past the lease time another node might own the
+	// channel (if it reaches Redis when this node does not), so the lease
+	// is stale: Own no longer answers it, and the next beat that reaches
+	// Redis renews it, takes it back or learns it is lost. The channel's
+	// members stay served meanwhile.
 	a.mu.Lock()
 	expired := now.Sub(h.renewed) >= a.c.cfg.LeaseTTL
-	report := expired && !h.stale
+	overdue := expired && !h.stale
 	h.stale = h.stale || expired
 	a.mu.Unlock()
-	if report {
-		a.lost(l, "not renewed within the lease time: "+err.Error())
+	if overdue {
+		a.cfg.Log.Warn("cluster: channel lease not renewed within the lease time; still serving the channel, taking it back when Redis answers",
+			"app", l.App, "channel", l.Channel, "token", l.Token, "err", err)
 		return
 	}
 	a.cfg.Log.Warn("cluster: lease renewal failed; retrying", "app", l.App, "channel", l.Channel, "err", err)

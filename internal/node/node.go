@@ -155,7 +155,13 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 		return nil, fmt.Errorf("node: media URL secret: %w", err)
 	}
 	n.signer = token.NewURLSigner(secret)
-	n.auth = &admission.MediaAuthorizer{Signer: n.signer, Apps: st}
+	var mediaApps interface {
+		App(ctx context.Context, id string) (store.App, error)
+	} = st
+	if cfg.Cluster.Enabled() {
+		mediaApps = clusterApps{st}
+	}
+	n.auth = &admission.MediaAuthorizer{Signer: n.signer, Apps: mediaApps}
 
 	limits := netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}
 	for _, s := range cfg.Limits.PerIPExempt {

@@ -338,6 +338,7 @@ func (p *pusher) stop() { p.cancel(); <-p.done }
 type flvReader struct {
 	frames atomic.Int64
 	last   atomic.Int64 // unix nanos of the last video tag
+	maxGap atomic.Int64 // longest wait between two video tags since resetGap, nanos
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -385,12 +386,21 @@ func (r *flvReader) readOnce(ctx context.Context, url string) {
 		}
 		if h[0]&0x1f == 9 {
 			r.frames.Add(1)
-			r.last.Store(time.Now().UnixNano())
+			now := time.Now().UnixNano()
+			if prev := r.last.Swap(now); prev != 0 && now-prev > r.maxGap.Load() {
+				r.maxGap.Store(now - prev)
+			}
 		}
 	}
 }
 
-// framesSince counts the video tags read after t0 once n arrived after it.
+// resetGap starts measuring the longest gap between video tags anew.
+func (r *flvReader) resetGap() { r.maxGap.Store(0) }
+
+// gap is the longest wait between two video tags since resetGap.
+func (r *flvReader) gap() time.Duration { return time.Duration(r.maxGap.Load()) }
+
+// waitFrames waits until n video tags arrived after the count from.
 func (r *flvReader) waitFrames(ctx context.Context, from int64, n int64) error {
 	for r.frames.Load()-from < n {
 		select {
