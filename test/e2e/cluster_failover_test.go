@@ -16,6 +16,7 @@ import (
 	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/token"
+	"github.com/minirtc/minirtc/internal/webhook"
 )
 
 // Issue 18 item 4 (failover), with real processes: three `minirtc serve`
@@ -206,9 +207,29 @@ func TestClusterKillOwnerMidCall(t *testing.T) {
 		s.wantMembers(t, p, 1, 2, 3)
 	}
 
-	// Webhooks: every notice once (the dead node's pending ones are adopted
-	// by a live node, the delivered ones are not sent again).
-	time.Sleep(2 * clusterTTL)
+	// Webhooks: every event once (the dead node's pending notices are
+	// adopted by a live node, the delivered ones are not sent again): the
+	// channel created on each owner, three joins on each, the stream
+	// published on each.
+	want := map[int]int{webhook.EventChannelCreate: 2, webhook.EventBroadcasterJoin: 6, webhook.EventStreamPublished: 2}
+	waitUntil(t, "the webhook notices of both owners", 10*time.Second, func() bool {
+		hooks.mu.Lock()
+		defer hooks.mu.Unlock()
+		for typ, n := range want {
+			if hooks.types[typ] < n {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * clusterTTL) // time for a duplicate to arrive
+	hooks.mu.Lock()
+	for typ, n := range want {
+		if hooks.types[typ] != n {
+			t.Errorf("webhook notices of event type %d: %d, want %d", typ, hooks.types[typ], n)
+		}
+	}
+	hooks.mu.Unlock()
 	dup, total := hooks.duplicates()
 	if total == 0 {
 		t.Fatal("no webhook notice arrived")
@@ -262,6 +283,15 @@ func TestClusterDrainOnSIGTERM(t *testing.T) {
 		n, ok, err := s.c.reg.Node(ctx, s.owner.id)
 		return err == nil && (!ok || n.Draining)
 	})
+	// A new channel is not placed on the draining node.
+	cc, err := s.c.join(ctx, live[0], "another", 50, nil)
+	if err != nil {
+		t.Fatalf("join of a new channel during the drain: %v", err)
+	}
+	defer cc.CloseNow()
+	if o := s.c.owner("another"); o == "" || o == s.owner.id {
+		t.Fatalf("a new channel during the drain was placed on %q (the draining node is %s)", o, s.owner.id)
+	}
 	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer rcancel()
 	took := s.rejoinAll(t, rctx, stopped, live)
@@ -271,17 +301,6 @@ func TestClusterDrainOnSIGTERM(t *testing.T) {
 		}
 	}
 	s.republish(t, rctx, s.owner)
-	// A new channel is not placed on the draining node.
-	if s.owner.alive() {
-		cc, err := s.c.join(ctx, live[0], "another", 50, nil)
-		if err != nil {
-			t.Fatalf("join of a new channel during the drain: %v", err)
-		}
-		defer cc.CloseNow()
-		if o := s.c.owner("another"); o == s.owner.id {
-			t.Fatalf("a new channel was placed on the draining node %s", o)
-		}
-	}
 	mark := s.reader.frames.Load()
 	if err := s.reader.waitFrames(rctx, mark, 25); err != nil {
 		t.Fatalf("the reader on %s did not resume: %v", s.rnode.id, err)

@@ -34,33 +34,15 @@ import (
 // leases expire after clusterTTL.
 const clusterTTL = 3 * time.Second
 
-// clusterBin builds ./cmd/minirtc once per test binary run (the three
-// failover tests share it) into dir, which TestMain-free cleanup leaves to
-// the test that built it.
-var clusterBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
+// buildClusterBin builds ./cmd/minirtc into the test's temporary
+// directory (after the first test the Go build cache makes it a link).
 func buildClusterBin(t *testing.T) string {
 	t.Helper()
-	clusterBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "minirtc-e2e-bin-")
-		if err != nil {
-			clusterBin.err = err
-			return
-		}
-		clusterBin.path = filepath.Join(dir, "minirtc")
-		out, err := exec.Command("go", "build", "-o", clusterBin.path, "../../cmd/minirtc").CombinedOutput()
-		if err != nil {
-			clusterBin.err = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if clusterBin.err != nil {
-		t.Fatal(clusterBin.err)
+	bin := filepath.Join(t.TempDir(), "minirtc")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/minirtc").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return clusterBin.path
+	return bin
 }
 
 // testCluster is a Redis, the shared store's app and API key, and the
