@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -101,6 +102,7 @@ func (s *callSetup) rejoinAll(t *testing.T, ctx context.Context, start time.Time
 	var mu sync.Mutex
 	took := map[int]time.Duration{}
 	errs := map[int]error{}
+	fresh := map[int]*mc.Conn{}
 	var wg sync.WaitGroup
 	for uid, old := range s.conns {
 		wg.Go(func() {
@@ -117,7 +119,7 @@ func (s *callSetup) rejoinAll(t *testing.T, ctx context.Context, start time.Time
 				cc, err := s.c.join(ctx, p, failCh, uid, []string{"1", "2", "3"})
 				if err == nil {
 					mu.Lock()
-					s.conns[uid] = cc
+					fresh[uid] = cc
 					took[uid] = time.Since(start)
 					mu.Unlock()
 					t.Cleanup(cc.CloseNow)
@@ -135,6 +137,7 @@ func (s *callSetup) rejoinAll(t *testing.T, ctx context.Context, start time.Time
 		})
 	}
 	wg.Wait()
+	maps.Copy(s.conns, fresh)
 	for uid, err := range errs {
 		t.Errorf("member %d did not rejoin: %v", uid, err)
 	}
