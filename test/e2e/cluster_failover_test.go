@@ -39,7 +39,7 @@ type callSetup struct {
 	rnode  *clusterProc
 }
 
-func setupCall(t *testing.T, ctx context.Context, hook string) *callSetup {
+func setupCall(ctx context.Context, t *testing.T, hook string) *callSetup {
 	t.Helper()
 	c := startCluster(t, 3, hook)
 	s := &callSetup{c: c, conns: map[int]*mc.Conn{}}
@@ -97,7 +97,7 @@ func (s *callSetup) wantMembers(t *testing.T, p *clusterProc, uids ...uint32) {
 // with known_speakers, as the SDK's autoRejoin does, retrying every 250 ms
 // until ctx ends. It returns when each member has rejoined, with the time
 // each took from start.
-func (s *callSetup) rejoinAll(t *testing.T, ctx context.Context, start time.Time, live []*clusterProc) map[int]time.Duration {
+func (s *callSetup) rejoinAll(ctx context.Context, t *testing.T, start time.Time, live []*clusterProc) map[int]time.Duration {
 	t.Helper()
 	var mu sync.Mutex
 	took := map[int]time.Duration{}
@@ -149,7 +149,7 @@ func (s *callSetup) rejoinAll(t *testing.T, ctx context.Context, start time.Time
 
 // republish has uid 1 ask for its push URL again, which must name the
 // channel's new owner, and restarts ffmpeg there.
-func (s *callSetup) republish(t *testing.T, ctx context.Context, dead *clusterProc) *clusterProc {
+func (s *callSetup) republish(ctx context.Context, t *testing.T, dead *clusterProc) *clusterProc {
 	t.Helper()
 	u, err := s.conns[1].Publish(ctx)
 	if err != nil {
@@ -182,7 +182,7 @@ func TestClusterKillOwnerMidCall(t *testing.T) {
 	defer recv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	s := setupCall(t, ctx, recv.URL)
+	s := setupCall(ctx, t, recv.URL)
 
 	var live []*clusterProc
 	for _, p := range s.c.nodes {
@@ -197,8 +197,8 @@ func TestClusterKillOwnerMidCall(t *testing.T) {
 
 	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer rcancel()
-	took := s.rejoinAll(t, rctx, killed, live)
-	s.republish(t, rctx, s.owner)
+	took := s.rejoinAll(rctx, t, killed, live)
+	s.republish(rctx, t, s.owner)
 	mark := s.reader.frames.Load()
 	if err := s.reader.waitFrames(rctx, mark, 25); err != nil {
 		t.Fatalf("the reader on %s did not resume within 15 s of the kill: %v", s.rnode.id, err)
@@ -256,7 +256,7 @@ func TestClusterDrainOnSIGTERM(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	s := setupCall(t, ctx, "")
+	s := setupCall(ctx, t, "")
 	var live []*clusterProc
 	for _, p := range s.c.nodes {
 		if p != s.owner {
@@ -297,13 +297,13 @@ func TestClusterDrainOnSIGTERM(t *testing.T) {
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer rcancel()
-	took := s.rejoinAll(t, rctx, stopped, live)
+	took := s.rejoinAll(rctx, t, stopped, live)
 	for uid, ch := range got501 {
 		if !<-ch {
 			t.Errorf("member %d's connection ended without the 501 rejoin push", uid)
 		}
 	}
-	s.republish(t, rctx, s.owner)
+	s.republish(rctx, t, s.owner)
 	mark := s.reader.frames.Load()
 	if err := s.reader.waitFrames(rctx, mark, 25); err != nil {
 		t.Fatalf("the reader on %s did not resume: %v", s.rnode.id, err)
@@ -335,7 +335,7 @@ func TestClusterRedisOutage(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	s := setupCall(t, ctx, "")
+	s := setupCall(ctx, t, "")
 	if err := s.conns[3].Leave(ctx); err != nil { // uid 3 joins again after the outage
 		t.Fatal(err)
 	}

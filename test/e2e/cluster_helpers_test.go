@@ -196,15 +196,6 @@ func (p *clusterProc) stop() {
 	}
 }
 
-func (p *clusterProc) alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // signal sends sig to the node's process.
 func (p *clusterProc) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
