@@ -51,8 +51,8 @@ type leaseID struct{ app, channel string }
 type held struct {
 	lease   Lease
 	renewed time.Time // last successful renewal (or grant)
-	// stale: not renewed within the lease time (Redis unreachable) and
-	// reported lost; renewed or taken back when Redis answers again.
+	// stale: not renewed within the lease time (Redis unreachable);
+	// renewed or taken back when Redis answers again.
 	stale bool
 }
 
