@@ -92,6 +92,9 @@ func (a *MediaAuthorizer) Authorize(ctx context.Context, action token.Action, st
 		return token.MediaGrant{}, errcode.InvalidVendorKey("app " + appID + " is unknown or disabled")
 	}
 	if err != nil {
+		if e, ok := errcode.As(err); ok { // e.g. cluster unavailable: the store is unreachable
+			return token.MediaGrant{}, e
+		}
 		return token.MediaGrant{}, errcode.Internal(err)
 	}
 	now := a.now()

@@ -14,10 +14,13 @@ type AgentConfig struct {
 	Info NodeInfo
 	// Load samples the node's load for each heartbeat (nil: zero load).
 	Load func() Load
-	// OnLost is called (on the agent's goroutine) when a lease the node held
-	// was taken by another node or could not be renewed before it expired:
-	// the node must stop acting as the channel's owner (its members are told
-	// to rejoin). May be nil.
+	// OnLost is called (on the agent's goroutine) when Redis says another
+	// node holds a lease this node held: the node must stop acting as the
+	// channel's owner (its members are told to rejoin). A lease that could
+	// not be renewed because Redis was unreachable is not lost: the node
+	// keeps serving the channel and renews or takes the lease back when
+	// Redis answers (OnLost follows only if another node took it
+	// meanwhile). May be nil.
 	OnLost func(Lease)
 	Log    *slog.Logger
 }
@@ -25,11 +28,15 @@ type AgentConfig struct {
 // Agent keeps a node present in the registry and renews the channel leases
 // it owns. Run it on one goroutine; the other methods are safe from any.
 //
-// Redis unavailable: the agent keeps the node's sessions (a lease is given
-// up only when Redis says another node holds it, or when it expired before
-// a renewal could reach Redis) and retries every beat. A Redis that comes
-// back empty (restarted without persistence) is refilled: the node
-// registers again and takes its leases back under new fencing tokens.
+// Redis unavailable: the agent keeps the node's sessions and retries every
+// beat. A lease that could not be renewed within the lease time is kept as
+// stale (Own does not answer it): the first beat that reaches Redis again
+// renews it if it is still this node's, or takes it back if it expired and
+// nobody took it, so the channel's members, still on this node, stay its
+// channel; only when Redis says another node holds it is the lease given
+// up (OnLost). A Redis that comes back empty (restarted without
+// persistence) is refilled the same way: the node registers again and
+// takes its leases back under new fencing tokens.
 type Agent struct {
 	c   *Cluster
 	cfg AgentConfig
@@ -44,6 +51,9 @@ type leaseID struct{ app, channel string }
 type held struct {
 	lease   Lease
 	renewed time.Time // last successful renewal (or grant)
+	// stale: not renewed within the lease time (Redis unreachable);
+	// renewed or taken back when Redis answers again.
+	stale bool
 }
 
 // NewAgent returns the agent of the node cfg.Info.ID.
@@ -122,8 +132,12 @@ func (a *Agent) renew(ctx context.Context, h *held) {
 	switch {
 	case err == nil:
 		a.mu.Lock()
-		h.renewed = now
+		wasStale := h.stale
+		h.renewed, h.stale = now, false
 		a.mu.Unlock()
+		if wasStale {
+			a.cfg.Log.Info("cluster: channel lease renewed after an outage", "app", l.App, "channel", l.Channel, "token", l.Token)
+		}
 		return
 	case errors.Is(err, ErrLeaseLost):
 		// Gone from Redis: expired while we could not reach it, or Redis
@@ -131,36 +145,52 @@ func (a *Agent) renew(ctx context.Context, h *held) {
 		nl, granted, aerr := a.c.Acquire(ctx, l.App, l.Channel, a.cfg.Info.ID)
 		if aerr == nil && granted {
 			a.mu.Lock()
-			h.lease, h.renewed = nl, now
+			h.lease, h.renewed, h.stale = nl, now, false
 			a.mu.Unlock()
 			a.cfg.Log.Info("cluster: channel lease taken back", "app", l.App, "channel", l.Channel, "token", nl.Token)
 			return
 		}
+		if aerr == nil && nl.Owner == a.cfg.Info.ID {
+			// Own took it again meanwhile: that grant replaced this one.
+			a.drop(l)
+			return
+		}
 		if aerr == nil {
+			a.drop(l)
 			a.lost(l, "another node holds it")
 			return
 		}
 		err = aerr
 	}
-	// Redis unreachable: keep the channel until the lease would have
-	// expired anyway; past that, another node may own it.
+	// Redis unreachable: past the lease time another node might own the
+	// channel (if it reaches Redis when this node does not), so the lease
+	// is stale: Own no longer answers it, and the next beat that reaches
+	// Redis renews it, takes it back or learns it is lost. The channel's
+	// members stay served meanwhile.
 	a.mu.Lock()
 	expired := now.Sub(h.renewed) >= a.c.cfg.LeaseTTL
+	overdue := expired && !h.stale
+	h.stale = h.stale || expired
 	a.mu.Unlock()
-	if expired {
-		a.lost(l, "not renewed within the lease time: "+err.Error())
+	if overdue {
+		a.cfg.Log.Warn("cluster: channel lease not renewed within the lease time; still serving the channel, taking it back when Redis answers",
+			"app", l.App, "channel", l.Channel, "token", l.Token, "err", err)
 		return
 	}
 	a.cfg.Log.Warn("cluster: lease renewal failed; retrying", "app", l.App, "channel", l.Channel, "err", err)
 }
 
-func (a *Agent) lost(l Lease, why string) {
+// drop forgets l for good (another node holds the channel).
+func (a *Agent) drop(l Lease) {
 	a.mu.Lock()
 	id := leaseID{l.App, l.Channel}
 	if h := a.leases[id]; h != nil && h.lease == l {
 		delete(a.leases, id)
 	}
 	a.mu.Unlock()
+}
+
+func (a *Agent) lost(l Lease, why string) {
 	a.cfg.Log.Warn("cluster: channel lease lost", "app", l.App, "channel", l.Channel, "token", l.Token, "why", why)
 	if a.cfg.OnLost != nil {
 		a.cfg.OnLost(l)
@@ -174,7 +204,7 @@ func (a *Agent) lost(l Lease, why string) {
 func (a *Agent) Own(ctx context.Context, app, channel string) (Lease, error) {
 	id := leaseID{app, channel}
 	a.mu.Lock()
-	if h := a.leases[id]; h != nil {
+	if h := a.leases[id]; h != nil && !h.stale {
 		l := h.lease
 		a.mu.Unlock()
 		return l, nil
@@ -193,7 +223,7 @@ func (a *Agent) Own(ctx context.Context, app, channel string) (Lease, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if h := a.leases[id]; h != nil { // a concurrent Own won
+	if h := a.leases[id]; h != nil && !h.stale { // a concurrent Own won
 		return h.lease, nil
 	}
 	a.leases[id] = &held{lease: l, renewed: a.c.now()}

@@ -113,10 +113,19 @@ func TestAgentSurvivesARedisRestart(t *testing.T) {
 		t.Fatalf("owned after restart: %+v", got)
 	}
 
-	// An outage longer than the lease: the node gives the channel up.
+	// An outage longer than the lease: the node keeps serving the channel
+	// (nothing is reported lost: OnLost would send its members away) and
+	// takes the lease back when Redis answers.
 	srv.Stop()
-	waitFor(t, "the lease to be given up", 5*time.Second, func() bool { return lost.n() == 1 })
+	time.Sleep(3 * cfg.LeaseTTL)
+	if lost.n() != 0 {
+		t.Fatalf("an outage reported %d leases lost", lost.n())
+	}
 	srv.Restart()
+	waitFor(t, "the lease to be taken back after a long outage", 3*time.Second, func() bool {
+		cur, err := cs[0].Owner(ctx, "app", "room")
+		return err == nil && cur != nil && cur.Owner == "n0"
+	})
 }
 
 func TestAgentDrainingTakesNoNewChannels(t *testing.T) {
@@ -138,5 +147,92 @@ func TestAgentDrainingTakesNoNewChannels(t *testing.T) {
 	}
 	if n, ok, _ := cs[0].Node(ctx, "n0"); !ok || !n.Draining {
 		t.Fatalf("registry entry while draining: %+v %v", n, ok)
+	}
+}
+
+// TestAgentTakesItsLeaseBackAfterALongOutage: Redis unreachable for longer
+// than the lease. The lease is kept (stale, not reported lost: the node's
+// members stay): when Redis answers again the node owns the channel again,
+// unless another node took it meanwhile, which the node then learns
+// (OnLost) and forgets the lease.
+func TestAgentTakesItsLeaseBackAfterALongOutage(t *testing.T) {
+	cfg := Config{NodeTTL: 300 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
+	for _, tc := range []struct {
+		name   string
+		stolen bool // another node takes the channel after the outage
+	}{
+		{name: "paused, data kept"},
+		{name: "restarted empty"},
+		{name: "another node took it", stolen: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs, srv := nodes(t, 2, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var lost lostLog
+			a := cs[0].NewAgent(AgentConfig{Info: NodeInfo{ID: "n0"}, OnLost: lost.add})
+			if _, err := a.Own(ctx, "app", "room"); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { a.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			switch tc.name {
+			case "paused, data kept":
+				if err := srv.Pause(time.Second); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Second)
+			default:
+				srv.Stop()
+				time.Sleep(time.Second)
+				srv.Restart()
+			}
+			if lost.n() != 0 {
+				t.Fatalf("the outage reported %d leases lost", lost.n())
+			}
+			if tc.stolen {
+				// The lease expired (or Redis came back empty): another node takes it.
+				var err error
+				for i := 0; i < 50; i++ {
+					var ok bool
+					if _, ok, err = cs[1].Acquire(context.Background(), "app", "room", "n1"); ok {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				if cur, _ := cs[1].Owner(context.Background(), "app", "room"); cur == nil || cur.Owner != "n1" {
+					t.Skipf("the agent took its lease back before another node could (%v): nothing to test", err)
+				}
+				waitFor(t, "the node to forget the lease", 3*time.Second, func() bool { return len(a.Owned()) == 0 })
+				if lost.n() != 1 {
+					t.Fatalf("OnLost calls: %d, want 1 (held by another node)", lost.n())
+				}
+				return
+			}
+			waitFor(t, "the node to own the channel again", 3*time.Second, func() bool {
+				cur, err := cs[1].Owner(context.Background(), "app", "room")
+				return err == nil && cur != nil && cur.Owner == "n0"
+			})
+			// Renewed from now on: no other node gets it.
+			time.Sleep(2 * cfg.LeaseTTL)
+			if _, ok, err := cs[1].Acquire(context.Background(), "app", "room", "n1"); err != nil || ok {
+				t.Fatalf("after the outage another node got the channel (%v %v)", ok, err)
+			}
+			if got := a.Owned(); len(got) != 1 {
+				t.Fatalf("owned after the outage: %+v", got)
+			}
+			if lost.n() != 0 {
+				t.Fatalf("OnLost calls: %d, want none", lost.n())
+			}
+			// Own answers the renewed lease, not a stale one.
+			l, err := a.Own(context.Background(), "app", "room")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cs[1].Check(context.Background(), l); err != nil {
+				t.Fatalf("Own after the outage answered a lease not in force: %v", err)
+			}
+		})
 	}
 }

@@ -155,7 +155,13 @@ func newNode(cfg config.Config, log *slog.Logger, st store.Store, rdb redis.Univ
 		return nil, fmt.Errorf("node: media URL secret: %w", err)
 	}
 	n.signer = token.NewURLSigner(secret)
-	n.auth = &admission.MediaAuthorizer{Signer: n.signer, Apps: st}
+	var mediaApps interface {
+		App(ctx context.Context, id string) (store.App, error)
+	} = st
+	if cfg.Cluster.Enabled() {
+		mediaApps = clusterApps{st}
+	}
+	n.auth = &admission.MediaAuthorizer{Signer: n.signer, Apps: mediaApps}
 
 	limits := netlimit.Config{MaxConns: cfg.Limits.MaxConnections, MaxConnsPerIP: cfg.Limits.MaxConnectionsPerIP}
 	for _, s := range cfg.Limits.PerIPExempt {
@@ -340,8 +346,12 @@ func (n *Node) wireGateway(cfg config.Config) error {
 	n.admission = adm
 	var router gateway.Router
 	var drain time.Duration // the gateway's default
+	var apps interface {
+		App(ctx context.Context, id string) (store.App, error)
+	} = n.store
 	if cfg.Cluster.Enabled() {
 		router = gatewayRouter{n}
+		apps = clusterApps{n.store}
 		// Members told to rejoin elsewhere get cluster.drainTimeout to go.
 		drain = cfg.Cluster.DrainTimeout
 	}
@@ -372,7 +382,7 @@ func (n *Node) wireGateway(cfg config.Config) error {
 		Access:             adm,
 		Router:             router,
 		DrainTimeout:       drain,
-	}, n.store, n.channels, n.signer, n.log)
+	}, apps, n.channels, n.signer, n.log)
 	if err != nil {
 		return fmt.Errorf("node: gateway: %w", err)
 	}

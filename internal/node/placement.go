@@ -15,6 +15,7 @@ import (
 	"github.com/minirtc/minirtc/internal/errcode"
 	"github.com/minirtc/minirtc/internal/gateway"
 	"github.com/minirtc/minirtc/internal/media"
+	"github.com/minirtc/minirtc/internal/store"
 	"github.com/minirtc/minirtc/internal/token"
 )
 
@@ -206,6 +207,21 @@ func (pl placement) redirectWebRTC(n *Node) func(ctx context.Context, action tok
 		}
 		return "", false
 	}
+}
+
+// clusterApps is the app source of the gateway and of media admission in a
+// cluster, where apps live in Redis: a lookup that fails for another
+// reason than an unknown app (Redis unreachable) is the catalogue's 502
+// cluster unavailable (HTTP 503), so the client retries, instead of a 500
+// internal error.
+type clusterApps struct{ st store.Store }
+
+func (a clusterApps) App(ctx context.Context, id string) (store.App, error) {
+	app, err := a.st.App(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return app, errcode.ClusterUnavailable("the cluster store cannot be reached to check the app; retry in a few seconds").WithCause(err)
+	}
+	return app, err
 }
 
 // gatewayRouter is the gateway's cluster.Router: it places channels with

@@ -118,8 +118,19 @@ func (s *Server) Restart() {
 	}
 }
 
+// Pause makes the server answer no client for d (CLIENT PAUSE … ALL):
+// commands wait until the pause ends, keys do not expire meanwhile and no
+// data is lost — a Redis that is briefly unavailable, as a failover of
+// its host or a network cut looks to the nodes.
+func (s *Server) Pause(d time.Duration) error {
+	return command(s.Addr(), "CLIENT PAUSE "+strconv.FormatInt(d.Milliseconds(), 10)+" ALL", "+OK\r\n")
+}
+
 // ping sends one PING in the Redis protocol and expects PONG.
-func ping(addr string) error {
+func ping(addr string) error { return command(addr, "PING", "+PONG\r\n") }
+
+// command sends one inline command and expects the answer want.
+func command(addr, cmd, want string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var d net.Dialer
@@ -129,14 +140,14 @@ func ping(addr string) error {
 	}
 	defer func() { _ = c.Close() }() // a probe
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
 		return err
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		return err
 	}
-	if line != "+PONG\r\n" {
+	if line != want {
 		return fmt.Errorf("unexpected answer %q", line)
 	}
 	return nil
