@@ -26,6 +26,10 @@ type Server struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	out  lockedBuffer // the server's output, shown when the test fails
+	// dir, when set, keeps the data in an append-only file there (fsynced
+	// at every write): Stop then Restart brings the same data back, as a
+	// production Redis with persistence would.
+	dir string
 }
 
 // lockedBuffer is a bytes.Buffer safe for the server's writers.
@@ -50,6 +54,18 @@ func (b *lockedBuffer) String() string {
 // test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, "")
+}
+
+// StartPersistent is Start with the data kept across Stop and Restart (an
+// append-only file, fsynced at every write, in a temporary directory).
+func StartPersistent(t testing.TB) *Server {
+	t.Helper()
+	return start(t, t.TempDir())
+}
+
+func start(t testing.TB, dir string) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("MINIRTC_REQUIRE_REDIS") == "1" {
@@ -57,7 +73,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("redis-server not installed (apt-get install redis-server)")
 	}
-	s := &Server{t: t, bin: bin, port: freePort(t)}
+	s := &Server{t: t, bin: bin, port: freePort(t), dir: dir}
 	s.Restart()
 	t.Cleanup(func() {
 		s.Stop()
@@ -91,9 +107,12 @@ func (s *Server) Restart() {
 	if s.cmd != nil {
 		return
 	}
-	cmd := exec.Command(s.bin, //nolint:gosec // G204: the redis-server found on PATH, fixed test arguments
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning")
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning"}
+	if s.dir != "" {
+		args = append(args, "--dir", s.dir, "--appendonly", "yes", "--appendfsync", "always")
+	}
+	cmd := exec.Command(s.bin, args...) //nolint:gosec // G204: the redis-server found on PATH, fixed test arguments
 	cmd.Stdout, cmd.Stderr = &s.out, &s.out
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("redis-server: %v", err)

@@ -256,3 +256,23 @@ func BenchmarkRedisAdoptOutbox(b *testing.B) {
 		}
 	}
 }
+
+func TestRedisPersistentRestartKeepsData(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.StartPersistent(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	st, err := OpenRedis(ctx, rdb, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := NewApp("kept", time.Unix(1, 0))
+	if err := st.PutApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop() // killed: only what was fsynced survives
+	srv.Restart()
+	if got, err := st.App(ctx, app.ID); err != nil || got.Name != "kept" {
+		t.Fatalf("after a restart with persistence: %+v %v", got, err)
+	}
+}

@@ -330,6 +330,25 @@ func TestClusterDrainOnSIGTERM(t *testing.T) {
 // new member joins the same call (it sees the publisher) and the REST API
 // lists everyone.
 func TestClusterRedisOutage(t *testing.T) {
+	testRedisOutage(t, func(s *callSetup, d time.Duration) error { return s.c.redis.Pause(d) })
+}
+
+// TestClusterRedisRestart is TestClusterRedisOutage with the Redis process
+// killed and started again 5 s later (with its append-only file, as a
+// production Redis keeps its data): connections are refused meanwhile
+// instead of hanging.
+func TestClusterRedisRestart(t *testing.T) {
+	testRedisOutage(t, func(s *callSetup, d time.Duration) error {
+		s.c.redis.Stop()
+		go func() {
+			time.Sleep(d)
+			s.c.redis.Restart()
+		}()
+		return nil
+	})
+}
+
+func testRedisOutage(t *testing.T, outageFor func(s *callSetup, d time.Duration) error) {
 	if testing.Short() {
 		t.Skip("three nodes and a 5 s Redis outage (about 20 s)")
 	}
@@ -347,7 +366,7 @@ func TestClusterRedisOutage(t *testing.T) {
 	owner := s.owner.id
 
 	const outage = 5 * time.Second
-	if err := s.c.redis.Pause(outage); err != nil {
+	if err := outageFor(s, outage); err != nil {
 		t.Fatal(err)
 	}
 	began := time.Now()

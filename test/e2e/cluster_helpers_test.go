@@ -77,7 +77,7 @@ func startCluster(t *testing.T, n int, hook string) *testCluster {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg not installed")
 	}
-	c := &testCluster{t: t, bin: buildClusterBin(t), redis: redistest.Start(t)}
+	c := &testCluster{t: t, bin: buildClusterBin(t), redis: redistest.StartPersistent(t)}
 	c.rdb = redis.NewClient(&redis.Options{Addr: c.redis.Addr()})
 	t.Cleanup(func() { _ = c.rdb.Close() })
 	reg, err := cluster.New(c.rdb, cluster.Config{Prefix: "minirtc", NodeTTL: clusterTTL, LeaseTTL: clusterTTL})
