@@ -408,8 +408,6 @@ func (g *Gate) Renew(app, channel, uid string, action token.Action, until time.T
 	}
 }
 
-// present reports whether p is a member of its channel, or left it with
-// leave less than the rejoin grace ago.
 // Present reports whether uid (a decimal uid or a string account) is in
 // app/channel on this node, or left it with leave within the rejoin grace:
 // whether a signed play URL issued to it lets a new connection in.
@@ -417,6 +415,8 @@ func (g *Gate) Present(app, channel, uid string) bool {
 	return g.present(principal{app: app, channel: channel, uid: uid})
 }
 
+// present reports whether p is a member of its channel, or left it with
+// leave less than the rejoin grace ago.
 func (g *Gate) present(p principal) bool {
 	if u, err := strconv.ParseUint(p.uid, 10, 32); err == nil {
 		if _, ok := g.chans.Member(p.app, p.channel, uint32(u)); ok {

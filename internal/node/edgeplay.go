@@ -82,7 +82,7 @@ func (n *Node) memberElsewhere(ctx context.Context, app, ch, uid string) (bool, 
 	if err != nil {
 		return false, fmt.Errorf("asking node %s: %w", l.Owner, err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close() // the answer is its status
 	switch resp.StatusCode {
 	case http.StatusNoContent:
 		return true, nil
