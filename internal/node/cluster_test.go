@@ -41,28 +41,7 @@ func startClusterNode(t *testing.T, cfg config.Config) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + n.HTTPAddr() + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return n
-			}
-		}
-		if i > 300 {
-			t.Fatalf("node never ready: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return runUntilReady(t, n)
 }
 
 func TestClusterNodesShareStateAndRegister(t *testing.T) {

@@ -45,6 +45,13 @@ func startNode(t *testing.T, cfg config.Config, log *slog.Logger) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runUntilReady(t, n)
+}
+
+// runUntilReady runs n until the test ends and returns it once its HTTP
+// listener answers /healthz with 200.
+func runUntilReady(t *testing.T, n *Node) *Node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
