@@ -31,25 +31,10 @@ func Choose(key media.Key, owner string, ownerReaders, threshold int, nodes []cl
 	if threshold <= 0 || ownerReaders < threshold {
 		return owner
 	}
-	least := -1.0
-	for _, n := range nodes {
-		if n.ID == owner || n.Draining {
-			continue
-		}
-		if s := n.Load.Score(); least < 0 || s < least {
-			least = s
-		}
-	}
-	if least < 0 {
-		return owner
-	}
 	best, bestRank := owner, uint64(0)
-	for _, n := range nodes {
-		if n.ID == owner || n.Draining || n.Load.Score() > least+comparableLoad {
-			continue
-		}
-		if r := rank(key, n.ID); best == owner || r > bestRank || (r == bestRank && n.ID < best) {
-			best, bestRank = n.ID, r
+	for _, id := range eligible(owner, nodes) {
+		if r := rank(key, id); best == owner || r > bestRank || (r == bestRank && id < best) {
+			best, bestRank = id, r
 		}
 	}
 	return best

@@ -189,14 +189,18 @@ func (pl placement) redirectWebRTC(n *Node) func(ctx context.Context, action tok
 			return ni.Gateway, true
 		}
 		threshold := n.cfg.Cluster.EdgeThreshold
-		if action != token.ActionPlay || threshold <= 0 || n.media.hub.ReaderCount(key) < threshold {
+		if action != token.ActionPlay || threshold <= 0 {
+			return "", false
+		}
+		readers := n.media.hub.ReaderCount(key)
+		if readers < threshold {
 			return "", false
 		}
 		nodes, err := pl.p.c.Nodes(ctx)
 		if err != nil {
 			return "", false
 		}
-		to := edge.Choose(key, pl.p.self.ID, n.media.hub.ReaderCount(key), threshold, nodes)
+		to := edge.Choose(key, pl.p.self.ID, readers, threshold, nodes)
 		if to == pl.p.self.ID {
 			return "", false
 		}
