@@ -31,7 +31,7 @@ type whepSession struct {
 	audio  *localTrack
 
 	rd   atomic.Pointer[media.Reader] // the session's hub reader; set by attach
-	slot *egress.Slot                 // the session in its egress loop, which drains rd; set by attach
+	slot *egress.Slot                 // the session in its egress loop, which drains rd; set by attach, guarded by s.mu
 	pkts []*media.Packet              // Flush's scratch (the egress loop only)
 
 	// failing is set by the first write error (the session is closing).
@@ -402,12 +402,13 @@ func (s *Server) detach(sess *whepSession) {
 			delete(s.playing, sess.key)
 		}
 	}
+	slot := sess.slot // set by attach under s.mu, maybe on another goroutine
 	s.mu.Unlock()
 	if rd != nil {
 		rd.Close()
 	}
-	if sess.slot != nil {
-		sess.slot.Leave()
+	if slot != nil {
+		slot.Leave()
 	}
 }
 
