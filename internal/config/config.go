@@ -217,6 +217,10 @@ type Media struct {
 	// positive value holds readers up to that long so that more packets share
 	// one system call (less CPU, more latency).
 	BatchInterval time.Duration `yaml:"batchInterval"`
+	// AudioWait is the longest an RTMP/FLV reader's audio waits for the
+	// stream's next video frame, so that both leave in one write (fewer
+	// system calls; the picture is never held). 0 sends audio at once.
+	AudioWait time.Duration `yaml:"audioWait"`
 }
 
 // WebRTC configures WHIP/WHEP networking.
@@ -354,6 +358,7 @@ func Default() Config {
 			GOPCacheBytes:  defaults.MediaGOPCacheBytes,
 			WriteTimeout:   defaults.MediaWriteTimeout,
 			BatchInterval:  defaults.MediaBatchInterval,
+			AudioWait:      defaults.MediaAudioWait,
 		},
 		WebRTC: WebRTC{UDPAddr: defaults.WebRTCUDPAddr, PublicIPs: []string{}, Interfaces: []string{}},
 		Diagnostics: Diagnostics{MaxMembers: defaults.DiagnosticsMaxMembers, MemberMaxAge: defaults.DiagnosticsMemberMaxAge,
@@ -656,6 +661,9 @@ func (c Config) Validate() error {
 	}
 	if c.Media.BatchInterval < 0 || c.Media.BatchInterval > time.Second {
 		bad("media.batchInterval", "must be between 0 and 1s")
+	}
+	if c.Media.AudioWait < 0 || c.Media.AudioWait > time.Second {
+		bad("media.audioWait", "must be between 0 and 1s")
 	}
 	if w := c.WebRTC; w.PortMin != 0 || w.PortMax != 0 {
 		if w.PortMin < 1 || w.PortMax > 65535 || w.PortMin > w.PortMax {

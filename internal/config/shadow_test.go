@@ -66,6 +66,7 @@ var settingFields = map[string]string{
 	"media.Grace":                "media.publisherGrace",
 	"media.StallTimeout":         "media.publisherStall",
 	"media.HoldTimeout":          "media.holdTimeout",
+	"media.AudioWait":            "media.audioWait",
 	"rtmp.HandshakeTimeout":      "rtmp.handshakeTimeout",
 	"rtmp.ReadTimeout":           "rtmp.readTimeout",
 	"rtmp.WriteTimeout":          "media.writeTimeout",

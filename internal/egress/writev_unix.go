@@ -19,7 +19,7 @@ func tryWritev(raw syscall.RawConn, bufs [][]byte) (int, error) {
 	)
 	err := raw.Write(func(fd uintptr) bool {
 		for {
-			n, werr = unix.Writev(int(fd), bufs)
+			n, werr = writevNow(int(fd), bufs)
 			if !errors.Is(werr, unix.EINTR) {
 				return true // done, whatever happened: never wait here
 			}

@@ -191,7 +191,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	key := media.Key{AppID: grant.AppID, Channel: grant.Channel, UID: grant.UID}
 	// Audio: AAC, what live-player decodes (the hub derives it from Opus).
-	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, Protocol: flvProtocol(ws), Remote: r.RemoteAddr, Audio: media.CodecAAC, OnQueue: ss.due, OnClose: func(reason error) {
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: grant.Viewer, Protocol: flvProtocol(ws), Remote: r.RemoteAddr, Audio: media.CodecAAC, WaitAudio: true, OnQueue: ss.due, OnClose: func(reason error) {
 		// Once writing, a blocked write must be interrupted; before that the
 		// session learns the reason from Next and still answers the viewer.
 		// What is queued still goes out (the reader returns it before the

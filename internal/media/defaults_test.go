@@ -22,6 +22,7 @@ func TestZeroConfigIsConfigDefault(t *testing.T) {
 		{"media.publisherGrace", got.Grace, want.PublisherGrace},
 		{"media.publisherStall", got.StallTimeout, want.PublisherStall},
 		{"media.holdTimeout", got.HoldTimeout, want.HoldTimeout},
+		{"media.audioWait", got.AudioWait, want.AudioWait},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: hub uses %v, config.Default() says %v", c.key, c.got, c.want)

@@ -32,6 +32,11 @@ type Config struct {
 	MaxPublishers       int           // concurrent publishers on this node
 	MaxReadersPerStream int           // readers of one stream
 	StallTimeout        time.Duration // silence after which a publisher may be replaced (PublishWith)
+	// AudioWait is the longest a lazy reader's audio (SubscribeOptions.
+	// WaitAudio) waits in its queue for the next video packet, so that
+	// both reach the socket in one write. 0 means the default
+	// (media.audioWait); negative: audio is never held.
+	AudioWait time.Duration
 	// Derive starts derived tracks (see Deriver) for readers that want
 	// another audio codec than the source's. Nil: no derived tracks.
 	Derive DeriveFunc
@@ -59,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HoldTimeout <= 0 {
 		c.HoldTimeout = defaults.MediaHoldTimeout
+	}
+	if c.AudioWait == 0 {
+		c.AudioWait = defaults.MediaAudioWait
 	}
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = defaults.MediaPublisherStall
@@ -333,6 +341,12 @@ type SubscribeOptions struct {
 	// another codec, the reader gets the derived track (Config.Derive),
 	// started for it and shared with every reader that wants the same codec.
 	Audio Codec
+	// WaitAudio makes the reader lazy: when the stream has video, an audio
+	// packet is queued without waking the consumer (OnQueue, Next) until
+	// the next video packet arrives or Config.AudioWait passes. For
+	// adapters where a wake-up costs a system call per packet (RTMP, FLV);
+	// WebRTC readers, which send every packet on its own, leave it false.
+	WaitAudio bool
 }
 
 // Subscribe adds a reader to key's stream. The stream need not be live: the

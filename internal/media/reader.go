@@ -18,6 +18,7 @@ type Reader struct {
 	onClose func(error)
 	onQueue func()
 	audio   Codec // SubscribeOptions.Audio (never a video codec)
+	lazy    bool  // SubscribeOptions.WaitAudio (and the hub's AudioWait is on)
 
 	// Guarded by stream.mu (publisher side).
 	waitKey bool // skip until a sync point (video keyframe, or any packet of an audio-only stream)
@@ -36,7 +37,12 @@ type Reader struct {
 	n       int
 	backlog []*Packet // GOP cache snapshot delivered first
 	err     error     // set when the hub ended the reader
-	notify  chan struct{}
+	// signaled: the consumer was told (notify, OnQueue) that the queue has
+	// packets and has not drained it since. A lazy reader's audio is queued
+	// without telling; the next video packet, or the stream's audio-wait
+	// timer, tells (release).
+	signaled bool
+	notify   chan struct{}
 
 	drops     atomic.Uint64
 	closeOnce sync.Once
@@ -53,6 +59,7 @@ func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
 		onClose: opt.OnClose,
 		onQueue: opt.OnQueue,
 		audio:   opt.Audio,
+		lazy:    opt.WaitAudio && s.hub.cfg.AudioWait > 0,
 		fresh:   true,
 		ring:    make([]*Packet, size),
 		mask:    size - 1,
@@ -61,27 +68,61 @@ func newReader(s *Stream, opt SubscribeOptions, size int) *Reader {
 	}
 }
 
-// push queues p; false when the queue is full. Publisher goroutine.
-func (r *Reader) push(p *Packet) bool {
+// push queues p; ok is false when the queue is full. A lazy reader's
+// packet that need not leave at once (urgent false: audio of a stream with
+// video) is queued without waking the consumer; held reports that the
+// reader now holds such packets, for the stream's audio-wait timer to
+// release. Publisher goroutine, stream.mu held.
+func (r *Reader) push(p *Packet, urgent bool) (ok, held bool) {
 	r.qmu.Lock()
 	if r.n == len(r.ring) {
 		r.qmu.Unlock()
-		return false
+		return false, false
 	}
 	r.ring[(r.head+r.n)&r.mask] = p
 	r.n++
-	wake := r.n == 1
+	wake := !r.signaled && (urgent || !r.lazy)
+	if wake {
+		r.signaled = true
+	}
+	held = !r.signaled
 	r.qmu.Unlock()
 	if wake {
-		select {
-		case r.notify <- struct{}{}:
-		default:
-		}
-		if r.onQueue != nil {
-			r.onQueue()
-		}
+		r.wake()
 	}
-	return true
+	return true, held
+}
+
+// release tells the consumer about packets push held back. stream.mu held.
+func (r *Reader) release() {
+	r.qmu.Lock()
+	wake := r.n > 0 && !r.signaled
+	if wake {
+		r.signaled = true
+	}
+	r.qmu.Unlock()
+	if wake {
+		r.wake()
+	}
+}
+
+// holds reports whether the queue has packets the consumer was not told
+// about. stream.mu held.
+func (r *Reader) holds() bool {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	return r.n > 0 && !r.signaled
+}
+
+// wake tells the consumer that the queue has packets.
+func (r *Reader) wake() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+	if r.onQueue != nil {
+		r.onQueue()
+	}
 }
 
 // overflow: the queue was full; skip to the next keyframe. stream.mu held.
@@ -133,6 +174,7 @@ func (r *Reader) Next(ctx context.Context, dst []*Packet) ([]*Packet, error) {
 			r.head = (r.head + 1) & r.mask
 			r.n--
 		}
+		r.signaled = false
 		err := r.err
 		r.qmu.Unlock()
 		if len(dst) > 0 {
@@ -218,6 +260,7 @@ func (r *Reader) TryNext(dst []*Packet) ([]*Packet, error) {
 		r.head = (r.head + 1) & r.mask
 		r.n--
 	}
+	r.signaled = false
 	if len(dst) > 0 {
 		return dst, nil
 	}

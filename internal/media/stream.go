@@ -49,6 +49,10 @@ type Stream struct {
 	live       bool // the current publisher has written media
 	paused     bool // publisher gone, in the grace period
 	graceTimer *time.Timer
+	// audioTimer releases the audio that lazy readers hold (Config.AudioWait)
+	// when no video packet came to take it along; audioArmed: it is set.
+	audioTimer *time.Timer
+	audioArmed bool
 	video      *Track
 	audio      *Track
 	readers    []*Reader
@@ -346,6 +350,15 @@ func (s *Stream) cacheLocked(p *Packet) {
 func (s *Stream) fanoutLocked(p *Packet) (needKey bool) {
 	hasVideo := s.video != nil
 	isVideo := p.Kind() == KindVideo
+	// Audio of a stream with video may wait for the next picture in the
+	// queues of lazy readers, so that both leave in one write.
+	urgent := isVideo || !hasVideo
+	held := false
+	push := func(r *Reader, p *Packet) bool {
+		ok, h := r.push(p, urgent)
+		held = held || h
+		return ok
+	}
 	for _, r := range s.readers {
 		if !r.started {
 			r.started = true
@@ -378,9 +391,9 @@ func (s *Stream) fanoutLocked(p *Packet) (needKey bool) {
 		}
 		if r.fresh {
 			r.fresh = false
-			ok := r.push(p)
+			ok, _ := r.push(p, true)
 			for _, q := range r.preroll {
-				ok = r.push(q) && ok
+				ok = push(r, q) && ok
 			}
 			clear(r.preroll)
 			r.preroll = nil
@@ -390,12 +403,58 @@ func (s *Stream) fanoutLocked(p *Packet) (needKey bool) {
 			}
 			continue
 		}
-		if !r.push(p) {
+		if !push(r, p) {
 			r.overflow(hasVideo)
 			needKey = needKey || hasVideo
 		}
 	}
+	s.armAudioLocked(held, urgent)
 	return needKey
+}
+
+// armAudioLocked sets the audio-wait timer when a fan-out left lazy readers
+// holding audio, and clears it when an urgent one released them all.
+// Called with s.mu held.
+func (s *Stream) armAudioLocked(held, urgent bool) {
+	switch {
+	case held && !s.audioArmed:
+		s.audioArmed = true
+		if s.audioTimer == nil {
+			s.audioTimer = time.AfterFunc(s.hub.cfg.AudioWait, s.releaseAudio)
+		} else {
+			s.audioTimer.Reset(s.hub.cfg.AudioWait)
+		}
+	case !held && urgent && s.audioArmed:
+		// Every reader that took this packet was told; one that skipped it
+		// (waiting for a keyframe) may still hold audio: keep the timer.
+		if s.allSignaledLocked() {
+			s.audioArmed = false
+			s.audioTimer.Stop()
+		}
+	}
+}
+
+// allSignaledLocked reports whether no lazy reader holds audio it was not
+// told about. Called with s.mu held.
+func (s *Stream) allSignaledLocked() bool {
+	for _, r := range s.readers {
+		if r.lazy && r.holds() {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseAudio is the audio-wait timer: the held audio goes now.
+func (s *Stream) releaseAudio() {
+	s.mu.Lock()
+	if s.audioArmed && !s.ended {
+		s.audioArmed = false
+		for _, r := range s.readers {
+			r.release()
+		}
+	}
+	s.mu.Unlock()
 }
 
 // setTracks declares the publisher's tracks before its first packet.
@@ -487,6 +546,10 @@ func (s *Stream) endIf(only *Publisher, reason error) {
 	if s.graceTimer != nil {
 		s.graceTimer.Stop()
 		s.graceTimer = nil
+	}
+	if s.audioTimer != nil {
+		s.audioTimer.Stop() // the readers' end tells them
+		s.audioArmed = false
 	}
 	pub := s.pub
 	s.pub = nil

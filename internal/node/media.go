@@ -47,6 +47,7 @@ func (n *Node) wireMedia(cfg config.Config) error {
 		Grace:               mc.PublisherGrace,
 		StallTimeout:        mc.PublisherStall,
 		HoldTimeout:         mc.HoldTimeout,
+		AudioWait:           hubAudioWait(mc.AudioWait),
 		MaxPublishers:       mc.MaxPublishers,
 		MaxReadersPerStream: mc.MaxReadersPerStream,
 		Derive:              transcode.NewDeriveFunc(deriveConfig(tm)),
@@ -228,4 +229,13 @@ func (o channelObserver) MediaResumed(k media.Key, _ media.Info) {
 }
 func (o channelObserver) MediaStopped(k media.Key, _ error) {
 	o.report("stopped", k, o.ch.MediaStopped)
+}
+
+// hubAudioWait maps media.audioWait (0: off) to media.Config.AudioWait
+// (0: the default, negative: off).
+func hubAudioWait(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -233,7 +233,7 @@ func (s *Server) play(ctx context.Context, cancel context.CancelFunc, nc net.Con
 			pl.slot.Due()
 		}
 	}
-	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: viewer, Protocol: "rtmp", Remote: nc.RemoteAddr().String(), Audio: playAudio(sc.FourCcList), OnQueue: due, OnClose: func(reason error) {
+	rd, err := s.hub.Subscribe(key, media.SubscribeOptions{Viewer: viewer, Protocol: "rtmp", Remote: nc.RemoteAddr().String(), Audio: playAudio(sc.FourCcList), WaitAudio: true, OnQueue: due, OnClose: func(reason error) {
 		// What is queued still goes out (the reader returns it before the
 		// reason); a viewer stuck on a full socket is cut after DrainTime.
 		killMu.Lock()
