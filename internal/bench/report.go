@@ -419,12 +419,12 @@ func (rep *Report) WriteText(w io.Writer) {
 	p("\n")
 	p("readers: %d planned, %d started, %d playing, %d played to the end, %d failed\n",
 		rep.ReadersPlanned, rep.ReadersStarted, rep.ReadersPlaying, rep.ReadersSurvived, rep.ReadersFailed)
-	p("\n%-22s %7s %9s %9s %9s %9s %9s\n", "(ms)", "count", "min", "p50", "p95", "p99", "max")
+	p("\n%-24s %7s %9s %9s %9s %9s %9s\n", "(ms)", "count", "min", "p50", "p95", "p99", "max")
 	row := func(name string, s stats.Summary) {
 		if s.Count == 0 {
 			return
 		}
-		p("%-22s %7d %9.1f %9.1f %9.1f %9.1f %9.1f\n", name, s.Count, s.Min, s.P50, s.P95, s.P99, s.Max)
+		p("%-24s %7d %9.1f %9.1f %9.1f %9.1f %9.1f\n", name, s.Count, s.Min, s.P50, s.P95, s.P99, s.Max)
 	}
 	row("allocation", rep.Allocation)
 	row("websocket open", rep.WSConnect)

@@ -114,8 +114,10 @@ func (s *sink) video(au []byte, payloadBytes int, ts time.Duration, now time.Tim
 // sent at start + ta + that video frame's lateness. Its error:
 //   - RTMP/FLV timestamps are whole milliseconds (the publisher's RTMP
 //     writer truncates): the 1024-sample AAC frames (21.33 ms at 48 kHz)
-//     lose up to 1 ms, as do video timestamps at frame rates that do not
-//     divide 1000, so the estimate is within ±1 ms;
+//     lose up to 1 ms, which overstates their latency by 0 to 1 ms (1/3 ms
+//     on average); video timestamps at frame rates that do not divide 1000
+//     (not 25 fps) lose up to 1 ms too, which understates it. The estimate
+//     is within ±1 ms;
 //   - the two frames' lateness differs: timer wake-up jitter, normally
 //     well under a millisecond, more when the bench is short of CPU (the
 //     report's publisher_late_frames counts frames more than a frame
