@@ -115,9 +115,9 @@ func (s *sink) video(au []byte, payloadBytes int, ts time.Duration, now time.Tim
 //   - RTMP/FLV timestamps are whole milliseconds (the publisher's RTMP
 //     writer truncates): the 1024-sample AAC frames (21.33 ms at 48 kHz)
 //     lose up to 1 ms, which overstates their latency by 0 to 1 ms (1/3 ms
-//     on average); video timestamps at frame rates that do not divide 1000
-//     (not 25 fps) lose up to 1 ms too, which understates it. The estimate
-//     is within ±1 ms;
+//     on average); video timestamps lose up to 1 ms too when the frame
+//     interval is not a whole millisecond (15 or 30 fps, not 25), which
+//     understates it. The estimate is within ±1 ms;
 //   - the two frames' lateness differs: timer wake-up jitter, normally
 //     well under a millisecond, more when the bench is short of CPU (the
 //     report's publisher_late_frames counts frames more than a frame
