@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,12 +50,24 @@ func checkReport(t *testing.T, rep *Report, readers int) {
 	if rep.Latency.Count == 0 || rep.Latency.P50 <= 0 || rep.Latency.P99 < rep.Latency.P50 {
 		t.Fatalf("latency %+v", rep.Latency)
 	}
+	// Audio latency is measured by RTMP and HTTP-FLV readers (the runs
+	// here have audio), not by WHEP readers.
+	audioTimed := slices.ContainsFunc(rep.Readers, func(r ReaderResult) bool { return r.Proto != ProtoWHEP })
+	if audioTimed != (rep.AudioLatency.Count > 0) || rep.AudioLatency.P99 < rep.AudioLatency.P50 {
+		t.Fatalf("audio latency %+v, want some unless all readers are WHEP", rep.AudioLatency)
+	}
+	if audioTimed && !strings.Contains(text.String(), "audio end-to-end latency") {
+		t.Fatal("summary lacks the audio end-to-end latency")
+	}
 	if rep.ReaderKbps.Count != readers || rep.ReaderKbps.Min <= 0 || rep.PublishedKbps <= 0 {
 		t.Fatalf("reader kbit/s %+v, published %v", rep.ReaderKbps, rep.PublishedKbps)
 	}
 	for _, r := range rep.Readers {
 		if r.VideoFrames == 0 || r.AudioFrames == 0 {
 			t.Fatalf("reader %+v got no video or no audio", r)
+		}
+		if r.Proto == ProtoWHEP && (r.AudioLatencyP50MS != 0 || r.AudioLatencyP99MS != 0) {
+			t.Fatalf("WHEP reader %+v has an audio latency: its RTP clocks give none", r)
 		}
 	}
 	if rep.Drops.FramesExpected == 0 || rep.Drops.Unstamped != 0 {
@@ -73,7 +86,7 @@ func checkReport(t *testing.T, rep *Report, readers int) {
 		t.Fatal(err)
 	}
 	var back map[string]any
-	if err := json.Unmarshal(b, &back); err != nil || back["first_frame"] == nil || back["e2e_latency"] == nil {
+	if err := json.Unmarshal(b, &back); err != nil || back["first_frame"] == nil || back["e2e_latency"] == nil || back["audio_latency"] == nil {
 		t.Fatalf("JSON report: %v %s", err, b)
 	}
 }

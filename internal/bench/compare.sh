@@ -1,7 +1,8 @@
 #!/bin/sh
 # One `minirtc bench` run against a fresh local `minirtc serve` of BINARY,
 # summarised on one line (server CPU per 100 readers during the hold, end-to-
-# end latency, drops, first frame). Run it alternately for two builds to
+# end latency of video (p50, p99) and of audio (a_p50, a_p99; RTMP and FLV
+# readers only), drops, first frame). Run it alternately for two builds to
 # compare them in the same session, as BENCHMARKS.md's issue 17 table was:
 #
 #   sh internal/bench/compare.sh BINARY NAME PROTO READERS [VAR=VALUE ...]
@@ -30,7 +31,9 @@ import json, sys
 path, name, readers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 d = json.load(open(path))
 s, dr = d["server"], d["drops"]
-print("%-22s cpu/100=%.2f%% p50=%.1fms p99=%.1fms drops=%.3f%% ff_p99=%.0fms playing=%d load=%s" % (
+a = d.get("audio_latency") or {}  # none from builds before it, or WHEP readers
+print("%-22s cpu/100=%.2f%% p50=%.1fms p99=%.1fms a_p50=%.1fms a_p99=%.1fms drops=%.3f%% ff_p99=%.0fms playing=%d load=%s" % (
     name, s["cpu_hold_avg_pct"] * 100 / readers, d["e2e_latency"]["p50_ms"], d["e2e_latency"]["p99_ms"],
+    a.get("p50_ms", 0), a.get("p99_ms", 0),
     dr["ratio"] * 100, d["first_frame"]["p99_ms"], d["readers_playing"], d["load_avg_1m"]))
 PY

@@ -26,7 +26,12 @@
 // The published stream comes from internal/bench/synth (H.264 + AAC built
 // without an encoder). Every video access unit carries a stamp (sequence
 // number and send time) from which readers count dropped frames and measure
-// end-to-end latency. Figures are collected with internal/bench/stats.
+// end-to-end latency. Audio frames carry no stamp: RTMP and HTTP-FLV
+// readers estimate an audio frame's send time from the last stamped video
+// frame and the timestamps audio and video share (within about ±1 ms, see
+// sink.audio) and report audio end-to-end latency from it; WHEP readers do
+// not (their RTP audio and video clocks are unrelated). Figures are
+// collected with internal/bench/stats.
 //
 // Imports: synth, stats, internal/token (to build tokens), gortmplib (RTMP
 // client), the signalling client (package client, over coder/websocket),

@@ -64,7 +64,7 @@ func TestFLVReaderFFmpeg(t *testing.T) {
 			s.config()
 		case 1:
 			videoTags++
-			s.video(b[5:], len(b), start.Add(time.Second))
+			s.video(b[5:], len(b), time.Duration(tag.Timestamp)*time.Millisecond, start.Add(time.Second))
 		}
 	}
 	if configs != 1 || videoTags != frames {
@@ -94,7 +94,7 @@ func TestSinkDrops(t *testing.T) {
 	// Frames 1-3 precede any keyframe the reader saw: ignored. Then 4..11
 	// with 6 and 7 lost and 9 repeated.
 	for _, i := range []int{1, 2, 3, 4, 5, 8, 9, 9, 10, 11} {
-		s.video(aus[i], len(aus[i]), time.Now())
+		s.video(aus[i], len(aus[i]), noTS, time.Now())
 	}
 	if s.videoFrames.Load() != 7 || s.drops.Load() != 2 || s.reordered != 1 {
 		t.Fatalf("frames %d drops %d reordered %d", s.videoFrames.Load(), s.drops.Load(), s.reordered)
@@ -130,7 +130,7 @@ func FuzzFLVReader(f *testing.F) {
 				t.Fatalf("tag of %d bytes", len(tag.Body))
 			}
 			if tag.Type == flvTagVideo && len(tag.Body) >= 5 {
-				s.video(tag.Body[5:], len(tag.Body), time.Now())
+				s.video(tag.Body[5:], len(tag.Body), time.Duration(tag.Timestamp)*time.Millisecond, time.Now())
 			}
 		}
 	})
@@ -150,7 +150,7 @@ func BenchmarkSinkVideo(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		au := aus[i%len(aus)]
-		s.video(au, len(au), time.Now())
+		s.video(au, len(au), noTS, time.Now())
 		i++
 	}
 }

@@ -209,6 +209,9 @@ func TestNodeMixedWHEP(t *testing.T) {
 			b.Kbps.Count != 2 || b.Kbps.Min <= 0 || b.FramesExpected == 0 || b.Latency.Count == 0 {
 			t.Fatalf("%s: %+v", b.Proto, b)
 		}
+		if (b.AudioLatency.Count == 0) != (b.Proto == ProtoWHEP) {
+			t.Fatalf("%s: audio latency %+v (measured for RTMP, not for WHEP)", b.Proto, b.AudioLatency)
+		}
 	}
 	var text bytes.Buffer
 	rep.WriteText(&text)

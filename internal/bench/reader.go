@@ -74,20 +74,20 @@ func readRTMP(ctx context.Context, raw string, timeout time.Duration, s *sink) (
 					s.config()
 				}
 			case message.VideoTypeAU:
-				s.video(m.AU, len(m.AU)+5, now)
+				s.video(m.AU, len(m.AU)+5, m.DTS, now)
 			}
 		case *message.VideoExSequenceStart:
 			s.config()
 		case *message.VideoExFramesX:
-			s.video(m.Payload, len(m.Payload)+5, now)
+			s.video(m.Payload, len(m.Payload)+5, m.DTS, now)
 		case *message.VideoExCodedFrames:
-			s.video(m.Payload, len(m.Payload)+8, now)
+			s.video(m.Payload, len(m.Payload)+8, m.DTS, now)
 		case *message.Audio:
 			if m.Codec == message.CodecMPEG4Audio && m.AACType == message.AudioAACTypeAU {
-				s.audio(len(m.AU) + 2)
+				s.audio(len(m.AU)+2, m.DTS, now)
 			}
 		case *message.AudioExCodedFrames:
-			s.audio(len(m.Payload) + 5)
+			s.audio(len(m.Payload)+5, m.DTS, now)
 		}
 	}
 }
@@ -129,6 +129,7 @@ func readFLV(ctx context.Context, client *http.Client, raw string, timeout time.
 			lastKick = now
 		}
 		b := tag.Body
+		ts := time.Duration(tag.Timestamp) * time.Millisecond
 		switch tag.Type {
 		case flvTagVideo:
 			if len(b) < 5 {
@@ -143,10 +144,10 @@ func readFLV(ctx context.Context, client *http.Client, raw string, timeout time.
 					s.config()
 				case 1: // CodedFrames (with composition time)
 					if len(b) >= 8 {
-						s.video(b[8:], len(b), now)
+						s.video(b[8:], len(b), ts, now)
 					}
 				case 3: // CodedFramesX
-					s.video(b[5:], len(b), now)
+					s.video(b[5:], len(b), ts, now)
 				}
 				continue
 			}
@@ -157,13 +158,13 @@ func readFLV(ctx context.Context, client *http.Client, raw string, timeout time.
 			case 0:
 				s.config()
 			case 1:
-				s.video(b[5:], len(b), now)
+				s.video(b[5:], len(b), ts, now)
 			}
 		case flvTagAudio:
 			if len(b) >= 2 && b[0]>>4 == 10 && b[1] == 0 {
 				continue // AAC sequence header
 			}
-			s.audio(len(b))
+			s.audio(len(b), ts, now)
 		}
 	}
 }

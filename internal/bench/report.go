@@ -52,6 +52,12 @@ type Report struct {
 	// Latency: publisher's send time (stamped in the frame) -> reader's
 	// receive time, for frames published after the reader started.
 	Latency stats.Summary `json:"e2e_latency"`
+	// AudioLatency: the audio frames' estimated send time -> reader's
+	// receive time (RTMP and HTTP-FLV readers; not WHEP, whose RTP audio
+	// and video clocks are unrelated). Audio carries no stamp: its send time
+	// is estimated from the last stamped video frame and the timestamps
+	// audio and video share, within about ±1 ms (see sink.audio).
+	AudioLatency stats.Summary `json:"audio_latency"`
 
 	// PublishedKbps (mean per publisher) and ReaderKbps (delivered, per
 	// reader) count media payload bytes over the hold phase (readers that
@@ -129,6 +135,7 @@ type ProtoSummary struct {
 	Failed         int                `json:"failed"`
 	FirstFrame     stats.Summary      `json:"first_frame"`
 	Latency        stats.Summary      `json:"e2e_latency"`
+	AudioLatency   stats.Summary      `json:"audio_latency"` // none for WHEP (see Report.AudioLatency)
 	Kbps           stats.FloatSummary `json:"reader_kbps"`
 	Drops          int64              `json:"drops"`
 	FramesExpected int64              `json:"frames_expected"`
@@ -139,6 +146,7 @@ type protoAcc struct {
 	ProtoSummary
 	first stats.Samples
 	lat   stats.Histogram
+	alat  stats.Histogram
 	kbps  []float64
 }
 
@@ -156,7 +164,10 @@ type ReaderResult struct {
 	Drops        int64   `json:"drops"`
 	LatencyP50MS float64 `json:"latency_p50_ms,omitempty"`
 	LatencyP99MS float64 `json:"latency_p99_ms,omitempty"`
-	Error        string  `json:"error,omitempty"`
+	// Audio latency of this reader (RTMP and HTTP-FLV only).
+	AudioLatencyP50MS float64 `json:"audio_latency_p50_ms,omitempty"`
+	AudioLatencyP99MS float64 `json:"audio_latency_p99_ms,omitempty"`
+	Error             string  `json:"error,omitempty"`
 }
 
 func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.Time, interrupted bool) *Report {
@@ -225,7 +236,7 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 	}
 	rep.PublishedKbps = stats.SummarizeFloats(pubKbps).Mean
 
-	var lat stats.Histogram
+	var lat, alat stats.Histogram
 	var kbps []float64
 	byProto := map[string]*protoAcc{}
 	for _, rd := range r.readers {
@@ -267,13 +278,19 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 				pa.kbps = append(pa.kbps, res.Kbps)
 			}
 			lat.Merge(&s.latency)
+			alat.Merge(&s.audioLatency)
 			pa.Playing++
 			pa.first.Add(s.firstFrame)
 			pa.lat.Merge(&s.latency)
+			pa.alat.Merge(&s.audioLatency)
 			pa.Drops += res.Drops
 			pa.FramesExpected += res.VideoFrames - s.unstamped + res.Drops
 			res.LatencyP50MS = float64(s.latency.Percentile(50).Microseconds()) / 1000
 			res.LatencyP99MS = float64(s.latency.Percentile(99).Microseconds()) / 1000
+			if s.audioLatency.Count() > 0 {
+				res.AudioLatencyP50MS = float64(s.audioLatency.Percentile(50).Microseconds()) / 1000
+				res.AudioLatencyP99MS = float64(s.audioLatency.Percentile(99).Microseconds()) / 1000
+			}
 			rep.Drops.Total += res.Drops
 			rep.Drops.FramesExpected += res.VideoFrames - s.unstamped + res.Drops
 			rep.Drops.Reordered += s.reordered
@@ -297,6 +314,7 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 		for _, k := range slices.Sorted(maps.Keys(byProto)) {
 			pa := byProto[k]
 			pa.FirstFrame, pa.Latency, pa.Kbps = pa.first.Summary(), pa.lat.Summary(), stats.SummarizeFloats(pa.kbps)
+			pa.AudioLatency = pa.alat.Summary()
 			rep.ByProto = append(rep.ByProto, pa.ProtoSummary)
 		}
 	}
@@ -306,6 +324,7 @@ func (r *runner) report(mon *monitor, started, rampStart, rampEnd, stopAt time.T
 	rep.Allocation, rep.WSConnect, rep.Join = alloc.Summary(), ws.Summary(), join.Summary()
 	rep.Publish, rep.Subscribe = publish.Summary(), subscribe.Summary()
 	rep.PlayConnect, rep.FirstFrame, rep.Latency = connect.Summary(), first.Summary(), lat.Summary()
+	rep.AudioLatency = alat.Summary()
 	rep.ReaderKbps = stats.SummarizeFloats(kbps)
 
 	timeline, srvErr := mon.result()
@@ -400,12 +419,12 @@ func (rep *Report) WriteText(w io.Writer) {
 	p("\n")
 	p("readers: %d planned, %d started, %d playing, %d played to the end, %d failed\n",
 		rep.ReadersPlanned, rep.ReadersStarted, rep.ReadersPlaying, rep.ReadersSurvived, rep.ReadersFailed)
-	p("\n%-22s %7s %9s %9s %9s %9s %9s\n", "(ms)", "count", "min", "p50", "p95", "p99", "max")
+	p("\n%-24s %7s %9s %9s %9s %9s %9s\n", "(ms)", "count", "min", "p50", "p95", "p99", "max")
 	row := func(name string, s stats.Summary) {
 		if s.Count == 0 {
 			return
 		}
-		p("%-22s %7d %9.1f %9.1f %9.1f %9.1f %9.1f\n", name, s.Count, s.Min, s.P50, s.P95, s.P99, s.Max)
+		p("%-24s %7d %9.1f %9.1f %9.1f %9.1f %9.1f\n", name, s.Count, s.Min, s.P50, s.P95, s.P99, s.Max)
 	}
 	row("allocation", rep.Allocation)
 	row("websocket open", rep.WSConnect)
@@ -415,8 +434,13 @@ func (rep *Report) WriteText(w io.Writer) {
 	row("play connect", rep.PlayConnect)
 	row("first frame", rep.FirstFrame)
 	row("end-to-end latency", rep.Latency)
+	row("audio end-to-end latency", rep.AudioLatency)
 	p("  first frame: play URL in hand (subscribe reply; connect start in media-only and WHEP) -> first keyframe with SPS/PPS\n")
 	p("  latency: publisher's stamp -> reader's receipt, for frames published after the reader started\n")
+	if rep.Stream.Audio {
+		p("  audio latency: AAC frame's send time, estimated from the last stamped video frame and the shared timestamps\n")
+		p("    (within about 1 ms) -> reader's receipt; RTMP and HTTP-FLV readers only (WHEP's RTP audio and video clocks are unrelated)\n")
+	}
 	k := rep.ReaderKbps
 	p("\ndelivered bitrate per reader (kbit/s): min %.0f  p5 %.0f  p50 %.0f  mean %.0f  max %.0f  (published %.0f)\n",
 		k.Min, k.P5, k.P50, k.Mean, k.Max, rep.PublishedKbps)
@@ -428,10 +452,14 @@ func (rep *Report) WriteText(w io.Writer) {
 	}
 	p("\n")
 	if len(rep.ByProto) > 0 {
-		p("\nby protocol     readers playing failed  first frame p50/p95/p99 ms  latency p50/p99 ms  kbit/s p50 (min)  drops\n")
+		p("\nby protocol     readers playing failed  first frame p50/p95/p99 ms  latency p50/p99 ms  audio p50/p99 ms  kbit/s p50 (min)  drops\n")
 		for _, b := range rep.ByProto {
-			p("  %-12s %7d %7d %6d  %8.1f %8.1f %8.1f  %8.1f %8.1f  %8.0f (%4.0f)  %d of %d\n", b.Proto, b.Readers, b.Playing, b.Failed,
-				b.FirstFrame.P50, b.FirstFrame.P95, b.FirstFrame.P99, b.Latency.P50, b.Latency.P99, b.Kbps.P50, b.Kbps.Min, b.Drops, b.FramesExpected)
+			audio := fmt.Sprintf("%8s %8s", "-", "-") // WHEP, or no audio
+			if b.AudioLatency.Count > 0 {
+				audio = fmt.Sprintf("%8.1f %8.1f", b.AudioLatency.P50, b.AudioLatency.P99)
+			}
+			p("  %-12s %7d %7d %6d  %8.1f %8.1f %8.1f  %8.1f %8.1f %s  %8.0f (%4.0f)  %d of %d\n", b.Proto, b.Readers, b.Playing, b.Failed,
+				b.FirstFrame.P50, b.FirstFrame.P95, b.FirstFrame.P99, b.Latency.P50, b.Latency.P99, audio, b.Kbps.P50, b.Kbps.Min, b.Drops, b.FramesExpected)
 		}
 	}
 	if s := rep.Server; s != nil {

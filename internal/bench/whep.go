@@ -40,7 +40,8 @@ func newWHEPAPI() (*webrtc.API, error) {
 
 // readWHEP plays a WHEP endpoint (draft-ietf-wish-whep) until ctx ends and
 // feeds s: H.264 RTP is depacketized (RFC 6184) into AVCC access units at
-// each marker bit; audio packets are counted. It returns the time from the
+// each marker bit; audio packets are counted, but their latency is not
+// measured (see noTS). It returns the time from the
 // offer to ICE+DTLS connected.
 func readWHEP(ctx context.Context, api *webrtc.API, client *http.Client, endpoint, bearer string, timeout time.Duration, s *sink) (time.Duration, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
@@ -109,7 +110,7 @@ func readWHEP(ctx context.Context, api *webrtc.API, client *http.Client, endpoin
 					return
 				}
 				now := time.Now()
-				s.audio(len(p.Payload))
+				s.audio(len(p.Payload), noTS, now)
 				kick(now)
 			}
 		}
@@ -265,7 +266,7 @@ func (a *h264Assembler) push(p *rtp.Packet, now time.Time) {
 	a.wire += len(p.Payload)
 	if p.Marker {
 		if !a.damaged && len(a.au) > 0 {
-			a.s.video(a.au, a.wire, now)
+			a.s.video(a.au, a.wire, noTS, now)
 		} else {
 			a.s.bytes.Add(int64(a.wire)) // delivered, if not usable
 		}

@@ -151,7 +151,7 @@ func TestMediaOnlyWHEP(t *testing.T) {
 		t.Fatalf("%v: %v", err, rep.Errors)
 	}
 	if rep.Proto != ProtoWHEP || rep.ReadersPlaying != 2 || rep.ReadersFailed != 0 || rep.FirstFrame.Count != 2 ||
-		rep.Latency.Count == 0 || rep.PlayConnect.Count != 2 || rep.Drops.FramesExpected == 0 {
+		rep.Latency.Count == 0 || rep.PlayConnect.Count != 2 || rep.Drops.FramesExpected == 0 || rep.AudioLatency.Count != 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	// A wrong token is refused and reported.
