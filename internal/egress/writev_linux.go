@@ -33,7 +33,8 @@ func writevNow(fd int, bufs [][]byte) (int, error) {
 		iov = append(iov, v)
 	}
 	r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov))) //nolint:gosec // G103: the iovec array for writev(2), kept alive by iov across the call
-	clear(iov) // keep no buffer alive from the pool
+	// Keep no buffer alive from the pool.
+	clear(iov)
 	*p = iov[:0]
 	iovecPool.Put(p)
 	if errno != 0 {
