@@ -597,3 +597,50 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMediaResumedStartsUnseenStream: the media plane may report a resume
+// for a stream whose start the channel never saw (in a cluster: the stream
+// was a relay from a node that died, and the member's push to this node
+// took it over). For the channel that is the start: the media start timeout
+// is cancelled, the stream stays live and EventMediaStarted is emitted once.
+func TestMediaResumedStartsUnseenStream(t *testing.T) {
+	m, clk := newManager(t)
+	_, a, _ := join(t, m, 1, channel.RoleBroadcaster)
+	var (
+		mu      sync.Mutex
+		started int
+	)
+	m.Observe(func(ev channel.Event) {
+		if ev.Kind == channel.EventMediaStarted {
+			mu.Lock()
+			started++
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	m.Publish(a, "a")
+	if err := m.MediaResumed(app, room, 1); err != nil {
+		t.Fatalf("resume of a stream not seen started: %v", err)
+	}
+	m.MediaResumed(app, room, 1) // a second report changes nothing
+	clk.Advance(time.Hour)       // past the media start timeout
+	if mi, _ := m.Member(app, room, 1); !mi.Publishing || !mi.MediaLive {
+		t.Fatalf("after the resume and an hour: %+v, want publishing and live", mi)
+	}
+	for i := 0; ; i++ {
+		mu.Lock()
+		n := started
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if n > 1 || i > 500 {
+			t.Fatalf("EventMediaStarted emitted %d times, want 1", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

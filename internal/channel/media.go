@@ -74,6 +74,12 @@ func (m *Manager) MediaStarted(app, channel string, uid uint32) error {
 	if err != nil {
 		return err
 	}
+	m.mediaStarted(ch, mb)
+	return nil
+}
+
+// mediaStarted is MediaStarted's work. m.mu held.
+func (m *Manager) mediaStarted(ch *chanState, mb *member) {
 	st := mb.stream
 	if st.timer != nil {
 		st.timer.Stop()
@@ -87,7 +93,6 @@ func (m *Manager) MediaStarted(app, channel string, uid uint32) error {
 	if !wasLive {
 		m.emit(m.event(EventMediaStarted, ch, mb))
 	}
-	return nil
 }
 
 // MediaStopped reports that the stream's media ended for good: the media
@@ -137,13 +142,20 @@ func (m *Manager) MediaPaused(app, channel string, uid uint32) error {
 }
 
 // MediaResumed ends a gap: others get video-mute {mute: false} unless the
-// member muted its video itself.
+// member muted its video itself. For a stream whose media the channel has
+// not seen start, it is the start: the media plane's stream outlived an
+// earlier source the channel never knew (in a cluster, the relay of the
+// stream from a node that died, replaced by the member's push here).
 func (m *Manager) MediaResumed(app, channel string, uid uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ch, mb, err := m.mediaStream(app, channel, uid)
 	if err != nil {
 		return err
+	}
+	if !mb.stream.live {
+		m.mediaStarted(ch, mb)
+		return nil
 	}
 	if mb.stream.paused {
 		m.resume(ch, mb)

@@ -41,7 +41,14 @@ type callSetup struct {
 
 func setupCall(ctx context.Context, t *testing.T, hook string) *callSetup {
 	t.Helper()
-	c := startCluster(t, 3, hook)
+	return setupCallOn(ctx, t, hook, 3)
+}
+
+// setupCallOn is setupCall on a cluster of n nodes (uid i joins through
+// node i).
+func setupCallOn(ctx context.Context, t *testing.T, hook string, n int) *callSetup {
+	t.Helper()
+	c := startCluster(t, n, hook)
 	s := &callSetup{c: c, conns: map[int]*mc.Conn{}}
 	for i, p := range c.nodes {
 		cc, err := c.join(ctx, p, failCh, i+1, nil)
@@ -70,8 +77,18 @@ func setupCall(ctx context.Context, t *testing.T, hook string) *callSetup {
 	if err := s.reader.waitFrames(ctx, 0, 25); err != nil {
 		t.Fatalf("before the failure: %v", err)
 	}
-	s.wantMembers(t, s.rnode, 1, 2, 3)
+	s.wantMembers(t, s.rnode, s.uids()...)
 	return s
+}
+
+// uids are the call's members.
+func (s *callSetup) uids() []uint32 {
+	var out []uint32
+	for uid := range s.conns {
+		out = append(out, uint32(uid)) //nolint:gosec // G115: uids 1..3
+	}
+	slices.Sort(out)
+	return out
 }
 
 // flvURL is uid 1's stream as HTTP-FLV on node p, for a subscriber.
@@ -253,6 +270,55 @@ func TestClusterKillOwnerMidCall(t *testing.T) {
 	hooks.mu.Lock()
 	t.Logf("webhook deliveries: %d, by event type %v", total, hooks.types)
 	hooks.mu.Unlock()
+}
+
+// TestClusterKillOwnerOfTwo: the owner of a two-node cluster is killed, so
+// the channel moves to the node whose HTTP-FLV reader was fed by a relay
+// from the dead owner; that stream (paused since the relay broke) is taken
+// over by the publisher's new push. The channel on the new owner must see
+// the media start: the reader decodes again, the stream stays published
+// past the media start timeout's first checks, and the stream-published
+// notice (1001) comes from each owner. Before the fix the hub reported the
+// takeover as a resume, the channel never saw a start, no 1001 was sent and
+// the stream was removed 30 s later ("media never started").
+func TestClusterKillOwnerOfTwo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two nodes and a failover (about 15 s)")
+	}
+	hooks := &noticeCounter{count: map[string]int{}, types: map[int]int{}}
+	recv := httptest.NewServer(hooks)
+	defer recv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s := setupCallOn(ctx, t, recv.URL, 2)
+	survivor := s.rnode
+	killed := time.Now()
+	s.owner.signal(t, syscall.SIGKILL)
+	<-s.owner.exited
+
+	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer rcancel()
+	s.rejoinAll(rctx, t, killed, []*clusterProc{survivor})
+	if np := s.republish(rctx, t, s.owner); np != survivor {
+		t.Fatalf("new owner %s, want the survivor %s", np.id, survivor.id)
+	}
+	mark := s.reader.frames.Load()
+	if err := s.reader.waitFrames(rctx, mark, 25); err != nil {
+		t.Fatalf("the reader on %s did not resume: %v", survivor.id, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hooks.mu.Lock()
+		n := hooks.types[webhook.EventStreamPublished]
+		hooks.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream-published notices: %d, want one from each owner (2)", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestClusterDrainOnSIGTERM: the owner of a call gets SIGTERM. It marks
