@@ -320,21 +320,28 @@ return 0`)
 
 // indexOutbox builds the outbox indexes when they do not match the outbox:
 // an outbox written by a version without them (or, during a rolling
-// upgrade, entries written or pruned by a node of that version). The check
-// is two counts, read atomically (every entry has exactly one prune index
-// member); only when they differ is the whole outbox read, once, and the
-// missing members added and the stale ones dropped. Nodes that do it at
-// once add the same members: the result is the same.
+// upgrade, entries written, finished, queued again or pruned by a node of
+// that version). The check is four counts, read atomically: every entry has
+// exactly one prune index member, and every pending entry (the pending set,
+// which that version keeps too) one scored +inf. Only when they differ is
+// the whole outbox read, once, the missing members added, the prune scores
+// set from the entries and the stale members dropped. Nodes that do it at
+// once write the same members: the result is the same. (An old node's
+// writes whose counts cancel out, as many entries appended as pruned and as
+// many finished as queued again between two checks, go unseen until the
+// counts next differ.)
 func (r *Redis) indexOutbox(ctx context.Context) error {
-	var hlen, zcard *redis.IntCmd
+	var entries, indexed, pending, pendingIndexed *redis.IntCmd
 	if _, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		hlen = p.HLen(ctx, r.key(redisOutbox))
-		zcard = p.ZCard(ctx, r.key(redisOutboxPrune))
+		entries = p.HLen(ctx, r.key(redisOutbox))
+		indexed = p.ZCard(ctx, r.key(redisOutboxPrune))
+		pending = p.ZCard(ctx, r.key(redisPending))
+		pendingIndexed = p.ZCount(ctx, r.key(redisOutboxPrune), "+inf", "+inf")
 		return nil
 	}); err != nil {
 		return fmt.Errorf("store: redis: %w", err)
 	}
-	if hlen.Val() == zcard.Val() {
+	if entries.Val() == indexed.Val() && pending.Val() == pendingIndexed.Val() {
 		return nil
 	}
 	all, err := r.rdb.HGetAll(ctx, r.key(redisOutbox)).Result()

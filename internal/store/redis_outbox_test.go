@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,4 +176,126 @@ func BenchmarkRedisRecentOutbox(b *testing.B) {
 			b.Fatal(len(es), err)
 		}
 	}
+}
+
+// TestRedisOutboxIndexesAnOldOutbox: an outbox written by the version
+// without indexes (entries, counter and pending set only, written here by
+// hand) is indexed when nodes open it, two at once: every listing, lookup
+// and prune then answers as before, and each entry has exactly one member
+// in each index. Entries a node of the old version writes or prunes
+// afterwards (a rolling upgrade) are taken in by the next prune, and an
+// entry it queued again is not pruned.
+func TestRedisOutboxIndexesAnOldOutbox(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = raw.Close() })
+	const p = "{test}:"
+	app, other := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	t0 := time.Unix(1_800_000_000, 0).UTC()
+	// oldWrite stores e as the old version did.
+	oldWrite := func(e OutboxEntry) {
+		t.Helper()
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		field := strconv.FormatUint(e.Seq, 10)
+		if err := raw.HSet(ctx, p+"outbox", field, b).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if e.Status == DeliveryPending {
+			raw.ZAdd(ctx, p+"outbox:pending", redis.Z{Score: float64(e.Seq), Member: field})
+		} else {
+			raw.ZRem(ctx, p+"outbox:pending", field)
+		}
+	}
+	var seq uint64
+	for i := range 300 {
+		seq++
+		e := OutboxEntry{Seq: seq, App: app, NoticeID: "n" + strconv.Itoa(i/3), Endpoint: strconv.Itoa(i % 3), Payload: []byte(`{}`),
+			Status: DeliveryDelivered, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+		if i%10 == 0 {
+			e.Status = DeliveryPending
+		}
+		if i%2 == 1 {
+			e.App = other
+		}
+		oldWrite(e)
+	}
+	raw.Set(ctx, p+"outbox:seq", seq, 0)
+
+	stores := make([]*Redis, 2)
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { _ = rdb.Close() })
+			r, err := OpenRedis(ctx, rdb, "test")
+			if err != nil {
+				t.Error(err)
+			}
+			stores[i] = r
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	r := stores[0]
+	consistent := func(when string) {
+		t.Helper()
+		n := raw.HLen(ctx, p+"outbox").Val()
+		for _, k := range []string{"outbox:app", "outbox:notice", "outbox:prune"} {
+			if c := raw.ZCard(ctx, p+k).Val(); c != n {
+				t.Fatalf("%s: %s has %d members for %d entries", when, k, c, n)
+			}
+		}
+	}
+	consistent("after open")
+
+	recent, err := stores[1].RecentOutbox(ctx, app, 4)
+	if err != nil || len(recent) != 4 || recent[0].Seq != 299 || recent[3].Seq != 293 {
+		t.Fatalf("recent after indexing: %+v %v", recent, err)
+	}
+	byN, err := r.OutboxByNotice(ctx, other, "n7")
+	if err != nil || len(byN) != 2 || byN[0].Seq != 22 || byN[1].Seq != 24 {
+		t.Fatalf("by notice after indexing: %+v %v", byN, err)
+	}
+	// 100 entries created before t0+100s: 10 pending, 90 pruned.
+	if n, err := r.PruneOutbox(ctx, t0.Add(100*time.Second)); err != nil || n != 90 {
+		t.Fatalf("prune after indexing: %d %v, want 90", n, err)
+	}
+	consistent("after prune")
+
+	// An old-version node appends an entry, prunes one and queues one
+	// again: the entries' count is the same, the pending ones' is not.
+	oldWrite(OutboxEntry{Seq: uint64(raw.Incr(ctx, p+"outbox:seq").Val()), App: app, NoticeID: "late", Payload: []byte(`{}`), Status: DeliveryDelivered, CreatedAt: t0})
+	raw.HDel(ctx, p+"outbox", "298")
+	requeued := OutboxEntry{Seq: 297, App: app, NoticeID: "n98", Endpoint: "2", Payload: []byte(`{}`),
+		Status: DeliveryPending, CreatedAt: t0.Add(296 * time.Second)}
+	oldWrite(requeued)
+	if n, err := r.PruneOutbox(ctx, t0.Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("prune after the old node: %d %v, want 1 (its new, old entry)", n, err)
+	}
+	consistent("after the old node's writes")
+	if n, err := r.PruneOutbox(ctx, t0.Add(time.Hour)); err != nil || n != 178 {
+		t.Fatalf("prune of all finished: %d %v, want 178", n, err)
+	}
+	pend, _ := r.PendingOutbox(ctx)
+	if len(pend) != 31 {
+		t.Fatalf("pending after prune: %d, want 31 (30 and the requeued one)", len(pend))
+	}
+	if s := raw.ZScore(ctx, p+"outbox:prune", "32:"+app+"3:n98"+idxSeq(297)).Val(); !math.IsInf(s, 1) {
+		t.Errorf("the requeued entry's prune score is %v, want +inf", s)
+	}
+	if es, _ := r.RecentOutbox(ctx, app, 0); len(es) != 31 {
+		t.Errorf("app after prune: %d, want its 31 pending", len(es))
+	}
+	if es, _ := r.RecentOutbox(ctx, other, 0); len(es) != 0 {
+		t.Errorf("other app after prune: %d, want none", len(es))
+	}
+	consistent("at the end")
 }
