@@ -117,6 +117,9 @@ func TestRedisOutboxReadsFollowTheAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	hgetall := cmdCalls(t, admin, "hgetall")
+	if n := admin.ZCount(ctx, "{test}:outbox:prune", "+inf", "+inf").Val(); n != 5020 {
+		t.Fatalf("%d entries of the prune index scored +inf, want the 5,020 pending", n)
+	}
 
 	const bound = 16 << 10 // what 10 small entries and the replies around them take, with room
 	for _, c := range []struct {
@@ -298,4 +301,47 @@ func TestRedisOutboxIndexesAnOldOutbox(t *testing.T) {
 		t.Errorf("other app after prune: %d, want none", len(es))
 	}
 	consistent("at the end")
+}
+
+// TestRedisPruneKeepsWhatAnOldNodeQueuedAgain: an old-version node queues a
+// finished entry again and finishes a pending one, so the counts the index
+// check compares do not change and the prune index still calls the first
+// finished: prune keeps it all the same (it is in the pending set, which
+// every version keeps), and from then on its prune score is +inf.
+func TestRedisPruneKeepsWhatAnOldNodeQueuedAgain(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = raw.Close() })
+	r, err := OpenRedis(ctx, raw, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_800_000_000, 0).UTC()
+	es, err := r.AppendOutbox(ctx, []OutboxEntry{
+		{App: "a", NoticeID: "done", Status: DeliveryDelivered, CreatedAt: t0},
+		{App: "a", NoticeID: "pend", Status: DeliveryPending, CreatedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, finished := es[0], es[1]
+	again.Status, finished.Status = DeliveryPending, DeliveryDelivered
+	for _, e := range []OutboxEntry{again, finished} { // as the old UpdateOutbox did
+		b, _ := json.Marshal(e)
+		raw.HSet(ctx, "{test}:outbox", strconv.FormatUint(e.Seq, 10), b)
+	}
+	raw.ZAdd(ctx, "{test}:outbox:pending", redis.Z{Score: float64(again.Seq), Member: strconv.FormatUint(again.Seq, 10)})
+	raw.ZRem(ctx, "{test}:outbox:pending", strconv.FormatUint(finished.Seq, 10))
+
+	if n, err := r.PruneOutbox(ctx, t0.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("prune: %d %v, want 0", n, err)
+	}
+	pend, _ := r.PendingOutbox(ctx)
+	if len(pend) != 1 || pend[0].Seq != again.Seq {
+		t.Fatalf("pending after prune: %+v, want the entry queued again", pend)
+	}
+	if s := raw.ZScore(ctx, "{test}:outbox:prune", "1:a4:done"+idxSeq(again.Seq)).Val(); !math.IsInf(s, 1) {
+		t.Errorf("its prune score is %v, want +inf", s)
+	}
 }
