@@ -71,8 +71,8 @@ const (
 	// The outbox's indexes, written in the same transaction or script as
 	// the entries (see outboxIndex): sorted sets whose members all have
 	// score 0 and are read by lexical range, so one key serves every app.
-	redisOutboxApp    = "outbox:app"    // member appKey+seqKey: an app's entries in seq order
-	redisOutboxNotice = "outbox:notice" // member appKey+noticeKey+seqKey: a notice's entries
+	redisOutboxApp    = "outbox:app"    // member idxPart(app)+idxSeq(seq): an app's entries in seq order
+	redisOutboxNotice = "outbox:notice" // member idxPart(app)+idxPart(notice)+idxSeq(seq): a notice's entries
 	// redisOutboxPrune holds the same members as redisOutboxNotice, scored
 	// by the entry's CreatedAt in Unix milliseconds once it is finished and
 	// +inf while it is pending: PruneOutbox reads only its low end.
