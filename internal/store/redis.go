@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -40,7 +39,11 @@ func OpenRedis(ctx context.Context, rdb redis.UniversalClient, prefix string) (*
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("store: redis: %w", err)
 	}
-	return &Redis{rdb: rdb, prefix: "{" + prefix + "}:"}, nil
+	r := &Redis{rdb: rdb, prefix: "{" + prefix + "}:"}
+	if err := r.indexOutbox(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 func (r *Redis) key(parts ...string) string {
@@ -65,6 +68,15 @@ const (
 	redisOutboxSeq = "outbox:seq"
 	redisPending   = "outbox:pending" // sorted set of pending seqs (score = seq)
 	redisSecret    = "secret"         // string per name: the secret's bytes
+	// The outbox's indexes, written in the same transaction or script as
+	// the entries (see outboxIndex): sorted sets whose members all have
+	// score 0 and are read by lexical range, so one key serves every app.
+	redisOutboxApp    = "outbox:app"    // member idxPart(app)+idxSeq(seq): an app's entries in seq order
+	redisOutboxNotice = "outbox:notice" // member idxPart(app)+idxPart(notice)+idxSeq(seq): a notice's entries
+	// redisOutboxPrune holds the same members as redisOutboxNotice, scored
+	// by the entry's CreatedAt in Unix milliseconds once it is finished and
+	// +inf while it is pending: PruneOutbox reads only its low end.
+	redisOutboxPrune = "outbox:prune"
 )
 
 func getJSON[T any](ctx context.Context, r *Redis, hash, field, what string) (T, error) {
@@ -277,8 +289,9 @@ func (r *Redis) DeleteWebhookEndpoint(ctx context.Context, app, id string) error
 	return r.deleteField(ctx, redisWebhooks, string(endpointKey(app, id)), "webhook endpoint")
 }
 
-// AppendOutbox implements WebhookStore: the entries are stored in one
-// MULTI/EXEC transaction after their seqs were taken from the counter.
+// AppendOutbox implements WebhookStore: the entries and their index
+// members are stored in one MULTI/EXEC transaction after their seqs were
+// taken from the counter.
 func (r *Redis) AppendOutbox(ctx context.Context, entries []OutboxEntry) ([]OutboxEntry, error) {
 	if len(entries) == 0 {
 		return []OutboxEntry{}, nil
@@ -289,20 +302,36 @@ func (r *Redis) AppendOutbox(ctx context.Context, entries []OutboxEntry) ([]Outb
 	}
 	first := last - uint64(len(entries)) + 1
 	out := make([]OutboxEntry, len(entries))
-	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for i, e := range entries {
-			e.Seq = first + uint64(i)
-			b, err := json.Marshal(e)
-			if err != nil {
-				return fmt.Errorf("store: encode outbox entry: %w", err)
-			}
-			field := strconv.FormatUint(e.Seq, 10)
-			p.HSet(ctx, r.key(redisOutbox), field, b)
-			if e.Status == DeliveryPending {
-				p.ZAdd(ctx, r.key(redisPending), redis.Z{Score: float64(e.Seq), Member: field})
-			}
-			out[i] = e
+	fields := make([]any, 0, 2*len(entries))
+	var pending []redis.Z
+	apps := make([]redis.Z, len(entries))
+	notices := make([]redis.Z, len(entries))
+	prune := make([]redis.Z, len(entries))
+	for i, e := range entries {
+		e.Seq = first + uint64(i)
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode outbox entry: %w", err)
 		}
+		field := strconv.FormatUint(e.Seq, 10)
+		fields = append(fields, field, b)
+		if e.Status == DeliveryPending {
+			pending = append(pending, redis.Z{Score: float64(e.Seq), Member: field})
+		}
+		ix := outboxIndex(e)
+		apps[i] = redis.Z{Member: ix.app}
+		notices[i] = redis.Z{Member: ix.notice}
+		prune[i] = redis.Z{Score: ix.score, Member: ix.notice}
+		out[i] = e
+	}
+	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, r.key(redisOutbox), fields...)
+		if len(pending) > 0 {
+			p.ZAdd(ctx, r.key(redisPending), pending...)
+		}
+		p.ZAdd(ctx, r.key(redisOutboxApp), apps...)
+		p.ZAdd(ctx, r.key(redisOutboxNotice), notices...)
+		p.ZAdd(ctx, r.key(redisOutboxPrune), prune...)
 		return nil
 	})
 	if err != nil {
@@ -312,14 +341,19 @@ func (r *Redis) AppendOutbox(ctx context.Context, entries []OutboxEntry) ([]Outb
 }
 
 // updateOutbox replaces an existing outbox entry of the same node and keeps
-// the pending index in step: KEYS = outbox hash, pending set; ARGV = seq,
-// JSON, pending (1/0), node. It answers 1 when it did, 0 for a missing
-// entry, -1 when another node owns the entry. Only the stored entry's node
-// is decoded (cjson), never re-encoded.
+// the pending index and the outbox indexes in step: KEYS = outbox hash,
+// pending set, app index, notice index, prune index; ARGV = seq, JSON,
+// pending (1/0), node, the new entry's app member, notice member and prune
+// score, and the seq as index members end it (idxSeq). It answers 1 when it
+// did, 0 for a missing entry, -1 when another node owns the entry. Only the
+// stored entry's node, app and notice are decoded (cjson), never
+// re-encoded; the stored entry's index members are rebuilt from them as
+// outboxIndex builds them (length, colon, bytes).
 var updateOutbox = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return 0 end
-local node = cjson.decode(cur)['node']
+local old = cjson.decode(cur)
+local node = old['node']
 if type(node) ~= 'string' then node = '' end
 if node ~= ARGV[4] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -328,6 +362,20 @@ if ARGV[3] == '1' then
 else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
+local function part(s)
+  if type(s) ~= 'string' then s = '' end
+  return string.len(s) .. ':' .. s
+end
+local oldApp = part(old['appId'])
+local oldNotice = oldApp .. part(old['noticeId']) .. ARGV[8]
+if oldNotice ~= ARGV[6] then
+  redis.call('ZREM', KEYS[3], oldApp .. ARGV[8])
+  redis.call('ZREM', KEYS[4], oldNotice)
+  redis.call('ZREM', KEYS[5], oldNotice)
+  redis.call('ZADD', KEYS[3], 0, ARGV[5])
+  redis.call('ZADD', KEYS[4], 0, ARGV[6])
+end
+redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
 return 1`)
 
 // UpdateOutbox implements WebhookStore.
@@ -340,8 +388,9 @@ func (r *Redis) UpdateOutbox(ctx context.Context, e OutboxEntry) error {
 	if e.Status == DeliveryPending {
 		pending = "1"
 	}
-	ok, err := updateOutbox.Run(ctx, r.rdb, []string{r.key(redisOutbox), r.key(redisPending)},
-		strconv.FormatUint(e.Seq, 10), b, pending, e.Node).Int()
+	ix := outboxIndex(e)
+	ok, err := updateOutbox.Run(ctx, r.rdb, r.outboxKeys(redisOutbox, redisPending, redisOutboxApp, redisOutboxNotice, redisOutboxPrune),
+		strconv.FormatUint(e.Seq, 10), b, pending, e.Node, ix.app, ix.notice, ix.scoreArg(), idxSeq(e.Seq)).Int()
 	if err != nil {
 		return fmt.Errorf("store: redis: %w", err)
 	}
@@ -370,6 +419,8 @@ const adoptTries = 8
 // AdoptOutbox implements WebhookStore: the entry is read, checked and
 // rewritten with the new owner by a script that writes only if the entry
 // still holds the bytes read, so exactly one of concurrent adopters wins.
+// Only the owner changes, and no index depends on it: the indexes stay as
+// they are.
 func (r *Redis) AdoptOutbox(ctx context.Context, seq uint64, from, to string) (OutboxEntry, bool, error) {
 	field := strconv.FormatUint(seq, 10)
 	for range adoptTries {
@@ -403,16 +454,6 @@ func (r *Redis) AdoptOutbox(ctx context.Context, seq uint64, from, to string) (O
 	return OutboxEntry{}, false, fmt.Errorf("store: adopt outbox entry %d: it kept changing (%d tries)", seq, adoptTries)
 }
 
-// outboxAll returns every outbox entry in Seq order.
-func (r *Redis) outboxAll(ctx context.Context) ([]OutboxEntry, error) {
-	all, err := listJSON[OutboxEntry](ctx, r, redisOutbox, "outbox entry")
-	if err != nil {
-		return nil, err
-	}
-	sortOutbox(all)
-	return all, nil
-}
-
 // PendingOutbox implements WebhookStore. It reads the pending index, so its
 // cost follows the pending entries, not the whole outbox.
 func (r *Redis) PendingOutbox(ctx context.Context) ([]OutboxEntry, error) {
@@ -444,72 +485,27 @@ func (r *Redis) PendingOutbox(ctx context.Context) ([]OutboxEntry, error) {
 	return out, nil
 }
 
-// RecentOutbox implements WebhookStore.
+// RecentOutbox implements WebhookStore. It reads the app's newest limit
+// members of the app index and those entries, nothing else.
 func (r *Redis) RecentOutbox(ctx context.Context, app string, limit int) ([]OutboxEntry, error) {
-	all, err := r.outboxAll(ctx)
+	app = canonical(app)
+	es, err := r.outboxRange(ctx, redisOutboxApp, idxPart(app), true, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := []OutboxEntry{}
-	for i := len(all) - 1; i >= 0; i-- {
-		if all[i].App == app {
-			out = append(out, all[i])
-			if limit > 0 && len(out) == limit {
-				break
-			}
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(es, func(e OutboxEntry) bool { return e.App != app }), nil
 }
 
-// OutboxByNotice implements WebhookStore.
+// OutboxByNotice implements WebhookStore. It reads the notice's members of
+// the notice index and those entries, nothing else.
 func (r *Redis) OutboxByNotice(ctx context.Context, app, noticeID string) ([]OutboxEntry, error) {
-	all, err := r.outboxAll(ctx)
+	app, noticeID = canonical(app), canonical(noticeID)
+	es, err := r.outboxRange(ctx, redisOutboxNotice, idxPart(app)+idxPart(noticeID), false, 0)
 	if err != nil {
 		return nil, err
 	}
-	out := []OutboxEntry{}
-	for _, e := range all {
-		if e.App == app && e.NoticeID == noticeID {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-// PruneOutbox implements WebhookStore.
-func (r *Redis) PruneOutbox(ctx context.Context, before time.Time) (int, error) {
-	all, err := r.outboxAll(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var dead []string
-	for _, e := range all {
-		if prunable(e, before) {
-			dead = append(dead, strconv.FormatUint(e.Seq, 10))
-		}
-	}
-	if len(dead) == 0 {
-		return 0, nil
-	}
-	members := make([]any, len(dead))
-	for i, d := range dead {
-		members[i] = d
-	}
-	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, r.key(redisOutbox), dead...)
-		p.ZRem(ctx, r.key(redisPending), members...)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: redis: %w", err)
-	}
-	return len(dead), nil
+	return slices.DeleteFunc(es, func(e OutboxEntry) bool { return e.App != app || e.NoticeID != noticeID }), nil
 }
 
 // Close implements Store. The client stays open: its owner closes it.
 func (r *Redis) Close() error { return nil }
-
-func sortOutbox(es []OutboxEntry) {
-	slices.SortFunc(es, func(a, b OutboxEntry) int { return cmpSeq(a.Seq, b.Seq) })
-}

@@ -261,3 +261,139 @@ func adoptConcurrently(t *testing.T, s WebhookStore, es []OutboxEntry, from stri
 	wg.Wait()
 	return wins
 }
+
+// TestStoreOutboxQueries: RecentOutbox lists one app's entries newest
+// first, at most limit (all with 0), never another app's, even of app and
+// notice ids made to look like each other's prefixes; OutboxByNotice lists
+// exactly one app's notice, following updates; PruneOutbox deletes the
+// finished entries created before its time (to the nanosecond), in any
+// number, and keeps pending entries however old, entries created at or
+// after its time, and an entry queued again.
+func TestStoreOutboxQueries(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range openers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open()
+			defer s.Close()
+			t0 := time.Unix(1_800_000_000, 500_000_000).UTC()
+			apps := []string{"a", "ab", "1:a", "2:ab", "", "a\x00"}
+			notices := []string{"n", "n1", "1:n", "2:n1"}
+			var in []OutboxEntry
+			for round := range 3 {
+				for _, a := range apps {
+					for _, n := range notices {
+						in = append(in, OutboxEntry{App: a, NoticeID: n, Endpoint: strconv.Itoa(round), Payload: []byte(`{}`),
+							Status: DeliveryDelivered, CreatedAt: t0.Add(time.Duration(round) * time.Minute)})
+					}
+				}
+			}
+			got, err := s.AppendOutbox(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range apps {
+				all, err := s.RecentOutbox(ctx, a, 0)
+				if err != nil || len(all) != 3*len(notices) {
+					t.Fatalf("app %q: %d entries %v, want %d", a, len(all), err, 3*len(notices))
+				}
+				for i, e := range all {
+					if e.App != a || (i > 0 && e.Seq >= all[i-1].Seq) {
+						t.Fatalf("app %q, entry %d: %+v (previous seq %d)", a, i, e, all[max(i-1, 0)].Seq)
+					}
+				}
+				top, _ := s.RecentOutbox(ctx, a, 5)
+				if len(top) != 5 || top[0].Seq != all[0].Seq || top[4].Seq != all[4].Seq {
+					t.Fatalf("app %q limit 5: %+v", a, top)
+				}
+				for _, n := range notices {
+					es, err := s.OutboxByNotice(ctx, a, n)
+					if err != nil || len(es) != 3 {
+						t.Fatalf("app %q notice %q: %+v %v", a, n, es, err)
+					}
+					for i, e := range es {
+						if e.App != a || e.NoticeID != n || e.Endpoint != strconv.Itoa(i) {
+							t.Fatalf("app %q notice %q, entry %d: %+v", a, n, i, e)
+						}
+					}
+				}
+			}
+			if es, _ := s.RecentOutbox(ctx, "zz", 10); len(es) != 0 {
+				t.Fatalf("unknown app: %+v", es)
+			}
+			if es, _ := s.OutboxByNotice(ctx, "a", "n9"); len(es) != 0 {
+				t.Fatalf("unknown notice: %+v", es)
+			}
+
+			// An update that moves an entry to another notice moves it in
+			// the lookups.
+			moved := got[0]
+			moved.NoticeID = "moved"
+			if err := s.UpdateOutbox(ctx, moved); err != nil {
+				t.Fatal(err)
+			}
+			if es, _ := s.OutboxByNotice(ctx, moved.App, "moved"); len(es) != 1 || es[0].Seq != moved.Seq {
+				t.Fatalf("moved entry under its new notice: %+v", es)
+			}
+			if es, _ := s.OutboxByNotice(ctx, moved.App, got[0].NoticeID); len(es) != 2 {
+				t.Fatalf("moved entry still under its old notice: %+v", es)
+			}
+
+			// Prune: round 0's entries are finished and created at t0 (the
+			// first of them queued again, pending); old pending entries and
+			// 1,200 old delivered ones are added.
+			requeued := got[1]
+			requeued.Status = DeliveryPending
+			if err := s.UpdateOutbox(ctx, requeued); err != nil {
+				t.Fatal(err)
+			}
+			old := make([]OutboxEntry, 1200)
+			for i := range old {
+				st := DeliveryDelivered
+				if i%100 == 0 {
+					st = DeliveryPending
+				} else if i%2 == 0 {
+					st = DeliveryFailed
+				}
+				old[i] = OutboxEntry{App: "old", NoticeID: "o", Status: st, CreatedAt: time.Unix(1000, 0)}
+			}
+			if _, err := s.AppendOutbox(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			perRound := len(apps) * len(notices)
+			for _, c := range []struct {
+				before time.Time
+				want   int
+			}{
+				{t0, 1200 - 12},                         // created at before: kept
+				{t0.Add(time.Nanosecond), perRound - 1}, // created before by 1 ns: pruned, but the requeued entry
+				{t0.Add(time.Nanosecond), 0},
+				{t0.Add(90 * time.Second), perRound},
+			} {
+				n, err := s.PruneOutbox(ctx, c.before)
+				if err != nil || n != c.want {
+					t.Fatalf("prune before %v: %d %v, want %d", c.before, n, err, c.want)
+				}
+			}
+			pend, _ := s.PendingOutbox(ctx)
+			if len(pend) != 13 {
+				t.Fatalf("pending after prune: %d, want the 12 old and the requeued one", len(pend))
+			}
+			for _, a := range apps {
+				es, _ := s.RecentOutbox(ctx, a, 0)
+				want := len(notices)
+				if a == requeued.App {
+					want++
+				}
+				if len(es) != want {
+					t.Fatalf("app %q after prune: %d entries, want %d", a, len(es), want)
+				}
+			}
+			if es, _ := s.RecentOutbox(ctx, "old", 0); len(es) != 12 {
+				t.Fatalf("old app after prune: %d entries, want its 12 pending", len(es))
+			}
+			if es, _ := s.OutboxByNotice(ctx, requeued.App, requeued.NoticeID); len(es) != 2 || es[0].Seq != requeued.Seq {
+				t.Fatalf("requeued entry's notice after prune: %+v", es)
+			}
+		})
+	}
+}
