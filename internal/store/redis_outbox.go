@@ -274,8 +274,8 @@ func (r *Redis) PruneOutbox(ctx context.Context, before time.Time) (int, error) 
 }
 
 // pruneRun runs pruneOutbox.
-func (r *Redis) pruneRun(ctx context.Context, max, mode string, rest ...any) (deleted, done, taken int, err error) {
-	args := append([]any{max, mode}, rest...)
+func (r *Redis) pruneRun(ctx context.Context, upTo, mode string, rest ...any) (deleted, done, taken int, err error) {
+	args := append([]any{upTo, mode}, rest...)
 	res, err := pruneOutbox.Run(ctx, r.rdb, r.outboxKeys(redisOutbox, redisPending, redisOutboxApp, redisOutboxNotice, redisOutboxPrune), args...).Int64Slice()
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("store: redis: prune outbox: %w", err)
