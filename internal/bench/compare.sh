@@ -32,8 +32,8 @@ path, name, readers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 d = json.load(open(path))
 s, dr = d["server"], d["drops"]
 a = d.get("audio_latency") or {}  # none from builds before it, or WHEP readers
-print("%-22s cpu/100=%.2f%% p50=%.1fms p99=%.1fms a_p50=%.1fms a_p99=%.1fms drops=%.3f%% ff_p99=%.0fms playing=%d load=%s" % (
+print("%-22s cpu/100=%.2f%% p50=%.1fms p99=%.1fms a_p50=%.1fms a_p99=%.1fms drops=%.3f%% udp_drops=%s ff_p99=%.0fms playing=%d load=%s" % (
     name, s["cpu_hold_avg_pct"] * 100 / readers, d["e2e_latency"]["p50_ms"], d["e2e_latency"]["p99_ms"],
     a.get("p50_ms", 0), a.get("p99_ms", 0),
-    dr["ratio"] * 100, d["first_frame"]["p99_ms"], d["readers_playing"], d["load_avg_1m"]))
+    dr["ratio"] * 100, dr.get("bench_udp_drops", "-"), d["first_frame"]["p99_ms"], d["readers_playing"], d["load_avg_1m"]))
 PY

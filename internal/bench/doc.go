@@ -31,7 +31,10 @@
 // frame and the timestamps audio and video share (within about ±1 ms, see
 // sink.audio) and report audio end-to-end latency from it; WHEP readers do
 // not (their RTP audio and video clocks are unrelated). Figures are
-// collected with internal/bench/stats.
+// collected with internal/bench/stats. A frame a WHEP reader misses may
+// have been lost at the reader itself: on Linux the report also counts the
+// datagrams the kernel dropped at the bench's own UDP sockets because the
+// clients did not read them in time (Drops.BenchUDPDrops, from /proc).
 //
 // Imports: synth, stats, internal/token (to build tokens), gortmplib (RTMP
 // client), the signalling client (package client, over coder/websocket),

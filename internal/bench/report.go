@@ -114,6 +114,13 @@ type Drops struct {
 	MaxPerReader     int64   `json:"max_per_reader"`
 	Reordered        int64   `json:"reordered"`
 	Unstamped        int64   `json:"unstamped"`
+	// BenchUDPDrops is the number of datagrams the kernel dropped at the
+	// bench process's own UDP sockets during the run because their receive
+	// buffers were full (Linux; absent where unknown). They are the WHEP
+	// clients' (and, when a test runs the server in the same process, the
+	// server's): frames WHEP readers miss while it grows were lost at the
+	// readers, which did not keep up, not by the server.
+	BenchUDPDrops *uint64 `json:"bench_udp_drops,omitempty"`
 }
 
 // ProcSummary describes a process's CPU (percent of one core) and memory.
@@ -451,6 +458,10 @@ func (rep *Report) WriteText(w io.Writer) {
 		p("; %d repeated/reordered, %d without stamp", d.Reordered, d.Unstamped)
 	}
 	p("\n")
+	if d.BenchUDPDrops != nil && (*d.BenchUDPDrops > 0 || rep.Proto == ProtoWHEP) {
+		p("  datagrams the kernel dropped at the bench's own UDP sockets (receive buffers full: the WHEP clients did not keep up): %d\n",
+			*d.BenchUDPDrops)
+	}
 	if len(rep.ByProto) > 0 {
 		p("\nby protocol     readers playing failed  first frame p50/p95/p99 ms  latency p50/p99 ms  audio p50/p99 ms  kbit/s p50 (min)  drops\n")
 		for _, b := range rep.ByProto {

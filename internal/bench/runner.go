@@ -92,6 +92,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 		ResponseHeaderTimeout: cfg.Timeout, IdleConnTimeout: 30 * time.Second,
 	}}}
 	defer r.client.CloseIdleConnections()
+	udp0, udpKnown := udpDrops()
 	if cfg.Mode() != ModeMediaOnly {
 		var err error
 		if r.wsURL, err = wsURL(cfg.Server); err != nil {
@@ -226,6 +227,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	}
 	mon.setPhase("stop")
 	stopAt := time.Now()
+	udp1, _ := udpDrops() // before the clients close their sockets
 	for _, rd := range r.readers {
 		rd.stopBytes = rd.sink.bytes.Load()
 	}
@@ -241,6 +243,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 
 	rep := r.report(mon, started, rampStart, rampEnd, stopAt, interrupted)
 	rep.LoadAvg = [2]float64{load0, stats.LoadAvg()}
+	if udpKnown {
+		n := udp1 - min(udp0, udp1) // sockets closed meanwhile take their counts along
+		rep.Drops.BenchUDPDrops = &n
+	}
 	return rep, runErr
 }
 
