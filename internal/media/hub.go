@@ -333,8 +333,9 @@ type SubscribeOptions struct {
 	// OnQueue, if set, is called when the reader's queue goes from empty to
 	// not empty, so that an adapter serving many readers from a few
 	// goroutines (WHEP's shared writers) knows which ones to drain with
-	// TryNext. It runs on the publisher's goroutine with the stream's lock
-	// held: it must not block or call into the hub. May be nil.
+	// TryNext. It runs with the stream's lock held, on the publisher's
+	// goroutine (or the stream's audio-wait timer, see WaitAudio): it must
+	// not block or call into the hub. May be nil.
 	OnQueue func()
 	// Audio is the audio codec the reader takes. CodecUnknown: the source's,
 	// whatever it is. CodecAAC or CodecOpus: when the source track has
