@@ -82,8 +82,10 @@ func floorPeers(b *testing.B, n int) []net.Conn {
 // video frame (a 500 kbit/s, 25 fps frame with its audio, about 2.9 KB), to
 // viewers whose peers sleep between frames as real players do, paced at
 // 25 frames per second. It measures the CPU time of the writing thread
-// alone (RUSAGE_THREAD): the system calls, and the receivers' TCP work that
-// the kernel runs in the sender's context on loopback, as it does for the
+// alone (CLOCK_THREAD_CPUTIME_ID: getrusage's RUSAGE_THREAD is only brought
+// up to date at the scheduler's tick, so a burst shorter than a tick reads
+// as nearly free): the system calls, and the receivers' TCP work that the
+// kernel runs in the sender's context on loopback, as it does for the
 // server in `minirtc bench`. "floor-%core/100" is that cost for 100 viewers
 // at 25 writes a second: what the server cannot go below on this machine
 // with one write per frame.
@@ -125,11 +127,11 @@ func BenchmarkLoopbackFloor(b *testing.B) {
 	}
 }
 
-// threadCPU is the calling thread's user and system time.
+// threadCPU is the calling thread's CPU time, up to date to the call.
 func threadCPU(b *testing.B) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }

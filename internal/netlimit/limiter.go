@@ -2,6 +2,7 @@ package netlimit
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -134,7 +135,7 @@ func (ln *listener) Accept() (net.Conn, error) {
 			ln.logRefusal(source, reason)
 			continue
 		}
-		return &conn{Conn: c, release: func() { ln.l.release(key) }}, nil
+		return newConn(c, func() { ln.l.release(key) }), nil
 	}
 }
 
@@ -177,11 +178,36 @@ func sourceKey(a net.Addr) string {
 	return (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 }
 
-// conn releases its slot once, on the first Close.
+// conn releases its slot once, on the first Close. On Linux it reads a
+// TCP socket itself (rawRead).
 type conn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	raw     syscall.RawConn // nil: reads go to Conn.Read
+}
+
+func newConn(c net.Conn, release func()) *conn {
+	nc := &conn{Conn: c, release: release}
+	if tc, ok := c.(*net.TCPConn); ok && rawReads {
+		if raw, err := tc.SyscallConn(); err == nil {
+			nc.raw = raw
+		}
+	}
+	return nc
+}
+
+// Read is net.TCPConn's Read, errors included (a *net.OpError around all
+// but io.EOF), by rawRead where it can.
+func (c *conn) Read(p []byte) (int, error) {
+	if c.raw == nil {
+		return c.Conn.Read(p)
+	}
+	n, err := rawRead(c.raw, p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	return n, err
 }
 
 func (c *conn) Close() error {

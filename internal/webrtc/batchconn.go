@@ -46,6 +46,7 @@ const (
 type batchConn struct {
 	*net.UDPConn
 	out *ipv4.PacketConn
+	raw *rawSocket // nil: send with out.WriteBatch
 
 	flushMu sync.Mutex // held while a batch is sent: one send at a time, in queue order
 	pool    sync.Pool  // free sendBatches (their buffers grow to the load)
@@ -86,6 +87,7 @@ type sendBatch struct {
 	ips   [][16]byte
 	oob   []byte // UDP_SEGMENT control messages
 	pkt0  []int  // index of each message's first packet
+	raw   rawBatch
 }
 
 func (q *sendBatch) reset() {
@@ -96,6 +98,7 @@ func (q *sendBatch) reset() {
 func newBatchConn(c *net.UDPConn) *batchConn {
 	b := &batchConn{UDPConn: c, out: ipv4.NewPacketConn(c), queue: &sendBatch{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	b.raw = newRawSocket(c)
 	b.gso.Store(gsoSupported)
 	b.wg.Add(1)
 	go func() {
@@ -107,7 +110,19 @@ func newBatchConn(c *net.UDPConn) *batchConn {
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	n, addr, err := b.UDPConn.ReadFromUDPAddrPort(p)
+	var (
+		n    int
+		addr netip.AddrPort
+		err  error
+	)
+	if b.raw != nil {
+		n, addr, err = b.raw.readFrom(p)
+		if err != nil {
+			err = &net.OpError{Op: "read", Net: "udp", Source: b.LocalAddr(), Err: err}
+		}
+	} else {
+		n, addr, err = b.UDPConn.ReadFromUDPAddrPort(p)
+	}
 	if m := b.meter.Load(); m != nil && n > 0 {
 		(*m).BytesIn(n)
 	}
@@ -316,7 +331,15 @@ func (b *batchConn) sendFrom(q *sendBatch, from int) {
 	defer clear(msgs) // drop references to the packets and addresses
 	for sent := 0; sent < len(msgs); {
 		end := min(len(msgs), sent+maxBatchPackets)
-		k, err := b.out.WriteBatch(msgs[sent:end], 0)
+		var (
+			k   int
+			err error
+		)
+		if b.raw != nil {
+			k, err = b.raw.writeBatch(msgs[sent:end], &q.raw)
+		} else {
+			k, err = b.out.WriteBatch(msgs[sent:end], 0)
+		}
 		if err != nil {
 			select {
 			case <-b.done:
