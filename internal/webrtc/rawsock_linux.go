@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -141,7 +142,11 @@ func (s *rawSocket) writeBatch(msgs []ipv4.Message, rb *rawBatch) (int, error) {
 // putName writes ua into sa as the socket's family wants it and returns
 // its length.
 func (s *rawSocket) putName(sa *unix.RawSockaddrInet6, ua *net.UDPAddr) (uint32, error) {
-	port := [2]byte{byte(ua.Port >> 8), byte(ua.Port)}
+	if ua.Port < 0 || ua.Port > 0xffff {
+		return 0, errors.New("webrtc: a destination port out of range")
+	}
+	var port [2]byte
+	binary.BigEndian.PutUint16(port[:], uint16(ua.Port))
 	if !s.v6 {
 		ip4 := ua.IP.To4()
 		if ip4 == nil {
