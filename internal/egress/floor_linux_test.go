@@ -3,12 +3,10 @@
 package egress
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/reexec"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,17 +52,7 @@ func floorPeers(b *testing.B, n int) []net.Conn {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), floorReaderEnv+"="+strconv.Itoa(n), floorAddrEnv+"="+ln.Addr().String())
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	out := reexec.Start(b, floorReaderEnv+"="+strconv.Itoa(n), floorAddrEnv+"="+ln.Addr().String())
 	conns := make([]net.Conn, n)
 	for i := range conns {
 		if conns[i], err = ln.Accept(); err != nil {
@@ -71,7 +60,7 @@ func floorPeers(b *testing.B, n int) []net.Conn {
 		}
 		b.Cleanup(func() { conns[i].Close() })
 	}
-	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+	if line, _ := out.ReadString('\n'); line != "ready\n" {
 		b.Fatalf("reader process: %q", line)
 	}
 	return conns

@@ -3,18 +3,17 @@
 package webrtc
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/minirtc/minirtc/internal/reexec"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,18 +57,8 @@ func udpFloorReaders(n int) {
 
 // udpFloorPeers starts the viewers' process and returns its n addresses.
 func udpFloorPeers(b *testing.B, n int) []netip.AddrPort {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), floorReadersEnv+"="+strconv.Itoa(n))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
+	out := reexec.Start(b, floorReadersEnv+"="+strconv.Itoa(n))
+	line, err := out.ReadString('\n')
 	if err != nil {
 		b.Fatalf("viewers' process: %v", err)
 	}
