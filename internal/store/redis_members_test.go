@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"testing"
+)
+
+// TestRedisChannelMembers: the owner's member list is written only under
+// the lease that holds, and a successor takes it exactly once per lease.
+func TestRedisChannelMembers(t *testing.T) {
+	ctx := context.Background()
+	a, b, _ := twoNodes(t)
+	const app, ch, leaseKey = "0123456789abcdef0123456789abcdef", "room", "{cluster}:lease:x"
+	old := Fence{Key: leaseKey, Value: "n1 1"}
+	if err := a.rdb.Set(ctx, leaseKey, old.Value, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m1 := ChannelMember{UID: 1, Account: "alice", Role: 1, JoinedMs: 1_700_000_000_000, Kind: "web", OS: "Android"}
+	m2 := ChannelMember{UID: 2, JoinedMs: 1_700_000_001_000}
+	for _, m := range []ChannelMember{m1, m2, {UID: 3, JoinedMs: 5}} {
+		if ok, err := a.PutChannelMember(ctx, old, app, ch, m); err != nil || !ok {
+			t.Fatalf("put %d under the holding lease: %v %v", m.UID, ok, err)
+		}
+	}
+	if ok, err := a.DeleteChannelMember(ctx, old, app, ch, 3); err != nil || !ok {
+		t.Fatalf("delete: %v %v", ok, err)
+	}
+	// A node whose lease is not the one in Redis writes nothing.
+	stale := Fence{Key: leaseKey, Value: "n9 0"}
+	if ok, err := b.PutChannelMember(ctx, stale, app, ch, ChannelMember{UID: 7}); err != nil || ok {
+		t.Fatalf("put under a lease that does not hold: %v %v, want false", ok, err)
+	}
+	if ok, err := b.DropChannelMembers(ctx, stale, app, ch); err != nil || ok {
+		t.Fatalf("drop under a lease that does not hold: %v %v, want false", ok, err)
+	}
+	// The owner's own lease, taken again: nothing to take.
+	if got, _, err := a.TakeChannelMembers(ctx, old, app, ch); err != nil || got != nil {
+		t.Fatalf("take under the writer's own lease: %v %v, want none", got, err)
+	}
+
+	// The owner dies; its lease expires; two nodes race for the list under
+	// the new grant: exactly one gets it.
+	next := Fence{Key: leaseKey, Value: "n2 2"}
+	if err := a.rdb.Set(ctx, leaseKey, next.Value, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lists [][]ChannelMember
+	var prevs []string
+	var wg sync.WaitGroup
+	for _, r := range []*Redis{a, b, a, b} {
+		wg.Go(func() {
+			got, prev, err := r.TakeChannelMembers(ctx, next, app, ch)
+			if err != nil {
+				t.Error(err)
+			}
+			if got != nil {
+				mu.Lock()
+				lists, prevs = append(lists, got), append(prevs, prev)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(lists) != 1 {
+		t.Fatalf("%d takers got the list, want exactly 1", len(lists))
+	}
+	got := map[uint32]ChannelMember{}
+	for _, m := range lists[0] {
+		got[m.UID] = m
+	}
+	if len(got) != 2 || got[1] != m1 || got[2] != m2 || prevs[0] != old.Value {
+		t.Fatalf("taken %+v from %q, want members 1 and 2 (%+v, %+v) from %q", lists[0], prevs[0], m1, m2, old.Value)
+	}
+	// The old owner, back from a pause, can no longer change the list.
+	if ok, _ := a.DeleteChannelMember(ctx, old, app, ch, 1); ok {
+		t.Fatal("the old owner deleted a member after losing the lease")
+	}
+	// The list survives the taking (for a successor of the successor) and
+	// goes with its last member.
+	for _, uid := range []uint32{1, 2} {
+		if ok, err := b.DeleteChannelMember(ctx, next, app, ch, uid); err != nil || !ok {
+			t.Fatalf("delete %d: %v %v", uid, ok, err)
+		}
+	}
+	if n, err := a.rdb.Exists(ctx, a.membersKey(app, ch)).Result(); err != nil || n != 0 {
+		t.Fatalf("the member list outlived its last member: exists=%d %v", n, err)
+	}
+	// A drop under the holding lease removes the list.
+	if _, err := b.PutChannelMember(ctx, next, app, ch, m2); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.DropChannelMembers(ctx, next, app, ch); err != nil || !ok {
+		t.Fatalf("drop: %v %v", ok, err)
+	}
+	if got, _, err := b.TakeChannelMembers(ctx, Fence{Key: leaseKey, Value: "n2 2"}, app, ch); err != nil || got != nil {
+		t.Fatalf("take after a drop: %v %v, want none", got, err)
+	}
+}
