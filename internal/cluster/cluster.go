@@ -107,6 +107,10 @@ func (c *Cluster) leaseKey(app, channel string) string {
 	return c.prefix + "lease:" + app + ":" + strconv.Itoa(len(channel)) + ":" + channel
 }
 
+// LeaseKey is the full Redis key of the channel's lease (for writes fenced
+// by it, store.Fence).
+func (c *Cluster) LeaseKey(app, channel string) string { return c.leaseKey(app, channel) }
+
 // Heartbeat writes n (Seen set to now) with the node time to live. Call it
 // more often than NodeTTL (a third of it is a good period).
 func (c *Cluster) Heartbeat(ctx context.Context, n NodeInfo) error {
