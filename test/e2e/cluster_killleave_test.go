@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minirtc/minirtc/internal/webhook"
+)
+
+// killHookLog is a webhook endpoint that keeps every notice it receives.
+type killHookLog struct {
+	mu      sync.Mutex
+	notices []killNotice
+	seen    map[string]int
+}
+
+type killNotice struct {
+	ID      string
+	Type    int
+	At      time.Time // when it arrived
+	Payload webhook.Payload
+}
+
+func (h *killHookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		NoticeID  string          `json:"noticeId"`
+		EventType int             `json:"eventType"`
+		Payload   webhook.Payload `json:"payload"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err := json.Unmarshal(b, &body); err != nil || body.NoticeID == "" {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seen[body.NoticeID]++
+	if h.seen[body.NoticeID] == 1 {
+		h.notices = append(h.notices, killNotice{ID: body.NoticeID, Type: body.EventType, At: time.Now(), Payload: body.Payload})
+	}
+}
+
+// find returns the notices of type typ about uid (any uid when uid is 0).
+func (h *killHookLog) find(typ int, uid uint32) []killNotice {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []killNotice
+	for _, n := range h.notices {
+		if n.Type == typ && (uid == 0 || (n.Payload.UID != nil && *n.Payload.UID == uid)) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (h *killHookLog) types() map[int]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[int]int{}
+	for _, n := range h.notices {
+		out[n.Type]++
+	}
+	return out
+}
+
+func (h *killHookLog) duplicates() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d := 0
+	for _, k := range h.seen {
+		d += k - 1
+	}
+	return d
+}
+
+// TestClusterKillOwnerLeaveNotices: the owner of a channel with two members
+// is killed (SIGKILL). Member 1 rejoins on a live node, member 2 never comes
+// back. The webhooks tell the story of one channel that never ended until
+// its last member left: one create (101), one join per member (103; the
+// rejoin is not reported), member 2's leave (104) with reason 2 (timeout)
+// and a duration from its first join once its grace (cluster.leaseTTL after
+// the takeover) ran out, member 1's own leave (reason 1, duration from its
+// first join) and one destroy (102) naming it last. Before the fix the new
+// owner reported a second create and join, member 2 never left.
+func TestClusterKillOwnerLeaveNotices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three nodes and a failover (about 20 s)")
+	}
+	hooks := &killHookLog{seen: map[string]int{}}
+	recv := httptest.NewServer(hooks)
+	defer recv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := startCluster(t, 3, recv.URL)
+	const ch = "killleave"
+	m1, err := c.join(ctx, c.nodes[0], ch, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m1.CloseNow)
+	owner := c.node(c.owner(ch))
+	if owner == nil {
+		t.Fatal("the channel has no owner after the first join")
+	}
+	m2, err := c.join(ctx, owner, ch, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m2.CloseNow)
+	joined := time.Now()
+	waitUntil(t, "both join notices", 20*time.Second, func() bool { return len(hooks.find(webhook.EventBroadcasterJoin, 0)) == 2 })
+	time.Sleep(time.Second) // a duration of at least a second before the kill
+
+	var live []*clusterProc
+	for _, p := range c.nodes {
+		if p != owner {
+			live = append(live, p)
+		}
+	}
+	killed := time.Now()
+	owner.signal(t, syscall.SIGKILL)
+	<-owner.exited
+	t.Logf("killed owner %s", owner.id)
+	m2.CloseNow() // member 2 is gone for good
+
+	// Member 1 rejoins as the SDK does, through the live nodes in turn.
+	select {
+	case <-m1.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("member 1's connection did not end when its owner died")
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer rcancel()
+	for i := 0; ; i++ {
+		cc, err := c.join(rctx, live[i%len(live)], ch, 1, []string{"1", "2"})
+		if err == nil {
+			m1 = cc
+			t.Cleanup(cc.CloseNow)
+			break
+		}
+		select {
+		case <-rctx.Done():
+			t.Fatalf("member 1 did not rejoin: %v", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	rejoined := time.Now()
+	t.Logf("member 1 rejoined %s after the kill", rejoined.Sub(killed).Round(time.Millisecond))
+
+	// Member 2's leave, once its grace ran out.
+	waitUntil(t, "member 2's leave notice", 30*time.Second, func() bool { return len(hooks.find(webhook.EventBroadcasterLeave, 2)) > 0 })
+	l2 := hooks.find(webhook.EventBroadcasterLeave, 2)[0]
+	if l2.Payload.Reason == nil || *l2.Payload.Reason != 2 {
+		t.Errorf("member 2's leave reason %v, want 2 (timeout)", l2.Payload.Reason)
+	}
+	if d := l2.Payload.Duration; d == nil || *d < int64(killed.Sub(joined)/time.Second) || *d > int64(l2.At.Sub(joined)/time.Second)+1 {
+		t.Errorf("member 2's leave duration %v s, want from its join to the leave (%s..%s)", d, killed.Sub(joined), l2.At.Sub(joined))
+	}
+	t.Logf("member 2's leave arrived %s after the kill, %s after member 1's rejoin (duration %d s)",
+		l2.At.Sub(killed).Round(time.Millisecond), l2.At.Sub(rejoined).Round(time.Millisecond), *l2.Payload.Duration)
+
+	// Member 1 leaves by itself: the channel ends.
+	left := time.Now()
+	if err := m1.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the destroy notice", 20*time.Second, func() bool { return len(hooks.find(webhook.EventChannelDestroy, 0)) > 0 })
+	l1 := hooks.find(webhook.EventBroadcasterLeave, 1)
+	if len(l1) != 1 {
+		t.Fatalf("member 1's leave notices: %d, want 1", len(l1))
+	}
+	if r := l1[0].Payload.Reason; r == nil || *r != 1 {
+		t.Errorf("member 1's leave reason %v, want 1 (normal)", r)
+	}
+	if d := l1[0].Payload.Duration; d == nil || *d < int64(left.Sub(joined)/time.Second) {
+		t.Errorf("member 1's leave duration %v s, want from its first join (at least %s), not from its rejoin", d, left.Sub(joined))
+	}
+	if d := hooks.find(webhook.EventChannelDestroy, 0)[0].Payload.LastUID; d == nil || *d != 1 {
+		t.Errorf("destroy notice's lastUid %v, want 1", d)
+	}
+
+	time.Sleep(2 * clusterTTL) // time for a late or duplicate notice to arrive
+	want := map[int]int{webhook.EventChannelCreate: 1, webhook.EventBroadcasterJoin: 2,
+		webhook.EventBroadcasterLeave: 2, webhook.EventChannelDestroy: 1}
+	if got := hooks.types(); !maps.Equal(got, want) {
+		t.Errorf("webhook notices by event type %v, want %v", got, want)
+	}
+	if n := len(hooks.find(webhook.EventBroadcasterLeave, 2)); n != 1 {
+		t.Errorf("member 2's leave notices: %d, want exactly 1", n)
+	}
+	if d := hooks.duplicates(); d > 0 {
+		t.Errorf("%d notices delivered more than once", d)
+	}
+}
