@@ -39,7 +39,8 @@ type succession struct {
 	grace  time.Duration
 	log    *slog.Logger
 
-	emitMu sync.Mutex // notify is called by one caller at a time
+	emitMu  sync.Mutex // notify is called by one caller at a time
+	writeMu sync.Mutex // held around each member list write, and by drop
 
 	mu      sync.Mutex
 	inherit map[chanKey]*inherited
@@ -131,7 +132,7 @@ func (s *succession) observe(ev channel.Event) {
 				if o.Role != int(ev.Role) && ev.Profile == channel.ProfileLive {
 					// It came back with the other role: say that.
 					rc := ev
-					rc.Kind = channel.EventRoleChanged
+					rc.Kind, rc.JoinedAt = channel.EventRoleChanged, o.JoinedAt()
 					s.mu.Unlock()
 					s.emit(rc)
 					s.mu.Lock()
@@ -194,28 +195,41 @@ func (s *succession) run(ctx context.Context) {
 			return
 		case <-s.wake:
 		}
-		s.mu.Lock()
-		ops := s.ops
-		s.ops = nil
-		s.mu.Unlock()
-		for _, op := range ops {
-			f, ok := s.fence(op.key)
-			if !ok {
-				continue // not this node's channel (any more)
-			}
-			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			var err error
-			if op.del {
-				_, err = s.st.DeleteChannelMember(wctx, f, op.key.app, op.key.channel, op.m.UID)
-			} else {
-				_, err = s.st.PutChannelMember(wctx, f, op.key.app, op.key.channel, op.m)
-			}
-			cancel()
-			if err != nil {
-				s.log.Warn("cluster: channel member list not written", "app", op.key.app, "channel", op.key.channel, "uid", op.m.UID, "err", err)
-			}
+		for s.writeNext(ctx) {
 		}
 	}
+}
+
+// writeNext makes the next queued member list write; false when none is
+// queued. The write is taken from the queue and made under writeMu, so
+// drop never runs between the two.
+func (s *succession) writeNext(ctx context.Context) bool {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if len(s.ops) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	op := s.ops[0]
+	s.ops = s.ops[1:]
+	s.mu.Unlock()
+	f, ok := s.fence(op.key)
+	if !ok {
+		return true // not this node's channel (any more)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var err error
+	if op.del {
+		_, err = s.st.DeleteChannelMember(wctx, f, op.key.app, op.key.channel, op.m.UID)
+	} else {
+		_, err = s.st.PutChannelMember(wctx, f, op.key.app, op.key.channel, op.m)
+	}
+	if err != nil {
+		s.log.Warn("cluster: channel member list not written", "app", op.key.app, "channel", op.key.channel, "uid", op.m.UID, "err", err)
+	}
+	return true
 }
 
 // taken is the agent's OnTaken: it reads what a dead previous owner left
@@ -327,6 +341,18 @@ func (s *succession) lost(app, channel string) {
 // drop deletes the member list of a channel this node gives up cleanly
 // (ended, or handed over in a drain), before its lease goes.
 func (s *succession) drop(ctx context.Context, l cluster.Lease) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	k := chanKey{l.App, l.Channel}
+	s.mu.Lock()
+	ops := s.ops[:0]
+	for _, op := range s.ops {
+		if op.key != k { // writes still queued for the channel would bring its list back
+			ops = append(ops, op)
+		}
+	}
+	s.ops = ops
+	s.mu.Unlock()
 	f := store.Fence{Key: s.c.LeaseKey(l.App, l.Channel), Value: l.Value()}
 	if _, err := s.st.DropChannelMembers(ctx, f, l.App, l.Channel); err != nil {
 		s.log.Warn("cluster: channel member list not deleted", "app", l.App, "channel", l.Channel, "err", err)
