@@ -19,6 +19,7 @@ type memberStore interface {
 	DeleteChannelMember(ctx context.Context, f store.Fence, app, channel string, uid uint32) (bool, error)
 	DropChannelMembers(ctx context.Context, f store.Fence, app, channel string) (bool, error)
 	TakeChannelMembers(ctx context.Context, f store.Fence, app, channel string) ([]store.ChannelMember, string, error)
+	ChannelsWithMembers(ctx context.Context) ([][2]string, error)
 }
 
 type chanKey struct{ app, channel string }
@@ -230,6 +231,63 @@ func (s *succession) writeNext(ctx context.Context) bool {
 		s.log.Warn("cluster: channel member list not written", "app", op.key.app, "channel", op.key.channel, "uid", op.m.UID, "err", err)
 	}
 	return true
+}
+
+// sweep looks, every period (cluster.leaseTTL) and on one node of the
+// cluster at a time, for member lists that no node owns: a dead owner's
+// channel whose members nobody brought back, so no node took it. A
+// channel still unowned a whole period later (a live owner cut off from
+// Redis would have taken its lease back by then) is taken by this node:
+// its members get their grace and then their leaves, and the channel its
+// end, as if one of them had come back.
+func (s *succession) sweep(ctx context.Context, self string, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.sweepOnce(ctx, self, period); err != nil && ctx.Err() == nil {
+			s.log.Warn("cluster: looking for channels of dead owners failed", "err", err)
+		}
+	}
+}
+
+func (s *succession) sweepOnce(ctx context.Context, self string, period time.Duration) error {
+	a := s.agent()
+	if a == nil {
+		return nil
+	}
+	won, err := s.c.Claim(ctx, "members", self, period/2)
+	if err != nil || !won {
+		return err
+	}
+	chans, err := s.st.ChannelsWithMembers(ctx)
+	if err != nil {
+		return err
+	}
+	unowned, err := s.c.Unowned(ctx, chans)
+	if err != nil || len(unowned) == 0 {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(period):
+	}
+	if unowned, err = s.c.Unowned(ctx, unowned); err != nil {
+		return err
+	}
+	for _, ch := range unowned {
+		if _, err := a.Own(ctx, ch[0], ch[1]); err != nil {
+			s.log.Info("cluster: a dead owner's channel was not taken", "app", ch[0], "channel", ch[1], "err", err)
+			continue
+		}
+		s.log.Info("cluster: took a dead owner's channel nobody came back to", "app", ch[0], "channel", ch[1])
+	}
+	return nil
 }
 
 // taken is the agent's OnTaken: it reads what a dead previous owner left

@@ -66,7 +66,10 @@ func (n *Node) wireWebhooks(cfg config.Config) {
 				svc.Observe, cfg.Cluster.LeaseTTL, n.log)
 			observe = n.succ.observe
 			n.services = append(n.services, service{name: "succession", run: func(ctx context.Context) error {
+				swept := make(chan struct{})
+				go func() { defer close(swept); n.succ.sweep(ctx, p.self.ID, cfg.Cluster.LeaseTTL) }()
 				n.succ.run(ctx)
+				<-swept
 				return nil
 			}})
 		}

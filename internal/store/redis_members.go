@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,22 +44,60 @@ func (r *Redis) membersKey(app, channel string) string {
 	return r.key("members", app, strconv.Itoa(len(channel)), channel)
 }
 
-// putMemberScript: KEYS[1] lease, KEYS[2] member list; ARGV[1] lease value,
-// ARGV[2] field, ARGV[3] record (empty: delete the field).
+// redisMembersIndex is the set of channels that have a member list, as
+// {app}:{len}:{channel} (what follows "members:" in the list's key).
+const redisMembersIndex = "members:index"
+
+func membersIndexMember(app, channel string) string {
+	return app + ":" + strconv.Itoa(len(channel)) + ":" + channel
+}
+
+// parseMembersIndexMember splits an index member; ok false for one that is
+// not {app}:{len}:{channel}.
+func parseMembersIndexMember(m string) (app, channel string, ok bool) {
+	i := strings.IndexByte(m, ':')
+	if i <= 0 {
+		return "", "", false
+	}
+	rest := m[i+1:]
+	j := strings.IndexByte(rest, ':')
+	if j <= 0 {
+		return "", "", false
+	}
+	n, err := strconv.Atoi(rest[:j])
+	if err != nil || n != len(rest)-j-1 {
+		return "", "", false
+	}
+	return m[:i], rest[j+1:], true
+}
+
+func (r *Redis) membersKeys(f Fence, app, channel string) []string {
+	return []string{f.Key, r.membersKey(app, channel), r.key(redisMembersIndex)}
+}
+
+// putMemberScript: KEYS[1] lease, KEYS[2] member list, KEYS[3] index;
+// ARGV[1] lease value, ARGV[2] field, ARGV[3] record (empty: delete the
+// field), ARGV[4] index member.
 var putMemberScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[2], ARGV[2])
-  if redis.call('HLEN', KEYS[2]) <= 1 then redis.call('DEL', KEYS[2]) end
+  if redis.call('HLEN', KEYS[2]) <= 1 then
+    redis.call('DEL', KEYS[2])
+    redis.call('SREM', KEYS[3], ARGV[4])
+  end
   return 1
 end
 redis.call('HSET', KEYS[2], 'o', ARGV[1], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
 return 1`)
 
-// dropMembersScript: KEYS[1] lease, KEYS[2] member list; ARGV[1] lease value.
+// dropMembersScript: KEYS[1] lease, KEYS[2] member list, KEYS[3] index;
+// ARGV[1] lease value, ARGV[2] index member.
 var dropMembersScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[2])
 return 1`)
 
 // takeMembersScript: KEYS[1] lease, KEYS[2] member list; ARGV[1] lease value.
@@ -98,7 +137,7 @@ func (r *Redis) DeleteChannelMember(ctx context.Context, f Fence, app, channel s
 }
 
 func (r *Redis) memberWrite(ctx context.Context, f Fence, app, channel, field, rec string) (bool, error) {
-	n, err := putMemberScript.Run(ctx, r.rdb, []string{f.Key, r.membersKey(app, channel)}, f.Value, field, rec).Int()
+	n, err := putMemberScript.Run(ctx, r.rdb, r.membersKeys(f, app, channel), f.Value, field, rec, membersIndexMember(app, channel)).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: channel member list: %w", err)
 	}
@@ -108,7 +147,7 @@ func (r *Redis) memberWrite(ctx context.Context, f Fence, app, channel, field, r
 // DropChannelMembers deletes the channel's member list while f holds (the
 // channel ended, or its owner hands it over cleanly); false when f does not.
 func (r *Redis) DropChannelMembers(ctx context.Context, f Fence, app, channel string) (bool, error) {
-	n, err := dropMembersScript.Run(ctx, r.rdb, []string{f.Key, r.membersKey(app, channel)}, f.Value).Int()
+	n, err := dropMembersScript.Run(ctx, r.rdb, r.membersKeys(f, app, channel), f.Value, membersIndexMember(app, channel)).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: channel member list: %w", err)
 	}
@@ -148,4 +187,21 @@ func (r *Redis) TakeChannelMembers(ctx context.Context, f Fence, app, channel st
 		out = append(out, m)
 	}
 	return out, prev, nil
+}
+
+// ChannelsWithMembers lists the channels that have a member list, as (app,
+// channel) pairs, in no order. A list whose channel no node owns was left
+// by a dead owner whose members nobody brought back.
+func (r *Redis) ChannelsWithMembers(ctx context.Context) ([][2]string, error) {
+	ms, err := r.rdb.SMembers(ctx, r.key(redisMembersIndex)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: channels with members: %w", err)
+	}
+	out := make([][2]string, 0, len(ms))
+	for _, m := range ms {
+		if app, ch, ok := parseMembersIndexMember(m); ok {
+			out = append(out, [2]string{app, ch})
+		}
+	}
+	return out, nil
 }

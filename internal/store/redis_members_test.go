@@ -26,6 +26,9 @@ func TestRedisChannelMembers(t *testing.T) {
 	if ok, err := a.DeleteChannelMember(ctx, old, app, ch, 3); err != nil || !ok {
 		t.Fatalf("delete: %v %v", ok, err)
 	}
+	if got, err := b.ChannelsWithMembers(ctx); err != nil || len(got) != 1 || got[0] != [2]string{app, ch} {
+		t.Fatalf("channels with members: %v %v, want [%s %s]", got, err, app, ch)
+	}
 	// A node whose lease is not the one in Redis writes nothing.
 	stale := Fence{Key: leaseKey, Value: "n9 0"}
 	if ok, err := b.PutChannelMember(ctx, stale, app, ch, ChannelMember{UID: 7}); err != nil || ok {
@@ -87,6 +90,9 @@ func TestRedisChannelMembers(t *testing.T) {
 	if n, err := a.rdb.Exists(ctx, a.membersKey(app, ch)).Result(); err != nil || n != 0 {
 		t.Fatalf("the member list outlived its last member: exists=%d %v", n, err)
 	}
+	if got, err := b.ChannelsWithMembers(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("channels with members after the last left: %v %v, want none", got, err)
+	}
 	// A drop under the holding lease removes the list.
 	if _, err := b.PutChannelMember(ctx, next, app, ch, m2); err != nil {
 		t.Fatal(err)
@@ -94,7 +100,34 @@ func TestRedisChannelMembers(t *testing.T) {
 	if ok, err := b.DropChannelMembers(ctx, next, app, ch); err != nil || !ok {
 		t.Fatalf("drop: %v %v", ok, err)
 	}
+	if got, err := b.ChannelsWithMembers(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("channels with members after a drop: %v %v, want none", got, err)
+	}
 	if got, _, err := b.TakeChannelMembers(ctx, Fence{Key: leaseKey, Value: "n2 2"}, app, ch); err != nil || got != nil {
 		t.Fatalf("take after a drop: %v %v, want none", got, err)
+	}
+}
+
+func TestParseMembersIndexMember(t *testing.T) {
+	for _, c := range []struct {
+		in, app, ch string
+		ok          bool
+	}{
+		{"abc:4:room", "abc", "room", true},
+		{"abc:6:a:b:cd", "abc", "a:b:cd", true},
+		{"abc:0:", "abc", "", true},
+		{"abc:5:room", "", "", false},
+		{"abc:x:room", "", "", false},
+		{":4:room", "", "", false},
+		{"abc", "", "", false},
+		{"abc:4", "", "", false},
+	} {
+		app, ch, ok := parseMembersIndexMember(c.in)
+		if ok != c.ok || app != c.app || ch != c.ch {
+			t.Errorf("%q: %q %q %v, want %q %q %v", c.in, app, ch, ok, c.app, c.ch, c.ok)
+		}
+		if ok && membersIndexMember(app, ch) != c.in {
+			t.Errorf("%q does not round-trip", c.in)
+		}
 	}
 }

@@ -200,3 +200,58 @@ func TestClusterKillOwnerLeaveNotices(t *testing.T) {
 		t.Errorf("%d notices delivered more than once", d)
 	}
 }
+
+// TestClusterKillOwnerNobodyBack: the owner of a channel with one member is
+// killed and the member never comes back, so no rejoin makes any node take
+// the channel. A live node finds the dead owner's member list with no lease
+// and takes the channel itself: the member's leave (104, reason 2) and the
+// channel's end (102) are reported once, within a few lease periods.
+func TestClusterKillOwnerNobodyBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two nodes and a failover (about 20 s)")
+	}
+	hooks := &killHookLog{seen: map[string]int{}}
+	recv := httptest.NewServer(hooks)
+	defer recv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := startCluster(t, 2, recv.URL)
+	const ch = "nobodyback"
+	m, err := c.join(ctx, c.nodes[0], ch, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.CloseNow)
+	joined := time.Now()
+	owner := c.node(c.owner(ch))
+	if owner == nil {
+		t.Fatal("the channel has no owner after the join")
+	}
+	waitUntil(t, "the join notice", 20*time.Second, func() bool { return len(hooks.find(webhook.EventBroadcasterJoin, 7)) == 1 })
+	killed := time.Now()
+	owner.signal(t, syscall.SIGKILL)
+	<-owner.exited
+	m.CloseNow()
+
+	waitUntil(t, "the destroy notice", 40*time.Second, func() bool { return len(hooks.find(webhook.EventChannelDestroy, 0)) > 0 })
+	l := hooks.find(webhook.EventBroadcasterLeave, 7)
+	if len(l) != 1 {
+		t.Fatalf("leave notices of the member: %d, want 1 (before the destroy)", len(l))
+	}
+	if r := l[0].Payload.Reason; r == nil || *r != 2 {
+		t.Errorf("leave reason %v, want 2 (timeout)", r)
+	}
+	if d := l[0].Payload.Duration; d == nil || *d < int64(killed.Sub(joined)/time.Second) || *d > int64(l[0].At.Sub(joined)/time.Second)+1 {
+		t.Errorf("leave duration %v s, want from the join to the leave", d)
+	}
+	t.Logf("the leave arrived %s after the kill (cluster.leaseTTL %s)", l[0].At.Sub(killed).Round(time.Millisecond), clusterTTL)
+	time.Sleep(2 * clusterTTL)
+	want := map[int]int{webhook.EventChannelCreate: 1, webhook.EventBroadcasterJoin: 1,
+		webhook.EventBroadcasterLeave: 1, webhook.EventChannelDestroy: 1}
+	if got := hooks.types(); !maps.Equal(got, want) {
+		t.Errorf("webhook notices by event type %v, want %v", got, want)
+	}
+	if d := hooks.duplicates(); d > 0 {
+		t.Errorf("%d notices delivered more than once", d)
+	}
+}
