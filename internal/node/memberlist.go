@@ -18,7 +18,8 @@ type memberStore interface {
 	PutChannelMember(ctx context.Context, f store.Fence, app, channel string, m store.ChannelMember) (bool, error)
 	DeleteChannelMember(ctx context.Context, f store.Fence, app, channel string, uid uint32) (bool, error)
 	DropChannelMembers(ctx context.Context, f store.Fence, app, channel string) (bool, error)
-	TakeChannelMembers(ctx context.Context, f store.Fence, app, channel string) ([]store.ChannelMember, string, error)
+	HandOverChannelMembers(ctx context.Context, f store.Fence, app, channel string) (bool, error)
+	TakeChannelMembers(ctx context.Context, f store.Fence, app, channel string) (store.TakenMembers, error)
 	ChannelsWithMembers(ctx context.Context) ([][2]string, error)
 }
 
@@ -57,6 +58,7 @@ type inherited struct {
 	back      map[uint32]time.Time           // rejoined: their first join
 	created   bool                           // this node's create notice was held back
 	destroyed *channel.Event                 // this node's destroy notice, held back
+	reason    errcode.LeaveReason            // of the leave of a member not back
 	timer     *time.Timer
 }
 
@@ -215,9 +217,15 @@ func (s *succession) writeNext(ctx context.Context) bool {
 	op := s.ops[0]
 	s.ops = s.ops[1:]
 	s.mu.Unlock()
+	s.apply(ctx, op)
+	return true
+}
+
+// apply makes one member list write. s.writeMu held.
+func (s *succession) apply(ctx context.Context, op memberOp) {
 	f, ok := s.fence(op.key)
 	if !ok {
-		return true // not this node's channel (any more)
+		return // not this node's channel (any more)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -230,7 +238,23 @@ func (s *succession) writeNext(ctx context.Context) bool {
 	if err != nil {
 		s.log.Warn("cluster: channel member list not written", "app", op.key.app, "channel", op.key.channel, "uid", op.m.UID, "err", err)
 	}
-	return true
+}
+
+// take removes the queued writes of channel k and returns them.
+func (s *succession) take(k chanKey) []memberOp {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var mine []memberOp
+	rest := s.ops[:0]
+	for _, op := range s.ops {
+		if op.key == k {
+			mine = append(mine, op)
+		} else {
+			rest = append(rest, op)
+		}
+	}
+	s.ops = rest
+	return mine
 }
 
 // sweep looks, every period (cluster.leaseTTL) and on one node of the
@@ -294,7 +318,8 @@ func (s *succession) sweepOnce(ctx context.Context, self string, period time.Dur
 // and starts the grace of its members.
 func (s *succession) taken(ctx context.Context, l cluster.Lease) {
 	f := store.Fence{Key: s.c.LeaseKey(l.App, l.Channel), Value: l.Value()}
-	ms, prev, err := s.st.TakeChannelMembers(ctx, f, l.App, l.Channel)
+	tm, err := s.st.TakeChannelMembers(ctx, f, l.App, l.Channel)
+	ms, prev := tm.Members, tm.Previous
 	if err != nil {
 		s.log.Warn("cluster: could not read the previous owner's members; they get no leave notice", "app", l.App, "channel", l.Channel, "err", err)
 		return
@@ -307,7 +332,10 @@ func (s *succession) taken(ctx context.Context, l cluster.Lease) {
 	for _, m := range s.local(l.App, l.Channel) {
 		here[m.UID] = true
 	}
-	inh := &inherited{orphans: map[uint32]store.ChannelMember{}, back: map[uint32]time.Time{}}
+	inh := &inherited{orphans: map[uint32]store.ChannelMember{}, back: map[uint32]time.Time{}, reason: errcode.LeaveTimeout}
+	if tm.HandedOver {
+		inh.reason = errcode.LeaveDrain // Agora's 4: the server adjusted its load
+	}
 	for _, m := range ms {
 		if !here[m.UID] {
 			inh.orphans[m.UID] = m
@@ -323,8 +351,8 @@ func (s *succession) taken(ctx context.Context, l cluster.Lease) {
 	s.inherit[k] = inh
 	inh.timer = time.AfterFunc(s.grace, func() { s.expire(k, inh) })
 	s.mu.Unlock()
-	s.log.Info("cluster: took over a channel from a dead owner; its members have the grace to rejoin",
-		"app", l.App, "channel", l.Channel, "previous", prev, "members", len(inh.orphans), "grace", s.grace)
+	s.log.Info("cluster: took over a channel from its previous owner; its members have the grace to rejoin",
+		"app", l.App, "channel", l.Channel, "previous", prev, "handedOver", tm.HandedOver, "members", len(inh.orphans), "grace", s.grace)
 }
 
 // expire ends the grace of an inherited channel: the members that did not
@@ -336,7 +364,7 @@ func (s *succession) expire(k chanKey, inh *inherited) {
 		return
 	}
 	delete(s.inherit, k)
-	orphans := inh.orphans
+	orphans, reason := inh.orphans, inh.reason
 	inh.orphans = nil
 	destroyed, created := inh.destroyed, inh.created
 	s.mu.Unlock()
@@ -362,7 +390,7 @@ func (s *succession) expire(k chanKey, inh *inherited) {
 			continue
 		}
 		evs = append(evs, channel.Event{Kind: channel.EventMemberLeft, App: k.app, Channel: k.channel, UID: m.UID, Account: m.Account,
-			Role: channel.Role(m.Role), Profile: channel.Profile(m.Profile), LeaveReason: errcode.LeaveTimeout, At: now,
+			Role: channel.Role(m.Role), Profile: channel.Profile(m.Profile), LeaveReason: reason, At: now,
 			JoinedAt: m.JoinedAt(), Client: channel.ClientInfo{Kind: m.Kind, OS: m.OS}})
 	}
 	switch {
@@ -396,21 +424,30 @@ func (s *succession) lost(app, channel string) {
 	s.mu.Unlock()
 }
 
+// handOver marks the member list of a channel this node gives up in a drain
+// as handed over, before its lease goes: the members, told to rejoin,
+// continue on the next owner (their leaves here are not reported; the
+// drain's channel model stops reporting anyway), and a member that does
+// not come back gets its leave there with reason 4.
+func (s *succession) handOver(ctx context.Context, l cluster.Lease) {
+	s.writeMu.Lock() // no write in flight; later ones find the lease gone
+	defer s.writeMu.Unlock()
+	s.lost(l.App, l.Channel)
+	for _, op := range s.take(chanKey{l.App, l.Channel}) {
+		s.apply(ctx, op) // the list complete before it is handed over
+	}
+	f := store.Fence{Key: s.c.LeaseKey(l.App, l.Channel), Value: l.Value()}
+	if _, err := s.st.HandOverChannelMembers(ctx, f, l.App, l.Channel); err != nil {
+		s.log.Warn("cluster: channel member list not handed over", "app", l.App, "channel", l.Channel, "err", err)
+	}
+}
+
 // drop deletes the member list of a channel this node gives up cleanly
 // (ended, or handed over in a drain), before its lease goes.
 func (s *succession) drop(ctx context.Context, l cluster.Lease) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	k := chanKey{l.App, l.Channel}
-	s.mu.Lock()
-	ops := s.ops[:0]
-	for _, op := range s.ops {
-		if op.key != k { // writes still queued for the channel would bring its list back
-			ops = append(ops, op)
-		}
-	}
-	s.ops = ops
-	s.mu.Unlock()
+	s.take(chanKey{l.App, l.Channel}) // writes still queued would bring the list back
 	f := store.Fence{Key: s.c.LeaseKey(l.App, l.Channel), Value: l.Value()}
 	if _, err := s.st.DropChannelMembers(ctx, f, l.App, l.Channel); err != nil {
 		s.log.Warn("cluster: channel member list not deleted", "app", l.App, "channel", l.Channel, "err", err)

@@ -160,7 +160,7 @@ func (n *Node) handOverChannels() {
 	owned := p.agent.Owned()
 	for _, l := range owned {
 		if n.succ != nil {
-			n.succ.drop(ctx, l) // a clean hand-over: its members leave here (reason 4)
+			n.succ.handOver(ctx, l) // its members continue on the next owner
 		}
 		if err := p.agent.Disown(ctx, l.App, l.Channel); err != nil {
 			n.log.Warn("cluster: could not hand a channel over", "app", l.App, "channel", l.Channel, "err", err)

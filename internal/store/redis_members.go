@@ -102,23 +102,43 @@ return 1`)
 
 // takeMembersScript: KEYS[1] lease, KEYS[2] member list; ARGV[1] lease value.
 // It answers false when the lease is not ARGV[1] or the list was already
-// taken (or written) under it, else the previous owner's lease value
-// followed by the list's fields and values, and stamps the list with
-// ARGV[1]: exactly one taking per lease grant gets the list.
+// taken (or written) under it, else the previous owner's lease value, '1'
+// if that owner handed the channel over ('0' if it died), then the list's
+// member fields and values; it stamps the list with ARGV[1]: exactly one
+// taking per lease grant gets the list.
 var takeMembersScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
 local prev = redis.call('HGET', KEYS[2], 'o')
 if not prev or prev == ARGV[1] then return false end
+local handed = redis.call('HGET', KEYS[2], 'h') or '0'
 redis.call('HSET', KEYS[2], 'o', ARGV[1])
-local out = {prev}
+redis.call('HDEL', KEYS[2], 'h')
+local out = {prev, handed}
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all, 2 do
-  if all[i] ~= 'o' then
+  if all[i] ~= 'o' and all[i] ~= 'h' then
     out[#out + 1] = all[i]
     out[#out + 1] = all[i + 1]
   end
 end
 return out`)
+
+// handOverScript: KEYS[1] lease, KEYS[2] member list; ARGV[1] lease value.
+var handOverScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'h', '1')
+return 1`)
+
+// TakenMembers is what a node taking a channel over finds of its previous
+// owner.
+type TakenMembers struct {
+	Members  []ChannelMember
+	Previous string // the previous owner's lease value
+	// HandedOver: the previous owner gave the channel up in a drain
+	// (HandOverChannelMembers) instead of dying with it.
+	HandedOver bool
+}
 
 // PutChannelMember records (or replaces) m in the channel's member list
 // while f holds. It reports false, changing nothing, when it does not.
@@ -154,27 +174,38 @@ func (r *Redis) DropChannelMembers(ctx context.Context, f Fence, app, channel st
 	return n == 1, nil
 }
 
+// HandOverChannelMembers marks the channel's member list, while f holds, as
+// handed over: its owner gives the channel up in a drain and its members,
+// told to rejoin, continue on the next owner. False when f does not hold
+// or there is no list.
+func (r *Redis) HandOverChannelMembers(ctx context.Context, f Fence, app, channel string) (bool, error) {
+	n, err := handOverScript.Run(ctx, r.rdb, []string{f.Key, r.membersKey(app, channel)}, f.Value).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: hand channel members over: %w", err)
+	}
+	return n == 1, nil
+}
+
 // TakeChannelMembers is called by a node that was just granted the
 // channel's lease f: when the channel's member list was written under
-// another lease (a previous owner that died without ending the channel), it
-// returns that list and the previous lease value, and marks the list as
-// taken under f. Of any number of calls, only the first under a given lease
-// gets the members; the others, calls whose f no longer holds, and a
-// channel without a list get nil.
-func (r *Redis) TakeChannelMembers(ctx context.Context, f Fence, app, channel string) ([]ChannelMember, string, error) {
+// another lease (a previous owner that died, or drained, without ending
+// the channel), it returns that list and marks it as taken under f. Of any
+// number of calls, only the first under a given lease gets the members;
+// the others, calls whose f no longer holds, and a channel without a list
+// get none.
+func (r *Redis) TakeChannelMembers(ctx context.Context, f Fence, app, channel string) (TakenMembers, error) {
 	vals, err := takeMembersScript.Run(ctx, r.rdb, []string{f.Key, r.membersKey(app, channel)}, f.Value).StringSlice()
 	if err == redis.Nil {
-		return nil, "", nil
+		return TakenMembers{}, nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("store: take channel members: %w", err)
+		return TakenMembers{}, fmt.Errorf("store: take channel members: %w", err)
 	}
-	if len(vals) == 0 {
-		return nil, "", nil
+	if len(vals) < 2 {
+		return TakenMembers{}, nil
 	}
-	prev := vals[0]
-	out := make([]ChannelMember, 0, (len(vals)-1)/2)
-	for i := 1; i+1 < len(vals); i += 2 {
+	t := TakenMembers{Previous: vals[0], HandedOver: vals[1] == "1", Members: make([]ChannelMember, 0, (len(vals)-2)/2)}
+	for i := 2; i+1 < len(vals); i += 2 {
 		uid, err := strconv.ParseUint(vals[i], 10, 32)
 		if err != nil {
 			continue // not a member field
@@ -184,9 +215,9 @@ func (r *Redis) TakeChannelMembers(ctx context.Context, f Fence, app, channel st
 			continue // a damaged record: that member cannot be reported
 		}
 		m.UID = uint32(uid)
-		out = append(out, m)
+		t.Members = append(t.Members, m)
 	}
-	return out, prev, nil
+	return t, nil
 }
 
 // ChannelsWithMembers lists the channels that have a member list, as (app,

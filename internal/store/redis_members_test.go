@@ -38,7 +38,7 @@ func TestRedisChannelMembers(t *testing.T) {
 		t.Fatalf("drop under a lease that does not hold: %v %v, want false", ok, err)
 	}
 	// The owner's own lease, taken again: nothing to take.
-	if got, _, err := a.TakeChannelMembers(ctx, old, app, ch); err != nil || got != nil {
+	if got, err := a.TakeChannelMembers(ctx, old, app, ch); err != nil || got.Members != nil {
 		t.Fatalf("take under the writer's own lease: %v %v, want none", got, err)
 	}
 
@@ -49,18 +49,17 @@ func TestRedisChannelMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var lists [][]ChannelMember
-	var prevs []string
+	var lists []TakenMembers
 	var wg sync.WaitGroup
 	for _, r := range []*Redis{a, b, a, b} {
 		wg.Go(func() {
-			got, prev, err := r.TakeChannelMembers(ctx, next, app, ch)
+			got, err := r.TakeChannelMembers(ctx, next, app, ch)
 			if err != nil {
 				t.Error(err)
 			}
-			if got != nil {
+			if got.Members != nil {
 				mu.Lock()
-				lists, prevs = append(lists, got), append(prevs, prev)
+				lists = append(lists, got)
 				mu.Unlock()
 			}
 		})
@@ -70,11 +69,11 @@ func TestRedisChannelMembers(t *testing.T) {
 		t.Fatalf("%d takers got the list, want exactly 1", len(lists))
 	}
 	got := map[uint32]ChannelMember{}
-	for _, m := range lists[0] {
+	for _, m := range lists[0].Members {
 		got[m.UID] = m
 	}
-	if len(got) != 2 || got[1] != m1 || got[2] != m2 || prevs[0] != old.Value {
-		t.Fatalf("taken %+v from %q, want members 1 and 2 (%+v, %+v) from %q", lists[0], prevs[0], m1, m2, old.Value)
+	if len(got) != 2 || got[1] != m1 || got[2] != m2 || lists[0].Previous != old.Value || lists[0].HandedOver {
+		t.Fatalf("taken %+v, want members 1 and 2 (%+v, %+v) from %q, not handed over", lists[0], m1, m2, old.Value)
 	}
 	// The old owner, back from a pause, can no longer change the list.
 	if ok, _ := a.DeleteChannelMember(ctx, old, app, ch, 1); ok {
@@ -103,8 +102,38 @@ func TestRedisChannelMembers(t *testing.T) {
 	if got, err := b.ChannelsWithMembers(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("channels with members after a drop: %v %v, want none", got, err)
 	}
-	if got, _, err := b.TakeChannelMembers(ctx, Fence{Key: leaseKey, Value: "n2 2"}, app, ch); err != nil || got != nil {
+	if got, err := b.TakeChannelMembers(ctx, Fence{Key: leaseKey, Value: "n2 2"}, app, ch); err != nil || got.Members != nil {
 		t.Fatalf("take after a drop: %v %v, want none", got, err)
+	}
+
+	// A drain hands the list over: the next owner learns it.
+	if _, err := b.PutChannelMember(ctx, next, app, ch, m1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.HandOverChannelMembers(ctx, stale, app, ch); err != nil || ok {
+		t.Fatalf("hand over under a lease that does not hold: %v %v, want false", ok, err)
+	}
+	if ok, err := b.HandOverChannelMembers(ctx, next, app, ch); err != nil || !ok {
+		t.Fatalf("hand over: %v %v", ok, err)
+	}
+	third := Fence{Key: leaseKey, Value: "n3 3"}
+	if err := a.rdb.Set(ctx, leaseKey, third.Value, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tm, err := a.TakeChannelMembers(ctx, third, app, ch)
+	if err != nil || !tm.HandedOver || len(tm.Members) != 1 || tm.Members[0] != m1 || tm.Previous != next.Value {
+		t.Fatalf("take after a hand-over: %+v %v, want member 1, handed over by %q", tm, err, next.Value)
+	}
+	// The mark goes with the taking: if this owner dies, it died.
+	fourth := Fence{Key: leaseKey, Value: "n1 4"}
+	if err := a.rdb.Set(ctx, leaseKey, fourth.Value, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if tm, err := a.TakeChannelMembers(ctx, fourth, app, ch); err != nil || tm.HandedOver || len(tm.Members) != 1 {
+		t.Fatalf("take after the hand-over's taker died: %+v %v, want member 1, not handed over", tm, err)
+	}
+	if ok, err := a.HandOverChannelMembers(ctx, fourth, app, "empty"); err != nil || ok {
+		t.Fatalf("hand over of a channel without a list: %v %v, want false", ok, err)
 	}
 }
 

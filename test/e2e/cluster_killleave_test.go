@@ -91,6 +91,18 @@ func (h *killHookLog) duplicates() int {
 // first join) and one destroy (102) naming it last. Before the fix the new
 // owner reported a second create and join, member 2 never left.
 func TestClusterKillOwnerLeaveNotices(t *testing.T) {
+	testOwnerGoneLeaveNotices(t, syscall.SIGKILL, 2)
+}
+
+// TestClusterDrainLeaveNotices: the same with SIGTERM (a drain hands the
+// channel over): member 2's leave has reason 4 (the server adjusted its
+// load). Before the fix the drained node reported no leave at all and the
+// new owner a second create and join.
+func TestClusterDrainLeaveNotices(t *testing.T) {
+	testOwnerGoneLeaveNotices(t, syscall.SIGTERM, 4)
+}
+
+func testOwnerGoneLeaveNotices(t *testing.T, sig syscall.Signal, reason int) {
 	if testing.Short() {
 		t.Skip("three nodes and a failover (about 20 s)")
 	}
@@ -126,16 +138,17 @@ func TestClusterKillOwnerLeaveNotices(t *testing.T) {
 		}
 	}
 	killed := time.Now()
-	owner.signal(t, syscall.SIGKILL)
-	<-owner.exited
-	t.Logf("killed owner %s", owner.id)
-	m2.CloseNow() // member 2 is gone for good
-
-	// Member 1 rejoins as the SDK does, through the live nodes in turn.
-	select {
-	case <-m1.Done():
-	case <-time.After(15 * time.Second):
-		t.Fatal("member 1's connection did not end when its owner died")
+	owner.signal(t, sig)
+	t.Logf("signalled owner %s (%v)", owner.id, sig)
+	// Both connections end (the process died, or drained them); member 2
+	// is gone for good, member 1 rejoins as the SDK does, through the live
+	// nodes in turn.
+	for i, m := range []interface{ Done() <-chan struct{} }{m1, m2} {
+		select {
+		case <-m.Done():
+		case <-time.After(15 * time.Second):
+			t.Fatalf("member %d's connection did not end when its owner went", i+1)
+		}
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer rcancel()
@@ -153,18 +166,18 @@ func TestClusterKillOwnerLeaveNotices(t *testing.T) {
 		}
 	}
 	rejoined := time.Now()
-	t.Logf("member 1 rejoined %s after the kill", rejoined.Sub(killed).Round(time.Millisecond))
+	t.Logf("member 1 rejoined %s after the signal", rejoined.Sub(killed).Round(time.Millisecond))
 
 	// Member 2's leave, once its grace ran out.
 	waitUntil(t, "member 2's leave notice", 30*time.Second, func() bool { return len(hooks.find(webhook.EventBroadcasterLeave, 2)) > 0 })
 	l2 := hooks.find(webhook.EventBroadcasterLeave, 2)[0]
-	if l2.Payload.Reason == nil || *l2.Payload.Reason != 2 {
-		t.Errorf("member 2's leave reason %v, want 2 (timeout)", l2.Payload.Reason)
+	if l2.Payload.Reason == nil || *l2.Payload.Reason != reason {
+		t.Errorf("member 2's leave reason %v, want %d", l2.Payload.Reason, reason)
 	}
 	if d := l2.Payload.Duration; d == nil || *d < int64(killed.Sub(joined)/time.Second) || *d > int64(l2.At.Sub(joined)/time.Second)+1 {
 		t.Errorf("member 2's leave duration %v s, want from its join to the leave (%s..%s)", d, killed.Sub(joined), l2.At.Sub(joined))
 	}
-	t.Logf("member 2's leave arrived %s after the kill, %s after member 1's rejoin (duration %d s)",
+	t.Logf("member 2's leave arrived %s after the signal, %s after member 1's rejoin (duration %d s)",
 		l2.At.Sub(killed).Round(time.Millisecond), l2.At.Sub(rejoined).Round(time.Millisecond), *l2.Payload.Duration)
 
 	// Member 1 leaves by itself: the channel ends.
