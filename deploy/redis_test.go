@@ -53,6 +53,8 @@ func keyPattern(key, prefix string) string {
 		return "node:{id}"
 	case strings.HasPrefix(k, "lease:") && k != "lease:fence":
 		return "lease:{app}:{len}:{channel}"
+	case strings.HasPrefix(k, "members:") && k != "members:index":
+		return "members:{app}:{len}:{channel}"
 	}
 	return k
 }
@@ -192,6 +194,37 @@ func TestRedisFootprint(t *testing.T) {
 		}
 	}
 	perLease := float64(usedMemory(ctx, t, rdb)-before) / leases
+
+	// Member lists: the owner's record of each channel's members, written
+	// under its lease (members of 3 of the channels above, whose first
+	// member costs the list and its index entry).
+	const listed, perList = 2000, 3
+	before = usedMemory(ctx, t, rdb)
+	member := func(i, m int) {
+		app, ch := apps[i%len(apps)].ID, fmt.Sprintf("channel-%d", i)
+		f := store.Fence{Key: c.LeaseKey(app, ch), Value: fmt.Sprintf("n%d %d", i%3+1, i+1)}
+		rec := store.ChannelMember{UID: uint32(100000 + m), Account: "", Role: 1, JoinedMs: now.UnixMilli(), Kind: "wechat", OS: "Android 14"}
+		if ok, err := st.PutChannelMember(ctx, f, app, ch, rec); err != nil || !ok {
+			t.Fatalf("member list of %s: %v %v", ch, ok, err)
+		}
+	}
+	for i := range listed {
+		member(i, 0)
+	}
+	mid := usedMemory(ctx, t, rdb)
+	for i := range listed {
+		for m := 1; m < perList; m++ {
+			member(i, m)
+		}
+	}
+	perListBytes := float64(mid-before) / listed
+	perMember := float64(usedMemory(ctx, t, rdb)-mid) / (listed * (perList - 1))
+	t.Logf("member lists: %.0f bytes for a channel's first member (list, owner field, index entry), %.0f bytes per further member (used_memory over %d channels of %d members)",
+		perListBytes, perMember, listed, perList)
+	if _, err := c.Claim(ctx, "members", "n1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
 	nodeBytes, err := rdb.MemoryUsage(ctx, "{"+prefix+"}:node:n1", 0).Result()
 	if err != nil {
 		t.Fatal(err)

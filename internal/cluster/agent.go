@@ -22,7 +22,13 @@ type AgentConfig struct {
 	// Redis answers (OnLost follows only if another node took it
 	// meanwhile). May be nil.
 	OnLost func(Lease)
-	Log    *slog.Logger
+	// OnTaken is called by Own, before it returns, when the node takes a
+	// channel it did not hold (a new channel, or one whose owner died or
+	// handed it over): the node may read what the previous owner left
+	// (the channel's member list). Not called when the node takes back a
+	// lease it held (renewal after an outage). May be nil.
+	OnTaken func(ctx context.Context, l Lease)
+	Log     *slog.Logger
 }
 
 // Agent keeps a node present in the registry and renews the channel leases
@@ -54,6 +60,23 @@ type held struct {
 	// stale: not renewed within the lease time (Redis unreachable);
 	// renewed or taken back when Redis answers again.
 	stale bool
+	// taken is closed once OnTaken returned for this grant (nil: no
+	// OnTaken); Own waits for it, so no member joins a channel before
+	// what its previous owner left is read.
+	taken chan struct{}
+}
+
+// wait waits until OnTaken is done with h's grant, or ctx ends.
+func (h *held) wait(ctx context.Context) error {
+	if h.taken == nil {
+		return nil
+	}
+	select {
+	case <-h.taken:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // NewAgent returns the agent of the node cfg.Info.ID.
@@ -207,7 +230,7 @@ func (a *Agent) Own(ctx context.Context, app, channel string) (Lease, error) {
 	if h := a.leases[id]; h != nil && !h.stale {
 		l := h.lease
 		a.mu.Unlock()
-		return l, nil
+		return l, h.wait(ctx)
 	}
 	draining := a.draining
 	a.mu.Unlock()
@@ -222,12 +245,34 @@ func (a *Agent) Own(ctx context.Context, app, channel string) (Lease, error) {
 		return l, ErrLeaseLost
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if h := a.leases[id]; h != nil && !h.stale { // a concurrent Own won
-		return h.lease, nil
+		a.mu.Unlock()
+		return h.lease, h.wait(ctx)
 	}
-	a.leases[id] = &held{lease: l, renewed: a.c.now()}
+	fresh := a.leases[id] == nil
+	h := &held{lease: l, renewed: a.c.now()}
+	if fresh && a.cfg.OnTaken != nil {
+		h.taken = make(chan struct{})
+	}
+	a.leases[id] = h
+	a.mu.Unlock()
+	if h.taken != nil {
+		defer close(h.taken)
+		a.cfg.OnTaken(ctx, l)
+	}
 	return l, nil
+}
+
+// Lease returns the lease the node holds for the channel, if it holds one
+// that is not stale.
+func (a *Agent) Lease(app, channel string) (Lease, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := a.leases[leaseID{app, channel}]
+	if h == nil || h.stale {
+		return Lease{}, false
+	}
+	return h.lease, true
 }
 
 // Disown releases the channel (it ended on this node, or was handed over).

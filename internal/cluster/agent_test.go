@@ -236,3 +236,51 @@ func TestAgentTakesItsLeaseBackAfterALongOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentOnTakenOncePerGrantAndAwaited: OnTaken runs once when the node
+// takes a channel it did not hold, and a concurrent Own of the same channel
+// returns only after it finished (no member joins before the previous
+// owner's list is read); a lease the node holds does not call it again.
+func TestAgentOnTakenOncePerGrantAndAwaited(t *testing.T) {
+	cfg := Config{NodeTTL: time.Minute, LeaseTTL: time.Minute}
+	cs, _ := nodes(t, 1, cfg)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var calls []Lease
+	finished := make(chan struct{})
+	release := make(chan struct{})
+	a := cs[0].NewAgent(AgentConfig{Info: NodeInfo{ID: "n0"}, OnTaken: func(_ context.Context, l Lease) {
+		mu.Lock()
+		calls = append(calls, l)
+		mu.Unlock()
+		<-release
+		close(finished)
+	}})
+	results := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := a.Own(ctx, "app", "room")
+			select {
+			case <-finished:
+			default:
+				err = errors.New("Own returned before OnTaken finished")
+			}
+			results <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Own(ctx, "app", "room"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 1 || calls[0].Owner != "n0" {
+		t.Fatalf("OnTaken calls %+v, want one for n0's grant", calls)
+	}
+}

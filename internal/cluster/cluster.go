@@ -107,6 +107,10 @@ func (c *Cluster) leaseKey(app, channel string) string {
 	return c.prefix + "lease:" + app + ":" + strconv.Itoa(len(channel)) + ":" + channel
 }
 
+// LeaseKey is the full Redis key of the channel's lease (for writes fenced
+// by it, store.Fence).
+func (c *Cluster) LeaseKey(app, channel string) string { return c.leaseKey(app, channel) }
+
 // Heartbeat writes n (Seen set to now) with the node time to live. Call it
 // more often than NodeTTL (a third of it is a good period).
 func (c *Cluster) Heartbeat(ctx context.Context, n NodeInfo) error {
@@ -311,6 +315,40 @@ func (c *Cluster) Owner(ctx context.Context, app, channel string) (*Lease, error
 		return nil, err
 	}
 	return &l, nil
+}
+
+// Unowned returns those of the channels (app, channel pairs) that no node
+// owns, in one round trip.
+func (c *Cluster) Unowned(ctx context.Context, chans [][2]string) ([][2]string, error) {
+	if len(chans) == 0 {
+		return nil, nil
+	}
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(chans))
+	for i, ch := range chans {
+		cmds[i] = pipe.Exists(ctx, c.leaseKey(ch[0], ch[1]))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("cluster: channel owners: %w", err)
+	}
+	var out [][2]string
+	for i, cmd := range cmds {
+		if cmd.Val() == 0 {
+			out = append(out, chans[i])
+		}
+	}
+	return out, nil
+}
+
+// Claim reports whether this call won the named cluster-wide chore for
+// period (a key set only if absent, with that expiry): of the nodes that
+// try within one period, one wins.
+func (c *Cluster) Claim(ctx context.Context, chore, node string, period time.Duration) (bool, error) {
+	ok, err := c.rdb.SetNX(ctx, c.prefix+"chore:"+chore, node, period).Result()
+	if err != nil {
+		return false, fmt.Errorf("cluster: claim %s: %w", chore, err)
+	}
+	return ok, nil
 }
 
 // Place answers the node that owns the channel, placing it first when no

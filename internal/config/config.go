@@ -76,7 +76,8 @@ type Cluster struct {
 	Advertise string `yaml:"advertise"`
 	// NodeTTL: a node that sent no heartbeat for this long is dead.
 	NodeTTL time.Duration `yaml:"nodeTTL"`
-	// LeaseTTL: a dead owner's channels move after this long.
+	// LeaseTTL: a dead owner's channels move after this long; also the
+	// grace its members have to rejoin before their leave is reported.
 	LeaseTTL time.Duration `yaml:"leaseTTL"`
 	// EdgeThreshold: once a stream has this many readers on its owner,
 	// further readers are sent to other nodes that pull it once (0: never):

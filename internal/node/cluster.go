@@ -103,10 +103,18 @@ func (n *Node) startClusterAgent() {
 		Info: p.self,
 		Load: load.sample,
 		Log:  n.log.With("component", "cluster"),
+		OnTaken: func(ctx context.Context, l cluster.Lease) {
+			if n.succ != nil {
+				n.succ.taken(ctx, l)
+			}
+		},
 		OnLost: func(l cluster.Lease) {
 			// Another node serves the channel now (this one was paused or
 			// cut off from Redis past its lease): its members here rejoin
 			// and land there. Fencing: this node stops acting for it.
+			if n.succ != nil {
+				n.succ.lost(l.App, l.Channel)
+			}
 			moved := n.gateway.Move(l.App, l.Channel)
 			n.log.Warn("channel moved to another node; its members here were told to rejoin", "app", l.App, "channel", l.Channel, "members", moved)
 		},

@@ -72,6 +72,9 @@ type Node struct {
 	webhooks *webhook.Service
 	// cluster is the node's membership of a cluster (nil: a single node).
 	cluster *clusterPart
+	// succ, in a cluster, keeps the member lists of the node's channels
+	// and continues the members of channels taken from a dead owner.
+	succ *succession
 
 	// listeners are the listeners /healthz reports.
 	listeners []listenerStats

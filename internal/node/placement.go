@@ -125,10 +125,13 @@ func (n *Node) releaseIdleChannels(ctx context.Context, period time.Duration) {
 		now := map[[2]string]bool{}
 		for _, l := range p.agent.Owned() {
 			id := [2]string{l.App, l.Channel}
-			if len(n.channels.Members(l.App, l.Channel)) > 0 {
+			if len(n.channels.Members(l.App, l.Channel)) > 0 || (n.succ != nil && n.succ.waiting(l.App, l.Channel)) {
 				continue
 			}
 			if empty[id] {
+				if n.succ != nil {
+					n.succ.drop(ctx, l)
+				}
 				if err := p.agent.Disown(ctx, l.App, l.Channel); err != nil {
 					n.log.Warn("cluster: releasing an idle channel failed", "app", l.App, "channel", l.Channel, "err", err)
 				}
@@ -156,6 +159,9 @@ func (n *Node) handOverChannels() {
 	}
 	owned := p.agent.Owned()
 	for _, l := range owned {
+		if n.succ != nil {
+			n.succ.handOver(ctx, l) // its members continue on the next owner
+		}
 		if err := p.agent.Disown(ctx, l.App, l.Channel); err != nil {
 			n.log.Warn("cluster: could not hand a channel over", "app", l.App, "channel", l.Channel, "err", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/minirtc/minirtc/internal/cluster"
 	"github.com/minirtc/minirtc/internal/config"
 	"github.com/minirtc/minirtc/internal/media"
 	"github.com/minirtc/minirtc/internal/webhook"
@@ -53,7 +54,27 @@ func (n *Node) wireWebhooks(cfg config.Config) {
 	}
 	svc := webhook.New(whc, n.store, stream, n.log)
 	n.webhooks = svc
-	stop := n.channels.Observe(svc.Observe)
+	observe := svc.Observe
+	if p := n.cluster; p != nil {
+		if ms, ok := n.store.(memberStore); ok {
+			// The grace of a dead owner's members: they lost their
+			// connection when it died and rejoin once its lease expired
+			// (cluster.leaseTTL), each within a step of the SDK's rejoin
+			// backoff; one that is not back a whole lease period after the
+			// takeover has been gone more than twice leaseTTL.
+			n.succ = newSuccession(ms, p.c, func() *cluster.Agent { return p.agent }, n.channels.Members,
+				svc.Observe, cfg.Cluster.LeaseTTL, n.log)
+			observe = n.succ.observe
+			n.services = append(n.services, service{name: "succession", run: func(ctx context.Context) error {
+				swept := make(chan struct{})
+				go func() { defer close(swept); n.succ.sweep(ctx, p.self.ID, cfg.Cluster.LeaseTTL) }()
+				n.succ.run(ctx)
+				<-swept
+				return nil
+			}})
+		}
+	}
+	stop := n.channels.Observe(observe)
 	n.services = append(n.services, service{name: "webhooks", run: func(ctx context.Context) error {
 		defer stop()
 		return svc.Run(ctx)
