@@ -35,9 +35,9 @@ func (m ChannelMember) JoinedAt() time.Time { return time.UnixMilli(m.JoinedMs) 
 // cannot change the list its successor reads.
 type Fence struct{ Key, Value string }
 
-// membersOwner is the field of a member list that holds the lease value it
-// was last written or taken over under; member fields are decimal uids.
-const membersOwner = "o"
+// A member list's fields are decimal uids, plus "o", the lease value it was
+// last written or taken over under, and "h" while its owner hands it over
+// in a drain (the scripts below read and write them).
 
 // membersKey names a channel's member list: members:{app}:{len}:{channel}.
 func (r *Redis) membersKey(app, channel string) string {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	mc "github.com/minirtc/minirtc/client"
 	"github.com/minirtc/minirtc/internal/webhook"
 )
 
@@ -102,26 +103,35 @@ func TestClusterDrainLeaveNotices(t *testing.T) {
 	testOwnerGoneLeaveNotices(t, syscall.SIGTERM, 4)
 }
 
-func testOwnerGoneLeaveNotices(t *testing.T, sig syscall.Signal, reason int) {
-	if testing.Short() {
-		t.Skip("three nodes and a failover (about 20 s)")
-	}
+// startOwnerGone starts n nodes that send their webhooks to a fresh
+// killHookLog and joins uid to ch on the first node; it returns the
+// member's connection and the channel's owner.
+func startOwnerGone(t *testing.T, n int, ch string, uid int) (context.Context, *killHookLog, *testCluster, *mc.Conn, *clusterProc) {
+	t.Helper()
 	hooks := &killHookLog{seen: map[string]int{}}
 	recv := httptest.NewServer(hooks)
-	defer recv.Close()
+	t.Cleanup(recv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	c := startCluster(t, 3, recv.URL)
-	const ch = "killleave"
-	m1, err := c.join(ctx, c.nodes[0], ch, 1, nil)
+	t.Cleanup(cancel)
+	c := startCluster(t, n, recv.URL)
+	m, err := c.join(ctx, c.nodes[0], ch, uid, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(m1.CloseNow)
+	t.Cleanup(m.CloseNow)
 	owner := c.node(c.owner(ch))
 	if owner == nil {
 		t.Fatal("the channel has no owner after the first join")
 	}
+	return ctx, hooks, c, m, owner
+}
+
+func testOwnerGoneLeaveNotices(t *testing.T, sig syscall.Signal, reason int) {
+	if testing.Short() {
+		t.Skip("three nodes and a failover (about 20 s)")
+	}
+	const ch = "killleave"
+	ctx, hooks, c, m1, owner := startOwnerGone(t, 3, ch, 1)
 	m2, err := c.join(ctx, owner, ch, 2, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -223,23 +233,8 @@ func TestClusterKillOwnerNobodyBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two nodes and a failover (about 20 s)")
 	}
-	hooks := &killHookLog{seen: map[string]int{}}
-	recv := httptest.NewServer(hooks)
-	defer recv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	c := startCluster(t, 2, recv.URL)
-	const ch = "nobodyback"
-	m, err := c.join(ctx, c.nodes[0], ch, 7, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.CloseNow)
+	_, hooks, _, m, owner := startOwnerGone(t, 2, "nobodyback", 7)
 	joined := time.Now()
-	owner := c.node(c.owner(ch))
-	if owner == nil {
-		t.Fatal("the channel has no owner after the join")
-	}
 	waitUntil(t, "the join notice", 20*time.Second, func() bool { return len(hooks.find(webhook.EventBroadcasterJoin, 7)) == 1 })
 	killed := time.Now()
 	owner.signal(t, syscall.SIGKILL)
