@@ -195,9 +195,9 @@ func leaveDocs() map[string]string {
 	return map[string]string{
 		"LeaveOther":       "Any other reason, e.g. the token expired.",
 		"LeaveNormal":      "The client called `leave` (or a WHIP publisher ended its session).",
-		"LeaveTimeout":     "Nothing arrived on the socket for `gateway.idleTimeout`, and the member did not come back within `gateway.graceTimeout`.",
+		"LeaveTimeout":     "Nothing arrived on the socket for `gateway.idleTimeout`, and the member did not come back within `gateway.graceTimeout`. In a cluster also: the member's node died and the member did not rejoin within `cluster.leaseTTL` of another node taking the channel over (reported by that node).",
 		"LeaveKicked":      "Removed by a kick or a ban rule.",
-		"LeaveDrain":       "The server shut down.",
+		"LeaveDrain":       "The server shut down. In a cluster: the member's node drained (SIGTERM) and the member did not rejoin within `cluster.leaseTTL` (reported by the node that took the channel over).",
 		"LeaveUIDConflict": "The same uid joined from another connection (the newest join wins).",
 		"LeaveMultipleIPs": "The same member connected from several addresses.",
 		"LeaveNetwork":     "The socket closed without `leave` and the member did not come back within `gateway.graceTimeout`.",
