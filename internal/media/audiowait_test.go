@@ -1,6 +1,7 @@
 package media
 
 import (
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestAudioWaitsForVideo(t *testing.T) {
 				t.Fatalf("after the wait: %d wakes, want %d", got, c.afterWait)
 			}
 			got, _ := rd.TryNext(nil)
-			if want := dtsMS(c.steps); !equalInts(dtsMS(got), want) {
+			if want := dtsMS(c.steps); !slices.Equal(dtsMS(got), want) {
 				t.Fatalf("delivered %v, want %v", dtsMS(got), want)
 			}
 		})
@@ -137,19 +138,7 @@ func TestAudioWaitKeepsTimerForSkippingReader(t *testing.T) {
 	if slowWakes.Load() != 1 {
 		t.Fatalf("the skipping reader was woken %d times for its held audio, want 1", slowWakes.Load())
 	}
-	if got, _ := slow.TryNext(nil); !equalInts(dtsMS(got), []int{170}) {
+	if got, _ := slow.TryNext(nil); !slices.Equal(dtsMS(got), []int{170}) {
 		t.Fatalf("skipping reader got %v, want its audio [170]", dtsMS(got))
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
